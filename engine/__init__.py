@@ -1,0 +1,34 @@
+"""The training engine: small neural networks in pure NumPy.
+
+Example:
+    >>> from engine import MLP, load_dataset, train
+    >>> ds = load_dataset("circle", seed=0)
+    >>> model = MLP(ds.n_features, (8, 8), ds.n_outputs, activation="tanh", seed=0)
+    >>> history = train(model, ds, learning_rate=0.03, epochs=5, batch_size=10)
+"""
+
+from engine.activations import ACTIVATIONS, DERIVATIVES
+from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
+from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset
+from engine.network import MLP
+from engine.optimizers import OPTIMIZERS
+from engine.training import DIVERGENCE_CAUSES, Divergence, History, train
+
+__all__ = [
+    "ACTIVATIONS",
+    "DATASETS",
+    "DERIVATIVES",
+    "DIVERGENCE_CAUSES",
+    "Dataset",
+    "Divergence",
+    "History",
+    "MLP",
+    "OPTIMIZERS",
+    "OUTPUTS",
+    "OUTPUT_FOR_TASK",
+    "TASKS",
+    "dataset_name",
+    "from_arrays",
+    "load_dataset",
+    "train",
+]

@@ -1,0 +1,310 @@
+"""Datasets: playground generators, scikit-learn's bundled sets, and users' CSV/NPZ files.
+
+Every dataset is split into train/validation/test by a seeded, stratified
+permutation, and standardized with statistics of the training split only.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.playground import GENERATORS, REGRESSION_GENERATORS
+
+__all__ = ["Dataset", "load_dataset", "from_arrays", "DATASETS", "TASKS", "dataset_name"]
+
+TASKS = ("binary", "multiclass", "regression")
+FILE_SUFFIXES = (".csv", ".npz")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A dataset split into train, validation and test parts.
+
+    ``y`` holds integer class labels (``0..n_classes-1``) or, for regression,
+    standardized float targets (``target_mean`` and ``target_scale`` undo it).
+    """
+
+    name: str
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...] = ()
+    target_mean: float = 0.0
+    target_scale: float = 1.0
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units a network needs: 1 for binary and regression, else the class count."""
+        return self.n_classes if self.task == "multiclass" else 1
+
+
+def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., tuple]:
+    def load(*, seed: int, n_samples: int = default_n, noise: float = 0.0) -> tuple:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
+            raise ValueError(f"dataset {name!r}: 'n_samples' must be an integer >= 10, but got {n_samples!r}.")
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 0.5:
+            raise ValueError(f"dataset {name!r}: 'noise' must be a number in [0, 0.5], but got {noise!r}.")
+        X, y = generator(n_samples, float(noise), np.random.default_rng(seed))
+        return X, y, ("x1", "x2"), None
+
+    load.options = ("n_samples", "noise")  # type: ignore[attr-defined]
+    return load
+
+
+def _sklearn(loader_name: str) -> Callable[..., tuple]:
+    def load(*, seed: int) -> tuple:
+        import sklearn.datasets  # lazily: only this code needs scikit-learn
+
+        bunch = getattr(sklearn.datasets, loader_name)()
+        names = tuple(str(f) for f in bunch.feature_names) if hasattr(bunch, "feature_names") else ()
+        if not names:
+            names = tuple(f"x{i + 1}" for i in range(bunch.data.shape[1]))
+        classes = tuple(str(c) for c in bunch.target_names) if "target_names" in bunch else None
+        return bunch.data, bunch.target, names, classes
+
+    load.options = ()  # type: ignore[attr-defined]
+    return load
+
+
+DATASETS: dict[str, Callable[..., tuple]] = {
+    **{n: _generated(n, g, 500) for n, g in GENERATORS.items()},
+    **{n: _generated(n, g, 1200) for n, g in REGRESSION_GENERATORS.items()},
+    "iris": _sklearn("load_iris"),
+    "wine": _sklearn("load_wine"),
+    "breast_cancer": _sklearn("load_breast_cancer"),
+    "digits": _sklearn("load_digits"),
+    "diabetes": _sklearn("load_diabetes"),
+}
+_REGRESSION = {"plane", "multigauss", "diabetes"}
+_SPLIT_OPTIONS = ("val_fraction", "test_fraction")
+_FILE_OPTIONS = ("label", "task")
+
+
+def dataset_name(name_or_path: str) -> str:
+    """The short name of a dataset: a built-in name, or a file's stem."""
+    return name_or_path if name_or_path in DATASETS else Path(name_or_path).stem
+
+
+def load_dataset(name_or_path: str | Path, *, seed: int = 0, **options: object) -> Dataset:
+    """Load a built-in dataset or a user's ``.csv``/``.npz`` file, split and standardized.
+
+    Args:
+        name_or_path: one of :data:`DATASETS`, or a path to a ``.csv`` (header row) or ``.npz``
+            (arrays ``X`` and ``y``) file.
+        seed: seed of the generated points and of the split.
+        **options: ``n_samples`` and ``noise`` (generated sets); ``label`` (CSV label column,
+            default the last) and ``task`` (files: ``auto``, ``binary``, ``multiclass``,
+            ``regression``); ``val_fraction`` and ``test_fraction`` (default 0.2 each).
+
+    Example:
+        >>> ds = load_dataset("circle", seed=0, noise=0.1)
+        >>> ds.task, ds.X_train.shape
+        ('binary', (300, 2))
+    """
+    key = str(name_or_path)
+    split = {k: options.pop(k) for k in _SPLIT_OPTIONS if k in options}
+    if key in DATASETS:
+        loader = DATASETS[key]
+        _check_options(key, options, loader.options)
+        X, y, features, classes = loader(seed=seed, **options)
+        task = "regression" if key in _REGRESSION else None
+        name = key
+    elif Path(key).suffix.lower() in FILE_SUFFIXES:
+        _check_options(key, options, _FILE_OPTIONS)
+        X, y, features, classes, task = _read_file(Path(key), **options)
+        name = Path(key).stem
+    else:
+        raise ValueError(
+            f"unknown dataset {key!r}: must be one of {sorted(DATASETS)} or a path to a .csv or .npz file."
+        )
+    return from_arrays(X, y, name=name, task=task, feature_names=features, class_names=classes, seed=seed, **split)
+
+
+def _check_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        ok = sorted(set(allowed) | set(_SPLIT_OPTIONS))
+        raise ValueError(f"dataset {name!r}: unknown option {unknown[0]!r}; allowed options are {ok}.")
+
+
+def _infer_labels(y: np.ndarray, task: str | None, classes: tuple[str, ...] | None, name: str):
+    """Turn raw labels into (y, task, n_classes, class_names)."""
+    if task not in (None, "auto", *TASKS):
+        raise ValueError(f"dataset {name!r}: 'task' must be one of {sorted(('auto', *TASKS))}, but got {task!r}.")
+    numeric = np.issubdtype(y.dtype, np.number) or y.dtype == bool
+    if task == "regression":
+        if not numeric:
+            raise ValueError(f"dataset {name!r}: a regression target must be numeric, but got labels like {y[0]!r}.")
+        return y.astype(np.float64), "regression", 0, ()
+    if numeric:
+        yf = y.astype(np.float64)
+        if not np.isfinite(yf).all():
+            raise ValueError(f"dataset {name!r}: the labels contain NaN or infinity.")
+        integral = bool(np.all(yf == np.round(yf)))
+        if task in (None, "auto") and not (integral and len(np.unique(yf)) <= 50):
+            return yf, "regression", 0, ()
+    values, y_idx = np.unique(y, return_inverse=True)
+    if len(values) < 2:
+        raise ValueError(f"dataset {name!r}: a classification dataset needs at least 2 classes, but got 1 ({values[0]!r}).")
+    n_classes = len(values)
+    inferred = "binary" if n_classes == 2 else "multiclass"
+    if task == "binary" and n_classes != 2:
+        raise ValueError(f"dataset {name!r}: task 'binary' needs 2 classes, but got {n_classes}.")
+    if classes is None or len(classes) != n_classes:
+        classes = tuple(str(v.item() if hasattr(v, "item") else v) for v in values)
+    return y_idx.astype(np.int64), (task if task in TASKS else inferred), n_classes, tuple(classes)
+
+
+def from_arrays(
+    X: object,
+    y: object,
+    *,
+    name: str = "data",
+    task: str | None = None,
+    feature_names: tuple[str, ...] | None = None,
+    class_names: tuple[str, ...] | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """Check, split and standardize in-memory arrays into a :class:`Dataset`."""
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise ValueError(f"dataset {name!r}: X must be a 2-D array (rows x features), but got shape {X.shape}.")
+    if y.ndim != 1:
+        raise ValueError(f"dataset {name!r}: y must be a 1-D array of labels, but got shape {y.shape}.")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"dataset {name!r}: X and y must have the same number of rows, but got {X.shape[0]} and {y.shape[0]}.")
+    if not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"dataset {name!r}: X must be numeric, but got dtype {X.dtype}.")
+    X = X.astype(np.float64)
+    if not np.isfinite(X).all():
+        row, col = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"dataset {name!r}: X contains NaN or infinity (row {row}, column {col}); clean or impute it first.")
+    for frac_name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 0.5:
+            raise ValueError(f"dataset {name!r}: {frac_name!r} must be a number in (0, 0.5), but got {frac!r}.")
+    y, task, n_classes, classes = _infer_labels(y, task, class_names, name)
+    if feature_names is None or len(feature_names) != X.shape[1]:
+        feature_names = tuple(f"x{i + 1}" for i in range(X.shape[1]))
+
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in range(n_classes)] if task != "regression" else [np.arange(len(y))]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for idx in groups:
+        idx = rng.permutation(idx)
+        n_test = int(round(len(idx) * test_fraction))
+        n_val = int(round(len(idx) * val_fraction))
+        parts[2].append(idx[:n_test])
+        parts[1].append(idx[n_test : n_test + n_val])
+        parts[0].append(idx[n_test + n_val :])
+    train_idx, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
+    if min(len(train_idx), len(val_idx), len(test_idx)) < 1:
+        raise ValueError(f"dataset {name!r}: {len(y)} rows are too few to split into train, validation and test.")
+
+    mean = X[train_idx].mean(axis=0)
+    std = X[train_idx].std(axis=0)
+    std[std == 0] = 1.0  # a constant column stays constant (zero) rather than dividing by zero
+    Xs = (X - mean) / std
+    t_mean, t_scale = 0.0, 1.0
+    if task == "regression":
+        t_mean = float(y[train_idx].mean())
+        t_scale = float(y[train_idx].std()) or 1.0
+        y = (y - t_mean) / t_scale
+    return Dataset(
+        name=name, task=task,
+        X_train=Xs[train_idx], y_train=y[train_idx],
+        X_val=Xs[val_idx], y_val=y[val_idx],
+        X_test=Xs[test_idx], y_test=y[test_idx],
+        n_classes=n_classes, feature_names=tuple(feature_names), class_names=tuple(classes),
+        target_mean=t_mean, target_scale=t_scale,
+    )
+
+
+def _read_file(path: Path, *, label: str | None = None, task: str | None = None):
+    if not path.is_file():
+        raise ValueError(f"dataset file {str(path)!r} does not exist.")
+    if path.suffix.lower() == ".npz":
+        if label is not None:
+            raise ValueError(f"dataset {str(path)!r}: option 'label' applies to CSV files only.")
+        return (*_read_npz(path), task)
+    return (*_read_csv(path, label), task)
+
+
+def _read_npz(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = sorted({"X", "y"} - set(data.files))
+            if missing:
+                raise ValueError(f"dataset {str(path)!r}: an .npz file needs arrays 'X' and 'y', but {missing[0]!r} is missing (found {sorted(data.files)}).")
+            X, y = data["X"], data["y"]
+    except ValueError as exc:
+        if "dataset" in str(exc):
+            raise
+        raise ValueError(f"dataset {str(path)!r}: cannot read it as an .npz of plain arrays ({exc}).") from None
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"dataset {str(path)!r}: not a readable .npz file ({exc}).") from None
+    return X, y, None, None
+
+
+def _read_csv(path: Path, label: str | None):
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError:
+        raise ValueError(f"dataset {str(path)!r}: not a UTF-8 text CSV file.") from None
+    except csv.Error as exc:
+        raise ValueError(f"dataset {str(path)!r}: malformed CSV ({exc}).") from None
+    if len(rows) < 2:
+        raise ValueError(f"dataset {str(path)!r}: a CSV needs a header row and at least one data row.")
+    header = [h.strip() for h in rows[0]]
+    if len(header) < 2:
+        raise ValueError(f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the header has {len(header)} column(s).")
+    for lineno, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(f"dataset {str(path)!r}: line {lineno} has {len(row)} fields, but the header has {len(header)}.")
+    if label is None:
+        label_col = len(header) - 1
+    elif label in header:
+        label_col = header.index(label)
+    else:
+        raise ValueError(f"dataset {str(path)!r}: 'label' must be one of the columns {sorted(header)}, but got {label!r}.")
+    features = [h for i, h in enumerate(header) if i != label_col]
+    cols = [i for i in range(len(header)) if i != label_col]
+    X = np.empty((len(rows) - 1, len(cols)))
+    for j, (col, fname) in enumerate(zip(cols, features)):
+        for r, row in enumerate(rows[1:]):
+            cell = row[col].strip()
+            if not cell:
+                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing value on line {r + 2}.")
+            try:
+                X[r, j] = float(cell)
+            except ValueError:
+                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} is not numeric (line {r + 2} has {cell!r}).") from None
+            if not math.isfinite(X[r, j]):
+                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing or infinite value on line {r + 2}.")
+    raw = [row[label_col].strip() for row in rows[1:]]
+    if any(v == "" for v in raw):
+        raise ValueError(f"dataset {str(path)!r}: label column {header[label_col]!r} has an empty value on line {raw.index('') + 2}.")
+    try:
+        y = np.array([float(v) for v in raw])
+    except ValueError:
+        y = np.array(raw)
+    return X, y, tuple(features), None

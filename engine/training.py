@@ -1,0 +1,219 @@
+"""Mini-batch gradient descent, with divergence detection and an epoch hook."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
+from engine.datasets import Dataset
+from engine.network import MLP
+from engine.optimizers import OPTIMIZERS, Adam, Momentum, check_optimizer
+
+__all__ = ["Divergence", "History", "train", "DIVERGENCE_CAUSES"]
+
+DIVERGENCE_CAUSES = ("exploding", "inf", "nan")
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first sign that training diverged.
+
+    Attributes:
+        epoch: the epoch (from 1) in which it happened.
+        step: the optimizer step (from 1, counted over all epochs) whose cost gave it away.
+        cause: ``"nan"``, ``"inf"``, or ``"exploding"`` (the cost passed ``divergence_factor``
+            times the untrained network's cost).
+        last_finite_cost: the last healthy cost seen before it (the untrained cost if none).
+        cost: the offending cost (NaN, inf or the exploding value).
+    """
+
+    epoch: int
+    step: int
+    cause: str
+    last_finite_cost: float
+    cost: float
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        d = asdict(self)
+        # JSON has no inf/nan: say it in words.
+        d["cost"] = self.cost if math.isfinite(self.cost) else repr(self.cost)
+        return d
+
+
+@dataclass
+class History:
+    """What happened while training, one entry per finished epoch.
+
+    ``val_accuracy`` is filled for classification, ``val_r2`` for regression.
+    """
+
+    task: str
+    initial_cost: float
+    train_cost: list[float] = field(default_factory=list)
+    val_cost: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    val_r2: list[float] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    divergence: Divergence | None = None
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        """Number of finished epochs."""
+        return len(self.train_cost)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["divergence"] = None if self.divergence is None else self.divergence.to_dict()
+        return d
+
+
+def _check_number(name: str, value: object, *, low: float, low_open: bool = False, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low)
+    if not ok:
+        rule = f"{'an integer' if integer else 'a number'} {'>' if low_open else '>='} {low:g}"
+        raise ValueError(f"'{name}' must be {rule}, but got {value!r}.")
+
+
+def _prepare_model(model: MLP, dataset: Dataset) -> None:
+    if model.sizes[0] != dataset.n_features:
+        raise ValueError(f"the model has {model.sizes[0]} inputs but dataset {dataset.name!r} has {dataset.n_features} features.")
+    wanted = OUTPUT_FOR_TASK[dataset.task]
+    if model.output is None:
+        model.output = wanted
+    elif OUTPUTS[model.output].classification != (dataset.task != "regression"):
+        raise ValueError(f"a {model.output!r} output does not fit the {dataset.task} dataset {dataset.name!r}; use {wanted!r}.")
+    n_out = 1 if model.output in ("sigmoid", "identity") else dataset.n_classes
+    if model.sizes[-1] != n_out:
+        raise ValueError(f"a {model.output!r} output for dataset {dataset.name!r} needs {n_out} output units, but the model has {model.sizes[-1]}.")
+
+
+def _score(model: MLP, logits: np.ndarray, y: np.ndarray) -> float:
+    if OUTPUTS[model.output].classification:
+        return float(np.mean(OUTPUTS[model.output].predict(logits) == y))
+    pred = logits[:, 0]
+    ss_res = float(np.sum((y - pred) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+
+
+def train(
+    model: MLP,
+    dataset: Dataset,
+    *,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    optimizer: str = "sgd",
+    l2: float = 0.0,
+    l1: float = 0.0,
+    seed: int = 0,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    divergence_factor: float = 100.0,
+    on_epoch: Callable[[int, History], bool | None] | None = None,
+) -> History:
+    """Train ``model`` on ``dataset.X_train`` with mini-batch gradient descent.
+
+    Args:
+        model: the network; its output layer is picked from the dataset's task if unset.
+        dataset: from :func:`engine.load_dataset`; the validation split is scored every epoch.
+        learning_rate: step size (> 0).
+        epochs: number of passes over the training split.
+        batch_size: rows per step (the last batch of an epoch may be smaller).
+        optimizer: ``sgd``, ``momentum`` (with ``momentum`` and ``nesterov``) or ``adam``.
+        l2: L2 rate: the cost gains ``l2/2 * sum(W**2)`` over the weights (not the biases).
+        l1: L1 rate: the cost gains ``l1 * sum(|W|)``.
+        seed: seed of the shuffling, one permutation per epoch.
+        divergence_factor: a cost above this multiple of the untrained network's cost is divergence.
+        on_epoch: called as ``on_epoch(epoch, history)`` after each epoch; returning ``False`` stops.
+
+    Returns:
+        The :class:`History`. Training stops at the first NaN, inf or exploding cost
+        (``history.divergence`` tells where); no NumPy warning is emitted.
+
+    Example:
+        >>> from engine import MLP, load_dataset, train
+        >>> ds = load_dataset("xor", seed=0)
+        >>> h = train(MLP(2, (8,), 1, activation="tanh"), ds, learning_rate=0.1, epochs=2, batch_size=10)
+        >>> h.epochs
+        2
+    """
+    _check_number("learning_rate", learning_rate, low=0.0, low_open=True)
+    _check_number("epochs", epochs, low=1, integer=True)
+    _check_number("batch_size", batch_size, low=1, integer=True)
+    _check_number("l2", l2, low=0.0)
+    _check_number("l1", l1, low=0.0)
+    _check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
+    check_optimizer(optimizer)
+    _prepare_model(model, dataset)
+
+    opt_cls = OPTIMIZERS[optimizer]
+    if opt_cls is Momentum:
+        opt = Momentum(model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
+    elif opt_cls is Adam:
+        opt = Adam(model._flat, learning_rate=learning_rate)
+    else:
+        opt = opt_cls(model._flat, learning_rate=learning_rate)
+
+    classification = OUTPUTS[model.output].classification
+    ydtype = np.intp if classification else model.dtype
+    X = np.ascontiguousarray(dataset.X_train, dtype=model.dtype)
+    y = np.ascontiguousarray(dataset.y_train, dtype=ydtype)
+    X_val = np.ascontiguousarray(dataset.X_val, dtype=model.dtype)
+    y_val = np.ascontiguousarray(dataset.y_val, dtype=ydtype)
+    Xs, ys = np.empty_like(X), np.empty_like(y)
+    n = X.shape[0]
+    rng = np.random.default_rng(seed)
+    l2, l1 = float(l2), float(l1)
+    starts = range(0, n, batch_size)
+    grad = model._grad_flat
+    step_of = model._cost_and_grad
+
+    with np.errstate(all="ignore"):
+        initial = model._cost(X, y)[0]
+        history = History(task=dataset.task, initial_cost=initial)
+        limit = divergence_factor * initial if math.isfinite(initial) else math.inf
+        last_good = initial
+        step = 0
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            perm = rng.permutation(n)
+            np.take(X, perm, axis=0, out=Xs)
+            np.take(y, perm, axis=0, out=ys)
+            total = 0.0
+            for start in starts:
+                xb = Xs[start : start + batch_size]
+                cost, _ = step_of(xb, ys[start : start + batch_size], l2, l1)
+                step += 1
+                if not cost < limit:  # also catches NaN
+                    history.divergence = _divergence(epoch, step, cost, last_good)
+                    return history
+                last_good = cost
+                opt.step(grad)
+                total += cost * xb.shape[0]
+            val_cost, logits = model._cost(X_val, y_val)
+            if not val_cost < limit:
+                history.divergence = _divergence(epoch, step, val_cost, last_good)
+                return history
+            history.train_cost.append(total / n)
+            history.val_cost.append(val_cost)
+            score = _score(model, logits, y_val)
+            (history.val_accuracy if classification else history.val_r2).append(score)
+            history.epoch_time.append(time.perf_counter() - t0)
+            if on_epoch is not None and on_epoch(epoch, history) is False:
+                history.stopped_early = True
+                break
+    return history
+
+
+def _divergence(epoch: int, step: int, cost: float, last_good: float) -> Divergence:
+    cause = "nan" if math.isnan(cost) else "inf" if math.isinf(cost) else "exploding"
+    return Divergence(epoch=epoch, step=step, cause=cause, last_finite_cost=float(last_good), cost=float(cost))

@@ -1,0 +1,1 @@
+"""The search floor: Optuna studies over the engine."""

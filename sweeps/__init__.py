@@ -1,0 +1,1 @@
+"""The user's floor: the sweep file and the ``sweep`` command line."""

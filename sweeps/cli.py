@@ -1,0 +1,50 @@
+"""The ``sweep`` command group; each subcommand lives in a module of its own."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from sweeps.train_cmd import train_command
+
+__all__ = ["cli", "main"]
+
+
+class SweepGroup(click.Group):
+    """A click group whose every error is one line on stderr and an exit code, never a traceback."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:
+        extra.pop("standalone_mode", None)
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=SweepGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sweeps")
+def cli() -> None:
+    """Hyperparameter sweeps of small NumPy neural networks.
+
+    \b
+    Examples:
+      sweep train --dataset circle
+      sweep train --help
+    """
+
+
+cli.add_command(train_command)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,175 @@
+"""Datasets: generators, bundled sets, users' files, splits, and errors that teach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import DATASETS, from_arrays, load_dataset
+from engine.playground import GENERATORS, REGRESSION_GENERATORS
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_every_builtin_dataset_loads_split_and_standardized(name):
+    ds = load_dataset(name, seed=1)
+    n = len(ds.y_train) + len(ds.y_val) + len(ds.y_test)
+    assert ds.X_train.shape[0] == len(ds.y_train) and ds.X_val.shape[1] == ds.n_features
+    assert len(ds.y_test) == pytest.approx(0.2 * n, abs=ds.n_classes + 1)
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-9)
+    std = ds.X_train.std(axis=0)
+    assert np.all((np.abs(std - 1.0) < 1e-9) | (std == 0.0))
+    assert len(ds.feature_names) == ds.n_features
+    if ds.task == "regression":
+        assert ds.n_classes == 0 and ds.y_train.dtype == np.float64
+    else:
+        assert ds.y_train.dtype == np.int64
+        assert set(np.unique(ds.y_train)) == set(range(ds.n_classes))
+        assert set(np.unique(ds.y_test)) == set(range(ds.n_classes))  # stratified
+
+
+def test_tasks_and_sizes():
+    assert load_dataset("circle").task == "binary"
+    assert load_dataset("iris").task == "multiclass" and load_dataset("iris").n_classes == 3
+    assert load_dataset("digits").n_classes == 10
+    assert load_dataset("diabetes").task == "regression"
+    circle = load_dataset("circle")
+    assert len(circle.y_train) + len(circle.y_val) + len(circle.y_test) == 500
+    plane = load_dataset("plane")
+    assert len(plane.y_train) + len(plane.y_val) + len(plane.y_test) == 1200
+    assert load_dataset("xor", n_samples=100).X_train.shape[0] == 60
+
+
+def test_split_is_fixed_by_the_seed():
+    a, b, c = load_dataset("wine", seed=5), load_dataset("wine", seed=5), load_dataset("wine", seed=6)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    assert not np.array_equal(a.X_train, c.X_train)
+
+
+def test_standardization_uses_training_statistics_only():
+    X = np.arange(200, dtype=float).reshape(100, 2)
+    y = np.arange(100) % 2
+    ds = from_arrays(X, y, seed=0)
+    assert abs(ds.X_val.mean()) > 0 or abs(ds.X_test.mean()) > 0  # not re-centred on their own
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_circle_labels_follow_the_radius(noise):
+    X, y = GENERATORS["circle"](400, noise, np.random.default_rng(0))
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert r.max() <= 5.0 and y.sum() >= 1
+    if noise == 0.0:
+        np.testing.assert_array_equal(y, (r < 2.5).astype(int))
+    else:
+        assert 0 < np.mean(y != (r < 2.5)) < 0.5  # noise flips some, not most
+
+
+def test_xor_points_keep_away_from_the_axes_and_label_by_sign():
+    X, y = GENERATORS["xor"](400, 0.0, np.random.default_rng(0))
+    assert np.abs(X).min() >= 0.3 and np.abs(X).max() <= 5.3
+    np.testing.assert_array_equal(y, (X[:, 0] * X[:, 1] >= 0).astype(int))
+
+
+def test_gauss_and_spiral_shapes():
+    X, y = GENERATORS["gauss"](1000, 0.0, np.random.default_rng(0))
+    assert X[y == 1].mean(axis=0) == pytest.approx([2, 2], abs=0.15)
+    assert X[y == 1].var(axis=0) == pytest.approx([0.5, 0.5], rel=0.2)
+    X, y = GENERATORS["spiral"](400, 0.0, np.random.default_rng(0))
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert r.max() < 5.0 and set(y) == {0, 1}
+    np.testing.assert_allclose(r[:200], np.arange(200) / 200 * 5.0)
+
+
+def test_regression_generators():
+    X, t = REGRESSION_GENERATORS["plane"](300, 0.0, np.random.default_rng(0))
+    np.testing.assert_allclose(t, (X[:, 0] + X[:, 1]) / 10)
+    X, t = REGRESSION_GENERATORS["multigauss"](300, 0.0, np.random.default_rng(0))
+    assert t.min() >= -1 and t.max() <= 1 and (t > 0).any() and (t < 0).any()
+
+
+def test_csv_with_string_labels_and_label_option(tmp_path):
+    path = tmp_path / "flowers.csv"
+    path.write_text("colour,petal,width,species\n" + "".join(
+        f"{i % 3},{i * 0.1},{(i * 7) % 5},{['zeta', 'alpha', 'mid'][i % 3]}\n" for i in range(60)))
+    ds = load_dataset(str(path))
+    assert ds.name == "flowers" and ds.task == "multiclass"
+    assert ds.class_names == ("alpha", "mid", "zeta")  # sorted order
+    assert ds.feature_names == ("colour", "petal", "width")
+    with pytest.raises(ValueError, match="feature column 'species' is not numeric"):
+        load_dataset(str(path), label="width")
+
+
+def test_csv_label_column_choice_changes_features(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c\n" + "".join(f"{i},{i % 2},{i * 2.5}\n" for i in range(40)))
+    ds = load_dataset(str(path), label="b")
+    assert ds.feature_names == ("a", "c") and ds.task == "binary"
+    reg = load_dataset(str(path))  # 'c' holds non-integers: regression
+    assert reg.task == "regression"
+
+
+def test_npz_roundtrip(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "arrays.npz"
+    np.savez(path, X=rng.normal(size=(50, 3)), y=rng.integers(0, 2, 50))
+    ds = load_dataset(str(path))
+    assert ds.name == "arrays" and ds.task == "binary" and ds.n_features == 3
+
+
+def test_npz_with_objects_is_refused_without_unpickling(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, X=np.array([{"a": 1}] * 20, dtype=object), y=np.arange(20) % 2)
+    with pytest.raises(ValueError, match="evil.npz"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b,label\n1,x,0\n2,3,1\n", r"feature column 'b' is not numeric \(line 2 has 'x'\)"),
+        ("a,b,label\n1,,0\n2,3,1\n", "feature column 'b' has a missing value on line 2"),
+        ("a,b,label\n1,2,0\n2,3\n", "line 3 has 2 fields, but the header has 3"),
+        ("a,label\n", "needs a header row and at least one data row"),
+        ("a,label\n1,0\n2,0\n3,0\n", "needs at least 2 classes, but got 1"),
+        ("a,b,label\n1,nan,0\n2,3,1\n", "feature column 'b' has a missing or infinite value on line 2"),
+    ],
+)
+def test_broken_csv_files(tmp_path, content, message):
+    path = tmp_path / "broken.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_dataset(str(path))
+
+
+def test_unknown_label_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,0\n2,1\n")
+    with pytest.raises(ValueError, match=r"'label' must be one of the columns \['a', 'b'\], but got 'zz'"):
+        load_dataset(str(path), label="zz")
+
+
+def test_binary_file_is_not_a_csv(tmp_path):
+    path = tmp_path / "blob.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81" * 50)
+    with pytest.raises(ValueError, match="not a UTF-8 text CSV file"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: load_dataset("mnist"), r"unknown dataset 'mnist': must be one of \['breast_cancer', 'circle'"),
+        (lambda: load_dataset("missing.csv"), "dataset file 'missing.csv' does not exist"),
+        (lambda: load_dataset("circle", noise=0.9), r"'noise' must be a number in \[0, 0.5\], but got 0.9"),
+        (lambda: load_dataset("circle", n_sample=10), r"unknown option 'n_sample'; allowed options are \['n_samples', 'noise'"),
+        (lambda: load_dataset("iris", noise=0.1), "unknown option 'noise'"),
+        (lambda: from_arrays([[1.0], [np.nan]] * 5, [0, 1] * 5), "X contains NaN or infinity"),
+        (lambda: from_arrays([[1.0]] * 10, [0, 1] * 4), "X and y must have the same number of rows, but got 10 and 8"),
+        (lambda: from_arrays([[1.0]] * 10, [3] * 10), "needs at least 2 classes, but got 1"),
+        (lambda: from_arrays([[1.0]] * 10, [0, 1] * 5, val_fraction=0.7), r"'val_fraction' must be a number in \(0, 0.5\)"),
+        (lambda: from_arrays([[1.0]] * 3, [0, 1, 0]), "too few to split"),
+    ],
+)
+def test_bad_input_is_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

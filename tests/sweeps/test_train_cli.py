@@ -1,0 +1,78 @@
+"""``sweep train`` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sweeps.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_train_prints_a_summary():
+    r = run("train", "--dataset", "xor", "--hidden", "8", "--epochs", "30", "--learning-rate", "0.1")
+    assert r.exit_code == 0, r.output
+    assert "trained xor: 2-8-1 tanh -> sigmoid" in r.output
+    assert "val accuracy" in r.output and "divergence      none" in r.output
+
+
+def test_train_json_has_one_value_per_epoch():
+    r = run("train", "--dataset", "iris", "--hidden", "none", "--epochs", "12", "--optimizer", "adam",
+            "--learning-rate", "0.05", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["arguments"]["hidden"] == [] and out["arguments"]["optimizer"] == "adam"
+    assert len(out["train_cost"]) == len(out["val_cost"]) == len(out["val_accuracy"]) == 12
+    assert out["divergence"] is None
+
+
+def test_train_json_reports_divergence():
+    r = run("train", "--dataset", "circle", "--activation", "relu", "--learning-rate", "50", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)["divergence"]
+    assert d["cause"] in ("nan", "inf", "exploding") and d["epoch"] <= 3
+
+
+def test_train_on_a_csv_with_a_label_column(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("kind,a,b\n" + "".join(f"{'yes' if i % 2 else 'no'},{i % 2 + 0.1 * (i % 5)},{i % 7}\n" for i in range(80)))
+    r = run("train", "--dataset", str(path), "--label", "kind", "--epochs", "20", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["val_accuracy"][-1] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--dataset", "circle", "--activation", "gelu"], "'gelu' is not one of 'linear', 'relu', 'sigmoid', 'tanh'"),
+        (["--dataset", "circle", "--hidden", "8,x"], "'--hidden' must be comma-separated layer widths"),
+        (["--dataset", "circle", "--learning-rate", "-1"], "'learning_rate' must be a number > 0, but got -1.0"),
+        (["--dataset", "circle", "--epochs", "0"], "'--epochs'"),
+        (["--dataset", "nothere.csv"], "dataset file 'nothere.csv' does not exist"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args, message):
+    r = run("train", *args)
+    assert r.exit_code == 2
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], r.output
+    assert "Traceback" not in r.output
+
+
+def test_broken_csv_is_one_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,label\n1,hello,0\n2,3,1\n")
+    r = run("train", "--dataset", str(path))
+    assert r.exit_code == 2
+    assert "feature column 'b' is not numeric" in r.output
+
+
+def test_help_has_examples():
+    r = run("train", "--help")
+    assert r.exit_code == 0 and "Examples:" in r.output and "sweep train --dataset circle" in r.output
