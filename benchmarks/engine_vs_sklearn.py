@@ -55,14 +55,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--init", default="glorot", help="engine init: glorot (as scikit-learn's MLP), he or auto")
     args = parser.parse_args()
     try:
         from threadpoolctl import threadpool_info
 
-        blas = ", ".join(f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)" for i in threadpool_info())
+        blas = ", ".join(
+            f"{i['internal_api']} {i.get('version')} {i.get('architecture')} ({i['num_threads']} threads)"
+            for i in threadpool_info()
+        )
     except ImportError:  # pragma: no cover
         blas = "unknown"
-    print(f"BLAS: {blas}")
+    print(f"BLAS: {blas}; engine init: {args.init}")
     print(f"{'dataset':22} {'engine s':>9} {'sklearn s':>10} {'speed-up':>9} {'engine acc':>11} {'sklearn acc':>12}")
     for ds in (load_dataset("digits", seed=0), _generated()):
         ours, theirs, acc_o, acc_t = [], [], [], []
@@ -70,7 +74,8 @@ def main() -> None:
             # Alternate who goes first so that neither always meets a warm or a cold cache.
             pair = [(run_engine, ours, acc_o), (run_sklearn, theirs, acc_t)]
             for fn, times, accs in (pair if r % 2 == 0 else pair[::-1]):
-                t, a = fn(ds, epochs=args.epochs, seed=r)
+                extra = {"init": args.init} if fn is run_engine else {}
+                t, a = fn(ds, epochs=args.epochs, seed=r, **extra)
                 times.append(t)
                 accs.append(a)
         mo, mt = statistics.median(ours), statistics.median(theirs)

@@ -8,6 +8,10 @@ from typing import Any
 
 import click
 
+from sweeps.presets_cmd import presets_command
+from sweeps.run_cmd import run_command
+from sweeps.status_cmd import status_command
+from sweeps.sync_cmd import sync_command
 from sweeps.train_cmd import train_command
 
 __all__ = ["cli", "main"]
@@ -38,12 +42,15 @@ def cli() -> None:
 
     \b
     Examples:
+      sweep run playground
+      sweep status playground
+      sweep presets
       sweep train --dataset circle
-      sweep train --help
     """
 
 
-cli.add_command(train_command)
+for command in (run_command, status_command, presets_command, sync_command, train_command):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,56 @@
+"""Making a study consistent again after an interrupt or a crash, before more trials run."""
+
+from __future__ import annotations
+
+import datetime
+
+import optuna
+from optuna.trial import TrialState
+
+from studies.outcomes import outcome_of
+from studies.worker import process_alive, requeue
+
+__all__ = ["fail_orphans", "requeue_failed", "recover"]
+
+
+def fail_orphans(study: optuna.Study) -> int:
+    """Fail the RUNNING trials whose worker process on this host is gone; returns how many.
+
+    The journal storage has no heartbeat, so each trial records its worker's host, pid and
+    start time. Trials of other hosts are left to the RDB heartbeat (or their own worker).
+    """
+    storage = study._storage
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker is None:
+            # Asked but never started: its process died between ask and the first record.
+            # Only safe to fail when it is old (a live worker writes "worker" at once).
+            age = datetime.datetime.now() - (t.datetime_start or datetime.datetime.now())
+            if age.total_seconds() < 60:
+                continue
+        elif process_alive(worker) is not False:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, "error", "worker process gone")
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            n += 1
+        except RuntimeError:  # finished meanwhile
+            pass
+    return n
+
+
+def requeue_failed(study: optuna.Study) -> int:
+    """Enqueue the parameters of each failed trial that has no retry yet; returns how many."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    n = 0
+    for t in trials:
+        if outcome_of(t) == "failed" and t.number not in retried:
+            n += requeue(study, t)
+    return n
+
+
+def recover(study: optuna.Study) -> tuple[int, int]:
+    """Fail orphaned trials, then requeue what failed: ``(failed_now, requeued)``."""
+    return fail_orphans(study), requeue_failed(study)

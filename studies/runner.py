@@ -1,0 +1,187 @@
+"""``run_sweep``: open (or resume) a sweep's studies and run joblib workers on them until each
+study has its total, while the calling process shows progress and keeps MLflow current."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import optuna
+from joblib import Parallel, delayed, parallel_config
+
+from studies.config import SweepConfig
+from studies.recovery import fail_orphans, recover
+from studies.storage import open_storage
+from studies.summary import StudySummary, find_sweep, summarize
+from studies.tracking import Tracker
+from studies.worker import WorkerTask, work
+
+__all__ = ["open_sweep", "run_sweep", "SweepInterrupted"]
+
+MAX_ROUNDS = 3
+
+
+class SweepInterrupted(Exception):
+    """The sweep was stopped by SIGINT or SIGTERM; its studies are consistent and resumable."""
+
+
+def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:
+    """Create the sweep's studies, or check that existing ones belong to this same sweep.
+
+    Raises ``ValueError`` (before writing anything) when a sweep of this name exists with a
+    different spec: only ``trials`` and ``jobs`` may change on resume.
+    """
+    existing = {s.name: s for s in find_sweep(storage, config.name)}
+    identity = config.identity()
+    for s in existing.values():
+        stored = dict(s.config)
+        stored.pop("trials", None)
+        stored.pop("jobs", None)
+        if stored != identity:
+            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+            raise ValueError(
+                f"sweep {config.name!r} already exists in this storage with a different spec "
+                f"(key {diff[0]!r} differs); give the new sweep another 'name', or restore the file."
+            )
+    studies = []
+    for index, ref in enumerate(config.datasets):
+        study = optuna.create_study(
+            study_name=config.study_name(ref), storage=storage, direction=config.direction, load_if_exists=True,
+        )
+        attrs = {"sweep": config.to_json(), "dataset": ref.name, "trials": config.trials, "index": index}
+        for key, value in attrs.items():
+            if study.user_attrs.get(key) != value:
+                study.set_user_attr(key, value)
+        studies.append(study)
+    return studies
+
+
+def _complete(summaries: list[StudySummary]) -> bool:
+    return all(s.finished >= s.total for s in summaries)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C in the calling process while workers run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _stop_workers(grace: float = 10.0) -> None:
+    """Ask the loky workers to stop (SIGTERM: each fails its trial), then make sure they are gone."""
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor()
+    processes = list(getattr(executor, "_processes", {}).values())
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+    executor.shutdown(wait=False, kill_workers=True)
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    storage_url: str | None = None,
+    tracking_uri: str | None = None,
+    track: bool = True,
+    on_progress: Callable[[list[StudySummary]], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+    poll_seconds: float = 1.0,
+) -> list[StudySummary]:
+    """Run (or resume) a sweep to its totals; returns the final summaries.
+
+    Args:
+        config: the validated sweep.
+        storage_url: an Optuna storage (journal file path by default, or an RDB/redis URL).
+        tracking_uri: MLflow tracking URI (``None``: MLflow's default).
+        track: log to MLflow.
+        on_progress: called with fresh summaries about every ``poll_seconds``.
+        warn: called with a one-line message for non-fatal trouble (MLflow away, ...).
+
+    Raises:
+        SweepInterrupted: on SIGINT/SIGTERM, after failing the trials in flight.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage = open_storage(storage_url)
+    studies = open_sweep(config, storage)
+    for study in studies:
+        recover(study)
+    tracker = Tracker(config.name, tracking_uri, warn=warn) if track else None
+    jobs = config.jobs or _cpu_count()
+
+    def refresh(final: bool = False) -> list[StudySummary]:
+        summaries = summarize(storage, config.name)
+        if on_progress is not None:
+            on_progress(summaries)
+        if tracker is not None:
+            tracker.sync(storage, final=final)
+        return summaries
+
+    summaries = refresh()
+    with _signals_raise():
+        try:
+            for _ in range(MAX_ROUNDS):
+                if _complete(summaries):
+                    break
+                before = sum(s.finished for s in summaries)
+                summaries = _round(config, storage_url, jobs, refresh, poll_seconds)
+                for study in studies:
+                    recover(study)
+                if sum(s.finished for s in summaries) == before:
+                    break  # no progress: failing trials; the summary shows them
+        except KeyboardInterrupt:
+            _stop_workers()
+            for study in studies:
+                fail_orphans(study)
+            refresh(final=True)
+            raise SweepInterrupted(
+                f"sweep {config.name!r} interrupted; its trials in flight were marked failed. "
+                f"Run the same command again to resume."
+            ) from None
+    return refresh(final=True)
+
+
+def _round(config: SweepConfig, storage_url: str | None, jobs: int, refresh, poll_seconds: float):
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            with parallel_config(backend="loky", inner_max_num_threads=1):
+                Parallel(n_jobs=jobs)(delayed(work)(WorkerTask(storage_url, config, i)) for i in range(jobs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="sweep-workers", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(poll_seconds)
+        refresh()
+    if errors:
+        raise errors[0]
+    return refresh()
+
+
+def _cpu_count() -> int:
+    from joblib import cpu_count
+
+    return max(1, cpu_count())
+

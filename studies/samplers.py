@@ -1,0 +1,109 @@
+"""Samplers and pruners, in tables keyed by the names users type, with their options' rules."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+
+from studies.config import PluginSpec
+from studies.space import SearchSpace
+
+__all__ = ["SAMPLERS", "PRUNERS", "Option", "check_plugin", "make_sampler", "make_pruner"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a sampler or pruner: its type and its rule, in words and as a test."""
+
+    kind: type | tuple[type, ...]
+    rule: str
+    test: Callable[[object], bool] = lambda v: True
+
+    def check(self, value: object) -> bool:
+        if isinstance(value, bool) and bool not in (self.kind if isinstance(self.kind, tuple) else (self.kind,)):
+            return False
+        return isinstance(value, self.kind) and self.test(value)
+
+
+_NONNEG_INT = Option(int, "an integer >= 0", lambda v: v >= 0)
+_POS_INT = Option(int, "an integer >= 1", lambda v: v >= 1)
+_BOOL = Option(bool, "true or false")
+_RESOURCE = Option((int, str), "'auto' or an integer >= 1", lambda v: v == "auto" or (isinstance(v, int) and v >= 1))
+
+SAMPLERS: dict[str, dict[str, Option]] = {
+    "cmaes": {"n_startup_trials": _NONNEG_INT, "sigma0": Option((int, float), "a number > 0", lambda v: v > 0),
+              "consider_pruned_trials": _BOOL},
+    "grid": {},
+    "qmc": {"qmc_type": Option(str, "'sobol' or 'halton'", lambda v: v in ("halton", "sobol")), "scramble": _BOOL},
+    "random": {},
+    "tpe": {"n_startup_trials": _NONNEG_INT, "n_ei_candidates": _POS_INT, "multivariate": _BOOL,
+            "constant_liar": _BOOL},
+}
+_PRUNE_COMMON = {"n_startup_trials": _NONNEG_INT, "n_warmup_steps": _NONNEG_INT, "interval_steps": _POS_INT,
+                 "n_min_trials": _POS_INT}
+PRUNERS: dict[str, dict[str, Option]] = {
+    "hyperband": {"min_resource": _POS_INT, "max_resource": _RESOURCE, "reduction_factor": Option(int, "an integer >= 2", lambda v: v >= 2)},
+    "median": _PRUNE_COMMON,
+    "none": {},
+    "percentile": {**_PRUNE_COMMON, "percentile": Option((int, float), "a number in [0, 100]", lambda v: 0 <= v <= 100)},
+    "successive_halving": {"min_resource": _RESOURCE, "reduction_factor": Option(int, "an integer >= 2", lambda v: v >= 2),
+                           "min_early_stopping_rate": _NONNEG_INT},
+}
+
+
+def check_plugin(kind: str, spec: PluginSpec) -> None:
+    """Raise ``ValueError`` for an unknown sampler/pruner or a bad option; ``kind`` is 'sampler' or 'pruner'."""
+    table = SAMPLERS if kind == "sampler" else PRUNERS
+    if spec.name not in table:
+        raise ValueError(f"'{kind}.name' must be one of {sorted(table)}, but got {spec.name!r}.")
+    allowed = table[spec.name]
+    for key, value in spec.options:
+        if key not in allowed:
+            hint = f"allowed: {sorted(allowed)}" if allowed else "it takes no options"
+            raise ValueError(f"unknown key '{kind}.{key}' for {kind} {spec.name!r} ({hint}).")
+        if not allowed[key].check(value):
+            raise ValueError(f"'{kind}.{key}' must be {allowed[key].rule}, but got {value!r}.")
+    if kind == "pruner" and spec.name == "percentile" and "percentile" not in dict(spec.options):
+        raise ValueError("pruner 'percentile' needs 'pruner.percentile' (a number in [0, 100]).")
+
+
+def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """A seeded sampler; TPE is multivariate with grouped (conditional) parameters by default."""
+    opts = dict(spec.options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if spec.name == "tpe":
+            multivariate = opts.pop("multivariate", True)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=multivariate, group=multivariate,
+                constant_liar=opts.pop("constant_liar", True), **opts,
+            )
+        if spec.name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if spec.name == "cmaes":
+            return optuna.samplers.CmaEsSampler(
+                seed=seed, warn_independent_sampling=False,
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed), **opts,
+            )
+        if spec.name == "qmc":
+            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False, **opts)
+        if spec.name == "grid":
+            return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    raise ValueError(f"'sampler.name' must be one of {sorted(SAMPLERS)}, but got {spec.name!r}.")
+
+
+def make_pruner(spec: PluginSpec) -> optuna.pruners.BasePruner:
+    opts = dict(spec.options)
+    factories: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "median": optuna.pruners.MedianPruner,
+        "none": optuna.pruners.NopPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    }
+    if spec.name not in factories:
+        raise ValueError(f"'pruner.name' must be one of {sorted(PRUNERS)}, but got {spec.name!r}.")
+    return factories[spec.name](**opts)

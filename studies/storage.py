@@ -1,0 +1,84 @@
+"""Opening the Optuna storage that holds a sweep, and keeping its URL's password out of sight."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import optuna
+
+__all__ = ["DEFAULT_STORAGE", "open_storage", "redact", "storage_kind"]
+
+# A journal file in the working directory: safe for several processes on one machine
+# (Optuna advises against SQLite there).
+DEFAULT_STORAGE = "sweeps.journal"
+
+_RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+_DRIVERS = {"postgresql": "psycopg2-binary", "postgres": "psycopg2-binary", "mysql": "pymysql", "mariadb": "pymysql"}
+
+
+def storage_kind(url: str) -> str:
+    """``journal``, ``rdb`` or ``redis``."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    if scheme in ("redis", "rediss"):
+        return "redis"
+    if scheme in _RDB_SCHEMES:
+        return "rdb"
+    if scheme in ("", "file"):
+        return "journal"
+    raise ValueError(
+        f"'--storage' must be a journal file path or a URL with a scheme in "
+        f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}."
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``: safe to print or log."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def _scrub(text: str, url: str) -> str:
+    parts = urlsplit(url) if "://" in url else None
+    if parts is not None and parts.password:
+        text = text.replace(parts.password, "***")
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def open_storage(url: str | None = None, *, heartbeat_interval: int | None = None,
+                 grace_period: int | None = None) -> optuna.storages.BaseStorage:
+    """Open a storage: a journal file path (default ``sweeps.journal``), ``redis://`` or an RDB URL.
+
+    RDB storages get Optuna's heartbeat when ``heartbeat_interval`` is given, so that the
+    trials of a worker that died are failed after ``grace_period`` seconds.
+    """
+    url = url or DEFAULT_STORAGE
+    kind = storage_kind(url)
+    try:
+        if kind == "journal":
+            path = url[len("file://"):] if url.startswith("file://") else url
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise ValueError(f"'--storage': the folder of {path!r} does not exist.")
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+        if kind == "redis":
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+        )
+    except ImportError as exc:
+        scheme = url.split("://", 1)[0].split("+", 1)[0]
+        package = _DRIVERS.get(scheme, "redis" if kind == "redis" else str(exc.name))
+        raise ValueError(f"storage {redact(url)!r} needs the Python package {package!r}: pip install {package}") from None
+    except ValueError:
+        raise
+    except Exception as exc:  # connection refused, unknown database, ...
+        raise ValueError(f"cannot open storage {redact(url)!r}: {_scrub(str(exc).splitlines()[0], url)}") from None

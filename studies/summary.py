@@ -1,0 +1,93 @@
+"""What a sweep has done so far, read from the storage alone."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+from studies.outcomes import OUTCOMES, outcome_of
+
+__all__ = ["StudySummary", "SweepStudy", "find_sweep", "summarize", "summarize_study"]
+
+
+@dataclass(frozen=True)
+class SweepStudy:
+    """One study of a sweep, as the storage lists it."""
+
+    name: str
+    dataset: str
+    study_id: int
+    direction: str
+    total: int
+    config: dict[str, object]
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """Counts by outcome and the best trial of one study."""
+
+    study: str
+    dataset: str
+    total: int
+    direction: str
+    counts: dict[str, int] = field(default_factory=dict)
+    best_value: float | None = None
+    best_trial: int | None = None
+    best_params: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(o, 0) for o in ("complete", "pruned", "diverged"))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
+            "direction": self.direction, "counts": self.counts, "best_value": self.best_value,
+            "best_trial": self.best_trial, "best_params": self.best_params,
+        }
+
+
+def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStudy]:
+    """The studies of sweep ``name``, in the sweep file's dataset order; ``[]`` if none."""
+    found = []
+    for s in storage.get_all_studies():
+        raw = s.user_attrs.get("sweep")
+        if not s.study_name.startswith(f"{name}/") or raw is None:
+            continue
+        config = json.loads(raw)
+        if config.get("name") != name:
+            continue
+        direction = "maximize" if s.directions[0] == StudyDirection.MAXIMIZE else "minimize"
+        found.append(SweepStudy(s.study_name, s.user_attrs.get("dataset", s.study_name[len(name) + 1:]),
+                                s._study_id, direction, int(s.user_attrs.get("trials", config.get("trials", 0))), config,
+                                int(s.user_attrs.get("index", 0))))
+    return sorted(found, key=lambda s: (s.index, s.dataset))
+
+
+def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:
+    counts = Counter(o for o in map(outcome_of, trials) if o is not None)
+    best = None
+    sign = -1.0 if study.direction == "maximize" else 1.0
+    for t in trials:
+        if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value):
+            if best is None or sign * t.value < sign * best.value:
+                best = t
+    return StudySummary(
+        study=study.name, dataset=study.dataset, total=study.total, direction=study.direction,
+        counts={o: counts[o] for o in OUTCOMES if counts[o]},
+        best_value=None if best is None else float(best.value),
+        best_trial=None if best is None else best.number,
+        best_params={} if best is None else dict(best.params),
+    )
+
+
+def summarize(storage: optuna.storages.BaseStorage, name: str) -> list[StudySummary]:
+    """One summary per study of sweep ``name``, read from the storage."""
+    return [summarize_study(s, storage.get_all_trials(s.study_id, deepcopy=False)) for s in find_sweep(storage, name)]

@@ -1,0 +1,230 @@
+"""MLflow as a view of the storage: one experiment per sweep, a parent run per study, a nested
+child run per finished trial. Everything here can be rebuilt from the storage at any time
+(``sync`` is idempotent), and an unreachable tracking server never stops a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from studies.outcomes import outcome_of
+from studies.storage import redact
+from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
+
+__all__ = ["Tracker", "STATUS_OF"]
+
+# Outcome -> MLflow run status.
+STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+_KIND, _STUDY, _TRIAL = "sweeps.kind", "sweeps.study", "trial_number"
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+
+
+def _ms(dt) -> int:
+    return int(dt.timestamp() * 1000) if dt is not None else int(time.time() * 1000)
+
+
+class Tracker:
+    """Writes a sweep's finished trials to MLflow, each once.
+
+    Args:
+        sweep: the sweep's name (the experiment's name).
+        tracking_uri: MLflow tracking URI; ``None`` uses MLflow's own default
+            (``MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working directory).
+        warn: called once with a message when MLflow cannot be reached.
+    """
+
+    def __init__(self, sweep: str, tracking_uri: str | None = None, *, warn=None) -> None:
+        self.sweep = sweep
+        self.tracking_uri = tracking_uri
+        self._warn = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
+        self._client = None
+        self._experiment_id: str | None = None
+        self._parents: dict[str, str] = {}
+        self._logged: dict[str, set[int]] = {}
+        self._best: dict[str, tuple[int | None, int]] = {}
+        self._warned = False
+        self._retry_at = 0.0
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self._client is not None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()  # after the import: mlflow sets its loggers up when imported
+
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        exp = client.get_experiment_by_name(self.sweep)
+        if exp is None:
+            exp_id = client.create_experiment(self.sweep, tags={"sweeps.sweep": self.sweep})
+        else:
+            exp_id = exp.experiment_id
+            if exp.lifecycle_stage == "deleted":
+                client.restore_experiment(exp_id)
+        self._client, self._experiment_id = client, exp_id
+
+    @property
+    def uri(self) -> str:
+        if self._client is not None:
+            return redact(self._client.tracking_uri)
+        return redact(self.tracking_uri or "(MLflow default)")
+
+    # -- public face -----------------------------------------------------------------------
+
+    def sync(self, storage: optuna.storages.BaseStorage, *, final: bool = False) -> int:
+        """Log every finished trial not yet in MLflow; returns how many runs were created.
+
+        Never raises for an unreachable or failing tracking server: it warns once and
+        tries again later (the storage keeps everything, ``sweep sync`` catches up).
+        """
+        if not final and time.monotonic() < self._retry_at:
+            return 0
+        try:
+            self._connect()
+            created = 0
+            for study in find_sweep(storage, self.sweep):
+                trials = storage.get_all_trials(study.study_id, deepcopy=False)
+                created += self._sync_study(study, trials, final=final)
+            return created
+        except Exception as exc:  # noqa: BLE001 - MLflow is a view; nothing here may stop a sweep
+            self._client = None
+            self._retry_at = time.monotonic() + 30.0
+            if not self._warned:
+                self._warned = True
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self._warn(
+                    f"MLflow at {self.uri} is not reachable ({first[:200]}); trials go on in the storage. "
+                    f"Run 'sweep sync {self.sweep}' when it is back."
+                )
+            return 0
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _existing(self, study: str) -> None:
+        """Load which trials of ``study`` MLflow already has (once per study and tracker)."""
+        if study in self._logged:
+            return
+        client, logged = self._client, set()
+        token = None
+        while True:
+            page = client.search_runs(
+                [self._experiment_id], filter_string=f"tags.`{_STUDY}` = '{study}'",
+                max_results=5000, page_token=token,
+            )
+            for run in page:
+                tags = run.data.tags
+                if tags.get(_KIND) == "study":
+                    self._parents[study] = run.info.run_id
+                elif tags.get(_KIND) == "trial":
+                    if run.info.status == "RUNNING":  # half-written by an interrupted sync: redo it
+                        client.delete_run(run.info.run_id)
+                    else:
+                        logged.add(int(tags[_TRIAL]))
+            token = page.token
+            if not token:
+                break
+        self._logged[study] = logged
+
+    def _parent(self, study: SweepStudy) -> str:
+        run_id = self._parents.get(study.name)
+        if run_id is None:
+            cfg = study.config
+            run = self._client.create_run(
+                self._experiment_id, run_name=study.dataset,
+                tags={_KIND: "study", _STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep},
+            )
+            run_id = self._parents[study.name] = run.info.run_id
+            from mlflow.entities import Param
+
+            params = {
+                "dataset": study.dataset, "seed": cfg.get("seed"), "objective": cfg.get("objective"),
+                "direction": study.direction, "sampler": (cfg.get("sampler") or {}).get("name"),
+                "pruner": (cfg.get("pruner") or {}).get("name"),
+            }
+            self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+            self._client.log_dict(run_id, cfg, "sweep.json")
+        return run_id
+
+    def _sync_study(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> int:
+        self._existing(study.name)
+        parent = self._parent(study)
+        logged = self._logged[study.name]
+        created = 0
+        for t in trials:
+            outcome = outcome_of(t)
+            if outcome in STATUS_OF and t.number not in logged:
+                self._log_trial(study, t, outcome, parent)
+                logged.add(t.number)
+                created += 1
+        self._update_parent(study, trials, parent, final=final)
+        return created
+
+    def _log_trial(self, study: SweepStudy, t: FrozenTrial, outcome: str, parent: str) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        client = self._client
+        run_info = t.user_attrs.get("run", {})
+        label = run_info.get("label", f"t{t.number}")
+        cfg = study.config
+        train = dict(cfg.get("train", {}))
+        tags = {
+            "mlflow.parentRunId": parent, _KIND: "trial", _STUDY: study.name, _TRIAL: str(t.number),
+            "study": study.name, "dataset": study.dataset, "outcome": outcome, "sweep": self.sweep,
+        }
+        run = client.create_run(self._experiment_id, start_time=_ms(t.datetime_start), tags=tags, run_name=label)
+        run_id = run.info.run_id
+        params = {**{k: v for k, v in train.items()}, **t.params, "dataset": study.dataset, "seed": cfg.get("seed")}
+        ts = _ms(t.datetime_complete)
+        metrics: list[Metric] = []
+        for key, values in run_info.get("curves", {}).items():
+            metrics += [Metric(key, float(v), ts, epoch) for epoch, v in enumerate(values, start=1) if math.isfinite(v)]
+        finals = {f"final_{k}": v[-1] for k, v in run_info.get("curves", {}).items() if v and math.isfinite(v[-1])}
+        if t.value is not None and math.isfinite(t.value):
+            finals["value"] = t.value
+        finals["epochs_trained"] = len(run_info.get("curves", {}).get("train_cost", []))
+        if "train_seconds" in run_info:
+            finals["train_seconds"] = run_info["train_seconds"]
+        div = t.user_attrs.get("divergence")
+        if div:
+            finals["diverged_epoch"] = div["epoch"]
+        metrics += [Metric(k, float(v), ts, 0) for k, v in finals.items()]
+        param_list = [Param(k, str(v)) for k, v in sorted(params.items())]
+        extra_tags = [RunTag("error", str(t.user_attrs["error"])[:5000])] if "error" in t.user_attrs else []
+        for i in range(0, max(len(metrics), 1), _BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + _BATCH],
+                             params=param_list if i == 0 else [], tags=extra_tags if i == 0 else [])
+        if div:
+            client.log_dict(run_id, {**div, "trial": t.number, "study": study.name}, "divergence.json")
+        client.set_terminated(run_id, status=STATUS_OF[outcome], end_time=ts)
+
+    def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], parent: str, *, final: bool) -> None:
+        summary: StudySummary = summarize_study(study, trials)
+        key = (summary.best_trial, summary.finished)
+        if self._best.get(study.name) == key and not final:
+            return
+        from mlflow.entities import Metric, RunTag
+
+        ts = int(time.time() * 1000)
+        metrics = [Metric(f"n_{o}", float(n), ts, summary.finished) for o, n in summary.counts.items()]
+        tags = [RunTag("best_trial", str(summary.best_trial))]
+        if summary.best_value is not None:
+            metrics.append(Metric("best_value", summary.best_value, ts, summary.finished))
+            tags += [RunTag(f"best.{k}", str(v)) for k, v in summary.best_params.items()]
+        self._client.log_batch(parent, metrics=metrics, tags=tags)
+        if summary.finished >= summary.total:
+            self._client.set_terminated(parent, status="FINISHED")
+        self._best[study.name] = key
+

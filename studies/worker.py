@@ -1,0 +1,175 @@
+"""A worker process: loads the sweep's studies from the storage and asks for trials until
+every study has its total of finished trials.
+
+No lock is held around training: workers coordinate through the storage only. When
+several workers ask for the last slots at once, the trials numbered beyond the total
+withdraw before training (they are failed and marked ``surplus``), so each study ends
+with exactly its total.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import traceback
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from studies.config import SweepConfig
+from studies.objective import run_trial
+from studies.outcomes import outcome_of
+from studies.samplers import make_pruner, make_sampler
+from studies.storage import open_storage
+
+__all__ = ["WorkerTask", "Interrupted", "work", "process_identity", "process_alive", "sampler_seed", "requeue"]
+
+MAX_RETRIES = 2
+
+
+class Interrupted(BaseException):
+    """Raised in a worker on SIGTERM, so that its trial is failed rather than left RUNNING."""
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    storage: str | None
+    config: SweepConfig
+    index: int
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_identity() -> dict[str, object]:
+    """Host, pid and the pid's start time: enough to tell later whether this process is gone."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
+
+
+def process_alive(identity: dict[str, object]) -> bool | None:
+    """True/False for a process of this host, ``None`` when it ran elsewhere (can't tell)."""
+    if identity.get("host") != socket.gethostname():
+        return None
+    pid = int(identity.get("pid", -1))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = identity.get("start")
+    return start is None or _start_time(pid) == start
+
+
+def sampler_seed(config: SweepConfig, worker: int, dataset_index: int) -> int:
+    """Each worker's sampler has its own stream (so that workers don't propose alike); QMC and
+    grid coordinate through the storage and share one seed."""
+    if config.sampler.name in ("grid", "qmc"):
+        return config.seed
+    return int(np.random.SeedSequence([config.seed, worker, dataset_index]).generate_state(1)[0])
+
+
+def _live_counts(study: optuna.Study) -> tuple[int, list[int], int]:
+    """(finished, numbers of running trials, waiting) of a study."""
+    finished, running, waiting = 0, [], 0
+    for t in study.get_trials(deepcopy=False):
+        o = outcome_of(t)
+        if o in ("complete", "pruned", "diverged"):
+            finished += 1
+        elif o == "running":
+            running.append(t.number)
+        elif o == "waiting":
+            waiting += 1
+    return finished, running, waiting
+
+
+def _needs_work(study: optuna.Study, total: int) -> bool:
+    finished, running, waiting = _live_counts(study)
+    return waiting > 0 or finished + len(running) < total
+
+
+def _is_surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
+    finished, running, waiting = _live_counts(study)
+    excess = finished + len(running) + waiting - total
+    return excess > 0 and trial.number in sorted(running)[-excess:]
+
+
+def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial) -> bool:
+    """Enqueue a failed trial's parameters again (up to MAX_RETRIES times); True if enqueued."""
+    retries = int(failed.user_attrs.get("retry", 0))
+    if retries >= MAX_RETRIES or not failed.params:
+        return False
+    study.enqueue_trial(dict(failed.params), user_attrs={"retry_of": failed.number, "retry": retries + 1})
+    return True
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Interrupted()
+
+
+def work(task: WorkerTask) -> dict[str, int]:
+    """Run trials until every study of the sweep has its total; returns counts by outcome."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    config = task.config
+    storage = open_storage(task.storage)
+    identity = process_identity()
+    refs = list(config.datasets)
+    datasets = {ref.name: ref.load(seed=config.seed) for ref in refs}
+    studies = [
+        optuna.load_study(
+            study_name=config.study_name(ref), storage=storage,
+            sampler=make_sampler(config.sampler, seed=sampler_seed(config, task.index, k), space=config.space),
+            pruner=make_pruner(config.pruner),
+        )
+        for k, ref in enumerate(refs)
+    ]
+    counts: Counter[str] = Counter()
+    failures: Counter[int] = Counter()
+    turn = task.index
+    while True:
+        # Take the studies in turn, starting from a different one in each worker.
+        order = [(turn + j) % len(refs) for j in range(len(refs))]
+        pick = next((k for k in order if failures[k] <= config.trials and _needs_work(studies[k], config.trials)), None)
+        if pick is None:
+            break
+        turn = pick + 1
+        study, ref = studies[pick], refs[pick]
+        trial = study.ask()
+        trial.set_user_attr("worker", identity)
+        if _is_surplus(study, trial, config.trials):
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        try:
+            result = run_trial(trial, datasets[ref.name], config)
+        except (KeyboardInterrupt, Interrupted):
+            trial.set_user_attr("outcome", "failed")
+            trial.set_user_attr("error", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
+            trial.set_user_attr("outcome", "failed")
+            trial.set_user_attr("error", "".join(traceback.format_exception_only(exc)).strip()[-2000:])
+            study.tell(trial, state=TrialState.FAIL)
+            failures[pick] += 1
+            counts["failed"] += 1
+            requeue(study, study._storage.get_trial(trial._trial_id))
+            continue
+        if result.state == TrialState.COMPLETE:
+            study.tell(trial, result.value)
+        else:
+            study.tell(trial, state=result.state)
+        counts[result.outcome] += 1
+    return dict(counts)

@@ -1,0 +1,78 @@
+"""Rendering summaries: the live progress lines and the final table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from studies import StudySummary
+
+__all__ = ["Progress", "summary_table", "format_value"]
+
+
+def format_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _params(params: dict[str, object]) -> str:
+    parts = []
+    for k, v in params.items():
+        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    return " ".join(parts) or "-"
+
+
+def _line(s: StudySummary, width: int) -> str:
+    c = s.counts
+    return (
+        f"{s.dataset:<{width}}  {s.finished:>4}/{s.total:<4}  best {format_value(s.best_value):>8}  "
+        f"pruned {c.get('pruned', 0):>3}  diverged {c.get('diverged', 0):>3}  failed {c.get('failed', 0):>3}  "
+        f"running {c.get('running', 0):>2}"
+    )
+
+
+class Progress:
+    """Live progress on stderr: redrawn in place on a terminal, a line now and then otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, *, every: float = 10.0) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every
+        self._drawn = 0
+        self._last = 0.0
+        self._last_text = ""
+
+    def __call__(self, summaries: list[StudySummary]) -> None:
+        if not summaries:
+            return
+        width = max(len(s.dataset) for s in summaries)
+        lines = [_line(s, width) for s in summaries]
+        text = "\n".join(lines)
+        if self.tty:
+            if self._drawn:
+                self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self.stream.write(text + "\n")
+            self._drawn = len(lines)
+        elif text != self._last_text and time.monotonic() - self._last >= self.every:
+            self.stream.write(text + "\n")
+            self._last = time.monotonic()
+            self._last_text = text
+        self.stream.flush()
+
+
+def summary_table(summaries: list[StudySummary], *, objective: str) -> str:
+    """The per-dataset table: best value, counts by outcome, best parameters."""
+    if not summaries:
+        return "(no studies)"
+    width = max(7, *(len(s.dataset) for s in summaries))
+    head = (f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  {'complete':>8}  {'pruned':>6}  "
+            f"{'diverged':>8}  {'failed':>6}  best parameters")
+    rows = [head, "-" * len(head)]
+    for s in summaries:
+        c = s.counts
+        rows.append(
+            f"{s.dataset:<{width}}  {f'{s.finished}/{s.total}':>9}  {format_value(s.best_value):>16}  "
+            f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  {c.get('failed', 0):>6}  "
+            f"{_params(s.best_params)}"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,282 @@
+"""The sweep file: TOML read with tomllib, validated completely before anything is written.
+
+Every problem is one ``ValueError`` naming the file, the key, the bad value and what is
+allowed, e.g. ``demo.toml: 'search.activation' must be a list of ['linear', 'relu',
+'sigmoid', 'tanh'], but got 'gelu'.``
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from engine import ACTIVATIONS, DATASETS, OPTIMIZERS, dataset_name
+from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, SweepConfig, check_plugin
+from studies.space import CHOICE_SETTINGS, INT_SETTINGS, REGULARIZATIONS, SETTINGS
+
+__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
+
+TOP_KEYS = ("datasets", "divergence_factor", "jobs", "name", "objective", "pruner", "report_every",
+            "sampler", "search", "seed", "train", "trials")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+CHOICES: dict[str, tuple[object, ...]] = {
+    "activation": tuple(sorted(ACTIVATIONS)),
+    "optimizer": tuple(sorted(OPTIMIZERS)),
+    "regularization": REGULARIZATIONS,
+    "nesterov": (False, True),
+}
+# Numeric settings: (lowest allowed, whether the lowest is excluded, highest or None, rule in words).
+NUMERIC: dict[str, tuple[float, bool, float | None, str]] = {
+    "learning_rate": (0.0, True, None, "a number > 0"),
+    "regularization_rate": (0.0, False, None, "a number >= 0"),
+    "momentum": (0.0, False, 1.0, "a number in [0, 1)"),
+    "hidden_layers": (0, False, None, "an integer >= 0"),
+    "hidden_units": (1, False, None, "an integer >= 1"),
+    "epochs": (1, False, None, "an integer >= 1"),
+    "batch_size": (1, False, None, "an integer >= 1"),
+}
+DATASET_OPTIONS = ("label", "n_samples", "noise", "task", "test_fraction", "val_fraction")
+
+
+class _Where:
+    """The origin of the values, for messages: a file name or a preset."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def error(self, message: str) -> ValueError:
+        return ValueError(f"{self.origin}: {message}")
+
+
+def presets() -> dict[str, str]:
+    """Built-in preset name -> its first comment line (a description)."""
+    out = {}
+    for entry in sorted(resources.files("sweeps.presets").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".toml"):
+            first = entry.read_text(encoding="utf-8").splitlines()[0]
+            out[entry.name[:-5]] = first.lstrip("# ").strip()
+    return out
+
+
+def _read_source(source: str) -> tuple[str, str]:
+    """(text, origin) of a sweep file path or a preset name."""
+    path = Path(source)
+    if path.is_file():
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{source}: cannot read the file ({exc.strerror}).") from None
+        if b"\x00" in raw:
+            raise ValueError(f"{source}: not a text file; a sweep file is TOML text.")
+        try:
+            return raw.decode("utf-8"), source
+        except UnicodeDecodeError:
+            raise ValueError(f"{source}: not a UTF-8 text file; a sweep file is TOML text.") from None
+    if path.is_dir():
+        raise ValueError(f"{source}: is a folder, not a sweep file.")
+    if source in presets():
+        return resources.files("sweeps.presets").joinpath(f"{source}.toml").read_text(encoding="utf-8"), f"preset {source!r}"
+    raise ValueError(f"no sweep file or preset named {source!r}; the presets are {sorted(presets())}.")
+
+
+def load_spec(source: str) -> SweepConfig:
+    """Read and validate a sweep file (or a built-in preset) into a :class:`SweepConfig`."""
+    text, origin = _read_source(source)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{origin}: TOML syntax error: {exc}.") from None
+    return spec_from_dict(data, origin=origin)
+
+
+def _type_name(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _unknown(where: _Where, key: str, allowed: tuple[str, ...] | list[str], prefix: str = "") -> ValueError:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    return where.error(f"unknown key {prefix + key!r}{hint}; allowed keys are {sorted(allowed)}.")
+
+
+def _int(where: _Where, key: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise where.error(f"{key!r} must be an integer >= {low}, but got {value!r}.")
+    return value
+
+
+def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
+    """Check one value of a training setting (fixed, or an element of a list)."""
+    if name in CHOICES:
+        allowed = CHOICES[name]
+        if name == "nesterov":
+            if not isinstance(value, bool):
+                raise where.error(f"{key!r} must be true or false, but got {value!r}.")
+            return value
+        if value not in allowed or not isinstance(value, str):
+            raise where.error(f"{key!r} must be one of {sorted(allowed)}, but got {value!r}.")
+        return value
+    low, open_low, high, rule = NUMERIC[name]
+    integer = name in INT_SETTINGS
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    ok = ok and math.isfinite(value) and (value > low if open_low else value >= low) and (high is None or value < high)
+    if not ok:
+        raise where.error(f"{key!r} must be {rule}, but got {value!r}.")
+    return int(value) if integer else float(value)
+
+
+def _searched(where: _Where, name: str, value: object) -> Range | Choice:
+    key = f"search.{name}"
+    if isinstance(value, list):
+        if not value:
+            raise where.error(f"{key!r} must be a non-empty list of choices, but got [].")
+        return Choice(tuple(_setting_value(where, key, name, v) for v in value))
+    if not isinstance(value, dict):
+        raise where.error(f"{key!r} must be a list of choices or a range table {{ low = .., high = .. }}, but got {value!r}.")
+    if name in CHOICES:
+        raise where.error(f"{key!r} must be a list of choices such as {list(CHOICES[name])}, not a range.")
+    for k in value:
+        if k not in ("high", "log", "low", "step"):
+            raise _unknown(where, k, ["high", "log", "low", "step"], prefix=f"{key}.")
+    for k in ("low", "high"):
+        if k not in value:
+            raise where.error(f"{key!r} needs '{k}' (a range is {{ low = .., high = .. }}).")
+    low = _setting_value(where, f"{key}.low", name, value["low"])
+    high = _setting_value(where, f"{key}.high", name, value["high"])
+    log = value.get("log", False)
+    if not isinstance(log, bool):
+        raise where.error(f"'{key}.log' must be true or false, but got {log!r}.")
+    step = value.get("step")
+    if low > high:
+        raise where.error(f"{key!r}: `low <= high` must hold, but got (low={low!r}, high={high!r}).")
+    if log and low <= 0:
+        raise where.error(f"{key!r}: a log range needs `low > 0`, but got low={low!r}.")
+    if step is not None:
+        if log:
+            raise where.error(f"{key!r}: 'step' and 'log' cannot be used together.")
+        integer = name in INT_SETTINGS
+        if isinstance(step, bool) or not isinstance(step, int if integer else (int, float)) or not step > 0:
+            kind = "an integer" if integer else "a number"
+            raise where.error(f"'{key}.step' must be {kind} > 0, but got {step!r}.")
+    return Range(low=low, high=high, log=log, step=None if step is None else float(step) if name not in INT_SETTINGS else step,
+                 integer=name in INT_SETTINGS)
+
+
+def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec:
+    if value is None:
+        return PluginSpec(default)
+    if not isinstance(value, dict):
+        raise where.error(f"'{kind}' must be a table such as [{kind}] name = \"{default}\", but got {value!r}.")
+    name = value.get("name", default)
+    spec = PluginSpec(name, tuple(sorted((k, v) for k, v in value.items() if k != "name")))
+    try:
+        check_plugin(kind, spec)
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
+    return spec
+
+
+def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef, ...], list]:
+    if not isinstance(value, list) or not value:
+        raise where.error(f"'datasets' must be a non-empty list of dataset names or paths, but got {value!r}.")
+    refs, loaded, seen = [], [], {}
+    for i, entry in enumerate(value):
+        key = f"datasets[{i}]"
+        if isinstance(entry, dict):
+            if "name" not in entry or not isinstance(entry["name"], str):
+                raise where.error(f"{key!r} must have a 'name' (a dataset name or path), but got {entry!r}.")
+            for k in entry:
+                if k != "name" and k not in DATASET_OPTIONS:
+                    raise _unknown(where, k, list(DATASET_OPTIONS), prefix=f"{key}.")
+            source, options = entry["name"], tuple(sorted((k, v) for k, v in entry.items() if k != "name"))
+        elif isinstance(entry, str):
+            source, options = entry, ()
+        else:
+            raise where.error(f"{key!r} must be a dataset name, a path, or a table with 'name', but got {entry!r}.")
+        if not source.strip():
+            raise where.error(f"{key!r} must be one of {sorted(DATASETS)} or a path to a .csv or .npz file, but got ''.")
+        ref = DatasetRef(source=source, name=dataset_name(source), options=options)
+        if ref.name in seen:
+            raise where.error(f"{key!r}: dataset name {ref.name!r} appears twice (studies are named by it).")
+        if not NAME_RE.match(ref.name):
+            raise where.error(f"{key!r}: a dataset's name must be a plain name (letters, digits, '-', '_', '.'), but got {ref.name!r}.")
+        seen[ref.name] = i
+        try:
+            loaded.append(ref.load(seed=seed))
+        except ValueError as exc:
+            raise where.error(f"{key!r}: {exc}") from None
+        refs.append(ref)
+    return tuple(refs), loaded
+
+
+def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
+    """Validate the parsed sweep file; raises ``ValueError`` with one clear message."""
+    where = _Where(origin)
+    for key in data:
+        if key not in TOP_KEYS:
+            raise _unknown(where, key, TOP_KEYS)
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise where.error(
+            f"'name' must be a plain name (letters, digits, '-', '_', '.', starting with a letter or digit), "
+            f"but got {name!r}."
+        )
+    trials = _int(where, "trials", data.get("trials", 40), 1)
+    jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
+    seed = _int(where, "seed", data.get("seed", 0), 0)
+    report_every = _int(where, "report_every", data.get("report_every", 1), 1)
+    factor = data.get("divergence_factor", 100.0)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
+        raise where.error(f"'divergence_factor' must be a number > 1, but got {factor!r}.")
+    objective = data.get("objective", "val_cost")
+    if objective not in OBJECTIVES:
+        raise where.error(f"'objective' must be one of {sorted(OBJECTIVES)}, but got {objective!r}.")
+
+    train, search = data.get("train", {}), data.get("search", {})
+    for section, table in (("train", train), ("search", search)):
+        if not isinstance(table, dict):
+            raise where.error(f"'{section}' must be a table [{section}], but got {table!r}.")
+        for key in table:
+            if key not in SETTINGS:
+                raise _unknown(where, key, list(SETTINGS), prefix=f"{section}.")
+    both = sorted(set(train) & set(search))
+    if both:
+        raise where.error(f"'{both[0]}' is both fixed in [train] and searched in [search]; keep one.")
+    fixed = {k: _setting_value(where, f"train.{k}", k, v) for k, v in sorted(train.items())}
+    searched = {k: _searched(where, k, v) for k, v in sorted(search.items())}
+    space = SearchSpace(fixed=fixed, searched=searched)
+
+    sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
+    pruner = _plugin(where, "pruner", data.get("pruner"), "median")
+    if sampler.name == "grid":
+        try:
+            size = space.grid_size()
+        except ValueError as exc:
+            raise where.error(str(exc)) from None
+        if trials > size:
+            raise where.error(f"sampler 'grid' has {size} grid points, but 'trials' = {trials}; lower 'trials' to at most {size}.")
+
+    refs, loaded = _datasets(where, data.get("datasets"), seed)
+    if objective == "val_accuracy":
+        for ref, ds in zip(refs, loaded):
+            if ds.task == "regression":
+                raise where.error(f"'objective' = 'val_accuracy' needs classification datasets, but {ref.name!r} is a regression set; use 'val_cost'.")
+    return SweepConfig(
+        name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
+        sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor),
+    )
+
+
+def apply_overrides(config: SweepConfig, *, trials: int | None = None, jobs: int | None = None,
+                    seed: int | None = None) -> SweepConfig:
+    """The command line's ``--trials/--jobs/--seed``, validated by the same rules as the file."""
+    data = config.to_dict()
+    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed)):
+        if value is not None:
+            data[key] = value
+    return spec_from_dict(data, origin="command line")
