@@ -4,6 +4,8 @@ study has its total, while the calling process shows progress and keeps MLflow c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import signal
 import threading
 import time
@@ -11,11 +13,11 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import optuna
-from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky import get_reusable_executor
 
 from studies.config import SweepConfig
 from studies.recovery import fail_orphans, recover
-from studies.storage import open_storage
+from studies.storage import DEFAULT_STORAGE, open_storage, storage_kind
 from studies.summary import StudySummary, find_sweep, summarize
 from studies.tracking import Tracker
 from studies.worker import WorkerTask, work
@@ -23,6 +25,9 @@ from studies.worker import WorkerTask, work
 __all__ = ["open_sweep", "run_sweep", "SweepInterrupted"]
 
 MAX_ROUNDS = 3
+# One BLAS thread per worker: the workers are the parallelism.
+_WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
 
 class SweepInterrupted(Exception):
@@ -81,11 +86,18 @@ def _signals_raise() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _stop_workers(grace: float = 10.0) -> None:
-    """Ask the loky workers to stop (SIGTERM: each fails its trial), then make sure they are gone."""
-    from joblib.externals.loky import get_reusable_executor
+def _executor(jobs: int):
+    """joblib's loky executor: worker processes (never threads, even for one job).
 
-    executor = get_reusable_executor()
+    The same arguments give back the same (reusable) executor; other ones would replace it.
+    """
+    return get_reusable_executor(max_workers=jobs, env=_WORKER_ENV, timeout=30)
+
+
+def _stop_workers(executor, grace: float = 10.0) -> None:
+    """Ask the loky workers to stop (SIGTERM: each fails its trial), then make sure they are gone."""
+    if executor is None:
+        return
     processes = list(getattr(executor, "_processes", {}).values())
     for p in processes:
         with contextlib.suppress(Exception):
@@ -121,6 +133,7 @@ def run_sweep(
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage_url = _absolute(storage_url or DEFAULT_STORAGE)
     storage = open_storage(storage_url)
     studies = open_sweep(config, storage)
     for study in studies:
@@ -137,19 +150,21 @@ def run_sweep(
         return summaries
 
     summaries = refresh()
+    executor = None
     with _signals_raise():
         try:
             for _ in range(MAX_ROUNDS):
                 if _complete(summaries):
                     break
                 before = sum(s.finished for s in summaries)
-                summaries = _round(config, storage_url, jobs, refresh, poll_seconds)
+                executor = executor or _executor(jobs)
+                summaries = _round(executor, _absolute_datasets(config), storage_url, jobs, refresh, poll_seconds)
                 for study in studies:
                     recover(study)
                 if sum(s.finished for s in summaries) == before:
                     break  # no progress: failing trials; the summary shows them
         except KeyboardInterrupt:
-            _stop_workers()
+            _stop_workers(executor)
             for study in studies:
                 fail_orphans(study)
             refresh(final=True)
@@ -160,13 +175,14 @@ def run_sweep(
     return refresh(final=True)
 
 
-def _round(config: SweepConfig, storage_url: str | None, jobs: int, refresh, poll_seconds: float):
+def _round(executor, config: SweepConfig, storage_url: str | None, jobs: int, refresh, poll_seconds: float):
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            with parallel_config(backend="loky", inner_max_num_threads=1):
-                Parallel(n_jobs=jobs)(delayed(work)(WorkerTask(storage_url, config, i)) for i in range(jobs))
+            futures = [executor.submit(work, WorkerTask(storage_url, config, i)) for i in range(jobs)]
+            for future in futures:
+                future.result()
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             errors.append(exc)
 
@@ -178,6 +194,22 @@ def _round(config: SweepConfig, storage_url: str | None, jobs: int, refresh, pol
     if errors:
         raise errors[0]
     return refresh()
+
+
+def _absolute(url: str) -> str:
+    """Workers may run in another folder: a journal file path is made absolute."""
+    if storage_kind(url) == "journal" and not url.startswith("file://"):
+        return os.path.abspath(url)
+    return url
+
+
+def _absolute_datasets(config: SweepConfig) -> SweepConfig:
+    """The same sweep with its dataset files' paths made absolute, for the workers."""
+    refs = tuple(
+        dataclasses.replace(ref, source=os.path.abspath(ref.source)) if os.path.isfile(ref.source) else ref
+        for ref in config.datasets
+    )
+    return dataclasses.replace(config, datasets=refs)
 
 
 def _cpu_count() -> int:

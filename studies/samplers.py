@@ -70,6 +70,14 @@ def check_plugin(kind: str, spec: PluginSpec) -> None:
         raise ValueError("pruner 'percentile' needs 'pruner.percentile' (a number in [0, 100]).")
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler for ask-and-tell: our workers stop at the study's total, so the
+    sampler must not call ``study.stop()`` (which only works inside ``optimize``)."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+        return None
+
+
 def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """A seeded sampler; TPE is multivariate with grouped (conditional) parameters by default."""
     opts = dict(spec.options)
@@ -91,7 +99,7 @@ def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.s
         if spec.name == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False, **opts)
         if spec.name == "grid":
-            return optuna.samplers.GridSampler(space.grid(), seed=seed)
+            return _GridSampler(space.grid(), seed=seed)
     raise ValueError(f"'sampler.name' must be one of {sorted(SAMPLERS)}, but got {spec.name!r}.")
 
 

@@ -9,9 +9,11 @@ with exactly its total.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import threading
 import traceback
 import warnings
 from collections import Counter
@@ -118,10 +120,30 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def work(task: WorkerTask) -> dict[str, int]:
-    """Run trials until every study of the sweep has its total; returns counts by outcome."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Run trials until every study of the sweep has its total; returns counts by outcome.
+
+    On SIGTERM or Ctrl-C the trial in flight is failed (never left RUNNING) and the
+    process leaves at once.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    current: list[tuple[optuna.Study, optuna.Trial]] = []
+    try:
+        return _work(task, current)
+    except (KeyboardInterrupt, Interrupted):
+        for study, trial in current:
+            with contextlib.suppress(Exception):
+                trial.set_user_attr("error", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+        if threading.current_thread() is threading.main_thread():
+            # A loky worker would otherwise wait for more work; the sweep is stopping.
+            os._exit(130)
+        raise
+
+
+def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) -> dict[str, int]:
     config = task.config
     storage = open_storage(task.storage)
     identity = process_identity()
@@ -147,22 +169,20 @@ def work(task: WorkerTask) -> dict[str, int]:
         turn = pick + 1
         study, ref = studies[pick], refs[pick]
         trial = study.ask()
+        current[:] = [(study, trial)]
         trial.set_user_attr("worker", identity)
         if _is_surplus(study, trial, config.trials):
             trial.set_user_attr("surplus", True)
             study.tell(trial, state=TrialState.FAIL)
+            current.clear()
             continue
         try:
             result = run_trial(trial, datasets[ref.name], config)
-        except (KeyboardInterrupt, Interrupted):
-            trial.set_user_attr("outcome", "failed")
-            trial.set_user_attr("error", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
             trial.set_user_attr("outcome", "failed")
             trial.set_user_attr("error", "".join(traceback.format_exception_only(exc)).strip()[-2000:])
             study.tell(trial, state=TrialState.FAIL)
+            current.clear()
             failures[pick] += 1
             counts["failed"] += 1
             requeue(study, study._storage.get_trial(trial._trial_id))
@@ -171,5 +191,6 @@ def work(task: WorkerTask) -> dict[str, int]:
             study.tell(trial, result.value)
         else:
             study.tell(trial, state=result.state)
+        current.clear()
         counts[result.outcome] += 1
     return dict(counts)

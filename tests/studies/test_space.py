@@ -1,0 +1,90 @@
+"""The search space: conditional parameters, fixed values, grids, samplers and pruners."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from studies import Choice, PluginSpec, Range, SearchSpace, check_plugin, make_pruner, make_sampler
+
+
+def _space(**searched):
+    return SearchSpace(fixed={"epochs": 7, "optimizer": "adam"}, searched=searched)
+
+
+def test_hidden_units_are_suggested_per_layer_and_regularization_rate_only_when_used():
+    space = _space(
+        hidden_layers=Range(0, 3, integer=True),
+        hidden_units=Range(2, 64, log=True, integer=True),
+        regularization=Choice(("none", "l1", "l2")),
+        regularization_rate=Range(1e-5, 1.0, log=True),
+        learning_rate=Range(1e-4, 10.0, log=True),
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_layers, seen_reg = set(), set()
+    for _ in range(40):
+        trial = study.ask()
+        args = space.suggest(trial)
+        n = trial.params["hidden_layers"]
+        assert len(args.hidden) == n
+        assert {k for k in trial.params if k.startswith("hidden_units_")} == {f"hidden_units_{i + 1}" for i in range(n)}
+        assert ("regularization_rate" in trial.params) == (args.regularization != "none")
+        assert args.l1 == (args.regularization_rate if args.regularization == "l1" else 0.0)
+        assert args.epochs == 7 and args.optimizer == "adam" and args.batch_size == 10  # fixed and default
+        seen_layers.add(n)
+        seen_reg.add(args.regularization)
+        study.tell(trial, 0.0)
+    assert seen_layers == {0, 1, 2, 3} and seen_reg == {"none", "l1", "l2"}
+
+
+def test_from_params_rebuilds_the_arguments():
+    space = _space(hidden_layers=Range(1, 2, integer=True), hidden_units=Range(2, 8, integer=True))
+    args = space.from_params({"hidden_layers": 2, "hidden_units_1": 5, "hidden_units_2": 3})
+    assert args.hidden == (5, 3) and args.label(4).startswith("t4 tanh 5-3 lr=0.03")
+
+
+def test_run_names_say_what_the_trial_is():
+    space = _space(hidden_layers=Range(1, 2, integer=True), hidden_units=Range(2, 64, integer=True))
+    args = space.from_params({"hidden_layers": 2, "hidden_units_1": 16, "hidden_units_2": 16})
+    assert args.label(12) == "t12 tanh 2x16 lr=0.03"
+
+
+def test_grid_needs_finite_ranges():
+    space = _space(activation=Choice(("relu", "tanh")), hidden_units=Range(2, 4, integer=True),
+                   learning_rate=Range(0.1, 0.3, step=0.1))
+    grid = space.grid()
+    assert grid["activation"] == ["relu", "tanh"] and grid["hidden_units_1"] == [2, 3, 4]
+    assert grid["learning_rate"] == pytest.approx([0.1, 0.2, 0.3])
+    assert space.grid_size() == 18
+    with pytest.raises(ValueError, match="'search.learning_rate' is a continuous range"):
+        _space(learning_rate=Range(0.1, 1.0)).grid()
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc", "grid"])
+def test_every_sampler_runs_the_space(name):
+    space = _space(learning_rate=Range(0.01, 1.0, log=True) if name != "grid" else Choice((0.01, 0.1)),
+                   activation=Choice(("relu", "tanh")))
+    sampler = make_sampler(PluginSpec(name), seed=1, space=space)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(4):
+        trial = study.ask()
+        args = space.suggest(trial)
+        study.tell(trial, args.learning_rate)
+    assert len(study.trials) == 4
+
+
+@pytest.mark.parametrize("name", ["median", "percentile", "hyperband", "successive_halving", "none"])
+def test_every_pruner_is_made(name):
+    options = (("percentile", 25.0),) if name == "percentile" else ()
+    spec = PluginSpec(name, options)
+    check_plugin("pruner", spec)
+    assert isinstance(make_pruner(spec), optuna.pruners.BasePruner)
+
+
+def test_plugin_errors():
+    with pytest.raises(ValueError, match=r"'sampler.name' must be one of \['cmaes', 'grid', 'qmc', 'random', 'tpe'\]"):
+        check_plugin("sampler", PluginSpec("bohb"))
+    with pytest.raises(ValueError, match=r"'pruner.reduction_factor' must be an integer >= 2, but got 1"):
+        check_plugin("pruner", PluginSpec("hyperband", (("reduction_factor", 1),)))
+    with pytest.raises(ValueError, match="unknown key 'sampler.seed' for sampler 'random' \\(it takes no options\\)"):
+        check_plugin("sampler", PluginSpec("random", (("seed", 3),)))

@@ -1,0 +1,164 @@
+"""An end-to-end sweep, checked with Optuna's and MLflow's own clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from optuna.trial import TrialState
+
+from sweeps.cli import cli
+
+pytestmark = pytest.mark.slow
+
+
+def _studies(storage_path):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage_path)))
+    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage) for s in storage.get_all_studies()}
+
+
+def _mlflow_runs(tracking_uri, experiment):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_sweep_end_to_end(sweep_file, tmp_path):
+    path = sweep_file("e2e", trials=12, jobs=2, epochs=4)
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "circle" in result.output and "12/12" in result.output
+
+    # The defaults: a journal file and MLflow's mlflow.db, both in the working directory.
+    assert (tmp_path / "sweeps.journal").exists() and (tmp_path / "mlflow.db").exists()
+    studies = _studies(tmp_path / "sweeps.journal")
+    assert sorted(studies) == ["e2e/circle", "e2e/xor"]
+    diverged_total = 0
+    for study in studies.values():
+        trials = study.get_trials()
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert len(finished) == 12
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
+        assert len({t.number for t in trials}) == len(trials)
+        for t in finished:
+            assert t.user_attrs["run"]["seed"] == 0
+            if t.params["hidden_layers"] == 2:
+                assert "hidden_units_2" in t.params
+            else:
+                assert "hidden_units_2" not in t.params
+            assert ("regularization_rate" in t.params) == (t.params["regularization"] != "none")
+        diverged = [t for t in finished if t.user_attrs.get("diverged")]
+        for t in diverged:
+            assert t.state == TrialState.PRUNED
+            d = t.user_attrs["divergence"]
+            assert set(d) >= {"epoch", "cause", "learning_rate", "last_finite_cost"}
+            assert d["learning_rate"] == 80.0 and d["cause"] in ("nan", "inf", "exploding")
+        diverged_total += len(diverged)
+    assert diverged_total >= 1  # lr = 80 with relu: the random sampler draws it about half the time
+
+    client, runs = _mlflow_runs("sqlite:///mlflow.db", "e2e")
+    parents = [r for r in runs if r.data.tags.get("sweeps.kind") == "study"]
+    children = [r for r in runs if r.data.tags.get("sweeps.kind") == "trial"]
+    assert len(parents) == 2 and len(children) == 24
+    parent_ids = {r.info.run_id for r in parents}
+    assert all(r.data.tags["mlflow.parentRunId"] in parent_ids for r in children)
+    for r in parents:
+        assert "best_value" in r.data.metrics and r.info.status == "FINISHED"
+    status_of = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED"}
+    for r in children:
+        tags = r.data.tags
+        assert r.info.status == status_of[tags["outcome"]]
+        assert {"trial_number", "study"} <= set(tags)
+        assert {"learning_rate", "hidden_layers", "dataset", "seed"} <= set(r.data.params)
+        history = client.get_metric_history(r.info.run_id, "val_cost")
+        assert [m.step for m in history] == list(range(1, int(r.data.metrics["epochs_trained"]) + 1))
+        if tags["outcome"] == "diverged":
+            assert "diverged_epoch" in r.data.metrics
+            artifacts = [a.path for a in client.list_artifacts(r.info.run_id)]
+            assert "divergence.json" in artifacts
+        else:
+            assert len(history) == 4
+    assert sum(r.data.tags["outcome"] == "diverged" for r in children) == diverged_total
+
+    # Running it again adds nothing, in Optuna or in MLflow.
+    counts = {n: len(s.get_trials()) for n, s in studies.items()}
+    again = CliRunner().invoke(cli, ["run", str(path)])
+    assert again.exit_code == 0, again.output
+    assert {n: len(s.get_trials()) for n, s in _studies(tmp_path / "sweeps.journal").items()} == counts
+    assert len(_mlflow_runs("sqlite:///mlflow.db", "e2e")[1]) == 26
+
+    # status reads the same from the storage.
+    status = CliRunner().invoke(cli, ["status", "e2e", "--json"])
+    assert status.exit_code == 0
+    data = json.loads(status.output)
+    assert [s["finished"] for s in data["studies"]] == [12, 12]
+
+    # More trials later: the studies continue to the new total.
+    more = CliRunner().invoke(cli, ["run", str(path), "--trials", "14", "--no-mlflow"])
+    assert more.exit_code == 0, more.output
+    for study in _studies(tmp_path / "sweeps.journal").values():
+        assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials()) == 14
+
+
+def test_changed_spec_under_the_same_name_is_refused(sweep_file, tmp_path):
+    path = sweep_file("same", trials=2, jobs=1, epochs=2)
+    assert CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"]).exit_code == 0
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 3"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 2
+    assert "sweep 'same' already exists in this storage with a different spec (key 'train' differs)" in r.output
+
+
+def test_status_of_an_unknown_sweep(sweep_file, tmp_path):
+    r = CliRunner().invoke(cli, ["status", "nothing"])
+    assert r.exit_code == 2 and "no sweep named 'nothing'" in r.output
+
+
+def _finished_and_running(storage_path, name):
+    out = {}
+    for sname, study in _studies(storage_path).items():
+        states = Counter(t.state for t in study.get_trials())
+        out[sname] = (states[TrialState.COMPLETE] + states[TrialState.PRUNED], states[TrialState.RUNNING])
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_sweep_resumes_to_its_exact_total(sweep_file, tmp_path, sig):
+    path = sweep_file("intr", trials=10, jobs=2, epochs=1000)
+    cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "sweeps.journal"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if journal.exists() and sum(f for f, _ in _finished_and_running(journal, "intr").values()) >= 2:
+            break
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 15
+    assert proc.returncode == 2, err
+    assert "interrupted" in err and "Traceback" not in err
+    before = _finished_and_running(journal, "intr")
+    assert all(running == 0 for _, running in before.values()), before
+    assert any(finished < 10 for finished, _ in before.values())
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = _finished_and_running(journal, "intr")
+    assert after == {"intr/circle": (10, 0), "intr/xor": (10, 0)}
+    for study in _studies(journal).values():
+        failed = [t for t in study.get_trials() if t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
+        retried = {t.user_attrs.get("retry_of") for t in study.get_trials()}
+        assert all(t.number in retried for t in failed)  # what failed was re-run

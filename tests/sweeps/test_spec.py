@@ -1,0 +1,176 @@
+"""The sweep file: every kind of mistake gives exit 2, one line, and writes nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from studies import Choice, Range
+from sweeps.cli import cli
+from sweeps.spec import load_spec, spec_from_dict
+
+GOOD = """
+name = "demo"
+datasets = ["circle", "xor"]
+trials = 4
+jobs = 1
+seed = 0
+objective = "val_cost"
+
+[train]
+epochs = 3
+batch_size = 10
+optimizer = "sgd"
+
+[search]
+learning_rate = { low = 1e-4, high = 10.0, log = true }
+hidden_layers = { low = 1, high = 3 }
+hidden_units = { low = 2, high = 64, log = true }
+activation = ["sigmoid", "tanh", "relu"]
+regularization = ["none", "l1", "l2"]
+regularization_rate = { low = 1e-5, high = 1.0, log = true }
+
+[sampler]
+name = "tpe"
+
+[pruner]
+name = "median"
+"""
+
+
+def _edit(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new)
+
+
+def test_the_example_file_is_valid(tmp_path):
+    path = tmp_path / "demo.toml"
+    path.write_text(GOOD)
+    config = load_spec(str(path))
+    assert config.name == "demo" and [d.name for d in config.datasets] == ["circle", "xor"]
+    assert config.space.searched["learning_rate"] == Range(1e-4, 10.0, log=True)
+    assert config.space.searched["hidden_units"].integer
+    assert config.space.searched["activation"] == Choice(("sigmoid", "tanh", "relu"))
+    assert config.space.fixed == {"epochs": 3, "batch_size": 10, "optimizer": "sgd"}
+    assert config.direction == "minimize"
+    assert spec_from_dict(config.to_dict()) == config  # what the storage keeps reads back the same
+
+
+def test_presets_are_valid():
+    for name in ("playground", "classics"):
+        config = load_spec(name)
+        assert config.name == name and len(config.datasets) == 4
+
+
+def test_dataset_tables_and_csv_names(tmp_path):
+    csv = tmp_path / "mine.csv"
+    csv.write_text("a,b,kind\n" + "".join(f"{i},{i % 3},{'x' if i % 2 else 'y'}\n" for i in range(30)))
+    text = _edit('datasets = ["circle", "xor"]', f'datasets = [{{ name = "spiral", noise = 0.2 }}, "{csv}"]')
+    config = spec_from_dict(__import__("tomllib").loads(text), origin="t")
+    assert [d.name for d in config.datasets] == ["spiral", "mine"]
+    assert config.study_name(config.datasets[1]) == "demo/mine"
+    assert dict(config.datasets[0].options) == {"noise": 0.2}
+
+
+BAD = [
+    (_edit("trials = 4", "trails = 4"), "unknown key 'trails' (did you mean 'trials'?)"),
+    (_edit("trials = 4", 'trials = "ten"'), "'trials' must be an integer >= 1, but got 'ten'"),
+    (_edit("trials = 4", "trials = 0"), "'trials' must be an integer >= 1, but got 0"),
+    (_edit("jobs = 1", "jobs = 0"), "'jobs' must be an integer >= 1, but got 0"),
+    (_edit("epochs = 3", "epochs = 0"), "'train.epochs' must be an integer >= 1, but got 0"),
+    (_edit("batch_size = 10", "batch_size = 2.5"), "'train.batch_size' must be an integer >= 1, but got 2.5"),
+    (_edit("low = 2, high = 64", "low = 0, high = 64"), "'search.hidden_units.low' must be an integer >= 1, but got 0"),
+    (_edit("low = 1e-4, high = 10.0", "low = 1.0, high = 0.1"), "`low <= high` must hold, but got (low=1.0, high=0.1)"),
+    (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.0, high = 1.0, log = true"), "a log range needs `low > 0`"),
+    (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.1, high = 1.0, log = true, step = 0.1"), "'step' and 'log' cannot be used together"),
+    (_edit('activation = ["sigmoid", "tanh", "relu"]', "activation = []"), "'search.activation' must be a non-empty list"),
+    (_edit('activation = ["sigmoid", "tanh", "relu"]', 'activation = ["gelu"]'), "'search.activation' must be one of ['linear', 'relu', 'sigmoid', 'tanh'], but got 'gelu'"),
+    (_edit('optimizer = "sgd"', 'optimizer = "rmsprop"'), "'train.optimizer' must be one of ['adam', 'momentum', 'sgd'], but got 'rmsprop'"),
+    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "mnist"]'), "'datasets[1]': unknown dataset 'mnist'"),
+    (_edit('datasets = ["circle", "xor"]', "datasets = []"), "'datasets' must be a non-empty list"),
+    (_edit('name = "tpe"', 'name = "bayes"'), "'sampler.name' must be one of ['cmaes', 'grid', 'qmc', 'random', 'tpe'], but got 'bayes'"),
+    (_edit('name = "median"', 'name = "early"'), "'pruner.name' must be one of ['hyperband', 'median', 'none', 'percentile', 'successive_halving'], but got 'early'"),
+    (_edit('name = "tpe"', 'name = "tpe"\nn_startup_trials = -1'), "'sampler.n_startup_trials' must be an integer >= 0, but got -1"),
+    (_edit('name = "median"', 'name = "median"\npatience = 3'), "unknown key 'pruner.patience' for pruner 'median'"),
+    (_edit('name = "tpe"', 'name = "grid"'), "sampler 'grid' needs every [search] entry to be a list or a range with a 'step'"),
+    (_edit('objective = "val_cost"', 'objective = "accuracy"'), "'objective' must be one of ['val_accuracy', 'val_cost'], but got 'accuracy'"),
+    (_edit('name = "demo"', 'name = "my sweep!"'), "'name' must be a plain name"),
+    (_edit('name = "demo"', 'name = "../escape"'), "'name' must be a plain name"),
+    (_edit("learning_rate =", "learning_rte ="), "unknown key 'search.learning_rte' (did you mean 'search.learning_rate'?)"),
+    (_edit('optimizer = "sgd"', 'optimizer = "sgd"\nlearning_rate = 0.1'), "'learning_rate' is both fixed in [train] and searched in [search]"),
+    (_edit("trials = 4", "trials = 4\nobjective2 = 1"), "unknown key 'objective2'"),
+    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "circle"]'), "dataset name 'circle' appears twice"),
+    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace('objective = "val_cost"', 'objective = "val_accuracy"'), "'val_accuracy' needs classification datasets"),
+    (GOOD.replace('name = "demo"', 'name = '), "TOML syntax error"),
+]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run_file(path, *extra):
+    return CliRunner().invoke(cli, ["run", str(path), "--no-mlflow", *extra])
+
+
+def _assert_clean_error(result, message, where):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert sorted(os.listdir(where)) == ["sweep.toml"]  # nothing written
+
+
+@pytest.mark.parametrize(("text", "message"), BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_sweep_files(in_tmp, text, message):
+    path = in_tmp / "sweep.toml"
+    path.write_text(text)
+    result = _run_file(path)
+    _assert_clean_error(result, message, in_tmp)
+    assert "sweep.toml" in result.output  # the file is named
+
+
+def test_file_that_is_not_text(in_tmp):
+    path = in_tmp / "sweep.toml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 20)
+    _assert_clean_error(_run_file(path), "not a text file", in_tmp)
+
+
+def test_broken_csv_dataset(in_tmp):
+    (in_tmp / "broken.csv").write_text("a,b,label\n1,oops,0\n2,3,1\n")
+    path = in_tmp / "sweep.toml"
+    path.write_text(_edit('datasets = ["circle", "xor"]', 'datasets = ["broken.csv"]'))
+    result = _run_file(path)
+    assert result.exit_code == 2 and "feature column 'b' is not numeric" in result.output
+    assert sorted(os.listdir(in_tmp)) == ["broken.csv", "sweep.toml"]
+
+
+def test_unknown_spec_or_preset(in_tmp):
+    result = CliRunner().invoke(cli, ["run", "no-such-sweep"])
+    assert result.exit_code == 2
+    assert "no sweep file or preset named 'no-such-sweep'; the presets are ['classics', 'playground']" in result.output
+    assert os.listdir(in_tmp) == []
+
+
+def test_bad_command_line_overrides(in_tmp):
+    path = in_tmp / "sweep.toml"
+    path.write_text(GOOD)
+    _assert_clean_error(_run_file(path, "--trials", "0"), "command line: 'trials' must be an integer >= 1, but got 0", in_tmp)
+
+
+def test_presets_command_lists_and_shows():
+    r = CliRunner().invoke(cli, ["presets"])
+    assert r.exit_code == 0 and "playground" in r.output and "classics" in r.output
+    r = CliRunner().invoke(cli, ["presets", "--show", "playground"])
+    assert r.exit_code == 0 and 'name = "playground"' in r.output
+
+
+@pytest.mark.parametrize("command", ["run", "status", "presets", "sync", "train"])
+def test_every_command_has_help_with_examples(command):
+    r = CliRunner().invoke(cli, [command, "--help"])
+    assert r.exit_code == 0 and "Examples:" in r.output
