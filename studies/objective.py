@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import optuna
@@ -39,17 +38,17 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> Tri
     metric = config.objective
     every = config.report_every
     pruned = False
+    report_seconds = 0.0  # time in Optuna's report/should_prune, kept apart from training
 
     def on_epoch(epoch: int, history: History) -> bool:
-        nonlocal pruned
+        nonlocal pruned, report_seconds
         if epoch % every and epoch != args.epochs:
             return True
-        value = getattr(history, metric)[-1]
-        trial.report(value, epoch)
-        if epoch < args.epochs and trial.should_prune():
-            pruned = True
-            return False
-        return True
+        t = time.perf_counter()
+        trial.report(getattr(history, metric)[-1], epoch)
+        pruned = epoch < args.epochs and trial.should_prune()
+        report_seconds += time.perf_counter() - t
+        return not pruned
 
     t0 = time.perf_counter()
     history = train(
@@ -62,7 +61,8 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> Tri
         "run": {
             "curves": _curves(history),
             "epoch_time": [round(t, 6) for t in history.epoch_time],
-            "train_seconds": time.perf_counter() - t0,
+            "train_seconds": time.perf_counter() - t0 - report_seconds,
+            "report_seconds": report_seconds,
             "initial_cost": history.initial_cost,
             "label": args.label(trial.number),
             "seed": config.seed,
@@ -79,9 +79,9 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> Tri
     elif pruned:
         outcome, state, value = "pruned", TrialState.PRUNED, None
     else:
+        # The trainer stops at any non-finite cost, so the last value is finite.
         value = float(getattr(history, metric)[-1])
-        outcome, state = ("complete", TrialState.COMPLETE) if math.isfinite(value) else ("diverged", TrialState.PRUNED)
-    attrs["outcome"] = outcome
+        outcome, state = "complete", TrialState.COMPLETE
     for key, val in attrs.items():
         trial.set_user_attr(key, val)
     return TrialResult(state, value, outcome)

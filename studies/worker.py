@@ -179,7 +179,6 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
         try:
             result = run_trial(trial, datasets[ref.name], config)
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-            trial.set_user_attr("outcome", "failed")
             trial.set_user_attr("error", "".join(traceback.format_exception_only(exc)).strip()[-2000:])
             study.tell(trial, state=TrialState.FAIL)
             current.clear()
