@@ -141,15 +141,16 @@ def run_sweep(
     tracker = Tracker(config.name, tracking_uri, warn=warn) if track else None
     jobs = config.jobs or _cpu_count()
 
-    def refresh(final: bool = False) -> list[StudySummary]:
+    def refresh(final: bool = False, *, sync: bool = True) -> list[StudySummary]:
         summaries = summarize(storage, config.name)
         if on_progress is not None:
             on_progress(summaries)
-        if tracker is not None:
+        if tracker is not None and sync:
             tracker.sync(storage, final=final)
         return summaries
 
-    summaries = refresh()
+    # MLflow's first connection (import, database set-up) waits until the workers run.
+    summaries = refresh(sync=_complete(summarize(storage, config.name)))
     executor = None
     with _signals_raise():
         try:

@@ -1,0 +1,51 @@
+"""`sweep run playground` with 2 jobs against 1, and where the wall time goes.
+
+(a) throughput: finished trials per minute with 2 worker processes over 1 (target >= 1.8x);
+(b) the share of the workers' time spent outside training -- Optuna (sampling, storage,
+    pruning reports), MLflow, process start-up (target <= 10%):
+    1 - (time inside the engine's training) / (wall time x jobs).
+
+Runs alternate (1, 2, 1, 2, ...) in one process; medians of ``--repeats`` runs.
+
+    python benchmarks/sweep_throughput.py [--repeats 3] [--trials 50] [--no-mlflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from _common import median, run
+from sweeps.spec import apply_overrides, load_spec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--preset", default="playground")
+    parser.add_argument("--no-mlflow", action="store_true")
+    args = parser.parse_args()
+    base = apply_overrides(load_spec(args.preset), trials=args.trials)
+    results: dict[int, list] = {1: [], 2: []}
+    for _ in range(args.repeats):
+        for jobs in (1, 2):
+            r = run(dataclasses.replace(base, jobs=jobs), track=not args.no_mlflow)
+            results[jobs].append(r)
+            print(f"  jobs={jobs}: {r.finished} trials in {r.wall:6.2f} s = {r.per_minute:6.0f}/min; "
+                  f"training {r.train_seconds:6.2f} s, pruning reports {r.report_seconds:5.2f} s", flush=True)
+    print(f"\n{args.preset}: {len(base.datasets)} datasets x {args.trials} trials, "
+          f"MLflow {'off' if args.no_mlflow else 'on'}, medians of {args.repeats}")
+    print(f"{'jobs':>4} {'wall s':>8} {'trials/min':>11} {'outside training':>17} {'of which reports':>17}")
+    per_min = {}
+    for jobs, rs in results.items():
+        wall = median([r.wall for r in rs])
+        per_min[jobs] = median([r.per_minute for r in rs])
+        outside = median([1 - r.train_seconds / (r.wall * jobs) for r in rs])
+        reports = median([r.report_seconds / (r.wall * jobs) for r in rs])
+        print(f"{jobs:>4} {wall:8.2f} {per_min[jobs]:11.0f} {outside:16.1%} {reports:16.1%}")
+    print(f"throughput 2 jobs / 1 job: {per_min[2] / per_min[1]:.2f}x (target >= 1.8x)")
+
+
+if __name__ == "__main__":
+    main()
