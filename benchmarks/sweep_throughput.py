@@ -24,27 +24,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--preset", default="playground")
-    parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--mlflow", choices=("on", "off", "both"), default="both")
     args = parser.parse_args()
     base = apply_overrides(load_spec(args.preset), trials=args.trials)
-    results: dict[int, list] = {1: [], 2: []}
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.mlflow]
+    results: dict[tuple[bool, int], list] = {(m, j): [] for m in modes for j in (1, 2)}
     for _ in range(args.repeats):
+        for track in modes:
+            for jobs in (1, 2):
+                r = run(dataclasses.replace(base, jobs=jobs), track=track)
+                results[track, jobs].append(r)
+                print(f"  MLflow {'on ' if track else 'off'} jobs={jobs}: {r.finished} trials in {r.wall:6.2f} s "
+                      f"= {r.per_minute:6.0f}/min; training {r.train_seconds:6.2f} s, "
+                      f"pruning reports {r.report_seconds:5.2f} s", flush=True)
+    print(f"\n{args.preset}: {len(base.datasets)} datasets x {args.trials} trials, medians of {args.repeats}")
+    print(f"{'MLflow':>6} {'jobs':>4} {'wall s':>8} {'trials/min':>11} {'outside training':>17} {'of which reports':>17}")
+    for track in modes:
+        per_min = {}
         for jobs in (1, 2):
-            r = run(dataclasses.replace(base, jobs=jobs), track=not args.no_mlflow)
-            results[jobs].append(r)
-            print(f"  jobs={jobs}: {r.finished} trials in {r.wall:6.2f} s = {r.per_minute:6.0f}/min; "
-                  f"training {r.train_seconds:6.2f} s, pruning reports {r.report_seconds:5.2f} s", flush=True)
-    print(f"\n{args.preset}: {len(base.datasets)} datasets x {args.trials} trials, "
-          f"MLflow {'off' if args.no_mlflow else 'on'}, medians of {args.repeats}")
-    print(f"{'jobs':>4} {'wall s':>8} {'trials/min':>11} {'outside training':>17} {'of which reports':>17}")
-    per_min = {}
-    for jobs, rs in results.items():
-        wall = median([r.wall for r in rs])
-        per_min[jobs] = median([r.per_minute for r in rs])
-        outside = median([1 - r.train_seconds / (r.wall * jobs) for r in rs])
-        reports = median([r.report_seconds / (r.wall * jobs) for r in rs])
-        print(f"{jobs:>4} {wall:8.2f} {per_min[jobs]:11.0f} {outside:16.1%} {reports:16.1%}")
-    print(f"throughput 2 jobs / 1 job: {per_min[2] / per_min[1]:.2f}x (target >= 1.8x)")
+            rs = results[track, jobs]
+            wall = median([r.wall for r in rs])
+            per_min[jobs] = median([r.per_minute for r in rs])
+            outside = median([1 - r.train_seconds / (r.wall * jobs) for r in rs])
+            reports = median([r.report_seconds / (r.wall * jobs) for r in rs])
+            print(f"{'on' if track else 'off':>6} {jobs:>4} {wall:8.2f} {per_min[jobs]:11.0f} {outside:16.1%} {reports:16.1%}")
+        print(f"{'':>6} throughput 2 jobs / 1 job: {per_min[2] / per_min[1]:.2f}x (target >= 1.8x)")
 
 
 if __name__ == "__main__":

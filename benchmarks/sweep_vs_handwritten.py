@@ -58,7 +58,9 @@ def handwritten(config, *, jobs: int) -> tuple[float, int, dict[str, float]]:
                 except (ValueError, FloatingPointError):
                     return float("nan")
 
-        callback = MLflowCallback(tracking_uri="sqlite:///handwritten.db", metric_name="val_cost")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # deprecated in Optuna 4.9, still what users write
+            callback = MLflowCallback(tracking_uri="sqlite:///handwritten.db", metric_name="val_cost")
         study = optuna.create_study(study_name=f"hand/{ref.name}", direction="minimize",
                                     sampler=optuna.samplers.TPESampler(seed=config.seed))
         with warnings.catch_warnings():

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 
-__all__ = ["DEFAULT_STORAGE", "FlockLock", "open_storage", "redact", "storage_kind"]
+__all__ = ["DEFAULT_STORAGE", "FlockLock", "open_storage", "redact", "scrub", "storage_kind"]
 
 # A journal file in the working directory: safe for several processes on one machine
 # (Optuna advises against SQLite there).
@@ -87,8 +87,9 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
-def _scrub(text: str, url: str) -> str:
-    parts = urlsplit(url) if "://" in url else None
+def scrub(text: str, url: str | None) -> str:
+    """``text`` (an error message, say) with the password of ``url`` and of any URL in it hidden."""
+    parts = urlsplit(url) if url and "://" in url else None
     if parts is not None and parts.password:
         text = text.replace(parts.password, "***")
     return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
@@ -124,4 +125,4 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
     except ValueError:
         raise
     except Exception as exc:  # connection refused, unknown database, ...
-        raise ValueError(f"cannot open storage {redact(url)!r}: {_scrub(str(exc).splitlines()[0], url)}") from None
+        raise ValueError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None

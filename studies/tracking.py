@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from studies.outcomes import outcome_of
-from studies.storage import redact
+from studies.storage import redact, scrub
 from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
 
 __all__ = ["Tracker", "STATUS_OF"]
@@ -104,7 +104,8 @@ class Tracker:
             self._retry_at = time.monotonic() + 30.0
             if not self._warned:
                 self._warned = True
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                text = scrub(str(exc).strip(), self.tracking_uri)
+                first = text.splitlines()[0] if text else type(exc).__name__
                 self._warn(
                     f"MLflow at {self.uri} is not reachable ({first[:200]}); trials go on in the storage. "
                     f"Run 'sweep sync {self.sweep}' when it is back."
