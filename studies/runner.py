@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import optuna
 from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
 from studies.config import SweepConfig
 from studies.recovery import fail_orphans, recover
@@ -158,10 +159,16 @@ def run_sweep(
                 if _complete(summaries):
                     break
                 before = sum(s.finished for s in summaries)
-                executor = executor or _executor(jobs)
-                summaries = _round(executor, _absolute_datasets(config), storage_url, jobs, refresh, poll_seconds)
+                executor = _executor(jobs)
+                summaries, crashed = _round(executor, _absolute_datasets(config), storage_url, jobs, refresh, poll_seconds)
                 for study in studies:
                     recover(study)
+                if crashed:
+                    (warn or warnings.warn)(
+                        f"a worker process died ({crashed}); its trial was marked failed and will be re-run."
+                    )
+                    summaries = refresh()
+                    continue
                 if sum(s.finished for s in summaries) == before:
                     break  # no progress: failing trials; the summary shows them
         except KeyboardInterrupt:
@@ -176,7 +183,9 @@ def run_sweep(
     return refresh(final=True)
 
 
-def _round(executor, config: SweepConfig, storage_url: str | None, jobs: int, refresh, poll_seconds: float):
+def _round(executor, config: SweepConfig, storage_url: str | None, jobs: int, refresh,
+           poll_seconds: float) -> tuple[list[StudySummary], str | None]:
+    """Run the workers once; returns the summaries and, if a worker process died, why."""
     errors: list[BaseException] = []
 
     def target() -> None:
@@ -193,8 +202,10 @@ def _round(executor, config: SweepConfig, storage_url: str | None, jobs: int, re
         thread.join(poll_seconds)
         refresh()
     if errors:
+        if isinstance(errors[0], (TerminatedWorkerError, BrokenProcessPool)):
+            return refresh(), str(errors[0]).splitlines()[0][:200]
         raise errors[0]
-    return refresh()
+    return refresh(), None
 
 
 def _absolute(url: str) -> str:

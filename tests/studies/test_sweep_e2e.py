@@ -162,3 +162,39 @@ def test_interrupted_sweep_resumes_to_its_exact_total(sweep_file, tmp_path, sig)
         failed = [t for t in study.get_trials() if t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
         retried = {t.user_attrs.get("retry_of") for t in study.get_trials()}
         assert all(t.number in retried for t in failed)  # what failed was re-run
+
+
+def _running_worker_pids(journal) -> set[int]:
+    pids = set()
+    for study in _studies(journal).values():
+        for t in study.get_trials(states=(TrialState.RUNNING,)):
+            worker = t.user_attrs.get("worker")
+            if worker:
+                pids.add(int(worker["pid"]))
+    return pids
+
+
+def test_a_killed_worker_costs_nothing_that_finished(sweep_file, tmp_path):
+    path = sweep_file("crash", trials=10, jobs=2, epochs=800)
+    cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "sweeps.journal"
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        if journal.exists() and sum(f for f, _ in _finished_and_running(journal, "crash").values()) >= 2:
+            pids = _running_worker_pids(journal)
+            victim = next(iter(pids), None)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "a worker process died" in err and "Traceback" not in err
+    after = _finished_and_running(journal, "crash")
+    assert after == {"crash/circle": (10, 0), "crash/xor": (10, 0)}
+    killed = [t for s in _studies(journal).values() for t in s.get_trials()
+              if t.state == TrialState.FAIL and t.user_attrs.get("worker", {}).get("pid") == victim]
+    assert killed  # the trial in flight was failed, then re-run:
+    retried = {t.user_attrs.get("retry_of") for s in _studies(journal).values() for t in s.get_trials()}
+    assert all(t.number in retried for t in killed if not t.user_attrs.get("surplus"))
