@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 
-__all__ = ["DEFAULT_STORAGE", "FlockLock", "open_storage", "redact", "scrub", "storage_kind"]
+__all__ = ["DEFAULT_STORAGE", "FlockLock", "SweepJournalBackend", "open_storage", "redact", "scrub", "storage_kind"]
 
 # A journal file in the working directory: safe for several processes on one machine
 # (Optuna advises against SQLite there).
@@ -50,6 +50,35 @@ class FlockLock(optuna.storages.journal.JournalFileOpenLock):
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+# Journal operations after which the file is fsync'ed: a study's creation and attributes, and
+# every trial's end (SET_TRIAL_STATE_VALUES): a finished trial survives even a power loss.
+_DURABLE_OPS = frozenset({0, 1, 2, 6, 10})
+
+
+class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
+    """Optuna's journal file, in the same format, fsync'ed only when it matters.
+
+    Optuna fsyncs every record; a sweep writes dozens per trial (parameters, pruning
+    reports, attributes), and the fsyncs cost more than the writes. Records are still
+    written at once (a killed process loses nothing: the kernel keeps the pages); the file
+    is forced to disk when a trial ends or a study changes.
+    """
+
+    def append_logs(self, logs: list[dict]) -> None:
+        import json
+
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        self._lock.acquire()
+        try:
+            with open(self._file_path, "ab") as f:
+                f.write(text.encode("utf-8"))
+                f.flush()
+                if any(log.get("op_code") in _DURABLE_OPS for log in logs):
+                    os.fsync(f.fileno())
+        finally:
+            self._lock.release()
 
 
 def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | None:
@@ -110,7 +139,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise ValueError(f"'--storage': the folder of {path!r} does not exist.")
-            backend = optuna.storages.journal.JournalFileBackend(path, lock_obj=_journal_lock(path))
+            backend = SweepJournalBackend(path, lock_obj=_journal_lock(path))
             return optuna.storages.JournalStorage(backend)
         if kind == "redis":
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))

@@ -107,8 +107,8 @@ class Tracker:
                 text = scrub(str(exc).strip(), self.tracking_uri)
                 first = text.splitlines()[0] if text else type(exc).__name__
                 self._warn(
-                    f"MLflow at {self.uri} is not reachable ({first[:200]}); trials go on in the storage. "
-                    f"Run 'sweep sync {self.sweep}' when it is back."
+                    f"MLflow at {self.uri} failed ({first[:200]}); trials go on in the storage. "
+                    f"Run 'sweep sync {self.sweep}' once it works again."
                 )
             return 0
 

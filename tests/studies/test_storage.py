@@ -1,0 +1,100 @@
+"""Storage URLs, redaction, and the journal file's lock and format."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import optuna
+import pytest
+from optuna.storages.journal._storage import JournalOperation
+
+from studies.storage import _DURABLE_OPS, FlockLock, open_storage, redact, scrub, storage_kind
+
+
+def test_durable_operations_match_optunas_op_codes():
+    assert set(_DURABLE_OPS) == {
+        JournalOperation.CREATE_STUDY, JournalOperation.DELETE_STUDY, JournalOperation.SET_STUDY_USER_ATTR,
+        JournalOperation.SET_TRIAL_STATE_VALUES, JournalOperation.DISCARD_TRIALS,
+    }
+
+
+def test_passwords_are_redacted():
+    assert redact("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    assert redact("redis://:hunter2@localhost:6379/0") == "redis://:***@localhost:6379/0"
+    assert redact("sweeps.journal") == "sweeps.journal"
+    assert "s3cret" not in scrub("could not connect to postgresql://bob:s3cret@db/x: s3cret refused",
+                                 "postgresql://bob:s3cret@db/x")
+
+
+@pytest.mark.parametrize(("url", "kind"), [
+    ("sweeps.journal", "journal"), ("/tmp/x.journal", "journal"), ("sqlite:///x.db", "rdb"),
+    ("postgresql://u@h/db", "rdb"), ("postgresql+psycopg2://u@h/db", "rdb"), ("mysql://u@h/db", "rdb"),
+    ("redis://localhost:6379", "redis"),
+])
+def test_storage_kinds(url, kind):
+    assert storage_kind(url) == kind
+
+
+def test_bad_storage_urls_are_named_without_their_password(tmp_path):
+    with pytest.raises(ValueError, match=r"'--storage' must be a journal file path or a URL with a scheme in"):
+        storage_kind("ftp://me:pw@host/x")
+    with pytest.raises(ValueError) as info:
+        storage_kind("ftp://me:pw@host/x")
+    assert "pw@" not in str(info.value)
+    with pytest.raises(ValueError, match="the folder of .* does not exist"):
+        open_storage(str(tmp_path / "missing" / "x.journal"))
+
+
+def test_journal_is_readable_by_optunas_own_backend(tmp_path):
+    path = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="a/b", storage=open_storage(path))
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.report(0.5, 1)
+    study.tell(trial, 0.25)
+    plain = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    loaded = optuna.load_study(study_name="a/b", storage=plain)
+    assert loaded.best_value == 0.25 and loaded.trials[0].intermediate_values == {1: 0.5}
+
+
+def _hold(path: str, release, q) -> None:
+    lock = FlockLock(path)
+    lock.acquire()
+    q.put("held")
+    release.wait(60)
+    lock.release()
+
+
+def _is_locked(path: str) -> bool:
+    import fcntl
+    import os
+
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops our lock if we got it
+    return False
+
+
+def test_flock_is_exclusive_across_processes_and_freed_with_its_holder(tmp_path):
+    path = str(tmp_path / "j")
+    ctx = multiprocessing.get_context("spawn")
+    q, release = ctx.Queue(), ctx.Event()
+    p = ctx.Process(target=_hold, args=(path, release, q))
+    p.start()
+    assert q.get(timeout=30) == "held"
+    assert _is_locked(path)
+    release.set()
+    p.join(30)
+    assert not _is_locked(path)
+    # A holder that is killed frees the lock with it.
+    release.clear()
+    p = ctx.Process(target=_hold, args=(path, release, q))
+    p.start()
+    assert q.get(timeout=30) == "held"
+    assert _is_locked(path)
+    p.kill()
+    p.join(30)
+    assert not _is_locked(path)
