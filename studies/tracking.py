@@ -6,6 +6,7 @@ child run per finished trial. Everything here can be rebuilt from the storage at
 from __future__ import annotations
 
 import logging
+import os
 import math
 import time
 import warnings
@@ -23,6 +24,15 @@ __all__ = ["Tracker", "STATUS_OF"]
 STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
 _KIND, _STUDY, _TRIAL = "sweeps.kind", "sweeps.study", "trial_number"
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+# MLflow's HTTP client retries a dead server for minutes by default; a sweep would wait that
+# long at every sync. These apply unless the user set them.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 
 
 def _quiet_mlflow() -> None:
@@ -62,6 +72,8 @@ class Tracker:
     def _connect(self) -> None:
         if self._client is not None:
             return
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()  # after the import: mlflow sets its loggers up when imported

@@ -198,3 +198,17 @@ def test_a_killed_worker_costs_nothing_that_finished(sweep_file, tmp_path):
     assert killed  # the trial in flight was failed, then re-run:
     retried = {t.user_attrs.get("retry_of") for s in _studies(journal).values() for t in s.get_trials()}
     assert all(t.number in retried for t in killed if not t.user_attrs.get("surplus"))
+
+
+def test_mlflow_away_warns_once_and_sync_catches_up(sweep_file, tmp_path):
+    path = sweep_file("away", trials=3, jobs=1, epochs=2)
+    r = CliRunner().invoke(cli, ["run", str(path), "--tracking-uri", "http://127.0.0.1:9"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("Warning: MLflow at http://127.0.0.1:9 failed") == 1
+    assert "sweep sync away" in r.output
+    first = CliRunner().invoke(cli, ["sync", "away", "--tracking-uri", "sqlite:///later.db"])
+    assert first.exit_code == 0 and first.output.startswith("6 run(s) created"), first.output
+    again = CliRunner().invoke(cli, ["sync", "away", "--tracking-uri", "sqlite:///later.db"])
+    assert again.exit_code == 0 and again.output.startswith("0 run(s) created"), again.output
+    _, runs = _mlflow_runs("sqlite:///later.db", "away")
+    assert len(runs) == 8  # 2 parents + 6 children, no duplicates
