@@ -2,7 +2,7 @@
 
 from studies.config import OBJECTIVES, DatasetRef, PluginSpec, SweepConfig
 from studies.outcomes import FINISHED, OUTCOMES, outcome_of
-from studies.runner import SweepInterrupted, open_sweep, run_sweep
+from studies.runner import BACKENDS, Launch, SweepInterrupted, open_sweep, run_sweep
 from studies.samplers import PRUNERS, SAMPLERS, check_plugin, make_pruner, make_sampler
 from studies.space import Choice, Range, SearchSpace, TrainArgs
 from studies.storage import DEFAULT_STORAGE, open_storage, redact
@@ -10,6 +10,8 @@ from studies.summary import StudySummary, find_sweep, summarize
 from studies.tracking import Tracker
 
 __all__ = [
+    "BACKENDS",
+    "Launch",
     "DEFAULT_STORAGE",
     "FINISHED",
     "OBJECTIVES",

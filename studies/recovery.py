@@ -43,7 +43,9 @@ def fail_orphans(study: optuna.Study) -> int:
 def requeue_failed(study: optuna.Study) -> int:
     """Enqueue the parameters of each failed trial that has no retry yet; returns how many."""
     trials = study.get_trials(deepcopy=False)
+    # Ours (user attr retry_of) and Optuna's heartbeat retries (system attr failed_trial).
     retried = {t.user_attrs.get("retry_of") for t in trials}
+    retried |= {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     n = 0
     for t in trials:
         if outcome_of(t) == "failed" and t.number not in retried:

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -109,38 +110,68 @@ def _stop_workers(executor, grace: float = 10.0) -> None:
     executor.shutdown(wait=False, kill_workers=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """Where and how the workers run.
+
+    Attributes:
+        backend: ``loky`` (local worker processes) or ``dask`` (a dask.distributed cluster).
+        scheduler: the dask scheduler's address (``tcp://host:8786``), for ``backend="dask"``.
+        heartbeat_interval: seconds between a trial's heartbeats (RDB storages).
+        grace_period: seconds without a heartbeat after which a trial is failed and retried.
+    """
+
+    backend: str = "loky"
+    scheduler: str | None = None
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+
+
+BACKENDS = ("dask", "loky")
+
+
 def run_sweep(
     config: SweepConfig,
     *,
     storage_url: str | None = None,
     tracking_uri: str | None = None,
     track: bool = True,
+    launch: Launch = Launch(),
+    create: bool = True,
     on_progress: Callable[[list[StudySummary]], None] | None = None,
     warn: Callable[[str], None] | None = None,
     poll_seconds: float = 1.0,
 ) -> list[StudySummary]:
-    """Run (or resume) a sweep to its totals; returns the final summaries.
+    """Run (or resume, or join) a sweep until every study has its total; returns the summaries.
 
     Args:
         config: the validated sweep.
         storage_url: an Optuna storage (journal file path by default, or an RDB/redis URL).
         tracking_uri: MLflow tracking URI (``None``: MLflow's default).
-        track: log to MLflow.
+        track: keep MLflow current (one process at a time does, see :class:`Tracker`).
+        launch: the workers' backend and heartbeat.
+        create: create the studies (``sweep run``); ``False`` joins existing ones (``sweep worker``).
         on_progress: called with fresh summaries about every ``poll_seconds``.
-        warn: called with a one-line message for non-fatal trouble (MLflow away, ...).
+        warn: called with a one-line message for non-fatal trouble (MLflow away, a worker died).
 
     Raises:
         SweepInterrupted: on SIGINT/SIGTERM, after failing the trials in flight.
     """
+    if launch.backend not in BACKENDS:
+        raise ValueError(f"'--backend' must be one of {sorted(BACKENDS)}, but got {launch.backend!r}.")
+    if launch.backend == "dask" and not launch.scheduler:
+        raise ValueError("'--backend dask' needs '--scheduler tcp://HOST:PORT' (the dask scheduler's address).")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage_url = _absolute(storage_url or DEFAULT_STORAGE)
-    storage = open_storage(storage_url)
-    studies = open_sweep(config, storage)
+    storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period)
+    studies = open_sweep(config, storage) if create else _load_studies(config, storage)
     for study in studies:
         recover(study)
     tracker = Tracker(config.name, tracking_uri, warn=warn) if track else None
     jobs = config.jobs or _cpu_count()
+    token = uuid.uuid4().hex[:12]
+    say = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
 
     def refresh(final: bool = False, *, sync: bool = True) -> list[StudySummary]:
         summaries = summarize(storage, config.name)
@@ -152,27 +183,27 @@ def run_sweep(
 
     # MLflow's first connection (import, database set-up) waits until the workers run.
     summaries = refresh(sync=_complete(summarize(storage, config.name)))
-    executor = None
+    tasks = [WorkerTask(storage_url, _absolute_datasets(config), i, launch.heartbeat_interval, launch.grace_period, token)
+             for i in range(jobs)]
+    pool: list = []
     with _signals_raise():
         try:
             for _ in range(MAX_ROUNDS):
                 if _complete(summaries):
                     break
                 before = sum(s.finished for s in summaries)
-                executor = _executor(jobs)
-                summaries, crashed = _round(executor, _absolute_datasets(config), storage_url, jobs, refresh, poll_seconds)
+                summaries, crashed = _round(launch, tasks, pool, refresh, poll_seconds)
                 for study in studies:
                     recover(study)
                 if crashed:
-                    (warn or warnings.warn)(
-                        f"a worker process died ({crashed}); its trial was marked failed and will be re-run."
-                    )
+                    say(f"a worker process died ({crashed}); its trial was marked failed and will be re-run.")
                     summaries = refresh()
                     continue
                 if sum(s.finished for s in summaries) == before:
                     break  # no progress: failing trials; the summary shows them
         except KeyboardInterrupt:
-            _stop_workers(executor)
+            studies[0].set_user_attr(f"stop.{token}", True)  # workers that can't be signalled (dask) stop too
+            _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
             for study in studies:
                 fail_orphans(study)
             refresh(final=True)
@@ -183,16 +214,25 @@ def run_sweep(
     return refresh(final=True)
 
 
-def _round(executor, config: SweepConfig, storage_url: str | None, jobs: int, refresh,
+def _load_studies(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:
+    return [optuna.load_study(study_name=config.study_name(ref), storage=storage) for ref in config.datasets]
+
+
+def _round(launch: Launch, tasks: list[WorkerTask], pool: list, refresh,
            poll_seconds: float) -> tuple[list[StudySummary], str | None]:
     """Run the workers once; returns the summaries and, if a worker process died, why."""
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            futures = [executor.submit(work, WorkerTask(storage_url, config, i)) for i in range(jobs)]
-            for future in futures:
-                future.result()
+            if launch.backend == "dask":
+                _run_on_dask(launch.scheduler, tasks)
+            else:
+                executor = _executor(len(tasks))
+                pool.append(executor)
+                futures = [executor.submit(work, task) for task in tasks]
+                for future in futures:
+                    future.result()
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             errors.append(exc)
 
@@ -206,6 +246,25 @@ def _round(executor, config: SweepConfig, storage_url: str | None, jobs: int, re
             return refresh(), str(errors[0]).splitlines()[0][:200]
         raise errors[0]
     return refresh(), None
+
+
+def _run_on_dask(scheduler: str, tasks: list[WorkerTask]) -> None:
+    """The same workers as joblib tasks on a dask.distributed cluster (extra 'distributed')."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ValueError("'--backend dask' needs dask.distributed: pip install 'sweeps[distributed]'") from None
+    from joblib import Parallel, delayed, parallel_config
+
+    with Client(scheduler, timeout=30) as client, parallel_config(backend="dask", wait_for_workers_timeout=60):
+        client.run(_set_thread_limits)
+        Parallel(n_jobs=len(tasks))(delayed(work)(task) for task in tasks)
+
+
+def _set_thread_limits() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _absolute(url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from urllib.parse import urlsplit, urlunsplit
 
 import optuna
@@ -124,12 +125,14 @@ def scrub(text: str, url: str | None) -> str:
     return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
-def open_storage(url: str | None = None, *, heartbeat_interval: int | None = None,
-                 grace_period: int | None = None) -> optuna.storages.BaseStorage:
+def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
+                 grace_period: int | None = 30, max_retry: int = 2) -> optuna.storages.BaseStorage:
     """Open a storage: a journal file path (default ``sweeps.journal``), ``redis://`` or an RDB URL.
 
-    RDB storages get Optuna's heartbeat when ``heartbeat_interval`` is given, so that the
-    trials of a worker that died are failed after ``grace_period`` seconds.
+    RDB storages get Optuna's heartbeat: a worker records one every ``heartbeat_interval``
+    seconds while it trains, and a trial whose heartbeat is older than ``grace_period``
+    seconds (its worker died, on any host) is failed and retried with the same parameters
+    (``RetryHeartbeatStaleTrialCallback``, up to ``max_retry`` times).
     """
     url = url or DEFAULT_STORAGE
     kind = storage_kind(url)
@@ -143,8 +146,14 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
             return optuna.storages.JournalStorage(backend)
         if kind == "redis":
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
+        callback = None
+        if heartbeat_interval:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+            url, heartbeat_interval=heartbeat_interval or None, grace_period=grace_period if heartbeat_interval else None,
+            heartbeat_stale_trial_callback=callback,
             engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
         )
     except ImportError as exc:

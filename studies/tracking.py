@@ -5,8 +5,11 @@ child run per finished trial. Everything here can be rebuilt from the storage at
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import socket
+import uuid
 import math
 import time
 import warnings
@@ -66,6 +69,8 @@ class Tracker:
         self._best: dict[str, tuple[int | None, int]] = {}
         self._warned = False
         self._retry_at = 0.0
+        self._id = uuid.uuid4().hex[:12]
+        self.busy: str | None = None  # set when another process holds the sync lease
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -106,8 +111,11 @@ class Tracker:
             return 0
         try:
             self._connect()
+            studies = find_sweep(storage, self.sweep)
+            if not studies or not self._lease(storage, studies[0].study_id, release=final):
+                return 0
             created = 0
-            for study in find_sweep(storage, self.sweep):
+            for study in studies:
                 trials = storage.get_all_trials(study.study_id, deepcopy=False)
                 created += self._sync_study(study, trials, final=final)
             return created
@@ -125,6 +133,26 @@ class Tracker:
             return 0
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _lease(self, storage: optuna.storages.BaseStorage, study_id: int, *, release: bool) -> bool:
+        """One process at a time writes a sweep to one MLflow: it holds a lease in the storage.
+
+        Several ``sweep run``/``sweep worker --mlflow`` processes (on several hosts) would
+        otherwise log the same finished trial twice. The lease lasts a minute and is renewed
+        while its holder syncs; ``release`` gives it up (the last sync of a run).
+        """
+        key = "mlflow_sync." + hashlib.sha256(self._client.tracking_uri.encode()).hexdigest()[:12]
+        now = time.time()
+        holder = storage.get_study_user_attrs(study_id).get(key)
+        if holder and holder.get("id") != self._id and holder.get("until", 0) > now:
+            self.busy = f"{holder.get('host')} (pid {holder.get('pid')})"
+            return False
+        self.busy = None
+        until = 0.0 if release else now + 60.0
+        if release or not holder or holder.get("id") != self._id or holder.get("until", 0) - now < 30:
+            storage.set_study_user_attr(study_id, key, {"id": self._id, "until": until,
+                                                        "host": socket.gethostname(), "pid": os.getpid()})
+        return True
 
     def _existing(self, study: str) -> None:
         """Load which trials of ``study`` MLflow already has (once per study and tracker)."""

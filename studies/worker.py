@@ -43,6 +43,9 @@ class WorkerTask:
     storage: str | None
     config: SweepConfig
     index: int
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    token: str = ""  # the launching process's; ``stop.<token>`` in the first study stops the worker
 
 
 def _start_time(pid: int) -> int | None:
@@ -115,6 +118,13 @@ def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial) -> bool:
     return True
 
 
+def _heartbeat(trial: optuna.Trial, storage: optuna.storages.BaseStorage) -> contextlib.AbstractContextManager:
+    """Optuna's heartbeat thread for the trial (a no-op for storages without heartbeat)."""
+    from optuna.storages._heartbeat import get_heartbeat_thread  # what Study.optimize uses
+
+    return get_heartbeat_thread(trial._trial_id, storage)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Interrupted()
 
@@ -145,7 +155,7 @@ def work(task: WorkerTask) -> dict[str, int]:
 
 def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) -> dict[str, int]:
     config = task.config
-    storage = open_storage(task.storage)
+    storage = open_storage(task.storage, heartbeat_interval=task.heartbeat_interval, grace_period=task.grace_period)
     identity = process_identity()
     refs = list(config.datasets)
     datasets = {ref.name: ref.load(seed=config.seed) for ref in refs}
@@ -161,6 +171,8 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
     failures: Counter[int] = Counter()
     turn = task.index
     while True:
+        if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
+            break
         # Take the studies in turn, starting from a different one in each worker.
         order = [(turn + j) % len(refs) for j in range(len(refs))]
         pick = next((k for k in order if failures[k] <= config.trials and _needs_work(studies[k], config.trials)), None)
@@ -168,6 +180,7 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             break
         turn = pick + 1
         study, ref = studies[pick], refs[pick]
+        optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
         trial = study.ask()
         current[:] = [(study, trial)]
         trial.set_user_attr("worker", identity)
@@ -177,7 +190,8 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             current.clear()
             continue
         try:
-            result = run_trial(trial, datasets[ref.name], config)
+            with _heartbeat(trial, storage):
+                result = run_trial(trial, datasets[ref.name], config)
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
             trial.set_user_attr("error", "".join(traceback.format_exception_only(exc)).strip()[-2000:])
             study.tell(trial, state=TrialState.FAIL)

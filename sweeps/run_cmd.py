@@ -8,19 +8,10 @@ from studies import SweepInterrupted, redact, run_sweep
 from studies.storage import DEFAULT_STORAGE
 from sweeps.display import Progress, summary_table
 from sweeps.errors import UserError, user_errors
+from sweeps.options import launch_options, make_launch, storage_option, tracking_option
 from sweeps.spec import apply_overrides, load_spec
 
-__all__ = ["run_command", "storage_option", "tracking_option"]
-
-storage_option = click.option(
-    "--storage", default=None, metavar="URL",
-    help=f"Optuna storage: a journal file path (default ./{DEFAULT_STORAGE}), sqlite:///..., "
-         "postgresql://..., mysql://... or redis://...",
-)
-tracking_option = click.option(
-    "--tracking-uri", default=None, metavar="URI", envvar="MLFLOW_TRACKING_URI",
-    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else ./mlflow.db).",
-)
+__all__ = ["run_command"]
 
 
 @click.command("run")
@@ -31,28 +22,33 @@ tracking_option = click.option(
 @storage_option
 @tracking_option
 @click.option("--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync').")
+@launch_options
 @user_errors
 def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, storage: str | None,
-                tracking_uri: str | None, no_mlflow: bool) -> None:
+                tracking_uri: str | None, no_mlflow: bool, backend: str, scheduler: str | None,
+                heartbeat_interval: int, grace_period: int) -> None:
     """Run a sweep, or resume it to its totals: one Optuna study per dataset.
 
     SPEC_OR_PRESET is a sweep file (TOML) or a built-in preset (see 'sweep presets').
     Running the same command again continues each study to its total and adds nothing
-    beyond it; an interrupted sweep resumes where it stopped.
+    beyond it; an interrupted sweep resumes where it stopped. Workers on other hosts
+    join with 'sweep worker NAME --storage URL'.
 
     \b
     Examples:
       sweep run playground
       sweep run playground --trials 100 --jobs 2
-      sweep run my-sweep.toml --storage postgresql://me@db-host/sweeps
+      sweep run my-sweep.toml --storage postgresql://me@db-host/sweeps --tracking-uri http://mlflow-host:5000
+      sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
     """
+    launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed)
     where = redact(storage or DEFAULT_STORAGE)
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
     try:
         summaries = run_sweep(
-            config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow,
+            config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
             on_progress=Progress(), warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
         )
     except SweepInterrupted as exc:

@@ -10,7 +10,7 @@ from studies import open_storage, summarize
 from studies.summary import find_sweep
 from sweeps.display import summary_table
 from sweeps.errors import UserError, user_errors
-from sweeps.run_cmd import storage_option
+from sweeps.options import storage_option
 
 __all__ = ["status_command"]
 

@@ -6,7 +6,7 @@ import click
 
 from studies import Tracker, find_sweep, open_storage
 from sweeps.errors import UserError, user_errors
-from sweeps.run_cmd import storage_option, tracking_option
+from sweeps.options import storage_option, tracking_option
 
 __all__ = ["sync_command"]
 
@@ -32,4 +32,7 @@ def sync_command(name: str, storage: str | None, tracking_uri: str | None) -> No
     created = tracker.sync(store, final=True)
     if problems:
         raise UserError(problems[0])
+    if tracker.busy:
+        click.echo(f"another process keeps this sweep's MLflow runs current ({tracker.busy}); nothing to do.")
+        return
     click.echo(f"{created} run(s) created in MLflow at {tracker.uri}.")

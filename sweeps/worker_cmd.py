@@ -1,0 +1,57 @@
+"""``sweep worker``: join an existing sweep from any host and work until every study is done."""
+
+from __future__ import annotations
+
+import click
+
+from studies import SweepInterrupted, find_sweep, open_storage, redact, run_sweep
+from studies.storage import DEFAULT_STORAGE
+from sweeps.display import Progress, summary_table
+from sweeps.errors import UserError, user_errors
+from sweeps.options import launch_options, make_launch, storage_option, tracking_option
+from sweeps.spec import apply_overrides, spec_from_dict
+
+__all__ = ["worker_command"]
+
+
+@click.command("worker")
+@click.argument("name")
+@storage_option
+@click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores).")
+@tracking_option
+@click.option("--mlflow", "track", is_flag=True,
+              help="Also keep MLflow current (one process at a time does; by default the 'sweep run' host).")
+@launch_options
+@user_errors
+def worker_command(name: str, storage: str | None, jobs: int | None, tracking_uri: str | None, track: bool,
+                   backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> None:
+    """Join sweep NAME: its spec is read from the storage; work until every study has its total.
+
+    Start any number of workers, on any hosts, at any time; stop them at any time (their
+    trials in flight are failed and re-run by the others). Dataset files must be at the
+    same paths on every host.
+
+    \b
+    Examples:
+      sweep worker demo --storage postgresql://me@db-host/sweeps --jobs 8
+      sweep worker demo --storage postgresql://me@db-host/sweeps --mlflow --tracking-uri http://mlflow-host:5000
+    """
+    launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
+    store = open_storage(storage)
+    found = find_sweep(store, name)
+    if not found:
+        raise UserError(f"no sweep named {name!r} in storage {redact(storage or DEFAULT_STORAGE)}; "
+                        f"start it with 'sweep run SPEC --storage URL'.")
+    stored = dict(found[0].config)
+    stored["trials"] = max(s.total for s in found)
+    config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage"), jobs=jobs)
+    click.echo(f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage "
+               f"{redact(storage or DEFAULT_STORAGE)}", err=True)
+    try:
+        summaries = run_sweep(
+            config, storage_url=storage, tracking_uri=tracking_uri, track=track, launch=launch, create=False,
+            on_progress=Progress(), warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+        )
+    except SweepInterrupted as exc:
+        raise UserError(str(exc)) from None
+    click.echo(summary_table(summaries, objective=config.objective))
