@@ -16,7 +16,7 @@ __all__ = ["DEFAULT_STORAGE", "FlockLock", "SweepJournalBackend", "open_storage"
 DEFAULT_STORAGE = "sweeps.journal"
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
-_DRIVERS = {"postgresql": "psycopg2-binary", "postgres": "psycopg2-binary", "mysql": "pymysql", "mariadb": "pymysql"}
+_DRIVERS = {"postgresql": "psycopg[binary]", "postgres": "psycopg[binary]", "mysql": "pymysql", "mariadb": "pymysql"}
 
 
 class FlockLock(optuna.storages.journal.JournalFileOpenLock):

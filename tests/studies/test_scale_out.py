@@ -1,0 +1,141 @@
+"""Scale-out and faults against the machine's real PostgreSQL: several worker processes and
+hosts' commands on one sweep, killed workers, interrupts, contention."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+pytestmark = [pytest.mark.slow]
+
+
+def sweep_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sweeps", *args]
+
+
+def _studies(url: str) -> dict[str, optuna.Study]:
+    storage = optuna.storages.RDBStorage(url) if "://" in url else optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(url))
+    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage)
+            for s in storage.get_all_studies()}
+
+
+def _counts(url: str) -> dict[str, tuple[int, int]]:
+    out = {}
+    for name, study in _studies(url).items():
+        states = Counter(t.state for t in study.get_trials())
+        out[name] = (states[TrialState.COMPLETE] + states[TrialState.PRUNED], states[TrialState.RUNNING])
+    return out
+
+
+def _wait_for(predicate, timeout: float = 90.0, every: float = 0.3) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def _no_duplicates(url: str) -> None:
+    for study in _studies(url).values():
+        numbers = [t.number for t in study.get_trials()]
+        assert len(numbers) == len(set(numbers))
+
+
+@pytest.mark.postgres
+def test_four_workers_on_two_hosts_commands_reach_the_exact_total(sweep_file, pg_database):
+    url = pg_database()
+    path = sweep_file("many", trials=60, jobs=2, epochs=3)
+    run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", url, "--no-mlflow"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_studies(url)) == 2)
+    worker = subprocess.run(sweep_cmd("worker", "many", "--storage", url, "--jobs", "2"),
+                            capture_output=True, text=True, timeout=300)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert worker.returncode == 0, worker.stderr
+    assert _counts(url) == {"many/circle": (60, 0), "many/xor": (60, 0)}
+    _no_duplicates(url)
+    # Both commands did work: trials come from at least three distinct worker processes.
+    pids = {t.user_attrs["worker"]["pid"] for s in _studies(url).values() for t in s.get_trials()
+            if "worker" in t.user_attrs}
+    assert len(pids) >= 3
+
+
+def _running_pids(url: str, exclude: set[int]) -> set[int]:
+    return {t.user_attrs["worker"]["pid"] for s in _studies(url).values()
+            for t in s.get_trials(states=(TrialState.RUNNING,)) if "worker" in t.user_attrs} - exclude
+
+
+@pytest.mark.postgres
+def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_database):
+    url = pg_database()
+    path = sweep_file("hb", trials=8, jobs=1, epochs=600)
+    hb = ["--heartbeat-interval", "1", "--grace-period", "3"]
+    run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", url, "--no-mlflow", *hb),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_studies(url)) == 2)
+    # A second "host": its whole process group (command and worker) dies at once, as a machine would.
+    other = subprocess.Popen(sweep_cmd("worker", "hb", "--storage", url, "--jobs", "1", *hb),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run_pids: set[int] = set()
+    _wait_for(lambda: bool(_running_pids(url, set())))
+    run_pids = _running_pids(url, set())
+    _wait_for(lambda: bool(_running_pids(url, run_pids)))
+    victims = _running_pids(url, run_pids)
+    os.killpg(other.pid, signal.SIGKILL)
+    other.wait()
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert _counts(url) == {"hb/circle": (8, 0), "hb/xor": (8, 0)}
+    _no_duplicates(url)
+    trials = [t for s in _studies(url).values() for t in s.get_trials()]
+    killed = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("worker", {}).get("pid") in victims]
+    assert killed
+    for t in killed:
+        # Failed by the heartbeat (no process of this host noticed), retried by Optuna's callback.
+        retry = next(r for r in trials if t.number in r.system_attrs.get("retry_history", []))
+        assert retry.params == t.params  # the same hyperparameters
+        assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_on_postgres_fails_in_flight_trials_and_resumes(sweep_file, pg_database, sig):
+    url = pg_database()
+    path = sweep_file("pgintr", trials=8, jobs=2, epochs=800)
+    cmd = sweep_cmd("run", str(path), "--storage", url, "--no-mlflow")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(_studies(url)) == 2 and sum(f for f, _ in _counts(url).values()) >= 2)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 15
+    assert proc.returncode == 2 and "interrupted" in err and "Traceback" not in err
+    assert all(running == 0 for _, running in _counts(url).values())
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _counts(url) == {"pgintr/circle": (8, 0), "pgintr/xor": (8, 0)}
+
+
+def test_eight_processes_on_the_local_journal(sweep_file, tmp_path):
+    path = sweep_file("eight", trials=200, jobs=8, epochs=1)
+    path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', 'datasets = ["gauss"]'))
+    r = subprocess.run(sweep_cmd("run", str(path), "--no-mlflow"), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Warning" not in r.stderr
+    journal = str(tmp_path / "sweeps.journal")
+    assert _counts(journal) == {"eight/gauss": (200, 0)}
+    _no_duplicates(journal)
+    workers = {t.user_attrs["worker"]["pid"] for s in _studies(journal).values() for t in s.get_trials()
+               if "worker" in t.user_attrs}
+    assert len(workers) == 8
