@@ -151,11 +151,14 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_interval or None, grace_period=grace_period if heartbeat_interval else None,
-            heartbeat_stale_trial_callback=callback,
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=heartbeat_interval or None,
+                grace_period=grace_period if heartbeat_interval else None,
+                heartbeat_stale_trial_callback=callback,
+                engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+            )
     except ImportError as exc:
         scheme = url.split("://", 1)[0].split("+", 1)[0]
         package = _DRIVERS.get(scheme, "redis" if kind == "redis" else str(exc.name))

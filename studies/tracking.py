@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial
 from studies.outcomes import outcome_of
 from studies.storage import redact, scrub
 from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
+from studies.worker import process_alive
 
 __all__ = ["Tracker", "STATUS_OF"]
 
@@ -79,6 +80,8 @@ class Tracker:
             return
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        # MLflow prints a link for every run it ends, with the tracking URI's password in it.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()  # after the import: mlflow sets its loggers up when imported
@@ -144,7 +147,8 @@ class Tracker:
         key = "mlflow_sync." + hashlib.sha256(self._client.tracking_uri.encode()).hexdigest()[:12]
         now = time.time()
         holder = storage.get_study_user_attrs(study_id).get(key)
-        if holder and holder.get("id") != self._id and holder.get("until", 0) > now:
+        if holder and holder.get("id") != self._id and holder.get("until", 0) > now and \
+                process_alive({"host": holder.get("host"), "pid": holder.get("pid", -1)}) is not False:
             self.busy = f"{holder.get('host')} (pid {holder.get('pid')})"
             return False
         self.busy = None
