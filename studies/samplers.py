@@ -57,7 +57,7 @@ PRUNERS: dict[str, dict[str, Option]] = {
 def check_plugin(kind: str, spec: PluginSpec) -> None:
     """Raise ``ValueError`` for an unknown sampler/pruner or a bad option; ``kind`` is 'sampler' or 'pruner'."""
     table = SAMPLERS if kind == "sampler" else PRUNERS
-    if spec.name not in table:
+    if not isinstance(spec.name, str) or spec.name not in table:
         raise ValueError(f"'{kind}.name' must be one of {sorted(table)}, but got {spec.name!r}.")
     allowed = table[spec.name]
     for key, value in spec.options:

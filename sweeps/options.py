@@ -38,6 +38,8 @@ def launch_options(func: Callable) -> Callable:
 
 
 def make_launch(backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> Launch:
+    if backend == "dask" and not scheduler:
+        raise ValueError("'--backend dask' needs '--scheduler tcp://HOST:PORT' (the dask scheduler's address).")
     if grace_period <= heartbeat_interval:
         raise ValueError(f"'--grace-period' must be greater than '--heartbeat-interval', but got "
                          f"{grace_period} <= {heartbeat_interval}.")

@@ -22,10 +22,11 @@ __all__ = ["run_command"]
 @storage_option
 @tracking_option
 @click.option("--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync').")
+@click.option("--check", is_flag=True, help="Only check the sweep file (datasets included) and say what would run.")
 @launch_options
 @user_errors
 def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, storage: str | None,
-                tracking_uri: str | None, no_mlflow: bool, backend: str, scheduler: str | None,
+                tracking_uri: str | None, no_mlflow: bool, check: bool, backend: str, scheduler: str | None,
                 heartbeat_interval: int, grace_period: int) -> None:
     """Run a sweep, or resume it to its totals: one Optuna study per dataset.
 
@@ -38,11 +39,18 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     Examples:
       sweep run playground
       sweep run playground --trials 100 --jobs 2
+      sweep run my-sweep.toml --check
       sweep run my-sweep.toml --storage postgresql://me@db-host/sweeps --tracking-uri http://mlflow-host:5000
       sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
     """
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed)
+    if check:
+        searched = ", ".join(sorted(config.space.searched)) or "nothing"
+        click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
+                   f"{config.trials} trials each, searching {searched}; sampler {config.sampler.name}, "
+                   f"pruner {config.pruner.name}, objective {config.objective}.")
+        return
     where = redact(storage or DEFAULT_STORAGE)
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)

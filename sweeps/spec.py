@@ -234,7 +234,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
         raise where.error(f"'divergence_factor' must be a number > 1, but got {factor!r}.")
     objective = data.get("objective", "val_cost")
-    if objective not in OBJECTIVES:
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise where.error(f"'objective' must be one of {sorted(OBJECTIVES)}, but got {objective!r}.")
 
     train, search = data.get("train", {}), data.get("search", {})
