@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from studies.space import SearchSpace
+from studies.space import INT_SETTINGS, Choice, Range, SearchSpace
 
 __all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "OBJECTIVES"]
 
@@ -87,6 +87,36 @@ class SweepConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> SweepConfig:
+        """The inverse of :meth:`to_dict`, for a sweep read back from the storage (already valid;
+        a file from a user goes through ``sweeps.spec`` instead)."""
+        refs = []
+        for entry in d["datasets"]:
+            source = entry if isinstance(entry, str) else entry["name"]
+            options = () if isinstance(entry, str) else tuple(sorted((k, v) for k, v in entry.items() if k != "name"))
+            from engine import dataset_name
+
+            refs.append(DatasetRef(source=source, name=dataset_name(source), options=options))
+        searched: dict[str, Range | Choice] = {}
+        for key, value in dict(d.get("search", {})).items():
+            if isinstance(value, list):
+                searched[key] = Choice(tuple(value))
+            else:
+                searched[key] = Range(low=value["low"], high=value["high"], log=value.get("log", False),
+                                      step=value.get("step"), integer=key in INT_SETTINGS)
+
+        def plugin(v: dict) -> PluginSpec:
+            return PluginSpec(v["name"], tuple(sorted((k, x) for k, x in v.items() if k != "name")))
+
+        return cls(
+            name=d["name"], datasets=tuple(refs), space=SearchSpace(fixed=dict(d.get("train", {})), searched=searched),
+            trials=int(d.get("trials", 40)), jobs=int(d.get("jobs", 0)), seed=int(d.get("seed", 0)),
+            objective=d.get("objective", "val_cost"), sampler=plugin(d.get("sampler", {"name": "tpe"})),
+            pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
+            divergence_factor=float(d.get("divergence_factor", 100.0)),
+        )
 
     def identity(self) -> dict[str, object]:
         """What must not change when a sweep is resumed (trials and jobs may)."""

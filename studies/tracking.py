@@ -135,6 +135,22 @@ class Tracker:
                 )
             return 0
 
+    def attach(self, storage: optuna.storages.BaseStorage, path: str) -> int:
+        """Log the file at ``path`` (the report) as an artifact of each parent run; returns how many."""
+        try:
+            self._connect()
+            n = 0
+            for study in find_sweep(storage, self.sweep):
+                self._existing(study.name)
+                self._client.log_artifact(self._parent(study), path, "report")
+                n += 1
+            return n
+        except Exception as exc:  # noqa: BLE001 - the report is written; MLflow is optional
+            text = scrub(str(exc).strip(), self.tracking_uri)
+            self._warn(f"MLflow at {self.uri} failed ({(text.splitlines() or [type(exc).__name__])[0][:200]}); "
+                       "the report was not attached.")
+            return 0
+
     # -- internals ---------------------------------------------------------------------------
 
     def _lease(self, storage: optuna.storages.BaseStorage, study_id: int, *, release: bool) -> bool:

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from sweeps.presets_cmd import presets_command
+from sweeps.report_cmd import report_command
+from sweeps.reproduce_cmd import reproduce_command
 from sweeps.run_cmd import run_command
 from sweeps.status_cmd import status_command
 from sweeps.sync_cmd import sync_command
@@ -50,7 +52,8 @@ def cli() -> None:
     """
 
 
-for command in (run_command, worker_command, status_command, presets_command, sync_command, train_command):
+for command in (run_command, worker_command, status_command, presets_command, sync_command, train_command,
+                reproduce_command, report_command):
     cli.add_command(command)
 
 

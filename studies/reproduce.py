@@ -1,0 +1,91 @@
+"""Retraining a recorded trial from what the storage holds, and checking its curve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from engine import MLP, Dataset, History, train
+from studies.config import SweepConfig
+from studies.summary import SweepStudy, find_sweep
+
+__all__ = ["Retrained", "retrain", "find_trial", "first_difference"]
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """A trial trained again from scratch: the model, its dataset and its history."""
+
+    model: MLP
+    dataset: Dataset
+    history: History
+    epochs: int
+
+
+def find_trial(storage: optuna.storages.BaseStorage, name: str, dataset: str,
+               number: int) -> tuple[SweepStudy, FrozenTrial]:
+    """The study of ``dataset`` in sweep ``name`` and its trial ``number``; ``ValueError`` if absent."""
+    studies = {s.dataset: s for s in find_sweep(storage, name)}
+    if not studies:
+        raise ValueError(f"no sweep named {name!r} in this storage.")
+    if dataset not in studies:
+        raise ValueError(f"'--dataset' must be one of {sorted(studies)}, but got {dataset!r}.")
+    study = studies[dataset]
+    trials = {t.number: t for t in storage.get_all_trials(study.study_id, deepcopy=False)}
+    trial = trials.get(number)
+    if trial is None or "run" not in trial.user_attrs:
+        finished = sorted(n for n, t in trials.items() if "run" in t.user_attrs)
+        shown = f"{finished[:5]}...{finished[-3:]}" if len(finished) > 8 else f"{finished}"
+        raise ValueError(f"'--trial' must be a trained trial of {study.name!r} (one of {shown}), but got {number}.")
+    return study, trial
+
+
+def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = None) -> Retrained:
+    """Train the trial's network again, with its recorded parameters and seed, for as many
+    epochs as it trained (a pruned trial stops where it was pruned)."""
+    from threadpoolctl import threadpool_limits
+
+    config = SweepConfig.from_dict(study.config)
+    ref = next(r for r in config.datasets if r.name == study.dataset)
+    run = trial.user_attrs["run"]
+    seed = int(run.get("seed", config.seed))
+    ds = dataset if dataset is not None else ref.load(seed=seed)
+    args = config.space.from_params(dict(trial.params))
+    recorded = len(run["curves"]["train_cost"])
+    diverged = bool(trial.user_attrs.get("diverged"))
+    epochs = args.epochs if diverged else max(1, recorded)
+    model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)
+    # The workers train with one BLAS thread; so does the retraining, for the same sums.
+    with threadpool_limits(1):
+        history = train(
+            model, ds, learning_rate=args.learning_rate, epochs=epochs, batch_size=args.batch_size,
+            optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=seed, momentum=args.momentum,
+            nesterov=args.nesterov, divergence_factor=config.divergence_factor,
+        )
+    return Retrained(model=model, dataset=ds, history=history, epochs=epochs)
+
+
+def first_difference(trial: FrozenTrial, history: History) -> tuple[int, str, float, float] | None:
+    """The first epoch whose recorded value differs from the retrained one, or ``None``.
+
+    Returns ``(epoch, metric, recorded, now)``; the divergence epoch counts as a value too.
+    """
+    curves = trial.user_attrs["run"]["curves"]
+    now = history.to_dict()
+    for metric in ("train_cost", "val_cost", "val_accuracy", "val_r2"):
+        old, new = curves.get(metric, []), now.get(metric, [])
+        for epoch, (a, b) in enumerate(zip(old, new), start=1):
+            if a != b:
+                return epoch, metric, a, b
+        if len(old) != len(new):
+            epoch = min(len(old), len(new)) + 1
+            return epoch, f"{metric} (epochs)", float(len(old)), float(len(new))
+    recorded = trial.user_attrs.get("divergence")
+    if bool(recorded) != (history.divergence is not None):
+        epoch = recorded["epoch"] if recorded else history.divergence.epoch
+        return epoch, "divergence", float(bool(recorded)), float(history.divergence is not None)
+    if recorded and recorded["epoch"] != history.divergence.epoch:
+        return recorded["epoch"], "divergence epoch", float(recorded["epoch"]), float(history.divergence.epoch)
+    return None

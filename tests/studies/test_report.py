@@ -1,0 +1,107 @@
+"""``sweep report`` and ``sweep reproduce``: from the storage alone, escaped, reproducible."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import re
+import subprocess
+import sys
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from sweeps.cli import cli
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = "<script>alert('x')</script>$a$"
+
+
+@pytest.fixture
+def finished_sweep(sweep_file, tmp_path):
+    csv_path = tmp_path / "mine.csv"
+    rows = "".join(f"{(i % 7) / 3 - 1},{(i * 13 % 11) / 5 - 1},{int((i % 7) / 3 - 1 + (i * 13 % 11) / 5 - 1 > 0)}\n"
+                   for i in range(120))
+    csv_path.write_text(f'"{HOSTILE}",b,label\n' + rows)
+    path = sweep_file("rep", trials=8, jobs=1, epochs=6)
+    path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', f'datasets = ["circle", "{csv_path}"]'))
+    r = CliRunner().invoke(cli, ["run", str(path)])
+    assert r.exit_code == 0, r.output
+    return tmp_path
+
+
+def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
+    r = CliRunner().invoke(cli, ["report", "rep", "--out", "out"])
+    assert r.exit_code == 0, r.output
+    assert "attached to 2 MLflow parent run(s)" in r.output
+    page = (finished_sweep / "out" / "report.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;" in page  # the CSV column name, escaped
+    assert not re.search(r'(src|href)="(?!data:image/png;base64,)', page)  # nothing external
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) >= 10
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    for needle in ("Held-out test score", "optimization history of circle", "numpy", "git commit", "sweep seed 0",
+                   "Dataset circle", "Dataset mine", "The sweep file as it was run", "learning_rate"):
+        assert needle in page, needle
+    md = (finished_sweep / "out" / "report.md").read_text()
+    linked = re.findall(r"\]\((figures/[^)]+\.png)\)", md)
+    assert len(linked) == len(images)
+    assert all((finished_sweep / "out" / p).read_bytes()[:4] == b"\x89PNG" for p in linked)
+    assert "<script" not in md
+    with open(finished_sweep / "out" / "trials.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 16
+    assert {"number", "dataset", "outcome", "value", "learning_rate", "divergence_epoch", "divergence_cause",
+            "duration_s"} <= set(rows[0])
+    assert {r["dataset"] for r in rows} == {"circle", "mine"}
+    diverged = [r for r in rows if r["outcome"] == "diverged"]
+    assert all(r["divergence_cause"] in ("nan", "inf", "exploding") and r["divergence_epoch"] for r in diverged)
+
+
+def test_report_needs_only_the_storage(finished_sweep):
+    r = CliRunner().invoke(cli, ["report", "rep", "--out", "away", "--tracking-uri", "http://127.0.0.1:9"])
+    assert r.exit_code == 0, r.output
+    assert (finished_sweep / "away" / "report.html").exists()
+    assert r.output.count("Warning: MLflow at http://127.0.0.1:9 failed") == 1
+
+
+def test_reproduce_in_a_new_process(finished_sweep):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    study = optuna.load_study(study_name="rep/circle", storage=storage)
+    picks = {}
+    for t in study.get_trials():
+        kind = "diverged" if t.user_attrs.get("diverged") else t.state.name.lower()
+        picks.setdefault(kind, t.number)
+    assert "complete" in picks
+    for kind, number in picks.items():
+        if kind not in ("complete", "pruned", "diverged"):
+            continue
+        r = subprocess.run([sys.executable, "-m", "sweeps", "reproduce", "rep", "--dataset", "circle",
+                            "--trial", str(number)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith("reproduced: rep/circle t")
+
+
+def test_reproduce_names_the_first_epoch_that_differs(finished_sweep):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    study = optuna.load_study(study_name="rep/circle", storage=storage)
+    good = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE)
+    run = dict(good.user_attrs["run"])
+    curves = {k: list(v) for k, v in run["curves"].items()}
+    curves["val_cost"][2] += 1e-3  # a record that the code no longer produces from epoch 3 on
+    run["curves"] = curves
+    study.add_trial(optuna.trial.create_trial(params=good.params, distributions=good.distributions, value=good.value,
+                                              user_attrs={"run": run}))
+    forged = study.get_trials()[-1].number
+    r = CliRunner().invoke(cli, ["reproduce", "rep", "--dataset", "circle", "--trial", str(forged)])
+    assert r.exit_code == 1
+    assert "first at epoch 3, val_cost recorded" in r.output
+
+
+def test_reproduce_bad_arguments(finished_sweep):
+    r = CliRunner().invoke(cli, ["reproduce", "rep", "--dataset", "circle", "--trial", "999"])
+    assert r.exit_code == 2 and "'--trial' must be a trained trial of 'rep/circle'" in r.output
+    r = CliRunner().invoke(cli, ["reproduce", "nope", "--dataset", "circle", "--trial", "1"])
+    assert r.exit_code == 2 and "no sweep named 'nope'" in r.output
