@@ -13,6 +13,7 @@ marks it failed), which is what the hand-written version gets without divergence
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -60,7 +61,7 @@ def handwritten(config, *, jobs: int) -> tuple[float, int, dict[str, float]]:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # deprecated in Optuna 4.9, still what users write
-            callback = MLflowCallback(tracking_uri="sqlite:///handwritten.db", metric_name="val_cost")
+            callback = MLflowCallback(tracking_uri=f"sqlite:///{os.path.abspath('handwritten.db')}", metric_name="val_cost")
         study = optuna.create_study(study_name=f"hand/{ref.name}", direction="minimize",
                                     sampler=optuna.samplers.TPESampler(seed=config.seed))
         with warnings.catch_warnings():

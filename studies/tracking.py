@@ -88,12 +88,16 @@ class Tracker:
 
         client = MlflowClient(tracking_uri=self.tracking_uri)
         exp = client.get_experiment_by_name(self.sweep)
+        # The UI opens a "model training" experiment on its runs table (not the GenAI views).
+        kind = {"sweeps.sweep": self.sweep, "mlflow.experimentKind": "custom_model_development"}
         if exp is None:
-            exp_id = client.create_experiment(self.sweep, tags={"sweeps.sweep": self.sweep})
+            exp_id = client.create_experiment(self.sweep, tags=kind)
         else:
             exp_id = exp.experiment_id
             if exp.lifecycle_stage == "deleted":
                 client.restore_experiment(exp_id)
+            if exp.tags.get("mlflow.experimentKind") != kind["mlflow.experimentKind"]:
+                client.set_experiment_tag(exp_id, "mlflow.experimentKind", kind["mlflow.experimentKind"])
         self._client, self._experiment_id = client, exp_id
 
     @property

@@ -15,6 +15,7 @@ from sweeps.run_cmd import run_command
 from sweeps.status_cmd import status_command
 from sweeps.sync_cmd import sync_command
 from sweeps.train_cmd import train_command
+from sweeps.ui_cmd import ui_command
 from sweeps.worker_cmd import worker_command
 
 __all__ = ["cli", "main"]
@@ -53,7 +54,7 @@ def cli() -> None:
 
 
 for command in (run_command, worker_command, status_command, presets_command, sync_command, train_command,
-                reproduce_command, report_command):
+                reproduce_command, report_command, ui_command):
     cli.add_command(command)
 
 

@@ -1,0 +1,124 @@
+"""``sweep ui``: MLflow's UI over the sweep's tracking store (and optuna-dashboard), on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import click
+
+from studies.storage import DEFAULT_STORAGE, redact, storage_kind
+from sweeps.errors import UserError, user_errors
+from sweeps.options import storage_option, tracking_option
+
+__all__ = ["ui_command"]
+
+HOST = "127.0.0.1"  # never all interfaces: put a proxy with auth in front to share a UI
+_DASHBOARD = (
+    "import sys, optuna_dashboard\n"
+    "from studies.storage import open_storage\n"
+    "optuna_dashboard.run_server(open_storage(sys.argv[1]), host=sys.argv[2], port=int(sys.argv[3]))\n"
+)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_up(url: str, proc: subprocess.Popen, name: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UserError(f"{name} exited at start (code {proc.returncode}); is the store readable?")
+        with contextlib.suppress(OSError):
+            if urllib.request.urlopen(url, timeout=2).status < 500:
+                return
+        time.sleep(0.3)
+    raise UserError(f"{name} did not answer at {url} within {timeout:.0f} s.")
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@click.command("ui")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="MLflow UI's port.")
+@tracking_option
+@storage_option
+@click.option("--optuna", "with_optuna", is_flag=True, help="Also start optuna-dashboard over the study storage.")
+@click.option("--optuna-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@user_errors
+def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_optuna: bool, optuna_port: int) -> None:
+    """Start MLflow's UI over the sweep's runs (and optuna-dashboard with --optuna), on 127.0.0.1.
+
+    Child runs are nested under their study's parent run; Ctrl-C stops everything.
+
+    \b
+    Examples:
+      sweep ui
+      sweep ui --port 5050 --optuna
+    """
+    store_uri = tracking_uri or "sqlite:///mlflow.db"
+    if store_uri.startswith(("http://", "https://")):
+        click.echo(f"MLflow already serves its UI at {redact(store_uri)}")
+        if not with_optuna:
+            return
+    procs: list[subprocess.Popen] = []
+    for p, name in ((port, "--port"), (optuna_port, "--optuna-port")):
+        if (name == "--port" and not store_uri.startswith("http")) or (name == "--optuna-port" and with_optuna):
+            if not _port_free(p):
+                raise UserError(f"'{name}' {p} is in use on {HOST}; pick another port.")
+    if storage and with_optuna:
+        storage_kind(storage)
+    stop = {"now": False}
+
+    def on_term(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        if not store_uri.startswith("http"):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store_uri, "--host", HOST,
+                 "--port", str(port), "--workers", "1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            ))
+            _wait_up(f"http://{HOST}:{port}/health", procs[-1], "mlflow ui")
+            click.echo(f"MLflow UI: http://{HOST}:{port}")
+        if with_optuna:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", _DASHBOARD, storage or DEFAULT_STORAGE, HOST, str(optuna_port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            ))
+            _wait_up(f"http://{HOST}:{optuna_port}/", procs[-1], "optuna-dashboard")
+            click.echo(f"optuna-dashboard: http://{HOST}:{optuna_port}")
+        click.echo("Press Ctrl-C to stop.")
+        while not stop["now"] and all(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        _stop(procs)
+    click.echo("stopped.")
