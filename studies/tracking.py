@@ -61,6 +61,9 @@ class Tracker:
 
     def __init__(self, sweep: str, tracking_uri: str | None = None, *, warn=None) -> None:
         self.sweep = sweep
+        if tracking_uri and tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+            # MLflow keeps one store per URI string; a relative path must not outlive a chdir.
+            tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
         self.tracking_uri = tracking_uri
         self._warn = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
         self._client = None

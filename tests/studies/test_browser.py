@@ -72,7 +72,7 @@ def test_ui_and_report_in_chromium(served):
 
     ui, port, dash, where = served
     SHOTS.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient("sqlite:///mlflow.db")
+    client = MlflowClient(f"sqlite:///{where / 'mlflow.db'}")
     exp = client.get_experiment_by_name("web")
     child = next(r for r in client.search_runs([exp.experiment_id])
                  if r.data.tags.get("dataset") == "circle" and r.data.tags.get("outcome") == "complete")

@@ -28,6 +28,10 @@ def _studies(storage_path):
 def _mlflow_runs(tracking_uri, experiment):
     from mlflow.tracking import MlflowClient
 
+    # Absolute: MLflow caches a store per URI string, and a relative sqlite path would keep
+    # pointing at the folder of the test that first used it.
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     return client, client.search_runs([exp.experiment_id], max_results=1000)
