@@ -46,7 +46,8 @@ def run(config: SweepConfig, *, track: bool = True) -> SweepRun:
     """Run ``config`` from scratch in a temporary folder (journal storage, MLflow's sqlite default)."""
     with scratch():
         t0 = time.perf_counter()
-        summaries = run_sweep(config, track=track)
+        # An explicit URI: another library in this process (MLflowCallback) may have set MLflow's global one.
+        summaries = run_sweep(config, track=track, tracking_uri=f"sqlite:///{os.path.abspath('mlflow.db')}")
         wall = time.perf_counter() - t0
         storage = open_storage(None)
         trials = [t for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)]

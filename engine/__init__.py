@@ -8,6 +8,7 @@ Example:
 """
 
 from engine.activations import ACTIVATIONS, DERIVATIVES
+from engine.batched import Member, train_batched
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset
 from engine.network import MLP
@@ -23,6 +24,7 @@ __all__ = [
     "Divergence",
     "History",
     "MLP",
+    "Member",
     "OPTIMIZERS",
     "OUTPUTS",
     "OUTPUT_FOR_TASK",
@@ -31,4 +33,5 @@ __all__ = [
     "from_arrays",
     "load_dataset",
     "train",
+    "train_batched",
 ]

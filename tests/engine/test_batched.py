@@ -1,0 +1,109 @@
+"""The batched engine: each member's History equals the single-network engine's."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from engine import ACTIVATIONS, MLP, OPTIMIZERS, load_dataset, train
+from engine.batched import Member, train_batched
+
+MEMBERS = [Member((3, 5), 0.05, l2=1e-3), Member((6, 2), 0.02, l1=1e-3), Member((6, 5), 0.1)]
+
+
+def _single(ds, m: Member, activation: str, optimizer: str, epochs: int, batch: int = 10, **kw):
+    model = MLP(ds.n_features, m.hidden, ds.n_outputs, activation=activation, seed=m.seed, dtype=np.float64)
+    return model, train(model, ds, learning_rate=m.learning_rate, epochs=epochs, batch_size=batch,
+                        optimizer=optimizer, l2=m.l2, l1=m.l1, seed=m.seed, **kw)
+
+
+def _assert_same(h, hs):
+    for field in ("train_cost", "val_cost", "val_accuracy", "val_r2"):
+        a, b = getattr(h, field), getattr(hs, field)
+        assert len(a) == len(b), field
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, err_msg=field)
+    assert (h.divergence is None) == (hs.divergence is None)
+    if h.divergence is not None:
+        assert (h.divergence.epoch, h.divergence.step, h.divergence.cause) == \
+               (hs.divergence.epoch, hs.divergence.step, hs.divergence.cause)
+
+
+@pytest.mark.parametrize(("activation", "optimizer"), list(itertools.product(sorted(ACTIVATIONS), sorted(OPTIMIZERS))))
+def test_members_equal_single_networks(activation, optimizer):
+    ds = load_dataset("circle", noise=0.1)
+    out = train_batched(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer=optimizer,
+                        dtype=np.float64)
+    for m, (model, h) in zip(MEMBERS, out):
+        single, hs = _single(ds, m, activation, optimizer, 4)
+        _assert_same(h, hs)
+        for a, b in zip(model.params, single.params):  # the trained weights come back, unpadded
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["iris", "plane"])
+def test_softmax_and_regression_members(name):
+    ds = load_dataset(name)
+    members = [Member((4,), 0.05), Member((7,), 0.01, l2=1e-2)]
+    out = train_batched(members, ds, activation="tanh", epochs=3, batch_size=16, optimizer="adam", dtype=np.float64)
+    for m, (_, h) in zip(members, out):
+        _assert_same(h, _single(ds, m, "tanh", "adam", 3, batch=16)[1])
+
+
+def test_members_with_their_own_seeds_shuffle_alike_to_single_runs():
+    ds = load_dataset("xor")
+    members = [Member((4,), 0.1, seed=1), Member((4,), 0.1, seed=2), Member((2,), 0.3, seed=3)]
+    out = train_batched(members, ds, activation="relu", epochs=3, batch_size=10, dtype=np.float64)
+    for m, (_, h) in zip(members, out):
+        _assert_same(h, _single(ds, m, "relu", "sgd", 3)[1])
+    assert out[0][1].train_cost != out[1][1].train_cost
+
+
+def test_a_diverging_member_is_frozen_and_reported_while_the_others_go_on():
+    ds = load_dataset("circle")
+    members = [Member((8, 8), 50.0), Member((8, 8), 0.03), Member((4, 4), 0.1)]
+    out = train_batched(members, ds, activation="relu", epochs=6, batch_size=10, dtype=np.float64)
+    hs = _single(ds, members[0], "relu", "sgd", 6)[1]
+    assert out[0][1].divergence is not None
+    _assert_same(out[0][1], hs)
+    for m, (_, h) in zip(members[1:], out[1:]):
+        assert h.divergence is None and h.epochs == 6
+        _assert_same(h, _single(ds, m, "relu", "sgd", 6)[1])
+
+
+def test_on_epoch_drops_a_member_from_the_stack():
+    ds = load_dataset("gauss")
+    seen = []
+
+    def hook(member, epoch, history):
+        seen.append((member, epoch))
+        return not (member == 1 and epoch == 2)
+
+    out = train_batched(MEMBERS, ds, activation="tanh", epochs=4, batch_size=10, dtype=np.float64, on_epoch=hook)
+    assert out[1][1].stopped_early and out[1][1].epochs == 2
+    assert [e for m, e in seen if m == 1] == [1, 2]
+    assert out[0][1].epochs == out[2][1].epochs == 4
+    _assert_same(out[2][1], _single(ds, MEMBERS[2], "tanh", "sgd", 4)[1])
+
+
+def test_padding_changes_nothing_even_where_the_activation_of_zero_is_not_zero():
+    # sigmoid(0) = 1/2: padded units must be masked, and L1/Adam must leave their zeros alone.
+    ds = load_dataset("spiral")
+    members = [Member((2, 3), 0.5, l1=1e-2), Member((9, 7), 0.1)]
+    out = train_batched(members, ds, activation="sigmoid", epochs=3, batch_size=10, optimizer="adam",
+                        dtype=np.float64)
+    narrow, h = out[0]
+    assert [w.shape for w in narrow.weights] == [(2, 2), (2, 3), (3, 1)]
+    single, hs = _single(ds, members[0], "sigmoid", "adam", 3)
+    _assert_same(h, hs)
+    for a, b in zip(narrow.params, single.params):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
+def test_bad_stacks():
+    ds = load_dataset("xor")
+    with pytest.raises(ValueError, match=r"same depth, but got depths \[1, 2\]"):
+        train_batched([Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="'activation' must be one of"):
+        train_batched([Member((2,), 0.1)], ds, activation="gelu", epochs=1, batch_size=10)
