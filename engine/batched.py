@@ -117,6 +117,7 @@ def train_batched(
     nesterov: bool = False,
     divergence_factor: float = 100.0,
     dtype: type | np.dtype = np.float32,
+    widths: Sequence[int] | None = None,
     on_epoch: Callable[[int, int, History], bool | None] | None = None,
 ) -> list[tuple[MLP, History]]:
     """Train every member at once; returns each member's trained network and History, in order.
@@ -124,6 +125,9 @@ def train_batched(
     All members share the depth (``len(hidden)``), ``activation``, ``optimizer``,
     ``epochs`` and ``batch_size``. ``on_epoch(member_index, epoch, history)`` is called
     after each epoch of each member still training; ``False`` stops that member.
+    ``widths`` pads the hidden layers to at least these widths: a member retrained alone in
+    a stack of the same widths gets bit-identical results (each member's products have the
+    same shapes whatever the other members are).
 
     Example:
         >>> from engine import load_dataset
@@ -145,7 +149,8 @@ def train_batched(
     n_out = dataset.n_outputs
     models = [MLP(dataset.n_features, m.hidden, n_out, activation=activation, output=output, seed=m.seed,
                   dtype=dtype) for m in members]
-    widths = [max(m.hidden[i] for m in members) for i in range(depth.pop())]
+    n_layers = depth.pop()
+    widths = [max([m.hidden[i] for m in members] + ([widths[i]] if widths else [])) for i in range(n_layers)]
     stack = _Stack(models, [dataset.n_features, *widths, n_out], np.dtype(dtype))
     K = len(members)
     dt = np.dtype(dtype)

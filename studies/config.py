@@ -58,6 +58,7 @@ class SweepConfig:
     pruner: PluginSpec = field(default_factory=lambda: PluginSpec("median"))
     report_every: int = 1
     divergence_factor: float = 100.0
+    batch: int = 1  # trials a worker asks for and trains at once, stacked (see engine.train_batched)
 
     @property
     def direction(self) -> str:
@@ -77,6 +78,7 @@ class SweepConfig:
             "objective": self.objective,
             "report_every": self.report_every,
             "divergence_factor": self.divergence_factor,
+            "batch": self.batch,
             **self.space.to_dict(),
             "sampler": self.sampler.to_dict(),
             "pruner": self.pruner.to_dict(),
@@ -115,12 +117,12 @@ class SweepConfig:
             trials=int(d.get("trials", 40)), jobs=int(d.get("jobs", 0)), seed=int(d.get("seed", 0)),
             objective=d.get("objective", "val_cost"), sampler=plugin(d.get("sampler", {"name": "tpe"})),
             pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
-            divergence_factor=float(d.get("divergence_factor", 100.0)),
+            divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", 1)),
         )
 
     def identity(self) -> dict[str, object]:
-        """What must not change when a sweep is resumed (trials and jobs may)."""
+        """What must not change when a sweep is resumed (trials, jobs and batch may)."""
         d = self.to_dict()
-        d.pop("trials", None)
-        d.pop("jobs", None)
+        for key in ("trials", "jobs", "batch"):
+            d.pop(key, None)
         return d

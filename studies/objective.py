@@ -7,10 +7,11 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from engine import MLP, Dataset, History, train
+from engine import MLP, Dataset, History, Member, train, train_batched
 from studies.config import SweepConfig
+from studies.space import TrainArgs
 
-__all__ = ["run_trial", "TrialResult"]
+__all__ = ["run_trial", "run_trials_batched", "record", "TrialResult"]
 
 
 class TrialResult:
@@ -31,43 +32,41 @@ def _curves(history: History) -> dict[str, list[float]]:
     return {k: [float(x) for x in v] for k, v in d.items()}
 
 
-def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> TrialResult:
-    """Train one network for ``trial``; the caller tells Optuna the returned state and value."""
-    args = config.space.suggest(trial)
-    model = MLP(dataset.n_features, args.hidden, dataset.n_outputs, activation=args.activation, seed=config.seed)
-    metric = config.objective
-    every = config.report_every
-    pruned = False
-    report_seconds = 0.0  # time in Optuna's report/should_prune, kept apart from training
+class _Reporter:
+    """Reports a trial's objective to Optuna every ``report_every`` epochs and asks the pruner."""
 
-    def on_epoch(epoch: int, history: History) -> bool:
-        nonlocal pruned, report_seconds
-        if epoch % every and epoch != args.epochs:
+    def __init__(self, trial: optuna.Trial, config: SweepConfig, epochs: int) -> None:
+        self.trial, self.metric, self.every, self.epochs = trial, config.objective, config.report_every, epochs
+        self.pruned = False
+        self.seconds = 0.0  # time in Optuna's report/should_prune, kept apart from training
+
+    def __call__(self, epoch: int, history: History) -> bool:
+        if epoch % self.every and epoch != self.epochs:
             return True
         t = time.perf_counter()
-        trial.report(getattr(history, metric)[-1], epoch)
-        pruned = epoch < args.epochs and trial.should_prune()
-        report_seconds += time.perf_counter() - t
-        return not pruned
+        self.trial.report(getattr(history, self.metric)[-1], epoch)
+        self.pruned = epoch < self.epochs and self.trial.should_prune()
+        self.seconds += time.perf_counter() - t
+        return not self.pruned
 
-    t0 = time.perf_counter()
-    history = train(
-        model, dataset, learning_rate=args.learning_rate, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=config.seed, momentum=args.momentum,
-        nesterov=args.nesterov, divergence_factor=config.divergence_factor, on_epoch=on_epoch,
-    )
-    # One attribute for the record (one storage write), and the outcome's own attributes.
+
+def record(trial: optuna.Trial, args: TrainArgs, history: History, config: SweepConfig, *,
+           pruned: bool, train_seconds: float, report_seconds: float,
+           stack: dict[str, object] | None = None) -> TrialResult:
+    """Store what the trial did (one attribute, plus the divergence's own) and say how it ended."""
     attrs: dict[str, object] = {
         "run": {
             "curves": _curves(history),
             "epoch_time": [round(t, 6) for t in history.epoch_time],
-            "train_seconds": time.perf_counter() - t0 - report_seconds,
+            "train_seconds": train_seconds,
             "report_seconds": report_seconds,
             "initial_cost": history.initial_cost,
             "label": args.label(trial.number),
             "seed": config.seed,
         },
     }
+    if stack is not None:  # trained in a stack: reproduce it in a stack of the same widths
+        attrs["run"]["stack"] = stack
     d = history.divergence
     if d is not None:
         attrs["diverged"] = True
@@ -80,8 +79,65 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> Tri
         outcome, state, value = "pruned", TrialState.PRUNED, None
     else:
         # The trainer stops at any non-finite cost, so the last value is finite.
-        value = float(getattr(history, metric)[-1])
+        value = float(getattr(history, config.objective)[-1])
         outcome, state = "complete", TrialState.COMPLETE
     for key, val in attrs.items():
         trial.set_user_attr(key, val)
     return TrialResult(state, value, outcome)
+
+
+def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> TrialResult:
+    """Train one network for ``trial``; the caller tells Optuna the returned state and value."""
+    args = config.space.suggest(trial)
+    model = MLP(dataset.n_features, args.hidden, dataset.n_outputs, activation=args.activation, seed=config.seed)
+    reporter = _Reporter(trial, config, args.epochs)
+    t0 = time.perf_counter()
+    history = train(
+        model, dataset, learning_rate=args.learning_rate, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=config.seed, momentum=args.momentum,
+        nesterov=args.nesterov, divergence_factor=config.divergence_factor, on_epoch=reporter,
+    )
+    return record(trial, args, history, config, pruned=reporter.pruned,
+                  train_seconds=time.perf_counter() - t0 - reporter.seconds, report_seconds=reporter.seconds)
+
+
+def _group_key(args: TrainArgs) -> tuple:
+    """What members of one stack must share."""
+    return (len(args.hidden), args.activation, args.optimizer, args.batch_size, args.epochs, args.momentum,
+            args.nesterov)
+
+
+def run_trials_batched(trials: list[optuna.Trial], dataset: Dataset, config: SweepConfig) -> list[TrialResult]:
+    """Train several trials at once: grouped by what must match, each group as one stack.
+
+    Every member reports to its own trial every ``report_every`` epochs (a pruned member
+    leaves the stack) and is recorded exactly as :func:`run_trial` records a trial.
+    """
+    args = [config.space.suggest(t) for t in trials]
+    groups: dict[tuple, list[int]] = {}
+    for i, a in enumerate(args):
+        groups.setdefault(_group_key(a), []).append(i)
+    results: list[TrialResult | None] = [None] * len(trials)
+    for idx in groups.values():
+        if len(idx) == 1:  # a stack of one is slower than the single-network engine
+            results[idx[0]] = run_trial(trials[idx[0]], dataset, config)
+            continue
+        first = args[idx[0]]
+        reporters = [_Reporter(trials[i], config, first.epochs) for i in idx]
+        members = [Member(args[i].hidden, args[i].learning_rate, l2=args[i].l2, l1=args[i].l1, seed=config.seed)
+                   for i in idx]
+        widths = [max(args[i].hidden[layer] for i in idx) for layer in range(len(first.hidden))]
+        t0 = time.perf_counter()
+        out = train_batched(
+            members, dataset, activation=first.activation, epochs=first.epochs, batch_size=first.batch_size,
+            optimizer=first.optimizer, momentum=first.momentum, nesterov=first.nesterov,
+            divergence_factor=config.divergence_factor, widths=widths,
+            on_epoch=lambda member, epoch, history: reporters[member](epoch, history),
+        )
+        # The stack's time, shared evenly among its members (they trained together).
+        share = (time.perf_counter() - t0 - sum(r.seconds for r in reporters)) / len(idx)
+        for j, i in enumerate(idx):
+            results[i] = record(trials[i], args[i], out[j][1], config, pruned=reporters[j].pruned,
+                                train_seconds=share, report_seconds=reporters[j].seconds,
+                                stack={"widths": widths, "members": len(idx)})
+    return [r for r in results if r is not None]

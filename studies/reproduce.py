@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial
 
-from engine import MLP, Dataset, History, train
+from engine import MLP, Dataset, History, Member, train, train_batched
 from studies.config import SweepConfig
 from studies.summary import SweepStudy, find_sweep
 
@@ -56,14 +56,22 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     recorded = len(run["curves"]["train_cost"])
     diverged = bool(trial.user_attrs.get("diverged"))
     epochs = args.epochs if diverged else max(1, recorded)
-    model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)
     # The workers train with one BLAS thread; so does the retraining, for the same sums.
     with threadpool_limits(1):
-        history = train(
-            model, ds, learning_rate=args.learning_rate, epochs=epochs, batch_size=args.batch_size,
-            optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=seed, momentum=args.momentum,
-            nesterov=args.nesterov, divergence_factor=config.divergence_factor,
-        )
+        if "stack" in run:  # trained stacked: alone in a stack of the same widths, the same sums
+            (model, history), = train_batched(
+                [Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed)], ds,
+                activation=args.activation, epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                momentum=args.momentum, nesterov=args.nesterov, divergence_factor=config.divergence_factor,
+                widths=run["stack"]["widths"],
+            )
+        else:
+            model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)
+            history = train(
+                model, ds, learning_rate=args.learning_rate, epochs=epochs, batch_size=args.batch_size,
+                optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=seed, momentum=args.momentum,
+                nesterov=args.nesterov, divergence_factor=config.divergence_factor,
+            )
     return Retrained(model=model, dataset=ds, history=history, epochs=epochs)
 
 

@@ -46,8 +46,8 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     identity = config.identity()
     for s in existing.values():
         stored = dict(s.config)
-        stored.pop("trials", None)
-        stored.pop("jobs", None)
+        for key in ("trials", "jobs", "batch"):
+            stored.pop(key, None)
         if stored != identity:
             diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
             raise ValueError(

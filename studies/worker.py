@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from studies.config import SweepConfig
-from studies.objective import run_trial
+from studies.objective import run_trial, run_trials_batched
 from studies.outcomes import outcome_of
 from studies.samplers import make_pruner, make_sampler
 from studies.storage import open_storage
@@ -180,30 +180,45 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             break
         turn = pick + 1
         study, ref = studies[pick], refs[pick]
-        optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
-        trial = study.ask()
-        current[:] = [(study, trial)]
-        trial.set_user_attr("worker", identity)
-        if _is_surplus(study, trial, config.trials):
-            trial.set_user_attr("surplus", True)
-            study.tell(trial, state=TrialState.FAIL)
-            current.clear()
+        trials: list[optuna.Trial] = []
+        for _ in range(config.batch):
+            if trials and not _needs_work(study, config.trials):
+                break
+            optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
+            trial = study.ask()
+            current.append((study, trial))
+            trial.set_user_attr("worker", identity)
+            if _is_surplus(study, trial, config.trials):
+                trial.set_user_attr("surplus", True)
+                study.tell(trial, state=TrialState.FAIL)
+                current.pop()
+                break
+            trials.append(trial)
+        if not trials:
             continue
         try:
-            with _heartbeat(trial, storage):
-                result = run_trial(trial, datasets[ref.name], config)
+            with contextlib.ExitStack() as beats:
+                for trial in trials:
+                    beats.enter_context(_heartbeat(trial, storage))
+                if len(trials) == 1:
+                    results = [run_trial(trials[0], datasets[ref.name], config)]
+                else:
+                    results = run_trials_batched(trials, datasets[ref.name], config)
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-            trial.set_user_attr("error", "".join(traceback.format_exception_only(exc)).strip()[-2000:])
-            study.tell(trial, state=TrialState.FAIL)
+            error = "".join(traceback.format_exception_only(exc)).strip()[-2000:]
+            for trial in trials:
+                trial.set_user_attr("error", error)
+                study.tell(trial, state=TrialState.FAIL)
+                failures[pick] += 1
+                counts["failed"] += 1
+                requeue(study, study._storage.get_trial(trial._trial_id))
             current.clear()
-            failures[pick] += 1
-            counts["failed"] += 1
-            requeue(study, study._storage.get_trial(trial._trial_id))
             continue
-        if result.state == TrialState.COMPLETE:
-            study.tell(trial, result.value)
-        else:
-            study.tell(trial, state=result.state)
+        for trial, result in zip(trials, results):
+            if result.state == TrialState.COMPLETE:
+                study.tell(trial, result.value)
+            else:
+                study.tell(trial, state=result.state)
+            counts[result.outcome] += 1
         current.clear()
-        counts[result.outcome] += 1
     return dict(counts)

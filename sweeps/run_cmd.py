@@ -19,13 +19,15 @@ __all__ = ["run_command"]
 @click.option("--trials", type=int, default=None, help="Finished trials per dataset, in total (overrides the file).")
 @click.option("--jobs", type=int, default=None, help="Worker processes (overrides the file; default all cores).")
 @click.option("--seed", type=int, default=None, help="Seed of data splits, networks and samplers (overrides the file).")
+@click.option("--batch", type=int, default=None, help="Trials each worker trains at once, stacked (overrides the file).")
 @storage_option
 @tracking_option
 @click.option("--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync').")
 @click.option("--check", is_flag=True, help="Only check the sweep file (datasets included) and say what would run.")
 @launch_options
 @user_errors
-def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, storage: str | None,
+def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, batch: int | None,
+                storage: str | None,
                 tracking_uri: str | None, no_mlflow: bool, check: bool, backend: str, scheduler: str | None,
                 heartbeat_interval: int, grace_period: int) -> None:
     """Run a sweep, or resume it to its totals: one Optuna study per dataset.
@@ -44,7 +46,7 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
       sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
     """
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
-    config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed)
+    config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed, batch=batch)
     if check:
         searched = ", ".join(sorted(config.space.searched)) or "nothing"
         click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "

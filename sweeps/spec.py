@@ -20,7 +20,7 @@ from studies.space import CHOICE_SETTINGS, INT_SETTINGS, REGULARIZATIONS, SETTIN
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
-TOP_KEYS = ("datasets", "divergence_factor", "jobs", "name", "objective", "pruner", "report_every",
+TOP_KEYS = ("batch", "datasets", "divergence_factor", "jobs", "name", "objective", "pruner", "report_every",
             "sampler", "search", "seed", "train", "trials")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 CHOICES: dict[str, tuple[object, ...]] = {
@@ -39,6 +39,8 @@ NUMERIC: dict[str, tuple[float, bool, float | None, str]] = {
     "epochs": (1, False, None, "an integer >= 1"),
     "batch_size": (1, False, None, "an integer >= 1"),
 }
+# Trials a worker trains at once as one stack; see benchmarks/batched_trials.py for the choice.
+DEFAULT_BATCH = 1
 DATASET_OPTIONS = ("label", "n_samples", "noise", "task", "test_fraction", "val_fraction")
 
 
@@ -230,6 +232,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
     seed = _int(where, "seed", data.get("seed", 0), 0)
     report_every = _int(where, "report_every", data.get("report_every", 1), 1)
+    batch = _int(where, "batch", data.get("batch", DEFAULT_BATCH), 1)
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
         raise where.error(f"'divergence_factor' must be a number > 1, but got {factor!r}.")
@@ -268,15 +271,15 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
                 raise where.error(f"'objective' = 'val_accuracy' needs classification datasets, but {ref.name!r} is a regression set; use 'val_cost'.")
     return SweepConfig(
         name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
-        sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor),
+        sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor), batch=batch,
     )
 
 
 def apply_overrides(config: SweepConfig, *, trials: int | None = None, jobs: int | None = None,
-                    seed: int | None = None) -> SweepConfig:
-    """The command line's ``--trials/--jobs/--seed``, validated by the same rules as the file."""
+                    seed: int | None = None, batch: int | None = None) -> SweepConfig:
+    """The command line's ``--trials/--jobs/--seed/--batch``, validated by the same rules as the file."""
     data = config.to_dict()
-    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed)):
+    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("batch", batch)):
         if value is not None:
             data[key] = value
     return spec_from_dict(data, origin="command line")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -13,6 +12,7 @@ import urllib.request
 
 import click
 
+from studies.processes import stop_tree
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
 from sweeps.errors import UserError, user_errors
 from sweeps.options import storage_option, tracking_option
@@ -49,17 +49,10 @@ def _wait_up(url: str, proc: subprocess.Popen, name: str, timeout: float = 120.0
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
+    # The servers start helpers of their own (uvicorn workers, job consumers): stop the whole tree.
     for p in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        stop_tree(p.pid)
+        p.wait()
 
 
 @click.command("ui")

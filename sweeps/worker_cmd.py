@@ -18,12 +18,13 @@ __all__ = ["worker_command"]
 @click.argument("name")
 @storage_option
 @click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores).")
+@click.option("--batch", type=int, default=None, help="Trials each worker trains at once, stacked.")
 @tracking_option
 @click.option("--mlflow", "track", is_flag=True,
               help="Also keep MLflow current (one process at a time does; by default the 'sweep run' host).")
 @launch_options
 @user_errors
-def worker_command(name: str, storage: str | None, jobs: int | None, tracking_uri: str | None, track: bool,
+def worker_command(name: str, storage: str | None, jobs: int | None, batch: int | None, tracking_uri: str | None, track: bool,
                    backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> None:
     """Join sweep NAME: its spec is read from the storage; work until every study has its total.
 
@@ -44,7 +45,7 @@ def worker_command(name: str, storage: str | None, jobs: int | None, tracking_ur
                         f"start it with 'sweep run SPEC --storage URL'.")
     stored = dict(found[0].config)
     stored["trials"] = max(s.total for s in found)
-    config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage"), jobs=jobs)
+    config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage"), jobs=jobs, batch=batch)
     click.echo(f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage "
                f"{redact(storage or DEFAULT_STORAGE)}", err=True)
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from studies.processes import descendants
 from sweeps.cli import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -125,10 +126,16 @@ def test_ui_and_report_in_chromium(served):
         page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
         browser.close()
 
-    # Ctrl-C stops both servers, cleanly.
+    # Ctrl-C stops both servers, cleanly, with every process they started.
+    tree = descendants(ui.pid)
+    assert tree
     ui.send_signal(signal.SIGINT)
     out, _ = ui.communicate(timeout=30)
     assert ui.returncode == 0 and "stopped." in out
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in tree) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in tree if Path(f"/proc/{pid}").exists()], "a server's helper outlived sweep ui"
     for p in (port, dash):  # nothing listens there any more
         with socket.socket() as s, pytest.raises(ConnectionRefusedError):
             s.connect(("127.0.0.1", p))

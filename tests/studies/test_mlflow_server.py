@@ -3,6 +3,7 @@ one warning and nothing else; ``sweep sync`` catches up without duplicates; no p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import urllib.request
 
 import pytest
 
+from studies.processes import descendants
 from tests.studies.test_scale_out import _counts, _wait_for, sweep_cmd
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.mlflow_server]
@@ -54,7 +56,10 @@ class MlflowServer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            # SIGKILL, as a crash would; the server's own helpers too (they are not in its group).
+            for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.wait()
 
 
