@@ -216,3 +216,22 @@ def test_mlflow_away_warns_once_and_sync_catches_up(sweep_file, tmp_path):
     assert again.exit_code == 0 and again.output.startswith("0 run(s) created"), again.output
     _, runs = _mlflow_runs("sqlite:///later.db", "away")
     assert len(runs) == 8  # 2 parents + 6 children, no duplicates
+
+
+def test_batched_sweep_reaches_its_total_and_reproduces(sweep_file, tmp_path):
+    path = sweep_file("stk", trials=12, jobs=2, epochs=4)
+    text = path.read_text().replace('hidden_layers = { low = 1, high = 2 }', 'hidden_layers = { low = 1, high = 1 }')
+    path.write_text(text.replace("trials = 12", "trials = 12\nbatch = 6"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    studies = _studies(tmp_path / "sweeps.journal")
+    stacked = []
+    for study in studies.values():
+        trials = study.get_trials()
+        assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 12
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
+        stacked += [(study.study_name, t.number) for t in trials if "stack" in t.user_attrs.get("run", {})]
+    assert stacked  # one depth and activation: the trials of a batch share stacks
+    name, number = stacked[0]
+    again = CliRunner().invoke(cli, ["reproduce", "stk", "--dataset", name.split("/")[1], "--trial", str(number)])
+    assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
