@@ -82,7 +82,7 @@ def _cost_grad(output: str, z: np.ndarray, y: np.ndarray, *, grad: bool) -> tupl
     if output == "sigmoid":
         zf = z[..., 0]
         yf = np.broadcast_to(y, zf.shape).astype(z.dtype)
-        cost = (np.logaddexp(0.0, zf) - zf * yf).sum(axis=1) / n
+        cost = np.logaddexp(0.0, zf * (1.0 - 2.0 * yf)).sum(axis=1) / n  # as engine.costs: never negative
         if not grad:
             return cost, None
         d = 0.5 * (1.0 + np.tanh(0.5 * z))

@@ -19,11 +19,13 @@ __all__ = ["OUTPUTS", "OUTPUT_FOR_TASK", "Output", "check_output"]
 
 
 def _bce_cost_grad(z: np.ndarray, y: np.ndarray, *, grad: bool) -> tuple[float, np.ndarray | None]:
-    # z: (n, 1) logits, y: (n,) labels in {0, 1}. softplus(z) - z*y is the stable BCE.
+    # z: (n, 1) logits, y: (n,) labels in {0, 1}. The cost of a row is softplus(-z) when
+    # y = 1 and softplus(z) when y = 0: one logaddexp, never negative, finite for any logit
+    # (softplus(z) - z*y would cancel to tiny negatives in float32).
     n = z.shape[0]
     zf = z[:, 0]
     yf = y.astype(z.dtype, copy=False)
-    cost = float(np.logaddexp(0.0, zf).sum() - np.dot(zf, yf)) / n
+    cost = float(np.logaddexp(0.0, zf * (1.0 - 2.0 * yf)).sum()) / n
     if not grad:
         return cost, None
     d = _stable_sigmoid(z)
