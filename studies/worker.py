@@ -125,8 +125,15 @@ def _heartbeat(trial: optuna.Trial, storage: optuna.storages.BaseStorage) -> con
     return get_heartbeat_thread(trial._trial_id, storage)
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Interrupted()
+_IN_WORK = False  # whether this process is inside work() (else it idles in loky's loop)
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    # Inside work(): raise, so that the trial in flight is failed. Between tasks: nothing is
+    # in flight; leave quietly rather than let the executor's loop print a traceback.
+    if _IN_WORK:
+        raise Interrupted()
+    os._exit(128 + signum)
 
 
 def work(task: WorkerTask) -> dict[str, int]:
@@ -135,11 +142,15 @@ def work(task: WorkerTask) -> dict[str, int]:
     On SIGTERM or Ctrl-C the trial in flight is failed (never left RUNNING) and the
     process leaves at once.
     """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    global _IN_WORK
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, _on_stop_signal)
+        signal.signal(signal.SIGINT, _on_stop_signal)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     current: list[tuple[optuna.Study, optuna.Trial]] = []
+    _IN_WORK = True
     try:
         return _work(task, current)
     except (KeyboardInterrupt, Interrupted):
@@ -147,10 +158,12 @@ def work(task: WorkerTask) -> dict[str, int]:
             with contextlib.suppress(Exception):
                 trial.set_user_attr("error", "interrupted")
                 study.tell(trial, state=TrialState.FAIL)
-        if threading.current_thread() is threading.main_thread():
+        if in_main:
             # A loky worker would otherwise wait for more work; the sweep is stopping.
             os._exit(130)
         raise
+    finally:
+        _IN_WORK = False
 
 
 def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) -> dict[str, int]:
