@@ -1,0 +1,155 @@
+"""The report's figures, drawn with matplotlib's object API (no global pyplot state) as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from optuna.trial import FrozenTrial
+
+from studies.outcomes import outcome_of
+
+__all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary"]
+
+LOG_PARAMS = ("learning_rate", "regularization_rate")
+COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "failed": "#7f7f7f"}
+
+
+def _label(text: str) -> str:
+    """A user's string as matplotlib text: '$' would start mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def curves(trials: list[FrozenTrial], title: str) -> bytes:
+    """Train (dashed) and validation (solid) cost per epoch of each trial."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for i, t in enumerate(trials):
+        run = t.user_attrs.get("run", {})
+        c = run.get("curves", {})
+        color = f"C{i % 10}"
+        label = _label(run.get("label", f"t{t.number}"))
+        if c.get("val_cost"):
+            epochs = np.arange(1, len(c["val_cost"]) + 1)
+            ax.plot(epochs, c["val_cost"], color=color, label=f"{label} (validation)")
+            ax.plot(epochs, c["train_cost"], color=color, linestyle="--", alpha=0.7)
+        div = t.user_attrs.get("divergence")
+        if div:
+            ax.axvline(div["epoch"], color=color, linestyle=":", alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cost (log scale); dashed: train")
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "no finished epoch to show", ha="center", va="center", transform=ax.transAxes)
+    return _png(fig)
+
+
+def history(trials: list[FrozenTrial], direction: str, objective: str) -> bytes:
+    """Each complete trial's value by trial number, and the best so far."""
+    fig = Figure(figsize=(7, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    done = sorted((t for t in trials if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value)),
+                  key=lambda t: t.number)
+    if done:
+        xs = [t.number for t in done]
+        ys = [t.value for t in done]
+        best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
+        ax.scatter(xs, ys, s=10, alpha=0.6, label="trial")
+        ax.step(xs, best, where="post", color="C3", label="best so far")
+        if direction == "minimize" and min(ys) > 0:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(objective)
+    ax.set_title("Optimization history")
+    return _png(fig)
+
+
+def importances(values: dict[str, float]) -> bytes:
+    fig = Figure(figsize=(6, 0.5 + 0.35 * max(1, len(values))))
+    ax = fig.add_subplot()
+    names = list(values)[::-1]
+    ax.barh(names, [values[n] for n in names], color="C0")
+    ax.set_xlabel("importance (fANOVA)")
+    ax.set_title("Hyperparameter importances")
+    return _png(fig)
+
+
+def slices(trials: list[FrozenTrial], params: list[str], objective: str) -> bytes:
+    """The objective against each parameter (complete trials)."""
+    done = [t for t in trials if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value)]
+    n = max(1, len(params))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
+    for i, p in enumerate(params):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        pts = [(t.params[p], t.value) for t in done if p in t.params]
+        if pts:
+            xs, ys = zip(*pts)
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+                ax.scatter(xs, ys, s=9, alpha=0.6, c=[t.number for t in done if p in t.params], cmap="viridis")
+                if p in LOG_PARAMS:
+                    ax.set_xscale("log")
+            else:
+                labels = sorted({str(x) for x in xs})
+                ax.scatter([labels.index(str(x)) for x in xs], ys, s=9, alpha=0.6)
+                ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel(p + (" (log)" if p in LOG_PARAMS else ""), fontsize=8)
+        ax.set_ylabel(objective, fontsize=8)
+    fig.suptitle("Slices: the objective against each parameter (colour: trial number)", fontsize=9)
+    return _png(fig)
+
+
+def divergence_map(trials: list[FrozenTrial], stable_lr: float | None) -> bytes:
+    """Learning rate against network width (total hidden units), diverged trials marked."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for outcome, marker in (("complete", "o"), ("pruned", "s"), ("failed", "^"), ("diverged", "x")):
+        pts = [(t.params["learning_rate"], sum(v for k, v in t.params.items() if k.startswith("hidden_units_")) or 0)
+               for t in trials if outcome_of(t) == outcome and "learning_rate" in t.params]
+        if pts:
+            xs, ys = zip(*pts)
+            jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(ys))  # fixed jitter: same picture every time
+            ax.scatter(xs, np.asarray(ys) + jitter, marker=marker, s=22 if outcome == "diverged" else 12,
+                       color=COLORS[outcome], label=outcome, alpha=0.75)
+    if stable_lr is not None:
+        ax.axvline(stable_lr, color="C2", linestyle="--", label=f"largest stable lr {stable_lr:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("hidden units in total")
+    ax.set_title("Divergence map")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def decision_boundary(model, dataset) -> bytes:
+    """The network's class-1 probability over the plane, with the training points (2-D data)."""
+    X, y = dataset.X_train, dataset.y_train
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    proba = model.predict_proba(grid)
+    p1 = proba[:, 1] if proba.shape[1] == 2 else proba.argmax(axis=1) / max(1, proba.shape[1] - 1)
+    fig = Figure(figsize=(4.6, 4), layout="constrained")
+    ax = fig.add_subplot()
+    cs = ax.contourf(gx, gy, p1.reshape(gx.shape), levels=np.linspace(0, 1, 21), cmap="RdBu", alpha=0.75)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu", edgecolors="k", linewidths=0.3, s=10, vmin=0, vmax=1)
+    fig.colorbar(cs, ax=ax, label="P(class 1)")
+    ax.set_xlabel(f"{_label(dataset.feature_names[0])} (standardized)")
+    ax.set_ylabel(f"{_label(dataset.feature_names[1])} (standardized)")
+    ax.set_title("Decision boundary of the best network")
+    return _png(fig)
