@@ -122,12 +122,14 @@ class Tracker:
         try:
             self._connect()
             studies = find_sweep(storage, self.sweep)
-            if not studies or not self._lease(storage, studies[0].study_id, release=final):
+            if not studies or not self._lease(storage, studies[0].study_id, release=False):
                 return 0
             created = 0
             for study in studies:
                 trials = storage.get_all_trials(study.study_id, deepcopy=False)
                 created += self._sync_study(study, trials, final=final)
+            if final:  # give the lease up only once everything is written
+                self._lease(storage, studies[0].study_id, release=True)
             return created
         except Exception as exc:  # noqa: BLE001 - MLflow is a view; nothing here may stop a sweep
             self._client = None
