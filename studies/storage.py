@@ -16,7 +16,9 @@ __all__ = ["DEFAULT_STORAGE", "FlockLock", "SweepJournalBackend", "open_storage"
 DEFAULT_STORAGE = "sweeps.journal"
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
-_DRIVERS = {"postgresql": "psycopg[binary]", "postgres": "psycopg[binary]", "mysql": "pymysql", "mariadb": "pymysql"}
+# Missing module -> the package that brings it.
+_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+             "pymysql": "pymysql", "redis": "redis", "mariadb": "mariadb"}
 
 
 class FlockLock(optuna.storages.journal.JournalFileOpenLock):
@@ -160,9 +162,11 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
                 engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
             )
     except ImportError as exc:
-        scheme = url.split("://", 1)[0].split("+", 1)[0]
-        package = _DRIVERS.get(scheme, "redis" if kind == "redis" else str(exc.name))
-        raise ValueError(f"storage {redact(url)!r} needs the Python package {package!r}: pip install {package}") from None
+        missing = exc.name or getattr(exc.__cause__, "name", None) or ("redis" if kind == "redis" else "")
+        package = _PACKAGES.get(str(missing).split(".")[0], str(missing))
+        hint = " (or write mysql+pymysql://... for PyMySQL)" if package == "mysqlclient" else ""
+        raise ValueError(f"storage {redact(url)!r} needs the Python package {package!r}: "
+                         f"pip install '{package}'{hint}") from None
     except ValueError:
         raise
     except Exception as exc:  # connection refused, unknown database, ...

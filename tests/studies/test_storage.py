@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 
 import optuna
 import pytest
@@ -98,3 +99,13 @@ def test_flock_is_exclusive_across_processes_and_freed_with_its_holder(tmp_path)
     p.kill()
     p.join(30)
     assert not _is_locked(path)
+
+
+def test_a_missing_database_driver_is_named(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    with pytest.raises(ValueError, match=r"needs the Python package 'psycopg\[binary\]'") as info:
+        open_storage("postgresql://me:hunter2@127.0.0.1/sweeps")
+    assert "hunter2" not in str(info.value)
+    monkeypatch.setitem(sys.modules, "MySQLdb", None)
+    with pytest.raises(ValueError, match=r"'mysqlclient'.*mysql\+pymysql://"):
+        open_storage("mysql://root@127.0.0.1/sweeps")
