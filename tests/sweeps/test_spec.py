@@ -170,7 +170,7 @@ def test_presets_command_lists_and_shows():
     assert r.exit_code == 0 and 'name = "playground"' in r.output
 
 
-@pytest.mark.parametrize("command", ["run", "worker", "status", "presets", "sync", "train"])
+@pytest.mark.parametrize("command", ["run", "worker", "status", "presets", "sync", "train", "report", "reproduce", "ui"])
 def test_every_command_has_help_with_examples(command):
     r = CliRunner().invoke(cli, [command, "--help"])
     assert r.exit_code == 0 and "Examples:" in r.output
