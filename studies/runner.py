@@ -202,16 +202,42 @@ def run_sweep(
                 if sum(s.finished for s in summaries) == before:
                     break  # no progress: failing trials; the summary shows them
         except KeyboardInterrupt:
-            studies[0].set_user_attr(f"stop.{token}", True)  # workers that can't be signalled (dask) stop too
-            _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
-            for study in studies:
-                fail_orphans(study)
-            refresh(final=True)
+            _interrupted(config, storage_url, launch, pool, tracker, on_progress, say, token)
             raise SweepInterrupted(
                 f"sweep {config.name!r} interrupted; its trials in flight were marked failed. "
                 f"Run the same command again to resume."
             ) from None
     return refresh(final=True)
+
+
+def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: list, tracker: Tracker | None,
+                 on_progress, say, token: str) -> None:
+    """Stop the workers and leave the studies consistent after SIGINT/SIGTERM.
+
+    The interrupt may have landed in the middle of a storage call, leaving that connection
+    unusable: the clean-up opens the storage afresh.
+    """
+    try:
+        storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
+                               grace_period=launch.grace_period)
+        studies = _load_studies(config, storage)
+        studies[0].set_user_attr(f"stop.{token}", True)  # workers that can't be signalled (dask) stop too
+    except Exception as exc:  # noqa: BLE001 - stopping must not fail; the next run recovers
+        storage, studies = None, []
+        say(f"could not record the stop in the storage ({type(exc).__name__}); the next 'sweep run' tidies up.")
+    _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
+    if storage is None:
+        return
+    try:
+        for study in studies:
+            fail_orphans(study)
+        summaries = summarize(storage, config.name)
+        if on_progress is not None:
+            on_progress(summaries)
+        if tracker is not None:
+            tracker.sync(storage, final=True)
+    except Exception as exc:  # noqa: BLE001
+        say(f"could not finish tidying up ({type(exc).__name__}); the next 'sweep run' does it.")
 
 
 def _load_studies(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:
