@@ -174,6 +174,7 @@ def train_batched(
     lr = np.array([m.learning_rate for m in members], dtype=dt)[:, None]
     l2 = np.array([m.l2 for m in members], dtype=dt)[:, None]
     l1 = np.array([m.l1 for m in members], dtype=dt)[:, None]
+    has_l2, has_l1 = bool(l2.any()), bool(l1.any())
     state = {"m": np.zeros_like(stack.flat), "v": np.zeros_like(stack.flat)}
     t_adam = 0
     ids = np.arange(K)  # member index of each stack row
@@ -232,10 +233,14 @@ def train_batched(
                     if layer:
                         delta = np.matmul(delta, stack.W[layer].transpose(0, 2, 1))
                         deriv(acts[layer], delta)
-                w = stack.flat[:, : stack.n_weights]
-                gw = stack.grad[:, : stack.n_weights]
-                gw += l2 * w
-                gw += l1 * np.sign(w)
+                # Penalties only when some member has one (as the single engine skips them).
+                if has_l2 or has_l1:
+                    w = stack.flat[:, : stack.n_weights]
+                    gw = stack.grad[:, : stack.n_weights]
+                    if has_l2:
+                        gw += l2 * w
+                    if has_l1:
+                        gw += l1 * np.sign(w)
                 g = stack.grad
                 g *= active[:, None]  # frozen (diverged) members do not move
                 if optimizer == "sgd":
@@ -288,6 +293,7 @@ def train_batched(
                     break
                 ids, active, limit, last_good = ids[rows], active[rows], limit[rows], last_good[rows]
                 lr, l2, l1 = lr[rows], l2[rows], l1[rows]
+                has_l2, has_l1 = bool(l2.any()), bool(l1.any())
                 masks = [mk[rows] for mk in masks]
                 state = {key: np.ascontiguousarray(v[rows]) for key, v in state.items()}
                 stack.keep(rows)
