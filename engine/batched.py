@@ -1,12 +1,25 @@
-"""Many networks as one: K networks of the same depth and activation, trained stacked.
+"""Many networks as one: K networks trained stacked, whatever their widths, depths and activations.
 
 Python's per-call overhead, not arithmetic, sets the time of a small network's step; K
 networks whose weights are stacked (``K x n_in x n_out``, batched matmul) cost about the
-same per call as one. Each member keeps its own learning rate, regularization and hidden
-widths: narrower members are padded to the widest with units whose weights, outputs and
-gradients stay exactly zero. A member that diverges is frozen and reported; a member
-whose ``on_epoch`` returns ``False`` is dropped from the stack. Each member's History
-equals what :func:`engine.train` gives for the same seed and arguments.
+same per call as one. Each member keeps its own learning rate, regularization, hidden
+widths, depth, activation and seed:
+
+- narrower members are padded to the widest with units whose weights, outputs and
+  gradients stay exactly zero;
+- shallower members are padded to the deepest with identity layers (weights the identity
+  matrix, no activation, never updated), which pass values and gradients on exactly;
+- rows are ordered by activation, so that each activation is one call on a slice.
+
+A :class:`Stack` is trained an epoch at a time, and members join and leave it between
+epochs (continuous batching: a worker refills the slots of finished and pruned members with
+new trials, so the stack stays full). Each member is at its own epoch, with its own
+shuffling. A member that diverges leaves at the end of that epoch, its History telling
+where (the same step as the single engine); a pruned member leaves when told.
+:func:`train_batched` trains a fixed set of members with it. Each member's History equals
+what :func:`engine.train` gives for the same seed and arguments, and a member's sums do not
+depend on the other members: retrained alone in a stack of the same widths, it gets
+bit-identical results.
 """
 
 from __future__ import annotations
@@ -14,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,93 +36,447 @@ from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
 from engine.network import MLP
 from engine.optimizers import check_optimizer
-from engine.training import Divergence, History, _divergence, _score
+from engine.training import History, _check_number, _divergence, _score
 
-__all__ = ["Member", "train_batched"]
+__all__ = ["Member", "Stack", "stack_widths", "train_batched"]
 
 
 @dataclass(frozen=True)
 class Member:
-    """One network of a stack: its widths, learning rate, penalties and seed."""
+    """One network of a stack: its widths, learning rate, penalties, seed and activation
+    (``None``: the stack's ``activation``)."""
 
     hidden: tuple[int, ...]
     learning_rate: float
     l2: float = 0.0
     l1: float = 0.0
     seed: int = 0
+    activation: str | None = None
 
 
-class _Stack:
-    """The stacked parameters of the members still training, in one (K, P) buffer."""
+def _effective(hidden: Sequence[int], layer: int, n_in: int) -> int:
+    """A member's width at a hidden layer of the stack: its own, or what its identity layers carry."""
+    if layer < len(hidden):
+        return hidden[layer]
+    return hidden[-1] if hidden else n_in
 
-    def __init__(self, models: list[MLP], sizes: list[int], dtype: np.dtype) -> None:
-        self.sizes = sizes
-        shapes = list(zip(sizes[:-1], sizes[1:]))
+
+def stack_widths(members: Sequence[Member], n_features: int) -> list[int]:
+    """The hidden widths of the smallest stack that holds ``members``: the widest at each
+    layer, as deep as the deepest."""
+    depth = max(len(m.hidden) for m in members)
+    return [max(_effective(m.hidden, layer, n_features) for m in members) for layer in range(depth)]
+
+
+@dataclass
+class _Slot:
+    """A member's state outside the arrays: its network, History and position in its training."""
+
+    member: Member
+    activation: str
+    model: MLP
+    history: History
+    epoch: int = 0  # epochs done
+    last_cost: float = math.nan  # its cost at its latest step: what a divergence reports as last good
+    limit: float = math.inf
+    row_state: dict[str, np.ndarray] = field(default_factory=dict)  # parameters etc. between rebuilds
+
+
+class Stack:
+    """Members trained together an epoch at a time; members join and leave between epochs.
+
+    Args:
+        dataset: what every member trains on.
+        widths: the stack's hidden widths (its depth is ``len(widths)``); every member must
+            fit (``len(hidden) <= len(widths)``, each width at most the stack's).
+        epochs: each member's number of epochs.
+        batch_size, optimizer, momentum, nesterov, divergence_factor, dtype: as :func:`engine.train`.
+        activation: for members whose ``activation`` is ``None``.
+    """
+
+    def __init__(self, dataset: Dataset, *, widths: Sequence[int], epochs: int, batch_size: int,
+                 optimizer: str = "sgd", momentum: float = 0.9, nesterov: bool = False,
+                 divergence_factor: float = 100.0, dtype: type | np.dtype = np.float32,
+                 activation: str | None = None) -> None:
+        check_optimizer(optimizer)
+        _check_number("epochs", epochs, low=1, integer=True)
+        _check_number("batch_size", batch_size, low=1, integer=True)
+        _check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
+        self.dataset, self.epochs, self.batch_size = dataset, int(epochs), int(batch_size)
+        self.optimizer, self.momentum, self.nesterov = optimizer, momentum, nesterov
+        self.divergence_factor, self.activation = divergence_factor, activation
+        self.dt = np.dtype(dtype)
+        self.output = OUTPUT_FOR_TASK[dataset.task]
+        self.out = OUTPUTS[self.output]
+        n_in, n_out = dataset.n_features, dataset.n_outputs
+        self.widths = [int(w) for w in widths]
+        self.D = len(self.widths)
+        self.sizes = [n_in, *self.widths, n_out]
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
         self.n_weights = sum(a * b for a, b in shapes)
         self.n_params = self.n_weights + sum(b for _, b in shapes)
-        K = len(models)
-        self.flat = np.zeros((K, self.n_params), dtype=dtype)
-        self.grad = np.zeros_like(self.flat)
-        self._views()
-        for k, m in enumerate(models):
-            for layer, (w, b) in enumerate(zip(m.weights, m.biases)):
-                self.W[layer][k, : w.shape[0], : w.shape[1]] = w
-                self.b[layer][k, 0, : b.shape[0]] = b
+        ydt = np.intp if self.out.classification else self.dt
+        self.X = np.ascontiguousarray(dataset.X_train, dtype=self.dt)
+        self.y = np.ascontiguousarray(dataset.y_train, dtype=ydt)
+        self.Xv = np.ascontiguousarray(dataset.X_val, dtype=self.dt)
+        self.yv = np.ascontiguousarray(dataset.y_val, dtype=ydt)
+        self.n = self.X.shape[0]
+        self.starts = list(range(0, self.n, self.batch_size))
+        self.ones = {b: np.ones((1, b), dtype=self.dt) for b in {min(self.batch_size, self.n - s) for s in self.starts}}
+        self.ones_val = np.ones((1, self.Xv.shape[0]), dtype=self.dt)
+        self._perms: dict[int, tuple[np.random.Generator, list[np.ndarray]]] = {}
+        self._slots: dict[int, _Slot] = {}
+        self._rows: list[int] = []  # the handle of each stack row
+        self._joining: list[int] = []
+        self._leaving: set[int] = set()
+        self._next = 0
+        self._rebuild()
+        if self.optimizer == "adam":
+            steps = self.epochs * len(self.starts)
+            t = np.arange(1, steps + 1, dtype=np.float64)
+            self._adam_size = (np.sqrt(1 - 0.999**t) / (1 - 0.9**t)).astype(self.dt)
 
-    def _views(self) -> None:
+    # -- membership ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Members training or about to (joined and not yet left)."""
+        return len(self._rows) + len(self._joining) - len(self._leaving)
+
+    def add(self, member: Member) -> int:
+        """Queue ``member`` to join at the next epoch; returns its handle."""
+        act = check_activation(member.activation if member.activation is not None else self.activation)
+        if len(member.hidden) > self.D or any(h > w for h, w in zip(member.hidden, self.widths)):
+            raise ValueError(f"member with hidden layers {list(member.hidden)} does not fit a stack of "
+                             f"widths {self.widths}.")
+        if self.D > len(member.hidden) and _effective(member.hidden, self.D, self.sizes[0]) > min(
+                self.widths[len(member.hidden):]):
+            raise ValueError(f"member with hidden layers {list(member.hidden)} needs identity layers of width "
+                             f"{_effective(member.hidden, self.D, self.sizes[0])} in a stack of widths {self.widths}.")
+        model = MLP(self.sizes[0], member.hidden, self.sizes[-1], activation=act, output=self.output,
+                    seed=member.seed, dtype=self.dt)
+        handle, self._next = self._next, self._next + 1
+        self._slots[handle] = _Slot(member, act, model, History(task=self.dataset.task, initial_cost=math.nan))
+        self._joining.append(handle)
+        return handle
+
+    def remove(self, handle: int) -> None:
+        """Take a member out of the stack (its network keeps its weights as of now)."""
+        if handle in self._joining:
+            self._joining.remove(handle)
+        elif handle in self._slots and handle in self._rows:
+            self._leaving.add(handle)
+
+    def model(self, handle: int) -> MLP:
+        """The member's network, with its weights as of its latest epoch."""
+        if handle in self._rows and handle not in self._leaving:
+            self._write_back(self._rows.index(handle), self._slots[handle].model)
+        return self._slots[handle].model
+
+    def history(self, handle: int) -> History:
+        return self._slots[handle].history
+
+    def epoch_of(self, handle: int) -> int:
+        return self._slots[handle].epoch
+
+    # -- the arrays -----------------------------------------------------------------------
+    def _view(self, buf: np.ndarray, layer: int, *, bias: bool) -> np.ndarray:
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
-        K = self.flat.shape[0]
-        self.W, self.b, self.gW, self.gb = [], [], [], []
-        i = 0
-        for a, b in shapes:
-            self.W.append(self.flat[:, i : i + a * b].reshape(K, a, b))
-            self.gW.append(self.grad[:, i : i + a * b].reshape(K, a, b))
-            i += a * b
-        for _, b in shapes:
-            self.b.append(self.flat[:, i : i + b].reshape(K, 1, b))
-            self.gb.append(self.grad[:, i : i + b].reshape(K, 1, b))
-            i += b
+        if not bias:
+            i = sum(a * b for a, b in shapes[:layer])
+            a, b = shapes[layer]
+            return buf[:, i : i + a * b].reshape(buf.shape[0], a, b)
+        i = self.n_weights + sum(b for _, b in shapes[:layer])
+        b = shapes[layer][1]
+        return buf[:, i : i + b].reshape(buf.shape[0], 1, b)
 
-    def keep(self, rows: np.ndarray) -> None:
-        self.flat = np.ascontiguousarray(self.flat[rows])
+    def _fresh(self, slot: _Slot) -> dict[str, np.ndarray]:
+        """A new member's row: its initial parameters placed in the stack's shapes."""
+        flat = np.zeros((1, self.n_params), dtype=self.dt)
+        trained = np.ones_like(flat)
+        d = len(slot.member.hidden)
+        m = slot.model
+        for i, (w, b) in enumerate(zip(m.weights, m.biases)):
+            layer = i if i < d else self.D  # a member's last matrix is the stack's output layer
+            self._view(flat, layer, bias=False)[0, : w.shape[0], : w.shape[1]] = w
+            self._view(flat, layer, bias=True)[0, 0, : b.shape[0]] = b
+        for layer in range(d, self.D):
+            e = _effective(slot.member.hidden, layer, self.sizes[0])
+            self._view(flat, layer, bias=False)[0, np.arange(e), np.arange(e)] = 1.0
+            self._view(trained, layer, bias=False)[0] = 0.0
+            self._view(trained, layer, bias=True)[0] = 0.0
+        masks = [np.zeros((1, 1, w), dtype=self.dt) for w in self.widths]
+        for layer, h in enumerate(slot.member.hidden):
+            masks[layer][0, 0, :h] = 1.0
+        zeros = np.zeros_like(flat)
+        return {"flat": flat, "m": zeros, "v": zeros.copy(), "trained": trained,
+                **{f"mask{j}": mk for j, mk in enumerate(masks)}}
+
+    def _rebuild(self) -> None:
+        """Apply the joins and leaves: gather the rows kept, append the new, order by activation."""
+        old = {h: r for r, h in enumerate(self._rows)}
+        for h in self._leaving:
+            self._write_back(old[h], self._slots[h].model)
+        kept = [h for h in self._rows if h not in self._leaving]
+        joining = self._joining
+        rows = sorted(kept + joining, key=lambda h: (self._slots[h].activation, -len(self._slots[h].member.hidden), h))
+        keys = ["flat", "m", "v", "trained", *(f"mask{j}" for j in range(self.D))]
+        fresh = {h: self._fresh(self._slots[h]) for h in joining}
+        current = {"flat": getattr(self, "flat", None), "m": getattr(self, "m", None), "v": getattr(self, "v", None),
+                   "trained": getattr(self, "trained_", None),
+                   **{f"mask{j}": (self.masks[j] if hasattr(self, "masks") else None) for j in range(self.D)}}
+        arrays = {}
+        for key in keys:
+            parts = [fresh[h][key] if h in fresh else current[key][old[h] : old[h] + 1] for h in rows]
+            if parts:
+                arrays[key] = np.ascontiguousarray(np.concatenate(parts))
+            else:
+                shape = (0, self.n_params) if key in ("flat", "m", "v", "trained") else \
+                    (0, 1, self.widths[int(key[4:])])
+                arrays[key] = np.zeros(shape, dtype=self.dt)
+        self._rows, self._joining, self._leaving = rows, [], set()
+        self.flat, self.m, self.v = arrays["flat"], arrays["m"], arrays["v"]
+        self.trained_ = arrays["trained"]
+        self.masks = [arrays[f"mask{j}"] for j in range(self.D)]
         self.grad = np.zeros_like(self.flat)
-        self._views()
+        L = self.D + 1
+        self.W = [self._view(self.flat, j, bias=False) for j in range(L)]
+        self.b = [self._view(self.flat, j, bias=True) for j in range(L)]
+        self.gW = [self._view(self.grad, j, bias=False) for j in range(L)]
+        self.gb = [self._view(self.grad, j, bias=True) for j in range(L)]
+        self.Wt = [w.transpose(0, 2, 1) for w in self.W]
+        slots = [self._slots[h] for h in rows]
+        dt = self.dt
+        self.lr = np.array([s.member.learning_rate for s in slots], dtype=dt)[:, None]
+        self.l2 = np.array([s.member.l2 for s in slots], dtype=dt)[:, None]
+        self.l1 = np.array([s.member.l1 for s in slots], dtype=dt)[:, None]
+        self.has_l2, self.has_l1 = bool(self.l2.any()), bool(self.l1.any())
+        identity = any(len(s.member.hidden) < self.D for s in slots)
+        # Identity layers never move: their rate is 0 (folded into the learning rate).
+        self.rate = self.lr * self.trained_ if identity else self.lr
+        self.identity = identity
+        self.plan = self._plan(slots)
+        # Members that join get their initial cost, from the same forward pass as the rest.
+        if joining:
+            with np.errstate(all="ignore"):
+                init = self._cost(self._forward(self.X)[-1], *self._targets(self.y), grad=False)[0]
+            for r, h in enumerate(rows):
+                s = self._slots[h]
+                if h in fresh:
+                    c = float(init[r])
+                    s.history.initial_cost = c
+                    s.last_cost = c
+                    s.limit = self.divergence_factor * c if math.isfinite(c) else math.inf
+        self.limit = np.array([s.limit for s in slots], dtype=np.float64)
 
+    def _plan(self, slots: list[_Slot]) -> list[list[tuple]]:
+        """For each hidden layer: the runs of rows that really have it, one per activation."""
+        plan = []
+        K = len(slots)
+        for layer in range(self.D):
+            runs: list[list] = []
+            for r, s in enumerate(slots):
+                if len(s.member.hidden) > layer:
+                    if runs and runs[-1][2] == s.activation and runs[-1][1] == r:
+                        runs[-1][1] = r + 1
+                    else:
+                        runs.append([r, r + 1, s.activation])
+            plan.append([(st, e, ACTIVATIONS[a], DERIVATIVES[a], a == "sigmoid", st == 0 and e == K)
+                         for st, e, a in runs])
+        return plan
 
-def _cost_grad(output: str, z: np.ndarray, y: np.ndarray, *, grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-member mean costs (K,) from logits (K, B, k), and their gradient."""
-    n = z.shape[1]
-    if output == "sigmoid":
-        zf = z[..., 0]
-        yf = np.broadcast_to(y, zf.shape).astype(z.dtype)
-        cost = np.logaddexp(0.0, zf * (1.0 - 2.0 * yf)).sum(axis=1) / n  # as engine.costs: never negative
-        if not grad:
-            return cost, None
-        d = 0.5 * (1.0 + np.tanh(0.5 * z))
-        d[..., 0] -= yf
-        return cost, d * (1.0 / n)
-    if output == "softmax":
-        shifted = z - z.max(axis=2, keepdims=True)
-        yk = np.broadcast_to(y, z.shape[:2])[..., None]
-        picked = np.take_along_axis(shifted, yk, axis=2)[..., 0]
-        e = np.exp(shifted)
-        norm = e.sum(axis=2)
-        cost = (np.log(norm) - picked).sum(axis=1) / n
-        if not grad:
-            return cost, None
-        e /= norm[..., None]
-        np.put_along_axis(e, yk, np.take_along_axis(e, yk, axis=2) - 1.0, axis=2)
-        return cost, e * (1.0 / n)
-    diff = z - np.broadcast_to(y, z.shape[:2])[..., None].astype(z.dtype)
-    cost = (diff * diff).sum(axis=(1, 2)) / n
-    return cost, (diff * (2.0 / n) if grad else None)
+    def _write_back(self, r: int, model: MLP) -> None:
+        d = len(model.hidden_sizes)
+        for i, (w, b) in enumerate(zip(model.weights, model.biases)):
+            layer = i if i < d else self.D
+            w[...] = self.W[layer][r, : w.shape[0], : w.shape[1]]
+            b[...] = self.b[layer][r, 0, : b.shape[0]]
+
+    # -- the numerics ---------------------------------------------------------------------
+    def _targets(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Targets as the cost wants them: float labels and ``1 - 2y`` for the sigmoid output."""
+        if self.output == "sigmoid":
+            yf = y.astype(self.dt)
+            return yf, 1.0 - 2.0 * yf
+        return y, None
+
+    def _forward(self, a: np.ndarray) -> list[np.ndarray]:
+        acts = [a]
+        masks = self.masks
+        for layer in range(self.D + 1):
+            z = np.matmul(a, self.W[layer])
+            z += self.b[layer]
+            if layer < self.D:
+                for s, e, act, _, sigmoid, whole in self.plan[layer]:
+                    v = z if whole else z[s:e]
+                    act(v)
+                    if sigmoid:  # sigmoid(0) = 1/2: padded units are masked back to 0
+                        v *= masks[layer] if whole else masks[layer][s:e]
+            acts.append(z)
+            a = z
+        return acts
+
+    def _cost(self, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *,
+              grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-member mean costs (K,) from logits (K, B, k), and their gradient.
+
+        ``y`` is (B,) or (K, B); for the sigmoid output it is float and ``sign`` is ``1 - 2y``.
+        """
+        n = z.shape[1]
+        if self.output == "sigmoid":
+            cost = np.logaddexp(0.0, z[..., 0] * sign).sum(axis=1)  # as engine.costs: never negative
+            cost /= n
+            if not grad:
+                return cost, None
+            d = 0.5 * z
+            np.tanh(d, out=d)
+            d += 1.0
+            d *= 0.5
+            d[..., 0] -= y
+            d *= 1.0 / n
+            return cost, d
+        if self.output == "softmax":
+            shifted = z - z.max(axis=2, keepdims=True)
+            yk = np.broadcast_to(y, z.shape[:2])[..., None]
+            picked = np.take_along_axis(shifted, yk, axis=2)[..., 0]
+            e = np.exp(shifted)
+            norm = e.sum(axis=2)
+            cost = (np.log(norm) - picked).sum(axis=1) / n
+            if not grad:
+                return cost, None
+            e /= norm[..., None]
+            np.put_along_axis(e, yk, np.take_along_axis(e, yk, axis=2) - 1.0, axis=2)
+            return cost, e * (1.0 / n)
+        diff = z - y[..., None]
+        cost = (diff * diff).sum(axis=(1, 2)) / n
+        return cost, (diff * (2.0 / n) if grad else None)
+
+    def _perm(self, seed: int, epoch: int) -> np.ndarray:
+        """The shuffling of ``epoch`` (0-based) for ``seed``: what ``engine.train`` draws."""
+        rng, perms = self._perms.setdefault(seed, (np.random.default_rng(seed), []))
+        while len(perms) <= epoch:
+            perms.append(rng.permutation(self.n))
+        return perms[epoch]
+
+    def step_epoch(self) -> list[int]:
+        """Train every member one epoch (after applying joins and leaves); returns the handles
+        that trained. A member that diverged or finished its epochs leaves the stack; its
+        History says which (``divergence``, or ``epochs == self.epochs``)."""
+        if self._joining or self._leaving:
+            self._rebuild()
+        rows = self._rows
+        K = len(rows)
+        if not K:
+            return []
+        slots = [self._slots[h] for h in rows]
+        t0 = time.perf_counter()
+        keys = {(s.member.seed, s.epoch) for s in slots}
+        if len(keys) == 1:  # one shuffle for all: the input batch is shared, not gathered
+            (seed, ep), = keys
+            perm = self._perm(seed, ep)
+            Xs, ys = self.X[perm], self.y[perm]
+        else:
+            idx = np.stack([self._perm(s.member.seed, s.epoch) for s in slots])
+            Xs, ys = self.X[idx], self.y[idx]
+        ys, signs = self._targets(ys)
+        S = len(self.starts)
+        costs = np.empty((S, K))
+        B = self.batch_size
+        opt = self.optimizer
+        plan, W, Wt, gW, gb = self.plan, self.W, self.Wt, self.gW, self.gb
+        if opt == "adam":
+            t_rows = np.array([s.epoch * S for s in slots], dtype=np.intp)
+        with np.errstate(all="ignore"):
+            for i, start in enumerate(self.starts):
+                xb = Xs[..., start : start + B, :]
+                acts = self._forward(xb)
+                cost, delta = self._cost(acts[-1], ys[..., start : start + B],
+                                         None if signs is None else signs[..., start : start + B], grad=True)
+                costs[i] = cost  # divergence is looked for at the epoch's end (a member's rows are its own)
+                ones = self.ones[xb.shape[-2]]
+                # Backpropagation, all members at once.
+                for layer in range(self.D, -1, -1):
+                    a = acts[layer]
+                    np.matmul(a.T if a.ndim == 2 else a.transpose(0, 2, 1), delta, out=gW[layer])
+                    np.matmul(ones, delta, out=gb[layer])  # faster than a sum over axis 1
+                    if layer:
+                        delta = np.matmul(delta, Wt[layer])
+                        for s, e, _, deriv, _, whole in plan[layer - 1]:
+                            if whole:
+                                deriv(acts[layer], delta)
+                            else:
+                                deriv(acts[layer][s:e], delta[s:e])
+                g = self.grad
+                # Penalties only when some member has one (as the single engine skips them).
+                if self.has_l2 or self.has_l1:
+                    w = self.flat[:, : self.n_weights]
+                    gw = g[:, : self.n_weights]
+                    if self.has_l2:
+                        gw += self.l2 * w
+                    if self.has_l1:
+                        gw += self.l1 * np.sign(w)
+                if opt == "sgd":
+                    self.flat -= self.rate * g
+                elif opt == "momentum":
+                    self.m *= self.momentum
+                    self.m -= self.rate * g
+                    self.flat += (self.momentum * self.m - self.rate * g) if self.nesterov else self.m
+                else:
+                    b1, b2, eps = 0.9, 0.999, 1e-8
+                    self.v *= b2
+                    self.v += (1 - b2) * g * g
+                    self.m *= b1
+                    self.m += (1 - b1) * g
+                    size = self.lr * self._adam_size[t_rows + i][:, None]
+                    upd = self.m / (np.sqrt(self.v) + eps)
+                    if self.identity:
+                        upd *= self.trained_
+                    self.flat -= size * upd
+            vlogits = self._forward(self.Xv)[-1]
+            vcost = self._cost(vlogits, *self._targets(self.yv), grad=False)[0]
+            if self.out.classification:
+                pred = (vlogits[..., 0] > 0) if self.output == "sigmoid" else vlogits.argmax(axis=2)
+                scores = (pred == self.yv).mean(axis=1)
+            bad = ~(costs < self.limit)  # also catches NaN
+            totals = (costs * np.array([min(B, self.n - s) for s in self.starts], dtype=np.float64)[:, None]).sum(0)
+        elapsed = time.perf_counter() - t0
+        for r, (h, s) in enumerate(zip(rows, slots)):
+            hist = s.history
+            first = int(np.argmax(bad[:, r])) if bad[:, r].any() else -1
+            step = s.epoch * S
+            s.epoch += 1
+            if first >= 0:
+                last = s.last_cost if first == 0 else float(costs[first - 1, r])
+                hist.divergence = _divergence(s.epoch, step + first + 1, float(costs[first, r]), last)
+                self._leaving.add(h)
+                continue
+            s.last_cost = float(costs[-1, r])
+            if not vcost[r] < self.limit[r]:
+                hist.divergence = _divergence(s.epoch, step + S, float(vcost[r]), s.last_cost)
+                self._leaving.add(h)
+                continue
+            hist.train_cost.append(float(totals[r] / self.n))
+            hist.val_cost.append(float(vcost[r]))
+            if self.out.classification:
+                hist.val_accuracy.append(float(scores[r]))
+            else:
+                hist.val_r2.append(_score(s.model, vlogits[r], self.yv))
+            hist.epoch_time.append(elapsed)
+            if s.epoch >= self.epochs:
+                self._leaving.add(h)
+        return list(rows)
+
+    def flush(self) -> None:
+        """Apply pending leaves now (their networks get their final weights)."""
+        if self._leaving:
+            self._joining, joining = [], self._joining
+            self._rebuild()
+            self._joining = joining
 
 
 def train_batched(
     members: Sequence[Member],
     dataset: Dataset,
     *,
-    activation: str,
+    activation: str | None = None,
     epochs: int,
     batch_size: int,
     optimizer: str = "sgd",
@@ -122,179 +489,46 @@ def train_batched(
 ) -> list[tuple[MLP, History]]:
     """Train every member at once; returns each member's trained network and History, in order.
 
-    All members share the depth (``len(hidden)``), ``activation``, ``optimizer``,
-    ``epochs`` and ``batch_size``. ``on_epoch(member_index, epoch, history)`` is called
-    after each epoch of each member still training; ``False`` stops that member.
-    ``widths`` pads the hidden layers to at least these widths: a member retrained alone in
-    a stack of the same widths gets bit-identical results (each member's products have the
-    same shapes whatever the other members are).
+    Members share ``optimizer``, ``epochs`` and ``batch_size``; each has its own depth,
+    widths and activation (``Member.activation``, else ``activation``).
+    ``on_epoch(member_index, epoch, history)`` is called after each epoch of each member
+    still training; ``False`` stops that member. ``widths`` pads the stack's hidden layers
+    to at least these widths (and its depth to at least ``len(widths)``): a member
+    retrained alone in a stack of the same widths gets bit-identical results.
 
     Example:
         >>> from engine import load_dataset
         >>> ds = load_dataset("xor")
-        >>> out = train_batched([Member((4,), 0.1), Member((8,), 0.03)], ds, activation="tanh",
-        ...                     epochs=2, batch_size=10)
+        >>> out = train_batched([Member((4,), 0.1), Member((8, 8), 0.03, activation="relu")], ds,
+        ...                     activation="tanh", epochs=2, batch_size=10)
         >>> [h.epochs for _, h in out]
         [2, 2]
     """
-    check_activation(activation)
-    check_optimizer(optimizer)
     if not members:
         return []
-    depth = {len(m.hidden) for m in members}
-    if len(depth) != 1:
-        raise ValueError(f"members of one stack must have the same depth, but got depths {sorted(depth)}.")
-    output = OUTPUT_FOR_TASK[dataset.task]
-    out = OUTPUTS[output]
-    n_out = dataset.n_outputs
-    models = [MLP(dataset.n_features, m.hidden, n_out, activation=activation, output=output, seed=m.seed,
-                  dtype=dtype) for m in members]
-    n_layers = depth.pop()
-    widths = [max([m.hidden[i] for m in members] + ([widths[i]] if widths else [])) for i in range(n_layers)]
-    stack = _Stack(models, [dataset.n_features, *widths, n_out], np.dtype(dtype))
-    K = len(members)
-    dt = np.dtype(dtype)
-    masks = [np.zeros((K, 1, w), dtype=dt) for w in widths]
-    for k, m in enumerate(members):
-        for layer, h in enumerate(m.hidden):
-            masks[layer][k, 0, :h] = 1.0
-    need_mask = activation == "sigmoid"  # tanh, relu and linear give 0 at 0 by themselves
-    act, deriv = ACTIVATIONS[activation], DERIVATIVES[activation]
-
-    ydt = np.intp if out.classification else dt
-    X = np.ascontiguousarray(dataset.X_train, dtype=dt)
-    y = np.ascontiguousarray(dataset.y_train, dtype=ydt)
-    Xv = np.ascontiguousarray(dataset.X_val, dtype=dt)
-    yv = np.ascontiguousarray(dataset.y_val, dtype=ydt)
-    n = X.shape[0]
-    seeds = [m.seed for m in members]
-    shared = len(set(seeds)) == 1  # one shuffle for all: the input batch is shared, not gathered
-    rngs = [np.random.default_rng(s) for s in (seeds[:1] if shared else seeds)]
-
-    lr = np.array([m.learning_rate for m in members], dtype=dt)[:, None]
-    l2 = np.array([m.l2 for m in members], dtype=dt)[:, None]
-    l1 = np.array([m.l1 for m in members], dtype=dt)[:, None]
-    has_l2, has_l1 = bool(l2.any()), bool(l1.any())
-    state = {"m": np.zeros_like(stack.flat), "v": np.zeros_like(stack.flat)}
-    t_adam = 0
-    ids = np.arange(K)  # member index of each stack row
-    histories: list[History] = []
-
-    def forward(a: np.ndarray) -> list[np.ndarray]:
-        acts = [a]
-        last = len(stack.W) - 1
-        for layer, (w, b) in enumerate(zip(stack.W, stack.b)):
-            z = np.matmul(a, w)
-            z += b
-            if layer < last:
-                act(z)
-                if need_mask:
-                    z *= masks[layer]
-            acts.append(z)
-            a = z
-        return acts
-
-    with np.errstate(all="ignore"):
-        init = _cost_grad(output, forward(X)[-1], y, grad=False)[0]
-        for k in range(K):
-            histories.append(History(task=dataset.task, initial_cost=float(init[k])))
-        limit = np.where(np.isfinite(init), divergence_factor * init, np.inf)
-        last_good = init.astype(np.float64).copy()
-        active = np.ones(K, dtype=bool)
-        step = 0
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            perms = [rng.permutation(n) for rng in rngs]
-            if shared:
-                Xs, ys = X[perms[0]], y[perms[0]]
-            else:
-                Xs = X[np.stack([perms[i] for i in ids])]
-                ys = y[np.stack([perms[i] for i in ids])]
-            total = np.zeros(len(ids))
-            for start in range(0, n, batch_size):
-                xb = Xs[..., start : start + batch_size, :]
-                yb = ys[..., start : start + batch_size]
-                rows = xb.shape[-2]
-                acts = forward(xb)
-                cost, delta = _cost_grad(output, acts[-1], yb, grad=True)
-                step += 1
-                bad = active & ~(cost < limit)
-                for r in np.flatnonzero(bad):
-                    histories[ids[r]].divergence = _divergence(epoch, step, float(cost[r]), float(last_good[r]))
-                active &= ~bad
-                last_good = np.where(active, cost, last_good)
-                total += np.where(active, cost, 0.0) * rows
-                # Backpropagation, all members at once.
-                for layer in range(len(stack.W) - 1, -1, -1):
-                    a = acts[layer]
-                    at = a.T if a.ndim == 2 else a.transpose(0, 2, 1)
-                    np.matmul(at, delta, out=stack.gW[layer])
-                    np.sum(delta, axis=1, keepdims=True, out=stack.gb[layer])
-                    if layer:
-                        delta = np.matmul(delta, stack.W[layer].transpose(0, 2, 1))
-                        deriv(acts[layer], delta)
-                # Penalties only when some member has one (as the single engine skips them).
-                if has_l2 or has_l1:
-                    w = stack.flat[:, : stack.n_weights]
-                    gw = stack.grad[:, : stack.n_weights]
-                    if has_l2:
-                        gw += l2 * w
-                    if has_l1:
-                        gw += l1 * np.sign(w)
-                g = stack.grad
-                g *= active[:, None]  # frozen (diverged) members do not move
-                if optimizer == "sgd":
-                    stack.flat -= lr * g
-                elif optimizer == "momentum":
-                    state["m"] *= momentum
-                    state["m"] -= lr * g
-                    stack.flat += (momentum * state["m"] - lr * g) if nesterov else state["m"]
-                else:
-                    t_adam += 1
-                    b1, b2, eps = 0.9, 0.999, 1e-8
-                    state["v"] *= b2
-                    state["v"] += (1 - b2) * g * g
-                    state["m"] *= b1
-                    state["m"] += (1 - b1) * g
-                    size = lr * (math.sqrt(1 - b2**t_adam) / (1 - b1**t_adam))
-                    upd = state["m"] / (np.sqrt(state["v"]) + eps)
-                    stack.flat -= size * upd * active[:, None]
-            vcost, vlogits = None, None
-            vacts = forward(Xv)
-            vcost = _cost_grad(output, vacts[-1].copy(), yv, grad=False)[0]
-            vlogits = vacts[-1]
-            keep = np.ones(len(ids), dtype=bool)
-            for r, k in enumerate(ids):
-                h = histories[k]
-                if not active[r]:
-                    keep[r] = False
-                    continue
-                if not vcost[r] < limit[r]:
-                    h.divergence = _divergence(epoch, step, float(vcost[r]), float(last_good[r]))
-                    keep[r] = False
-                    continue
-                h.train_cost.append(float(total[r] / n))
-                h.val_cost.append(float(vcost[r]))
-                models[k].output = output
-                (h.val_accuracy if out.classification else h.val_r2).append(_score(models[k], vlogits[r], yv))
-                h.epoch_time.append(time.perf_counter() - t0)
-                if on_epoch is not None and on_epoch(int(k), epoch, h) is False:
-                    h.stopped_early = True
-                    keep[r] = False
-            # Write back every member now, so that stopped ones keep their final weights.
-            for r, k in enumerate(ids):
-                m = models[k]
-                for layer, (wk, bk) in enumerate(zip(m.weights, m.biases)):
-                    wk[...] = stack.W[layer][r, : wk.shape[0], : wk.shape[1]]
-                    bk[...] = stack.b[layer][r, 0, : bk.shape[0]]
-            if not keep.all():
-                rows = np.flatnonzero(keep)
-                if rows.size == 0:
-                    break
-                ids, active, limit, last_good = ids[rows], active[rows], limit[rows], last_good[rows]
-                lr, l2, l1 = lr[rows], l2[rows], l1[rows]
-                has_l2, has_l1 = bool(l2.any()), bool(l1.any())
-                masks = [mk[rows] for mk in masks]
-                state = {key: np.ascontiguousarray(v[rows]) for key, v in state.items()}
-                stack.keep(rows)
-    return list(zip(models, histories))
+    for m in members:
+        if m.activation is None and activation is None:
+            raise ValueError("every member needs an activation: set 'Member.activation' or pass 'activation'.")
+        check_activation(m.activation if m.activation is not None else activation)
+    need = stack_widths(members, dataset.n_features)
+    if widths is not None:
+        if len(widths) < len(need):
+            raise ValueError(f"'widths' must give every hidden layer of the deepest member ({len(need)}), "
+                             f"but got {list(widths)}.")
+        need = [max(w, *(_effective(m.hidden, layer, dataset.n_features) for m in members))
+                for layer, w in enumerate(widths)]
+    stack = Stack(dataset, widths=need, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                  momentum=momentum, nesterov=nesterov, divergence_factor=divergence_factor, dtype=dtype,
+                  activation=activation)
+    handles = [stack.add(m) for m in members]
+    index = {h: i for i, h in enumerate(handles)}
+    while len(stack):
+        for h in stack.step_epoch():
+            hist = stack.history(h)
+            if hist.divergence is not None or on_epoch is None:
+                continue
+            if on_epoch(index[h], stack.epoch_of(h), hist) is False:
+                hist.stopped_early = True
+                stack.remove(h)
+    stack.flush()
+    return [(stack.model(h), stack.history(h)) for h in handles]

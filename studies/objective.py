@@ -7,8 +7,9 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from engine import MLP, Dataset, History, Member, train, train_batched
+from engine import MLP, Dataset, History, Member, stack_widths, train, train_batched
 from studies.config import SweepConfig
+from studies.samplers import batch_of
 from studies.space import TrainArgs
 
 __all__ = ["run_trial", "run_trials_batched", "record", "TrialResult"]
@@ -102,9 +103,8 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> Tri
 
 
 def _group_key(args: TrainArgs) -> tuple:
-    """What members of one stack must share."""
-    return (len(args.hidden), args.activation, args.optimizer, args.batch_size, args.epochs, args.momentum,
-            args.nesterov)
+    """What members of one stack must share (depth, widths and activation may differ)."""
+    return (args.optimizer, args.batch_size, args.epochs, args.momentum, args.nesterov)
 
 
 def run_trials_batched(trials: list[optuna.Trial], dataset: Dataset, config: SweepConfig) -> list[TrialResult]:
@@ -113,7 +113,8 @@ def run_trials_batched(trials: list[optuna.Trial], dataset: Dataset, config: Swe
     Every member reports to its own trial every ``report_every`` epochs (a pruned member
     leaves the stack) and is recorded exactly as :func:`run_trial` records a trial.
     """
-    args = [config.space.suggest(t) for t in trials]
+    with batch_of(trials[0].study.sampler, len(trials)):
+        args = [config.space.suggest(t) for t in trials]
     groups: dict[tuple, list[int]] = {}
     for i, a in enumerate(args):
         groups.setdefault(_group_key(a), []).append(i)
@@ -124,12 +125,12 @@ def run_trials_batched(trials: list[optuna.Trial], dataset: Dataset, config: Swe
             continue
         first = args[idx[0]]
         reporters = [_Reporter(trials[i], config, first.epochs) for i in idx]
-        members = [Member(args[i].hidden, args[i].learning_rate, l2=args[i].l2, l1=args[i].l1, seed=config.seed)
-                   for i in idx]
-        widths = [max(args[i].hidden[layer] for i in idx) for layer in range(len(first.hidden))]
+        members = [Member(args[i].hidden, args[i].learning_rate, l2=args[i].l2, l1=args[i].l1, seed=config.seed,
+                          activation=args[i].activation) for i in idx]
+        widths = stack_widths(members, dataset.n_features)
         t0 = time.perf_counter()
         out = train_batched(
-            members, dataset, activation=first.activation, epochs=first.epochs, batch_size=first.batch_size,
+            members, dataset, epochs=first.epochs, batch_size=first.batch_size,
             optimizer=first.optimizer, momentum=first.momentum, nesterov=first.nesterov,
             divergence_factor=config.divergence_factor, widths=widths,
             on_epoch=lambda member, epoch, history: reporters[member](epoch, history),

@@ -101,9 +101,55 @@ def test_padding_changes_nothing_even_where_the_activation_of_zero_is_not_zero()
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
 
 
+MIXED = [Member((3, 5), 0.05, l2=1e-3, activation="relu"), Member((6,), 0.02, l1=1e-3, activation="sigmoid"),
+         Member((), 0.1, activation="tanh"), Member((4, 2, 3), 0.1, activation="tanh"),
+         Member((2,), 0.3, activation="relu"), Member((5, 5, 5), 0.03, l1=1e-3, activation="sigmoid")]
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_members_of_other_depths_and_activations_share_a_stack(optimizer):
+    # Shallower members ride on identity layers; each activation is applied to its own rows.
+    ds = load_dataset("spiral")
+    out = train_batched(MIXED, ds, epochs=4, batch_size=10, optimizer=optimizer, dtype=np.float64)
+    for m, (model, h) in zip(MIXED, out):
+        single, hs = _single(ds, m, m.activation, optimizer, 4)
+        _assert_same(h, hs)
+        assert [w.shape for w in model.weights] == [w.shape for w in single.weights]
+        for a, b in zip(model.params, single.params):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
+def test_a_member_diverging_in_a_mixed_stack_leaves_the_others_alone():
+    ds = load_dataset("circle")
+    members = [Member((8,), 50.0, activation="relu"), *MIXED[2:4]]
+    out = train_batched(members, ds, epochs=5, batch_size=10, dtype=np.float64)
+    assert out[0][1].divergence is not None
+    for m, (_, h) in zip(members, out):
+        _assert_same(h, _single(ds, m, m.activation, "sgd", 5)[1])
+
+
+def test_alone_in_a_stack_of_the_same_widths_is_bit_identical():
+    # What `sweep reproduce` relies on: a member's sums do not depend on the other members.
+    ds = load_dataset("xor")
+    widths = [8, 8, 8]
+    out = train_batched(MIXED, ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
+    for m, (model, h) in zip(MIXED, out):
+        (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
+        mine, alone_d = h.to_dict(), ha.to_dict()
+        mine.pop("epoch_time"), alone_d.pop("epoch_time")
+        assert mine == alone_d
+        for a, b in zip(model.params, alone.params):
+            assert np.array_equal(a, b)
+
+
 def test_bad_stacks():
     ds = load_dataset("xor")
-    with pytest.raises(ValueError, match=r"same depth, but got depths \[1, 2\]"):
-        train_batched([Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match=r"'widths' must give every hidden layer of the deepest member \(2\)"):
+        train_batched([Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10,
+                      widths=[4])
     with pytest.raises(ValueError, match="'activation' must be one of"):
         train_batched([Member((2,), 0.1)], ds, activation="gelu", epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="'activation' must be one of"):
+        train_batched([Member((2,), 0.1, activation="swish")], ds, epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="every member needs an activation"):
+        train_batched([Member((2,), 0.1)], ds, epochs=1, batch_size=10)
