@@ -8,7 +8,7 @@ Example:
 """
 
 from engine.activations import ACTIVATIONS, DERIVATIVES
-from engine.batched import Member, stack_widths, train_batched
+from engine.batched import Member, Stack, stack_widths, train_batched
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset
 from engine.network import MLP
@@ -33,6 +33,7 @@ __all__ = [
     "from_arrays",
     "load_dataset",
     "train",
+    "Stack",
     "stack_widths",
     "train_batched",
 ]

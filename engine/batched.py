@@ -54,6 +54,15 @@ class Member:
     activation: str | None = None
 
 
+def _relu(z: np.ndarray) -> np.ndarray:
+    # One call: on a stack's small slices the call, not NaN handling, is what costs
+    # (engine.activations' two-call form is faster on one network's larger arrays).
+    return np.maximum(z, 0.0, out=z)
+
+
+_ACTIVATIONS = {**ACTIVATIONS, "relu": _relu}
+
+
 def _effective(hidden: Sequence[int], layer: int, n_in: int) -> int:
     """A member's width at a hidden layer of the stack: its own, or what its identity layers carry."""
     if layer < len(hidden):
@@ -203,12 +212,14 @@ class Stack:
             self._view(flat, layer, bias=False)[0, np.arange(e), np.arange(e)] = 1.0
             self._view(trained, layer, bias=False)[0] = 0.0
             self._view(trained, layer, bias=True)[0] = 0.0
-        masks = [np.zeros((1, 1, w), dtype=self.dt) for w in self.widths]
-        for layer, h in enumerate(slot.member.hidden):
-            masks[layer][0, 0, :h] = 1.0
+        if slot.activation == "sigmoid":
+            # sigmoid(0) = 1/2: a padded unit gets the bias -inf, so that its output is
+            # exactly 0; its gradients are 0 (the next layer's weights from it are 0), so
+            # the bias stays -inf and the unit stays silent, with no mask to multiply by.
+            for layer, h in enumerate(slot.member.hidden):
+                self._view(flat, layer, bias=True)[0, 0, h:] = -np.inf
         zeros = np.zeros_like(flat)
-        return {"flat": flat, "m": zeros, "v": zeros.copy(), "trained": trained,
-                **{f"mask{j}": mk for j, mk in enumerate(masks)}}
+        return {"flat": flat, "m": zeros, "v": zeros.copy(), "trained": trained}
 
     def _rebuild(self) -> None:
         """Apply the joins and leaves: gather the rows kept, append the new, order by activation."""
@@ -218,24 +229,20 @@ class Stack:
         kept = [h for h in self._rows if h not in self._leaving]
         joining = self._joining
         rows = sorted(kept + joining, key=lambda h: (self._slots[h].activation, -len(self._slots[h].member.hidden), h))
-        keys = ["flat", "m", "v", "trained", *(f"mask{j}" for j in range(self.D))]
+        keys = ["flat", "m", "v", "trained"]
         fresh = {h: self._fresh(self._slots[h]) for h in joining}
         current = {"flat": getattr(self, "flat", None), "m": getattr(self, "m", None), "v": getattr(self, "v", None),
-                   "trained": getattr(self, "trained_", None),
-                   **{f"mask{j}": (self.masks[j] if hasattr(self, "masks") else None) for j in range(self.D)}}
+                   "trained": getattr(self, "trained_", None)}
         arrays = {}
         for key in keys:
             parts = [fresh[h][key] if h in fresh else current[key][old[h] : old[h] + 1] for h in rows]
             if parts:
                 arrays[key] = np.ascontiguousarray(np.concatenate(parts))
             else:
-                shape = (0, self.n_params) if key in ("flat", "m", "v", "trained") else \
-                    (0, 1, self.widths[int(key[4:])])
-                arrays[key] = np.zeros(shape, dtype=self.dt)
+                arrays[key] = np.zeros((0, self.n_params), dtype=self.dt)
         self._rows, self._joining, self._leaving = rows, [], set()
         self.flat, self.m, self.v = arrays["flat"], arrays["m"], arrays["v"]
         self.trained_ = arrays["trained"]
-        self.masks = [arrays[f"mask{j}"] for j in range(self.D)]
         self.grad = np.zeros_like(self.flat)
         L = self.D + 1
         self.W = [self._view(self.flat, j, bias=False) for j in range(L)]
@@ -279,7 +286,7 @@ class Stack:
                         runs[-1][1] = r + 1
                     else:
                         runs.append([r, r + 1, s.activation])
-            plan.append([(st, e, ACTIVATIONS[a], DERIVATIVES[a], a == "sigmoid", st == 0 and e == K)
+            plan.append([(st, e, _ACTIVATIONS[a], DERIVATIVES[a], a == "sigmoid", st == 0 and e == K)
                          for st, e, a in runs])
         return plan
 
@@ -300,16 +307,12 @@ class Stack:
 
     def _forward(self, a: np.ndarray) -> list[np.ndarray]:
         acts = [a]
-        masks = self.masks
         for layer in range(self.D + 1):
             z = np.matmul(a, self.W[layer])
             z += self.b[layer]
             if layer < self.D:
-                for s, e, act, _, sigmoid, whole in self.plan[layer]:
-                    v = z if whole else z[s:e]
-                    act(v)
-                    if sigmoid:  # sigmoid(0) = 1/2: padded units are masked back to 0
-                        v *= masks[layer] if whole else masks[layer][s:e]
+                for s, e, act, _, _, whole in self.plan[layer]:
+                    act(z if whole else z[s:e])
             acts.append(z)
             a = z
         return acts
@@ -322,17 +325,18 @@ class Stack:
         """
         n = z.shape[1]
         if self.output == "sigmoid":
-            cost = np.logaddexp(0.0, z[..., 0] * sign).sum(axis=1)  # as engine.costs: never negative
+            # c = softplus(z (1 - 2y)) is the cost of each row (as engine.costs: never negative),
+            # and sigmoid(z) - y = (2y - 1) expm1(-c): the gradient from the same array.
+            c = np.logaddexp(0.0, z[..., 0] * sign)
+            cost = c.sum(axis=1)
             cost /= n
             if not grad:
                 return cost, None
-            d = 0.5 * z
-            np.tanh(d, out=d)
-            d += 1.0
-            d *= 0.5
-            d[..., 0] -= y
-            d *= 1.0 / n
-            return cost, d
+            np.negative(c, out=c)
+            d = np.expm1(c, out=c)
+            d *= sign
+            d *= -1.0 / n
+            return cost, d[..., None]
         if self.output == "softmax":
             shifted = z - z.max(axis=2, keepdims=True)
             yk = np.broadcast_to(y, z.shape[:2])[..., None]

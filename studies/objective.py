@@ -7,12 +7,11 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from engine import MLP, Dataset, History, Member, stack_widths, train, train_batched
+from engine import MLP, Dataset, History, train
 from studies.config import SweepConfig
-from studies.samplers import batch_of
 from studies.space import TrainArgs
 
-__all__ = ["run_trial", "run_trials_batched", "record", "TrialResult"]
+__all__ = ["run_trial", "record", "TrialResult"]
 
 
 class TrialResult:
@@ -100,45 +99,3 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> Tri
     )
     return record(trial, args, history, config, pruned=reporter.pruned,
                   train_seconds=time.perf_counter() - t0 - reporter.seconds, report_seconds=reporter.seconds)
-
-
-def _group_key(args: TrainArgs) -> tuple:
-    """What members of one stack must share (depth, widths and activation may differ)."""
-    return (args.optimizer, args.batch_size, args.epochs, args.momentum, args.nesterov)
-
-
-def run_trials_batched(trials: list[optuna.Trial], dataset: Dataset, config: SweepConfig) -> list[TrialResult]:
-    """Train several trials at once: grouped by what must match, each group as one stack.
-
-    Every member reports to its own trial every ``report_every`` epochs (a pruned member
-    leaves the stack) and is recorded exactly as :func:`run_trial` records a trial.
-    """
-    with batch_of(trials[0].study.sampler, len(trials)):
-        args = [config.space.suggest(t) for t in trials]
-    groups: dict[tuple, list[int]] = {}
-    for i, a in enumerate(args):
-        groups.setdefault(_group_key(a), []).append(i)
-    results: list[TrialResult | None] = [None] * len(trials)
-    for idx in groups.values():
-        if len(idx) == 1:  # a stack of one is slower than the single-network engine
-            results[idx[0]] = run_trial(trials[idx[0]], dataset, config)
-            continue
-        first = args[idx[0]]
-        reporters = [_Reporter(trials[i], config, first.epochs) for i in idx]
-        members = [Member(args[i].hidden, args[i].learning_rate, l2=args[i].l2, l1=args[i].l1, seed=config.seed,
-                          activation=args[i].activation) for i in idx]
-        widths = stack_widths(members, dataset.n_features)
-        t0 = time.perf_counter()
-        out = train_batched(
-            members, dataset, epochs=first.epochs, batch_size=first.batch_size,
-            optimizer=first.optimizer, momentum=first.momentum, nesterov=first.nesterov,
-            divergence_factor=config.divergence_factor, widths=widths,
-            on_epoch=lambda member, epoch, history: reporters[member](epoch, history),
-        )
-        # The stack's time, shared evenly among its members (they trained together).
-        share = (time.perf_counter() - t0 - sum(r.seconds for r in reporters)) / len(idx)
-        for j, i in enumerate(idx):
-            results[i] = record(trials[i], args[i], out[j][1], config, pruned=reporters[j].pruned,
-                                train_seconds=share, report_seconds=reporters[j].seconds,
-                                stack={"widths": widths, "members": len(idx)})
-    return [r for r in results if r is not None]

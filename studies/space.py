@@ -174,6 +174,20 @@ class SearchSpace:
             return int(self.fixed.get("hidden_layers", SETTINGS["hidden_layers"]))
         return int(s.high) if isinstance(s, Range) else max(int(c) for c in s.choices)
 
+    def max_units(self) -> int:
+        s = self.searched.get("hidden_units")
+        if s is None:
+            return int(self.fixed.get("hidden_units", SETTINGS["hidden_units"]))
+        return int(s.high) if isinstance(s, Range) else max(int(c) for c in s.choices)
+
+    def stack_widths(self, n_features: int) -> list[int]:
+        """Widths of a stack that holds any network of this space (as deep as the deepest, as
+        wide as the widest; identity layers of a network without hidden layers carry the inputs)."""
+        s = self.searched.get("hidden_layers")
+        lowest = self.max_layers() if s is None else int(s.low) if isinstance(s, Range) else min(map(int, s.choices))
+        width = max(self.max_units(), n_features if lowest == 0 else 0)
+        return [width] * self.max_layers()
+
     def grid(self) -> dict[str, list[object]]:
         """Optuna parameter name -> values, for the grid sampler; raises if a range is continuous."""
         out: dict[str, list[object]] = {}

@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from studies.config import SweepConfig
-from studies.objective import run_trial, run_trials_batched
+from studies.objective import run_trial
 from studies.outcomes import outcome_of
 from studies.samplers import make_pruner, make_sampler
 from studies.storage import open_storage
@@ -118,6 +118,104 @@ def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial) -> bool:
     return True
 
 
+def _ask(study: optuna.Study, config: SweepConfig, identity: dict[str, object],
+         current: list[tuple[optuna.Study, optuna.Trial]], n: int) -> list[optuna.Trial]:
+    """Ask for up to ``n`` trials while the study needs them; a trial numbered beyond the
+    total withdraws at once (failed and marked ``surplus``)."""
+    trials: list[optuna.Trial] = []
+    for _ in range(n):
+        if trials and not _needs_work(study, config.trials):
+            break
+        optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
+        trial = study.ask()
+        current.append((study, trial))
+        trial.set_user_attr("worker", identity)
+        if _is_surplus(study, trial, config.trials):
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=TrialState.FAIL)
+            current.pop()
+            break
+        trials.append(trial)
+    return trials
+
+
+def _fail(study: optuna.Study, trials: list[optuna.Trial], error: str,
+          current: list[tuple[optuna.Study, optuna.Trial]]) -> None:
+    """Fail trials after an error (recorded on each) and enqueue their parameters again."""
+    for trial in trials:
+        trial.set_user_attr("error", error)
+        study.tell(trial, state=TrialState.FAIL)
+        requeue(study, study._storage.get_trial(trial._trial_id))
+        with contextlib.suppress(ValueError):
+            current.remove((study, trial))
+
+
+def _error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()[-2000:]
+
+
+def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identity: dict[str, object],
+                 refs: list, datasets: dict, studies: list[optuna.Study],
+                 current: list[tuple[optuna.Study, optuna.Trial]], counts: Counter[str],
+                 failures: Counter[int]) -> dict[str, int]:
+    """``batch`` > 1: keep up to ``batch`` trials training in stacks, refilled as trials end
+    (continuous batching, see :mod:`studies.pool`)."""
+    from studies.pool import Pool, tell
+
+    config = task.config
+    slots = config.batch
+    refill = max(1, slots // 4)  # ask when this many slots are free: one sampler fit per refill
+    pools: dict[int, Pool] = {}
+    sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
+    order = [(task.index + j) % len(refs) for j in range(len(refs))]
+
+    def wanted(k: int) -> bool:
+        return failures[k] <= config.trials and _needs_work(studies[k], config.trials)
+
+    while True:
+        if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
+            for k, pool in pools.items():
+                _fail(studies[k], pool.abandon(), "interrupted", current)
+            break
+        live = sum(len(p) for p in pools.values())
+        if slots - live >= refill or live == 0:
+            pick = sticky if sticky is not None and wanted(sticky) else next((k for k in order if wanted(k)), None)
+            if pick is None and live == 0:
+                break
+            if pick is not None:
+                sticky = pick
+                trials = _ask(studies[pick], config, identity, current, slots - live)
+                if trials:
+                    pool = pools.get(pick)
+                    if pool is None:
+                        pool = pools[pick] = Pool(studies[pick], datasets[refs[pick].name], config,
+                                                  lambda trial: _heartbeat(trial, storage))
+                    try:
+                        pool.add(trials)
+                    except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
+                        _fail(studies[pick], trials, _error(exc), current)
+                        failures[pick] += len(trials)
+                        counts["failed"] += len(trials)
+        for k, pool in list(pools.items()):
+            try:
+                finished = pool.step()
+            except Exception as exc:
+                lost = pool.abandon()
+                _fail(studies[k], lost, _error(exc), current)
+                failures[k] += len(lost)
+                counts["failed"] += len(lost)
+                del pools[k]
+                continue
+            for f in finished:
+                tell(pool.study, f)
+                counts[f.result.outcome] += 1
+                with contextlib.suppress(ValueError):
+                    current.remove((pool.study, f.trial))
+            if not len(pool):
+                del pools[k]
+    return dict(counts)
+
+
 def _heartbeat(trial: optuna.Trial, storage: optuna.storages.BaseStorage) -> contextlib.AbstractContextManager:
     """Optuna's heartbeat thread for the trial (a no-op for storages without heartbeat)."""
     from optuna.storages._heartbeat import get_heartbeat_thread  # what Study.optimize uses
@@ -182,6 +280,8 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
     ]
     counts: Counter[str] = Counter()
     failures: Counter[int] = Counter()
+    if config.batch > 1:
+        return _work_pooled(task, storage, identity, refs, datasets, studies, current, counts, failures)
     turn = task.index
     while True:
         if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
@@ -193,45 +293,22 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             break
         turn = pick + 1
         study, ref = studies[pick], refs[pick]
-        trials: list[optuna.Trial] = []
-        for _ in range(config.batch):
-            if trials and not _needs_work(study, config.trials):
-                break
-            optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
-            trial = study.ask()
-            current.append((study, trial))
-            trial.set_user_attr("worker", identity)
-            if _is_surplus(study, trial, config.trials):
-                trial.set_user_attr("surplus", True)
-                study.tell(trial, state=TrialState.FAIL)
-                current.pop()
-                break
-            trials.append(trial)
+        trials = _ask(study, config, identity, current, config.batch)
         if not trials:
             continue
+        trial = trials[0]
         try:
-            with contextlib.ExitStack() as beats:
-                for trial in trials:
-                    beats.enter_context(_heartbeat(trial, storage))
-                if len(trials) == 1:
-                    results = [run_trial(trials[0], datasets[ref.name], config)]
-                else:
-                    results = run_trials_batched(trials, datasets[ref.name], config)
+            with _heartbeat(trial, storage):
+                result = run_trial(trial, datasets[ref.name], config)
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-            error = "".join(traceback.format_exception_only(exc)).strip()[-2000:]
-            for trial in trials:
-                trial.set_user_attr("error", error)
-                study.tell(trial, state=TrialState.FAIL)
-                failures[pick] += 1
-                counts["failed"] += 1
-                requeue(study, study._storage.get_trial(trial._trial_id))
-            current.clear()
+            _fail(study, [trial], _error(exc), current)
+            failures[pick] += 1
+            counts["failed"] += 1
             continue
-        for trial, result in zip(trials, results):
-            if result.state == TrialState.COMPLETE:
-                study.tell(trial, result.value)
-            else:
-                study.tell(trial, state=result.state)
-            counts[result.outcome] += 1
+        if result.state == TrialState.COMPLETE:
+            study.tell(trial, result.value)
+        else:
+            study.tell(trial, state=result.state)
+        counts[result.outcome] += 1
         current.clear()
     return dict(counts)

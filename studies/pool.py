@@ -1,0 +1,133 @@
+"""Trials trained stacked, with continuous batching: a worker keeps up to ``batch`` trials in
+engine stacks, and refills the slots of finished, pruned and diverged trials with new ones.
+
+A fixed batch would keep training while its members are pruned one by one (a stack's step
+costs the same with 3 members as with 32), and would end with the slowest member. Here a
+trial joins the stack between epochs, trains at its own epoch with its own shuffling, and
+leaves when it ends; every ``report_every`` epochs it reports to its Optuna trial and asks
+the pruner, exactly as a trial trained alone. New trials are asked for in batches (half the
+slots at least) so that the sampler fits its model once per batch
+(:class:`~studies.samplers.BatchTPESampler`).
+
+Each stack has the search space's widest widths, so every trial's sums have the same
+shapes whatever its stack-mates: ``sweep reproduce`` retrains it alone in a stack of the
+recorded widths and gets the same bits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from engine import Dataset, Member, Stack
+from studies.config import SweepConfig
+from studies.objective import TrialResult, _Reporter, record
+from studies.samplers import batch_of
+from studies.space import TrainArgs
+
+__all__ = ["Pool", "Finished", "tell"]
+
+
+@dataclass
+class _Entry:
+    trial: optuna.Trial
+    args: TrainArgs
+    reporter: _Reporter
+    beat: contextlib.AbstractContextManager
+    seconds: float = 0.0  # its share of the stack's time
+
+
+@dataclass
+class Finished:
+    """A trial that left its stack, recorded; the caller tells Optuna."""
+
+    trial: optuna.Trial
+    result: TrialResult
+
+
+@dataclass
+class Pool:
+    """The stacks of one study in one worker, one per set of settings members must share."""
+
+    study: optuna.Study
+    dataset: Dataset
+    config: SweepConfig
+    heartbeat: Callable[[optuna.Trial], contextlib.AbstractContextManager]
+    stacks: dict[tuple, Stack] = field(default_factory=dict)
+    entries: dict[tuple[tuple, int], _Entry] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def trials(self) -> list[optuna.Trial]:
+        return [e.trial for e in self.entries.values()]
+
+    def add(self, trials: list[optuna.Trial]) -> None:
+        """Sample the trials' parameters (one sampler fit for all) and queue them in their stacks."""
+        with batch_of(self.study.sampler, len(trials)):
+            args = [self.config.space.suggest(t) for t in trials]
+        for trial, a in zip(trials, args):
+            key = (a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
+            stack = self.stacks.get(key)
+            if stack is None:
+                stack = self.stacks[key] = Stack(
+                    self.dataset, widths=self.config.space.stack_widths(self.dataset.n_features), epochs=a.epochs,
+                    batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, nesterov=a.nesterov,
+                    divergence_factor=self.config.divergence_factor,
+                )
+            handle = stack.add(Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed,
+                                      activation=a.activation))
+            beat = self.heartbeat(trial)
+            beat.__enter__()
+            self.entries[(key, handle)] = _Entry(trial, a, _Reporter(trial, self.config, a.epochs), beat)
+
+    def step(self) -> list[Finished]:
+        """One epoch of every stack; returns the trials that ended, recorded."""
+        done: list[Finished] = []
+        for key, stack in list(self.stacks.items()):
+            t0 = time.perf_counter()
+            trained = stack.step_epoch()
+            share = (time.perf_counter() - t0) / max(1, len(trained))
+            for handle in trained:
+                entry = self.entries[(key, handle)]
+                entry.seconds += share
+                history = stack.history(handle)
+                ended = history.divergence is not None or stack.epoch_of(handle) >= entry.args.epochs
+                if history.divergence is None and not entry.reporter(stack.epoch_of(handle), history):
+                    stack.remove(handle)
+                    history.stopped_early = True
+                    ended = True
+                if ended:
+                    result = record(entry.trial, entry.args, history, self.config, pruned=entry.reporter.pruned,
+                                    train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
+                                    stack={"widths": stack.widths})
+                    entry.beat.__exit__(None, None, None)
+                    del self.entries[(key, handle)]
+                    done.append(Finished(entry.trial, result))
+            if not any(k == key for k, _ in self.entries):
+                del self.stacks[key]
+        return done
+
+    def abandon(self) -> list[optuna.Trial]:
+        """Stop every trial in the pool (after an error); returns them for the caller to fail."""
+        trials = self.trials
+        for entry in self.entries.values():
+            with contextlib.suppress(Exception):
+                entry.beat.__exit__(None, None, None)
+        self.entries.clear()
+        self.stacks.clear()
+        return trials
+
+
+def tell(study: optuna.Study, finished: Finished) -> None:
+    r = finished.result
+    if r.state == TrialState.COMPLETE:
+        study.tell(finished.trial, r.value)
+    else:
+        study.tell(finished.trial, state=r.state)
