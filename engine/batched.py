@@ -133,7 +133,7 @@ class Stack:
         self.starts = list(range(0, self.n, self.batch_size))
         self.ones = {b: np.ones((1, b), dtype=self.dt) for b in {min(self.batch_size, self.n - s) for s in self.starts}}
         self.ones_val = np.ones((1, self.Xv.shape[0]), dtype=self.dt)
-        self._perms: dict[int, tuple[np.random.Generator, list[np.ndarray]]] = {}
+        self._perm_tables: dict[int, np.ndarray] = {}
         self._slots: dict[int, _Slot] = {}
         self._rows: list[int] = []  # the handle of each stack row
         self._joining: list[int] = []
@@ -353,12 +353,13 @@ class Stack:
         cost = (diff * diff).sum(axis=(1, 2)) / n
         return cost, (diff * (2.0 / n) if grad else None)
 
-    def _perm(self, seed: int, epoch: int) -> np.ndarray:
-        """The shuffling of ``epoch`` (0-based) for ``seed``: what ``engine.train`` draws."""
-        rng, perms = self._perms.setdefault(seed, (np.random.default_rng(seed), []))
-        while len(perms) <= epoch:
-            perms.append(rng.permutation(self.n))
-        return perms[epoch]
+    def _perms(self, seed: int) -> np.ndarray:
+        """Every epoch's shuffling for ``seed`` (epochs x n): what ``engine.train`` draws."""
+        table = self._perm_tables.get(seed)
+        if table is None:
+            rng = np.random.default_rng(seed)
+            table = self._perm_tables[seed] = np.stack([rng.permutation(self.n) for _ in range(self.epochs)])
+        return table
 
     def step_epoch(self) -> list[int]:
         """Train every member one epoch (after applying joins and leaves); returns the handles
@@ -372,13 +373,16 @@ class Stack:
             return []
         slots = [self._slots[h] for h in rows]
         t0 = time.perf_counter()
-        keys = {(s.member.seed, s.epoch) for s in slots}
-        if len(keys) == 1:  # one shuffle for all: the input batch is shared, not gathered
-            (seed, ep), = keys
-            perm = self._perm(seed, ep)
+        seeds = {s.member.seed for s in slots}
+        epochs = [s.epoch for s in slots]
+        if len(seeds) == 1 and min(epochs) == max(epochs):  # one shuffle for all: the batch is shared
+            perm = self._perms(seeds.pop())[epochs[0]]
             Xs, ys = self.X[perm], self.y[perm]
-        else:
-            idx = np.stack([self._perm(s.member.seed, s.epoch) for s in slots])
+        else:  # each member's own shuffling (members joined at other epochs, or other seeds)
+            if len(seeds) == 1:
+                idx = self._perms(seeds.pop())[epochs]
+            else:
+                idx = np.stack([self._perms(s.member.seed)[s.epoch] for s in slots])
             Xs, ys = self.X[idx], self.y[idx]
         ys, signs = self._targets(ys)
         S = len(self.starts)
@@ -442,25 +446,30 @@ class Stack:
             bad = ~(costs < self.limit)  # also catches NaN
             totals = (costs * np.array([min(B, self.n - s) for s in self.starts], dtype=np.float64)[:, None]).sum(0)
         elapsed = time.perf_counter() - t0
+        # Python floats once for all rows (indexing NumPy scalars row by row costs more).
+        diverged = bad.any(axis=0).tolist()
+        last_costs, vcosts, limits = costs[-1].tolist(), vcost.tolist(), self.limit.tolist()
+        train_costs = (totals / self.n).tolist()
+        score_list = scores.tolist() if self.out.classification else None
         for r, (h, s) in enumerate(zip(rows, slots)):
             hist = s.history
-            first = int(np.argmax(bad[:, r])) if bad[:, r].any() else -1
             step = s.epoch * S
             s.epoch += 1
-            if first >= 0:
+            if diverged[r]:
+                first = int(np.argmax(bad[:, r]))
                 last = s.last_cost if first == 0 else float(costs[first - 1, r])
                 hist.divergence = _divergence(s.epoch, step + first + 1, float(costs[first, r]), last)
                 self._leaving.add(h)
                 continue
-            s.last_cost = float(costs[-1, r])
-            if not vcost[r] < self.limit[r]:
-                hist.divergence = _divergence(s.epoch, step + S, float(vcost[r]), s.last_cost)
+            s.last_cost = last_costs[r]
+            if not vcosts[r] < limits[r]:
+                hist.divergence = _divergence(s.epoch, step + S, vcosts[r], s.last_cost)
                 self._leaving.add(h)
                 continue
-            hist.train_cost.append(float(totals[r] / self.n))
-            hist.val_cost.append(float(vcost[r]))
-            if self.out.classification:
-                hist.val_accuracy.append(float(scores[r]))
+            hist.train_cost.append(train_costs[r])
+            hist.val_cost.append(vcosts[r])
+            if score_list is not None:
+                hist.val_accuracy.append(score_list[r])
             else:
                 hist.val_r2.append(_score(s.model, vlogits[r], self.yv))
             hist.epoch_time.append(elapsed)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine import ACTIVATIONS, MLP, OPTIMIZERS, load_dataset, train
-from engine.batched import Member, train_batched
+from engine.batched import Member, Stack, train_batched
 
 MEMBERS = [Member((3, 5), 0.05, l2=1e-3), Member((6, 2), 0.02, l1=1e-3), Member((6, 5), 0.1)]
 
@@ -153,3 +153,35 @@ def test_bad_stacks():
         train_batched([Member((2,), 0.1, activation="swish")], ds, epochs=1, batch_size=10)
     with pytest.raises(ValueError, match="every member needs an activation"):
         train_batched([Member((2,), 0.1)], ds, epochs=1, batch_size=10)
+
+
+def test_members_join_and_leave_a_stack_between_epochs():
+    # Continuous batching: a member that joins a stack already training shuffles as it would
+    # alone (its own epochs), and leaves as soon as it is done or removed.
+    ds = load_dataset("gauss")
+    stack = Stack(ds, widths=[6, 6, 6], epochs=4, batch_size=10, optimizer="momentum", dtype=np.float64)
+    first = [stack.add(m) for m in MIXED[:3]]
+    stack.step_epoch()
+    stack.step_epoch()
+    later = [stack.add(m) for m in MIXED[3:]]
+    stack.remove(first[1])  # pruned after 2 epochs
+    while len(stack):
+        stack.step_epoch()
+    stack.flush()
+    for m, h in zip(MIXED, first + later):
+        expected = 2 if h == first[1] else 4
+        single, hs = _single(ds, m, m.activation, "momentum", expected)
+        history = stack.history(h)
+        assert history.epochs == expected
+        _assert_same(history, hs)
+        for a, b in zip(stack.model(h).params, single.params):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
+def test_a_stack_refuses_members_that_do_not_fit():
+    ds = load_dataset("xor")
+    stack = Stack(ds, widths=[4, 4], epochs=1, batch_size=10, activation="tanh")
+    with pytest.raises(ValueError, match=r"hidden layers \[5\] does not fit a stack of widths \[4, 4\]"):
+        stack.add(Member((5,), 0.1))
+    with pytest.raises(ValueError, match=r"hidden layers \[2, 2, 2\] does not fit"):
+        stack.add(Member((2, 2, 2), 0.1))

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
+from studies.outcomes import outcome_of
 from sweeps.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -136,9 +137,10 @@ def _finished_and_running(storage_path, name):
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_sweep_resumes_to_its_exact_total(sweep_file, tmp_path, sig):
+@pytest.mark.parametrize(("sig", "batch"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 4)])
+def test_interrupted_sweep_resumes_to_its_exact_total(sweep_file, tmp_path, sig, batch):
     path = sweep_file("intr", trials=10, jobs=2, epochs=1000)
+    path.write_text(path.read_text().replace("trials = 10", f"trials = 10\nbatch = {batch}"))
     cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = tmp_path / "sweeps.journal"
@@ -219,9 +221,13 @@ def test_mlflow_away_warns_once_and_sync_catches_up(sweep_file, tmp_path):
 
 
 def test_batched_sweep_reaches_its_total_and_reproduces(sweep_file, tmp_path):
-    path = sweep_file("stk", trials=12, jobs=2, epochs=4)
-    text = path.read_text().replace('hidden_layers = { low = 1, high = 2 }', 'hidden_layers = { low = 1, high = 1 }')
-    path.write_text(text.replace("trials = 12", "trials = 12\nbatch = 6"))
+    # Continuous batching: 12 trials through stacks of 5 slots, trials joining as others end,
+    # members of other depths in one stack; every trial reproduces alone, bit for bit.
+    path = sweep_file("stk", trials=12, jobs=2, epochs=6)
+    text = path.read_text().replace('learning_rate = [0.1, 80.0]', 'learning_rate = [0.03, 0.3, 80.0]')
+    text = text.replace('activation = "relu"', '').replace('[search]', '[search]\nactivation = ["relu", "tanh", "sigmoid"]')
+    text = text.replace('name = "none"', 'name = "median"\nn_startup_trials = 1\nn_warmup_steps = 1')
+    path.write_text(text.replace("trials = 12", "trials = 12\nbatch = 5\nreport_every = 1"))
     r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
     assert r.exit_code == 0, r.output
     studies = _studies(tmp_path / "sweeps.journal")
@@ -230,8 +236,16 @@ def test_batched_sweep_reaches_its_total_and_reproduces(sweep_file, tmp_path):
         trials = study.get_trials()
         assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 12
         assert not [t for t in trials if t.state == TrialState.RUNNING]
-        stacked += [(study.study_name, t.number) for t in trials if "stack" in t.user_attrs.get("run", {})]
-    assert stacked  # one depth and activation: the trials of a batch share stacks
-    name, number = stacked[0]
-    again = CliRunner().invoke(cli, ["reproduce", "stk", "--dataset", name.split("/")[1], "--trial", str(number)])
-    assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
+        for t in trials:
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                assert "stack" in t.user_attrs["run"]
+                assert len(t.intermediate_values) == len(t.user_attrs["run"]["curves"]["val_cost"])
+                stacked.append((study.study_name, t.number))
+    outcomes = {outcome_of(t) for s in studies.values() for t in s.get_trials()}
+    assert {"complete", "diverged"} <= outcomes
+    # The first and the last trials of each study: the last joined a stack already training.
+    for name, number in [stacked[0], stacked[11], stacked[12], stacked[-1]]:
+        again = CliRunner().invoke(cli, ["reproduce", "stk", "--dataset", name.split("/")[1], "--trial", str(number)])
+        assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
+
+
