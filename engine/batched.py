@@ -389,7 +389,7 @@ class Stack:
         costs = np.empty((S, K))
         B = self.batch_size
         opt = self.optimizer
-        plan, W, Wt, gW, gb = self.plan, self.W, self.Wt, self.gW, self.gb
+        plan, Wt, gW, gb = self.plan, self.Wt, self.gW, self.gb
         if opt == "adam":
             t_rows = np.array([s.epoch * S for s in slots], dtype=np.intp)
         with np.errstate(all="ignore"):

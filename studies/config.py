@@ -58,7 +58,7 @@ class SweepConfig:
     pruner: PluginSpec = field(default_factory=lambda: PluginSpec("median"))
     report_every: int = 1
     divergence_factor: float = 100.0
-    batch: int = 1  # trials a worker asks for and trains at once, stacked (see engine.train_batched)
+    batch: int = 8  # trials a worker keeps training at once in stacks (see studies.pool)
 
     @property
     def direction(self) -> str:

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import traceback
 import warnings
 from collections import Counter
@@ -168,6 +169,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
     pools: dict[int, Pool] = {}
     sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
     order = [(task.index + j) % len(refs) for j in range(len(refs))]
+    next_stale = 0.0
 
     def wanted(k: int) -> bool:
         return failures[k] <= config.trials and _needs_work(studies[k], config.trials)
@@ -177,6 +179,12 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
             for k, pool in pools.items():
                 _fail(studies[k], pool.abandon(), "interrupted", current)
             break
+        if time.monotonic() >= next_stale:
+            # RDB heartbeat: fail (and retry) trials of dead workers, whichever study they are in
+            # (asks are rarer here than one per trial).
+            for study in studies:
+                optuna.storages.fail_stale_trials(study)
+            next_stale = time.monotonic() + task.heartbeat_interval
         live = sum(len(p) for p in pools.values())
         if slots - live >= refill or live == 0:
             pick = sticky if sticky is not None and wanted(sticky) else next((k for k in order if wanted(k)), None)

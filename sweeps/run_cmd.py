@@ -19,7 +19,7 @@ __all__ = ["run_command"]
 @click.option("--trials", type=int, default=None, help="Finished trials per dataset, in total (overrides the file).")
 @click.option("--jobs", type=int, default=None, help="Worker processes (overrides the file; default all cores).")
 @click.option("--seed", type=int, default=None, help="Seed of data splits, networks and samplers (overrides the file).")
-@click.option("--batch", type=int, default=None, help="Trials each worker trains at once, stacked (overrides the file).")
+@click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default 8; 1: one network at a time; overrides the file).")
 @storage_option
 @tracking_option
 @click.option("--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync').")

@@ -40,7 +40,7 @@ NUMERIC: dict[str, tuple[float, bool, float | None, str]] = {
     "batch_size": (1, False, None, "an integer >= 1"),
 }
 # Trials a worker trains at once as one stack; see benchmarks/batched_trials.py for the choice.
-DEFAULT_BATCH = 1
+DEFAULT_BATCH = 8
 DATASET_OPTIONS = ("label", "n_samples", "noise", "task", "test_fraction", "val_fraction")
 
 

@@ -18,7 +18,7 @@ __all__ = ["worker_command"]
 @click.argument("name")
 @storage_option
 @click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores).")
-@click.option("--batch", type=int, default=None, help="Trials each worker trains at once, stacked.")
+@click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default: the sweep's).")
 @tracking_option
 @click.option("--mlflow", "track", is_flag=True,
               help="Also keep MLflow current (one process at a time does; by default the 'sweep run' host).")
