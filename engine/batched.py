@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,7 +88,6 @@ class _Slot:
     epoch: int = 0  # epochs done
     last_cost: float = math.nan  # its cost at its latest step: what a divergence reports as last good
     limit: float = math.inf
-    row_state: dict[str, np.ndarray] = field(default_factory=dict)  # parameters etc. between rebuilds
 
 
 class Stack:
@@ -131,8 +130,11 @@ class Stack:
         self.yv = np.ascontiguousarray(dataset.y_val, dtype=ydt)
         self.n = self.X.shape[0]
         self.starts = list(range(0, self.n, self.batch_size))
-        self.ones = {b: np.ones((1, b), dtype=self.dt) for b in {min(self.batch_size, self.n - s) for s in self.starts}}
-        self.ones_val = np.ones((1, self.Xv.shape[0]), dtype=self.dt)
+        # Per step, once: its rows, and the ones whose product with a gradient sums its rows.
+        self.step_rows = np.array([min(self.batch_size, self.n - s) for s in self.starts], dtype=np.float64)
+        ones = {b: np.ones((1, b), dtype=self.dt) for b in set(self.step_rows.astype(int).tolist())}
+        self.step_ones = [ones[int(b)] for b in self.step_rows]
+        self.y_targets, self.yv_targets = self._targets(self.y), self._targets(self.yv)
         self._perm_tables: dict[int, np.ndarray] = {}
         self._slots: dict[int, _Slot] = {}
         self._rows: list[int] = []  # the handle of each stack row
@@ -264,7 +266,7 @@ class Stack:
         # Members that join get their initial cost, from the same forward pass as the rest.
         if joining:
             with np.errstate(all="ignore"):
-                init = self._cost(self._forward(self.X)[-1], *self._targets(self.y), grad=False)[0]
+                init = self._cost(self._forward(self.X)[-1], *self.y_targets, grad=False)[0]
             for r, h in enumerate(rows):
                 s = self._slots[h]
                 if h in fresh:
@@ -286,8 +288,7 @@ class Stack:
                         runs[-1][1] = r + 1
                     else:
                         runs.append([r, r + 1, s.activation])
-            plan.append([(st, e, _ACTIVATIONS[a], DERIVATIVES[a], a == "sigmoid", st == 0 and e == K)
-                         for st, e, a in runs])
+            plan.append([(st, e, _ACTIVATIONS[a], DERIVATIVES[a], st == 0 and e == K) for st, e, a in runs])
         return plan
 
     def _write_back(self, r: int, model: MLP) -> None:
@@ -311,7 +312,7 @@ class Stack:
             z = np.matmul(a, self.W[layer])
             z += self.b[layer]
             if layer < self.D:
-                for s, e, act, _, _, whole in self.plan[layer]:
+                for s, e, act, _, whole in self.plan[layer]:
                     act(z if whole else z[s:e])
             acts.append(z)
             a = z
@@ -389,7 +390,7 @@ class Stack:
         costs = np.empty((S, K))
         B = self.batch_size
         opt = self.optimizer
-        plan, Wt, gW, gb = self.plan, self.Wt, self.gW, self.gb
+        plan, Wt, gW, gb, step_ones = self.plan, self.Wt, self.gW, self.gb, self.step_ones
         if opt == "adam":
             t_rows = np.array([s.epoch * S for s in slots], dtype=np.intp)
         with np.errstate(all="ignore"):
@@ -399,15 +400,14 @@ class Stack:
                 cost, delta = self._cost(acts[-1], ys[..., start : start + B],
                                          None if signs is None else signs[..., start : start + B], grad=True)
                 costs[i] = cost  # divergence is looked for at the epoch's end (a member's rows are its own)
-                ones = self.ones[xb.shape[-2]]
+                ones = step_ones[i]
                 # Backpropagation, all members at once.
                 for layer in range(self.D, -1, -1):
-                    a = acts[layer]
-                    np.matmul(a.T if a.ndim == 2 else a.transpose(0, 2, 1), delta, out=gW[layer])
+                    np.matmul(np.swapaxes(acts[layer], -1, -2), delta, out=gW[layer])
                     np.matmul(ones, delta, out=gb[layer])  # faster than a sum over axis 1
                     if layer:
                         delta = np.matmul(delta, Wt[layer])
-                        for s, e, _, deriv, _, whole in plan[layer - 1]:
+                        for s, e, _, deriv, whole in plan[layer - 1]:
                             if whole:
                                 deriv(acts[layer], delta)
                             else:
@@ -439,12 +439,12 @@ class Stack:
                         upd *= self.trained_
                     self.flat -= size * upd
             vlogits = self._forward(self.Xv)[-1]
-            vcost = self._cost(vlogits, *self._targets(self.yv), grad=False)[0]
+            vcost = self._cost(vlogits, *self.yv_targets, grad=False)[0]
             if self.out.classification:
                 pred = (vlogits[..., 0] > 0) if self.output == "sigmoid" else vlogits.argmax(axis=2)
                 scores = (pred == self.yv).mean(axis=1)
             bad = ~(costs < self.limit)  # also catches NaN
-            totals = (costs * np.array([min(B, self.n - s) for s in self.starts], dtype=np.float64)[:, None]).sum(0)
+            totals = (costs * self.step_rows[:, None]).sum(0)
         elapsed = time.perf_counter() - t0
         # Python floats once for all rows (indexing NumPy scalars row by row costs more).
         diverged = bad.any(axis=0).tolist()

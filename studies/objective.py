@@ -11,7 +11,7 @@ from engine import MLP, Dataset, History, train
 from studies.config import SweepConfig
 from studies.space import TrainArgs
 
-__all__ = ["run_trial", "record", "TrialResult"]
+__all__ = ["run_trial", "record", "tell", "TrialResult"]
 
 
 class TrialResult:
@@ -21,6 +21,14 @@ class TrialResult:
 
     def __init__(self, state: TrialState, value: float | None, outcome: str) -> None:
         self.state, self.value, self.outcome = state, value, outcome
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
+    """Tell Optuna how the trial ended."""
+    if result.state == TrialState.COMPLETE:
+        study.tell(trial, result.value)
+    else:
+        study.tell(trial, state=result.state)
 
 
 def _curves(history: History) -> dict[str, list[float]]:

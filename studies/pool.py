@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.trial import TrialState
 
 from engine import Dataset, Member, Stack
 from studies.config import SweepConfig
@@ -30,7 +29,7 @@ from studies.objective import TrialResult, _Reporter, record
 from studies.samplers import batch_of
 from studies.space import TrainArgs
 
-__all__ = ["Pool", "Finished", "tell"]
+__all__ = ["Pool", "Finished"]
 
 
 @dataclass
@@ -124,10 +123,3 @@ class Pool:
         self.stacks.clear()
         return trials
 
-
-def tell(study: optuna.Study, finished: Finished) -> None:
-    r = finished.result
-    if r.state == TrialState.COMPLETE:
-        study.tell(finished.trial, r.value)
-    else:
-        study.tell(finished.trial, state=r.state)

@@ -168,25 +168,25 @@ class SearchSpace:
         """Rebuild a trial's arguments from its recorded parameters (for reproduce and reports)."""
         return self.suggest(optuna.trial.FixedTrial(params))
 
-    def max_layers(self) -> int:
-        s = self.searched.get("hidden_layers")
+    def _bounds(self, name: str) -> tuple[int, int]:
+        """The lowest and highest value an integer setting takes, fixed or searched."""
+        s = self.searched.get(name)
         if s is None:
-            return int(self.fixed.get("hidden_layers", SETTINGS["hidden_layers"]))
-        return int(s.high) if isinstance(s, Range) else max(int(c) for c in s.choices)
+            v = int(self.fixed.get(name, SETTINGS[name]))
+            return v, v
+        if isinstance(s, Range):
+            return int(s.low), int(s.high)
+        return min(int(c) for c in s.choices), max(int(c) for c in s.choices)
 
-    def max_units(self) -> int:
-        s = self.searched.get("hidden_units")
-        if s is None:
-            return int(self.fixed.get("hidden_units", SETTINGS["hidden_units"]))
-        return int(s.high) if isinstance(s, Range) else max(int(c) for c in s.choices)
+    def max_layers(self) -> int:
+        return self._bounds("hidden_layers")[1]
 
     def stack_widths(self, n_features: int) -> list[int]:
         """Widths of a stack that holds any network of this space (as deep as the deepest, as
         wide as the widest; identity layers of a network without hidden layers carry the inputs)."""
-        s = self.searched.get("hidden_layers")
-        lowest = self.max_layers() if s is None else int(s.low) if isinstance(s, Range) else min(map(int, s.choices))
-        width = max(self.max_units(), n_features if lowest == 0 else 0)
-        return [width] * self.max_layers()
+        fewest, most = self._bounds("hidden_layers")
+        width = max(self._bounds("hidden_units")[1], n_features if fewest == 0 else 0)
+        return [width] * most
 
     def grid(self) -> dict[str, list[object]]:
         """Optuna parameter name -> values, for the grid sampler; raises if a range is continuous."""

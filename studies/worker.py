@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from studies.config import SweepConfig
-from studies.objective import run_trial
+from studies.objective import run_trial, tell
 from studies.outcomes import outcome_of
 from studies.samplers import make_pruner, make_sampler
 from studies.storage import open_storage
@@ -141,8 +141,10 @@ def _ask(study: optuna.Study, config: SweepConfig, identity: dict[str, object],
 
 
 def _fail(study: optuna.Study, trials: list[optuna.Trial], error: str,
-          current: list[tuple[optuna.Study, optuna.Trial]]) -> None:
-    """Fail trials after an error (recorded on each) and enqueue their parameters again."""
+          current: list[tuple[optuna.Study, optuna.Trial]], counts: Counter[str] | None = None) -> None:
+    """Fail trials after an error (recorded on each, and counted) and enqueue their parameters again."""
+    if counts is not None:
+        counts["failed"] += len(trials)
     for trial in trials:
         trial.set_user_attr("error", error)
         study.tell(trial, state=TrialState.FAIL)
@@ -161,7 +163,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
                  failures: Counter[int]) -> dict[str, int]:
     """``batch`` > 1: keep up to ``batch`` trials training in stacks, refilled as trials end
     (continuous batching, see :mod:`studies.pool`)."""
-    from studies.pool import Pool, tell
+    from studies.pool import Pool
 
     config = task.config
     slots = config.batch
@@ -177,7 +179,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
     while True:
         if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
             for k, pool in pools.items():
-                _fail(studies[k], pool.abandon(), "interrupted", current)
+                _fail(studies[k], pool.abandon(), "interrupted", current)  # not counted: not a failure of theirs
             break
         if time.monotonic() >= next_stale:
             # RDB heartbeat: fail (and retry) trials of dead workers, whichever study they are in
@@ -201,21 +203,19 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
                     try:
                         pool.add(trials)
                     except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-                        _fail(studies[pick], trials, _error(exc), current)
+                        _fail(studies[pick], trials, _error(exc), current, counts)
                         failures[pick] += len(trials)
-                        counts["failed"] += len(trials)
         for k, pool in list(pools.items()):
             try:
                 finished = pool.step()
             except Exception as exc:
                 lost = pool.abandon()
-                _fail(studies[k], lost, _error(exc), current)
+                _fail(studies[k], lost, _error(exc), current, counts)
                 failures[k] += len(lost)
-                counts["failed"] += len(lost)
                 del pools[k]
                 continue
             for f in finished:
-                tell(pool.study, f)
+                tell(pool.study, f.trial, f.result)
                 counts[f.result.outcome] += 1
                 with contextlib.suppress(ValueError):
                     current.remove((pool.study, f.trial))
@@ -301,7 +301,7 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             break
         turn = pick + 1
         study, ref = studies[pick], refs[pick]
-        trials = _ask(study, config, identity, current, config.batch)
+        trials = _ask(study, config, identity, current, 1)
         if not trials:
             continue
         trial = trials[0]
@@ -309,14 +309,10 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             with _heartbeat(trial, storage):
                 result = run_trial(trial, datasets[ref.name], config)
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-            _fail(study, [trial], _error(exc), current)
+            _fail(study, [trial], _error(exc), current, counts)
             failures[pick] += 1
-            counts["failed"] += 1
             continue
-        if result.state == TrialState.COMPLETE:
-            study.tell(trial, result.value)
-        else:
-            study.tell(trial, state=result.state)
+        tell(study, trial, result)
         counts[result.outcome] += 1
         current.clear()
     return dict(counts)
