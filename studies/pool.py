@@ -16,9 +16,7 @@ recorded widths and gets the same bits.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
@@ -37,7 +35,6 @@ class _Entry:
     trial: optuna.Trial
     args: TrainArgs
     reporter: _Reporter
-    beat: contextlib.AbstractContextManager
     seconds: float = 0.0  # its share of the stack's time
 
 
@@ -56,7 +53,6 @@ class Pool:
     study: optuna.Study
     dataset: Dataset
     config: SweepConfig
-    heartbeat: Callable[[optuna.Trial], contextlib.AbstractContextManager]
     stacks: dict[tuple, Stack] = field(default_factory=dict)
     entries: dict[tuple[tuple, int], _Entry] = field(default_factory=dict)
 
@@ -82,9 +78,7 @@ class Pool:
                 )
             handle = stack.add(Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed,
                                       activation=a.activation))
-            beat = self.heartbeat(trial)
-            beat.__enter__()
-            self.entries[(key, handle)] = _Entry(trial, a, _Reporter(trial, self.config, a.epochs), beat)
+            self.entries[(key, handle)] = _Entry(trial, a, _Reporter(trial, self.config, a.epochs))
 
     def step(self) -> list[Finished]:
         """One epoch of every stack; returns the trials that ended, recorded."""
@@ -106,7 +100,6 @@ class Pool:
                     result = record(entry.trial, entry.args, history, self.config, pruned=entry.reporter.pruned,
                                     train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
                                     stack={"widths": stack.widths})
-                    entry.beat.__exit__(None, None, None)
                     del self.entries[(key, handle)]
                     done.append(Finished(entry.trial, result))
             if not any(k == key for k, _ in self.entries):
@@ -116,9 +109,6 @@ class Pool:
     def abandon(self) -> list[optuna.Trial]:
         """Stop every trial in the pool (after an error); returns them for the caller to fail."""
         trials = self.trials
-        for entry in self.entries.values():
-            with contextlib.suppress(Exception):
-                entry.beat.__exit__(None, None, None)
         self.entries.clear()
         self.stacks.clear()
         return trials

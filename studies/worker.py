@@ -120,7 +120,7 @@ def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial) -> bool:
 
 
 def _ask(study: optuna.Study, config: SweepConfig, identity: dict[str, object],
-         current: list[tuple[optuna.Study, optuna.Trial]], n: int) -> list[optuna.Trial]:
+         current: _InFlight, n: int) -> list[optuna.Trial]:
     """Ask for up to ``n`` trials while the study needs them; a trial numbered beyond the
     total withdraws at once (failed and marked ``surplus``)."""
     trials: list[optuna.Trial] = []
@@ -129,19 +129,19 @@ def _ask(study: optuna.Study, config: SweepConfig, identity: dict[str, object],
             break
         optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
         trial = study.ask()
-        current.append((study, trial))
+        current.add(study, trial)
         trial.set_user_attr("worker", identity)
         if _is_surplus(study, trial, config.trials):
             trial.set_user_attr("surplus", True)
             study.tell(trial, state=TrialState.FAIL)
-            current.pop()
+            current.end(trial)
             break
         trials.append(trial)
     return trials
 
 
 def _fail(study: optuna.Study, trials: list[optuna.Trial], error: str,
-          current: list[tuple[optuna.Study, optuna.Trial]], counts: Counter[str] | None = None) -> None:
+          current: _InFlight, counts: Counter[str] | None = None) -> None:
     """Fail trials after an error (recorded on each, and counted) and enqueue their parameters again."""
     if counts is not None:
         counts["failed"] += len(trials)
@@ -149,8 +149,45 @@ def _fail(study: optuna.Study, trials: list[optuna.Trial], error: str,
         trial.set_user_attr("error", error)
         study.tell(trial, state=TrialState.FAIL)
         requeue(study, study._storage.get_trial(trial._trial_id))
-        with contextlib.suppress(ValueError):
-            current.remove((study, trial))
+        current.end(trial)
+
+
+class _Waiter:
+    """Whether a worker with nothing left to ask should stay: on a storage with heartbeats,
+    while other workers' trials run, so that it fails and retries those of a host that died
+    (Optuna's heartbeat does it only when some process calls ``fail_stale_trials``).
+
+    It gives up once the running trials have not changed for two grace periods: they are
+    alive (long trials of a live host) or carry no heartbeat at all.
+    """
+
+    def __init__(self, storage: optuna.storages.BaseStorage, studies: list[optuna.Study], task: WorkerTask) -> None:
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        self.enabled = is_heartbeat_enabled(storage)
+        self.studies, self.task = studies, task
+        self.last: set[tuple[int, int]] = set()
+        self.since = self.checked = 0.0
+
+    def wait(self) -> bool:
+        """Sleep a moment and return True if the worker should look for work again."""
+        if not self.enabled:
+            return False
+        running = {(k, t.number) for k, study in enumerate(self.studies)
+                   for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        if not running:
+            return False
+        now = time.monotonic()
+        if running != self.last:
+            self.last, self.since = running, now
+        if now - self.since > 2 * self.task.grace_period + self.task.heartbeat_interval:
+            return False
+        if now - self.checked >= self.task.heartbeat_interval:
+            self.checked = now
+            for study in self.studies:
+                optuna.storages.fail_stale_trials(study)
+        time.sleep(min(1.0, self.task.heartbeat_interval))  # leave soon after the last trial ends
+        return True
 
 
 def _error(exc: BaseException) -> str:
@@ -159,7 +196,7 @@ def _error(exc: BaseException) -> str:
 
 def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identity: dict[str, object],
                  refs: list, datasets: dict, studies: list[optuna.Study],
-                 current: list[tuple[optuna.Study, optuna.Trial]], counts: Counter[str],
+                 current: _InFlight, counts: Counter[str],
                  failures: Counter[int]) -> dict[str, int]:
     """``batch`` > 1: keep up to ``batch`` trials training in stacks, refilled as trials end
     (continuous batching, see :mod:`studies.pool`)."""
@@ -172,6 +209,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
     sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
     order = [(task.index + j) % len(refs) for j in range(len(refs))]
     next_stale = 0.0
+    waiter = _Waiter(storage, studies, task)
 
     def wanted(k: int) -> bool:
         return failures[k] <= config.trials and _needs_work(studies[k], config.trials)
@@ -191,6 +229,8 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
         if slots - live >= refill or live == 0:
             pick = sticky if sticky is not None and wanted(sticky) else next((k for k in order if wanted(k)), None)
             if pick is None and live == 0:
+                if waiter.wait():
+                    continue
                 break
             if pick is not None:
                 sticky = pick
@@ -198,8 +238,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
                 if trials:
                     pool = pools.get(pick)
                     if pool is None:
-                        pool = pools[pick] = Pool(studies[pick], datasets[refs[pick].name], config,
-                                                  lambda trial: _heartbeat(trial, storage))
+                        pool = pools[pick] = Pool(studies[pick], datasets[refs[pick].name], config)
                     try:
                         pool.add(trials)
                     except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
@@ -216,19 +255,45 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
                 continue
             for f in finished:
                 tell(pool.study, f.trial, f.result)
+                current.end(f.trial)
                 counts[f.result.outcome] += 1
-                with contextlib.suppress(ValueError):
-                    current.remove((pool.study, f.trial))
             if not len(pool):
                 del pools[k]
     return dict(counts)
 
 
-def _heartbeat(trial: optuna.Trial, storage: optuna.storages.BaseStorage) -> contextlib.AbstractContextManager:
-    """Optuna's heartbeat thread for the trial (a no-op for storages without heartbeat)."""
-    from optuna.storages._heartbeat import get_heartbeat_thread  # what Study.optimize uses
+class _InFlight:
+    """The trials this worker has asked and not yet told, each with its heartbeat from the
+    moment it is asked (a storage with heartbeats only): so no trial of this worker is ever
+    RUNNING without one, and a host that dies is noticed whatever it was doing."""
 
-    return get_heartbeat_thread(trial._trial_id, storage)
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[optuna.Study, optuna.Trial, contextlib.AbstractContextManager | None]] = {}
+        self._storage: optuna.storages.BaseStorage | None = None
+
+    def bind(self, storage: optuna.storages.BaseStorage) -> None:
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        self._storage = storage if is_heartbeat_enabled(storage) else None
+
+    def add(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        beat = None
+        if self._storage is not None:
+            from optuna.storages._heartbeat import get_heartbeat_thread  # what Study.optimize uses
+
+            self._storage.record_heartbeat(trial._trial_id)  # at once, not when the thread first runs
+            beat = get_heartbeat_thread(trial._trial_id, self._storage)
+            beat.__enter__()
+        self._items[trial._trial_id] = (study, trial, beat)
+
+    def end(self, trial: optuna.Trial) -> None:
+        _, _, beat = self._items.pop(trial._trial_id, (None, None, None))
+        if beat is not None:
+            with contextlib.suppress(Exception):
+                beat.__exit__(None, None, None)
+
+    def __iter__(self):  # noqa: ANN204
+        return iter([(study, trial) for study, trial, _ in self._items.values()])
 
 
 _IN_WORK = False  # whether this process is inside work() (else it idles in loky's loop)
@@ -255,12 +320,12 @@ def work(task: WorkerTask) -> dict[str, int]:
         signal.signal(signal.SIGINT, _on_stop_signal)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    current: list[tuple[optuna.Study, optuna.Trial]] = []
+    current = _InFlight()
     _IN_WORK = True
     try:
         return _work(task, current)
     except (KeyboardInterrupt, Interrupted):
-        for study, trial in current:
+        for study, trial in list(current):
             with contextlib.suppress(Exception):
                 trial.set_user_attr("error", "interrupted")
                 study.tell(trial, state=TrialState.FAIL)
@@ -272,9 +337,10 @@ def work(task: WorkerTask) -> dict[str, int]:
         _IN_WORK = False
 
 
-def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) -> dict[str, int]:
+def _work(task: WorkerTask, current: _InFlight) -> dict[str, int]:
     config = task.config
     storage = open_storage(task.storage, heartbeat_interval=task.heartbeat_interval, grace_period=task.grace_period)
+    current.bind(storage)
     identity = process_identity()
     refs = list(config.datasets)
     datasets = {ref.name: ref.load(seed=config.seed) for ref in refs}
@@ -291,6 +357,7 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
     if config.batch > 1:
         return _work_pooled(task, storage, identity, refs, datasets, studies, current, counts, failures)
     turn = task.index
+    waiter = _Waiter(storage, studies, task)
     while True:
         if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
             break
@@ -298,6 +365,8 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
         order = [(turn + j) % len(refs) for j in range(len(refs))]
         pick = next((k for k in order if failures[k] <= config.trials and _needs_work(studies[k], config.trials)), None)
         if pick is None:
+            if waiter.wait():
+                continue
             break
         turn = pick + 1
         study, ref = studies[pick], refs[pick]
@@ -306,13 +375,12 @@ def _work(task: WorkerTask, current: list[tuple[optuna.Study, optuna.Trial]]) ->
             continue
         trial = trials[0]
         try:
-            with _heartbeat(trial, storage):
-                result = run_trial(trial, datasets[ref.name], config)
+            result = run_trial(trial, datasets[ref.name], config)
         except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
             _fail(study, [trial], _error(exc), current, counts)
             failures[pick] += 1
             continue
         tell(study, trial, result)
+        current.end(trial)
         counts[result.outcome] += 1
-        current.clear()
     return dict(counts)
