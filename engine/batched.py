@@ -9,7 +9,10 @@ widths, depth, activation and seed:
   gradients stay exactly zero;
 - shallower members are padded to the deepest with identity layers (weights the identity
   matrix, no activation, never updated), which pass values and gradients on exactly;
-- rows are ordered by activation, so that each activation is one call on a slice.
+- rows are ordered by activation, so that each activation is one call on a slice (sigmoid
+  and tanh rows side by side share their tanh and their derivative's square);
+- the first layer's bias is a row of its weights (the inputs carry a column of ones), so
+  its forward pass and its gradient are one matmul each.
 
 A :class:`Stack` is trained an epoch at a time, and members join and leave it between
 epochs (continuous batching: a worker refills the slots of finished and pruned members with
@@ -60,7 +63,15 @@ def _relu(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0, out=z)
 
 
+def _d_relu(a: np.ndarray, delta: np.ndarray) -> None:
+    delta *= np.sign(a)  # a >= 0: its sign is the derivative; a float product is faster than a mask's
+
+
 _ACTIVATIONS = {**ACTIVATIONS, "relu": _relu}
+_DERIVATIVES = {**DERIVATIVES, "relu": _d_relu}
+# Rows are grouped in this order; sigmoid rows sort by rising depth and the others by falling
+# depth, so that at every layer the sigmoid and tanh rows that have it are side by side.
+_GROUP = {"sigmoid": 1, "tanh": 2}
 
 
 def _effective(hidden: Sequence[int], layer: int, n_in: int) -> int:
@@ -120,13 +131,20 @@ class Stack:
         self.widths = [int(w) for w in widths]
         self.D = len(self.widths)
         self.sizes = [n_in, *self.widths, n_out]
+        # A row of parameters: layer 0 as one (1 + n_in) x w0 block (its bias is the first
+        # row), then the other layers' weights, then their biases.
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
-        self.n_weights = sum(a * b for a, b in shapes)
-        self.n_params = self.n_weights + sum(b for _, b in shapes)
+        self._first = (n_in + 1) * self.sizes[1]
+        self._w_at = [0] + [self._first + sum(a * b for a, b in shapes[1:j]) for j in range(1, len(shapes))]
+        end = self._first + sum(a * b for a, b in shapes[1:])
+        self._b_at = [0] + [end + sum(b for _, b in shapes[1:j]) for j in range(1, len(shapes))]
+        self.n_params = end + sum(b for _, b in shapes[1:])
+        self.weights = slice(self.sizes[1], end)  # every weight, no bias: where penalties apply
         ydt = np.intp if self.out.classification else self.dt
-        self.X = np.ascontiguousarray(dataset.X_train, dtype=self.dt)
+        ones_col = lambda X: np.hstack([np.ones((X.shape[0], 1)), X]).astype(self.dt)  # noqa: E731
+        self.X = ones_col(dataset.X_train)  # inputs with a column of ones (layer 0's bias)
         self.y = np.ascontiguousarray(dataset.y_train, dtype=ydt)
-        self.Xv = np.ascontiguousarray(dataset.X_val, dtype=self.dt)
+        self.Xv = ones_col(dataset.X_val)
         self.yv = np.ascontiguousarray(dataset.y_val, dtype=ydt)
         self.n = self.X.shape[0]
         self.starts = list(range(0, self.n, self.batch_size))
@@ -134,6 +152,8 @@ class Stack:
         self.step_rows = np.array([min(self.batch_size, self.n - s) for s in self.starts], dtype=np.float64)
         ones = {b: np.ones((1, b), dtype=self.dt) for b in set(self.step_rows.astype(int).tolist())}
         self.step_ones = [ones[int(b)] for b in self.step_rows]
+        # -1 / (its step's rows) for each training row: the sigmoid output's gradient scale.
+        self._neg_inv_rows = (-1.0 / np.repeat(self.step_rows, self.step_rows.astype(int))).astype(self.dt)
         self.y_targets, self.yv_targets = self._targets(self.y), self._targets(self.yv)
         self._perm_tables: dict[int, np.ndarray] = {}
         self._slots: dict[int, _Slot] = {}
@@ -189,14 +209,19 @@ class Stack:
         return self._slots[handle].epoch
 
     # -- the arrays -----------------------------------------------------------------------
+    def _first_block(self, buf: np.ndarray) -> np.ndarray:
+        """Layer 0's parameters as one (K, 1 + n_in, w0) array: its bias row, then its weights."""
+        return buf[:, : self._first].reshape(buf.shape[0], self.sizes[0] + 1, self.sizes[1])
+
     def _view(self, buf: np.ndarray, layer: int, *, bias: bool) -> np.ndarray:
-        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        if layer == 0:
+            block = self._first_block(buf)
+            return block[:, :1] if bias else block[:, 1:]
+        a, b = self.sizes[layer], self.sizes[layer + 1]
         if not bias:
-            i = sum(a * b for a, b in shapes[:layer])
-            a, b = shapes[layer]
+            i = self._w_at[layer]
             return buf[:, i : i + a * b].reshape(buf.shape[0], a, b)
-        i = self.n_weights + sum(b for _, b in shapes[:layer])
-        b = shapes[layer][1]
+        i = self._b_at[layer]
         return buf[:, i : i + b].reshape(buf.shape[0], 1, b)
 
     def _fresh(self, slot: _Slot) -> dict[str, np.ndarray]:
@@ -230,7 +255,11 @@ class Stack:
             self._write_back(old[h], self._slots[h].model)
         kept = [h for h in self._rows if h not in self._leaving]
         joining = self._joining
-        rows = sorted(kept + joining, key=lambda h: (self._slots[h].activation, -len(self._slots[h].member.hidden), h))
+        def order(h: int) -> tuple:
+            act, depth = self._slots[h].activation, len(self._slots[h].member.hidden)
+            return (_GROUP.get(act, 0), act, depth if act == "sigmoid" else -depth, h)
+
+        rows = sorted(kept + joining, key=order)
         keys = ["flat", "m", "v", "trained"]
         fresh = {h: self._fresh(self._slots[h]) for h in joining}
         current = {"flat": getattr(self, "flat", None), "m": getattr(self, "m", None), "v": getattr(self, "v", None),
@@ -252,6 +281,7 @@ class Stack:
         self.gW = [self._view(self.grad, j, bias=False) for j in range(L)]
         self.gb = [self._view(self.grad, j, bias=True) for j in range(L)]
         self.Wt = [w.transpose(0, 2, 1) for w in self.W]
+        self.W0, self.gW0 = self._first_block(self.flat), self._first_block(self.grad)
         slots = [self._slots[h] for h in rows]
         dt = self.dt
         self.lr = np.array([s.member.learning_rate for s in slots], dtype=dt)[:, None]
@@ -259,14 +289,23 @@ class Stack:
         self.l1 = np.array([s.member.l1 for s in slots], dtype=dt)[:, None]
         self.has_l2, self.has_l1 = bool(self.l2.any()), bool(self.l1.any())
         identity = any(len(s.member.hidden) < self.D for s in slots)
-        # Identity layers never move: their rate is 0 (folded into the learning rate).
-        self.rate = self.lr * self.trained_ if identity else self.lr
+        # Each parameter's rate, in full (a same-shape product is cheaper than a broadcast);
+        # identity layers never move: their rate is 0.
+        self.rate = np.ascontiguousarray(np.broadcast_to(self.lr, self.flat.shape))
+        if identity:
+            self.rate *= self.trained_
         self.identity = identity
+        # Plain SGD takes L2 as a decay, w *= 1 - rate * l2: the same step as adding l2 * w to
+        # the gradient, with one same-shape product instead of two broadcast ones.
+        self.decay = None
+        if self.optimizer == "sgd" and self.has_l2:
+            self.decay = np.ones_like(self.flat)
+            self.decay[:, self.weights] -= self.rate[:, self.weights] * self.l2
         self.plan = self._plan(slots)
         # Members that join get their initial cost, from the same forward pass as the rest.
         if joining:
             with np.errstate(all="ignore"):
-                init = self._cost(self._forward(self.X)[-1], *self.y_targets, grad=False)[0]
+                init = self._cost(self._forward(self.X)[-1], *self.y_targets, grad=False)[0] / self.n
             for r, h in enumerate(rows):
                 s = self._slots[h]
                 if h in fresh:
@@ -277,7 +316,9 @@ class Stack:
         self.limit = np.array([s.limit for s in slots], dtype=np.float64)
 
     def _plan(self, slots: list[_Slot]) -> list[list[tuple]]:
-        """For each hidden layer: the runs of rows that really have it, one per activation."""
+        """For each hidden layer: the runs of rows that really have it, one per activation,
+        except that sigmoid rows followed by tanh rows make one run ``(s, m, e)``: rows s:m
+        sigmoid, m:e tanh (the sigmoid is computed as (1 + tanh(z / 2)) / 2)."""
         plan = []
         K = len(slots)
         for layer in range(self.D):
@@ -288,8 +329,49 @@ class Stack:
                         runs[-1][1] = r + 1
                     else:
                         runs.append([r, r + 1, s.activation])
-            plan.append([(st, e, _ACTIVATIONS[a], DERIVATIVES[a], st == 0 and e == K) for st, e, a in runs])
+            steps: list[tuple] = []
+            for st, e, a in runs:
+                if a == "tanh" and steps and steps[-1][0] is None and steps[-1][3] == st:
+                    s0 = steps.pop()[1]
+                    steps.append((None, s0, st, e, s0 == 0 and e == K))  # sigmoid s0:st, tanh st:e
+                elif a in ("sigmoid", "tanh"):
+                    m = e if a == "sigmoid" else st
+                    steps.append((None, st, m, e, st == 0 and e == K))
+                elif a != "linear":
+                    steps.append(((_ACTIVATIONS[a], _DERIVATIVES[a]), st, e, e, st == 0 and e == K))
+            plan.append(steps)
         return plan
+
+    @staticmethod
+    def _activate(z: np.ndarray, steps: list[tuple]) -> None:
+        for fns, s, m, e, whole in steps:
+            if fns is not None:
+                fns[0](z if whole else z[s:e])
+                continue
+            if m > s:
+                sg = z[s:m]
+                sg *= 0.5
+            np.tanh(z if whole else z[s:e], out=z if whole else z[s:e])
+            if m > s:
+                sg += 1.0
+                sg *= 0.5
+
+    @staticmethod
+    def _derive(a: np.ndarray, delta: np.ndarray, steps: list[tuple]) -> None:
+        for fns, s, m, e, whole in steps:
+            aa = a if whole else a[s:e]
+            if fns is not None:
+                fns[1](aa, delta if whole else delta[s:e])
+                continue
+            t = aa * aa
+            if m > s:  # sigmoid: a (1 - a) = a - a^2
+                np.subtract(aa[: m - s], t[: m - s], out=t[: m - s])
+            if e > m:  # tanh: 1 - a^2
+                np.subtract(1.0, t[m - s :], out=t[m - s :])
+            if whole:
+                delta *= t
+            else:
+                delta[s:e] *= t
 
     def _write_back(self, r: int, model: MLP) -> None:
         d = len(model.hidden_sizes)
@@ -307,22 +389,25 @@ class Stack:
         return y, None
 
     def _forward(self, a: np.ndarray) -> list[np.ndarray]:
+        """Every layer's outputs for inputs ``a`` (with their column of ones)."""
         acts = [a]
+        z = np.matmul(a, self.W0)  # layer 0 with its bias
         for layer in range(self.D + 1):
-            z = np.matmul(a, self.W[layer])
-            z += self.b[layer]
+            if layer:
+                z = np.matmul(a, self.W[layer])
+                z += self.b[layer]
             if layer < self.D:
-                for s, e, act, _, whole in self.plan[layer]:
-                    act(z if whole else z[s:e])
+                self._activate(z, self.plan[layer])
             acts.append(z)
             a = z
         return acts
 
-    def _cost(self, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *,
-              grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-member mean costs (K,) from logits (K, B, k), and their gradient.
+    def _cost(self, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
+              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-member summed costs (K,) from logits (K, B, k), and the gradient of their mean.
 
-        ``y`` is (B,) or (K, B); for the sigmoid output it is float and ``sign`` is ``1 - 2y``.
+        ``y`` is (B,) or (K, B); for the sigmoid output it is float and ``sign`` is ``1 - 2y``,
+        and ``scale`` (if given) is ``-sign / B``.
         """
         n = z.shape[1]
         if self.output == "sigmoid":
@@ -330,13 +415,11 @@ class Stack:
             # and sigmoid(z) - y = (2y - 1) expm1(-c): the gradient from the same array.
             c = np.logaddexp(0.0, z[..., 0] * sign)
             cost = c.sum(axis=1)
-            cost /= n
             if not grad:
                 return cost, None
             np.negative(c, out=c)
             d = np.expm1(c, out=c)
-            d *= sign
-            d *= -1.0 / n
+            d *= sign * (-1.0 / n) if scale is None else scale
             return cost, d[..., None]
         if self.output == "softmax":
             shifted = z - z.max(axis=2, keepdims=True)
@@ -344,14 +427,14 @@ class Stack:
             picked = np.take_along_axis(shifted, yk, axis=2)[..., 0]
             e = np.exp(shifted)
             norm = e.sum(axis=2)
-            cost = (np.log(norm) - picked).sum(axis=1) / n
+            cost = (np.log(norm) - picked).sum(axis=1)
             if not grad:
                 return cost, None
             e /= norm[..., None]
             np.put_along_axis(e, yk, np.take_along_axis(e, yk, axis=2) - 1.0, axis=2)
             return cost, e * (1.0 / n)
         diff = z - y[..., None]
-        cost = (diff * diff).sum(axis=(1, 2)) / n
+        cost = (diff * diff).sum(axis=(1, 2))
         return cost, (diff * (2.0 / n) if grad else None)
 
     def _perms(self, seed: int) -> np.ndarray:
@@ -386,47 +469,52 @@ class Stack:
                 idx = np.stack([self._perms(s.member.seed)[s.epoch] for s in slots])
             Xs, ys = self.X[idx], self.y[idx]
         ys, signs = self._targets(ys)
+        scales = None if signs is None else signs * self._neg_inv_rows
         S = len(self.starts)
-        costs = np.empty((S, K))
+        costs = np.empty((S, K))  # each step's summed cost per member; means at the epoch's end
         B = self.batch_size
         opt = self.optimizer
-        plan, Wt, gW, gb, step_ones = self.plan, self.Wt, self.gW, self.gb, self.step_ones
+        plan, W, Wt, gW, gb, gW0 = self.plan, self.W, self.Wt, self.gW, self.gb, self.gW0
+        D, step_ones, derive = self.D, self.step_ones, self._derive
+        flat, g, rate, decay = self.flat, self.grad, self.rate, self.decay
+        penalize = opt != "sgd" and (self.has_l2 or self.has_l1)
         if opt == "adam":
             t_rows = np.array([s.epoch * S for s in slots], dtype=np.intp)
         with np.errstate(all="ignore"):
             for i, start in enumerate(self.starts):
-                xb = Xs[..., start : start + B, :]
+                rows_i = slice(start, start + B)
+                xb = Xs[..., rows_i, :]
                 acts = self._forward(xb)
-                cost, delta = self._cost(acts[-1], ys[..., start : start + B],
-                                         None if signs is None else signs[..., start : start + B], grad=True)
-                costs[i] = cost  # divergence is looked for at the epoch's end (a member's rows are its own)
+                costs[i], delta = self._cost(acts[-1], ys[..., rows_i], None if signs is None else signs[..., rows_i],
+                                             grad=True, scale=None if scales is None else scales[..., rows_i])
                 ones = step_ones[i]
                 # Backpropagation, all members at once.
-                for layer in range(self.D, -1, -1):
-                    np.matmul(np.swapaxes(acts[layer], -1, -2), delta, out=gW[layer])
+                for layer in range(D, 0, -1):
+                    a = acts[layer]
+                    np.matmul(a.swapaxes(-1, -2), delta, out=gW[layer])
                     np.matmul(ones, delta, out=gb[layer])  # faster than a sum over axis 1
-                    if layer:
-                        delta = np.matmul(delta, Wt[layer])
-                        for s, e, _, deriv, whole in plan[layer - 1]:
-                            if whole:
-                                deriv(acts[layer], delta)
-                            else:
-                                deriv(acts[layer][s:e], delta[s:e])
-                g = self.grad
+                    delta = np.matmul(delta, Wt[layer])
+                    derive(a, delta, plan[layer - 1])
+                np.matmul(xb.swapaxes(-1, -2), delta, out=gW0)  # layer 0's weights and bias at once
                 # Penalties only when some member has one (as the single engine skips them).
-                if self.has_l2 or self.has_l1:
-                    w = self.flat[:, : self.n_weights]
-                    gw = g[:, : self.n_weights]
+                if self.has_l1 and opt == "sgd":
+                    gw = g[:, self.weights]
+                    gw += self.l1 * np.sign(flat[:, self.weights])
+                elif penalize:
+                    w, gw = flat[:, self.weights], g[:, self.weights]
                     if self.has_l2:
                         gw += self.l2 * w
                     if self.has_l1:
                         gw += self.l1 * np.sign(w)
                 if opt == "sgd":
-                    self.flat -= self.rate * g
+                    if decay is not None:
+                        flat *= decay
+                    np.multiply(rate, g, out=g)
+                    flat -= g
                 elif opt == "momentum":
                     self.m *= self.momentum
-                    self.m -= self.rate * g
-                    self.flat += (self.momentum * self.m - self.rate * g) if self.nesterov else self.m
+                    self.m -= rate * g
+                    flat += (self.momentum * self.m - rate * g) if self.nesterov else self.m
                 else:
                     b1, b2, eps = 0.9, 0.999, 1e-8
                     self.v *= b2
@@ -437,14 +525,15 @@ class Stack:
                     upd = self.m / (np.sqrt(self.v) + eps)
                     if self.identity:
                         upd *= self.trained_
-                    self.flat -= size * upd
+                    flat -= size * upd
             vlogits = self._forward(self.Xv)[-1]
-            vcost = self._cost(vlogits, *self.yv_targets, grad=False)[0]
+            vcost = self._cost(vlogits, *self.yv_targets, grad=False)[0] / self.Xv.shape[0]
             if self.out.classification:
                 pred = (vlogits[..., 0] > 0) if self.output == "sigmoid" else vlogits.argmax(axis=2)
                 scores = (pred == self.yv).mean(axis=1)
+            totals = costs.sum(0)
+            costs /= self.step_rows[:, None]
             bad = ~(costs < self.limit)  # also catches NaN
-            totals = (costs * self.step_rows[:, None]).sum(0)
         elapsed = time.perf_counter() - t0
         # Python floats once for all rows (indexing NumPy scalars row by row costs more).
         diverged = bad.any(axis=0).tolist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from studies.config import PluginSpec
 from studies.space import SearchSpace
 
 __all__ = ["SAMPLERS", "PRUNERS", "Option", "BatchTPESampler", "batch_of", "check_plugin", "make_sampler",
-           "make_pruner"]
+           "make_pruner", "pruner_startup"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,34 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
+_patch_lock = threading.Lock()
+_patch_depth = 0
+
+
+@contextlib.contextmanager
+def _vectorized_log_ndtr() -> Iterator[None]:
+    """Optuna's truncated normal (TPE's kernels) evaluates log Phi element by element in
+    Python (``np.frompyfunc``), most of TPE's time once the candidates number in the
+    hundreds; scipy's ``log_ndtr`` is the same function vectorized, and more accurate in the
+    tails. Swapped in only while this sampler samples (reentrant, thread-safe)."""
+    global _patch_depth
+    from optuna.samplers._tpe import _truncnorm
+    from scipy.special import log_ndtr
+
+    with _patch_lock:
+        if _patch_depth == 0:
+            _vectorized_log_ndtr.original = _truncnorm._log_ndtr  # type: ignore[attr-defined]
+            _truncnorm._log_ndtr = log_ndtr
+        _patch_depth += 1
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patch_depth -= 1
+            if _patch_depth == 0:
+                _truncnorm._log_ndtr = _vectorized_log_ndtr.original  # type: ignore[attr-defined]
+
+
 class BatchTPESampler(optuna.samplers.TPESampler):
     """Optuna's TPE, which inside :meth:`batch` fits its model once for a batch of trials.
 
@@ -92,7 +121,9 @@ class BatchTPESampler(optuna.samplers.TPESampler):
     time). Inside ``batch(K)`` they are fitted once per parameter group, K sets of
     ``n_ei_candidates`` are drawn together, and each trial takes the best of its own set:
     what K asks would give, except that batch-mates do not act as each other's constant
-    liar (trials of other workers still do). Outside a batch it is Optuna's TPE unchanged.
+    liar (trials of other workers still do). Outside a batch it is Optuna's TPE, with its
+    truncated normal's log Phi vectorized (scipy's ``log_ndtr``: the same numbers to 1e-7,
+    about 10x faster).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -108,6 +139,16 @@ class BatchTPESampler(optuna.samplers.TPESampler):
             yield
         finally:
             self._batch_size, self._memo = 0, {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        with _vectorized_log_ndtr():
+            return super().sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        with _vectorized_log_ndtr():
+            return super().sample_independent(study, trial, param_name, param_distribution)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         if not self._batch_size:
@@ -195,3 +236,13 @@ def make_pruner(spec: PluginSpec) -> optuna.pruners.BasePruner:
     if spec.name not in factories:
         raise ValueError(f"'pruner.name' must be one of {sorted(PRUNERS)}, but got {spec.name!r}.")
     return factories[spec.name](**opts)
+
+
+def pruner_startup(spec: PluginSpec) -> int:
+    """How many complete trials a study needs before its pruner can prune at all (the median
+    and percentile pruners compare with complete trials only); 0 for pruners that compare
+    with running trials too, or never prune."""
+    if spec.name in ("median", "percentile"):
+        opts = dict(spec.options)
+        return max(1, int(opts.get("n_startup_trials", 5)), int(opts.get("n_min_trials", 1)))
+    return 0

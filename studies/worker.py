@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from studies.config import SweepConfig
 from studies.objective import run_trial, tell
 from studies.outcomes import outcome_of
-from studies.samplers import make_pruner, make_sampler
+from studies.samplers import make_pruner, make_sampler, pruner_startup
 from studies.storage import open_storage
 
 __all__ = ["WorkerTask", "Interrupted", "work", "process_identity", "process_alive", "sampler_seed", "requeue"]
@@ -102,6 +102,20 @@ def _live_counts(study: optuna.Study) -> tuple[int, list[int], int]:
 def _needs_work(study: optuna.Study, total: int) -> bool:
     finished, running, waiting = _live_counts(study)
     return waiting > 0 or finished + len(running) < total
+
+
+def _scouting(study: optuna.Study, startup: int) -> int | None:
+    """While a study has fewer complete trials than its pruner needs: how many more trials
+    may start (its first ones, the scouts, minus those running); ``None`` once it has them."""
+    complete = running = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        if t.state == TrialState.COMPLETE:
+            complete += 1
+        else:
+            running += 1
+    if complete >= startup:
+        return None
+    return max(0, startup - complete - running)
 
 
 def _is_surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
@@ -210,9 +224,24 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
     order = [(task.index + j) % len(refs) for j in range(len(refs))]
     next_stale = 0.0
     waiter = _Waiter(storage, studies, task)
+    # Scouts: a study's first trials start alone, as many as its pruner needs complete. Trials
+    # that started with them could only be pruned once they end, so a full first stack would
+    # train to the end (and then be the lenient yardstick of every later trial); meanwhile
+    # free slots go to other studies' scouts, or stay free.
+    startup = 0 if os.environ.get("NO_SCOUT") else pruner_startup(config.pruner)
+    scouted: set[int] = set()
 
     def wanted(k: int) -> bool:
         return failures[k] <= config.trials and _needs_work(studies[k], config.trials)
+
+    def room(k: int, free: int) -> int:
+        if k in scouted or not startup:
+            return free
+        n = _scouting(studies[k], startup)
+        if n is None:
+            scouted.add(k)
+            return free
+        return min(free, n)
 
     while True:
         if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
@@ -227,14 +256,19 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
             next_stale = time.monotonic() + task.heartbeat_interval
         live = sum(len(p) for p in pools.values())
         if slots - live >= refill or live == 0:
-            pick = sticky if sticky is not None and wanted(sticky) else next((k for k in order if wanted(k)), None)
+            free = slots - live
+            candidates = [k for k in ([sticky] if sticky is not None else []) + order if wanted(k)]
+            pick, n = next(((k, r) for k in candidates if (r := room(k, free)) > 0), (None, 0))
+            if pick is None and candidates and live == 0:
+                pick, n = candidates[0], free  # only others' scouts left: don't sit idle
             if pick is None and live == 0:
                 if waiter.wait():
                     continue
                 break
             if pick is not None:
-                sticky = pick
-                trials = _ask(studies[pick], config, identity, current, slots - live)
+                if n == free:
+                    sticky = pick
+                trials = _ask(studies[pick], config, identity, current, n)
                 if trials:
                     pool = pools.get(pick)
                     if pool is None:

@@ -103,7 +103,10 @@ def test_padding_changes_nothing_even_where_the_activation_of_zero_is_not_zero()
 
 MIXED = [Member((3, 5), 0.05, l2=1e-3, activation="relu"), Member((6,), 0.02, l1=1e-3, activation="sigmoid"),
          Member((), 0.1, activation="tanh"), Member((4, 2, 3), 0.1, activation="tanh"),
-         Member((2,), 0.3, activation="relu"), Member((5, 5, 5), 0.03, l1=1e-3, activation="sigmoid")]
+         Member((2,), 0.3, activation="relu"), Member((5, 5, 5), 0.03, l1=1e-3, activation="sigmoid"),
+         Member((2, 4), 0.05, l2=1e-2, activation="sigmoid"), Member((3,), 0.02, activation="linear")]
+# Sigmoid members of depths 1, 2, 3 next to tanh ones of depths 3 and 0: at every layer the
+# sigmoid and tanh rows that have it form one run (their tanh and derivative shared).
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
