@@ -228,7 +228,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
     # that started with them could only be pruned once they end, so a full first stack would
     # train to the end (and then be the lenient yardstick of every later trial); meanwhile
     # free slots go to other studies' scouts, or stay free.
-    startup = 0 if os.environ.get("NO_SCOUT") else pruner_startup(config.pruner)
+    startup = pruner_startup(config.pruner)
     scouted: set[int] = set()
 
     def wanted(k: int) -> bool:
