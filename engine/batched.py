@@ -99,6 +99,7 @@ class _Slot:
     epoch: int = 0  # epochs done
     last_cost: float = math.nan  # its cost at its latest step: what a divergence reports as last good
     limit: float = math.inf
+    data: int = 0  # its dataset's index in the stack
 
 
 class Stack:
@@ -142,10 +143,11 @@ class Stack:
         self.weights = slice(self.sizes[1], end)  # every weight, no bias: where penalties apply
         ydt = np.intp if self.out.classification else self.dt
         ones_col = lambda X: np.hstack([np.ones((X.shape[0], 1)), X]).astype(self.dt)  # noqa: E731
-        self.X = ones_col(dataset.X_train)  # inputs with a column of ones (layer 0's bias)
-        self.y = np.ascontiguousarray(dataset.y_train, dtype=ydt)
-        self.Xv = ones_col(dataset.X_val)
-        self.yv = np.ascontiguousarray(dataset.y_val, dtype=ydt)
+        self._prepare = lambda d: (ones_col(d.X_train), np.ascontiguousarray(d.y_train, dtype=ydt),  # noqa: E731
+                                   ones_col(d.X_val), np.ascontiguousarray(d.y_val, dtype=ydt))
+        self.X, self.y, self.Xv, self.yv = self._prepare(dataset)  # X: inputs and a column of ones (layer 0's bias)
+        self._datasets = [dataset]  # members may bring others of the same shapes (see add)
+        self._stacked: tuple[np.ndarray, ...] | None = None
         self.n = self.X.shape[0]
         self.starts = list(range(0, self.n, self.batch_size))
         # Per step, once: its rows, and the ones whose product with a gradient sums its rows.
@@ -172,9 +174,15 @@ class Stack:
         """Members training or about to (joined and not yet left)."""
         return len(self._rows) + len(self._joining) - len(self._leaving)
 
-    def add(self, member: Member) -> int:
-        """Queue ``member`` to join at the next epoch; returns its handle."""
+    def add(self, member: Member, *, dataset: Dataset | None = None) -> int:
+        """Queue ``member`` to join at the next epoch; returns its handle.
+
+        ``dataset`` (default: the stack's) may be another dataset of the same shapes (task,
+        features, outputs, training and validation rows): one stack then trains members of
+        several studies, each on its own data.
+        """
         act = check_activation(member.activation if member.activation is not None else self.activation)
+        data = self._data_index(dataset) if dataset is not None else 0
         if len(member.hidden) > self.D or any(h > w for h, w in zip(member.hidden, self.widths)):
             raise ValueError(f"member with hidden layers {list(member.hidden)} does not fit a stack of "
                              f"widths {self.widths}.")
@@ -185,9 +193,27 @@ class Stack:
         model = MLP(self.sizes[0], member.hidden, self.sizes[-1], activation=act, output=self.output,
                     seed=member.seed, dtype=self.dt)
         handle, self._next = self._next, self._next + 1
-        self._slots[handle] = _Slot(member, act, model, History(task=self.dataset.task, initial_cost=math.nan))
+        self._slots[handle] = _Slot(member, act, model, History(task=self.dataset.task, initial_cost=math.nan),
+                                    data=data)
         self._joining.append(handle)
         return handle
+
+    def _data_index(self, dataset: Dataset) -> int:
+        for i, d in enumerate(self._datasets):
+            if d is dataset:
+                return i
+        base = self.dataset
+        for what, a, b in (("task", dataset.task, base.task), ("n_features", dataset.n_features, base.n_features),
+                           ("n_outputs", dataset.n_outputs, base.n_outputs),
+                           ("training rows", len(dataset.X_train), len(base.X_train)),
+                           ("validation rows", len(dataset.X_val), len(base.X_val))):
+            if a != b:
+                raise ValueError(f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its {what} "
+                                 f"is {a!r}, the stack's {b!r}.")
+        self._datasets.append(dataset)
+        parts = [self._prepare(d) for d in self._datasets]
+        self._stacked = tuple(np.stack([p[j] for p in parts]) for j in range(4))
+        return len(self._datasets) - 1
 
     def remove(self, handle: int) -> None:
         """Take a member out of the stack (its network keeps its weights as of now)."""
@@ -302,10 +328,20 @@ class Stack:
             self.decay = np.ones_like(self.flat)
             self.decay[:, self.weights] -= self.rate[:, self.weights] * self.l2
         self.plan = self._plan(slots)
+        # Each member's data: the stack's own, or (members of several datasets) gathered by row.
+        self.data = np.array([s.data for s in slots], dtype=np.intp)
+        self.multi = bool(self.data.any())
+        if self.multi:
+            Xa, ya, Xva, yva = self._stacked
+            X, y_targets = Xa[self.data], self._targets(ya[self.data])
+            self.val = (Xva[self.data], yva[self.data], self._targets(yva[self.data]))
+        else:
+            X, y_targets = self.X, self.y_targets
+            self.val = (self.Xv, self.yv, self.yv_targets)
         # Members that join get their initial cost, from the same forward pass as the rest.
         if joining:
             with np.errstate(all="ignore"):
-                init = self._cost(self._forward(self.X)[-1], *self.y_targets, grad=False)[0] / self.n
+                init = self._cost(self._forward(X)[-1], *y_targets, grad=False)[0] / self.n
             for r, h in enumerate(rows):
                 s = self._slots[h]
                 if h in fresh:
@@ -459,15 +495,19 @@ class Stack:
         t0 = time.perf_counter()
         seeds = {s.member.seed for s in slots}
         epochs = [s.epoch for s in slots]
-        if len(seeds) == 1 and min(epochs) == max(epochs):  # one shuffle for all: the batch is shared
+        if len(seeds) == 1 and min(epochs) == max(epochs) and not self.multi:  # one batch for all
             perm = self._perms(seeds.pop())[epochs[0]]
             Xs, ys = self.X[perm], self.y[perm]
-        else:  # each member's own shuffling (members joined at other epochs, or other seeds)
+        else:  # each member's own shuffling (members joined at other epochs, or other seeds) or data
             if len(seeds) == 1:
                 idx = self._perms(seeds.pop())[epochs]
             else:
                 idx = np.stack([self._perms(s.member.seed)[s.epoch] for s in slots])
-            Xs, ys = self.X[idx], self.y[idx]
+            if self.multi:
+                Xa, ya = self._stacked[:2]
+                Xs, ys = Xa[self.data[:, None], idx], ya[self.data[:, None], idx]
+            else:
+                Xs, ys = self.X[idx], self.y[idx]
         ys, signs = self._targets(ys)
         scales = None if signs is None else signs * self._neg_inv_rows
         S = len(self.starts)
@@ -526,11 +566,12 @@ class Stack:
                     if self.identity:
                         upd *= self.trained_
                     flat -= size * upd
-            vlogits = self._forward(self.Xv)[-1]
-            vcost = self._cost(vlogits, *self.yv_targets, grad=False)[0] / self.Xv.shape[0]
+            Xv, yv, yv_targets = self.val
+            vlogits = self._forward(Xv)[-1]
+            vcost = self._cost(vlogits, *yv_targets, grad=False)[0] / Xv.shape[-2]
             if self.out.classification:
                 pred = (vlogits[..., 0] > 0) if self.output == "sigmoid" else vlogits.argmax(axis=2)
-                scores = (pred == self.yv).mean(axis=1)
+                scores = (pred == yv).mean(axis=1)
             totals = costs.sum(0)
             costs /= self.step_rows[:, None]
             bad = ~(costs < self.limit)  # also catches NaN
@@ -560,7 +601,7 @@ class Stack:
             if score_list is not None:
                 hist.val_accuracy.append(score_list[r])
             else:
-                hist.val_r2.append(_score(s.model, vlogits[r], self.yv))
+                hist.val_r2.append(_score(s.model, vlogits[r], yv[r] if self.multi else yv))
             hist.epoch_time.append(elapsed)
             if s.epoch >= self.epochs:
                 self._leaving.add(h)

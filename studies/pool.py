@@ -2,12 +2,16 @@
 engine stacks, and refills the slots of finished, pruned and diverged trials with new ones.
 
 A fixed batch would keep training while its members are pruned one by one (a stack's step
-costs the same with 3 members as with 32), and would end with the slowest member. Here a
+costs about the same with 3 members as with 32), and would end with the slowest member. Here a
 trial joins the stack between epochs, trains at its own epoch with its own shuffling, and
 leaves when it ends; every ``report_every`` epochs it reports to its Optuna trial and asks
 the pruner, exactly as a trial trained alone. New trials are asked for in batches (half the
 slots at least) so that the sampler fits its model once per batch
 (:class:`~studies.samplers.BatchTPESampler`).
+
+A worker has one pool for all its studies: trials of studies whose datasets have the same
+shapes (the playground's four) share a stack, each on its own data, so that a worker moving
+from one study to the next, or starting several studies, still fills one stack.
 
 Each stack has the search space's widest widths, so every trial's sums have the same
 shapes whatever its stack-mates: ``sweep reproduce`` retrains it alone in a stack of the
@@ -32,6 +36,7 @@ __all__ = ["Pool", "Finished"]
 
 @dataclass
 class _Entry:
+    study: int  # its study's index in the sweep
     trial: optuna.Trial
     args: TrainArgs
     reporter: _Reporter
@@ -42,16 +47,21 @@ class _Entry:
 class Finished:
     """A trial that left its stack, recorded; the caller tells Optuna."""
 
+    study: int
     trial: optuna.Trial
     result: TrialResult
 
 
+def _shapes(dataset: Dataset) -> tuple:
+    """What datasets sharing a stack must have alike."""
+    return dataset.task, dataset.n_features, dataset.n_outputs, len(dataset.X_train), len(dataset.X_val)
+
+
 @dataclass
 class Pool:
-    """The stacks of one study in one worker, one per set of settings members must share."""
+    """A worker's stacks, one per set of settings members must share (data shapes, optimizer,
+    batch size, epochs), whatever study their trials belong to."""
 
-    study: optuna.Study
-    dataset: Dataset
     config: SweepConfig
     stacks: dict[tuple, Stack] = field(default_factory=dict)
     entries: dict[tuple[tuple, int], _Entry] = field(default_factory=dict)
@@ -60,25 +70,27 @@ class Pool:
         return len(self.entries)
 
     @property
-    def trials(self) -> list[optuna.Trial]:
-        return [e.trial for e in self.entries.values()]
+    def trials(self) -> list[tuple[int, optuna.Trial]]:
+        """Every trial in the pool, with its study's index."""
+        return [(e.study, e.trial) for e in self.entries.values()]
 
-    def add(self, trials: list[optuna.Trial]) -> None:
+    def add(self, study: int, sampler: optuna.samplers.BaseSampler, dataset: Dataset,
+            trials: list[optuna.Trial]) -> None:
         """Sample the trials' parameters (one sampler fit for all) and queue them in their stacks."""
-        with batch_of(self.study.sampler, len(trials)):
+        with batch_of(sampler, len(trials)):
             args = [self.config.space.suggest(t) for t in trials]
         for trial, a in zip(trials, args):
-            key = (a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
+            key = (_shapes(dataset), a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
             stack = self.stacks.get(key)
             if stack is None:
                 stack = self.stacks[key] = Stack(
-                    self.dataset, widths=self.config.space.stack_widths(self.dataset.n_features), epochs=a.epochs,
+                    dataset, widths=self.config.space.stack_widths(dataset.n_features), epochs=a.epochs,
                     batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, nesterov=a.nesterov,
                     divergence_factor=self.config.divergence_factor,
                 )
             handle = stack.add(Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed,
-                                      activation=a.activation))
-            self.entries[(key, handle)] = _Entry(trial, a, _Reporter(trial, self.config, a.epochs))
+                                      activation=a.activation), dataset=dataset)
+            self.entries[(key, handle)] = _Entry(study, trial, a, _Reporter(trial, self.config, a.epochs))
 
     def step(self) -> list[Finished]:
         """One epoch of every stack; returns the trials that ended, recorded."""
@@ -101,13 +113,14 @@ class Pool:
                                     train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
                                     stack={"widths": stack.widths})
                     del self.entries[(key, handle)]
-                    done.append(Finished(entry.trial, result))
+                    done.append(Finished(entry.study, entry.trial, result))
             if not any(k == key for k, _ in self.entries):
                 del self.stacks[key]
         return done
 
-    def abandon(self) -> list[optuna.Trial]:
-        """Stop every trial in the pool (after an error); returns them for the caller to fail."""
+    def abandon(self) -> list[tuple[int, optuna.Trial]]:
+        """Stop every trial in the pool (after an error); returns them (with their study's
+        index) for the caller to fail."""
         trials = self.trials
         self.entries.clear()
         self.stacks.clear()

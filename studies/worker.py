@@ -219,7 +219,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
     config = task.config
     slots = config.batch
     refill = max(1, slots // 4)  # ask when this many slots are free: one sampler fit per refill
-    pools: dict[int, Pool] = {}
+    pool = Pool(config)
     sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
     order = [(task.index + j) % len(refs) for j in range(len(refs))]
     next_stale = 0.0
@@ -243,10 +243,16 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
             return free
         return min(free, n)
 
+    def fail_all(trials: list[tuple[int, optuna.Trial]], error: str, count: bool) -> None:
+        for k in sorted({k for k, _ in trials}):
+            mine = [t for j, t in trials if j == k]
+            _fail(studies[k], mine, error, current, counts if count else None)
+            if count:
+                failures[k] += len(mine)
+
     while True:
         if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
-            for k, pool in pools.items():
-                _fail(studies[k], pool.abandon(), "interrupted", current)  # not counted: not a failure of theirs
+            fail_all(pool.abandon(), "interrupted", count=False)  # not a failure of theirs
             break
         if time.monotonic() >= next_stale:
             # RDB heartbeat: fail (and retry) trials of dead workers, whichever study they are in
@@ -254,7 +260,7 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
             for study in studies:
                 optuna.storages.fail_stale_trials(study)
             next_stale = time.monotonic() + task.heartbeat_interval
-        live = sum(len(p) for p in pools.values())
+        live = len(pool)
         if slots - live >= refill or live == 0:
             free = slots - live
             candidates = [k for k in ([sticky] if sticky is not None else []) + order if wanted(k)]
@@ -270,29 +276,19 @@ def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identit
                     sticky = pick
                 trials = _ask(studies[pick], config, identity, current, n)
                 if trials:
-                    pool = pools.get(pick)
-                    if pool is None:
-                        pool = pools[pick] = Pool(studies[pick], datasets[refs[pick].name], config)
                     try:
-                        pool.add(trials)
+                        pool.add(pick, studies[pick].sampler, datasets[refs[pick].name], trials)
                     except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-                        _fail(studies[pick], trials, _error(exc), current, counts)
-                        failures[pick] += len(trials)
-        for k, pool in list(pools.items()):
-            try:
-                finished = pool.step()
-            except Exception as exc:
-                lost = pool.abandon()
-                _fail(studies[k], lost, _error(exc), current, counts)
-                failures[k] += len(lost)
-                del pools[k]
-                continue
-            for f in finished:
-                tell(pool.study, f.trial, f.result)
-                current.end(f.trial)
-                counts[f.result.outcome] += 1
-            if not len(pool):
-                del pools[k]
+                        fail_all([(pick, t) for t in trials], _error(exc), count=True)
+        try:
+            finished = pool.step()
+        except Exception as exc:
+            fail_all(pool.abandon(), _error(exc), count=True)
+            continue
+        for f in finished:
+            tell(studies[f.study], f.trial, f.result)
+            current.end(f.trial)
+            counts[f.result.outcome] += 1
     return dict(counts)
 
 

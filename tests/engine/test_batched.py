@@ -188,3 +188,41 @@ def test_a_stack_refuses_members_that_do_not_fit():
         stack.add(Member((5,), 0.1))
     with pytest.raises(ValueError, match=r"hidden layers \[2, 2, 2\] does not fit"):
         stack.add(Member((2, 2, 2), 0.1))
+
+
+def test_members_of_several_datasets_share_a_stack():
+    # Studies of same-shaped datasets (the playground's) train in one stack, each member on its own data.
+    sets = {name: load_dataset(name) for name in ("circle", "xor", "spiral")}
+    stack = Stack(sets["circle"], widths=[6, 6, 6], epochs=4, batch_size=10, dtype=np.float64)
+    placed = [(m, sets[name], stack.add(m, dataset=sets[name]))
+              for m, name in zip(MIXED, itertools.cycle(["circle", "xor", "spiral"]))]
+    while len(stack):
+        stack.step_epoch()
+    stack.flush()
+    for m, ds, h in placed:
+        single, hs = _single(ds, m, m.activation, "sgd", 4)
+        _assert_same(stack.history(h), hs)
+        for a, b in zip(stack.model(h).params, single.params):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
+def test_a_member_of_a_many_dataset_stack_retrains_alone_bit_for_bit():
+    sets = [load_dataset(name) for name in ("gauss", "xor")]
+    stack = Stack(sets[0], widths=[8, 8, 8], epochs=3, batch_size=10)
+    handles = [stack.add(m, dataset=sets[i % 2]) for i, m in enumerate(MIXED)]
+    while len(stack):
+        stack.step_epoch()
+    stack.flush()
+    for i, (m, h) in enumerate(zip(MIXED, handles)):
+        (alone, ha), = train_batched([m], sets[i % 2], epochs=3, batch_size=10, widths=[8, 8, 8])
+        mine, theirs = stack.history(h).to_dict(), ha.to_dict()
+        mine.pop("epoch_time"), theirs.pop("epoch_time")
+        assert mine == theirs
+        for a, b in zip(stack.model(h).params, alone.params):
+            assert np.array_equal(a, b)
+
+
+def test_a_stack_refuses_a_dataset_of_other_shapes():
+    stack = Stack(load_dataset("xor"), widths=[4], epochs=1, batch_size=10, activation="tanh")
+    with pytest.raises(ValueError, match=r"dataset 'iris' can't share a stack with 'xor': its task is 'multiclass'"):
+        stack.add(Member((2,), 0.1), dataset=load_dataset("iris"))
