@@ -24,11 +24,20 @@ class TrialResult:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-    """Tell Optuna how the trial ended."""
-    if result.state == TrialState.COMPLETE:
-        study.tell(trial, result.value)
+    """Tell Optuna how the trial ended.
+
+    As ``Study.optimize`` does it: ``Study.tell`` would also read the finished trial back
+    and deep-copy it (its curves, hundreds of numbers) for a return value nobody uses.
+    """
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # pragma: no cover - another Optuna: its public tell
+        _tell_with_warning = None
+    value = result.value if result.state == TrialState.COMPLETE else None
+    if _tell_with_warning is None:
+        study.tell(trial, value, state=result.state)
     else:
-        study.tell(trial, state=result.state)
+        _tell_with_warning(study, trial, value, result.state)
 
 
 def _curves(history: History) -> dict[str, list[float]]:

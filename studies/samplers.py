@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -224,13 +225,54 @@ def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.s
     raise ValueError(f"'sampler.name' must be one of {sorted(SAMPLERS)}, but got {spec.name!r}.")
 
 
+class _PercentilePruner(optuna.pruners.PercentilePruner):
+    """Optuna's percentile (and median) pruner, which computes a step's percentile once per
+    set of complete trials: the trials of a stack report the same step together, and each
+    would otherwise gather and sort the same values again. The decisions are Optuna's.
+    """
+
+    def __init__(self, percentile: float, **kwargs: Any) -> None:
+        super().__init__(percentile, **kwargs)
+        self._memo: dict[tuple, float] = {}
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        from optuna.pruners._percentile import (
+            _get_best_intermediate_result_over_steps,
+            _get_percentile_intermediate_result_over_trials,
+            _is_first_in_interval_step,
+        )
+
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        step = trial.last_step
+        if not completed or len(completed) < self._n_startup_trials or step is None or step < self._n_warmup_steps:
+            return False
+        if not _is_first_in_interval_step(step, trial.intermediate_values.keys(), self._n_warmup_steps,
+                                          self._interval_steps):
+            return False
+        direction = study.direction
+        best = _get_best_intermediate_result_over_steps(trial, direction)
+        if math.isnan(best):
+            return True
+        # Complete trials only ever join the set: its size identifies it.
+        key = (study._study_id, step, len(completed))
+        p = self._memo.get(key)
+        if p is None:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            p = self._memo[key] = _get_percentile_intermediate_result_over_trials(
+                completed, direction, step, self._percentile, self._n_min_trials)
+        if math.isnan(p):
+            return False
+        return best < p if direction == optuna.study.StudyDirection.MAXIMIZE else best > p
+
+
 def make_pruner(spec: PluginSpec) -> optuna.pruners.BasePruner:
     opts = dict(spec.options)
     factories: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "hyperband": optuna.pruners.HyperbandPruner,
-        "median": optuna.pruners.MedianPruner,
+        "median": lambda **kw: _PercentilePruner(50.0, **kw),
         "none": optuna.pruners.NopPruner,
-        "percentile": optuna.pruners.PercentilePruner,
+        "percentile": _PercentilePruner,
         "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
     }
     if spec.name not in factories:

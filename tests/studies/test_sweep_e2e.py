@@ -249,3 +249,21 @@ def test_batched_sweep_reaches_its_total_and_reproduces(sweep_file, tmp_path):
         assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
 
 
+
+
+def test_a_batched_study_starts_with_scouts(sweep_file, tmp_path):
+    # The median pruner compares with complete trials only: each study's first trials (as many
+    # as its n_startup_trials) train alone, and the rest start once they are complete, so
+    # that they can be pruned from their first report on.
+    path = sweep_file("sct", trials=12, jobs=1, epochs=5)
+    text = path.read_text().replace('learning_rate = [0.1, 80.0]', 'learning_rate = [0.05, 0.1]')
+    text = text.replace('name = "none"', 'name = "median"\nn_startup_trials = 3')
+    path.write_text(text.replace("trials = 12", "trials = 12\nbatch = 8"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    for study in _studies(tmp_path / "sweeps.journal").values():
+        trials = sorted(study.get_trials(), key=lambda t: t.datetime_start)
+        assert len(trials) == 12 and all(t.state == TrialState.COMPLETE for t in trials[:3])
+        completes = [t.datetime_complete for t in trials if t.state == TrialState.COMPLETE]
+        for t in trials[3:]:
+            assert sum(c <= t.datetime_start for c in completes) >= 3, t.number
