@@ -160,6 +160,18 @@ class BatchTPESampler(optuna.samplers.TPESampler):
         space, self._search_space_group = self._memo[key]
         return dict(space)
 
+    def _sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not self._batch_size or not search_space:
+            return super()._sample_relative(study, trial, search_space)
+        # Whether the study is past TPE's random start-up: no trial ends during a batch, so
+        # the answer holds for all of it (Optuna asks the storage once per parameter group).
+        key = ("started", study._study_id)
+        if key not in self._memo:
+            done = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True)
+            self._memo[key] = len(done) >= self._n_startup_trials
+        return self._sample(study, trial, search_space) if self._memo[key] else {}
+
     def _sample(self, study: optuna.Study, trial: FrozenTrial,
                 search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not self._batch_size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +47,10 @@ def test_sweep_end_to_end(sweep_file, tmp_path):
 
     # The defaults: a journal file and MLflow's mlflow.db, both in the working directory.
     assert (tmp_path / "sweeps.journal").exists() and (tmp_path / "mlflow.db").exists()
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as con:  # MLflow's store in WAL mode
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     studies = _studies(tmp_path / "sweeps.journal")
     assert sorted(studies) == ["e2e/circle", "e2e/xor"]
     diverged_total = 0
