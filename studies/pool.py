@@ -5,8 +5,8 @@ A fixed batch would keep training while its members are pruned one by one (a sta
 costs about the same with 3 members as with 32), and would end with the slowest member. Here a
 trial joins the stack between epochs, trains at its own epoch with its own shuffling, and
 leaves when it ends; every ``report_every`` epochs it reports to its Optuna trial and asks
-the pruner, exactly as a trial trained alone. New trials are asked for in batches (half the
-slots at least) so that the sampler fits its model once per batch
+the pruner, exactly as a trial trained alone. New trials are asked for in batches (a quarter
+of the slots at least) so that the sampler fits its model once per batch
 (:class:`~studies.samplers.BatchTPESampler`).
 
 A worker has one pool for all its studies: trials of studies whose datasets have the same
