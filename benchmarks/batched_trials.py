@@ -7,7 +7,7 @@ value per dataset, side by side in one run (medians of ``--repeats``). With ``--
 the pipeline at K = 32 with MLflow on against the hand-written peer (Optuna +
 ``MLflowCallback`` + scikit-learn's ``MLPClassifier``, as in sweep_vs_handwritten.py).
 
-    python benchmarks/batched_trials.py [--trials 200] [--repeats 3] [--mlflow] [--peer]
+    python benchmarks/batched_trials.py [--trials 200] [--repeats 3] [--ks 1,8,32,64] [--mlflow] [--peer]
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--ks", default="1,8,32,64", help="the batch sizes K to compare (comma-separated)")
     parser.add_argument("--mlflow", action="store_true", help="log to MLflow too (default: storage only)")
     parser.add_argument("--peer", action="store_true", help="also K=32 with MLflow against the hand-written peer")
     args = parser.parse_args()
-    ks = [1, 8, 32, 64]
+    ks = [int(k) for k in args.ks.split(",")]
     engine_only(ks)
     base = apply_overrides(load_spec("playground"), trials=args.trials, jobs=2)
     rows: dict[int, list] = {k: [] for k in ks}
@@ -66,7 +67,8 @@ def main() -> None:
     print(f"{'K':>4} {'trials/min':>11} {'vs K=1':>7}  " + "  ".join(f"{n:>9}" for n in names))
     for k, rs in rows.items():
         best = {n: median([r.best[n] for r in rs]) for n in names}
-        print(f"{k:>4} {per_min[k]:11.0f} {per_min[k] / per_min[1]:6.1f}x  " + "  ".join(f"{best[n]:9.4f}" for n in names))
+        ratio = f"{per_min[k] / per_min[1]:6.1f}x" if 1 in per_min else "      -"
+        print(f"{k:>4} {per_min[k]:11.0f} {ratio}  " + "  ".join(f"{best[n]:9.4f}" for n in names))
     print("columns after the ratio: median best validation cost per dataset (target: >= 8x at K=32, equal within noise)")
     if args.peer:
         from sweep_vs_handwritten import handwritten
