@@ -12,7 +12,9 @@ widths, depth, activation and seed:
 - rows are ordered by activation, so that each activation is one call on a slice (sigmoid
   and tanh rows side by side share their tanh and their derivative's square);
 - the first layer's bias is a row of its weights (the inputs carry a column of ones), so
-  its forward pass and its gradient are one matmul each.
+  its forward pass and its gradient are one matmul each;
+- members may train on different datasets of the same shapes (the studies of a sweep),
+  each gathering its own rows.
 
 A :class:`Stack` is trained an epoch at a time, and members join and leave it between
 epochs (continuous batching: a worker refills the slots of finished and pruned members with
@@ -106,7 +108,7 @@ class Stack:
     """Members trained together an epoch at a time; members join and leave between epochs.
 
     Args:
-        dataset: what every member trains on.
+        dataset: what members train on (a member may bring another of the same shapes, see ``add``).
         widths: the stack's hidden widths (its depth is ``len(widths)``); every member must
             fit (``len(hidden) <= len(widths)``, each width at most the stack's).
         epochs: each member's number of epochs.
