@@ -24,7 +24,8 @@ where (the same step as the single engine); a pruned member leaves when told.
 :func:`train_batched` trains a fixed set of members with it. Each member's History equals
 what :func:`engine.train` gives for the same seed and arguments, and a member's sums do not
 depend on the other members: retrained alone in a stack of the same widths, it gets
-bit-identical results.
+bit-identical results. The layers' numerics (activation runs, the stacked cost) live in
+:mod:`engine.stack_math`.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.activations import ACTIVATIONS, DERIVATIVES, check_activation
+from engine.activations import check_activation
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
 from engine.network import MLP
 from engine.optimizers import check_optimizer
+from engine.stack_math import activate, derive, plan_layers, row_order, stacked_cost, targets
 from engine.training import History, _check_number, _divergence, _score
 
 __all__ = ["Member", "Stack", "stack_widths", "train_batched"]
@@ -57,23 +59,6 @@ class Member:
     l1: float = 0.0
     seed: int = 0
     activation: str | None = None
-
-
-def _relu(z: np.ndarray) -> np.ndarray:
-    # One call: on a stack's small slices the call, not NaN handling, is what costs
-    # (engine.activations' two-call form is faster on one network's larger arrays).
-    return np.maximum(z, 0.0, out=z)
-
-
-def _d_relu(a: np.ndarray, delta: np.ndarray) -> None:
-    delta *= np.sign(a)  # a >= 0: its sign is the derivative; a float product is faster than a mask's
-
-
-_ACTIVATIONS = {**ACTIVATIONS, "relu": _relu}
-_DERIVATIVES = {**DERIVATIVES, "relu": _d_relu}
-# Rows are grouped in this order; sigmoid rows sort by rising depth and the others by falling
-# depth, so that at every layer the sigmoid and tanh rows that have it are side by side.
-_GROUP = {"sigmoid": 1, "tanh": 2}
 
 
 def _effective(hidden: Sequence[int], layer: int, n_in: int) -> int:
@@ -158,7 +143,7 @@ class Stack:
         self.step_ones = [ones[int(b)] for b in self.step_rows]
         # -1 / (its step's rows) for each training row: the sigmoid output's gradient scale.
         self._neg_inv_rows = (-1.0 / np.repeat(self.step_rows, self.step_rows.astype(int))).astype(self.dt)
-        self.y_targets, self.yv_targets = self._targets(self.y), self._targets(self.yv)
+        self.y_targets, self.yv_targets = self._target(self.y), self._target(self.yv)
         self._perm_tables: dict[int, np.ndarray] = {}
         self._slots: dict[int, _Slot] = {}
         self._rows: list[int] = []  # the handle of each stack row
@@ -285,7 +270,7 @@ class Stack:
         joining = self._joining
         def order(h: int) -> tuple:
             act, depth = self._slots[h].activation, len(self._slots[h].member.hidden)
-            return (_GROUP.get(act, 0), act, depth if act == "sigmoid" else -depth, h)
+            return (*row_order(act, depth), h)
 
         rows = sorted(kept + joining, key=order)
         keys = ["flat", "m", "v", "trained"]
@@ -329,14 +314,14 @@ class Stack:
         if self.optimizer == "sgd" and self.has_l2:
             self.decay = np.ones_like(self.flat)
             self.decay[:, self.weights] -= self.rate[:, self.weights] * self.l2
-        self.plan = self._plan(slots)
+        self.plan = plan_layers([(s.activation, len(s.member.hidden)) for s in slots], self.D)
         # Each member's data: the stack's own, or (members of several datasets) gathered by row.
         self.data = np.array([s.data for s in slots], dtype=np.intp)
         self.multi = bool(self.data.any())
         if self.multi:
             Xa, ya, Xva, yva = self._stacked
-            X, y_targets = Xa[self.data], self._targets(ya[self.data])
-            self.val = (Xva[self.data], yva[self.data], self._targets(yva[self.data]))
+            X, y_targets = Xa[self.data], self._target(ya[self.data])
+            self.val = (Xva[self.data], yva[self.data], self._target(yva[self.data]))
         else:
             X, y_targets = self.X, self.y_targets
             self.val = (self.Xv, self.yv, self.yv_targets)
@@ -353,64 +338,6 @@ class Stack:
                     s.limit = self.divergence_factor * c if math.isfinite(c) else math.inf
         self.limit = np.array([s.limit for s in slots], dtype=np.float64)
 
-    def _plan(self, slots: list[_Slot]) -> list[list[tuple]]:
-        """For each hidden layer: the runs of rows that really have it, one per activation,
-        except that sigmoid rows followed by tanh rows make one run ``(s, m, e)``: rows s:m
-        sigmoid, m:e tanh (the sigmoid is computed as (1 + tanh(z / 2)) / 2)."""
-        plan = []
-        K = len(slots)
-        for layer in range(self.D):
-            runs: list[list] = []
-            for r, s in enumerate(slots):
-                if len(s.member.hidden) > layer:
-                    if runs and runs[-1][2] == s.activation and runs[-1][1] == r:
-                        runs[-1][1] = r + 1
-                    else:
-                        runs.append([r, r + 1, s.activation])
-            steps: list[tuple] = []
-            for st, e, a in runs:
-                if a == "tanh" and steps and steps[-1][0] is None and steps[-1][3] == st:
-                    s0 = steps.pop()[1]
-                    steps.append((None, s0, st, e, s0 == 0 and e == K))  # sigmoid s0:st, tanh st:e
-                elif a in ("sigmoid", "tanh"):
-                    m = e if a == "sigmoid" else st
-                    steps.append((None, st, m, e, st == 0 and e == K))
-                elif a != "linear":
-                    steps.append(((_ACTIVATIONS[a], _DERIVATIVES[a]), st, e, e, st == 0 and e == K))
-            plan.append(steps)
-        return plan
-
-    @staticmethod
-    def _activate(z: np.ndarray, steps: list[tuple]) -> None:
-        for fns, s, m, e, whole in steps:
-            if fns is not None:
-                fns[0](z if whole else z[s:e])
-                continue
-            if m > s:
-                sg = z[s:m]
-                sg *= 0.5
-            np.tanh(z if whole else z[s:e], out=z if whole else z[s:e])
-            if m > s:
-                sg += 1.0
-                sg *= 0.5
-
-    @staticmethod
-    def _derive(a: np.ndarray, delta: np.ndarray, steps: list[tuple]) -> None:
-        for fns, s, m, e, whole in steps:
-            aa = a if whole else a[s:e]
-            if fns is not None:
-                fns[1](aa, delta if whole else delta[s:e])
-                continue
-            t = aa * aa
-            if m > s:  # sigmoid: a (1 - a) = a - a^2
-                np.subtract(aa[: m - s], t[: m - s], out=t[: m - s])
-            if e > m:  # tanh: 1 - a^2
-                np.subtract(1.0, t[m - s :], out=t[m - s :])
-            if whole:
-                delta *= t
-            else:
-                delta[s:e] *= t
-
     def _write_back(self, r: int, model: MLP) -> None:
         d = len(model.hidden_sizes)
         for i, (w, b) in enumerate(zip(model.weights, model.biases)):
@@ -419,12 +346,12 @@ class Stack:
             b[...] = self.b[layer][r, 0, : b.shape[0]]
 
     # -- the numerics ---------------------------------------------------------------------
-    def _targets(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Targets as the cost wants them: float labels and ``1 - 2y`` for the sigmoid output."""
-        if self.output == "sigmoid":
-            yf = y.astype(self.dt)
-            return yf, 1.0 - 2.0 * yf
-        return y, None
+    def _target(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return targets(self.output, y, self.dt)
+
+    def _cost(self, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
+              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        return stacked_cost(self.output, z, y, sign, grad=grad, scale=scale)
 
     def _forward(self, a: np.ndarray) -> list[np.ndarray]:
         """Every layer's outputs for inputs ``a`` (with their column of ones)."""
@@ -435,45 +362,10 @@ class Stack:
                 z = np.matmul(a, self.W[layer])
                 z += self.b[layer]
             if layer < self.D:
-                self._activate(z, self.plan[layer])
+                activate(z, self.plan[layer])
             acts.append(z)
             a = z
         return acts
-
-    def _cost(self, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
-              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-member summed costs (K,) from logits (K, B, k), and the gradient of their mean.
-
-        ``y`` is (B,) or (K, B); for the sigmoid output it is float and ``sign`` is ``1 - 2y``,
-        and ``scale`` (if given) is ``-sign / B``.
-        """
-        n = z.shape[1]
-        if self.output == "sigmoid":
-            # c = softplus(z (1 - 2y)) is the cost of each row (as engine.costs: never negative),
-            # and sigmoid(z) - y = (2y - 1) expm1(-c): the gradient from the same array.
-            c = np.logaddexp(0.0, z[..., 0] * sign)
-            cost = c.sum(axis=1)
-            if not grad:
-                return cost, None
-            np.negative(c, out=c)
-            d = np.expm1(c, out=c)
-            d *= sign * (-1.0 / n) if scale is None else scale
-            return cost, d[..., None]
-        if self.output == "softmax":
-            shifted = z - z.max(axis=2, keepdims=True)
-            yk = np.broadcast_to(y, z.shape[:2])[..., None]
-            picked = np.take_along_axis(shifted, yk, axis=2)[..., 0]
-            e = np.exp(shifted)
-            norm = e.sum(axis=2)
-            cost = (np.log(norm) - picked).sum(axis=1)
-            if not grad:
-                return cost, None
-            e /= norm[..., None]
-            np.put_along_axis(e, yk, np.take_along_axis(e, yk, axis=2) - 1.0, axis=2)
-            return cost, e * (1.0 / n)
-        diff = z - y[..., None]
-        cost = (diff * diff).sum(axis=(1, 2))
-        return cost, (diff * (2.0 / n) if grad else None)
 
     def _perms(self, seed: int) -> np.ndarray:
         """Every epoch's shuffling for ``seed`` (epochs x n): what ``engine.train`` draws."""
@@ -510,14 +402,14 @@ class Stack:
                 Xs, ys = Xa[self.data[:, None], idx], ya[self.data[:, None], idx]
             else:
                 Xs, ys = self.X[idx], self.y[idx]
-        ys, signs = self._targets(ys)
+        ys, signs = self._target(ys)
         scales = None if signs is None else signs * self._neg_inv_rows
         S = len(self.starts)
         costs = np.empty((S, K))  # each step's summed cost per member; means at the epoch's end
         B = self.batch_size
         opt = self.optimizer
         plan, W, Wt, gW, gb, gW0 = self.plan, self.W, self.Wt, self.gW, self.gb, self.gW0
-        D, step_ones, derive = self.D, self.step_ones, self._derive
+        D, step_ones, output = self.D, self.step_ones, self.output
         flat, g, rate, decay = self.flat, self.grad, self.rate, self.decay
         penalize = opt != "sgd" and (self.has_l2 or self.has_l1)
         if opt == "adam":
@@ -527,8 +419,9 @@ class Stack:
                 rows_i = slice(start, start + B)
                 xb = Xs[..., rows_i, :]
                 acts = self._forward(xb)
-                costs[i], delta = self._cost(acts[-1], ys[..., rows_i], None if signs is None else signs[..., rows_i],
-                                             grad=True, scale=None if scales is None else scales[..., rows_i])
+                costs[i], delta = stacked_cost(
+                    output, acts[-1], ys[..., rows_i], None if signs is None else signs[..., rows_i],
+                    grad=True, scale=None if scales is None else scales[..., rows_i])
                 ones = step_ones[i]
                 # Backpropagation, all members at once.
                 for layer in range(D, 0, -1):

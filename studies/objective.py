@@ -8,6 +8,11 @@ import optuna
 from optuna.trial import TrialState
 
 from engine import MLP, Dataset, History, train
+
+try:  # what Study.optimize tells with
+    from optuna.study._tell import _tell_with_warning
+except ImportError:  # pragma: no cover - another Optuna: its public tell
+    _tell_with_warning = None
 from studies.config import SweepConfig
 from studies.space import TrainArgs
 
@@ -29,10 +34,6 @@ def tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
     As ``Study.optimize`` does it: ``Study.tell`` would also read the finished trial back
     and deep-copy it (its curves, hundreds of numbers) for a return value nobody uses.
     """
-    try:
-        from optuna.study._tell import _tell_with_warning
-    except ImportError:  # pragma: no cover - another Optuna: its public tell
-        _tell_with_warning = None
     value = result.value if result.state == TrialState.COMPLETE else None
     if _tell_with_warning is None:
         study.tell(trial, value, state=result.state)
