@@ -1,0 +1,251 @@
+"""Every use of Optuna's private names, in one place.
+
+Optuna's public storage API writes one value per call, and on an RDB each call is a
+transaction (a few round trips). A stack of K trials reporting every epoch would make K
+transactions per epoch. The functions here write what the public calls would write, but
+many at once: one transaction (RDB) or one append (journal) for a whole flush. They use
+Optuna's own models, stored representations and record format, so that what they store is
+what Optuna's public calls store (tests/studies/test_optuna_compat.py checks it against
+Optuna itself, and fails loudly when a name here changes upstream).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = [
+    "TrialWrites",
+    "journal_worker_id",
+    "journal_write",
+    "rdb_create_trials",
+    "rdb_read_trials",
+    "rdb_record_heartbeats",
+    "rdb_write",
+    "supports_bulk",
+]
+
+
+@dataclass
+class TrialWrites:
+    """What a flush writes for one trial (of this process): each field what the public calls
+    ``set_trial_param``, ``set_trial_intermediate_value``, ``set_trial_user_attr``,
+    ``set_trial_system_attr`` and ``set_trial_state_values`` would have written."""
+
+    trial_id: int
+    params: list[tuple[str, float, BaseDistribution]] = field(default_factory=list)
+    intermediate: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    updated_keys: set[str] = field(default_factory=set)  # attrs written before: update, not insert
+    state: TrialState | None = None  # a finished state, or None (the trial keeps running)
+    values: Sequence[float] | None = None
+    datetime_complete: datetime.datetime | None = None
+
+    def empty(self) -> bool:
+        return not (self.params or self.intermediate or self.user_attrs or self.system_attrs or self.state)
+
+
+def supports_bulk(storage: optuna.storages.BaseStorage) -> str | None:
+    """``"rdb"`` or ``"journal"`` when the storage can take a flush at once, else ``None``."""
+    if isinstance(storage, optuna.storages.RDBStorage):
+        return "rdb"
+    if isinstance(storage, optuna.storages.JournalStorage):
+        return "journal"
+    return None
+
+
+# -- RDB ---------------------------------------------------------------------------------------
+
+def _models():
+    from optuna.storages._rdb import models
+
+    return models
+
+
+@contextmanager
+def _session(storage: optuna.storages.RDBStorage) -> Iterator[Any]:
+    """Optuna's own transaction scope: commit on success, rollback (and Optuna's errors) on failure."""
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session) as session:
+        yield session
+
+
+def _utc(dt: datetime.datetime) -> datetime.datetime:
+    """What ``TrialModel.datetime_*`` setters store: naive UTC from naive local time."""
+    return dt.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
+                    after: int) -> list[FrozenTrial]:
+    """The trials whose id is in ``include`` or greater than ``after`` (what Optuna's cached
+    storage reads to stay current: unfinished trials and new ones)."""
+    return storage._get_trials(study_id, None, set(include), after)
+
+
+def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int, *,
+                      user_attrs: dict[str, Any] | None = None) -> list[FrozenTrial]:
+    """Create ``n`` RUNNING trials in one transaction, as ``create_new_trial`` does each (under
+    the study's row lock that numbers them), with ``user_attrs`` and, when the storage has a
+    heartbeat, a first heartbeat: no trial is ever RUNNING without one. Returns them."""
+    import sqlalchemy
+
+    models = _models()
+    attrs = dict(user_attrs or {})
+    now = datetime.datetime.now()
+    with _session(storage) as session:
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now)
+                for _ in range(n)]
+        session.add_all(rows)
+        session.flush()
+        rows.sort(key=lambda r: r.trial_id)
+        first = rows[0].count_past_trials(session)
+        extra: list[Any] = []
+        beat = session.execute(sqlalchemy.func.now()).scalar() if storage.heartbeat_interval else None
+        for i, row in enumerate(rows):
+            row.number = first + i
+            extra += [models.TrialUserAttributeModel(trial_id=row.trial_id, key=k, value_json=json.dumps(v))
+                      for k, v in attrs.items()]
+            if beat is not None:
+                extra.append(models.TrialHeartbeatModel(trial_id=row.trial_id, heartbeat=beat))
+        session.add_all(extra)
+        out = [FrozenTrial(number=r.number, state=TrialState.RUNNING, value=None, values=None,
+                           datetime_start=now, datetime_complete=None, params={}, distributions={},
+                           user_attrs=dict(attrs), system_attrs={}, intermediate_values={}, trial_id=r.trial_id)
+               for r in rows]
+    return out
+
+
+def rdb_record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Iterable[int]) -> None:
+    """``record_heartbeat`` for several trials in one transaction (the database's clock)."""
+    import sqlalchemy
+
+    ids = sorted(set(trial_ids))
+    if not ids:
+        return
+    models = _models()
+    H = models.TrialHeartbeatModel
+    with _session(storage) as session:
+        now = session.execute(sqlalchemy.func.now()).scalar()
+        have = {row.trial_id: row for row in session.query(H).filter(H.trial_id.in_(ids)).with_for_update()}
+        for trial_id in ids:
+            if trial_id in have:
+                have[trial_id].heartbeat = now
+            else:
+                session.add(H(trial_id=trial_id, heartbeat=now))
+
+
+def rdb_write(storage: optuna.storages.RDBStorage, writes: Sequence[TrialWrites]) -> set[int]:
+    """Write every trial's pending writes in one transaction; returns the ids of trials that
+    were no longer RUNNING (finished by another process: their writes are dropped, as
+    Optuna's own calls would refuse them)."""
+    import sqlalchemy
+
+    writes = [w for w in writes if not w.empty()]
+    if not writes:
+        return set()
+    models = _models()
+    T = models.TrialModel
+    ids = [w.trial_id for w in writes]
+    with _session(storage) as session:
+        states = dict(session.query(T.trial_id, T.state).filter(T.trial_id.in_(ids)).with_for_update())
+        dropped = {i for i in ids if states.get(i) != TrialState.RUNNING}
+        live = [w for w in writes if w.trial_id not in dropped]
+        inserts: dict[Any, list[dict[str, Any]]] = {}
+
+        def insert(model: Any, **row: Any) -> None:
+            inserts.setdefault(model, []).append(row)
+
+        for w in live:
+            for name, value, dist in w.params:
+                insert(models.TrialParamModel, trial_id=w.trial_id, param_name=name, param_value=value,
+                       distribution_json=distribution_to_json(dist))
+            for step, value in sorted(w.intermediate.items()):
+                stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+                insert(models.TrialIntermediateValueModel, trial_id=w.trial_id, step=step,
+                       intermediate_value=stored, intermediate_value_type=kind)
+            for cls, attrs in ((models.TrialUserAttributeModel, w.user_attrs),
+                               (models.TrialSystemAttributeModel, w.system_attrs)):
+                for key, value in attrs.items():
+                    if key in w.updated_keys:
+                        session.query(cls).filter(cls.trial_id == w.trial_id, cls.key == key).update(
+                            {cls.value_json: json.dumps(value)}, synchronize_session=False)
+                    else:
+                        insert(cls, trial_id=w.trial_id, key=key, value_json=json.dumps(value))
+            for objective, value in enumerate(w.values or ()):
+                stored, kind = models.TrialValueModel.value_to_stored_repr(float(value))
+                insert(models.TrialValueModel, trial_id=w.trial_id, objective=objective, value=stored,
+                       value_type=kind)
+        for model, rows in inserts.items():  # one multi-row INSERT per table
+            session.execute(sqlalchemy.insert(model), rows)
+        finishing = [w for w in live if w.state is not None]
+        if finishing:  # one UPDATE, a row of parameters per trial
+            session.execute(sqlalchemy.update(T), [
+                {"trial_id": w.trial_id, "state": w.state,
+                 "_datetime_complete_utc": _utc(w.datetime_complete or datetime.datetime.now())}
+                for w in finishing])
+    return dropped
+
+
+# -- Journal -----------------------------------------------------------------------------------
+
+def journal_worker_id(storage: optuna.storages.JournalStorage) -> str:
+    """The id this process's journal records carry (replays raise only for their own records)."""
+    return storage._replay_result.worker_id
+
+
+def journal_write(storage: optuna.storages.JournalStorage, writes: Sequence[TrialWrites]) -> set[int]:
+    """Append every trial's pending writes as one batch of Optuna's journal records, in the
+    order the public calls would write them; returns the ids of trials that were already
+    finished (their records are not written)."""
+    from optuna.storages.journal._storage import JournalOperation as Op
+
+    writes = [w for w in writes if not w.empty()]
+    if not writes:
+        return set()
+    with storage._thread_lock:
+        storage._sync_with_backend()
+        dropped = set()
+        for w in writes:
+            try:
+                if storage._replay_result.get_trial(w.trial_id).state.is_finished():
+                    dropped.add(w.trial_id)
+            except KeyError:
+                dropped.add(w.trial_id)
+        worker = journal_worker_id(storage)
+        logs: list[dict[str, Any]] = []
+
+        def add(op: int, **fields: Any) -> None:
+            logs.append({"op_code": op, "worker_id": worker, **fields})
+
+        for w in writes:
+            if w.trial_id in dropped:
+                continue
+            for name, value, dist in w.params:
+                add(Op.SET_TRIAL_PARAM, trial_id=w.trial_id, param_name=name, param_value_internal=value,
+                    distribution=distribution_to_json(dist))
+            for step, value in sorted(w.intermediate.items()):
+                add(Op.SET_TRIAL_INTERMEDIATE_VALUE, trial_id=w.trial_id, step=step, intermediate_value=value)
+            for key, value in w.user_attrs.items():
+                add(Op.SET_TRIAL_USER_ATTR, trial_id=w.trial_id, user_attr={key: value})
+            for key, value in w.system_attrs.items():
+                add(Op.SET_TRIAL_SYSTEM_ATTR, trial_id=w.trial_id, system_attr={key: value})
+            if w.state is not None:
+                done = (w.datetime_complete or datetime.datetime.now()).astimezone(datetime.timezone.utc)
+                add(Op.SET_TRIAL_STATE_VALUES, trial_id=w.trial_id, state=w.state,
+                    values=None if w.values is None else [float(v) for v in w.values],
+                    datetime_complete=done.isoformat(timespec="microseconds"))
+        if logs:
+            storage._backend.append_logs(logs)
+            storage._sync_with_backend()
+    return dropped

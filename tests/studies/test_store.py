@@ -1,0 +1,152 @@
+"""SweepStorage: what it writes in batches equals what Optuna's own calls write, on every kind
+of storage; what it reads is current."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from studies.storage import open_storage
+from studies.store import SweepStorage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _script(study: optuna.Study, flush) -> None:
+    """The same trials, whatever the storage: params, reports (inf and nan too), attributes,
+    every end state, an attribute written twice, an enqueued trial."""
+    study.enqueue_trial({"x": 0.25, "c": "b"}, user_attrs={"queued": True})
+    for i in range(7):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        c = trial.suggest_categorical("c", ["a", "b"])
+        n = trial.suggest_int("n", 1, 4, log=True)
+        trial.set_user_attr("worker", {"i": i})
+        flush()
+        for step in range(1, 4 + i % 3):
+            value = [x * step, math.inf, -math.inf, math.nan][step % 4] if i == 5 else x / step
+            trial.report(value, step)
+        trial.set_user_attr("run", {"curve": [x, x / 2], "n": n, "c": c})
+        trial.set_user_attr("worker", {"i": i, "again": True})
+        study._storage.set_trial_system_attr(trial._trial_id, "note", i)  # as samplers do
+        if i % 4 == 0:
+            study.tell(trial, x + n)
+        elif i % 4 == 1:
+            study.tell(trial, state=TrialState.PRUNED)
+        elif i % 4 == 2:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            flush()  # a second flush of the same running trial
+            trial.report(0.5, 10)
+            study.tell(trial, 1.5)
+        flush()
+
+
+def _same(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial) -> None:
+    assert (a.number, a.state, a.params, a.distributions) == (b.number, b.state, b.params, b.distributions)
+    assert a.user_attrs == b.user_attrs and a.system_attrs == b.system_attrs
+    assert a.values == b.values
+    assert a.intermediate_values.keys() == b.intermediate_values.keys()
+    for k, v in a.intermediate_values.items():
+        w = b.intermediate_values[k]
+        assert (math.isnan(v) and math.isnan(w)) or v == w
+    assert (a.datetime_complete is None) == (b.datetime_complete is None)
+
+
+def _compare(url_plain: str, url_buffered: str) -> None:
+    plain = optuna.create_study(study_name="s", storage=open_storage(url_plain, heartbeat_interval=None),
+                                sampler=optuna.samplers.RandomSampler(seed=3))
+    _script(plain, lambda: None)
+    wrapped = SweepStorage(open_storage(url_buffered, heartbeat_interval=None))
+    buffered = optuna.create_study(study_name="s", storage=wrapped, sampler=optuna.samplers.RandomSampler(seed=3))
+    _script(buffered, wrapped.flush)
+    assert not wrapped.owned()
+    fresh = open_storage(url_buffered, heartbeat_interval=None)
+    got = fresh.get_all_trials(fresh.get_study_id_from_name("s"))
+    want = plain.get_trials()
+    assert len(got) == len(want) == 7 and got[0].user_attrs["queued"]
+    for a, b in zip(want, got):
+        _same(a, b)
+
+
+def test_batched_writes_equal_optunas_on_sqlite(tmp_path):
+    _compare(f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db")
+
+
+def test_batched_writes_equal_optunas_on_the_journal(tmp_path):
+    _compare(str(tmp_path / "a.journal"), str(tmp_path / "b.journal"))
+
+
+@pytest.mark.postgres
+def test_batched_writes_equal_optunas_on_postgres(pg_database):
+    _compare(pg_database(), pg_database())
+
+
+def test_nothing_is_written_before_a_flush_but_the_creation(tmp_path):
+    url = str(tmp_path / "j.journal")
+    wrapped = SweepStorage(open_storage(url), identity={"worker": {"pid": 1}})
+    study = optuna.create_study(study_name="s", storage=wrapped)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial.report(0.5, 1)
+    other = open_storage(url)
+    (t,) = other.get_all_trials(other.get_study_id_from_name("s"))
+    assert t.state == TrialState.RUNNING and t.user_attrs == {"worker": {"pid": 1}}
+    assert t.params == {} and t.intermediate_values == {}
+    wrapped.flush()
+    (t,) = other.get_all_trials(other.get_study_id_from_name("s"))
+    assert t.params.keys() == {"x"} and t.intermediate_values == {1: 0.5}
+
+
+def test_other_processes_trials_arrive_with_the_refresh(tmp_path):
+    url = str(tmp_path / "j.journal")
+    now = [0.0]
+    mine = SweepStorage(open_storage(url), refresh_seconds=1.0, clock=lambda: now[0])
+    study = optuna.create_study(study_name="s", storage=mine)
+    assert study.get_trials() == []
+    theirs = optuna.load_study(study_name="s", storage=open_storage(url))
+    theirs.tell(theirs.ask(), 1.0)
+    assert study.get_trials() == []  # the snapshot is younger than refresh_seconds
+    now[0] = 1.5
+    assert [t.value for t in study.get_trials()] == [1.0]
+    theirs.tell(theirs.ask(), 2.0)
+    mine.refresh(study._study_id)
+    assert [t.value for t in study.get_trials()] == [1.0, 2.0]
+
+
+def test_a_trial_finished_by_another_process_is_dropped_not_overwritten(tmp_path):
+    url = f"sqlite:///{tmp_path}/x.db"
+    wrapped = SweepStorage(open_storage(url, heartbeat_interval=None))
+    study = optuna.create_study(study_name="s", storage=wrapped)
+    keep, lose = study.ask(), study.ask()
+    for t in (keep, lose):
+        t.suggest_float("x", 0, 1)
+    other = open_storage(url, heartbeat_interval=None)
+    other.set_trial_state_values(lose._trial_id, TrialState.FAIL)  # e.g. a stale heartbeat
+    lose.report(1.0, 1)
+    study.tell(keep, 0.5)
+    study.tell(lose, 0.25)
+    result = wrapped.flush()
+    assert result.finished == (keep._trial_id,) and result.dropped == (lose._trial_id,)
+    states = {t.number: (t.state, t.value, t.intermediate_values) for t in other.get_all_trials(study._study_id)}
+    assert states == {0: (TrialState.COMPLETE, 0.5, {}), 1: (TrialState.FAIL, None, {})}
+
+
+def test_the_pruner_sees_this_processs_reports_at_once(tmp_path):
+    wrapped = SweepStorage(open_storage(str(tmp_path / "j.journal")))
+    study = optuna.create_study(study_name="s", storage=wrapped,
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    first = study.ask()
+    for step in range(1, 4):
+        first.report(1.0, step)
+    study.tell(first, 1.0)
+    wrapped.flush()
+    second = study.ask()
+    second.report(5.0, 1)
+    assert second.should_prune()
+    third = study.ask()
+    third.report(0.5, 1)
+    assert not third.should_prune()
