@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
 
 from engine import MLP, Dataset, History, train
 
-try:  # what Study.optimize tells with
-    from optuna.study._tell import _tell_with_warning
-except ImportError:  # pragma: no cover - another Optuna: its public tell
-    _tell_with_warning = None
 from studies.config import SweepConfig
 from studies.space import TrainArgs
 
@@ -29,16 +26,9 @@ class TrialResult:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-    """Tell Optuna how the trial ended.
-
-    As ``Study.optimize`` does it: ``Study.tell`` would also read the finished trial back
-    and deep-copy it (its curves, hundreds of numbers) for a return value nobody uses.
-    """
+    """Tell Optuna how the trial ended (the storage view writes it with the next flush)."""
     value = result.value if result.state == TrialState.COMPLETE else None
-    if _tell_with_warning is None:
-        study.tell(trial, value, state=result.state)
-    else:
-        _tell_with_warning(study, trial, value, result.state)
+    study.tell(trial, value, state=result.state)
 
 
 def _curves(history: History) -> dict[str, list[float]]:
@@ -53,12 +43,16 @@ def _curves(history: History) -> dict[str, list[float]]:
 class _Reporter:
     """Reports a trial's objective to Optuna every ``report_every`` epochs and asks the pruner."""
 
-    def __init__(self, trial: optuna.Trial, config: SweepConfig, epochs: int) -> None:
+    def __init__(self, trial: optuna.Trial, config: SweepConfig, epochs: int,
+                 on_epoch: Callable[[], None] | None = None) -> None:
         self.trial, self.metric, self.every, self.epochs = trial, config.objective, config.report_every, epochs
         self.pruned = False
         self.seconds = 0.0  # time in Optuna's report/should_prune, kept apart from training
+        self.on_epoch = on_epoch
 
     def __call__(self, epoch: int, history: History) -> bool:
+        if self.on_epoch is not None:
+            self.on_epoch()
         if epoch % self.every and epoch != self.epochs:
             return True
         t = time.perf_counter()
@@ -104,11 +98,19 @@ def record(trial: optuna.Trial, args: TrainArgs, history: History, config: Sweep
     return TrialResult(state, value, outcome)
 
 
-def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> TrialResult:
-    """Train one network for ``trial``; the caller tells Optuna the returned state and value."""
+def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig, *,
+              on_sampled: Callable[[], None] | None = None,
+              on_epoch: Callable[[], None] | None = None) -> TrialResult:
+    """Train one network for ``trial``; the caller tells Optuna the returned state and value.
+
+    ``on_sampled`` is called once the parameters are sampled, ``on_epoch`` after each epoch
+    (the worker writes its queued records then).
+    """
     args = config.space.suggest(trial)
+    if on_sampled is not None:
+        on_sampled()
     model = MLP(dataset.n_features, args.hidden, dataset.n_outputs, activation=args.activation, seed=config.seed)
-    reporter = _Reporter(trial, config, args.epochs)
+    reporter = _Reporter(trial, config, args.epochs, on_epoch)
     t0 = time.perf_counter()
     history = train(
         model, dataset, learning_rate=args.learning_rate, epochs=args.epochs, batch_size=args.batch_size,

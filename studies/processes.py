@@ -1,13 +1,61 @@
-"""Stopping a process together with everything it started (servers start helpers of their own)."""
+"""Processes: who ran a trial (and whether it is still alive), and stopping a process
+together with everything it started (servers start helpers of their own)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import time
 
-__all__ = ["descendants", "stop_tree"]
+__all__ = ["descendants", "process_alive", "process_identity", "stop_tree"]
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state is [0], ppid [1], start time
+    [19]); ``None`` for no such process (or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    fields = _stat(pid)
+    try:
+        return int(fields[19]) if fields else None
+    except (ValueError, IndexError):
+        return None
+
+
+def process_identity() -> dict[str, object]:
+    """Host, pid and the pid's start time: enough to tell later whether this process is gone."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
+
+
+def process_alive(identity: dict[str, object]) -> bool | None:
+    """True/False for a process of this host, ``None`` when it ran elsewhere (can't tell)."""
+    if identity.get("host") != socket.gethostname():
+        return None
+    try:
+        pid = int(identity.get("pid", -1))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _stat(pid)
+    if fields is not None and fields[0] in ("Z", "X"):
+        return False  # killed, not yet reaped by its parent: gone all the same
+    start = identity.get("start")
+    return start is None or _start_time(pid) == start
 
 
 def descendants(pid: int) -> list[int]:
@@ -20,12 +68,13 @@ def descendants(pid: int) -> list[int]:
     for entry in entries:
         if not entry.isdigit():
             continue
+        fields = _stat(int(entry))
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+            ppid = int(fields[1]) if fields else None
+        except (ValueError, IndexError):
+            ppid = None
+        if ppid is not None:
+            children.setdefault(ppid, []).append(int(entry))
     out, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -52,8 +101,5 @@ def stop_tree(pid: int, *, grace: float = 10.0) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"

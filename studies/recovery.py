@@ -8,9 +8,20 @@ import optuna
 from optuna.trial import TrialState
 
 from studies.outcomes import outcome_of
-from studies.worker import process_alive, requeue
+from studies.processes import process_alive
 
-__all__ = ["fail_orphans", "requeue_failed", "recover"]
+__all__ = ["MAX_RETRIES", "fail_orphans", "requeue", "requeue_failed", "recover"]
+
+MAX_RETRIES = 2
+
+
+def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial) -> bool:
+    """Enqueue a failed trial's parameters again (up to MAX_RETRIES times); True if enqueued."""
+    retries = int(failed.user_attrs.get("retry", 0))
+    if retries >= MAX_RETRIES or not failed.params:
+        return False
+    study.enqueue_trial(dict(failed.params), user_attrs={"retry_of": failed.number, "retry": retries + 1})
+    return True
 
 
 def fail_orphans(study: optuna.Study) -> int:

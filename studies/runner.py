@@ -17,14 +17,16 @@ import optuna
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
+from studies import signals
 from studies.config import SweepConfig
 from studies.recovery import fail_orphans, recover
-from studies.storage import DEFAULT_STORAGE, open_storage, storage_kind
+from studies.storage import DEFAULT_STORAGE, open_storage, redact, storage_kind
 from studies.summary import StudySummary, find_sweep, summarize
-from studies.tracking import Tracker
-from studies.worker import WorkerTask, work
+from studies.mlflow_writer import MlflowStatus, MlflowWriter
+from studies.store import StorageError, SweepStorage
+from studies.worker import HALT_AFTER, WorkerTask, halted, work
 
-__all__ = ["open_sweep", "run_sweep", "SweepInterrupted"]
+__all__ = ["open_sweep", "run_sweep", "SweepHalted", "SweepInterrupted"]
 
 MAX_ROUNDS = 3
 # One BLAS thread per worker: the workers are the parallelism.
@@ -34,6 +36,12 @@ _WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 class SweepInterrupted(Exception):
     """The sweep was stopped by SIGINT or SIGTERM; its studies are consistent and resumable."""
+
+
+class SweepHalted(ValueError):
+    """Every trial of a study failed alike (a cause that would fail them all): the sweep
+    stopped rather than burn its budget; the trials stay in the storage, and the next run
+    tries again."""
 
 
 def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:
@@ -71,23 +79,6 @@ def _complete(summaries: list[StudySummary]) -> bool:
     return all(s.finished >= s.total for s in summaries)
 
 
-@contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C in the calling process while workers run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt()
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def _executor(jobs: int):
     """joblib's loky executor: worker processes (never threads, even for one job).
 
@@ -107,6 +98,11 @@ def _stop_workers(executor, grace: float = 10.0) -> None:
     deadline = time.monotonic() + grace
     for p in processes:
         p.join(max(0.0, deadline - time.monotonic()))
+    for p in processes:  # stuck in a long NumPy call: killed, and reaped before anyone looks for orphans
+        if p.is_alive():
+            with contextlib.suppress(Exception):
+                p.kill()
+            p.join(5.0)
     executor.shutdown(wait=False, kill_workers=True)
 
 
@@ -139,6 +135,7 @@ def run_sweep(
     launch: Launch = Launch(),
     create: bool = True,
     on_progress: Callable[[list[StudySummary]], None] | None = None,
+    on_mlflow: Callable[[MlflowStatus], None] | None = None,
     warn: Callable[[str], None] | None = None,
     poll_seconds: float = 1.0,
 ) -> list[StudySummary]:
@@ -152,6 +149,8 @@ def run_sweep(
         launch: the workers' backend and heartbeat.
         create: create the studies (``sweep run``); ``False`` joins existing ones (``sweep worker``).
         on_progress: called with fresh summaries about every ``poll_seconds``.
+        on_mlflow: called with how far MLflow is behind the storage, as often (and while the
+            last runs are written at the end).
         warn: called with a one-line message for non-fatal trouble (MLflow away, a worker died).
 
     Raises:
@@ -164,58 +163,105 @@ def run_sweep(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage_url = _absolute(storage_url or DEFAULT_STORAGE)
-    storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period)
-    studies = open_sweep(config, storage) if create else _load_studies(config, storage)
-    for study in studies:
-        recover(study)
-    tracker = Tracker(config.name, tracking_uri, warn=warn) if track else None
-    jobs = config.jobs or _cpu_count()
-    token = uuid.uuid4().hex[:12]
     say = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
-
-    def refresh(final: bool = False, *, sync: bool = True) -> list[StudySummary]:
-        summaries = summarize(storage, config.name)
-        if on_progress is not None:
-            on_progress(summaries)
-        if tracker is not None and sync:
-            tracker.sync(storage, final=final)
-        return summaries
-
-    # MLflow's first connection (import, database set-up) waits until the workers run.
-    summaries = refresh(sync=_complete(summarize(storage, config.name)))
-    tasks = [WorkerTask(storage_url, _absolute_datasets(config), i, launch.heartbeat_interval, launch.grace_period, token)
-             for i in range(jobs)]
+    token = uuid.uuid4().hex[:12]
     pool: list = []
-    with _signals_raise():
-        try:
+    writer: MlflowWriter | None = None
+    started = signals.received()
+    # SIGTERM and SIGINT raise KeyboardInterrupt here, except in the middle of a storage write.
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    own = signals.install(launcher=True)
+    try:
+        with signals.armed() if own else contextlib.nullcontext():
+            storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
+                                   grace_period=launch.grace_period)
+            with signals.critical():
+                studies = open_sweep(config, storage) if create else _load_studies(config, storage)
+                for study in studies:
+                    recover(study)
+                if create:  # a new run tries the halted studies again
+                    for dataset in halted(studies[0]):
+                        studies[0].set_user_attr(f"halted.{dataset}", None)
+            # The launcher's view: summaries read incrementally, whatever the size of the studies.
+            view = SweepStorage(storage, refresh_seconds=0.0, name=redact(storage_url))
+            jobs = config.jobs or _cpu_count()
+            # MLflow is written by a process of its own, from the storage, while the workers train.
+            writer = MlflowWriter(config.name, storage_url, tracking_uri, warn=say) if track else None
+
+            def refresh() -> list[StudySummary]:
+                summaries = summarize(view, config.name)
+                if on_progress is not None:
+                    on_progress(summaries)
+                if writer is not None:
+                    status = writer.poll()
+                    if on_mlflow is not None:
+                        on_mlflow(status)
+                return summaries
+
+            summaries = refresh()
+            tasks = [WorkerTask(storage_url, _absolute_datasets(config), i, launch.heartbeat_interval,
+                                launch.grace_period, token) for i in range(jobs)]
             for _ in range(MAX_ROUNDS):
                 if _complete(summaries):
                     break
                 before = sum(s.finished for s in summaries)
                 summaries, crashed = _round(launch, tasks, pool, refresh, poll_seconds)
-                for study in studies:
-                    recover(study)
+                if signals.received() != started:
+                    raise KeyboardInterrupt  # a worker stopped by the same signal: not a crash
+                with signals.critical():
+                    for study in studies:
+                        recover(study)
                 if crashed:
                     say(f"a worker process died ({crashed}); its trial was marked failed and will be re-run.")
                     summaries = refresh()
                     continue
                 if sum(s.finished for s in summaries) == before:
                     break  # no progress: failing trials; the summary shows them
-        except KeyboardInterrupt:
-            _interrupted(config, storage_url, launch, pool, tracker, on_progress, say, token)
-            raise SweepInterrupted(
-                f"sweep {config.name!r} interrupted; its trials in flight were marked failed. "
-                f"Run the same command again to resume."
-            ) from None
-    return refresh(final=True)
+            if writer is not None:
+                status = writer.finish(on_status=on_mlflow)
+                if on_mlflow is not None:
+                    on_mlflow(status)
+            summaries = refresh()
+            if signals.received() != started:
+                raise KeyboardInterrupt  # stopped while finishing: say so, never report success
+            stopped = halted(studies[0])
+            if stopped:
+                dataset, why = sorted(stopped.items())[0]
+                raise SweepHalted(
+                    f"sweep {config.name!r} stopped: the first {HALT_AFTER} trials of dataset {dataset!r} all "
+                    f"failed alike ({why}), so would the others. Fix the cause ('sweep status "
+                    f"{config.name}' shows the counts), then run the same command again."
+                )
+            return summaries
+    except StorageError:
+        with signals.quiet():  # the storage failed under a worker or here: stop everything, say it once
+            _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
+            if writer is not None:
+                writer.stop()
+        raise
+    except KeyboardInterrupt:
+        with signals.quiet():
+            _interrupted(config, storage_url, launch, pool, writer, on_progress, say, token)
+        raise SweepInterrupted(
+            f"sweep {config.name!r} interrupted; its trials in flight were marked failed. "
+            f"Run the same command again to resume."
+        ) from None
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
-def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: list, tracker: Tracker | None,
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: list, writer: MlflowWriter | None,
                  on_progress, say, token: str) -> None:
     """Stop the workers and leave the studies consistent after SIGINT/SIGTERM.
 
     The interrupt may have landed in the middle of a storage call, leaving that connection
-    unusable: the clean-up opens the storage afresh.
+    unusable: the clean-up opens the storage afresh. MLflow's writer stops after the run it
+    is writing; the next run (or ``sweep sync``) writes the rest.
     """
     try:
         storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
@@ -226,6 +272,8 @@ def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: li
         storage, studies = None, []
         say(f"could not record the stop in the storage ({type(exc).__name__}); the next 'sweep run' tidies up.")
     _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
+    if writer is not None:
+        writer.stop()
     if storage is None:
         return
     try:
@@ -234,8 +282,6 @@ def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: li
         summaries = summarize(storage, config.name)
         if on_progress is not None:
             on_progress(summaries)
-        if tracker is not None:
-            tracker.sync(storage, final=True)
     except Exception as exc:  # noqa: BLE001
         say(f"could not finish tidying up ({type(exc).__name__}); the next 'sweep run' does it.")
 

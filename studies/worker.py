@@ -5,15 +5,17 @@ No lock is held around training: workers coordinate through the storage only. Wh
 several workers ask for the last slots at once, the trials numbered beyond the total
 withdraw before training (they are failed and marked ``surplus``), so each study ends
 with exactly its total.
+
+The worker reads and writes the storage through a :class:`~studies.store.SweepStorage`:
+its trials' parameters are written together after each sampled batch, their reports,
+records and final states together after each step in which some ended (and every
+``FLUSH_SECONDS`` while they run), and other workers' trials are read incrementally.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import threading
+import re
 import time
 import traceback
 import warnings
@@ -24,19 +26,30 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from studies import signals
 from studies.config import SweepConfig
+from studies.heartbeat import Heartbeat, heartbeat_enabled
 from studies.objective import run_trial, tell
 from studies.outcomes import outcome_of
+from studies.processes import process_identity
+from studies.recovery import requeue
 from studies.samplers import make_pruner, make_sampler, pruner_startup
-from studies.storage import open_storage
+from studies.storage import DEFAULT_STORAGE, open_storage, redact
+from studies.store import StorageError, SweepStorage
 
-__all__ = ["WorkerTask", "Interrupted", "work", "process_identity", "process_alive", "sampler_seed", "requeue"]
+__all__ = ["WorkerTask", "WorkerResult", "Interrupted", "work", "halted", "sampler_seed", "FLUSH_SECONDS",
+           "REFRESH_SECONDS", "HALT_AFTER"]
 
-MAX_RETRIES = 2
-
-
-class Interrupted(BaseException):
-    """Raised in a worker on SIGTERM, so that its trial is failed rather than left RUNNING."""
+Interrupted = signals.Interrupted
+# Other workers' trials are read again at most this often (pruning and sampling see them this late).
+REFRESH_SECONDS = 1.0
+# Running trials' reports reach the storage at least this often (dashboards, other workers' pruners).
+FLUSH_SECONDS = 2.0
+# How often a worker looks for the launcher's stop request (workers that cannot be signalled: dask).
+STOP_CHECK_SECONDS = 0.5
+# A study whose trials all failed so far, the last HALT_AFTER alike, is halted: the cause would
+# fail every trial (a bug, a resource no trial can have), so the budget is not burnt on it.
+HALT_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -49,32 +62,14 @@ class WorkerTask:
     token: str = ""  # the launching process's; ``stop.<token>`` in the first study stops the worker
 
 
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+@dataclass(frozen=True)
+class WorkerResult:
+    """What a worker did: trials by outcome, trials another process finished under it (a
+    stale heartbeat), and the seconds it spent in the storage by kind of call."""
 
-
-def process_identity() -> dict[str, object]:
-    """Host, pid and the pid's start time: enough to tell later whether this process is gone."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _start_time(os.getpid())}
-
-
-def process_alive(identity: dict[str, object]) -> bool | None:
-    """True/False for a process of this host, ``None`` when it ran elsewhere (can't tell)."""
-    if identity.get("host") != socket.gethostname():
-        return None
-    pid = int(identity.get("pid", -1))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    start = identity.get("start")
-    return start is None or _start_time(pid) == start
+    counts: dict[str, int]
+    lost: int
+    storage: dict[str, float]
 
 
 def sampler_seed(config: SweepConfig, worker: int, dataset_index: int) -> int:
@@ -124,46 +119,249 @@ def _is_surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
     return excess > 0 and trial.number in sorted(running)[-excess:]
 
 
-def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial) -> bool:
-    """Enqueue a failed trial's parameters again (up to MAX_RETRIES times); True if enqueued."""
-    retries = int(failed.user_attrs.get("retry", 0))
-    if retries >= MAX_RETRIES or not failed.params:
-        return False
-    study.enqueue_trial(dict(failed.params), user_attrs={"retry_of": failed.number, "retry": retries + 1})
-    return True
+def _error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()[-2000:]
 
 
-def _ask(study: optuna.Study, config: SweepConfig, identity: dict[str, object],
-         current: _InFlight, n: int) -> list[optuna.Trial]:
-    """Ask for up to ``n`` trials while the study needs them; a trial numbered beyond the
-    total withdraws at once (failed and marked ``surplus``)."""
-    trials: list[optuna.Trial] = []
-    for _ in range(n):
-        if trials and not _needs_work(study, config.trials):
-            break
-        optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fail (and retry) trials of dead workers
-        trial = study.ask()
-        current.add(study, trial)
-        trial.set_user_attr("worker", identity)
-        if _is_surplus(study, trial, config.trials):
+def _alike(error: str) -> str:
+    """What failures with the same cause share: the message's last line, numbers aside."""
+    return re.sub(r"\d+(\.\d+)?", "#", (error.strip().splitlines() or [""])[-1])
+
+
+def halted(study: optuna.Study) -> dict[str, str]:
+    """Dataset -> why its study was halted (recorded in the sweep's first study)."""
+    return {k[len("halted."):]: v for k, v in study.user_attrs.items() if k.startswith("halted.") and v}
+
+
+class _Worker:
+    """One worker process's studies, storage view, heartbeat and counts."""
+
+    def __init__(self, task: WorkerTask) -> None:
+        config = task.config
+        self.task, self.config = task, config
+        self.backend = open_storage(task.storage, heartbeat_interval=task.heartbeat_interval,
+                                    grace_period=task.grace_period)
+        self.storage = SweepStorage(self.backend, refresh_seconds=REFRESH_SECONDS,
+                                    identity={"worker": process_identity()}, guard=signals.critical,
+                                    name=redact(task.storage or DEFAULT_STORAGE))
+        self.refs = list(config.datasets)
+        self.datasets = {ref.name: ref.load(seed=config.seed) for ref in self.refs}
+        self.studies = [
+            optuna.load_study(
+                study_name=config.study_name(ref), storage=self.storage,
+                sampler=make_sampler(config.sampler, seed=sampler_seed(config, task.index, k), space=config.space),
+                pruner=make_pruner(config.pruner),
+            )
+            for k, ref in enumerate(self.refs)
+        ]
+        self.heartbeats = heartbeat_enabled(self.backend)
+        self._plain: list[optuna.Study] | None = None  # the same studies without the view (heartbeat checks)
+        self.counts: Counter[str] = Counter()
+        self.failures: Counter[int] = Counter()
+        self.lost = 0  # trials another process finished under us (stale heartbeat)
+        self.recent: dict[int, list[str]] = {}  # study -> its latest failures' causes
+        self.halted: set[int] = set()
+        self._next_stop = self._next_stale = self._last_flush = 0.0
+        self._stopping = False
+
+    # -- storage ---------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        result = self.storage.flush()
+        self.lost += len(result.dropped)
+        self._last_flush = time.monotonic()
+
+    def flush_if_due(self) -> None:
+        if self.storage.pending() and time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def stop_requested(self) -> bool:
+        """The launcher asked its workers to stop (checked every STOP_CHECK_SECONDS)."""
+        if not self.task.token:
+            return False
+        now = time.monotonic()
+        if now >= self._next_stop:
+            self._next_stop = now + STOP_CHECK_SECONDS
+            attrs = self.studies[0].user_attrs
+            self._stopping = bool(attrs.get(f"stop.{self.task.token}"))
+            names = {ref.name: k for k, ref in enumerate(self.refs)}
+            self.halted |= {names[d] for d in halted(self.studies[0]) if d in names}
+        return self._stopping
+
+    def fail_stale(self, *, now: bool = False) -> None:
+        """Heartbeat storages: fail (and retry) trials of dead workers, in every study, once per
+        heartbeat interval."""
+        if not self.heartbeats or (not now and time.monotonic() < self._next_stale):
+            return
+        self._next_stale = time.monotonic() + self.task.heartbeat_interval
+        if self._plain is None:
+            self._plain = [optuna.load_study(study_name=s.study_name, storage=self.backend) for s in self.studies]
+        for study, plain in zip(self.studies, self._plain):
+            optuna.storages.fail_stale_trials(plain)
+            self.storage.refresh(study._study_id)
+
+    # -- trials ----------------------------------------------------------------------------------
+
+    def ask(self, k: int, n: int) -> list[optuna.Trial]:
+        """Ask study ``k`` for up to ``n`` trials while it needs them; trials numbered beyond
+        its total withdraw at once (failed and marked ``surplus``)."""
+        study, total, store = self.studies[k], self.config.trials, self.storage
+        store.refresh(study._study_id)  # exact totals need a current view
+        finished, running, waiting = _live_counts(study)
+        n = min(n, waiting + max(0, total - finished - len(running)))
+        if n <= 0:
+            return []
+        # The trials the asks will create, in one transaction (enqueued retries are taken first).
+        store.reserve(study._study_id, n - min(n, waiting))
+        trials = [study.ask() for _ in range(n)]
+        store.refresh(study._study_id)  # other workers' trials asked meanwhile
+        withdraw = [t for t in trials if _is_surplus(study, t, total)]
+        for trial_id in store.release(study._study_id):  # an enqueued trial came first: unused
+            store.set_trial_user_attr(trial_id, "surplus", True)
+            store.set_trial_state_values(trial_id, TrialState.FAIL)
+        for trial in withdraw:
             trial.set_user_attr("surplus", True)
             study.tell(trial, state=TrialState.FAIL)
-            current.end(trial)
-            break
-        trials.append(trial)
-    return trials
+        return [t for t in trials if t not in withdraw]
 
+    def fail(self, k: int, trials: list[optuna.Trial], error: str, *, count: bool = True) -> None:
+        """Fail trials after an error (recorded on each, and counted) and enqueue their parameters again."""
+        study = self.studies[k]
+        for trial in trials:
+            trial.set_user_attr("error", error)
+            study.tell(trial, state=TrialState.FAIL)
+            requeue(study, self.storage.get_trial(trial._trial_id))
+        if count:
+            self.counts["failed"] += len(trials)
+            self.failures[k] += len(trials)
+            recent = self.recent.setdefault(k, [])
+            recent += [_alike(error)] * len(trials)
+            del recent[:-HALT_AFTER]
+            if len(recent) == HALT_AFTER and len(set(recent)) == 1 and not study.get_trials(
+                    deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+                self.halted.add(k)
+                self.studies[0].set_user_attr(f"halted.{self.refs[k].name}", error.splitlines()[-1][:500])
+        self.flush()
 
-def _fail(study: optuna.Study, trials: list[optuna.Trial], error: str,
-          current: _InFlight, counts: Counter[str] | None = None) -> None:
-    """Fail trials after an error (recorded on each, and counted) and enqueue their parameters again."""
-    if counts is not None:
-        counts["failed"] += len(trials)
-    for trial in trials:
-        trial.set_user_attr("error", error)
-        study.tell(trial, state=TrialState.FAIL)
-        requeue(study, study._storage.get_trial(trial._trial_id))
-        current.end(trial)
+    def abandon(self, error: str) -> None:
+        """Fail every trial of this process still running (after a stop); written at once."""
+        for trial_id in self.storage.owned():
+            with contextlib.suppress(Exception):
+                self.storage.set_trial_user_attr(trial_id, "error", error)
+                self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        self.flush()
+
+    def wanted(self, k: int) -> bool:
+        return k not in self.halted and self.failures[k] <= self.config.trials and \
+            _needs_work(self.studies[k], self.config.trials)
+
+    # -- loops -----------------------------------------------------------------------------------
+
+    def run_single(self) -> None:
+        """``batch`` = 1: one network at a time, the studies in turn."""
+        refs, config = self.refs, self.config
+        turn = self.task.index
+        waiter = _Waiter(self)
+        while not self.stop_requested():
+            self.fail_stale()
+            order = [(turn + j) % len(refs) for j in range(len(refs))]
+            pick = next((k for k in order if self.wanted(k)), None)
+            if pick is None:
+                if waiter.wait():
+                    continue
+                break
+            turn = pick + 1
+            trials = self.ask(pick, 1)
+            if not trials:
+                self.flush()
+                continue
+            trial = trials[0]
+            try:
+                result = run_trial(trial, self.datasets[refs[pick].name], config, on_sampled=self.flush,
+                                   on_epoch=self.flush_if_due)
+            except StorageError:
+                raise  # not the trial's fault: the worker stops, the launcher says why
+            except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
+                self.fail(pick, [trial], _error(exc))
+                continue
+            tell(self.studies[pick], trial, result)
+            self.counts[result.outcome] += 1
+            self.flush()
+
+    def run_pooled(self) -> None:
+        """``batch`` > 1: keep up to ``batch`` trials training in stacks, refilled as trials end
+        (continuous batching, see :mod:`studies.pool`)."""
+        from studies.pool import Pool
+
+        config, refs = self.config, self.refs
+        slots = config.batch
+        refill = max(1, slots // 4)  # ask when this many slots are free: one sampler fit per refill
+        pool = Pool(config)
+        sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
+        order = [(self.task.index + j) % len(refs) for j in range(len(refs))]
+        waiter = _Waiter(self)
+        # Scouts: a study's first trials start alone, as many as its pruner needs complete. Trials
+        # that started with them could only be pruned once they end, so a full first stack would
+        # train to the end (and then be the lenient yardstick of every later trial); meanwhile
+        # free slots go to other studies' scouts, or stay free.
+        startup = pruner_startup(config.pruner)
+        scouted: set[int] = set()
+
+        def room(k: int, free: int) -> int:
+            if k in scouted or not startup:
+                return free
+            n = _scouting(self.studies[k], startup)
+            if n is None:
+                scouted.add(k)
+                return free
+            return min(free, n)
+
+        def fail_all(trials: list[tuple[int, optuna.Trial]], error: str, count: bool) -> None:
+            for k in sorted({k for k, _ in trials}):
+                self.fail(k, [t for j, t in trials if j == k], error, count=count)
+
+        while True:
+            if self.stop_requested():
+                fail_all(pool.abandon(), "interrupted", count=False)  # not a failure of theirs
+                break
+            self.fail_stale()
+            live = len(pool)
+            if slots - live >= refill or live == 0:
+                free = slots - live
+                candidates = [k for k in ([sticky] if sticky is not None else []) + order if self.wanted(k)]
+                pick, n = next(((k, r) for k in candidates if (r := room(k, free)) > 0), (None, 0))
+                if pick is None and candidates and live == 0:
+                    pick, n = candidates[0], free  # only others' scouts left: don't sit idle
+                if pick is None and live == 0:
+                    if waiter.wait():
+                        continue
+                    break
+                if pick is not None:
+                    if n == free:
+                        sticky = pick
+                    trials = self.ask(pick, n)
+                    if trials:
+                        try:
+                            pool.add(pick, self.studies[pick].sampler, self.datasets[refs[pick].name], trials)
+                        except StorageError:
+                            raise
+                        except Exception as exc:  # a bug or a resource error: record it, retry later
+                            fail_all([(pick, t) for t in trials], _error(exc), count=True)
+                    self.flush()  # the new trials' parameters, for other workers' samplers
+            try:
+                finished = pool.step()
+            except StorageError:
+                raise
+            except Exception as exc:
+                fail_all(pool.abandon(), _error(exc), count=True)
+                continue
+            for f in finished:
+                tell(self.studies[f.study], f.trial, f.result)
+                self.counts[f.result.outcome] += 1
+            if finished:
+                self.flush()
+            else:
+                self.flush_if_due()
 
 
 class _Waiter:
@@ -175,242 +373,60 @@ class _Waiter:
     alive (long trials of a live host) or carry no heartbeat at all.
     """
 
-    def __init__(self, storage: optuna.storages.BaseStorage, studies: list[optuna.Study], task: WorkerTask) -> None:
-        from optuna.storages._heartbeat import is_heartbeat_enabled
-
-        self.enabled = is_heartbeat_enabled(storage)
-        self.studies, self.task = studies, task
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
         self.last: set[tuple[int, int]] = set()
-        self.since = self.checked = 0.0
+        self.since = 0.0
 
     def wait(self) -> bool:
         """Sleep a moment and return True if the worker should look for work again."""
-        if not self.enabled:
+        w = self.worker
+        if not w.heartbeats:
             return False
-        running = {(k, t.number) for k, study in enumerate(self.studies)
+        for study in w.studies:
+            w.storage.refresh(study._study_id)
+        running = {(k, t.number) for k, study in enumerate(w.studies)
                    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         if not running:
             return False
         now = time.monotonic()
         if running != self.last:
             self.last, self.since = running, now
-        if now - self.since > 2 * self.task.grace_period + self.task.heartbeat_interval:
+        if now - self.since > 2 * w.task.grace_period + w.task.heartbeat_interval:
             return False
-        if now - self.checked >= self.task.heartbeat_interval:
-            self.checked = now
-            for study in self.studies:
-                optuna.storages.fail_stale_trials(study)
-        time.sleep(min(1.0, self.task.heartbeat_interval))  # leave soon after the last trial ends
+        w.fail_stale()
+        time.sleep(min(1.0, w.task.heartbeat_interval))  # leave soon after the last trial ends
         return True
 
 
-def _error(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(exc)).strip()[-2000:]
+def work(task: WorkerTask) -> WorkerResult:
+    """Run trials until every study of the sweep has its total; returns what it did.
 
-
-def _work_pooled(task: WorkerTask, storage: optuna.storages.BaseStorage, identity: dict[str, object],
-                 refs: list, datasets: dict, studies: list[optuna.Study],
-                 current: _InFlight, counts: Counter[str],
-                 failures: Counter[int]) -> dict[str, int]:
-    """``batch`` > 1: keep up to ``batch`` trials training in stacks, refilled as trials end
-    (continuous batching, see :mod:`studies.pool`)."""
-    from studies.pool import Pool
-
-    config = task.config
-    slots = config.batch
-    refill = max(1, slots // 4)  # ask when this many slots are free: one sampler fit per refill
-    pool = Pool(config)
-    sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
-    order = [(task.index + j) % len(refs) for j in range(len(refs))]
-    next_stale = 0.0
-    waiter = _Waiter(storage, studies, task)
-    # Scouts: a study's first trials start alone, as many as its pruner needs complete. Trials
-    # that started with them could only be pruned once they end, so a full first stack would
-    # train to the end (and then be the lenient yardstick of every later trial); meanwhile
-    # free slots go to other studies' scouts, or stay free.
-    startup = pruner_startup(config.pruner)
-    scouted: set[int] = set()
-
-    def wanted(k: int) -> bool:
-        return failures[k] <= config.trials and _needs_work(studies[k], config.trials)
-
-    def room(k: int, free: int) -> int:
-        if k in scouted or not startup:
-            return free
-        n = _scouting(studies[k], startup)
-        if n is None:
-            scouted.add(k)
-            return free
-        return min(free, n)
-
-    def fail_all(trials: list[tuple[int, optuna.Trial]], error: str, count: bool) -> None:
-        for k in sorted({k for k, _ in trials}):
-            mine = [t for j, t in trials if j == k]
-            _fail(studies[k], mine, error, current, counts if count else None)
-            if count:
-                failures[k] += len(mine)
-
-    while True:
-        if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
-            fail_all(pool.abandon(), "interrupted", count=False)  # not a failure of theirs
-            break
-        if time.monotonic() >= next_stale:
-            # RDB heartbeat: fail (and retry) trials of dead workers, whichever study they are in
-            # (asks are rarer here than one per trial).
-            for study in studies:
-                optuna.storages.fail_stale_trials(study)
-            next_stale = time.monotonic() + task.heartbeat_interval
-        live = len(pool)
-        if slots - live >= refill or live == 0:
-            free = slots - live
-            candidates = [k for k in ([sticky] if sticky is not None else []) + order if wanted(k)]
-            pick, n = next(((k, r) for k in candidates if (r := room(k, free)) > 0), (None, 0))
-            if pick is None and candidates and live == 0:
-                pick, n = candidates[0], free  # only others' scouts left: don't sit idle
-            if pick is None and live == 0:
-                if waiter.wait():
-                    continue
-                break
-            if pick is not None:
-                if n == free:
-                    sticky = pick
-                trials = _ask(studies[pick], config, identity, current, n)
-                if trials:
-                    try:
-                        pool.add(pick, studies[pick].sampler, datasets[refs[pick].name], trials)
-                    except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-                        fail_all([(pick, t) for t in trials], _error(exc), count=True)
-        try:
-            finished = pool.step()
-        except Exception as exc:
-            fail_all(pool.abandon(), _error(exc), count=True)
-            continue
-        for f in finished:
-            tell(studies[f.study], f.trial, f.result)
-            current.end(f.trial)
-            counts[f.result.outcome] += 1
-    return dict(counts)
-
-
-class _InFlight:
-    """The trials this worker has asked and not yet told, each with its heartbeat from the
-    moment it is asked (a storage with heartbeats only): so no trial of this worker is ever
-    RUNNING without one, and a host that dies is noticed whatever it was doing."""
-
-    def __init__(self) -> None:
-        self._items: dict[int, tuple[optuna.Study, optuna.Trial, contextlib.AbstractContextManager | None]] = {}
-        self._storage: optuna.storages.BaseStorage | None = None
-
-    def bind(self, storage: optuna.storages.BaseStorage) -> None:
-        from optuna.storages._heartbeat import is_heartbeat_enabled
-
-        self._storage = storage if is_heartbeat_enabled(storage) else None
-
-    def add(self, study: optuna.Study, trial: optuna.Trial) -> None:
-        beat = None
-        if self._storage is not None:
-            from optuna.storages._heartbeat import get_heartbeat_thread  # what Study.optimize uses
-
-            self._storage.record_heartbeat(trial._trial_id)  # at once, not when the thread first runs
-            beat = get_heartbeat_thread(trial._trial_id, self._storage)
-            beat.__enter__()
-        self._items[trial._trial_id] = (study, trial, beat)
-
-    def end(self, trial: optuna.Trial) -> None:
-        _, _, beat = self._items.pop(trial._trial_id, (None, None, None))
-        if beat is not None:
-            with contextlib.suppress(Exception):
-                beat.__exit__(None, None, None)
-
-    def __iter__(self):  # noqa: ANN204
-        return iter([(study, trial) for study, trial, _ in self._items.values()])
-
-
-_IN_WORK = False  # whether this process is inside work() (else it idles in loky's loop)
-
-
-def _on_stop_signal(signum: int, frame: object) -> None:
-    # Inside work(): raise, so that the trial in flight is failed. Between tasks: nothing is
-    # in flight; leave quietly rather than let the executor's loop print a traceback.
-    if _IN_WORK:
-        raise Interrupted()
-    os._exit(128 + signum)
-
-
-def work(task: WorkerTask) -> dict[str, int]:
-    """Run trials until every study of the sweep has its total; returns counts by outcome.
-
-    On SIGTERM or Ctrl-C the trial in flight is failed (never left RUNNING) and the
+    On SIGTERM or Ctrl-C the trials in flight are failed (never left RUNNING) and the
     process leaves at once.
     """
-    global _IN_WORK
-    in_main = threading.current_thread() is threading.main_thread()
+    in_main = signals.install()
     if in_main:
-        signal.signal(signal.SIGTERM, _on_stop_signal)
-        signal.signal(signal.SIGINT, _on_stop_signal)
+        signals.watch_parent()  # the launcher killed (SIGKILL): fail our trials and leave
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    current = _InFlight()
-    _IN_WORK = True
+    worker: _Worker | None = None
     try:
-        return _work(task, current)
+        with signals.armed():
+            worker = _Worker(task)
+            beat = Heartbeat(worker.backend, worker.storage.owned) if worker.heartbeats else contextlib.nullcontext()
+            with beat:
+                if task.config.batch > 1:
+                    worker.run_pooled()
+                else:
+                    worker.run_single()
+            return WorkerResult(dict(worker.counts), worker.lost, dict(worker.storage.stats))
     except (KeyboardInterrupt, Interrupted):
-        for study, trial in list(current):
-            with contextlib.suppress(Exception):
-                trial.set_user_attr("error", "interrupted")
-                study.tell(trial, state=TrialState.FAIL)
+        if worker is not None:
+            with signals.quiet(), contextlib.suppress(Exception):
+                worker.abandon("interrupted")
         if in_main:
-            # A loky worker would otherwise wait for more work; the sweep is stopping.
-            os._exit(130)
+            import os
+
+            os._exit(130)  # a loky worker would otherwise wait for more work; the sweep is stopping
         raise
-    finally:
-        _IN_WORK = False
-
-
-def _work(task: WorkerTask, current: _InFlight) -> dict[str, int]:
-    config = task.config
-    storage = open_storage(task.storage, heartbeat_interval=task.heartbeat_interval, grace_period=task.grace_period)
-    current.bind(storage)
-    identity = process_identity()
-    refs = list(config.datasets)
-    datasets = {ref.name: ref.load(seed=config.seed) for ref in refs}
-    studies = [
-        optuna.load_study(
-            study_name=config.study_name(ref), storage=storage,
-            sampler=make_sampler(config.sampler, seed=sampler_seed(config, task.index, k), space=config.space),
-            pruner=make_pruner(config.pruner),
-        )
-        for k, ref in enumerate(refs)
-    ]
-    counts: Counter[str] = Counter()
-    failures: Counter[int] = Counter()
-    if config.batch > 1:
-        return _work_pooled(task, storage, identity, refs, datasets, studies, current, counts, failures)
-    turn = task.index
-    waiter = _Waiter(storage, studies, task)
-    while True:
-        if task.token and studies[0].user_attrs.get(f"stop.{task.token}"):
-            break
-        # Take the studies in turn, starting from a different one in each worker.
-        order = [(turn + j) % len(refs) for j in range(len(refs))]
-        pick = next((k for k in order if failures[k] <= config.trials and _needs_work(studies[k], config.trials)), None)
-        if pick is None:
-            if waiter.wait():
-                continue
-            break
-        turn = pick + 1
-        study, ref = studies[pick], refs[pick]
-        trials = _ask(study, config, identity, current, 1)
-        if not trials:
-            continue
-        trial = trials[0]
-        try:
-            result = run_trial(trial, datasets[ref.name], config)
-        except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
-            _fail(study, [trial], _error(exc), current, counts)
-            failures[pick] += 1
-            continue
-        tell(study, trial, result)
-        current.end(trial)
-        counts[result.outcome] += 1
-    return dict(counts)

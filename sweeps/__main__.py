@@ -1,3 +1,3 @@
-from sweeps.cli import main
+from sweeps.entry import main
 
 main()

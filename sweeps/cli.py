@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from studies import signals
 
 from sweeps.presets_cmd import presets_command
 from sweeps.report_cmd import report_command
@@ -26,16 +29,23 @@ class SweepGroup(click.Group):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:
         extra.pop("standalone_mode", None)
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        # SIGTERM like Ctrl-C: one line and exit code 2, at any moment.
+        installed = signals.install(launcher=True)
         try:
             rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
         except (click.Abort, KeyboardInterrupt):
-            click.echo("Aborted.", err=True)
-            sys.exit(130)
+            click.echo("Error: interrupted.", err=True)
+            sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        finally:
+            for sig, handler in old.items():
+                if installed and handler is not None:
+                    signal.signal(sig, handler)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 
 from studies.outcomes import outcome_of
 from studies.recovery import fail_orphans, recover, requeue_failed
-from studies.worker import _is_surplus, process_alive, process_identity
+from studies.processes import process_alive, process_identity
+from studies.worker import _is_surplus
 
 
 def _dead_pid() -> int:

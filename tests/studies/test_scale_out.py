@@ -54,7 +54,9 @@ def _no_duplicates(url: str) -> None:
 @pytest.mark.postgres
 def test_four_workers_on_two_hosts_commands_reach_the_exact_total(sweep_file, pg_database):
     url = pg_database()
-    path = sweep_file("many", trials=60, jobs=2, epochs=3)
+    # Trials long enough that the second command joins while the first still works, however
+    # loaded the machine (both slow down alike).
+    path = sweep_file("many", trials=60, jobs=2, epochs=200)
     run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", url, "--no-mlflow"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(_studies(url)) == 2)

@@ -1,0 +1,138 @@
+"""The worker's own decisions: halting a study whose every trial fails alike, one heartbeat
+thread, storage failures as one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import studies.worker as worker_module
+from engine import Stack
+from studies import open_storage
+from studies.heartbeat import Heartbeat
+from studies.runner import open_sweep
+from studies.store import StorageError, SweepStorage
+from studies.worker import HALT_AFTER, WorkerTask, halted, work
+from sweeps.spec import load_spec
+
+
+@pytest.fixture
+def handlers():
+    """work() in this process installs its signal handlers: put pytest's back afterwards."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, h in old.items():
+        signal.signal(s, h)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_study_whose_trials_all_fail_alike_is_halted(sweep_file, tmp_path, monkeypatch, handlers, batch):
+    config = dataclasses.replace(load_spec(str(sweep_file("halt", trials=8, jobs=1, epochs=2))), batch=batch)
+    storage = str(tmp_path / "sweeps.journal")
+    open_sweep(config, open_storage(storage))
+    calls = []
+
+    def out_of_memory(*args, **kwargs):
+        calls.append(1)
+        raise MemoryError(f"Unable to allocate {len(calls) * 1.5} GiB for an array")
+
+    if batch == 1:
+        monkeypatch.setattr(worker_module, "run_trial", out_of_memory)
+    else:
+        monkeypatch.setattr(Stack, "step_epoch", out_of_memory)
+    result = work(WorkerTask(storage, config, 0))
+    # Each dataset: HALT_AFTER failures or more (a stack fails all its trials at once), then no more.
+    assert set(result.counts) == {"failed"} and 2 * HALT_AFTER <= result.counts["failed"] <= 2 * max(HALT_AFTER, 4)
+    first = optuna.load_study(study_name="halt/circle", storage=open_storage(storage))
+    reasons = halted(first)
+    assert sorted(reasons) == ["circle", "xor"] and "MemoryError" in reasons["circle"]
+
+
+def test_failures_of_different_causes_do_not_halt(sweep_file, tmp_path, monkeypatch, handlers):
+    config = dataclasses.replace(load_spec(str(sweep_file("mixed", trials=3, jobs=1, epochs=2))), batch=1)
+    storage = str(tmp_path / "sweeps.journal")
+    open_sweep(config, open_storage(storage))
+    causes = iter([ValueError("a"), KeyError("b"), ValueError("a")] * 10)
+
+    def flaky(trial, dataset, config, **kwargs):
+        raise next(causes)
+
+    monkeypatch.setattr(worker_module, "run_trial", flaky)
+    work(WorkerTask(storage, config, 0))
+    assert halted(optuna.load_study(study_name="mixed/circle", storage=open_storage(storage))) == {}
+
+
+def test_one_heartbeat_thread_beats_for_every_trial(tmp_path):
+    url = f"sqlite:///{tmp_path}/hb.db"
+    backend = open_storage(url, heartbeat_interval=1, grace_period=3)
+    store = SweepStorage(backend)
+    study = optuna.create_study(study_name="s", storage=store)
+    trials = [study.ask() for _ in range(4)]
+    from optuna.storages._rdb import models  # reading the rows written, to check them
+
+    def beats() -> dict[int, object]:
+        with backend.scoped_session() as session:
+            return {h.trial_id: h.heartbeat for h in session.query(models.TrialHeartbeatModel)}
+
+    first = beats()
+    assert sorted(first) == sorted(t._trial_id for t in trials)  # written with the trials themselves
+    with Heartbeat(backend, store.owned) as beat:
+        deadline = time.monotonic() + 20
+        while beat.beats < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert beat.beats >= 2
+    later = beats()
+    assert all(later[i] >= first[i] for i in first)
+
+
+class _Broken(optuna.storages.InMemoryStorage):
+    def create_new_trial(self, study_id, template_trial=None):  # noqa: ANN001
+        raise PermissionError(13, "Permission denied", "/data/sweeps.journal")
+
+
+def test_a_storage_that_fails_is_one_clear_error():
+    store = SweepStorage(_Broken(), name="/data/sweeps.journal")
+    study = optuna.create_study(study_name="s", storage=store)
+    with pytest.raises(StorageError, match=r"cannot use the storage /data/sweeps.journal \(PermissionError:.*"
+                                          r"run the same command again to resume"):
+        study.ask()
+
+
+@pytest.mark.slow
+def test_a_journal_that_vanishes_mid_sweep_stops_the_run_with_one_line(sweep_file, tmp_path):
+    path = sweep_file("gone", trials=20, jobs=1, epochs=3000)
+    cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "sweeps.journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if journal.exists():
+            studies = open_storage(str(journal)).get_all_studies()
+            done = [t for s in studies for t in open_storage(str(journal)).get_all_trials(s._study_id)
+                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            if done:
+                break
+    assert proc.poll() is None
+    journal.rename(tmp_path / "kept.journal")
+    journal.mkdir()  # the path now can't be written (as a read-only or vanished file)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and sum(line.startswith("Error:") for line in err.splitlines()) == 1, err
+    assert f"cannot use the storage {journal}" in err and "run the same command again" in err
+    journal.rmdir()
+    (tmp_path / "kept.journal").rename(journal)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    store = open_storage(str(journal))
+    for s in store.get_all_studies():
+        trials = store.get_all_trials(s._study_id)
+        assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 20
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
