@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from studies import StudySummary
+from studies.mlflow_writer import MlflowStatus
 
 __all__ = ["Progress", "summary_table", "format_value"]
 
@@ -41,12 +42,27 @@ class Progress:
         self._drawn = 0
         self._last = 0.0
         self._last_text = ""
+        self._summaries: list[StudySummary] = []
+        self._mlflow: MlflowStatus | None = None
+
+    def mlflow(self, status: MlflowStatus) -> None:
+        """How far MLflow is behind: shown under the studies while it is behind."""
+        self._mlflow = status
+        self(self._summaries)
 
     def __call__(self, summaries: list[StudySummary]) -> None:
         if not summaries:
             return
+        self._summaries = summaries
         width = max(len(s.dataset) for s in summaries)
         lines = [_line(s, width) for s in summaries]
+        m = self._mlflow
+        if m is not None and (m.behind or m.busy):
+            if m.busy:
+                lines.append(f"{'mlflow':<{width}}  written by {m.busy}")
+            else:
+                lines.append(f"{'mlflow':<{width}}  {m.logged:>4} runs written, {m.behind} to go "
+                             f"({m.lag_seconds():.1f} s behind)")
         text = "\n".join(lines)
         if self.tty:
             if self._drawn:

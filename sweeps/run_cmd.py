@@ -56,10 +56,11 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     where = redact(storage or DEFAULT_STORAGE)
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
+    progress = Progress()
     try:
         summaries = run_sweep(
             config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
-            on_progress=Progress(), warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            on_progress=progress, on_mlflow=progress.mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None

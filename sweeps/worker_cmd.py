@@ -48,10 +48,11 @@ def worker_command(name: str, storage: str | None, jobs: int | None, batch: int 
     config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage"), jobs=jobs, batch=batch)
     click.echo(f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage "
                f"{redact(storage or DEFAULT_STORAGE)}", err=True)
+    progress = Progress()
     try:
         summaries = run_sweep(
             config, storage_url=storage, tracking_uri=tracking_uri, track=track, launch=launch, create=False,
-            on_progress=Progress(), warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            on_progress=progress, on_mlflow=progress.mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
