@@ -77,9 +77,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--only-peer", action="store_true",
+                        help="run only the hand-written peer, here (for timing it as a whole process)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = apply_overrides(load_spec("playground"), trials=args.trials, jobs=2)
+    if args.only_peer:
+        wall, n, _ = handwritten(config, jobs=2)
+        print(f"hand-written: {n} trials in {wall:.2f} s")
+        return
     ours, theirs = [], []
     for _ in range(args.repeats):
         r = run(config)

@@ -1,0 +1,342 @@
+"""Bookkeeping at the speed of training: what recording trials costs, next to training them.
+
+Every figure times what users run, the whole ``sweep`` command in a fresh folder (a
+subprocess), and runs the alternatives of each question interleaved in one run of this
+script, so that the host's noise falls on all of them alike; medians of ``--repeats``.
+
+  storage  the same sweep (4 playground sets x 64 trials, 50 epochs, 1 job, MLflow off) on
+           PostgreSQL against the journal file, at --batch 1, 8 and 32 (target: PostgreSQL
+           <= 1.5x the journal's time); then the storage's own cost per trial (seconds in
+           storage calls, from the worker's counters) for a study's first 100 trials and for
+           trials 1,900-2,000 (target: within 1.3x), on both.
+  mlflow   `sweep run playground --trials 100 --jobs 1` with MLflow on against --no-mlflow
+           (target: >= 0.9x the trials/min), how far MLflow lags; MLflow's CPU per logged
+           trial (curves included) against an empty run's through MLflow's public client
+           (target: <= 1.5x).
+  batch    --batch 32 against --batch 1, whole command, MLflow on, journal (target >= 4x, best
+           validation cost within 10 %).
+  peer     against the hand-written peer (Optuna n_jobs=2 + MLflowCallback + MLPClassifier),
+           whole processes, default storage, MLflow on, 100 trials per set (target >= 10x).
+  scale    2 workers against 1 on PostgreSQL (target >= 1.8x).
+
+    python benchmarks/bookkeeping.py storage|mlflow|batch|peer|scale|all [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PG = os.environ.get("SWEEPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+
+STORAGE_SWEEP = """
+name = "bench"
+datasets = ["circle", "xor", "gauss", "spiral"]
+trials = {trials}
+seed = 0
+report_every = 1
+batch = {batch}
+jobs = {jobs}
+
+[train]
+epochs = {epochs}
+batch_size = 10
+
+[search]
+learning_rate = {{ low = 1e-3, high = 10.0, log = true }}
+hidden_layers = {{ low = 1, high = 3 }}
+hidden_units = {{ low = 2, high = 8 }}
+activation = ["sigmoid", "tanh", "relu"]
+regularization = ["none", "l1", "l2"]
+regularization_rate = {{ low = 1e-5, high = 0.1, log = true }}
+
+[pruner]
+name = "median"
+n_startup_trials = 5
+n_warmup_steps = 10
+"""
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+class Postgres:
+    """Fresh PostgreSQL databases, dropped at the end."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def _admin(self):
+        import psycopg
+
+        return psycopg.connect(f"{PG}/postgres", autocommit=True)
+
+    def new(self) -> str:
+        name = f"sweeps_bench_{uuid.uuid4().hex[:10]}"
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        return f"{PG}/{name}"
+
+    def drop(self) -> None:
+        with self._admin() as conn:
+            for name in self.made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.made.clear()
+
+
+def sweep(args: list[str], cwd: str, env: dict[str, str] | None = None) -> float:
+    """Run ``sweep ARGS`` in ``cwd`` as users do; returns its wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "sweeps", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def finished(storage: str, name: str) -> tuple[int, dict[str, float | None]]:
+    from studies import open_storage, summarize
+
+    summaries = summarize(open_storage(storage), name)
+    return sum(s.finished for s in summaries), {s.dataset: s.best_value for s in summaries}
+
+
+# -- storage -------------------------------------------------------------------------------------
+
+def bench_storage(repeats: int) -> None:
+    pg = Postgres()
+    print("storage: 4 playground sets x 64 trials, 50 epochs, 1 job, MLflow off; whole `sweep run` commands")
+    results: dict[tuple[int, str], list[float]] = {}
+    try:
+        for _ in range(repeats):
+            for batch in (1, 8, 32):
+                for kind in ("journal", "postgresql"):
+                    with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+                        path = os.path.join(d, "bench.toml")
+                        with open(path, "w") as f:
+                            f.write(STORAGE_SWEEP.format(trials=64, batch=batch, jobs=1, epochs=50))
+                        url = pg.new() if kind == "postgresql" else os.path.join(d, "sweeps.journal")
+                        wall = sweep(["run", path, "--no-mlflow", "--storage", url], d)
+                        n, _ = finished(url, "bench")
+                        assert n == 256, n
+                        results.setdefault((batch, kind), []).append(wall)
+                        print(f"  batch {batch:2} {kind:10} {wall:6.2f} s", flush=True)
+                pg.drop()
+        print(f"\n{'batch':>5} {'journal s':>10} {'postgresql s':>13} {'ratio':>6}  (target <= 1.5x; medians of {repeats})")
+        for batch in (1, 8, 32):
+            j, p = median(results[batch, "journal"]), median(results[batch, "postgresql"])
+            print(f"{batch:>5} {j:10.2f} {p:13.2f} {p / j:6.2f}")
+        flat(pg)
+    finally:
+        pg.drop()
+
+
+def flat(pg: Postgres) -> None:
+    """Storage seconds per trial for trials 1-100 and 1,900-2,000 of one study (batch 32)."""
+    from studies.worker import WorkerTask, work
+    from sweeps.spec import load_spec
+
+    print("\nstorage cost per trial as a study grows (one study, batch 32, 20 epochs, worker in this process)")
+    print(f"{'storage':>10} {'window':>12} {'ms/trial':>9} {'of which first read':>20}")
+    for kind in ("journal", "postgresql"):
+        with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+            path = os.path.join(d, "flat.toml")
+            with open(path, "w") as f:
+                f.write(STORAGE_SWEEP.format(trials=100, batch=32, jobs=1, epochs=20)
+                        .replace('["circle", "xor", "gauss", "spiral"]', '["circle"]'))
+            url = pg.new() if kind == "postgresql" else os.path.join(d, "sweeps.journal")
+            from studies import open_storage
+            from studies.runner import open_sweep
+
+            per: dict[str, float] = {}
+            for total, label in ((100, "1-100"), (1900, None), (2000, "1900-2000")):
+                import dataclasses
+
+                config = dataclasses.replace(load_spec(path), trials=total)
+                open_sweep(config, open_storage(url))
+                before = finished(url, "bench")[0]
+                result = work(WorkerTask(url, config, 0))
+                done = finished(url, "bench")[0] - before
+                s = result.storage
+                busy = s["flush_seconds"] + s["refresh_seconds"] + s["create_seconds"] + s["first_read_seconds"]
+                if label:
+                    per[label] = 1e3 * busy / done
+                    print(f"{kind:>10} {label:>12} {per[label]:9.2f} {1e3 * s['first_read_seconds'] / done:20.2f}",
+                          flush=True)
+            print(f"{kind:>10} ratio 1900-2000 / 1-100: {per['1900-2000'] / per['1-100']:.2f} (target <= 1.3)")
+
+
+# -- mlflow --------------------------------------------------------------------------------------
+
+def empty_and_ours(journal_dir: str) -> tuple[float, float, int]:
+    """CPU ms per run: an empty run through MLflow's public client (create with tags, params,
+    terminate), and our tracker logging the finished trials of the sweep in ``journal_dir``."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    from studies import Tracker, open_storage
+    from studies.store import SweepStorage
+
+    with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+        client = MlflowClient(f"sqlite:///{d}/empty.db")
+        exp = client.create_experiment("empty")
+        n = 200
+        t0 = time.process_time()
+        for i in range(n):
+            run = client.create_run(exp, tags={f"tag{j}": "x" for j in range(8)}, run_name=f"t{i}")
+            client.log_batch(run.info.run_id, params=[Param(f"p{j}", "1") for j in range(12)])
+            client.set_terminated(run.info.run_id, "FINISHED")
+        empty = 1e3 * (time.process_time() - t0) / n
+        tracker = Tracker("playground", f"sqlite:///{d}/ours.db")
+        tracker._connect()  # the connection (imports, tables) is not a per-trial cost
+        view = SweepStorage(open_storage(os.path.join(journal_dir, "sweeps.journal")))
+        t0 = time.process_time()
+        created = tracker.sync(view, final=True)
+        ours = 1e3 * (time.process_time() - t0) / created
+    return empty, ours, created
+
+
+def bench_mlflow(repeats: int) -> None:
+    print("mlflow: `sweep run playground --trials 100 --jobs 1`, MLflow on and off (whole commands)")
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    cpu: list[tuple[float, float]] = []
+    for _ in range(repeats):
+        for track in (False, True):
+            with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+                wall = sweep(["run", "playground", "--trials", "100", "--jobs", "1"] + ([] if track else ["--no-mlflow"]),
+                             d, env={"MLFLOW_TRACKING_URI": ""})
+                walls[track].append(wall)
+                print(f"  MLflow {'on ' if track else 'off'} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min", flush=True)
+                if not track:
+                    cpu.append(empty_and_ours(d)[:2])
+    on, off = median(walls[True]), median(walls[False])
+    print(f"\ntrials/min MLflow on {60 * 400 / on:.0f}, off {60 * 400 / off:.0f}: {off / on:.2f}x (target >= 0.9x)")
+    empty, ours = median([c[0] for c in cpu]), median([c[1] for c in cpu])
+    print(f"MLflow CPU per run: empty run {empty:.1f} ms, ours with curves {ours:.1f} ms: {ours / empty:.2f}x "
+          f"(target <= 1.5x)")
+    lag()
+
+
+def lag() -> None:
+    """How far MLflow is behind the storage during a run and when the command returns (in process)."""
+    from studies import run_sweep
+    from sweeps.spec import apply_overrides, load_spec
+
+    config = apply_overrides(load_spec("playground"), trials=100, jobs=1)
+    samples: list[tuple[float, int, float]] = []
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+        os.chdir(d)
+        try:
+            t0 = time.perf_counter()
+            done = {}
+            run_sweep(config, tracking_uri=f"sqlite:///{d}/mlflow.db",
+                      on_progress=lambda s: done.__setitem__("t", time.perf_counter()) if all(
+                          x.finished >= x.total for x in s) and "t" not in done else None,
+                      on_mlflow=lambda m: samples.append((time.perf_counter() - t0, m.behind, m.lag_seconds())))
+            end = time.perf_counter() - t0
+        finally:
+            os.chdir(old)
+    behind = [b for _, b, _ in samples]
+    print(f"MLflow lag during the run: median {median(behind) if behind else 0:.0f} trials behind, "
+          f"max {max(behind, default=0)} ({max((s for _, _, s in samples), default=0):.1f} s); "
+          f"all trials finished at {done.get('t', end) - t0:.1f} s, the command returned at {end:.1f} s "
+          f"with MLflow complete")
+
+
+# -- batch ---------------------------------------------------------------------------------------
+
+def bench_batch(repeats: int) -> None:
+    print("batch: `sweep run playground --trials 100`, --batch 32 against --batch 1, MLflow on, journal")
+    walls: dict[int, list[float]] = {1: [], 32: []}
+    best: dict[int, list[dict]] = {1: [], 32: []}
+    for _ in range(repeats):
+        for batch in (1, 32):
+            with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+                wall = sweep(["run", "playground", "--trials", "100", "--batch", str(batch)], d,
+                             env={"MLFLOW_TRACKING_URI": ""})
+                _, b = finished(os.path.join(d, "sweeps.journal"), "playground")
+                walls[batch].append(wall)
+                best[batch].append(b)
+                print(f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
+                      + " ".join(f"{k} {v:.4f}" for k, v in b.items()), flush=True)
+    one, many = median(walls[1]), median(walls[32])
+    print(f"\n--batch 32 / --batch 1 trials/min: {one / many:.2f}x (target >= 4x)")
+    for ds in best[1][0]:
+        print(f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "
+              f"batch 32 {median([b[ds] for b in best[32]]):.4f} (medians)")
+
+
+# -- peer ----------------------------------------------------------------------------------------
+
+def bench_peer(repeats: int) -> None:
+    print("peer: 100 trials per playground set, MLflow on for both, whole processes, default storage")
+    ours, theirs = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+            wall = sweep(["run", "playground", "--trials", "100"], d, env={"MLFLOW_TRACKING_URI": ""})
+            ours.append(60 * 400 / wall)
+        with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, os.path.join(HERE, "sweep_vs_handwritten.py"), "--only-peer",
+                                   "--trials", "100"], cwd=d, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode:
+                raise SystemExit(proc.stderr[-3000:])
+            theirs.append(60 * 400 / wall)
+        print(f"  sweeps {ours[-1]:7.0f} trials/min, hand-written {theirs[-1]:7.0f} trials/min", flush=True)
+    print(f"\nsweeps / hand-written: {median(ours) / median(theirs):.1f}x (target >= 10x, goal 20x)")
+
+
+# -- scale ---------------------------------------------------------------------------------------
+
+def bench_scale(repeats: int) -> None:
+    pg = Postgres()
+    print("scale: 4 playground sets x 128 trials, 50 epochs, batch 8, MLflow off, on PostgreSQL: 2 jobs against 1")
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        for _ in range(repeats):
+            for jobs in (1, 2):
+                with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+                    path = os.path.join(d, "bench.toml")
+                    with open(path, "w") as f:
+                        f.write(STORAGE_SWEEP.format(trials=128, batch=8, jobs=jobs, epochs=50))
+                    url = pg.new()
+                    wall = sweep(["run", path, "--no-mlflow", "--storage", url], d)
+                    walls[jobs].append(wall)
+                    print(f"  jobs {jobs}: {wall:6.2f} s = {60 * 512 / wall:6.0f} trials/min", flush=True)
+            pg.drop()
+    finally:
+        pg.drop()
+    print(f"\n2 workers / 1 on PostgreSQL: {median(walls[1]) / median(walls[2]):.2f}x (target >= 1.8x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("storage", "mlflow", "batch", "peer", "scale", "all"))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table = {"storage": bench_storage, "mlflow": bench_mlflow, "batch": bench_batch, "peer": bench_peer,
+             "scale": bench_scale}
+    for name, fn in table.items():
+        if args.what in (name, "all"):
+            fn(args.repeats)
+            print(json.dumps({"done": name}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
