@@ -26,7 +26,9 @@ __all__ = [
     "TrialWrites",
     "journal_worker_id",
     "journal_write",
+    "preload_rdb",
     "rdb_create_trials",
+    "rdb_probe_states",
     "rdb_read_trials",
     "rdb_record_heartbeats",
     "rdb_write",
@@ -71,12 +73,29 @@ def _models():
     return models
 
 
+def preload_rdb() -> None:
+    """Import what opening an RDB storage imports (Optuna's models, alembic), ahead of time."""
+    _models()
+    import alembic.migration  # noqa: F401
+    import alembic.script  # noqa: F401
+
+
 @contextmanager
-def _session(storage: optuna.storages.RDBStorage) -> Iterator[Any]:
-    """Optuna's own transaction scope: commit on success, rollback (and Optuna's errors) on failure."""
+def _session(storage: optuna.storages.RDBStorage, *, durable: bool = True) -> Iterator[Any]:
+    """Optuna's own transaction scope: commit on success, rollback (and Optuna's errors) on failure.
+
+    ``durable=False`` (PostgreSQL): the commit does not wait for the write-ahead log to reach
+    the disk. The records are written and visible at once, and a crash of a worker loses
+    nothing; only a crash of the database server itself may lose the last fraction of a
+    second of them, as a power loss does the journal's records between two fsyncs. A trial's
+    end is always written durably.
+    """
+    import sqlalchemy
     from optuna.storages._rdb.storage import _create_scoped_session
 
     with _create_scoped_session(storage.scoped_session) as session:
+        if not durable and storage.engine.dialect.name == "postgresql":
+            session.execute(sqlalchemy.text("SET LOCAL synchronous_commit TO OFF"))
         yield session
 
 
@@ -86,10 +105,28 @@ def _utc(dt: datetime.datetime) -> datetime.datetime:
 
 
 def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
-                    after: int) -> list[FrozenTrial]:
-    """The trials whose id is in ``include`` or greater than ``after`` (what Optuna's cached
-    storage reads to stay current: unfinished trials and new ones)."""
-    return storage._get_trials(study_id, None, set(include), after)
+                    after: int | None) -> list[FrozenTrial]:
+    """The trials whose id is in ``include`` or greater than ``after`` (``after=None``: exactly
+    ``include``), as Optuna's cached storage reads them to stay current."""
+    return storage._get_trials(study_id, None, set(include), _NO_MORE if after is None else after)
+
+
+_NO_MORE = 2**31 - 1  # a trial id above every other (INTEGER columns): "no trial beyond those included"
+
+
+def rdb_probe_states(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
+                     after: int) -> dict[int, tuple[TrialState, int]]:
+    """Id -> (state, number) of the trials whose id is in ``include`` or greater than
+    ``after``: one small query, to learn which trials changed before reading them whole."""
+    import sqlalchemy
+
+    T = _models().TrialModel
+    where = T.trial_id > after
+    if include:
+        where = sqlalchemy.or_(where, T.trial_id.in_(sorted(include)))
+    with _session(storage) as session:
+        rows = session.query(T.trial_id, T.state, T.number).filter(T.study_id == study_id, where).all()
+    return {trial_id: (state, number) for trial_id, state, number in rows}
 
 
 def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int, *,
@@ -102,7 +139,7 @@ def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int
     models = _models()
     attrs = dict(user_attrs or {})
     now = datetime.datetime.now()
-    with _session(storage) as session:
+    with _session(storage, durable=False) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
         rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now)
                 for _ in range(n)]
@@ -135,7 +172,7 @@ def rdb_record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Iterab
         return
     models = _models()
     H = models.TrialHeartbeatModel
-    with _session(storage) as session:
+    with _session(storage, durable=False) as session:
         now = session.execute(sqlalchemy.func.now()).scalar()
         have = {row.trial_id: row for row in session.query(H).filter(H.trial_id.in_(ids)).with_for_update()}
         for trial_id in ids:
@@ -157,7 +194,7 @@ def rdb_write(storage: optuna.storages.RDBStorage, writes: Sequence[TrialWrites]
     models = _models()
     T = models.TrialModel
     ids = [w.trial_id for w in writes]
-    with _session(storage) as session:
+    with _session(storage, durable=any(w.state is not None for w in writes)) as session:
         states = dict(session.query(T.trial_id, T.state).filter(T.trial_id.in_(ids)).with_for_update())
         dropped = {i for i in ids if states.get(i) != TrialState.RUNNING}
         live = [w for w in writes if w.trial_id not in dropped]

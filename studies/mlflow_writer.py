@@ -72,7 +72,8 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
         conn.send(("warn", message))
 
     try:
-        view = SweepStorage(open_storage(storage_url, heartbeat_interval=None), refresh_seconds=0.0)
+        view = SweepStorage(open_storage(storage_url, heartbeat_interval=None, checked=True), refresh_seconds=0.0,
+                            read_unfinished=False)
     except Exception as exc:  # noqa: BLE001 - reported; the sweep goes on
         warn(f"the MLflow writer could not open the storage ({type(exc).__name__}); run 'sweep sync {sweep}' later.")
         conn.send(("done", MlflowStatus(done=True)))

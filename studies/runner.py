@@ -173,6 +173,12 @@ def run_sweep(
     own = signals.install(launcher=True)
     try:
         with signals.armed() if own else contextlib.nullcontext():
+            jobs = config.jobs or _cpu_count()
+            if launch.backend == "loky":  # the workers import while this process opens the studies
+                executor = _executor(jobs)
+                pool.append(executor)
+                for _ in range(jobs):
+                    executor.submit(_warm_up, storage_kind(storage_url))
             storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
                                    grace_period=launch.grace_period)
             with signals.critical():
@@ -183,8 +189,7 @@ def run_sweep(
                     for dataset in halted(studies[0]):
                         studies[0].set_user_attr(f"halted.{dataset}", None)
             # The launcher's view: summaries read incrementally, whatever the size of the studies.
-            view = SweepStorage(storage, refresh_seconds=0.0, name=redact(storage_url))
-            jobs = config.jobs or _cpu_count()
+            view = SweepStorage(storage, refresh_seconds=0.0, name=redact(storage_url), read_unfinished=False)
             # MLflow is written by a process of its own, from the storage, while the workers train.
             writer = MlflowWriter(config.name, storage_url, tracking_uri, warn=say) if track else None
 
@@ -249,6 +254,16 @@ def run_sweep(
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _warm_up(kind: str) -> None:
+    """A worker process's imports, done while the launcher opens the studies."""
+    import studies.worker  # noqa: F401 - Optuna, NumPy, the engine
+
+    if kind == "rdb":
+        from studies import _optuna_compat
+
+        _optuna_compat.preload_rdb()
 
 
 def _main_thread() -> bool:

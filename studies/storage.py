@@ -128,13 +128,16 @@ def scrub(text: str, url: str | None) -> str:
 
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
-                 grace_period: int | None = 30, max_retry: int = 2) -> optuna.storages.BaseStorage:
+                 grace_period: int | None = 30, max_retry: int = 2,
+                 checked: bool = False) -> optuna.storages.BaseStorage:
     """Open a storage: a journal file path (default ``sweeps.journal``), ``redis://`` or an RDB URL.
 
     RDB storages get Optuna's heartbeat: a worker records one every ``heartbeat_interval``
     seconds while it trains, and a trial whose heartbeat is older than ``grace_period``
     seconds (its worker died, on any host) is failed and retried with the same parameters
-    (``RetryHeartbeatStaleTrialCallback``, up to ``max_retry`` times).
+    (``RetryHeartbeatStaleTrialCallback``, up to ``max_retry`` times). ``checked``: the
+    launcher has created and checked the database's tables already (its workers skip
+    Optuna's table creation and schema check, half a second each).
     """
     url = url or DEFAULT_STORAGE
     kind = storage_kind(url)
@@ -160,6 +163,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
                 grace_period=grace_period if heartbeat_interval else None,
                 heartbeat_stale_trial_callback=callback,
                 engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+                skip_compatibility_check=checked, skip_table_creation=checked,
             )
     except ImportError as exc:
         missing = exc.name or getattr(exc.__cause__, "name", None) or ("redis" if kind == "redis" else "")

@@ -91,6 +91,13 @@ class FlushResult:
     dropped: tuple[int, ...] = ()
 
 
+def _stub(trial_id: int, state: TrialState, number: int) -> FrozenTrial:
+    """An unfinished trial as a view that only counts them shows it: its state and number."""
+    return FrozenTrial(number=number, state=state, value=None, values=None, datetime_start=None,
+                       datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
+                       intermediate_values={}, trial_id=trial_id)
+
+
 def _copy(trial: FrozenTrial) -> FrozenTrial:
     """A copy whose dicts the caller may change (values inside are shared, never mutated)."""
     t = copy.copy(trial)
@@ -113,6 +120,9 @@ class SweepStorage(optuna.storages.BaseStorage):
         guard: a context manager entered around every write to the backend (a worker defers
             stop signals there, so that no record is cut in the middle).
         name: the storage as messages name it (a path, or a URL without its password).
+        read_unfinished: read other processes' unfinished trials whole (their parameters,
+            reports); ``False`` for a view that only counts them (progress, MLflow): on an RDB
+            it then reads each trial whole once, when it has finished.
 
     Raises:
         StorageError: from any method, when the backend cannot be read or written.
@@ -121,8 +131,9 @@ class SweepStorage(optuna.storages.BaseStorage):
     def __init__(self, backend: optuna.storages.BaseStorage, *, refresh_seconds: float = 1.0,
                  identity: dict[str, Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                 name: str = "") -> None:
+                 name: str = "", read_unfinished: bool = True) -> None:
         self.backend = backend
+        self.read_unfinished = read_unfinished
         self._guard = guard
         self.name = name or type(backend).__name__
         self.refresh_seconds = float(refresh_seconds)
@@ -380,6 +391,7 @@ class SweepStorage(optuna.storages.BaseStorage):
                 if trial_id in dropped:
                     del self._owned[trial_id]
                     self._stale(own.study_id)
+                    self._view(own.study_id).unfinished.add(trial_id)  # read its end from the storage
                     lost.append(trial_id)
                     continue
                 w = own.pending
@@ -458,10 +470,10 @@ class SweepStorage(optuna.storages.BaseStorage):
                 return
             t0 = time.perf_counter()
             first = not view.trials and view.last_finished < 0
+            top = -1
             with self._call():
                 if self._kind == "rdb":
-                    fresh = compat.rdb_read_trials(self.backend, study_id, include=view.unfinished,
-                                                   after=view.last_finished)
+                    fresh, top = self._read_rdb(view, study_id)
                 else:
                     fresh = self.backend.get_all_trials(study_id, deepcopy=False)
             changed = False
@@ -484,8 +496,9 @@ class SweepStorage(optuna.storages.BaseStorage):
                 else:
                     view.unfinished.add(tid)
             if self._kind == "rdb":
-                # Every trial above the last finished one is read again each time until it
-                # finishes: the unfinished set is what keeps that window small.
+                # Trials above the last finished one are probed each time: the window stays
+                # small, and the unfinished set keeps the older ones still running in sight.
+                view.last_finished = max(view.last_finished, top)
                 view.unfinished = {tid for tid in view.unfinished
                                    if tid in view.trials and not view.trials[tid].state.is_finished()}
             if changed:
@@ -494,6 +507,27 @@ class SweepStorage(optuna.storages.BaseStorage):
             view.read_at = now
             self.stats["refreshes"] += 1
             self.stats["first_read_seconds" if first and fresh else "refresh_seconds"] += time.perf_counter() - t0
+
+    def _read_rdb(self, view: _View, study_id: int) -> tuple[list[FrozenTrial], int]:
+        """The other processes' trials that are new, unfinished or changed since the last read:
+        first the ids and states of the trials above the last finished one (one small query),
+        then those trials whole; this process's own trials are never read back. Also returns
+        the highest id of a finished trial seen."""
+        probed = compat.rdb_probe_states(self.backend, study_id, include=view.unfinished, after=view.last_finished)
+        others = {tid: sn for tid, sn in probed.items() if tid not in self._owned}
+        wanted = {tid for tid, (state, _) in others.items()
+                  if tid not in view.trials or not state.is_finished() or view.trials[tid].state != state}
+        top = max((tid for tid, (state, _) in others.items() if state.is_finished()), default=-1)
+        stubs = []
+        if not self.read_unfinished:  # their state and number are all this view needs of them
+            for tid in [tid for tid in wanted if not others[tid][0].is_finished()]:
+                wanted.discard(tid)
+                old = view.trials.get(tid)
+                if old is None or old.state != others[tid][0]:
+                    stubs.append(_stub(tid, *others[tid]))
+        if not wanted:
+            return stubs, top
+        return stubs + compat.rdb_read_trials(self.backend, study_id, include=wanted, after=None), top
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:

@@ -140,7 +140,7 @@ class _Worker:
         config = task.config
         self.task, self.config = task, config
         self.backend = open_storage(task.storage, heartbeat_interval=task.heartbeat_interval,
-                                    grace_period=task.grace_period)
+                                    grace_period=task.grace_period, checked=True)
         self.storage = SweepStorage(self.backend, refresh_seconds=REFRESH_SECONDS,
                                     identity={"worker": process_identity()}, guard=signals.critical,
                                     name=redact(task.storage or DEFAULT_STORAGE))
@@ -206,7 +206,8 @@ class _Worker:
         """Ask study ``k`` for up to ``n`` trials while it needs them; trials numbered beyond
         its total withdraw at once (failed and marked ``surplus``)."""
         study, total, store = self.studies[k], self.config.trials, self.storage
-        store.refresh(study._study_id)  # exact totals need a current view
+        # How many to ask, from a view at most REFRESH_SECONDS old; the exact total is kept by
+        # the withdrawal below, from a current view.
         finished, running, waiting = _live_counts(study)
         n = min(n, waiting + max(0, total - finished - len(running)))
         if n <= 0:

@@ -87,7 +87,7 @@ def _running_pids(url: str, exclude: set[int]) -> set[int]:
 @pytest.mark.postgres
 def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_database):
     url = pg_database()
-    path = sweep_file("hb", trials=8, jobs=1, epochs=600)
+    path = sweep_file("hb", trials=8, jobs=1, epochs=2000)  # long enough for the second host to join
     # Two stacked trials per worker: each host holds some of the trials (heartbeats per trial).
     path.write_text(path.read_text().replace("trials = 8", "trials = 8\nbatch = 2"))
     hb = ["--heartbeat-interval", "1", "--grace-period", "3"]

@@ -150,3 +150,62 @@ def test_the_pruner_sees_this_processs_reports_at_once(tmp_path):
     third = study.ask()
     third.report(0.5, 1)
     assert not third.should_prune()
+
+
+def test_rdb_reads_are_incremental_and_never_read_back_this_processs_trials(tmp_path, monkeypatch):
+    from studies import _optuna_compat as compat
+
+    url = f"sqlite:///{tmp_path}/inc.db"
+    read: list[int] = []
+    real = compat.rdb_read_trials
+
+    def counting(*args, **kwargs):
+        out = real(*args, **kwargs)
+        read.extend(t.number for t in out)
+        return out
+
+    monkeypatch.setattr(compat, "rdb_read_trials", counting)
+    mine = SweepStorage(open_storage(url, heartbeat_interval=None), refresh_seconds=0.0)
+    study = optuna.create_study(study_name="s", storage=mine)
+    theirs = optuna.load_study(study_name="s", storage=open_storage(url, heartbeat_interval=None))
+    for i in range(5):
+        theirs.tell(theirs.ask(), float(i))
+    running = theirs.ask()
+    for _ in range(3):
+        study.tell(study.ask(), 9.0)
+        mine.flush()
+    assert len(study.get_trials()) == 9
+    from collections import Counter
+
+    counts = Counter(read)
+    assert [counts[n] for n in range(5)] == [1] * 5  # their finished trials: read once each
+    assert not {6, 7, 8} & set(counts)  # ours: never read back
+    assert counts[5] >= 1  # their running trial: read again while it runs (its parameters, reports)
+    read.clear()
+    for _ in range(3):
+        study.get_trials()
+    assert read == [5, 5, 5]  # only the unfinished trial of another process, whole, each time
+    theirs.tell(running, 1.0)
+    read.clear()
+    study.get_trials()
+    study.get_trials()
+    assert read == [5]  # read once more when it finished, then never again
+
+
+def test_a_counting_view_reads_unfinished_trials_as_their_state_only(tmp_path):
+    url = f"sqlite:///{tmp_path}/light.db"
+    theirs = optuna.create_study(study_name="s", storage=open_storage(url, heartbeat_interval=None))
+    running = theirs.ask()
+    running.suggest_float("x", 0, 1)
+    running.report(0.5, 1)
+    done = theirs.ask()
+    done.suggest_float("x", 0, 1)
+    theirs.tell(done, 2.0)
+    light = SweepStorage(open_storage(url, heartbeat_interval=None), refresh_seconds=0.0, read_unfinished=False)
+    sid = light.get_study_id_from_name("s")
+    first, second = light.get_all_trials(sid)
+    assert (first.number, first.state, first.params) == (0, TrialState.RUNNING, {})
+    assert (second.number, second.state, second.value, second.params.keys()) == (1, TrialState.COMPLETE, 2.0, {"x"})
+    theirs.tell(running, 1.0)
+    first, _ = light.get_all_trials(sid)
+    assert (first.state, first.value, first.intermediate_values) == (TrialState.COMPLETE, 1.0, {1: 0.5})
