@@ -9,7 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 
-__all__ = ["DEFAULT_STORAGE", "FlockLock", "SweepJournalBackend", "open_storage", "redact", "scrub", "storage_kind"]
+from studies.journal import FlockLock, JournalWarning, SweepJournalBackend
+
+__all__ = ["DEFAULT_STORAGE", "FlockLock", "JournalWarning", "SweepJournalBackend", "open_storage", "redact", "scrub",
+           "storage_kind"]
 
 # A journal file in the working directory: safe for several processes on one machine
 # (Optuna advises against SQLite there).
@@ -19,69 +22,6 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle"
 # Missing module -> the package that brings it.
 _PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
              "pymysql": "pymysql", "redis": "redis", "mariadb": "mariadb"}
-
-
-class FlockLock(optuna.storages.journal.JournalFileOpenLock):
-    """A journal lock held with ``fcntl.flock``: waiters queue in the kernel instead of polling.
-
-    Optuna's default symlink lock retries with a sleep that doubles up to one second, so
-    workers that write often (pruning reports) wait far longer than the write takes; and a
-    worker killed while holding it blocks the others for the grace period. A flock is
-    granted as soon as it is free and vanishes with the process that held it.
-    """
-
-    def __init__(self, filepath: str) -> None:  # noqa: D107 - the base class's lock file is not used
-        self._path = filepath + ".lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        import fcntl
-
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        import fcntl
-
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-
-# Journal operations after which the file is fsync'ed: a study's creation and attributes, and
-# every trial's end (SET_TRIAL_STATE_VALUES): a finished trial survives even a power loss.
-_DURABLE_OPS = frozenset({0, 1, 2, 6, 10})
-
-
-class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
-    """Optuna's journal file, in the same format, fsync'ed only when it matters.
-
-    Optuna fsyncs every record; a sweep writes dozens per trial (parameters, pruning
-    reports, attributes), and the fsyncs cost more than the writes. Records are still
-    written at once (a killed process loses nothing: the kernel keeps the pages); the file
-    is forced to disk when a trial ends or a study changes.
-    """
-
-    def append_logs(self, logs: list[dict]) -> None:
-        import json
-
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        self._lock.acquire()
-        try:
-            with open(self._file_path, "ab") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                if any(log.get("op_code") in _DURABLE_OPS for log in logs):
-                    os.fsync(f.fileno())
-        finally:
-            self._lock.release()
 
 
 def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | None:

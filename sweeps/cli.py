@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from studies.storage import JournalWarning
 from sweeps.presets_cmd import presets_command
 from sweeps.report_cmd import report_command
 from sweeps.reproduce_cmd import reproduce_command
@@ -21,13 +24,24 @@ from sweeps.worker_cmd import worker_command
 __all__ = ["cli", "main"]
 
 
+def _show_warning(default, message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    if issubclass(category, JournalWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        default(message, category, filename, lineno, file, line)
+
+
 class SweepGroup(click.Group):
     """A click group whose every error is one line on stderr and an exit code, never a traceback."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:
         extra.pop("standalone_mode", None)
         try:
-            rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                # A repaired store is news, in one line like the rest: "Warning: ...".
+                warnings.simplefilter("always", JournalWarning)
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+                rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)

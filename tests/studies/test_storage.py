@@ -9,11 +9,12 @@ import optuna
 import pytest
 from optuna.storages.journal._storage import JournalOperation
 
-from studies.storage import _DURABLE_OPS, FlockLock, open_storage, redact, scrub, storage_kind
+from studies.journal import DURABLE_OPS
+from studies.storage import FlockLock, open_storage, redact, scrub, storage_kind
 
 
 def test_durable_operations_match_optunas_op_codes():
-    assert set(_DURABLE_OPS) == {
+    assert set(DURABLE_OPS) == {
         JournalOperation.CREATE_STUDY, JournalOperation.DELETE_STUDY, JournalOperation.SET_STUDY_USER_ATTR,
         JournalOperation.SET_TRIAL_STATE_VALUES, JournalOperation.DISCARD_TRIALS,
     }
