@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import warnings
-from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 
 from studies.journal import FlockLock, JournalWarning, SweepJournalBackend
+from studies.redaction import redact, scrub
 
 __all__ = ["DEFAULT_STORAGE", "FlockLock", "JournalWarning", "SweepJournalBackend", "open_storage", "redact", "scrub",
            "storage_kind"]
@@ -45,26 +44,6 @@ def storage_kind(url: str) -> str:
         f"'--storage' must be a journal file path or a URL with a scheme in "
         f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}."
     )
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``: safe to print or log."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-
-
-def scrub(text: str, url: str | None) -> str:
-    """``text`` (an error message, say) with the password of ``url`` and of any URL in it hidden."""
-    parts = urlsplit(url) if url and "://" in url else None
-    if parts is not None and parts.password:
-        text = text.replace(parts.password, "***")
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
