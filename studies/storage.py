@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 
 import optuna
 
@@ -29,6 +31,36 @@ def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | No
     except ImportError:  # pragma: no cover - Windows: Optuna's default lock
         return None
     return FlockLock(path)
+
+
+# Any fixed 64-bit number, the same in every process: PostgreSQL's advisory lock key for
+# "Optuna's tables are being created".
+_SCHEMA_LOCK_KEY = 0x5357_4545_5053  # "SWEEPS"
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Hold a database-wide lock while Optuna creates (or checks) its tables.
+
+    RDBStorage creates its tables when they are missing; two processes doing it at once on
+    a fresh PostgreSQL database collide (``UniqueViolation ... pg_type_typname_nsp_index``).
+    On PostgreSQL they queue on an advisory lock instead (released with the connection).
+    """
+    if not url.split("://", 1)[0].startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def storage_kind(url: str) -> str:
@@ -72,7 +104,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _schema_lock(url):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
                 url, heartbeat_interval=heartbeat_interval or None,
