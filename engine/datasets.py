@@ -14,12 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.limits import DATA_COPIES, check_memory, human_bytes, machine_memory
 from engine.playground import GENERATORS, REGRESSION_GENERATORS
 
 __all__ = ["Dataset", "load_dataset", "from_arrays", "DATASETS", "TASKS", "dataset_name"]
 
 TASKS = ("binary", "multiclass", "regression")
 FILE_SUFFIXES = (".csv", ".npz")
+# Memory per generated row: the generator's temporaries and the split's copies of two features.
+_GENERATED_ROW_BYTES = 192
+# Memory per byte of a CSV file while it is read: a Python string per cell (a 2-byte cell
+# such as "1," costs about 60 bytes), then the float64 copies.
+_CSV_BYTES_PER_BYTE = 40
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +66,8 @@ def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., 
             raise ValueError(f"dataset {name!r}: 'n_samples' must be an integer >= 10, but got {n_samples!r}.")
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 0.5:
             raise ValueError(f"dataset {name!r}: 'noise' must be a number in [0, 0.5], but got {noise!r}.")
+        check_memory(f"dataset {name!r}: 'n_samples' = {n_samples}", n_samples * _GENERATED_ROW_BYTES,
+                     advice=f"; at most about {machine_memory() // _GENERATED_ROW_BYTES:,} rows fit")
         X, y = generator(n_samples, float(noise), np.random.default_rng(seed))
         return X, y, ("x1", "x2"), None
 
@@ -192,8 +200,10 @@ def from_arrays(
         raise ValueError(f"dataset {name!r}: y must be a 1-D array of labels, but got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"dataset {name!r}: X and y must have the same number of rows, but got {X.shape[0]} and {y.shape[0]}.")
-    if not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"dataset {name!r}: X must be numeric, but got dtype {X.dtype}.")
+    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+        raise ValueError(f"dataset {name!r}: X must hold real numbers, but got dtype {X.dtype}.")
+    if np.iscomplexobj(y):
+        raise ValueError(f"dataset {name!r}: y must hold real numbers or labels, but got dtype {y.dtype}.")
     X = X.astype(np.float64)
     if not np.isfinite(X).all():
         row, col = np.argwhere(~np.isfinite(X))[0]
@@ -248,7 +258,40 @@ def _read_file(path: Path, *, label: str | None = None, task: str | None = None)
     return (*_read_csv(path, label), task)
 
 
+def _npz_header(path: Path, name: str) -> tuple[tuple[int, ...], np.dtype] | None:
+    """Shape and dtype of array ``name`` of an .npz file, read from its header alone (None if
+    the header can't be read this way: ``np.load`` then says what is wrong)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read:
+                return None
+            shape, _, dtype = read[version](fh)
+            return shape, dtype
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError):
+        return None
+
+
+def _check_npz(path: Path) -> None:
+    """Refuse complex arrays and arrays too large for the machine, before loading them."""
+    need = raw = 0
+    for name in ("X", "y"):
+        header = _npz_header(path, name)
+        if header is None:
+            continue
+        shape, dtype = header
+        if dtype.kind == "c":
+            raise ValueError(f"dataset {str(path)!r}: {name} must hold real numbers, but got dtype {dtype}.")
+        raw += math.prod(shape) * dtype.itemsize
+        need += math.prod(shape) * (dtype.itemsize + DATA_COPIES * 8)
+    check_memory(f"dataset {str(path)!r} (arrays of {human_bytes(raw)})", need)
+
+
 def _read_npz(path: Path):
+    _check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = sorted({"X", "y"} - set(data.files))
@@ -265,6 +308,10 @@ def _read_npz(path: Path):
 
 
 def _read_csv(path: Path, label: str | None):
+    size = path.stat().st_size
+    check_memory(f"dataset {str(path)!r} (a CSV file of {human_bytes(size)})", size * _CSV_BYTES_PER_BYTE,
+                 advice=f"; a CSV file may have at most {human_bytes(machine_memory() / _CSV_BYTES_PER_BYTE)}: "
+                        f"save large data as .npz")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
