@@ -88,12 +88,17 @@ def train_bytes(sizes: Sequence[int], itemsize: int, *, n_train: int, n_val: int
             + itemsize * (2 * n_train * sizes[0] + max(n_train, n_val) * units))
 
 
-def stack_bytes(widths: Sequence[int], n_features: int, n_outputs: int, *, members: int, n_train: int,
+def stack_bytes(layers: int, width: int, n_features: int, n_outputs: int, *, members: int, n_train: int,
                 n_val: int, itemsize: int = 4) -> int:
-    """A :class:`engine.Stack` of ``members`` networks of hidden ``widths``: its parameter
-    rows (parameters, gradients, moments, rates, masks; twice while members join), each
-    member's shuffled training rows, and forward passes over a whole split for every member."""
-    sizes = (n_features + 1, *widths, n_outputs)
-    units = sum(sizes[1:])
-    per_member = 14 * _n_params(sizes) + n_train * sizes[0] + max(n_train, n_val) * units
+    """A :class:`engine.Stack` of ``members`` networks, ``layers`` hidden layers of ``width``
+    units: its parameter rows (parameters, gradients, moments, rates, masks; twice while
+    members join), each member's shuffled training rows, and a forward pass over a whole
+    split for every member. (Shapes, not lists: a request for 10**9 layers is refused
+    without building anything of that length.)"""
+    n_in = n_features + 1  # the inputs carry a column of ones
+    if layers:
+        n_params = n_in * width + (layers - 1) * (width + 1) * width + (width + 1) * n_outputs
+    else:
+        n_params = (n_in + 1) * n_outputs
+    per_member = 14 * n_params + n_train * n_in + max(n_train, n_val) * (layers * width + n_outputs)
     return itemsize * members * per_member

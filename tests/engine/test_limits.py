@@ -27,11 +27,13 @@ def test_machine_memory_is_the_physical_memory_or_less():
 def test_estimates_grow_with_the_shapes_and_largest_inverts_them():
     assert mlp_bytes((2, 8, 1), 4) == 2 * (2 * 8 + 8 + 8 * 1 + 1) * 4 + 8 * 16
     assert train_bytes((2, 8, 1), 4, n_train=300, n_val=100) > mlp_bytes((2, 8, 1), 4)
-    one = stack_bytes([8], 2, 1, members=1, n_train=300, n_val=100)
-    assert stack_bytes([8], 2, 1, members=4, n_train=300, n_val=100) == 4 * one
-    width = largest(lambda w: stack_bytes([w, w], 2, 1, members=8, n_train=300, n_val=100), 10**9)
-    assert stack_bytes([width, width], 2, 1, members=8, n_train=300, n_val=100) <= machine_memory()
-    assert stack_bytes([width + 1, width + 1], 2, 1, members=8, n_train=300, n_val=100) > machine_memory()
+    one = stack_bytes(1, 8, 2, 1, members=1, n_train=300, n_val=100)
+    assert stack_bytes(1, 8, 2, 1, members=4, n_train=300, n_val=100) == 4 * one
+    assert stack_bytes(2, 8, 2, 1, members=1, n_train=300, n_val=100) > one > stack_bytes(0, 8, 2, 1, members=1,
+                                                                                         n_train=300, n_val=100)
+    width = largest(lambda w: stack_bytes(2, w, 2, 1, members=8, n_train=300, n_val=100), 10**9)
+    assert stack_bytes(2, width, 2, 1, members=8, n_train=300, n_val=100) <= machine_memory()
+    assert stack_bytes(2, width + 1, 2, 1, members=8, n_train=300, n_val=100) > machine_memory()
 
 
 def _peak(call) -> int:
