@@ -7,6 +7,7 @@ permutation, and standardized with statistics of the training split only.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,15 +50,34 @@ class Dataset:
     class_names: tuple[str, ...] = ()
     target_mean: float = 0.0
     target_scale: float = 1.0
+    fingerprint: str = ""  # sha256 of the raw features, the labels and the split (see ``signature``)
 
     @property
     def n_features(self) -> int:
         return self.X_train.shape[1]
 
     @property
+    def signature(self) -> dict[str, object]:
+        """What identifies the data a sweep trains on: the content hash of its features,
+        labels and split (before standardization), and its shapes. JSON-ready."""
+        return {"sha256": self.fingerprint, "task": self.task, "features": self.n_features,
+                "rows": [len(self.y_train), len(self.y_val), len(self.y_test)]}
+
+    @property
     def n_outputs(self) -> int:
         """Output units a network needs: 1 for binary and regression, else the class count."""
         return self.n_classes if self.task == "multiclass" else 1
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """sha256 of arrays' dtypes, shapes and bytes: equal digests, equal arrays (the bytes of
+    float64 values, not their printed form: the same on every machine)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(a.data)
+    return h.hexdigest()
 
 
 def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., tuple]:
@@ -229,6 +249,7 @@ def from_arrays(
     if min(len(train_idx), len(val_idx), len(test_idx)) < 1:
         raise ValueError(f"dataset {name!r}: {len(y)} rows are too few to split into train, validation and test.")
 
+    fingerprint = digest(X, y, train_idx, val_idx, test_idx)
     mean = X[train_idx].mean(axis=0)
     std = X[train_idx].std(axis=0)
     std[std == 0] = 1.0  # a constant column stays constant (zero) rather than dividing by zero
@@ -244,7 +265,7 @@ def from_arrays(
         X_val=Xs[val_idx], y_val=y[val_idx],
         X_test=Xs[test_idx], y_test=y[test_idx],
         n_classes=n_classes, feature_names=tuple(feature_names), class_names=tuple(classes),
-        target_mean=t_mean, target_scale=t_scale,
+        target_mean=t_mean, target_scale=t_scale, fingerprint=fingerprint,
     )
 
 

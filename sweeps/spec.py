@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engine import ACTIVATIONS, DATASETS, OPTIMIZERS, dataset_name
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, SweepConfig, check_plugin
+from studies.fingerprints import remember
 from studies.space import CHOICE_SETTINGS, INT_SETTINGS, REGULARIZATIONS, SETTINGS
 from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_jobs
 
@@ -213,6 +214,7 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
             loaded.append(ref.load(seed=seed))
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
+        remember(ref, seed, loaded[-1].signature)  # signed once per process (see studies.fingerprints)
         refs.append(ref)
     return tuple(refs), loaded
 
