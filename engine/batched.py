@@ -144,17 +144,14 @@ class Stack:
         # -1 / (its step's rows) for each training row: the sigmoid output's gradient scale.
         self._neg_inv_rows = (-1.0 / np.repeat(self.step_rows, self.step_rows.astype(int))).astype(self.dt)
         self.y_targets, self.yv_targets = self._target(self.y), self._target(self.yv)
-        self._perm_tables: dict[int, np.ndarray] = {}
+        # (seed, epoch) -> the generator that draws that epoch's shuffling next (see _shufflings).
+        self._cursors: dict[tuple[int, int], np.random.Generator] = {}
         self._slots: dict[int, _Slot] = {}
         self._rows: list[int] = []  # the handle of each stack row
         self._joining: list[int] = []
         self._leaving: set[int] = set()
         self._next = 0
         self._rebuild()
-        if self.optimizer == "adam":
-            steps = self.epochs * len(self.starts)
-            t = np.arange(1, steps + 1, dtype=np.float64)
-            self._adam_size = (np.sqrt(1 - 0.999**t) / (1 - 0.9**t)).astype(self.dt)
 
     # -- membership ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -367,13 +364,31 @@ class Stack:
             a = z
         return acts
 
-    def _perms(self, seed: int) -> np.ndarray:
-        """Every epoch's shuffling for ``seed`` (epochs x n): what ``engine.train`` draws."""
-        table = self._perm_tables.get(seed)
-        if table is None:
-            rng = np.random.default_rng(seed)
-            table = self._perm_tables[seed] = np.stack([rng.permutation(self.n) for _ in range(self.epochs)])
-        return table
+    def _shufflings(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
+        """Each ``(seed, epoch)``'s shuffling: the ``epoch``-th ``rng.permutation(n)`` of
+        ``default_rng(seed)``, as ``engine.train`` draws them.
+
+        Drawn as members reach their epochs, never a table of every epoch (memory would grow
+        with epochs x rows): the generator that drew a member's epoch is kept to draw its
+        next one, and the generators no member needs any more are dropped.
+        """
+        out, cursors = {}, {}
+        for seed, epoch in sorted(wanted):
+            rng = self._cursors.pop((seed, epoch), None)
+            if rng is None:  # a member at its first epoch
+                rng = np.random.default_rng(seed)
+                for _ in range(epoch):
+                    rng.permutation(self.n)
+            out[(seed, epoch)] = rng.permutation(self.n)
+            cursors[(seed, epoch + 1)] = rng
+        self._cursors = cursors
+        return out
+
+    def _adam_sizes(self, first_steps: np.ndarray, steps: int) -> np.ndarray:
+        """Adam's bias-corrected step size, ``sqrt(1 - b2**t) / (1 - b1**t)``, of each member's
+        steps ``t = first + 1 .. first + steps`` (K x steps), computed per epoch."""
+        t = (first_steps[:, None] + np.arange(1, steps + 1)).astype(np.float64)
+        return (np.sqrt(1 - 0.999**t) / (1 - 0.9**t)).astype(self.dt)
 
     def step_epoch(self) -> list[int]:
         """Train every member one epoch (after applying joins and leaves); returns the handles
@@ -389,14 +404,12 @@ class Stack:
         t0 = time.perf_counter()
         seeds = {s.member.seed for s in slots}
         epochs = [s.epoch for s in slots]
+        perms = self._shufflings({(s.member.seed, s.epoch) for s in slots})
         if len(seeds) == 1 and min(epochs) == max(epochs) and not self.multi:  # one batch for all
-            perm = self._perms(seeds.pop())[epochs[0]]
+            perm = perms[(seeds.pop(), epochs[0])]
             Xs, ys = self.X[perm], self.y[perm]
         else:  # each member's own shuffling (members joined at other epochs, or other seeds) or data
-            if len(seeds) == 1:
-                idx = self._perms(seeds.pop())[epochs]
-            else:
-                idx = np.stack([self._perms(s.member.seed)[s.epoch] for s in slots])
+            idx = np.stack([perms[(s.member.seed, s.epoch)] for s in slots])
             if self.multi:
                 Xa, ya = self._stacked[:2]
                 Xs, ys = Xa[self.data[:, None], idx], ya[self.data[:, None], idx]
@@ -413,7 +426,7 @@ class Stack:
         flat, g, rate, decay = self.flat, self.grad, self.rate, self.decay
         penalize = opt != "sgd" and (self.has_l2 or self.has_l1)
         if opt == "adam":
-            t_rows = np.array([s.epoch * S for s in slots], dtype=np.intp)
+            adam_sizes = self._adam_sizes(np.array([s.epoch * S for s in slots], dtype=np.int64), S)
         with np.errstate(all="ignore"):
             for i, start in enumerate(self.starts):
                 rows_i = slice(start, start + B)
@@ -456,7 +469,7 @@ class Stack:
                     self.v += (1 - b2) * g * g
                     self.m *= b1
                     self.m += (1 - b1) * g
-                    size = self.lr * self._adam_size[t_rows + i][:, None]
+                    size = self.lr * adam_sizes[:, i, None]
                     upd = self.m / (np.sqrt(self.v) + eps)
                     if self.identity:
                         upd *= self.trained_

@@ -6,20 +6,22 @@ permutation, and standardized with statistics of the training split only.
 
 from __future__ import annotations
 
-import csv
-import math
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.datafiles import FILE_SUFFIXES, read_file
+from engine.limits import check_memory, machine_memory
 from engine.playground import GENERATORS, REGRESSION_GENERATORS
 
 __all__ = ["Dataset", "load_dataset", "from_arrays", "DATASETS", "TASKS", "dataset_name"]
 
 TASKS = ("binary", "multiclass", "regression")
-FILE_SUFFIXES = (".csv", ".npz")
+# Memory per generated row: the generator's temporaries and the split's copies of two features.
+_GENERATED_ROW_BYTES = 192
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,15 +45,34 @@ class Dataset:
     class_names: tuple[str, ...] = ()
     target_mean: float = 0.0
     target_scale: float = 1.0
+    fingerprint: str = ""  # sha256 of the raw features, the labels and the split (see ``signature``)
 
     @property
     def n_features(self) -> int:
         return self.X_train.shape[1]
 
     @property
+    def signature(self) -> dict[str, object]:
+        """What identifies the data a sweep trains on: the content hash of its features,
+        labels and split (before standardization), and its shapes. JSON-ready."""
+        return {"sha256": self.fingerprint, "task": self.task, "features": self.n_features,
+                "rows": [len(self.y_train), len(self.y_val), len(self.y_test)]}
+
+    @property
     def n_outputs(self) -> int:
         """Output units a network needs: 1 for binary and regression, else the class count."""
         return self.n_classes if self.task == "multiclass" else 1
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """sha256 of arrays' dtypes, shapes and bytes: equal digests, equal arrays (the bytes of
+    float64 values, not their printed form: the same on every machine)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(a.data)
+    return h.hexdigest()
 
 
 def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., tuple]:
@@ -60,6 +81,8 @@ def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., 
             raise ValueError(f"dataset {name!r}: 'n_samples' must be an integer >= 10, but got {n_samples!r}.")
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 0.5:
             raise ValueError(f"dataset {name!r}: 'noise' must be a number in [0, 0.5], but got {noise!r}.")
+        check_memory(f"dataset {name!r}: 'n_samples' = {n_samples}", n_samples * _GENERATED_ROW_BYTES,
+                     advice=f"; at most about {machine_memory() // _GENERATED_ROW_BYTES:,} rows fit")
         X, y = generator(n_samples, float(noise), np.random.default_rng(seed))
         return X, y, ("x1", "x2"), None
 
@@ -127,7 +150,7 @@ def load_dataset(name_or_path: str | Path, *, seed: int = 0, **options: object) 
         name = key
     elif Path(key).suffix.lower() in FILE_SUFFIXES:
         _check_options(key, options, _FILE_OPTIONS)
-        X, y, features, classes, task = _read_file(Path(key), **options)
+        X, y, features, classes, task = read_file(Path(key), **options)
         name = Path(key).stem
     else:
         raise ValueError(
@@ -192,8 +215,10 @@ def from_arrays(
         raise ValueError(f"dataset {name!r}: y must be a 1-D array of labels, but got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"dataset {name!r}: X and y must have the same number of rows, but got {X.shape[0]} and {y.shape[0]}.")
-    if not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"dataset {name!r}: X must be numeric, but got dtype {X.dtype}.")
+    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+        raise ValueError(f"dataset {name!r}: X must hold real numbers, but got dtype {X.dtype}.")
+    if np.iscomplexobj(y):
+        raise ValueError(f"dataset {name!r}: y must hold real numbers or labels, but got dtype {y.dtype}.")
     X = X.astype(np.float64)
     if not np.isfinite(X).all():
         row, col = np.argwhere(~np.isfinite(X))[0]
@@ -219,6 +244,7 @@ def from_arrays(
     if min(len(train_idx), len(val_idx), len(test_idx)) < 1:
         raise ValueError(f"dataset {name!r}: {len(y)} rows are too few to split into train, validation and test.")
 
+    fingerprint = digest(X, y, train_idx, val_idx, test_idx)
     mean = X[train_idx].mean(axis=0)
     std = X[train_idx].std(axis=0)
     std[std == 0] = 1.0  # a constant column stays constant (zero) rather than dividing by zero
@@ -234,77 +260,5 @@ def from_arrays(
         X_val=Xs[val_idx], y_val=y[val_idx],
         X_test=Xs[test_idx], y_test=y[test_idx],
         n_classes=n_classes, feature_names=tuple(feature_names), class_names=tuple(classes),
-        target_mean=t_mean, target_scale=t_scale,
+        target_mean=t_mean, target_scale=t_scale, fingerprint=fingerprint,
     )
-
-
-def _read_file(path: Path, *, label: str | None = None, task: str | None = None):
-    if not path.is_file():
-        raise ValueError(f"dataset file {str(path)!r} does not exist.")
-    if path.suffix.lower() == ".npz":
-        if label is not None:
-            raise ValueError(f"dataset {str(path)!r}: option 'label' applies to CSV files only.")
-        return (*_read_npz(path), task)
-    return (*_read_csv(path, label), task)
-
-
-def _read_npz(path: Path):
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = sorted({"X", "y"} - set(data.files))
-            if missing:
-                raise ValueError(f"dataset {str(path)!r}: an .npz file needs arrays 'X' and 'y', but {missing[0]!r} is missing (found {sorted(data.files)}).")
-            X, y = data["X"], data["y"]
-    except ValueError as exc:
-        if "dataset" in str(exc):
-            raise
-        raise ValueError(f"dataset {str(path)!r}: cannot read it as an .npz of plain arrays ({exc}).") from None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"dataset {str(path)!r}: not a readable .npz file ({exc}).") from None
-    return X, y, None, None
-
-
-def _read_csv(path: Path, label: str | None):
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
-    except UnicodeDecodeError:
-        raise ValueError(f"dataset {str(path)!r}: not a UTF-8 text CSV file.") from None
-    except csv.Error as exc:
-        raise ValueError(f"dataset {str(path)!r}: malformed CSV ({exc}).") from None
-    if len(rows) < 2:
-        raise ValueError(f"dataset {str(path)!r}: a CSV needs a header row and at least one data row.")
-    header = [h.strip() for h in rows[0]]
-    if len(header) < 2:
-        raise ValueError(f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the header has {len(header)} column(s).")
-    for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise ValueError(f"dataset {str(path)!r}: line {lineno} has {len(row)} fields, but the header has {len(header)}.")
-    if label is None:
-        label_col = len(header) - 1
-    elif label in header:
-        label_col = header.index(label)
-    else:
-        raise ValueError(f"dataset {str(path)!r}: 'label' must be one of the columns {sorted(header)}, but got {label!r}.")
-    features = [h for i, h in enumerate(header) if i != label_col]
-    cols = [i for i in range(len(header)) if i != label_col]
-    X = np.empty((len(rows) - 1, len(cols)))
-    for j, (col, fname) in enumerate(zip(cols, features)):
-        for r, row in enumerate(rows[1:]):
-            cell = row[col].strip()
-            if not cell:
-                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing value on line {r + 2}.")
-            try:
-                X[r, j] = float(cell)
-            except ValueError:
-                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} is not numeric (line {r + 2} has {cell!r}).") from None
-            if not math.isfinite(X[r, j]):
-                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing or infinite value on line {r + 2}.")
-    raw = [row[label_col].strip() for row in rows[1:]]
-    if any(v == "" for v in raw):
-        raise ValueError(f"dataset {str(path)!r}: label column {header[label_col]!r} has an empty value on line {raw.index('') + 2}.")
-    try:
-        y = np.array([float(v) for v in raw])
-    except ValueError:
-        y = np.array(raw)
-    return X, y, tuple(features), None

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.activations import ACTIVATIONS, DERIVATIVES, check_activation
 from engine.costs import OUTPUTS, check_output
+from engine.limits import check_memory, mlp_bytes
 
 __all__ = ["MLP", "INITS"]
 
@@ -79,6 +80,8 @@ class MLP:
         self.hidden_sizes = hidden
 
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        check_memory(f"a network {'-'.join(map(str, self.sizes))}", mlp_bytes(self.sizes, self.dtype.itemsize),
+                     advice="; use fewer or narrower layers")
         self.n_weights = sum(a * b for a, b in shapes)
         self.n_params = self.n_weights + sum(b for _, b in shapes)
         self._flat = np.zeros(self.n_params, dtype=self.dtype)

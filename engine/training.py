@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
+from engine.limits import check_memory, train_bytes
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS, Adam, Momentum, check_optimizer
 
@@ -154,6 +155,9 @@ def train(
     _check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
     check_optimizer(optimizer)
     _prepare_model(model, dataset)
+    check_memory(f"training a network {'-'.join(map(str, model.sizes))} on {len(dataset.y_train)} rows",
+                 train_bytes(model.sizes, model.dtype.itemsize, n_train=len(dataset.y_train), n_val=len(dataset.y_val)),
+                 advice="; use fewer or narrower layers")
 
     opt_cls = OPTIMIZERS[optimizer]
     if opt_cls is Momentum:

@@ -20,9 +20,11 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
+    "JournalOperation",
     "TrialWrites",
     "journal_worker_id",
     "journal_write",
@@ -245,8 +247,7 @@ def journal_write(storage: optuna.storages.JournalStorage, writes: Sequence[Tria
     """Append every trial's pending writes as one batch of Optuna's journal records, in the
     order the public calls would write them; returns the ids of trials that were already
     finished (their records are not written)."""
-    from optuna.storages.journal._storage import JournalOperation as Op
-
+    Op = JournalOperation
     writes = [w for w in writes if not w.empty()]
     if not writes:
         return set()

@@ -19,6 +19,8 @@ from joblib.externals.loky.process_executor import BrokenProcessPool, Terminated
 
 from studies import signals
 from studies.config import SweepConfig
+from studies.fingerprints import ATTR as DATA_ATTR
+from studies.fingerprints import check_data, data_signatures
 from studies.recovery import fail_orphans, recover
 from studies.storage import DEFAULT_STORAGE, open_storage, redact, storage_kind
 from studies.summary import StudySummary, find_sweep, summarize
@@ -62,12 +64,15 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
                 f"sweep {config.name!r} already exists in this storage with a different spec "
                 f"(key {diff[0]!r} differs); give the new sweep another 'name', or restore the file."
             )
+    data = data_signatures(config)  # the same data as when the studies were created, or refuse
+    check_data(storage, config, [(s.dataset, s.study_id) for s in existing.values()], data)
     studies = []
     for index, ref in enumerate(config.datasets):
         study = optuna.create_study(
             study_name=config.study_name(ref), storage=storage, direction=config.direction, load_if_exists=True,
         )
-        attrs = {"sweep": config.to_json(), "dataset": ref.name, "trials": config.trials, "index": index}
+        attrs = {"sweep": config.to_json(), "dataset": ref.name, "trials": config.trials, "index": index,
+                 DATA_ATTR: data[ref.name]}
         for key, value in attrs.items():
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)

@@ -181,12 +181,17 @@ class SearchSpace:
     def max_layers(self) -> int:
         return self._bounds("hidden_layers")[1]
 
-    def stack_widths(self, n_features: int) -> list[int]:
-        """Widths of a stack that holds any network of this space (as deep as the deepest, as
-        wide as the widest; identity layers of a network without hidden layers carry the inputs)."""
+    def stack_shape(self, n_features: int) -> tuple[int, int]:
+        """(layers, width) of a stack that holds any network of this space (as deep as the
+        deepest, as wide as the widest; identity layers of a network without hidden layers
+        carry the inputs)."""
         fewest, most = self._bounds("hidden_layers")
-        width = max(self._bounds("hidden_units")[1], n_features if fewest == 0 else 0)
-        return [width] * most
+        return most, max(self._bounds("hidden_units")[1], n_features if fewest == 0 else 0)
+
+    def stack_widths(self, n_features: int) -> list[int]:
+        """The hidden widths of :meth:`stack_shape`, one per layer."""
+        layers, width = self.stack_shape(n_features)
+        return [width] * layers
 
     def grid(self) -> dict[str, list[object]]:
         """Optuna parameter name -> values, for the grid sampler; raises if a range is continuous."""

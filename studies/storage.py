@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import warnings
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterator
 
 import optuna
 
-__all__ = ["DEFAULT_STORAGE", "FlockLock", "SweepJournalBackend", "open_storage", "redact", "scrub", "storage_kind"]
+from studies.journal import FlockLock, JournalWarning, SweepJournalBackend
+from studies.redaction import redact, scrub
+
+__all__ = ["DEFAULT_STORAGE", "FlockLock", "JournalWarning", "SweepJournalBackend", "open_storage", "redact", "scrub",
+           "storage_kind"]
 
 # A journal file in the working directory: safe for several processes on one machine
 # (Optuna advises against SQLite there).
@@ -21,75 +25,42 @@ _PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQL
              "pymysql": "pymysql", "redis": "redis", "mariadb": "mariadb"}
 
 
-class FlockLock(optuna.storages.journal.JournalFileOpenLock):
-    """A journal lock held with ``fcntl.flock``: waiters queue in the kernel instead of polling.
-
-    Optuna's default symlink lock retries with a sleep that doubles up to one second, so
-    workers that write often (pruning reports) wait far longer than the write takes; and a
-    worker killed while holding it blocks the others for the grace period. A flock is
-    granted as soon as it is free and vanishes with the process that held it.
-    """
-
-    def __init__(self, filepath: str) -> None:  # noqa: D107 - the base class's lock file is not used
-        self._path = filepath + ".lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        import fcntl
-
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        import fcntl
-
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-
-# Journal operations after which the file is fsync'ed: a study's creation and attributes, and
-# every trial's end (SET_TRIAL_STATE_VALUES): a finished trial survives even a power loss.
-_DURABLE_OPS = frozenset({0, 1, 2, 6, 10})
-
-
-class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
-    """Optuna's journal file, in the same format, fsync'ed only when it matters.
-
-    Optuna fsyncs every record; a sweep writes dozens per trial (parameters, pruning
-    reports, attributes), and the fsyncs cost more than the writes. Records are still
-    written at once (a killed process loses nothing: the kernel keeps the pages); the file
-    is forced to disk when a trial ends or a study changes.
-    """
-
-    def append_logs(self, logs: list[dict]) -> None:
-        import json
-
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        self._lock.acquire()
-        try:
-            with open(self._file_path, "ab") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                if any(log.get("op_code") in _DURABLE_OPS for log in logs):
-                    os.fsync(f.fileno())
-        finally:
-            self._lock.release()
-
-
 def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | None:
     try:
         import fcntl  # noqa: F401 - POSIX only
     except ImportError:  # pragma: no cover - Windows: Optuna's default lock
         return None
     return FlockLock(path)
+
+
+# Any fixed 64-bit number, the same in every process: PostgreSQL's advisory lock key for
+# "Optuna's tables are being created".
+_SCHEMA_LOCK_KEY = 0x5357_4545_5053  # "SWEEPS"
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Hold a database-wide lock while Optuna creates (or checks) its tables.
+
+    RDBStorage creates its tables when they are missing; two processes doing it at once on
+    a fresh PostgreSQL database collide (``UniqueViolation ... pg_type_typname_nsp_index``).
+    On PostgreSQL they queue on an advisory lock instead (released with the connection).
+    """
+    if not url.split("://", 1)[0].startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def storage_kind(url: str) -> str:
@@ -105,26 +76,6 @@ def storage_kind(url: str) -> str:
         f"'--storage' must be a journal file path or a URL with a scheme in "
         f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}."
     )
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``: safe to print or log."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-
-
-def scrub(text: str, url: str | None) -> str:
-    """``text`` (an error message, say) with the password of ``url`` and of any URL in it hidden."""
-    parts = urlsplit(url) if url and "://" in url else None
-    if parts is not None and parts.password:
-        text = text.replace(parts.password, "***")
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
@@ -156,7 +107,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.nullcontext() if checked else _schema_lock(url):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
                 url, heartbeat_interval=heartbeat_interval or None,

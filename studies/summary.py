@@ -61,14 +61,28 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         raw = s.user_attrs.get("sweep")
         if not s.study_name.startswith(f"{name}/") or raw is None:
             continue
-        config = json.loads(raw)
+        config = _attr(s, "sweep", raw, lambda v: json.loads(v) if isinstance(v, str) else None, dict,
+                       "the sweep file as JSON text")
         if config.get("name") != name:
             continue
         direction = "maximize" if s.directions[0] == StudyDirection.MAXIMIZE else "minimize"
-        found.append(SweepStudy(s.study_name, s.user_attrs.get("dataset", s.study_name[len(name) + 1:]),
-                                s._study_id, direction, int(s.user_attrs.get("trials", config.get("trials", 0))), config,
-                                int(s.user_attrs.get("index", 0))))
+        dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1:]), None, str, "a name")
+        total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
+        index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
+        found.append(SweepStudy(s.study_name, dataset, s._study_id, direction, total, config, index))
     return sorted(found, key=lambda s: (s.index, s.dataset))
+
+
+def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind: type, what: str) -> object:
+    """A study attribute this project wrote, checked: one clear error if it was changed by hand."""
+    try:
+        parsed = parse(value) if parse is not None else value
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, kind) or isinstance(parsed, bool):
+        raise ValueError(f"study {study.study_name!r} in the storage: its attribute {key!r} must be {what}, but got "
+                         f"{type(value).__name__} {str(value)[:60]!r}; was the storage changed by hand?")
+    return parsed
 
 
 def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:

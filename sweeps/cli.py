@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from studies import signals
-
+from studies.storage import JournalWarning
 from sweeps.presets_cmd import presets_command
 from sweeps.report_cmd import report_command
 from sweeps.reproduce_cmd import reproduce_command
@@ -24,6 +26,13 @@ from sweeps.worker_cmd import worker_command
 __all__ = ["cli", "main"]
 
 
+def _show_warning(default, message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    if issubclass(category, JournalWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        default(message, category, filename, lineno, file, line)
+
+
 class SweepGroup(click.Group):
     """A click group whose every error is one line on stderr and an exit code, never a traceback."""
 
@@ -33,7 +42,11 @@ class SweepGroup(click.Group):
         # SIGTERM like Ctrl-C: one line and exit code 2, at any moment.
         installed = signals.install(launcher=True)
         try:
-            rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                # A repaired store is news, in one line like the rest: "Warning: ...".
+                warnings.simplefilter("always", JournalWarning)
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+                rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from engine import ACTIVATIONS, DATASETS, OPTIMIZERS, dataset_name
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, SweepConfig, check_plugin
+from studies.fingerprints import remember
 from studies.space import CHOICE_SETTINGS, INT_SETTINGS, REGULARIZATIONS, SETTINGS
+from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_jobs
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
@@ -36,7 +38,7 @@ NUMERIC: dict[str, tuple[float, bool, float | None, str]] = {
     "momentum": (0.0, False, 1.0, "a number in [0, 1)"),
     "hidden_layers": (0, False, None, "an integer >= 0"),
     "hidden_units": (1, False, None, "an integer >= 1"),
-    "epochs": (1, False, None, "an integer >= 1"),
+    "epochs": (1, False, MAX_EPOCHS + 1, f"an integer in [1, {MAX_EPOCHS}]"),
     "batch_size": (1, False, None, "an integer >= 1"),
 }
 # Trials a worker trains at once as one stack; see benchmarks/batched_trials.py for the choice.
@@ -212,6 +214,7 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
             loaded.append(ref.load(seed=seed))
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
+        remember(ref, seed, loaded[-1].signature)  # signed once per process (see studies.fingerprints)
         refs.append(ref)
     return tuple(refs), loaded
 
@@ -230,12 +233,15 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
         )
     trials = _int(where, "trials", data.get("trials", 40), 1)
     jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
+    if jobs > max_jobs():
+        raise where.error(f"'jobs' must be at most {max_jobs()} ({JOBS_PER_CPU} worker processes per CPU; this "
+                          f"machine has {cpu_count()}), but got {jobs}.")
     seed = _int(where, "seed", data.get("seed", 0), 0)
     report_every = _int(where, "report_every", data.get("report_every", 1), 1)
     batch = _int(where, "batch", data.get("batch", DEFAULT_BATCH), 1)
     factor = data.get("divergence_factor", 100.0)
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
-        raise where.error(f"'divergence_factor' must be a number > 1, but got {factor!r}.")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
+        raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
     objective = data.get("objective", "val_cost")
     if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise where.error(f"'objective' must be one of {sorted(OBJECTIVES)}, but got {objective!r}.")
@@ -269,6 +275,10 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
         for ref, ds in zip(refs, loaded):
             if ds.task == "regression":
                 raise where.error(f"'objective' = 'val_accuracy' needs classification datasets, but {ref.name!r} is a regression set; use 'val_cost'.")
+    try:
+        check_fits(space, loaded, jobs=jobs, batch=batch)
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
     return SweepConfig(
         name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
         sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor), batch=batch,

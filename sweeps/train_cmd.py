@@ -9,6 +9,7 @@ import click
 
 from engine import ACTIVATIONS, MLP, OPTIMIZERS, History, load_dataset, train
 from sweeps.errors import UserError, user_errors
+from sweeps.limits import MAX_EPOCHS
 
 __all__ = ["train_command", "parse_hidden"]
 
@@ -57,7 +58,7 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
 @click.option("--hidden", default="8,8", show_default=True, help="Hidden layer widths, comma-separated; 'none' for none.")
 @click.option("--activation", type=click.Choice(sorted(ACTIVATIONS)), default="tanh", show_default=True)
 @click.option("--learning-rate", type=float, default=0.03, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=200, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="sgd", show_default=True)
 @click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 regularization rate.")

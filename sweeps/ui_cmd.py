@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -20,10 +21,15 @@ from sweeps.options import storage_option, tracking_option
 __all__ = ["ui_command"]
 
 HOST = "127.0.0.1"  # never all interfaces: put a proxy with auth in front to share a UI
+# URLs go to the children through their environment, never their command line: any user
+# of the machine can read a process's arguments (ps, /proc/PID/cmdline), and they may hold
+# a password.
+_STORAGE_ENV = "SWEEPS_UI_STORAGE"
 _DASHBOARD = (
-    "import sys, optuna_dashboard\n"
+    "import os, sys, optuna_dashboard\n"
     "from studies.storage import open_storage\n"
-    "optuna_dashboard.run_server(open_storage(sys.argv[1]), host=sys.argv[2], port=int(sys.argv[3]))\n"
+    f"storage = open_storage(os.environ.pop({_STORAGE_ENV!r}))\n"
+    "optuna_dashboard.run_server(storage, host=sys.argv[1], port=int(sys.argv[2]))\n"
 )
 
 
@@ -93,15 +99,16 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
     try:
         if not store_uri.startswith("http"):
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store_uri, "--host", HOST,
-                 "--port", str(port), "--workers", "1"],
+                [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
+                env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             ))
             _wait_up(f"http://{HOST}:{port}/health", procs[-1], "mlflow ui")
             click.echo(f"MLflow UI: http://{HOST}:{port}")
         if with_optuna:
             procs.append(subprocess.Popen(
-                [sys.executable, "-c", _DASHBOARD, storage or DEFAULT_STORAGE, HOST, str(optuna_port)],
+                [sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
+                env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE},
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             ))
             _wait_up(f"http://{HOST}:{optuna_port}/", procs[-1], "optuna-dashboard")

@@ -7,7 +7,9 @@ import click
 from studies import SweepInterrupted, find_sweep, open_storage, redact, run_sweep
 from studies.storage import DEFAULT_STORAGE
 from sweeps.display import Progress, summary_table
+from studies.fingerprints import check_data, data_signatures
 from sweeps.errors import UserError, user_errors
+from sweeps.limits import max_jobs
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
 from sweeps.spec import apply_overrides, spec_from_dict
 
@@ -45,7 +47,15 @@ def worker_command(name: str, storage: str | None, jobs: int | None, batch: int 
                         f"start it with 'sweep run SPEC --storage URL'.")
     stored = dict(found[0].config)
     stored["trials"] = max(s.total for s in found)
+    if isinstance(stored.get("jobs"), int) and stored["jobs"] > max_jobs():
+        del stored["jobs"]  # another host's count, more than this one runs: all cores here, or --jobs
     config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage"), jobs=jobs, batch=batch)
+    names = {s.name for s in found}
+    missing = [config.study_name(ref) for ref in config.datasets if config.study_name(ref) not in names]
+    if missing:
+        raise UserError(f"sweep {name!r} in storage {redact(storage or DEFAULT_STORAGE)} has no study {missing[0]!r} "
+                        f"(it lists {sorted(names)}); was it deleted? Run 'sweep run SPEC' to recreate it.")
+    check_data(store, config, [(s.dataset, s.study_id) for s in found], data_signatures(config))
     click.echo(f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage "
                f"{redact(storage or DEFAULT_STORAGE)}", err=True)
     progress = Progress()

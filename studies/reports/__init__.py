@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass
 
 import optuna
 import tomli_w
 
+from studies.files import prepare_folder, write_atomic
 from studies.outcomes import outcome_of
 from studies.reports import figures
 from studies.reports.data import DatasetReport, SweepReport, gather, trial_rows
@@ -123,27 +125,19 @@ def _blocks(report: SweepReport) -> list:
 def build_report(storage: optuna.storages.BaseStorage, name: str, *, out_dir: str) -> ReportFiles:
     """Write ``report.html`` (self-contained), ``report.md`` with ``figures/*.png``, and
     ``trials.csv`` into ``out_dir``; returns their paths."""
+    prepare_folder(out_dir, subfolders=("figures",), create=False)  # a bad '--out' is refused before the work
     report = gather(storage, name)
     blocks = _blocks(report)
     title = f"Sweep {name}"
-    os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
-    html_path = os.path.join(out_dir, "report.html")
-    with open(html_path, "w", encoding="utf-8") as fh:
-        fh.write(to_html(title, blocks))
     md, files = to_markdown(title, blocks, "figures")
-    md_path = os.path.join(out_dir, "report.md")
-    with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write(md)
-    written = []
-    for rel, png in files.items():
-        path = os.path.join(out_dir, rel)
-        with open(path, "wb") as fh:
-            fh.write(png)
-        written.append(path)
     header, rows = trial_rows(report)
-    csv_path = os.path.join(out_dir, "trials.csv")
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    prepare_folder(out_dir, subfolders=("figures",))
+    written = [write_atomic(os.path.join(out_dir, rel), png) for rel, png in files.items()]
+    csv_path = write_atomic(os.path.join(out_dir, "trials.csv"), table.getvalue())
+    md_path = write_atomic(os.path.join(out_dir, "report.md"), md)
+    html_path = write_atomic(os.path.join(out_dir, "report.html"), to_html(title, blocks))
     return ReportFiles(html=html_path, markdown=md_path, csv=csv_path, figures=tuple(written))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -105,3 +106,39 @@ def test_reproduce_bad_arguments(finished_sweep):
     assert r.exit_code == 2 and "'--trial' must be a trained trial of 'rep/circle'" in r.output
     r = CliRunner().invoke(cli, ["reproduce", "nope", "--dataset", "circle", "--trial", "1"])
     assert r.exit_code == 2 and "no sweep named 'nope'" in r.output
+
+
+def test_report_never_writes_through_links(finished_sweep):
+    outside = finished_sweep / "outside"
+    outside.mkdir()
+    targets = {name: outside / name for name in ("page.html", "table.csv", "figure.png")}
+    for target in targets.values():
+        target.write_text("precious")
+    out = finished_sweep / "linked"
+    (out / "figures").mkdir(parents=True)
+    (out / "report.html").symlink_to(targets["page.html"])
+    (out / "trials.csv").symlink_to(targets["table.csv"])
+    (out / "figures" / "0-history.png").symlink_to(targets["figure.png"])
+    r = CliRunner().invoke(cli, ["report", "rep", "--out", str(out), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    assert all(t.read_text() == "precious" for t in targets.values())
+    for path in (out / "report.html", out / "trials.csv", out / "figures" / "0-history.png"):
+        assert not path.is_symlink() and path.stat().st_size > 100
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_report_refuses_a_linked_figures_folder_and_a_file_as_out(finished_sweep):
+    elsewhere = finished_sweep / "elsewhere"
+    elsewhere.mkdir()
+    out = finished_sweep / "out2"
+    out.mkdir()
+    (out / "figures").symlink_to(elsewhere)
+    r = CliRunner().invoke(cli, ["report", "rep", "--out", str(out), "--no-mlflow"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "is a symbolic link" in r.output
+    assert os.listdir(elsewhere) == [] and sorted(os.listdir(out)) == ["figures"]
+    afile = finished_sweep / "notes.txt"
+    afile.write_text("mine")
+    r = CliRunner().invoke(cli, ["report", "rep", "--out", str(afile), "--no-mlflow"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
+    assert r.output.startswith("Error: '--out' must be a folder, but") and afile.read_text() == "mine"

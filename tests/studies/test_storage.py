@@ -9,11 +9,12 @@ import optuna
 import pytest
 from optuna.storages.journal._storage import JournalOperation
 
-from studies.storage import _DURABLE_OPS, FlockLock, open_storage, redact, scrub, storage_kind
+from studies.journal import DURABLE_OPS
+from studies.storage import FlockLock, open_storage, redact, scrub, storage_kind
 
 
 def test_durable_operations_match_optunas_op_codes():
-    assert set(_DURABLE_OPS) == {
+    assert set(DURABLE_OPS) == {
         JournalOperation.CREATE_STUDY, JournalOperation.DELETE_STUDY, JournalOperation.SET_STUDY_USER_ATTR,
         JournalOperation.SET_TRIAL_STATE_VALUES, JournalOperation.DISCARD_TRIALS,
     }
@@ -25,6 +26,53 @@ def test_passwords_are_redacted():
     assert redact("sweeps.journal") == "sweeps.journal"
     assert "s3cret" not in scrub("could not connect to postgresql://bob:s3cret@db/x: s3cret refused",
                                  "postgresql://bob:s3cret@db/x")
+
+
+HOSTILE_PASSWORDS = ["sec@ret", "a/b@c", "x:y@z", "p%40ss", "pä@ss✓w", "a#b?c", "q?r@s/t", "@@@", "::", "ab@cd/ef:gh",
+                     "%2F%3A%40", "hunter2"]
+
+
+def _fragments(password: str) -> set[str]:
+    """Every run of the password between separators, of 3 characters or more."""
+    from urllib.parse import unquote
+
+    out = set()
+    for secret in (password, unquote(password)):
+        for a in range(len(secret)):
+            for b in range(a + 3, len(secret) + 1):
+                piece = secret[a:b]
+                if (a == 0 or secret[a - 1] in "@:/?#") and (b == len(secret) or secret[b] in "@:/?#"):
+                    out.add(piece)
+    return out
+
+
+@pytest.mark.parametrize("password", HOSTILE_PASSWORDS)
+@pytest.mark.parametrize("template", ["postgresql://bob:{}@db.example:5432/x", "redis://:{}@127.0.0.1:6379/0",
+                                      "http://bob:{}@mlflow-host:5000", "mysql+pymysql://bob:{}@db/x?charset=utf8"])
+def test_hostile_passwords_are_redacted_to_the_last_at(password, template):
+    url = template.format(password)
+    expected = template.format("***")
+    assert redact(url) == expected
+    assert scrub(f"could not connect to {url} (retrying {url})", None) == f"could not connect to {expected} (retrying {expected})"
+    for piece in _fragments(password):
+        assert piece not in scrub(f"failed to resolve host '{piece}@db.example': {url}", url)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("password", HOSTILE_PASSWORDS)
+def test_drivers_messages_never_show_a_piece_of_the_password(password):
+    url = f"postgresql://nobody_here:{password}@127.0.0.1:5432/no_such_database"
+    with pytest.raises(ValueError, match="cannot open storage") as info:
+        open_storage(url)
+    message = str(info.value)
+    assert "postgresql://nobody_here:***@127.0.0.1:5432/no_such_database" in message
+    for piece in _fragments(password):
+        assert piece not in message, (piece, message)
+
+
+def test_urls_without_a_password_are_left_alone():
+    for url in ("postgresql://bob@db:5432/x", "postgresql://db:5432/x", "sqlite:///a:b@c.db", "/tmp/x@y:z.journal"):
+        assert redact(url) == url
 
 
 @pytest.mark.parametrize(("url", "kind"), [

@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from studies import Choice, Range
+from engine.limits import human_bytes, machine_memory
 from sweeps.cli import cli
+from sweeps.limits import cpu_count, max_jobs
 from sweeps.spec import load_spec, spec_from_dict
 
 GOOD = """
@@ -79,7 +81,7 @@ BAD = [
     (_edit("trials = 4", 'trials = "ten"'), "'trials' must be an integer >= 1, but got 'ten'"),
     (_edit("trials = 4", "trials = 0"), "'trials' must be an integer >= 1, but got 0"),
     (_edit("jobs = 1", "jobs = 0"), "'jobs' must be an integer >= 1, but got 0"),
-    (_edit("epochs = 3", "epochs = 0"), "'train.epochs' must be an integer >= 1, but got 0"),
+    (_edit("epochs = 3", "epochs = 0"), "'train.epochs' must be an integer in [1, 100000], but got 0"),
     (_edit("batch_size = 10", "batch_size = 2.5"), "'train.batch_size' must be an integer >= 1, but got 2.5"),
     (_edit("low = 2, high = 64", "low = 0, high = 64"), "'search.hidden_units.low' must be an integer >= 1, but got 0"),
     (_edit("low = 1e-4, high = 10.0", "low = 1.0, high = 0.1"), "`low <= high` must hold, but got (low=1.0, high=0.1)"),
@@ -105,6 +107,49 @@ BAD = [
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace('objective = "val_cost"', 'objective = "val_accuracy"'), "'val_accuracy' needs classification datasets"),
     (GOOD.replace('name = "demo"', 'name = '), "TOML syntax error"),
 ]
+
+
+MEMORY = human_bytes(machine_memory())
+# What passed '--check' and then failed at run time, or crashed: refused by '--check' now,
+# with the limit and the value in the message.
+LIMITS = [
+    (_edit('datasets = ["circle", "xor"]', 'datasets = [{ name = "circle", n_samples = 10000000000 }]'),
+     f"'datasets[0]': dataset 'circle': 'n_samples' = 10000000000 needs about 1.7 TiB of memory, but this machine "
+     f"has {MEMORY}; at most about"),
+    (_edit("trials = 4", "trials = 4\ndivergence_factor = inf"), "'divergence_factor' must be a finite number > 1, but got inf"),
+    (_edit("trials = 4", "trials = 4\ndivergence_factor = nan"), "'divergence_factor' must be a finite number > 1, but got nan"),
+    (_edit("low = 2, high = 64, log = true", "low = 2, high = 1000000000, log = true"),
+     f"'search.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 3 layer(s) of 1000000000 units "
+     f"on dataset 'circle' need about"),
+    (_edit("hidden_layers = { low = 1, high = 3 }\nhidden_units = { low = 2, high = 64, log = true }",
+           "hidden_layers = { low = 1, high = 3 }").replace("[train]", "[train]\nhidden_units = 1000000000"),
+     "'train.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s)"),
+    (_edit("hidden_layers = { low = 1, high = 3 }", "hidden_layers = { low = 1, high = 1000000000 }"),
+     "'search.hidden_layers' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 1000000000 layer(s)"),
+    (_edit("trials = 4", "trials = 4\nbatch = 100000000"), "x 100000000 stacked network(s) of up to 3 layer(s) of 64 units"),
+    (_edit("epochs = 3", "epochs = 1000000000000000"), "'train.epochs' must be an integer in [1, 100000], but got 1000000000000000"),
+    (_edit("jobs = 1", "jobs = 100000"), f"'jobs' must be at most {max_jobs()} (8 worker processes per CPU; this machine "
+                                         f"has {cpu_count()}), but got 100000"),
+]
+
+
+@pytest.mark.parametrize("check", [True, False])
+@pytest.mark.parametrize(("text", "message"), LIMITS, ids=[m[:40] for _, m in LIMITS])
+def test_what_the_machine_cannot_run_is_refused_by_check(in_tmp, text, message, check):
+    path = in_tmp / "sweep.toml"
+    path.write_text(text)
+    result = _run_file(path, *(["--check"] if check else []))
+    _assert_clean_error(result, message, in_tmp)
+    if "memory" in message:
+        assert f"but this machine has {MEMORY}" in result.output
+
+
+def test_command_line_limits(in_tmp):
+    path = in_tmp / "sweep.toml"
+    path.write_text(GOOD)
+    _assert_clean_error(_run_file(path, "--jobs", str(max_jobs() + 1), "--check"),
+                        f"command line: 'jobs' must be at most {max_jobs()}", in_tmp)
+    _assert_clean_error(_run_file(path, "--batch", "10000000000", "--check"), "stacked network(s)", in_tmp)
 
 
 @pytest.fixture

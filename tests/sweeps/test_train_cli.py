@@ -76,3 +76,32 @@ def test_broken_csv_is_one_line(tmp_path):
 def test_help_has_examples():
     r = run("train", "--help")
     assert r.exit_code == 0 and "Examples:" in r.output and "sweep train --dataset circle" in r.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--hidden", "1000000000"], "a network 2-1000000000-1 needs about"),
+    (["--hidden", "8,1000000000,8"], "a network 2-8-1000000000-8-1 needs about"),
+    (["--epochs", "1000000000000000"], "'--epochs': 1000000000000000 is not in the range 1<=x<=100000"),
+    (["--dataset", "spiral", "--hidden", "4"], None),
+])
+def test_train_beyond_the_machine_is_one_line(args, message, tmp_path):
+    full = ["train", "--dataset", "circle", *args, "--epochs", "1"] if "--epochs" not in args else ["train", "--dataset", "circle", *args]
+    if message is None:  # the same command within limits trains
+        assert run(*full).exit_code == 0
+        return
+    r = run(*full)
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], r.output
+    if "needs about" in message:
+        from engine.limits import human_bytes, machine_memory
+
+        assert f"but this machine has {human_bytes(machine_memory())}" in lines[0]
+
+
+def test_complex_npz_is_refused_in_one_line(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "c.npz", X=np.ones((30, 2)) * (1 + 1j), y=np.arange(30) % 2)
+    r = run("train", "--dataset", str(tmp_path / "c.npz"), "--epochs", "1")
+    assert r.exit_code == 2 and r.output.startswith("Error: dataset") and "X must hold real numbers, but got dtype complex128" in r.output

@@ -1,0 +1,69 @@
+"""``sweep ui`` passes its URLs to the servers it starts through their environment: no
+process's command line (readable by every user, in ``ps``) holds a password."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from studies.processes import descendants
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+SECRET = "never-in-ps-%40:x"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _up(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            if urllib.request.urlopen(url, timeout=2).status < 500:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_no_child_command_line_holds_a_password(pg_database, tmp_path):
+    with_password = [url.replace("postgres@", f"postgres:{SECRET}@") for url in (pg_database(), pg_database())]
+    tracking, storage = with_password
+    port, dash = _free_port(), _free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "sweeps", "ui", "--tracking-uri", tracking, "--port", str(port),
+                           "--optuna", "--storage", storage, "--optuna-port", str(dash)],
+                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    try:
+        _up(f"http://127.0.0.1:{port}/health", ui)
+        _up(f"http://127.0.0.1:{dash}/dashboard/", ui)
+        children = descendants(ui.pid)
+        assert len(children) >= 2  # mlflow's server and optuna-dashboard, at least
+        for pid in children:
+            line = _cmdline(pid)
+            assert "never-in-ps" not in line and "postgresql://" not in line, line
+    finally:
+        ui.send_signal(signal.SIGTERM)
+        out, err = ui.communicate(timeout=60)
+    assert ui.returncode == 0, err
+    assert "never-in-ps" not in out + err
