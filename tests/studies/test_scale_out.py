@@ -57,6 +57,8 @@ def test_four_workers_on_two_hosts_commands_reach_the_exact_total(sweep_file, pg
     # Trials long enough that the second command joins while the first still works, however
     # loaded the machine (both slow down alike).
     path = sweep_file("many", trials=60, jobs=2, epochs=200)
+    # One trial at a time per worker: the first command does not claim the rest ahead.
+    path.write_text(path.read_text().replace("trials = 60", "trials = 60\nbatch = 1"))
     run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", url, "--no-mlflow"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(_studies(url)) == 2)
