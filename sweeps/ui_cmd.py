@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 
 import click
 
-from studies.processes import stop_tree
+from studies import signals
+from studies.supervisor import Supervisor
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
 from sweeps.errors import UserError, user_errors
 from sweeps.options import storage_option, tracking_option
@@ -42,23 +41,16 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait_up(url: str, proc: subprocess.Popen, name: str, timeout: float = 120.0) -> None:
+def _wait_up(url: str, sup: Supervisor, pid: int, name: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise UserError(f"{name} exited at start (code {proc.returncode}); is the store readable?")
+        if not sup.alive(pid):
+            raise UserError(f"{name} exited at start; is the store readable?")
         with contextlib.suppress(OSError):
             if urllib.request.urlopen(url, timeout=2).status < 500:
                 return
         time.sleep(0.3)
     raise UserError(f"{name} did not answer at {url} within {timeout:.0f} s.")
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    # The servers start helpers of their own (uvicorn workers, job consumers): stop the whole tree.
-    for p in procs:
-        stop_tree(p.pid)
-        p.wait()
 
 
 @click.command("ui")
@@ -90,35 +82,32 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
                 raise UserError(f"'{name}' {p} is in use on {HOST}; pick another port.")
     if storage and with_optuna:
         storage_kind(storage)
-    stop = {"now": False}
-
-    def on_term(signum: int, frame: object) -> None:
-        stop["now"] = True
-
-    old = signal.signal(signal.SIGTERM, on_term)
+    # The servers run under a watchdog that stops them (and every helper they start) when this
+    # command ends, however it ends: Ctrl-C, SIGTERM, an error, or SIGKILL.
+    sup = Supervisor()
+    pids: list[int] = []
     try:
         if not store_uri.startswith("http"):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
-                env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            ))
-            _wait_up(f"http://{HOST}:{port}/health", procs[-1], "mlflow ui")
+            with signals.critical():  # never a server started and not known
+                pids.append(sup.start(
+                    [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
+                    env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri}))
+            _wait_up(f"http://{HOST}:{port}/health", sup, pids[-1], "mlflow ui")
             click.echo(f"MLflow UI: http://{HOST}:{port}")
         if with_optuna:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
-                env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            ))
-            _wait_up(f"http://{HOST}:{optuna_port}/", procs[-1], "optuna-dashboard")
+            with signals.critical():
+                pids.append(sup.start([sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
+                                      env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE}))
+            _wait_up(f"http://{HOST}:{optuna_port}/", sup, pids[-1], "optuna-dashboard")
             click.echo(f"optuna-dashboard: http://{HOST}:{optuna_port}")
         click.echo("Press Ctrl-C to stop.")
-        while not stop["now"] and all(p.poll() is None for p in procs):
+        while all(sup.alive(p) for p in pids):
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        raise UserError("a UI server stopped by itself; everything was stopped.")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment
+        with signals.quiet():
+            sup.stop()
+        raise UserError("interrupted; the UI servers were stopped.") from None
     finally:
-        signal.signal(signal.SIGTERM, old)
-        _stop(procs)
-    click.echo("stopped.")
+        with signals.quiet():
+            sup.stop()

@@ -65,5 +65,40 @@ def test_no_child_command_line_holds_a_password(pg_database, tmp_path):
     finally:
         ui.send_signal(signal.SIGTERM)
         out, err = ui.communicate(timeout=60)
-    assert ui.returncode == 0, err
+    assert ui.returncode == 2 and "interrupted" in err, err
     assert "never-in-ps" not in out + err
+
+
+def _gone(pids: list[int], within: float = 60.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}") and _state(p) not in ("Z", "X")]
+        if not alive:
+            return []
+        time.sleep(0.2)
+    return alive
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
+def test_killing_sweep_ui_with_sigkill_stops_every_server_process(tmp_path):
+    port = _free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "sweeps", "ui", "--port", str(port)], cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    try:
+        _up(f"http://127.0.0.1:{port}/health", ui)
+        tree = descendants(ui.pid)
+        assert len(tree) >= 2  # the watchdog and mlflow's server, at least
+    finally:
+        ui.kill()  # SIGKILL: nothing of sweep ui runs to stop them
+        ui.communicate(timeout=60)
+    assert _gone(tree) == [], "a server's process outlived sweep ui"
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", port))

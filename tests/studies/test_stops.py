@@ -1,0 +1,193 @@
+"""Stops at any moment: SIGINT or SIGTERM at random moments of `sweep run` (start-up,
+sampling, training, MLflow writes, shutdown), and random sequences of interrupts, kills of
+the launcher and of a worker, with restarts, on the journal and on PostgreSQL. After each:
+nothing RUNNING, and at the end the exact totals, with MLflow equal to the storage.
+
+The timeouts below only catch a hang (a stop must take seconds; they allow a minute on a
+loaded machine); no test asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from optuna.trial import TrialState
+
+from studies.processes import descendants
+
+pytestmark = pytest.mark.slow
+
+HANG = 120.0  # seconds: beyond this a stop is a hang, whatever the machine's load
+
+
+def _storage(url: str):
+    if "://" in url:
+        return optuna.storages.RDBStorage(url)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+
+
+def _states(url: str) -> dict[str, Counter]:
+    if "://" not in url and not os.path.exists(url):
+        return {}
+    storage = _storage(url)
+    out = {}
+    for s in storage.get_all_studies():
+        out[s.study_name] = Counter(
+            "surplus" if t.user_attrs.get("surplus") else t.state.name for t in storage.get_all_trials(s._study_id))
+    return out
+
+
+def _running(url: str) -> int:
+    return sum(c["RUNNING"] for c in _states(url).values())
+
+
+def _finished(url: str) -> dict[str, int]:
+    return {name: c["COMPLETE"] + c["PRUNED"] for name, c in _states(url).items()}
+
+
+def _mlflow_equals_storage(folder, url: str, name: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id], max_results=5000)
+    trials = [r for r in runs if r.data.tags.get("sweeps.kind") == "trial"]
+    assert not [r for r in runs if r.info.status == "RUNNING" and r.data.tags.get("sweeps.kind") == "trial"]
+    keys = [(r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])) for r in trials]
+    assert len(keys) == len(set(keys)), "a trial logged twice"
+    storage = _storage(url)
+    finished = {(s.study_name, t.number) for s in storage.get_all_studies()
+                for t in storage.get_all_trials(s._study_id)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                or (t.state == TrialState.FAIL and not t.user_attrs.get("surplus"))}
+    assert set(keys) == finished
+
+
+def _spec(folder, name: str, *, trials: int, epochs: int, batch: int) -> str:
+    path = folder / f"{name}.toml"
+    path.write_text(f'''
+name = "{name}"
+datasets = ["circle", "xor"]
+trials = {trials}
+jobs = 2
+batch = {batch}
+[train]
+epochs = {epochs}
+batch_size = 10
+[search]
+learning_rate = {{ low = 0.01, high = 1.0, log = true }}
+hidden_units = {{ low = 2, high = 6 }}
+activation = ["tanh", "relu"]
+[sampler]
+name = "random"
+[pruner]
+name = "none"
+''')
+    return str(path)
+
+
+def _run(args: list[str], folder) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sweeps", "run", *args], cwd=folder, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items()
+                                                                     if k != "MLFLOW_TRACKING_URI"})
+
+
+def _loky_workers(pid: int) -> list[int]:
+    out = []
+    for child in descendants(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as fh:
+                if b"LokyProcess" in fh.read():
+                    out.append(child)
+        except OSError:
+            pass
+    return out
+
+
+def _stopped_cleanly(proc: subprocess.Popen, url: str, sig: int) -> None:
+    out, err = proc.communicate(timeout=HANG)
+    assert "Traceback" not in err, err
+    if proc.returncode == 0:  # the signal came after the work was done
+        assert "finished" in out, (out, err)
+    elif proc.returncode == -sig:
+        # In the interpreter's first milliseconds, before any code of the program runs, the
+        # signal's default action ends Python itself: nothing was written yet.
+        assert not err and not _states(url), err
+    else:
+        assert proc.returncode == 2 and "interrupted" in err, (proc.returncode, err)
+    assert _running(url) == 0, (_states(url), err)
+
+
+@pytest.mark.parametrize("moment", [0.0, 0.2, 0.6, 1.2, 2.0, 3.0, 4.5, 6.5])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_at_any_moment_of_sweep_run(tmp_path, moment, sig):
+    spec = _spec(tmp_path, "moment", trials=6, epochs=300, batch=2)
+    url = str(tmp_path / "sweeps.journal")
+    proc = _run([spec], tmp_path)
+    time.sleep(moment)
+    proc.send_signal(sig)
+    _stopped_cleanly(proc, url, sig)
+    again = _run([spec], tmp_path)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert _finished(url) == {"moment/circle": 6, "moment/xor": 6} and _running(url) == 0
+    _mlflow_equals_storage(tmp_path, url, "moment")
+
+
+ACTIONS = st.lists(st.tuples(st.sampled_from(["sigint", "sigterm", "kill-launcher", "kill-worker"]),
+                             st.floats(min_value=0.0, max_value=5.0)), min_size=1, max_size=3)
+
+
+def _chaos(folder, url: str, name: str, actions: list[tuple[str, float]]) -> None:
+    spec = _spec(folder, name, trials=5, epochs=400, batch=2)
+    storage = ["--storage", url]
+    for action, delay in actions:
+        proc = _run([spec, *storage], folder)
+        time.sleep(delay)
+        if action in ("sigint", "sigterm"):
+            sig = signal.SIGINT if action == "sigint" else signal.SIGTERM
+            proc.send_signal(sig)
+            _stopped_cleanly(proc, url, sig)
+        elif action == "kill-launcher":
+            proc.kill()
+            proc.communicate(timeout=HANG)
+            # Its workers see their launcher gone and fail their trials; the next run tidies up the rest.
+        else:
+            workers = _loky_workers(proc.pid)
+            if workers:
+                os.kill(random.Random(delay).choice(workers), signal.SIGKILL)
+            out, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0 and "Traceback" not in err, err
+            assert _running(url) == 0
+    done = _run([spec, *storage], folder)
+    out, err = done.communicate(timeout=600)
+    assert done.returncode == 0, err
+    assert _finished(url) == {f"{name}/circle": 5, f"{name}/xor": 5} and _running(url) == 0
+    _mlflow_equals_storage(folder, url, name)
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(actions=ACTIONS)
+def test_kills_interrupts_and_restarts_on_the_journal(tmp_path_factory, actions):
+    folder = tmp_path_factory.mktemp("chaos")
+    _chaos(folder, str(folder / "sweeps.journal"), "chaos", actions)
+
+
+@pytest.mark.postgres
+@settings(max_examples=3, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(actions=ACTIONS)
+def test_kills_interrupts_and_restarts_on_postgres(tmp_path_factory, pg_database, actions):
+    folder = tmp_path_factory.mktemp("chaos")
+    _chaos(folder, pg_database(), "pgchaos", actions)
