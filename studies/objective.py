@@ -7,7 +7,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from engine import MLP, Dataset, History, train
+from engine import MLP, Dataset, History, train, with_features
 
 try:  # what Study.optimize tells with
     from optuna.study._tell import _tell_with_warning
@@ -107,6 +107,7 @@ def record(trial: optuna.Trial, args: TrainArgs, history: History, config: Sweep
 def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig) -> TrialResult:
     """Train one network for ``trial``; the caller tells Optuna the returned state and value."""
     args = config.space.suggest(trial)
+    dataset = with_features(dataset, args.features)  # its inputs: the raw features unless the trial says otherwise
     model = MLP(dataset.n_features, args.hidden, dataset.n_outputs, activation=args.activation, seed=config.seed)
     reporter = _Reporter(trial, config, args.epochs)
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial
 
-from engine import MLP, Dataset, History, Member, train, train_batched
+from engine import MLP, Dataset, History, Member, train, train_batched, with_features
 from studies.config import SweepConfig
 from studies.summary import SweepStudy, find_sweep
 
@@ -16,7 +16,8 @@ __all__ = ["Retrained", "retrain", "find_trial", "first_difference"]
 
 @dataclass(frozen=True)
 class Retrained:
-    """A trial trained again from scratch: the model, its dataset and its history."""
+    """A trial trained again from scratch: the model, its dataset (with the trial's input
+    features) and its history."""
 
     model: MLP
     dataset: Dataset
@@ -51,8 +52,8 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     ref = next(r for r in config.datasets if r.name == study.dataset)
     run = trial.user_attrs["run"]
     seed = int(run.get("seed", config.seed))
-    ds = dataset if dataset is not None else ref.load(seed=seed)
     args = config.space.from_params(dict(trial.params))
+    ds = with_features(dataset if dataset is not None else ref.load(seed=seed), args.features)
     recorded = len(run["curves"]["train_cost"])
     diverged = bool(trial.user_attrs.get("diverged"))
     epochs = args.epochs if diverged else max(1, recorded)
