@@ -105,3 +105,47 @@ def test_reproduce_bad_arguments(finished_sweep):
     assert r.exit_code == 2 and "'--trial' must be a trained trial of 'rep/circle'" in r.output
     r = CliRunner().invoke(cli, ["reproduce", "nope", "--dataset", "circle", "--trial", "1"])
     assert r.exit_code == 2 and "no sweep named 'nope'" in r.output
+
+
+def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
+    # Feature families searched (one yes/no parameter each) in stacked trials: every trial
+    # trains on its own inputs, reproduces alone bit for bit, and the report draws the best
+    # network's boundary through the same inputs.
+    path = sweep_file("feat", trials=10, jobs=2, epochs=5)
+    text = path.read_text().replace("[search]", '[search]\nfeatures = { subsets = ["linear", "squares", "products", "sines"] }')
+    path.write_text(text.replace("trials = 10", "trials = 10\nbatch = 5"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    from studies import SearchSpace, Subsets
+
+    space = SearchSpace(searched={"features": Subsets(("linear", "squares", "products", "sines"))})
+    by_inputs: dict[tuple[str, ...], tuple[str, int]] = {}
+    for name in ("feat/circle", "feat/xor"):
+        for t in optuna.load_study(study_name=name, storage=storage).get_trials():
+            if "run" not in t.user_attrs:
+                continue
+            assert {"features_linear", "features_squares", "features_products", "features_sines"} <= set(t.params)
+            assert "stack" in t.user_attrs["run"]
+            features = space.from_params(t.params).features
+            assert t.user_attrs["run"]["label"].endswith("" if features == ("linear",) else f" in={'+'.join(features)}")
+            by_inputs.setdefault(features, (name.split("/")[1], t.number))
+    assert len(by_inputs) >= 4  # several input widths, so several stacks
+    picks = list(by_inputs.values())
+    for dataset, number in picks[:-1]:
+        again = CliRunner().invoke(cli, ["reproduce", "feat", "--dataset", dataset, "--trial", str(number)])
+        assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
+    dataset, number = picks[-1]
+    p = subprocess.run([sys.executable, "-m", "sweeps", "reproduce", "feat", "--dataset", dataset, "--trial", str(number)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith("reproduced:"), p.stdout + p.stderr
+
+    r = CliRunner().invoke(cli, ["report", "feat", "--out", "out", "--tracking-uri", "http://127.0.0.1:9"])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    for name in ("circle", "xor"):
+        study = optuna.load_study(study_name=f"feat/{name}", storage=storage)
+        features = space.from_params(study.best_trial.params).features
+        width = {"linear": 2, "squares": 2, "products": 1, "sines": 2}
+        assert f"{sum(width[f] for f in features)} input features" in page
+        assert f"decision boundary of the best network on {name}" in page
