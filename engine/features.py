@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["FEATURES", "FEATURE_NAMES", "MAX_PRODUCT_FEATURES", "check_features", "expand", "expanded_names"]
+__all__ = ["FEATURES", "FEATURE_NAMES", "MAX_PRODUCT_FEATURES", "check_features", "expand", "expanded_names", "n_columns"]
 
 # 'products' makes d * (d - 1) / 2 columns: 496 for 32 raw features, 2016 for digits' 64.
 # Beyond 32 the first layer would be mostly products; leave the family out for such data.
@@ -119,6 +119,12 @@ def expand(X: np.ndarray, features: Sequence[str]) -> np.ndarray:
     if fams == ("linear",):
         return X
     return np.hstack([FEATURES[f](X) for f in fams])
+
+
+def n_columns(n_features: int, features: Sequence[str]) -> int:
+    """How many input columns ``features`` make from ``n_features`` raw features."""
+    fams = check_features(features, n_features=n_features)
+    return sum(n_features * (n_features - 1) // 2 if f == "products" else n_features for f in fams)
 
 
 def expanded_names(names: Sequence[str], features: Sequence[str]) -> tuple[str, ...]:

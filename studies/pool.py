@@ -14,9 +14,11 @@ shapes (the playground's four) share a stack, each on its own data, so that a wo
 from one study to the next, or starting several studies, still fills one stack.
 
 A trial trains on its dataset's inputs of its feature families (``engine.with_features``,
-made once per dataset and families): trials of other input widths get other stacks.
+made once per dataset and families). Its stack's input layer is as wide as the space's
+widest inputs for that dataset, so that trials of any feature set share it (a narrower
+member's data is padded with zero columns, and its weights from them stay zero).
 
-Each stack has the search space's widest widths, so every trial's sums have the same
+Each stack has the search space's widest widths and inputs, so every trial's sums have the same
 shapes whatever its stack-mates: ``sweep reproduce`` retrains it alone in a stack of the
 recorded widths and gets the same bits.
 """
@@ -85,11 +87,12 @@ class Pool:
             args = [self.config.space.suggest(t) for t in trials]
         for trial, a in zip(trials, args):
             ds = self._inputs(dataset, a.features)
-            key = (_shapes(ds), a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
+            key = (_shapes(dataset), a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
             stack = self.stacks.get(key)
             if stack is None:
+                inputs = self.config.space.input_width(dataset.n_raw_features)
                 stack = self.stacks[key] = Stack(
-                    ds, widths=self.config.space.stack_widths(ds.n_features), epochs=a.epochs,
+                    ds, inputs=inputs, widths=self.config.space.stack_widths(inputs), epochs=a.epochs,
                     batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, nesterov=a.nesterov,
                     divergence_factor=self.config.divergence_factor,
                 )
@@ -123,7 +126,7 @@ class Pool:
                 if ended:
                     result = record(entry.trial, entry.args, history, self.config, pruned=entry.reporter.pruned,
                                     train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
-                                    stack={"widths": stack.widths})
+                                    stack={"widths": stack.widths, "inputs": stack.n_inputs})
                     del self.entries[(key, handle)]
                     done.append(Finished(entry.study, entry.trial, result))
             if not any(k == key for k, _ in self.entries):

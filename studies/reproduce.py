@@ -59,12 +59,12 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     epochs = args.epochs if diverged else max(1, recorded)
     # The workers train with one BLAS thread; so does the retraining, for the same sums.
     with threadpool_limits(1):
-        if "stack" in run:  # trained stacked: alone in a stack of the same widths (and depth), the same sums
+        if "stack" in run:  # trained stacked: alone in a stack of the same widths, depth and inputs: the same sums
             (model, history), = train_batched(
                 [Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed,
                         activation=args.activation)], ds, epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                 momentum=args.momentum, nesterov=args.nesterov, divergence_factor=config.divergence_factor,
-                widths=run["stack"]["widths"],
+                widths=run["stack"]["widths"], inputs=run["stack"].get("inputs"),
             )
         else:
             model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import optuna
 
 from engine import check_features
+from engine.features import n_columns
 
 __all__ = [
     "Range",
@@ -245,12 +246,24 @@ class SearchSpace:
                 out[name] = values
         return out
 
+    def families(self) -> tuple[str, ...]:
+        """Every feature family a trial of this space may use."""
+        s = self.searched.get("features")
+        if isinstance(s, Subsets):
+            return s.families
+        return check_features(tuple(self.fixed.get("features", SETTINGS["features"])))
+
+    def input_width(self, n_raw: int) -> int:
+        """The most input columns a trial's network may have on data of ``n_raw`` raw features:
+        the width of a stack that holds every trial (narrower inputs are padded with zeros)."""
+        return n_columns(n_raw, self.families())
+
     def describe_features(self) -> str:
         """The inputs in words, e.g. ``linear+sines`` or ``searched: linear, squares on or off``."""
         s = self.searched.get("features")
         if isinstance(s, Subsets):
             return f"searched: each of {', '.join(s.families)} on or off (at least one)"
-        return "+".join(check_features(tuple(self.fixed.get("features", SETTINGS["features"]))))
+        return "+".join(self.families())
 
     def grid_size(self) -> int:
         return math.prod(len(v) for v in self.grid().values()) if self.searched else 1

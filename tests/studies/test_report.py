@@ -109,8 +109,8 @@ def test_reproduce_bad_arguments(finished_sweep):
 
 def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
     # Feature families searched (one yes/no parameter each) in stacked trials: every trial
-    # trains on its own inputs, reproduces alone bit for bit, and the report draws the best
-    # network's boundary through the same inputs.
+    # trains on its own inputs (in a stack padded to the widest), reproduces alone bit for
+    # bit, and the report draws the best network's boundary through the same inputs.
     path = sweep_file("feat", trials=10, jobs=2, epochs=5)
     text = path.read_text().replace("[search]", '[search]\nfeatures = { subsets = ["linear", "squares", "products", "sines"] }')
     path.write_text(text.replace("trials = 10", "trials = 10\nbatch = 5"))
@@ -126,11 +126,11 @@ def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
             if "run" not in t.user_attrs:
                 continue
             assert {"features_linear", "features_squares", "features_products", "features_sines"} <= set(t.params)
-            assert "stack" in t.user_attrs["run"]
+            assert t.user_attrs["run"]["stack"]["inputs"] == 7  # every feature set in stacks of the widest inputs
             features = space.from_params(t.params).features
             assert t.user_attrs["run"]["label"].endswith("" if features == ("linear",) else f" in={'+'.join(features)}")
             by_inputs.setdefault(features, (name.split("/")[1], t.number))
-    assert len(by_inputs) >= 4  # several input widths, so several stacks
+    assert len({sum({"products": 1}.get(f, 2) for f in fs) for fs in by_inputs}) >= 3  # several input widths
     picks = list(by_inputs.values())
     for dataset, number in picks[:-1]:
         again = CliRunner().invoke(cli, ["reproduce", "feat", "--dataset", dataset, "--trial", str(number)])
