@@ -149,3 +149,22 @@ def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
         width = {"linear": 2, "squares": 2, "products": 1, "sines": 2}
         assert f"{sum(width[f] for f in features)} input features" in page
         assert f"decision boundary of the best network on {name}" in page
+
+
+def test_fixed_features_one_network_at_a_time_reproduce(sweep_file, tmp_path):
+    path = sweep_file("fix", trials=4, jobs=1, epochs=4)
+    text = path.read_text().replace('activation = "relu"', 'activation = "relu"\nfeatures = ["sines", "squares"]')
+    path.write_text(text.replace("trials = 4", "trials = 4\nbatch = 1").replace("[0.1, 80.0]", "[0.1, 0.3]"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    trials = optuna.load_study(study_name="fix/xor", storage=storage).get_trials()
+    assert len(trials) == 4 and not any(k.startswith("features") for t in trials for k in t.params)
+    for t in trials:
+        assert "stack" not in t.user_attrs["run"] and t.user_attrs["run"]["label"].endswith(" in=squares+sines")
+        again = CliRunner().invoke(cli, ["reproduce", "fix", "--dataset", "xor", "--trial", str(t.number)])
+        assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
+    from studies.reproduce import find_trial, retrain
+
+    study, trial = find_trial(storage, "fix", "xor", trials[0].number)
+    assert retrain(study, trial).dataset.feature_names == ("x1^2", "x2^2", "sin(x1)", "sin(x2)")
