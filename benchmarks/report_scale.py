@@ -28,6 +28,7 @@ from sweeps.spec import load_spec, spec_from_dict
 def make(trials: int) -> None:
     base = load_spec("playground").to_dict()
     base.update(name="scale", datasets=["circle"], trials=trials)
+    base["search"].pop("features", None)  # the made-up trials below have no feature parameters
     config = spec_from_dict(base)
     storage = open_storage(None)
     study = open_sweep(config, storage)[0]

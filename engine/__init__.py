@@ -10,7 +10,8 @@ Example:
 from engine.activations import ACTIVATIONS, DERIVATIVES
 from engine.batched import Member, Stack, stack_widths, train_batched
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
-from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset
+from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
+from engine.features import FEATURES, MAX_PRODUCT_FEATURES, check_features
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS
 from engine.training import DIVERGENCE_CAUSES, Divergence, History, train
@@ -20,15 +21,18 @@ __all__ = [
     "DATASETS",
     "DERIVATIVES",
     "DIVERGENCE_CAUSES",
+    "FEATURES",
     "Dataset",
     "Divergence",
     "History",
+    "MAX_PRODUCT_FEATURES",
     "MLP",
     "Member",
     "OPTIMIZERS",
     "OUTPUTS",
     "OUTPUT_FOR_TASK",
     "TASKS",
+    "check_features",
     "dataset_name",
     "from_arrays",
     "load_dataset",
@@ -36,4 +40,5 @@ __all__ = [
     "Stack",
     "stack_widths",
     "train_batched",
+    "with_features",
 ]

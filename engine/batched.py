@@ -14,7 +14,10 @@ widths, depth, activation and seed:
 - the first layer's bias is a row of its weights (the inputs carry a column of ones), so
   its forward pass and its gradient are one matmul each;
 - members may train on different datasets of the same shapes (the studies of a sweep),
-  each gathering its own rows.
+  each gathering its own rows;
+- a member whose dataset has fewer input columns (other input features) is padded to the
+  stack's ``inputs``: its data with zero columns, its first layer with zero weights from
+  them, which get zero gradients and stay zero.
 
 A :class:`Stack` is trained an epoch at a time, and members join and leave it between
 epochs (continuous batching: a worker refills the slots of finished and pruned members with
@@ -99,12 +102,14 @@ class Stack:
         epochs: each member's number of epochs.
         batch_size, optimizer, momentum, nesterov, divergence_factor, dtype: as :func:`engine.train`.
         activation: for members whose ``activation`` is ``None``.
+        inputs: the stack's input width (default: ``dataset``'s); members' datasets may have
+            fewer input columns, padded with zeros.
     """
 
     def __init__(self, dataset: Dataset, *, widths: Sequence[int], epochs: int, batch_size: int,
                  optimizer: str = "sgd", momentum: float = 0.9, nesterov: bool = False,
                  divergence_factor: float = 100.0, dtype: type | np.dtype = np.float32,
-                 activation: str | None = None) -> None:
+                 activation: str | None = None, inputs: int | None = None) -> None:
         check_optimizer(optimizer)
         _check_number("epochs", epochs, low=1, integer=True)
         _check_number("batch_size", batch_size, low=1, integer=True)
@@ -116,6 +121,10 @@ class Stack:
         self.output = OUTPUT_FOR_TASK[dataset.task]
         self.out = OUTPUTS[self.output]
         n_in, n_out = dataset.n_features, dataset.n_outputs
+        if inputs is not None:
+            _check_number("inputs", inputs, low=n_in, integer=True)
+            n_in = int(inputs)
+        self.n_inputs = n_in
         self.widths = [int(w) for w in widths]
         self.D = len(self.widths)
         self.sizes = [n_in, *self.widths, n_out]
@@ -129,7 +138,9 @@ class Stack:
         self.n_params = end + sum(b for _, b in shapes[1:])
         self.weights = slice(self.sizes[1], end)  # every weight, no bias: where penalties apply
         ydt = np.intp if self.out.classification else self.dt
-        ones_col = lambda X: np.hstack([np.ones((X.shape[0], 1)), X]).astype(self.dt)  # noqa: E731
+        def ones_col(X: np.ndarray) -> np.ndarray:  # inputs after a column of ones, zeros up to n_in
+            return np.hstack([np.ones((X.shape[0], 1)), X, np.zeros((X.shape[0], n_in - X.shape[1]))]).astype(self.dt)
+
         self._prepare = lambda d: (ones_col(d.X_train), np.ascontiguousarray(d.y_train, dtype=ydt),  # noqa: E731
                                    ones_col(d.X_val), np.ascontiguousarray(d.y_val, dtype=ydt))
         self.X, self.y, self.Xv, self.yv = self._prepare(dataset)  # X: inputs and a column of ones (layer 0's bias)
@@ -162,19 +173,21 @@ class Stack:
         """Queue ``member`` to join at the next epoch; returns its handle.
 
         ``dataset`` (default: the stack's) may be another dataset of the same shapes (task,
-        features, outputs, training and validation rows): one stack then trains members of
-        several studies, each on its own data.
+        outputs, training and validation rows, at most the stack's ``inputs``): one stack then
+        trains members of several studies, or of other input features, each on its own data.
+        The member's network has as many inputs as its dataset has columns.
         """
         act = check_activation(member.activation if member.activation is not None else self.activation)
         data = self._data_index(dataset) if dataset is not None else 0
+        n_in = self._datasets[data].n_features
         if len(member.hidden) > self.D or any(h > w for h, w in zip(member.hidden, self.widths)):
             raise ValueError(f"member with hidden layers {list(member.hidden)} does not fit a stack of "
                              f"widths {self.widths}.")
-        if self.D > len(member.hidden) and _effective(member.hidden, self.D, self.sizes[0]) > min(
+        if self.D > len(member.hidden) and _effective(member.hidden, self.D, n_in) > min(
                 self.widths[len(member.hidden):]):
             raise ValueError(f"member with hidden layers {list(member.hidden)} needs identity layers of width "
-                             f"{_effective(member.hidden, self.D, self.sizes[0])} in a stack of widths {self.widths}.")
-        model = MLP(self.sizes[0], member.hidden, self.sizes[-1], activation=act, output=self.output,
+                             f"{_effective(member.hidden, self.D, n_in)} in a stack of widths {self.widths}.")
+        model = MLP(n_in, member.hidden, self.sizes[-1], activation=act, output=self.output,
                     seed=member.seed, dtype=self.dt)
         handle, self._next = self._next, self._next + 1
         self._slots[handle] = _Slot(member, act, model, History(task=self.dataset.task, initial_cost=math.nan),
@@ -187,13 +200,15 @@ class Stack:
             if d is dataset:
                 return i
         base = self.dataset
-        for what, a, b in (("task", dataset.task, base.task), ("n_features", dataset.n_features, base.n_features),
-                           ("n_outputs", dataset.n_outputs, base.n_outputs),
+        for what, a, b in (("task", dataset.task, base.task), ("n_outputs", dataset.n_outputs, base.n_outputs),
                            ("training rows", len(dataset.X_train), len(base.X_train)),
                            ("validation rows", len(dataset.X_val), len(base.X_val))):
             if a != b:
                 raise ValueError(f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its {what} "
                                  f"is {a!r}, the stack's {b!r}.")
+        if dataset.n_features > self.n_inputs:
+            raise ValueError(f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its n_features "
+                             f"is {dataset.n_features}, more than the stack's {self.n_inputs} inputs.")
         self._datasets.append(dataset)
         parts = [self._prepare(d) for d in self._datasets]
         self._stacked = tuple(np.stack([p[j] for p in parts]) for j in range(4))
@@ -245,7 +260,7 @@ class Stack:
             self._view(flat, layer, bias=False)[0, : w.shape[0], : w.shape[1]] = w
             self._view(flat, layer, bias=True)[0, 0, : b.shape[0]] = b
         for layer in range(d, self.D):
-            e = _effective(slot.member.hidden, layer, self.sizes[0])
+            e = _effective(slot.member.hidden, layer, m.sizes[0])  # its own inputs: padding stays zero
             self._view(flat, layer, bias=False)[0, np.arange(e), np.arange(e)] = 1.0
             self._view(trained, layer, bias=False)[0] = 0.0
             self._view(trained, layer, bias=True)[0] = 0.0
@@ -536,6 +551,7 @@ def train_batched(
     divergence_factor: float = 100.0,
     dtype: type | np.dtype = np.float32,
     widths: Sequence[int] | None = None,
+    inputs: int | None = None,
     on_epoch: Callable[[int, int, History], bool | None] | None = None,
 ) -> list[tuple[MLP, History]]:
     """Train every member at once; returns each member's trained network and History, in order.
@@ -544,8 +560,9 @@ def train_batched(
     widths and activation (``Member.activation``, else ``activation``).
     ``on_epoch(member_index, epoch, history)`` is called after each epoch of each member
     still training; ``False`` stops that member. ``widths`` pads the stack's hidden layers
-    to at least these widths (and its depth to at least ``len(widths)``): a member
-    retrained alone in a stack of the same widths gets bit-identical results.
+    to at least these widths (and its depth to at least ``len(widths)``), and ``inputs``
+    its input layer (see :class:`Stack`): a member retrained alone in a stack of the same
+    widths and inputs gets bit-identical results.
 
     Example:
         >>> from engine import load_dataset
@@ -570,7 +587,7 @@ def train_batched(
                 for layer, w in enumerate(widths)]
     stack = Stack(dataset, widths=need, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                   momentum=momentum, nesterov=nesterov, divergence_factor=divergence_factor, dtype=dtype,
-                  activation=activation)
+                  activation=activation, inputs=inputs)
     handles = [stack.add(m) for m in members]
     index = {h: i for i, h in enumerate(handles)}
     while len(stack):

@@ -1,23 +1,26 @@
 """Datasets: playground generators, scikit-learn's bundled sets, and users' CSV/NPZ files.
 
 Every dataset is split into train/validation/test by a seeded, stratified
-permutation, and standardized with statistics of the training split only.
+permutation, and standardized with statistics of the training split only. A dataset
+keeps its raw (unstandardized) inputs, so that :func:`with_features` can compute other
+input feature families from them (see :mod:`engine.features`), standardized the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.datafiles import FILE_SUFFIXES, read_file
+from engine.features import check_features, expand, expanded_names
 from engine.limits import check_memory, machine_memory
 from engine.playground import GENERATORS, REGRESSION_GENERATORS
 
-__all__ = ["Dataset", "load_dataset", "from_arrays", "DATASETS", "TASKS", "dataset_name"]
+__all__ = ["Dataset", "load_dataset", "from_arrays", "with_features", "DATASETS", "TASKS", "dataset_name"]
 
 TASKS = ("binary", "multiclass", "regression")
 # Memory per generated row: the generator's temporaries and the split's copies of two features.
@@ -30,6 +33,11 @@ class Dataset:
 
     ``y`` holds integer class labels (``0..n_classes-1``) or, for regression,
     standardized float targets (``target_mean`` and ``target_scale`` undo it).
+
+    The inputs ``X_*`` are the columns of the feature families ``features`` (the raw features
+    alone: ``("linear",)``) computed from the raw inputs ``raw`` (train, validation, test)
+    and standardized with the training split's statistics ``input_mean`` and
+    ``input_scale``; :meth:`inputs` does the same to any raw points.
     """
 
     name: str
@@ -46,17 +54,43 @@ class Dataset:
     target_mean: float = 0.0
     target_scale: float = 1.0
     fingerprint: str = ""  # sha256 of the raw features, the labels and the split (see ``signature``)
+    features: tuple[str, ...] = ("linear",)
+    raw: tuple[np.ndarray, np.ndarray, np.ndarray] = ()  # type: ignore[assignment]
+    raw_names: tuple[str, ...] = ()
+    input_mean: np.ndarray | None = None
+    input_scale: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
+        """The network's inputs: the expanded columns."""
         return self.X_train.shape[1]
 
     @property
     def signature(self) -> dict[str, object]:
-        """What identifies the data a sweep trains on: the content hash of its features,
-        labels and split (before standardization), and its shapes. JSON-ready."""
-        return {"sha256": self.fingerprint, "task": self.task, "features": self.n_features,
+        """What identifies the data a sweep trains on: the content hash of its raw features,
+        labels and split (before any expansion or standardization), and its shapes. JSON-ready."""
+        return {"sha256": self.fingerprint, "task": self.task, "features": self.n_raw_features,
                 "rows": [len(self.y_train), len(self.y_val), len(self.y_test)]}
+
+    @property
+    def n_raw_features(self) -> int:
+        """The raw features the families are computed from."""
+        return self.raw[0].shape[1]
+
+    def inputs(self, points: np.ndarray) -> np.ndarray:
+        """The network's inputs for raw points (rows x raw features): expanded by this
+        dataset's families and standardized with its training statistics, as ``X_train`` is.
+
+        Example:
+            >>> ds = with_features(load_dataset("circle", seed=0), ("linear", "squares"))
+            >>> bool(np.array_equal(ds.inputs(ds.raw[0]), ds.X_train))
+            True
+        """
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != self.n_raw_features:
+            raise ValueError(f"dataset {self.name!r}: points must be rows of {self.n_raw_features} raw features, "
+                             f"but got shape {points.shape}.")
+        return (expand(points, self.features) - self.input_mean) / self.input_scale
 
     @property
     def n_outputs(self) -> int:
@@ -245,10 +279,8 @@ def from_arrays(
         raise ValueError(f"dataset {name!r}: {len(y)} rows are too few to split into train, validation and test.")
 
     fingerprint = digest(X, y, train_idx, val_idx, test_idx)
-    mean = X[train_idx].mean(axis=0)
-    std = X[train_idx].std(axis=0)
-    std[std == 0] = 1.0  # a constant column stays constant (zero) rather than dividing by zero
-    Xs = (X - mean) / std
+    raw = (X[train_idx], X[val_idx], X[test_idx])
+    (X_train, X_val, X_test), mean, std = _standardized(raw, ("linear",))
     t_mean, t_scale = 0.0, 1.0
     if task == "regression":
         t_mean = float(y[train_idx].mean())
@@ -256,9 +288,43 @@ def from_arrays(
         y = (y - t_mean) / t_scale
     return Dataset(
         name=name, task=task,
-        X_train=Xs[train_idx], y_train=y[train_idx],
-        X_val=Xs[val_idx], y_val=y[val_idx],
-        X_test=Xs[test_idx], y_test=y[test_idx],
+        X_train=X_train, y_train=y[train_idx],
+        X_val=X_val, y_val=y[val_idx],
+        X_test=X_test, y_test=y[test_idx],
         n_classes=n_classes, feature_names=tuple(feature_names), class_names=tuple(classes),
         target_mean=t_mean, target_scale=t_scale, fingerprint=fingerprint,
+        features=("linear",), raw=raw, raw_names=tuple(feature_names), input_mean=mean, input_scale=std,
     )
+
+
+def _standardized(raw: tuple[np.ndarray, ...], features: tuple[str, ...]):
+    """The families' columns of each split, standardized with the training split's statistics."""
+    cols = [expand(part, features) for part in raw]
+    mean = cols[0].mean(axis=0)
+    std = cols[0].std(axis=0)
+    std[std == 0] = 1.0  # a constant column stays constant (zero) rather than dividing by zero
+    return tuple((c - mean) / std for c in cols), mean, std
+
+
+def with_features(dataset: Dataset, features: tuple[str, ...] | list[str]) -> Dataset:
+    """The dataset with the inputs of the feature families ``features`` (see
+    :mod:`engine.features`): computed from its raw inputs, in the families' fixed order, and
+    standardized with the training split's statistics. Labels and split are unchanged;
+    ``("linear",)`` gives the dataset as loaded.
+
+    Raises:
+        ValueError: for an unknown or repeated family, none at all, or ``products`` on data
+            with more than :data:`engine.features.MAX_PRODUCT_FEATURES` raw features.
+
+    Example:
+        >>> ds = with_features(load_dataset("spiral", seed=0), ["sines", "linear"])
+        >>> ds.feature_names
+        ('x1', 'x2', 'sin(x1)', 'sin(x2)')
+    """
+    fams = check_features(features, n_features=dataset.n_raw_features, dataset=dataset.name)
+    if fams == dataset.features:
+        return dataset
+    (X_train, X_val, X_test), mean, std = _standardized(dataset.raw, fams)
+    return replace(dataset, X_train=X_train, X_val=X_val, X_test=X_test, features=fams,
+                   feature_names=expanded_names(dataset.raw_names, fams), input_mean=mean, input_scale=std)
+

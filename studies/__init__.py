@@ -4,7 +4,7 @@ from studies.config import OBJECTIVES, DatasetRef, PluginSpec, SweepConfig
 from studies.outcomes import FINISHED, OUTCOMES, outcome_of
 from studies.runner import BACKENDS, Launch, SweepInterrupted, open_sweep, run_sweep
 from studies.samplers import PRUNERS, SAMPLERS, check_plugin, make_pruner, make_sampler
-from studies.space import Choice, Range, SearchSpace, TrainArgs
+from studies.space import Choice, Range, SearchSpace, Subsets, TrainArgs
 from studies.storage import DEFAULT_STORAGE, open_storage, redact
 from studies.summary import StudySummary, find_sweep, summarize
 from studies.tracking import Tracker
@@ -24,6 +24,7 @@ __all__ = [
     "Range",
     "SearchSpace",
     "StudySummary",
+    "Subsets",
     "SweepConfig",
     "SweepInterrupted",
     "Tracker",

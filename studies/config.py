@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from studies.space import INT_SETTINGS, Choice, Range, SearchSpace
+from studies.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
 __all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "OBJECTIVES"]
 
@@ -101,9 +101,11 @@ class SweepConfig:
             from engine import dataset_name
 
             refs.append(DatasetRef(source=source, name=dataset_name(source), options=options))
-        searched: dict[str, Range | Choice] = {}
+        searched: dict[str, Range | Choice | Subsets] = {}
         for key, value in dict(d.get("search", {})).items():
-            if isinstance(value, list):
+            if key == "features":
+                searched[key] = Subsets(tuple(value["subsets"]))
+            elif isinstance(value, list):
                 searched[key] = Choice(tuple(value))
             else:
                 searched[key] = Range(low=value["low"], high=value["high"], log=value.get("log", False),

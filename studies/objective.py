@@ -8,7 +8,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
-from engine import MLP, Dataset, History, train
+from engine import MLP, Dataset, History, train, with_features
 
 from studies.config import SweepConfig
 from studies.space import TrainArgs
@@ -109,6 +109,7 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig, *,
     args = config.space.suggest(trial)
     if on_sampled is not None:
         on_sampled()
+    dataset = with_features(dataset, args.features)  # its inputs: the raw features unless the trial says otherwise
     model = MLP(dataset.n_features, args.hidden, dataset.n_outputs, activation=args.activation, seed=config.seed)
     reporter = _Reporter(trial, config, args.epochs, on_epoch)
     t0 = time.perf_counter()

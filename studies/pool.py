@@ -13,7 +13,12 @@ A worker has one pool for all its studies: trials of studies whose datasets have
 shapes (the playground's four) share a stack, each on its own data, so that a worker moving
 from one study to the next, or starting several studies, still fills one stack.
 
-Each stack has the search space's widest widths, so every trial's sums have the same
+A trial trains on its dataset's inputs of its feature families (``engine.with_features``,
+made once per dataset and families). Its stack's input layer is as wide as the space's
+widest inputs for that dataset, so that trials of any feature set share it (a narrower
+member's data is padded with zero columns, and its weights from them stay zero).
+
+Each stack has the search space's widest widths and inputs, so every trial's sums have the same
 shapes whatever its stack-mates: ``sweep reproduce`` retrains it alone in a stack of the
 recorded widths and gets the same bits.
 """
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from engine import Dataset, Member, Stack
+from engine import Dataset, Member, Stack, with_features
 from studies.config import SweepConfig
 from studies.objective import TrialResult, _Reporter, record
 from studies.samplers import batch_of
@@ -65,6 +70,7 @@ class Pool:
     config: SweepConfig
     stacks: dict[tuple, Stack] = field(default_factory=dict)
     entries: dict[tuple[tuple, int], _Entry] = field(default_factory=dict)
+    inputs: dict[tuple[int, tuple[str, ...]], tuple[Dataset, Dataset]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -80,17 +86,26 @@ class Pool:
         with batch_of(sampler, len(trials)):
             args = [self.config.space.suggest(t) for t in trials]
         for trial, a in zip(trials, args):
+            ds = self._inputs(dataset, a.features)
             key = (_shapes(dataset), a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
             stack = self.stacks.get(key)
             if stack is None:
+                inputs = self.config.space.input_width(dataset.n_raw_features)
                 stack = self.stacks[key] = Stack(
-                    dataset, widths=self.config.space.stack_widths(dataset.n_features), epochs=a.epochs,
+                    ds, inputs=inputs, widths=self.config.space.stack_widths(inputs), epochs=a.epochs,
                     batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, nesterov=a.nesterov,
                     divergence_factor=self.config.divergence_factor,
                 )
             handle = stack.add(Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed,
-                                      activation=a.activation), dataset=dataset)
+                                      activation=a.activation), dataset=ds)
             self.entries[(key, handle)] = _Entry(study, trial, a, _Reporter(trial, self.config, a.epochs))
+
+    def _inputs(self, dataset: Dataset, features: tuple[str, ...]) -> Dataset:
+        """The dataset with the inputs of ``features``, made once (a stack knows its datasets by identity)."""
+        key = (id(dataset), features)
+        if key not in self.inputs:
+            self.inputs[key] = (dataset, with_features(dataset, features))  # holds dataset: its id stays its own
+        return self.inputs[key][1]
 
     def step(self) -> list[Finished]:
         """One epoch of every stack; returns the trials that ended, recorded."""
@@ -111,7 +126,7 @@ class Pool:
                 if ended:
                     result = record(entry.trial, entry.args, history, self.config, pruned=entry.reporter.pruned,
                                     train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
-                                    stack={"widths": stack.widths})
+                                    stack={"widths": stack.widths, "inputs": stack.n_inputs})
                     del self.entries[(key, handle)]
                     done.append(Finished(entry.study, entry.trial, result))
             if not any(k == key for k, _ in self.entries):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial
 
-from engine import MLP, Dataset, History, Member, train, train_batched
+from engine import MLP, Dataset, History, Member, train, train_batched, with_features
 from studies.config import SweepConfig
 from studies.summary import SweepStudy, find_sweep
 
@@ -16,7 +16,8 @@ __all__ = ["Retrained", "retrain", "find_trial", "first_difference"]
 
 @dataclass(frozen=True)
 class Retrained:
-    """A trial trained again from scratch: the model, its dataset and its history."""
+    """A trial trained again from scratch: the model, its dataset (with the trial's input
+    features) and its history."""
 
     model: MLP
     dataset: Dataset
@@ -51,19 +52,19 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     ref = next(r for r in config.datasets if r.name == study.dataset)
     run = trial.user_attrs["run"]
     seed = int(run.get("seed", config.seed))
-    ds = dataset if dataset is not None else ref.load(seed=seed)
     args = config.space.from_params(dict(trial.params))
+    ds = with_features(dataset if dataset is not None else ref.load(seed=seed), args.features)
     recorded = len(run["curves"]["train_cost"])
     diverged = bool(trial.user_attrs.get("diverged"))
     epochs = args.epochs if diverged else max(1, recorded)
     # The workers train with one BLAS thread; so does the retraining, for the same sums.
     with threadpool_limits(1):
-        if "stack" in run:  # trained stacked: alone in a stack of the same widths (and depth), the same sums
+        if "stack" in run:  # trained stacked: alone in a stack of the same widths, depth and inputs: the same sums
             (model, history), = train_batched(
                 [Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed,
                         activation=args.activation)], ds, epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                 momentum=args.momentum, nesterov=args.nesterov, divergence_factor=config.divergence_factor,
-                widths=run["stack"]["widths"],
+                widths=run["stack"]["widths"], inputs=run["stack"].get("inputs"),
             )
         else:
             model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)

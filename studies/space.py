@@ -4,7 +4,9 @@ Every trainable setting has a name (the sweep file's key) and is either fixed or
 searched (a range or a list of choices). ``hidden_units`` is suggested once per
 layer (``hidden_units_1``, ``hidden_units_2``, ...) and ``regularization_rate``
 only when ``regularization`` is not ``"none"``: conditional parameters appear
-only when they apply.
+only when they apply. ``features`` (the input feature families, see
+:mod:`engine.features`) is a list when fixed, and searched as :class:`Subsets`: one
+yes/no parameter per family (``features_linear``, ``features_sines``, ...).
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from dataclasses import dataclass, field
 
 import optuna
 
+from engine import check_features
+from engine.features import n_columns
+
 __all__ = [
     "Range",
     "Choice",
+    "Subsets",
     "TrainArgs",
     "SearchSpace",
     "SETTINGS",
@@ -40,6 +46,7 @@ SETTINGS: dict[str, object] = {
     "batch_size": 10,
     "momentum": 0.9,
     "nesterov": False,
+    "features": ("linear",),
 }
 INT_SETTINGS = ("batch_size", "epochs", "hidden_layers", "hidden_units")
 CHOICE_SETTINGS = ("activation", "nesterov", "optimizer", "regularization")
@@ -94,7 +101,35 @@ class Choice:
         return list(self.choices)
 
 
-Searched = Range | Choice
+@dataclass(frozen=True)
+class Subsets:
+    """Feature families searched as subsets: one yes/no parameter per family, named
+    ``features_<family>`` (``suggest_categorical`` of ``[False, True]``), at least one on.
+
+    When the sampler turns every family off, the trial uses the first family of
+    ``families`` (in the table's order: ``linear`` when it is listed). This is a function of
+    the parameters alone, so a trial rebuilt from its recorded parameters gets it too.
+    """
+
+    families: tuple[str, ...]  # in engine.FEATURES' order
+
+    def params(self, name: str = "features") -> list[str]:
+        """The Optuna parameters, one per family."""
+        return [f"{name}_{f}" for f in self.families]
+
+    def suggest(self, trial: optuna.Trial, name: str) -> tuple[str, ...]:
+        on = tuple(f for f, p in zip(self.families, self.params(name)) if trial.suggest_categorical(p, [False, True]))
+        return on or self.families[:1]
+
+    def grid(self) -> list[bool]:
+        """Each family parameter's values."""
+        return [False, True]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"subsets": list(self.families)}
+
+
+Searched = Range | Choice | Subsets
 
 
 @dataclass(frozen=True)
@@ -111,6 +146,7 @@ class TrainArgs:
     batch_size: int
     momentum: float
     nesterov: bool
+    features: tuple[str, ...] = ("linear",)
 
     @property
     def l1(self) -> float:
@@ -130,7 +166,8 @@ class TrainArgs:
         else:
             arch = "-".join(map(str, h))
         reg = "" if self.regularization == "none" else f" {self.regularization}={self.regularization_rate:.2g}"
-        return f"t{number} {self.activation} {arch} lr={self.learning_rate:.2g}{reg}"
+        inputs = "" if self.features == ("linear",) else f" in={'+'.join(self.features)}"
+        return f"t{number} {self.activation} {arch} lr={self.learning_rate:.2g}{reg}{inputs}"
 
 
 @dataclass(frozen=True)
@@ -162,6 +199,7 @@ class SearchSpace:
             batch_size=int(self._value(trial, "batch_size")),
             momentum=float(self._value(trial, "momentum")) if optimizer == "momentum" else 0.9,
             nesterov=bool(self._value(trial, "nesterov")) if optimizer == "momentum" else False,
+            features=check_features(tuple(self._value(trial, "features"))),
         )
 
     def from_params(self, params: dict[str, object]) -> TrainArgs:
@@ -206,9 +244,31 @@ class SearchSpace:
             if name == "hidden_units":
                 for i in range(self.max_layers()):
                     out[f"hidden_units_{i + 1}"] = values
+            elif isinstance(searched, Subsets):
+                for param in searched.params(name):
+                    out[param] = values
             else:
                 out[name] = values
         return out
+
+    def families(self) -> tuple[str, ...]:
+        """Every feature family a trial of this space may use."""
+        s = self.searched.get("features")
+        if isinstance(s, Subsets):
+            return s.families
+        return check_features(tuple(self.fixed.get("features", SETTINGS["features"])))
+
+    def input_width(self, n_raw: int) -> int:
+        """The most input columns a trial's network may have on data of ``n_raw`` raw features:
+        the width of a stack that holds every trial (narrower inputs are padded with zeros)."""
+        return n_columns(n_raw, self.families())
+
+    def describe_features(self) -> str:
+        """The inputs in words, e.g. ``linear+sines`` or ``searched: linear, squares on or off``."""
+        s = self.searched.get("features")
+        if isinstance(s, Subsets):
+            return f"searched: each of {', '.join(s.families)} on or off (at least one)"
+        return "+".join(self.families())
 
     def grid_size(self) -> int:
         return math.prod(len(v) for v in self.grid().values()) if self.searched else 1

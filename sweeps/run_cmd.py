@@ -50,7 +50,8 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     if check:
         searched = ", ".join(sorted(config.space.searched)) or "nothing"
         click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
-                   f"{config.trials} trials each, searching {searched}; sampler {config.sampler.name}, "
+                   f"{config.trials} trials each, searching {searched}; input features "
+                   f"{config.space.describe_features()}; sampler {config.sampler.name}, "
                    f"pruner {config.pruner.name}, objective {config.objective}.")
         return
     where = redact(storage or DEFAULT_STORAGE)

@@ -14,8 +14,8 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from engine import ACTIVATIONS, DATASETS, OPTIMIZERS, dataset_name
-from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, SweepConfig, check_plugin
+from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
+from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
 from studies.fingerprints import remember
 from studies.space import CHOICE_SETTINGS, INT_SETTINGS, REGULARIZATIONS, SETTINGS
 from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_jobs
@@ -114,8 +114,18 @@ def _int(where: _Where, key: str, value: object, low: int) -> int:
     return value
 
 
+def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
+    """Check a list of feature families; returns them in the columns' order."""
+    try:
+        return check_features(value, key=key)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
+
+
 def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
     """Check one value of a training setting (fixed, or an element of a list)."""
+    if name == "features":
+        return list(_families(where, key, value))
     if name in CHOICES:
         allowed = CHOICES[name]
         if name == "nesterov":
@@ -134,8 +144,23 @@ def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
     return int(value) if integer else float(value)
 
 
-def _searched(where: _Where, name: str, value: object) -> Range | Choice:
+def _searched_features(where: _Where, value: object) -> Subsets:
+    key = "search.features"
+    if not isinstance(value, dict):
+        raise where.error(f"{key!r} must be a table {{ subsets = {list(FEATURES)} }} (one yes/no parameter per "
+                          f"family), but got {value!r}; to fix the families, give the list as 'train.features'.")
+    for k in value:
+        if k != "subsets":
+            raise _unknown(where, k, ["subsets"], prefix=f"{key}.")
+    if "subsets" not in value:
+        raise where.error(f"{key!r} needs 'subsets', the families searched, such as {{ subsets = {list(FEATURES)} }}.")
+    return Subsets(_families(where, f"{key}.subsets", value["subsets"]))
+
+
+def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subsets:
     key = f"search.{name}"
+    if name == "features":
+        return _searched_features(where, value)
     if isinstance(value, list):
         if not value:
             raise where.error(f"{key!r} must be a non-empty list of choices, but got [].")
@@ -219,6 +244,19 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
     return tuple(refs), loaded
 
 
+def _check_features_fit(where: _Where, space: SearchSpace, refs: tuple[DatasetRef, ...], loaded: list) -> None:
+    """Every family the sweep may use must apply to every dataset (``products`` to at most
+    ``engine.MAX_PRODUCT_FEATURES`` raw features)."""
+    searched = space.searched.get("features")
+    key, families = (("search.features.subsets", searched.families) if isinstance(searched, Subsets)
+                     else ("train.features", tuple(space.fixed.get("features", ("linear",)))))
+    for ref, ds in zip(refs, loaded):
+        try:
+            check_features(families, n_features=ds.n_raw_features, dataset=ref.name, key=key)
+        except ValueError as exc:
+            raise where.error(str(exc)) from None
+
+
 def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     """Validate the parsed sweep file; raises ``ValueError`` with one clear message."""
     where = _Where(origin)
@@ -271,6 +309,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
             raise where.error(f"sampler 'grid' has {size} grid points, but 'trials' = {trials}; lower 'trials' to at most {size}.")
 
     refs, loaded = _datasets(where, data.get("datasets"), seed)
+    _check_features_fit(where, space, refs, loaded)
     if objective == "val_accuracy":
         for ref, ds in zip(refs, loaded):
             if ds.task == "regression":

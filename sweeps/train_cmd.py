@@ -7,11 +7,11 @@ import sys
 
 import click
 
-from engine import ACTIVATIONS, MLP, OPTIMIZERS, History, load_dataset, train
+from engine import ACTIVATIONS, MLP, OPTIMIZERS, History, check_features, load_dataset, train, with_features
 from sweeps.errors import UserError, user_errors
 from sweeps.limits import MAX_EPOCHS
 
-__all__ = ["train_command", "parse_hidden"]
+__all__ = ["train_command", "parse_hidden", "parse_features"]
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -28,10 +28,17 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def parse_features(text: str) -> tuple[str, ...]:
+    """``"sines,linear"`` -> ``("linear", "sines")`` (the columns' order); raises ``ValueError``."""
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    return check_features(parts, key="--features")
+
+
 def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str:
     arch = "-".join(str(s) for s in model.sizes)
+    inputs = "" if args["features"] == ["linear"] else f" on inputs {'+'.join(args['features'])}"
     lines = [
-        f"trained {dataset_name}: {arch} {model.activation} -> {model.output}, "
+        f"trained {dataset_name}{inputs}: {arch} {model.activation} -> {model.output}, "
         f"{args['optimizer']} lr={args['learning_rate']:g}, {history.epochs}/{args['epochs']} epochs"
     ]
     if history.epochs:
@@ -55,6 +62,8 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
 @click.command("train")
 @click.option("--dataset", "dataset", required=True, help="Built-in name (circle, xor, iris, ...) or a .csv/.npz path.")
 @click.option("--label", default=None, help="CSV label column (default: the last column).")
+@click.option("--features", default="linear", show_default=True,
+              help="Input feature families, comma-separated: linear, squares, products, sines.")
 @click.option("--hidden", default="8,8", show_default=True, help="Hidden layer widths, comma-separated; 'none' for none.")
 @click.option("--activation", type=click.Choice(sorted(ACTIVATIONS)), default="tanh", show_default=True)
 @click.option("--learning-rate", type=float, default=0.03, show_default=True)
@@ -67,7 +76,7 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the arguments and the curves.")
 @user_errors
 def train_command(
-    dataset: str, label: str | None, hidden: str, activation: str, learning_rate: float, epochs: int,
+    dataset: str, label: str | None, features: str, hidden: str, activation: str, learning_rate: float, epochs: int,
     batch_size: int, optimizer: str, l2: float, l1: float, seed: int, as_json: bool,
 ) -> None:
     """Train one network on one dataset and print how it went.
@@ -76,14 +85,18 @@ def train_command(
     Examples:
       sweep train --dataset circle
       sweep train --dataset xor --hidden 4 --activation relu --learning-rate 0.1 --epochs 50
+      sweep train --dataset spiral --features linear,sines --hidden 8 --learning-rate 0.1
       sweep train --dataset data/mine.csv --label species --hidden none --json
     """
     sizes = parse_hidden(hidden)
+    families = parse_features(features)
     options = {} if label is None else {"label": label}
     ds = load_dataset(dataset, seed=seed, **options)
+    check_features(families, n_features=ds.n_raw_features, dataset=ds.name, key="--features")
+    ds = with_features(ds, families)
     model = MLP(ds.n_features, sizes, ds.n_outputs, activation=activation, seed=seed)
     args = {
-        "dataset": dataset, "label": label, "hidden": list(sizes), "activation": activation,
+        "dataset": dataset, "label": label, "features": list(families), "hidden": list(sizes), "activation": activation,
         "learning_rate": learning_rate, "epochs": epochs, "batch_size": batch_size,
         "optimizer": optimizer, "l2": l2, "l1": l1, "seed": seed,
     }

@@ -49,7 +49,8 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
     blocks.append(Heading(2, f"Dataset {s.dataset} (study {s.study})"))
     if d.retrained is not None:
         ds = d.retrained.dataset
-        blocks.append(Text(f"{ds.task} task, {ds.n_features} features ({', '.join(ds.feature_names)}), "
+        inputs = "" if ds.features == ("linear",) else f" (the best trial's feature families {'+'.join(ds.features)})"
+        blocks.append(Text(f"{ds.task} task, {ds.n_features} input features{inputs} ({', '.join(ds.feature_names)}), "
                            f"{len(ds.y_train)}/{len(ds.y_val)}/{len(ds.y_test)} train/validation/test rows."))
     blocks.append(Table(["outcome", "trials"], [[o, n] for o, n in s.counts.items()] + [["total wanted", s.total]]))
     if d.best is None:
@@ -95,7 +96,8 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
         blocks.append(Text(f"The lowest learning rate that diverged: {d.lowest_diverged_lr:.4g}; the largest "
                            f"learning rate below it that trained without diverging: {stable}."))
     r = d.retrained
-    if r is not None and r.dataset.n_features == 2 and r.dataset.task != "regression" and r.history.divergence is None:
+    if (r is not None and r.dataset.n_raw_features == 2 and r.dataset.task != "regression"
+            and r.history.divergence is None):
         blocks.append(Image(f"{i}-decision-boundary.png", figures.decision_boundary(r.model, r.dataset),
                             f"decision boundary of the best network on {s.dataset}"))
     return blocks

@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial
 
 from studies.outcomes import outcome_of
 
-__all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary"]
+__all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary", "boundary_grid"]
 
 LOG_PARAMS = ("learning_rate", "regularization_rate")
 COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "failed": "#7f7f7f"}
@@ -136,20 +136,35 @@ def divergence_map(trials: list[FrozenTrial], stable_lr: float | None) -> bytes:
     return _png(fig)
 
 
-def decision_boundary(model, dataset) -> bytes:
-    """The network's class-1 probability over the plane, with the training points (2-D data)."""
-    X, y = dataset.X_train, dataset.y_train
-    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120))
-    grid = np.column_stack([gx.ravel(), gy.ravel()])
-    proba = model.predict_proba(grid)
+def boundary_grid(model, dataset, *, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An ``n x n`` grid over the raw plane around the training points (half a standard
+    deviation beyond them), and the network's class-1 probability at each point.
+
+    The points become inputs as the training rows did (``dataset.inputs``: the dataset's
+    feature families, then its training statistics), so the boundary is the trained network's.
+    """
+    X = dataset.raw[0]
+    std = X.std(axis=0)
+    margin = np.where(std > 0, 0.5 * std, 0.5)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
+    proba = model.predict_proba(dataset.inputs(np.column_stack([gx.ravel(), gy.ravel()])))
     p1 = proba[:, 1] if proba.shape[1] == 2 else proba.argmax(axis=1) / max(1, proba.shape[1] - 1)
+    return gx, gy, p1.reshape(gx.shape)
+
+
+def decision_boundary(model, dataset) -> bytes:
+    """The network's class-1 probability over the plane, with the training points (2-D raw data,
+    whatever input features the network was given)."""
+    X, y = dataset.raw[0], dataset.y_train
+    gx, gy, p1 = boundary_grid(model, dataset)
     fig = Figure(figsize=(4.6, 4), layout="constrained")
     ax = fig.add_subplot()
-    cs = ax.contourf(gx, gy, p1.reshape(gx.shape), levels=np.linspace(0, 1, 21), cmap="RdBu", alpha=0.75)
+    cs = ax.contourf(gx, gy, p1, levels=np.linspace(0, 1, 21), cmap="RdBu", alpha=0.75)
     ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu", edgecolors="k", linewidths=0.3, s=10, vmin=0, vmax=1)
     fig.colorbar(cs, ax=ax, label="P(class 1)")
-    ax.set_xlabel(f"{_label(dataset.feature_names[0])} (standardized)")
-    ax.set_ylabel(f"{_label(dataset.feature_names[1])} (standardized)")
-    ax.set_title("Decision boundary of the best network")
+    ax.set_xlabel(_label(dataset.raw_names[0]))
+    ax.set_ylabel(_label(dataset.raw_names[1]))
+    inputs = "" if dataset.features == ("linear",) else f"\ninputs: {'+'.join(dataset.features)}"
+    ax.set_title(f"Decision boundary of the best network{inputs}")
     return _png(fig)

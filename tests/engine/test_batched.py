@@ -226,3 +226,49 @@ def test_a_stack_refuses_a_dataset_of_other_shapes():
     stack = Stack(load_dataset("xor"), widths=[4], epochs=1, batch_size=10, activation="tanh")
     with pytest.raises(ValueError, match=r"dataset 'iris' can't share a stack with 'xor': its task is 'multiclass'"):
         stack.add(Member((2,), 0.1), dataset=load_dataset("iris"))
+
+
+def _padded_stack(optimizer: str, dtype) -> list:
+    from engine import with_features
+
+    raw = load_dataset("spiral", noise=0.1)
+    sets = [with_features(raw, f) for f in (["products"], ["linear", "sines"], ["linear", "squares", "products", "sines"])]
+    members = [Member((4,), 0.05, l2=1e-3, activation="tanh"), Member((3, 2), 0.05, l1=1e-3, activation="relu"),
+               Member((), 0.1, activation="tanh"), Member((5,), 0.05, activation="sigmoid")]
+    stack = Stack(sets[0], inputs=7, widths=[7, 7], epochs=3, batch_size=10, optimizer=optimizer, dtype=dtype)
+    placed = [(m, sets[i % 3], stack.add(m, dataset=sets[i % 3])) for i, m in enumerate(members)]
+    while len(stack):
+        stack.step_epoch()
+    stack.flush()
+    return [(m, ds, stack.model(h), stack.history(h)) for m, ds, h in placed]
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_members_of_other_input_features_share_a_padded_stack(optimizer):
+    # Trials with other input features (other input widths) share a stack whose input layer is
+    # the widest: narrower data padded with zero columns, the weights from them kept at zero.
+    for m, ds, model, h in _padded_stack(optimizer, np.float64):
+        assert model.sizes[0] == ds.n_features  # the member's own inputs, unpadded
+        single, hs = _single(ds, m, m.activation, optimizer, 3)
+        _assert_same(h, hs)
+        for a, b in zip(model.params, single.params):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+    for m, ds, model, h in _padded_stack(optimizer, np.float32):
+        (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer=optimizer, widths=[7, 7], inputs=7)
+        mine, theirs = h.to_dict(), ha.to_dict()
+        mine.pop("epoch_time"), theirs.pop("epoch_time")
+        assert mine == theirs  # retrained alone with the same widths and inputs: bit for bit
+        for a, b in zip(model.params, alone.params):
+            assert np.array_equal(a, b)
+
+
+def test_a_stack_refuses_inputs_narrower_than_its_data():
+    from engine import with_features
+
+    wide = with_features(load_dataset("xor"), ["linear", "sines"])
+    with pytest.raises(ValueError, match=r"'inputs' must be an integer >= 4, but got 3"):
+        Stack(wide, inputs=3, widths=[4], epochs=1, batch_size=10, activation="tanh")
+    stack = Stack(load_dataset("xor"), inputs=3, widths=[4], epochs=1, batch_size=10, activation="tanh")
+    with pytest.raises(ValueError, match=r"dataset 'xor' can't share a stack with 'xor': its n_features is 4, "
+                                         r"more than the stack's 3 inputs"):
+        stack.add(Member((2,), 0.1), dataset=wide)

@@ -142,3 +142,66 @@ def test_report_refuses_a_linked_figures_folder_and_a_file_as_out(finished_sweep
     r = CliRunner().invoke(cli, ["report", "rep", "--out", str(afile), "--no-mlflow"])
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
     assert r.output.startswith("Error: '--out' must be a folder, but") and afile.read_text() == "mine"
+
+
+def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
+    # Feature families searched (one yes/no parameter each) in stacked trials: every trial
+    # trains on its own inputs (in a stack padded to the widest), reproduces alone bit for
+    # bit, and the report draws the best network's boundary through the same inputs.
+    path = sweep_file("feat", trials=10, jobs=2, epochs=5)
+    text = path.read_text().replace("[search]", '[search]\nfeatures = { subsets = ["linear", "squares", "products", "sines"] }')
+    path.write_text(text.replace("trials = 10", "trials = 10\nbatch = 5"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    from studies import SearchSpace, Subsets
+
+    space = SearchSpace(searched={"features": Subsets(("linear", "squares", "products", "sines"))})
+    by_inputs: dict[tuple[str, ...], tuple[str, int]] = {}
+    for name in ("feat/circle", "feat/xor"):
+        for t in optuna.load_study(study_name=name, storage=storage).get_trials():
+            if "run" not in t.user_attrs:
+                continue
+            assert {"features_linear", "features_squares", "features_products", "features_sines"} <= set(t.params)
+            assert t.user_attrs["run"]["stack"]["inputs"] == 7  # every feature set in stacks of the widest inputs
+            features = space.from_params(t.params).features
+            assert t.user_attrs["run"]["label"].endswith("" if features == ("linear",) else f" in={'+'.join(features)}")
+            by_inputs.setdefault(features, (name.split("/")[1], t.number))
+    assert len({sum({"products": 1}.get(f, 2) for f in fs) for fs in by_inputs}) >= 3  # several input widths
+    picks = list(by_inputs.values())
+    for dataset, number in picks[:-1]:
+        again = CliRunner().invoke(cli, ["reproduce", "feat", "--dataset", dataset, "--trial", str(number)])
+        assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
+    dataset, number = picks[-1]
+    p = subprocess.run([sys.executable, "-m", "sweeps", "reproduce", "feat", "--dataset", dataset, "--trial", str(number)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith("reproduced:"), p.stdout + p.stderr
+
+    r = CliRunner().invoke(cli, ["report", "feat", "--out", "out", "--tracking-uri", "http://127.0.0.1:9"])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    for name in ("circle", "xor"):
+        study = optuna.load_study(study_name=f"feat/{name}", storage=storage)
+        features = space.from_params(study.best_trial.params).features
+        width = {"linear": 2, "squares": 2, "products": 1, "sines": 2}
+        assert f"{sum(width[f] for f in features)} input features" in page
+        assert f"decision boundary of the best network on {name}" in page
+
+
+def test_fixed_features_one_network_at_a_time_reproduce(sweep_file, tmp_path):
+    path = sweep_file("fix", trials=4, jobs=1, epochs=4)
+    text = path.read_text().replace('activation = "relu"', 'activation = "relu"\nfeatures = ["sines", "squares"]')
+    path.write_text(text.replace("trials = 4", "trials = 4\nbatch = 1").replace("[0.1, 80.0]", "[0.1, 0.3]"))
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    trials = optuna.load_study(study_name="fix/xor", storage=storage).get_trials()
+    assert len(trials) == 4 and not any(k.startswith("features") for t in trials for k in t.params)
+    for t in trials:
+        assert "stack" not in t.user_attrs["run"] and t.user_attrs["run"]["label"].endswith(" in=squares+sines")
+        again = CliRunner().invoke(cli, ["reproduce", "fix", "--dataset", "xor", "--trial", str(t.number)])
+        assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
+    from studies.reproduce import find_trial, retrain
+
+    study, trial = find_trial(storage, "fix", "xor", trials[0].number)
+    assert retrain(study, trial).dataset.feature_names == ("x1^2", "x2^2", "sin(x1)", "sin(x2)")

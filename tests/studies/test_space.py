@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from studies import Choice, PluginSpec, Range, SearchSpace, check_plugin, make_pruner, make_sampler
+from studies import Choice, PluginSpec, Range, SearchSpace, Subsets, check_plugin, make_pruner, make_sampler
 
 
 def _space(**searched):
@@ -88,3 +88,52 @@ def test_plugin_errors():
         check_plugin("pruner", PluginSpec("hyperband", (("reduction_factor", 1),)))
     with pytest.raises(ValueError, match="unknown key 'sampler.seed' for sampler 'random' \\(it takes no options\\)"):
         check_plugin("sampler", PluginSpec("random", (("seed", 3),)))
+
+
+def test_features_are_searched_one_yes_no_parameter_per_family_at_least_one_on():
+    space = _space(features=Subsets(("linear", "squares", "sines")))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(60):
+        trial = study.ask()
+        args = space.suggest(trial)
+        assert set(trial.params) == {"features_linear", "features_squares", "features_sines"}
+        on = tuple(f for f in ("linear", "squares", "sines") if trial.params[f"features_{f}"])
+        assert args.features == (on or ("linear",))  # none on: the first family listed
+        assert space.from_params(trial.params) == args  # a pure function of the recorded parameters
+        seen.add(args.features)
+        study.tell(trial, 0.0)
+    assert len(seen) == 7  # every non-empty subset
+
+
+def test_features_fall_back_to_the_first_family_listed():
+    space = _space(features=Subsets(("squares", "sines")))
+    args = space.from_params({"features_squares": False, "features_sines": False})
+    assert args.features == ("squares",) and args.label(3).endswith(" in=squares")
+    fixed = SearchSpace(fixed={"features": ["sines", "linear"]})
+    assert fixed.from_params({}).features == ("linear", "sines")
+    assert SearchSpace().from_params({}).features == ("linear",)
+    assert SearchSpace().from_params({}).label(1) == "t1 tanh 1x8 lr=0.03"
+
+
+def test_features_in_the_grid_and_in_words():
+    space = _space(features=Subsets(("linear", "sines")), activation=Choice(("relu", "tanh")))
+    grid = space.grid()
+    assert grid["features_linear"] == grid["features_sines"] == [False, True]
+    assert space.grid_size() == 8
+    assert space.describe_features() == "searched: each of linear, sines on or off (at least one)"
+    assert SearchSpace(fixed={"features": ["sines", "squares"]}).describe_features() == "squares+sines"
+    assert SearchSpace().describe_features() == "linear"
+    assert space.to_dict()["search"]["features"] == {"subsets": ["linear", "sines"]}
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc", "grid"])
+def test_every_sampler_searches_features(name):
+    space = _space(features=Subsets(("linear", "squares", "products", "sines")))
+    study = optuna.create_study(sampler=make_sampler(PluginSpec(name), seed=1, space=space))
+    for _ in range(6):
+        trial = study.ask()
+        args = space.suggest(trial)
+        assert args.features and set(args.features) <= {"linear", "squares", "products", "sines"}
+        study.tell(trial, float(len(args.features)))
+    assert len(study.trials) == 6

@@ -106,6 +106,30 @@ BAD = [
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "circle"]'), "dataset name 'circle' appears twice"),
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace('objective = "val_cost"', 'objective = "val_accuracy"'), "'val_accuracy' needs classification datasets"),
     (GOOD.replace('name = "demo"', 'name = '), "TOML syntax error"),
+    *[(_edit('optimizer = "sgd"', f'optimizer = "sgd"\nfeatures = {v}'), m) for v, m in [
+        ('["linear", "cubes"]', "'train.features' must be a list of families from ['linear', 'products', 'sines', "
+                                "'squares'], but got 'cubes'"),
+        ('"linear"', "'train.features' must be a non-empty list of families from ['linear', 'products', 'sines', "
+                     "'squares'], but got 'linear'"),
+        ("[]", "'train.features' must be a non-empty list of families"),
+        ('["sines", "sines"]', "'train.features' lists 'sines' twice"),
+    ]],
+    *[(_edit("[search]", f"[search]\nfeatures = {v}"), m) for v, m in [
+        ('["linear", "sines"]', "'search.features' must be a table { subsets = ['linear', 'squares', 'products', "
+                                "'sines'] } (one yes/no parameter per family), but got ['linear', 'sines']; to fix "
+                                "the families, give the list as 'train.features'"),
+        ('{ subset = ["linear"] }', "unknown key 'search.features.subset' (did you mean 'search.features.subsets'?)"),
+        ("{}", "'search.features' needs 'subsets'"),
+        ('{ subsets = ["linear", "cubes"] }', "'search.features.subsets' must be a list of families from "
+                                              "['linear', 'products', 'sines', 'squares'], but got 'cubes'"),
+        ('{ subsets = [] }', "'search.features.subsets' must be a non-empty list of families"),
+    ]],
+    (_edit("[search]", '[search]\nfeatures = { subsets = ["linear", "products"] }').replace('"xor"]', '"digits"]'),
+     "'search.features.subsets': 'products' takes at most 32 raw features (496 pairwise products), but dataset "
+     "'digits' has 64 (2016 products); leave 'products' out for it"),
+    (_edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines"]').replace(
+        "[search]", '[search]\nfeatures = { subsets = ["sines"] }'),
+     "'features' is both fixed in [train] and searched in [search]"),
 ]
 
 
@@ -219,3 +243,43 @@ def test_presets_command_lists_and_shows():
 def test_every_command_has_help_with_examples(command):
     r = CliRunner().invoke(cli, [command, "--help"])
     assert r.exit_code == 0 and "Examples:" in r.output
+
+
+FEATURES_FIXED = _edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines", "linear"]')
+FEATURES_SEARCHED = _edit("[search]", '[search]\nfeatures = { subsets = ["sines", "linear", "squares", "products"] }')
+
+
+def test_features_fixed_or_searched_read_back_the_same(tmp_path):
+    import json
+    import tomllib
+
+    from studies import Subsets, SweepConfig
+
+    fixed = spec_from_dict(tomllib.loads(FEATURES_FIXED), origin="t")
+    assert fixed.space.fixed["features"] == ["linear", "sines"]  # the columns' order
+    searched = spec_from_dict(tomllib.loads(FEATURES_SEARCHED), origin="t")
+    assert searched.space.searched["features"] == Subsets(("linear", "squares", "products", "sines"))
+    for config in (fixed, searched):
+        assert spec_from_dict(config.to_dict()) == config
+        assert SweepConfig.from_dict(json.loads(config.to_json())) == config  # as the storage keeps it
+
+
+@pytest.mark.parametrize(("text", "message"), [(t, m) for t, m in BAD if "features" in m],
+                         ids=[m[:40] for t, m in BAD if "features" in m])
+def test_bad_features_raise_value_errors(text, message):
+    import re
+    import tomllib
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spec_from_dict(tomllib.loads(text), origin="t")
+
+
+def test_check_shows_the_input_features(in_tmp):
+    for text, expected in ((FEATURES_FIXED, "input features linear+sines;"),
+                           (FEATURES_SEARCHED, "input features searched: each of linear, squares, products, sines "
+                                               "on or off (at least one);"),
+                           (GOOD, "input features linear;")):
+        (in_tmp / "sweep.toml").write_text(text)
+        r = _run_file(in_tmp / "sweep.toml", "--check")
+        assert r.exit_code == 0 and expected in r.output, r.output
+        assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]

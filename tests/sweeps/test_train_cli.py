@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sweeps.cli import cli
+from sweeps.train_cmd import parse_features
 
 
 def run(*args: str):
@@ -55,6 +56,12 @@ def test_train_on_a_csv_with_a_label_column(tmp_path):
         (["--dataset", "circle", "--learning-rate", "-1"], "'learning_rate' must be a number > 0, but got -1.0"),
         (["--dataset", "circle", "--epochs", "0"], "'--epochs'"),
         (["--dataset", "nothere.csv"], "dataset file 'nothere.csv' does not exist"),
+        (["--dataset", "circle", "--features", "sines,cubes"],
+         "'--features' must be a list of families from ['linear', 'products', 'sines', 'squares'], but got 'cubes'."),
+        (["--dataset", "circle", "--features", ""], "'--features' must be a non-empty list of families"),
+        (["--dataset", "circle", "--features", "linear,linear"], "'--features' lists 'linear' twice"),
+        (["--dataset", "digits", "--features", "products"],
+         "'--features': 'products' takes at most 32 raw features (496 pairwise products), but dataset 'digits' has 64"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args, message):
@@ -105,3 +112,24 @@ def test_complex_npz_is_refused_in_one_line(tmp_path):
     np.savez(tmp_path / "c.npz", X=np.ones((30, 2)) * (1 + 1j), y=np.arange(30) % 2)
     r = run("train", "--dataset", str(tmp_path / "c.npz"), "--epochs", "1")
     assert r.exit_code == 2 and r.output.startswith("Error: dataset") and "X must hold real numbers, but got dtype complex128" in r.output
+
+
+def test_train_with_input_features():
+    # The spiral is out of reach of 8 tanh units on the raw inputs, and easy with their sines.
+    base = ["train", "--dataset", "spiral", "--hidden", "8", "--learning-rate", "0.1", "--epochs", "60", "--json"]
+    plain = json.loads(run(*base).output)
+    r = run(*base, "--features", "sines,linear")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["arguments"]["features"] == ["linear", "sines"]
+    assert plain["arguments"]["features"] == ["linear"]
+    assert plain["val_accuracy"][-1] < 0.8 and out["val_accuracy"][-1] > 0.95
+    r = run(*base[:-1], "--features", "linear,squares,products,sines")
+    assert r.exit_code == 0 and "trained spiral on inputs linear+squares+products+sines: 7-8-1 tanh" in r.output
+
+
+def test_parse_features():
+    assert parse_features(" sines , linear") == ("linear", "sines")
+    with pytest.raises(ValueError, match=r"'--features' must be a list of families from \['linear', 'products', "
+                                         r"'sines', 'squares'\], but got 'sin'"):
+        parse_features("linear,sin")
