@@ -299,6 +299,62 @@ def bench_peer(repeats: int) -> None:
     print(f"\nsweeps / hand-written: {median(ours) / median(theirs):.1f}x (target >= 10x, goal 20x)")
 
 
+# -- writer --------------------------------------------------------------------------------------
+
+def bench_writer(repeats: int) -> None:
+    """Runs per second one MLflow writer sustains into an `mlflow server` backed by PostgreSQL,
+    against the trials per second one host finishes (batch 32, MLflow off)."""
+    import socket
+    import urllib.request
+
+    from studies import Tracker, open_storage
+    from studies.processes import stop_tree
+    from studies.store import SweepStorage
+
+    pg = Postgres()
+    print("writer: one MLflow writer into `mlflow server` (PostgreSQL backend, 4 workers) against one host's trials")
+    try:
+        with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", pg.new(),
+                                       "--artifacts-destination", os.path.join(d, "art"), "--host", "127.0.0.1",
+                                       "--port", str(port), "--workers", "4"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    try:
+                        if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200:
+                            break
+                    except OSError:
+                        time.sleep(0.5)
+                rates, hosts = [], []
+                for i in range(repeats):
+                    path = os.path.join(d, f"w{i}.toml")
+                    with open(path, "w") as f:
+                        f.write(STORAGE_SWEEP.format(trials=100, batch=32, jobs=2, epochs=50)
+                                .replace('name = "bench"', f'name = "w{i}"'))
+                    journal = os.path.join(d, f"w{i}.journal")
+                    wall = sweep(["run", path, "--no-mlflow", "--storage", journal], d)
+                    hosts.append(400 / wall)
+                    tracker = Tracker(f"w{i}", f"http://127.0.0.1:{port}")
+                    view = SweepStorage(open_storage(journal))
+                    tracker._connect()  # the connection is not a per-run cost
+                    t0 = time.perf_counter()
+                    n = tracker.sync(view, final=True)
+                    rates.append(n / (time.perf_counter() - t0))
+                    print(f"  host {hosts[-1]:.1f} trials/s; writer {n} runs at {rates[-1]:.1f} runs/s", flush=True)
+            finally:
+                stop_tree(server.pid)
+        print(f"\none writer into mlflow server/PostgreSQL: {median(rates):.1f} runs/s; one 2-core host finishes "
+              f"{median(hosts):.1f} trials/s (batch 32, MLflow off, 50 epochs): one writer keeps up with "
+              f"{median(rates) / median(hosts):.2f} such hosts")
+    finally:
+        pg.drop()
+
+
 # -- scale ---------------------------------------------------------------------------------------
 
 def bench_scale(repeats: int) -> None:
@@ -324,14 +380,14 @@ def bench_scale(repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("storage", "mlflow", "batch", "peer", "scale", "all"))
+    parser.add_argument("what", choices=("storage", "mlflow", "batch", "peer", "scale", "writer", "all"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = {"storage": bench_storage, "mlflow": bench_mlflow, "batch": bench_batch, "peer": bench_peer,
-             "scale": bench_scale}
+             "scale": bench_scale, "writer": bench_writer}
     for name, fn in table.items():
         if args.what in (name, "all"):
             fn(args.repeats)

@@ -39,3 +39,55 @@ def pg_database():
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         conn.close()
+
+
+MYSQL = "mysql+pymysql://root@127.0.0.1:3306"
+
+
+@pytest.fixture
+def mysql_database():
+    """A fresh MariaDB/MySQL database on the machine's server; returns a function making more."""
+    import pymysql  # the 'test' extra installs it: a missing driver fails, it does not skip
+
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"sweeps_test_{uuid.uuid4().hex[:10]}"
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+        try:
+            conn.cursor().execute(f"CREATE DATABASE `{name}`")
+        finally:
+            conn.close()
+        made.append(name)
+        return f"{MYSQL}/{name}"
+
+    yield make
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    try:
+        for name in made:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of the machine's server for this test alone (one of 1-15, emptied
+    before and after; a key marks it taken so that concurrent test sessions pick others)."""
+    import random
+
+    import redis
+
+    for db in random.Random(uuid.uuid4().int).sample(range(1, 16), 15):
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+        if client.set("sweeps:test:taken", "1", nx=True, ex=3600):
+            client.flushdb()
+            client.set("sweeps:test:taken", "1", ex=3600)
+            break
+    else:  # pragma: no cover - fifteen concurrent sessions
+        raise RuntimeError("no free Redis database among 1-15")
+    try:
+        yield f"redis://127.0.0.1:6379/{db}"
+    finally:
+        client.flushdb()
+        client.close()

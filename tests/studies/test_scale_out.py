@@ -144,8 +144,10 @@ def test_interrupt_on_postgres_fails_in_flight_trials_and_resumes(sweep_file, pg
 
 
 def test_eight_processes_on_the_local_journal(sweep_file, tmp_path):
-    path = sweep_file("eight", trials=200, jobs=8, epochs=1)
-    path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', 'datasets = ["gauss"]'))
+    path = sweep_file("eight", trials=200, jobs=8, epochs=100)
+    # One trial at a time, long enough that every worker starts before the others finish them all.
+    path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', 'datasets = ["gauss"]')
+                    .replace("trials = 200", "trials = 200\nbatch = 1"))
     r = subprocess.run(sweep_cmd("run", str(path), "--no-mlflow"), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Warning" not in r.stderr
