@@ -325,3 +325,24 @@ def test_the_sampler_module_uses_no_private_optuna_name():
                 ast.unparse(node)
         elif isinstance(node, ast.FunctionDef) and private(node.name):
             assert node.name not in upstream, node.name  # no override of a private hook
+
+
+# -- The tested ranges --------------------------------------------------------------------------------
+
+def test_the_installed_versions_are_within_the_ranges_pyproject_states():
+    """pyproject.toml states the tested ranges (Optuna and MLflow to one minor release): an
+    upgrade outside them fails here first, naming the package, before anything subtler."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    requirements = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
+    for req in requirements:
+        installed = importlib.metadata.version(req.name)
+        assert req.specifier.contains(installed, prereleases=True), \
+            f"{req.name} {installed} is outside the tested range {req.specifier} of pyproject.toml"
+    bounds = {req.name: {spec.operator for spec in req.specifier} for req in requirements}
+    assert bounds["optuna"] == bounds["mlflow"] == {">=", "<"}
+    assert next(r for r in requirements if r.name == "optuna").specifier.contains(optuna.__version__)
