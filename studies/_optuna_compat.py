@@ -336,7 +336,8 @@ class TPESamplerHooks(optuna.samplers.TPESampler):
 
 
 def tpe_candidates(sampler: optuna.samplers.TPESampler, study: optuna.Study, trial: FrozenTrial,
-                   search_space: dict[str, BaseDistribution], *, sets: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                   search_space: dict[str, BaseDistribution], *,
+                   sets: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``sets`` times ``n_ei_candidates`` candidates from one fit of Optuna's TPE, with their
     acquisition values (internal representation, in the order drawn).
 
@@ -347,7 +348,7 @@ def tpe_candidates(sampler: optuna.samplers.TPESampler, study: optuna.Study, tri
     """
     n = sampler._n_ei_candidates * sets
     captured: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
-    upstream = optuna.samplers.TPESampler._compute_acquisition_func
+    upstream = type(sampler)._compute_acquisition_func  # the class's (a subclass may refine it)
 
     def capture(samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any) -> np.ndarray:
         acquisition = upstream(sampler, samples, mpe_below, mpe_above)
