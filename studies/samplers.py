@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from studies import _optuna_compat as _compat
 from studies.config import PluginSpec
 from studies.space import SearchSpace
 
@@ -86,45 +87,21 @@ class _GridSampler(optuna.samplers.GridSampler):
         return None
 
 
-_patch_lock = threading.Lock()
-_patch_depth = 0
-
-
-@contextlib.contextmanager
-def _vectorized_log_ndtr() -> Iterator[None]:
-    """Optuna's truncated normal (TPE's kernels) evaluates log Phi element by element in
-    Python (``np.frompyfunc``), most of TPE's time once the candidates number in the
-    hundreds; scipy's ``log_ndtr`` is the same function vectorized, and more accurate in the
-    tails. Swapped in only while this sampler samples (reentrant, thread-safe)."""
-    global _patch_depth
-    from optuna.samplers._tpe import _truncnorm
-    from scipy.special import log_ndtr
-
-    with _patch_lock:
-        if _patch_depth == 0:
-            _vectorized_log_ndtr.original = _truncnorm._log_ndtr  # type: ignore[attr-defined]
-            _truncnorm._log_ndtr = log_ndtr
-        _patch_depth += 1
-    try:
-        yield
-    finally:
-        with _patch_lock:
-            _patch_depth -= 1
-            if _patch_depth == 0:
-                _truncnorm._log_ndtr = _vectorized_log_ndtr.original  # type: ignore[attr-defined]
-
-
-class BatchTPESampler(optuna.samplers.TPESampler):
+class BatchTPESampler(_compat.TPESamplerHooks):
     """Optuna's TPE, which inside :meth:`batch` fits its model once for a batch of trials.
 
     A worker that trains K trials at once asks for all K before any finishes, so K asks
     would fit the same two densities from the same finished trials K times (most of TPE's
-    time). Inside ``batch(K)`` they are fitted once per parameter group, K sets of
-    ``n_ei_candidates`` are drawn together, and each trial takes the best of its own set:
-    what K asks would give, except that batch-mates do not act as each other's constant
-    liar (trials of other workers still do). Outside a batch it is Optuna's TPE, with its
-    truncated normal's log Phi vectorized (scipy's ``log_ndtr``: the same numbers to 1e-7,
-    about 10x faster).
+    time). Inside ``batch(K)`` the first trial to sample a parameter group runs Optuna's own
+    sampling step once, drawing K sets of ``n_ei_candidates`` from one fit, and each trial
+    of the batch takes the best of its own set, in turn. The fit is the first trial's: its
+    constant liars are the running trials that have parameters by then (batch-mates asked
+    together have none yet, so they do not lie to each other; trials of other workers do).
+    With ``batch(1)``, and outside a batch, it proposes exactly what ``TPESampler``
+    proposes for the same seed and history (tests/studies/test_samplers.py). It samples
+    with its truncated normal's log Phi vectorized (scipy's ``log_ndtr``, equal to Optuna's
+    to 1e-7; docs/upstream.md has the gain), so its floats may differ from those of an
+    Optuna TPE without it in the last digits.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -134,7 +111,9 @@ class BatchTPESampler(optuna.samplers.TPESampler):
 
     @contextlib.contextmanager
     def batch(self, size: int) -> Iterator[None]:
-        """Sample the next ``size`` trials from one fit of the model."""
+        """Sample the next ``size`` trials from one fit of the model (per study and parameter group)."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"'size' must be an integer >= 1, but got {size!r}.")
         self._batch_size, self._memo = size, {}
         try:
             yield
@@ -143,68 +122,44 @@ class BatchTPESampler(optuna.samplers.TPESampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        with _vectorized_log_ndtr():
+        with _compat.vectorized_log_ndtr():
             return super().sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        with _vectorized_log_ndtr():
+        with _compat.vectorized_log_ndtr():
             return super().sample_independent(study, trial, param_name, param_distribution)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         if not self._batch_size:
             return super().infer_relative_search_space(study, trial)
-        key = ("space", study._study_id)
+        # Inferred from the finished trials, and none finishes during a batch: once per batch.
+        key = ("space", study.study_name)
         if key not in self._memo:
-            self._memo[key] = (super().infer_relative_search_space(study, trial), self._search_space_group)
-        space, self._search_space_group = self._memo[key]
+            space = super().infer_relative_search_space(study, trial)
+            self._memo[key] = (space, _compat.tpe_search_space_group(self))
+        space, group = self._memo[key]
+        _compat.set_tpe_search_space_group(self, group)
         return dict(space)
 
-    def _sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        if not self._batch_size or not search_space:
-            return super()._sample_relative(study, trial, search_space)
-        # Whether the study is past TPE's random start-up: no trial ends during a batch, so
-        # the answer holds for all of it (Optuna asks the storage once per parameter group).
-        key = ("started", study._study_id)
-        if key not in self._memo:
-            done = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True)
-            self._memo[key] = len(done) >= self._n_startup_trials
-        return self._sample(study, trial, search_space) if self._memo[key] else {}
-
-    def _sample(self, study: optuna.Study, trial: FrozenTrial,
-                search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_space(self, study: optuna.Study, trial: FrozenTrial,
+                     search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not self._batch_size:
-            return super()._sample(study, trial, search_space)
-        key = ("sample", study._study_id, tuple(search_space.items()))
+            return super().sample_space(study, trial, search_space)
+        key = ("sample", study.study_name, tuple(search_space.items()))
         entry = self._memo.get(key)
         if entry is None:
-            entry = self._memo[key] = [*self._candidates(study, search_space, self._batch_size), 0]
+            samples, acquisition = _compat.tpe_candidates(self, study, trial, search_space, sets=self._batch_size)
+            entry = self._memo[key] = [samples, acquisition, 0]
         samples, acquisition, used = entry
         if used >= self._batch_size:  # more asks than announced: one more fit, as Optuna would
-            return super()._sample(study, trial, search_space)
+            return super().sample_space(study, trial, search_space)
         entry[2] += 1
-        chunk = slice(used * self._n_ei_candidates, (used + 1) * self._n_ei_candidates)
+        n = len(acquisition) // self._batch_size
+        chunk = slice(used * n, (used + 1) * n)
         best = int(np.argmax(acquisition[chunk]))
         return {name: dist.to_external_repr(samples[name][chunk][best].item())
                 for name, dist in search_space.items()}
-
-    def _candidates(self, study: optuna.Study, search_space: dict[str, BaseDistribution],
-                    size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """``size`` sets of candidates from the below-density and their acquisition values
-        (TPESampler._sample's fit, drawing ``size`` times as many candidates)."""
-        from optuna.samplers._tpe.sampler import _split_trials, default_gamma
-
-        states = [TrialState.COMPLETE, TrialState.PRUNED] + ([TrialState.RUNNING] if self._constant_liar else [])
-        trials = study._get_trials(deepcopy=False, states=states, use_cache=not self._constant_liar)
-        if self._gamma is None:
-            self._gamma = default_gamma
-        n = sum(t.state != TrialState.RUNNING for t in trials)
-        below, above = _split_trials(study, trials, self._gamma(n))
-        mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
-        mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
-        samples = mpe_below.sample(self._rng.rng, self._n_ei_candidates * size)
-        return samples, self._compute_acquisition_func(samples, mpe_below, mpe_above)
 
 
 def batch_of(sampler: optuna.samplers.BaseSampler, size: int) -> contextlib.AbstractContextManager:
@@ -240,39 +195,40 @@ def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.s
 class _PercentilePruner(optuna.pruners.PercentilePruner):
     """Optuna's percentile (and median) pruner, which computes a step's percentile once per
     set of complete trials: the trials of a stack report the same step together, and each
-    would otherwise gather and sort the same values again. The decisions are Optuna's.
+    would otherwise gather and sort the same values again. The decisions are Optuna's
+    (``PercentilePruner.prune``, with its own helpers).
     """
 
     def __init__(self, percentile: float, **kwargs: Any) -> None:
         super().__init__(percentile, **kwargs)
+        # Our own copy of the options, with Optuna's defaults (it keeps them in private attributes).
+        bound = inspect.signature(optuna.pruners.PercentilePruner).bind(percentile, **kwargs)
+        bound.apply_defaults()
+        self.options = dict(bound.arguments)
         self._memo: dict[tuple, float] = {}
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        from optuna.pruners._percentile import (
-            _get_best_intermediate_result_over_steps,
-            _get_percentile_intermediate_result_over_trials,
-            _is_first_in_interval_step,
-        )
-
+        o = self.options
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         step = trial.last_step
-        if not completed or len(completed) < self._n_startup_trials or step is None or step < self._n_warmup_steps:
+        if not completed or len(completed) < o["n_startup_trials"] or step is None or step < o["n_warmup_steps"]:
             return False
-        if not _is_first_in_interval_step(step, trial.intermediate_values.keys(), self._n_warmup_steps,
-                                          self._interval_steps):
+        if not _compat.percentile_first_in_interval(step, trial.intermediate_values.keys(),
+                                                    n_warmup_steps=o["n_warmup_steps"],
+                                                    interval_steps=o["interval_steps"]):
             return False
         direction = study.direction
-        best = _get_best_intermediate_result_over_steps(trial, direction)
+        best = _compat.percentile_best_so_far(trial, direction)
         if math.isnan(best):
             return True
         # Complete trials only ever join the set: its size identifies it.
-        key = (study._study_id, step, len(completed))
+        key = (study.study_name, step, len(completed))
         p = self._memo.get(key)
         if p is None:
             if len(self._memo) > 4096:
                 self._memo.clear()
-            p = self._memo[key] = _get_percentile_intermediate_result_over_trials(
-                completed, direction, step, self._percentile, self._n_min_trials)
+            p = self._memo[key] = _compat.percentile_at_step(completed, direction, step, percentile=o["percentile"],
+                                                             n_min_trials=o["n_min_trials"])
         if math.isnan(p):
             return False
         return best < p if direction == optuna.study.StudyDirection.MAXIMIZE else best > p
