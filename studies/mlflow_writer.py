@@ -78,7 +78,7 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
         warn(f"the MLflow writer could not open the storage ({type(exc).__name__}); run 'sweep sync {sweep}' later.")
         conn.send(("done", MlflowStatus(done=True)))
         return
-    tracker = Tracker(sweep, tracking_uri, warn=warn)
+    tracker = Tracker(sweep, tracking_uri, storage_url=storage_url, warn=warn)
     status = MlflowStatus()
     while True:
         final = "final" in command
@@ -89,12 +89,13 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
         since = status.behind_since if behind and status.behind else (time.monotonic() if behind else None)
         status = MlflowStatus(logged=tracker.created, seen=seen, behind=behind, behind_since=since, busy=tracker.busy)
         conn.send(("status", status))
-        # The last sync ends the writer when all is written, when another process holds the
-        # lease (it writes), or when MLflow failed (warned once: 'sweep sync' catches up).
-        if final and (not behind or tracker.busy or tracker.failing) or stop_asked():
+        # The last sync ends the writer when all it may write is written (other hosts' live
+        # writers write theirs), or when MLflow failed (warned once: 'sweep sync' catches up).
+        if final and (not tracker.behind_mine or tracker.failing) or stop_asked():
             break
         if conn.poll(POLL_SECONDS):
             command.append(conn.recv())
+    tracker.release()
     conn.send(("done", MlflowStatus(logged=tracker.created, seen=status.seen, behind=status.behind,
                                     behind_since=status.behind_since, busy=tracker.busy, done=True)))
 

@@ -1,55 +1,43 @@
 """MLflow as a view of the storage: one experiment per sweep, a parent run per study, a nested
 child run per finished trial. Everything here can be rebuilt from the storage at any time
 (``sync`` is idempotent), and an unreachable tracking server never stops a sweep.
+
+Writers split the work by host. A trial's run is written by the writer that holds its
+host's lease (:mod:`studies.lease`): each host's writer (``sweep run``, or ``sweep worker
+--mlflow``) writes its own host's trials, so writers scale with the hosts; a writer also
+takes over, for one sync at a time, the trials of a host whose trials have waited more than
+``TAKEOVER_SECONDS`` (no live writer there), and a last sync takes over every host it can.
+One lease, the parents', decides who creates and updates the studies' parent runs. A run is
+written only under its host's lease, so never twice; a run a killed writer left half-written
+(RUNNING) is deleted and written again by the next holder.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import socket
-import uuid
-import math
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 from optuna.trial import FrozenTrial
 
-from studies import mlflow_sqlite
+from studies.lease import Lease
+from studies.mlflow_connection import MlflowConnection
+from studies.mlflow_runs import HOST, KIND, STATUS_OF, STUDY, TRIAL, TrialRun, host_of, parent_content, trial_run
 from studies.outcomes import outcome_of
-from studies.storage import redact, scrub
-from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
-from studies.processes import process_alive
+from studies.redaction import scrub
+from studies.summary import SweepStudy, find_sweep, summarize_study
 
-__all__ = ["Tracker", "STATUS_OF"]
+__all__ = ["Tracker", "STATUS_OF", "TAKEOVER_SECONDS"]
 
-# Outcome -> MLflow run status.
-STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
-_KIND, _STUDY, _TRIAL = "sweeps.kind", "sweeps.study", "trial_number"
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
-_PARENT_SECONDS = 5.0
-
-
-# MLflow's HTTP client retries a dead server for minutes by default; a sweep would wait that
-# long at every sync. These apply unless the user set them.
-_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-}
-
-
-def _quiet_mlflow() -> None:
-    for name in ("mlflow", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="mlflow")
-
-
-def _ms(dt) -> int:
-    return int(dt.timestamp() * 1000) if dt is not None else int(time.time() * 1000)
+_PARENT_SECONDS = 5.0  # parents (best value, counts) are brought up to date this often
+TAKEOVER_SECONDS = 15.0  # a host's trials waiting this long have no live writer: another takes them
+_THREADS = 4  # runs written at once to an MLflow server (a local SQLite store takes one at a time)
 
 
 class Tracker:
@@ -59,89 +47,79 @@ class Tracker:
         sweep: the sweep's name (the experiment's name).
         tracking_uri: MLflow tracking URI; ``None`` uses MLflow's own default
             (``MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working directory).
+        storage_url: the storage's URL or path, beside which the writers' leases live;
+            ``None``: no lease (a single writer, e.g. attaching a report).
         warn: called once with a message when MLflow cannot be reached.
     """
 
-    def __init__(self, sweep: str, tracking_uri: str | None = None, *, warn=None) -> None:
+    def __init__(self, sweep: str, tracking_uri: str | None = None, *, storage_url: str | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.sweep = sweep
-        if tracking_uri and tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
-            # MLflow keeps one store per URI string; a relative path must not outlive a chdir.
-            tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
-        self.tracking_uri = tracking_uri
+        self.mlflow = MlflowConnection(sweep, tracking_uri)
+        self.storage_url = storage_url
+        self.host = socket.gethostname()
         self._warn = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
-        self._client = None
-        self._experiment_id: str | None = None
-        self._parents: dict[str, str] = {}
-        self._logged: dict[str, set[int]] = {}
-        self._best: dict[str, tuple[int | None, int]] = {}
         self._warned = False
         self._retry_at = 0.0
-        self._id = uuid.uuid4().hex[:12]
-        self.busy: str | None = None  # set when another process holds the sync lease
+        self._parents: dict[str, str] = {}  # study -> its parent run
+        self._logged: dict[str, set[int]] = {}  # study -> trial numbers with a run
+        self._loaded: set[str] = set()  # studies whose runs were read
+        self._best: dict[str, tuple[int | None, int]] = {}
+        self._leases: dict[str, Lease] = {}  # what this tracker holds (kept): its host's, the parents'
+        self._waiting: dict[tuple[str, int], float] = {}  # (study, trial) -> when first seen unwritten
+        self._parents_at = 0.0
+        self.busy: str | None = None  # who writes this host's trials, when another process does
         self.created = 0  # runs this tracker has written
         self.failing = False  # the last sync failed (MLflow away)
-        self._db: tuple[str, tuple[int, int]] | None = None  # a local SQLite store: its file and inode
-        self._reopened = 0
-        self._pending: dict[str, int] = {}  # study -> finished trials not yet in MLflow
-        self._seen: dict[str, int] = {}  # study -> finished trials seen in the storage
-        self._parents_at = 0.0
-
-    # -- connection ---------------------------------------------------------------------------
-
-    def _connect(self) -> None:
-        if self._client is not None:
-            return
-        for key, value in _HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
-        # MLflow prints a link for every run it ends, with the tracking URI's password in it.
-        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-        from mlflow.tracking import MlflowClient
-
-        _quiet_mlflow()  # after the import: mlflow sets its loggers up when imported
-
-        import mlflow
-
-        uri = self.tracking_uri or mlflow.get_tracking_uri()
-        path = mlflow_sqlite.sqlite_path(uri)
-        if path is not None and self._reopened:
-            # MLflow keeps one store per URI string: the same file under another spelling gets a
-            # new store, which creates the tables of a new file.
-            folder, name = os.path.split(path)
-            uri = "sqlite:///" + folder + "/." * self._reopened + "/" + name
-        mlflow_sqlite.tune(uri)
-        with mlflow_sqlite.creating(uri):
-            client = MlflowClient(tracking_uri=uri)
-            exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
-        if path is not None and os.path.exists(path):
-            st = os.stat(path)
-            self._db = (path, (st.st_dev, st.st_ino))
-        # The UI opens a "model training" experiment on its runs table (not the GenAI views).
-        kind = {"sweeps.sweep": self.sweep, "mlflow.experimentKind": "custom_model_development"}
-        if exp is None:
-            exp_id = client.create_experiment(self.sweep, tags=kind)
-        else:
-            exp_id = exp.experiment_id
-            if exp.lifecycle_stage == "deleted":
-                client.restore_experiment(exp_id)
-            if exp.tags.get("mlflow.experimentKind") != kind["mlflow.experimentKind"]:
-                client.set_experiment_tag(exp_id, "mlflow.experimentKind", kind["mlflow.experimentKind"])
-        self._client, self._experiment_id = client, exp_id
+        self._seen = 0
+        self._behind = self._behind_mine = 0
 
     @property
     def uri(self) -> str:
-        if self._client is not None:
-            return redact(self._client.tracking_uri)
-        return redact(self.tracking_uri or "(MLflow default)")
-
-    # -- public face -----------------------------------------------------------------------
+        return self.mlflow.uri
 
     def progress(self) -> tuple[int, int]:
         """(finished trials seen in the storage, of which not yet in MLflow) at the last sync."""
-        return sum(self._seen.values()), sum(self._pending.values())
+        return self._seen, self._behind
+
+    @property
+    def behind_mine(self) -> int:
+        """Finished trials this tracker could write (its leases) but has not yet."""
+        return self._behind_mine
+
+    # -- leases --------------------------------------------------------------------------------
+
+    def _lease_name(self, what: str) -> str:
+        uri = self.mlflow.resolved_uri or self.mlflow.tracking_uri or ""
+        return f"mlflow/{hashlib.sha256(uri.encode()).hexdigest()[:12]}/{self.sweep}/{what}"
+
+    def _take(self, what: str, *, keep: bool) -> Lease | None:
+        """The lease for ``what`` if this process holds it or can take it now."""
+        if self.storage_url is None:
+            lease = self._leases[what] = self._leases.get(what) or _NoLease()
+            return lease
+        lease = self._leases.get(what)
+        if lease is not None and lease.held:
+            return lease
+        lease = Lease(self.storage_url, self._lease_name(what))
+        if not lease.acquire():
+            return None
+        if keep:
+            self._leases[what] = lease
+        return lease
+
+    def release(self) -> None:
+        """Give up every lease (a writer that ends)."""
+        for lease in self._leases.values():
+            lease.release()
+        self._leases.clear()
+
+    # -- sync ----------------------------------------------------------------------------------
 
     def sync(self, storage: optuna.storages.BaseStorage, *, final: bool = False,
              should_stop: Callable[[], bool] | None = None) -> int:
-        """Log every finished trial not yet in MLflow; returns how many runs were created.
+        """Log every finished trial not yet in MLflow that this process may write; returns how
+        many runs were created. ``final``: also take over every host whose lease is free.
 
         ``should_stop`` is asked between runs: a sync stops there (no run half-written).
         Never raises for an unreachable or failing tracking server: it warns once and
@@ -151,223 +129,276 @@ class Tracker:
             return 0
         self.failing = False
         try:
-            self._check_file()
-            self._connect()
-            studies = find_sweep(storage, self.sweep)
-            if not studies or not self._lease(storage, studies[0].study_id, release=False):
-                return 0
-            created = 0
-            # Parents (best value, counts) are brought up to date every few seconds, not at every sync.
-            parents = final or time.monotonic() - self._parents_at >= _PARENT_SECONDS
-            stopped = False
-            for study in studies:
-                trials = storage.get_all_trials(study.study_id, deepcopy=False)
-                n, stopped = self._sync_study(study, trials, final=final, parents=parents, should_stop=should_stop)
-                created += n
-                if stopped:
-                    break
-            if parents and not stopped:
-                self._parents_at = time.monotonic()
-            if final and not stopped and not sum(self._pending.values()):
-                self._lease(storage, studies[0].study_id, release=True)  # only once everything is written
-            return created
+            replaced = self.mlflow.file_replaced()
+            if replaced:
+                self._warn(f"MLflow's database {replaced} was deleted or replaced during the sweep; writing the "
+                           f"sweep to it again from the storage.")
+                self._forget()
+            self.mlflow.connect()
+            return self._sync(storage, final=final, should_stop=should_stop)
         except Exception as exc:  # noqa: BLE001 - MLflow is a view; nothing here may stop a sweep
             self.failing = True
-            self._client = None
+            self.mlflow.reset()
             self._retry_at = time.monotonic() + 30.0
             if not self._warned:
                 self._warned = True
-                text = scrub(str(exc).strip(), self.tracking_uri)
+                text = scrub(str(exc).strip(), self.mlflow.tracking_uri)
                 first = text.splitlines()[0] if text else type(exc).__name__
-                self._warn(
-                    f"MLflow at {self.uri} failed ({first[:200]}); trials go on in the storage. "
-                    f"Run 'sweep sync {self.sweep}' once it works again."
-                )
+                self._warn(f"MLflow at {self.uri} failed ({first[:200]}); trials go on in the storage. "
+                           f"Run 'sweep sync {self.sweep}' once it works again.")
             return 0
 
-    def _check_file(self) -> None:
-        """A local SQLite store deleted or replaced under a running sweep: say so once, and
-        write the sweep again from the storage into the new file (nothing is lost)."""
-        if self._db is None:
-            return
-        path, ident = self._db
-        try:
-            st = os.stat(path)
-            same = (st.st_dev, st.st_ino) == ident
-        except OSError:
-            same = False
-        if same:
-            return
-        self._warn(f"MLflow's database {path} was deleted or replaced during the sweep; writing the sweep "
-                   f"to it again from the storage.")
-        self._client, self._db = None, None
-        self._reopened += 1
+    def _forget(self) -> None:
         self._parents.clear()
         self._logged.clear()
+        self._loaded.clear()
         self._best.clear()
-        self.busy = None
+
+    def _sync(self, storage: optuna.storages.BaseStorage, *, final: bool,
+              should_stop: Callable[[], bool] | None) -> int:
+        studies = find_sweep(storage, self.sweep)
+        if not studies:
+            return 0
+        now = time.monotonic()
+        parents = self._take("parents", keep=True)
+        update_parents = parents is not None and (final or now - self._parents_at >= _PARENT_SECONDS)
+        had_own = self._leases.get(f"host/{self.host}") is not None
+        own = self._take(f"host/{self.host}", keep=True)
+        self.busy = None if own is not None else self._holder(storage, studies[0].study_id)
+        if own is not None and not had_own:
+            self._announce(storage, studies[0].study_id)
+            for study in studies:
+                self._load(study.name)
+            self._load_host(self.host, studies)  # runs a killed writer of this host left half-written
+        # What is finished and not yet written, by study and host.
+        by_host: dict[str, list[tuple[SweepStudy, FrozenTrial, str]]] = {}
+        trials_of: dict[str, list[FrozenTrial]] = {}
+        seen = 0
+        for study in studies:
+            trials = trials_of[study.name] = storage.get_all_trials(study.study_id, deepcopy=False)
+            self._load(study.name)
+            logged = self._logged[study.name]
+            for t in trials:
+                outcome = outcome_of(t)
+                if outcome not in STATUS_OF:
+                    continue
+                seen += 1
+                if t.number not in logged:
+                    by_host.setdefault(host_of(t), []).append((study, t, outcome))
+                    self._waiting.setdefault((study.name, t.number), now)
+        # The hosts this process writes now: its own (kept), and those of others whose trials
+        # wait too long (no live writer), or all it can take in a last sync.
+        mine: dict[str, list] = {}
+        taken: list[Lease] = []
+        for host, todo in by_host.items():
+            if host == self.host:
+                if own is not None:
+                    mine[host] = todo
+                continue
+            stale = min(self._waiting[(s.name, t.number)] for s, t, _ in todo) <= now - TAKEOVER_SECONDS
+            if not (final or stale or self.storage_url is None):
+                continue
+            lease = self._take(f"host/{host}", keep=False)
+            if lease is None:
+                continue
+            taken.append(lease)
+            self._load_host(host, studies)  # what its own writer wrote meanwhile, or left half-written
+            mine[host] = [(s, t, o) for s, t, o in todo if t.number not in self._logged[s.name]]
+        try:
+            created, stopped = self._write([item for todo in mine.values() for item in todo], parents is not None,
+                                           should_stop)
+        finally:
+            for lease in taken:
+                lease.release()
+        if update_parents and not stopped:
+            for study in studies:
+                self._update_parent(study, trials_of[study.name], final=final)
+            self._parents_at = now
+        self._seen = seen
+        self._behind = sum(1 for todo in by_host.values() for s, t, _ in todo if t.number not in self._logged[s.name])
+        self._behind_mine = sum(1 for todo in mine.values() for s, t, _ in todo
+                                if t.number not in self._logged[s.name])
+        return created
+
+    def _write(self, todo: list[tuple[SweepStudy, FrozenTrial, str]], may_create_parents: bool,
+               should_stop: Callable[[], bool] | None) -> tuple[int, bool]:
+        """Write the runs (several at once to a server); returns (created, stopped early)."""
+        runs: list[tuple[SweepStudy, TrialRun]] = []
+        parents: dict[str, str | None] = {}
+        for study, t, outcome in todo:
+            if study.name not in parents:
+                parents[study.name] = self._parent(study, create=may_create_parents)
+            parent = parents[study.name]
+            if parent is None:  # the parents' writer has not created it yet: next sync
+                continue
+            runs.append((study, trial_run(study, t, outcome, parent=parent, sweep=self.sweep)))
+        created, stopped = 0, False
+        threads = _THREADS if self.mlflow.remote else 1
+        with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
+            pending = []
+            for study, run in runs:
+                if should_stop is not None and should_stop():
+                    stopped = True
+                    break
+                pending.append((study, run, pool.submit(self._log, run)))
+                if len(pending) >= threads:
+                    created += self._collect(pending.pop(0))
+            for item in pending:
+                created += self._collect(item)
+        return created, stopped
+
+    def _collect(self, item: tuple) -> int:
+        study, run, future = item
+        future.result()  # an MLflow failure surfaces here: the sync warns and tries later
+        self._logged[study.name].add(int(run.tags[TRIAL]))
+        self._waiting.pop((study.name, int(run.tags[TRIAL])), None)
+        self.created += 1
+        return 1
+
+    def _log(self, run: TrialRun) -> None:
+        client = self.mlflow.client
+        run_id = client.create_run(self.mlflow.experiment_id, start_time=run.start, tags=run.tags,
+                                   run_name=run.name).info.run_id
+        metrics = run.metrics
+        for i in range(0, max(len(metrics), 1), _BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + _BATCH], params=run.params if i == 0 else [],
+                             tags=run.extra_tags if i == 0 else [])
+        if run.divergence:
+            client.log_dict(run_id, run.divergence, "divergence.json")
+        client.set_terminated(run_id, status=run.status, end_time=run.end)
+
+    # -- what MLflow already has ---------------------------------------------------------------
+
+    def _runs(self, study: str, host: str | None = None):
+        """Every run of ``study`` (of ``host``'s trials only, if given), page by page."""
+        where = f"tags.`{STUDY}` = '{study}'" + (f" and tags.`{HOST}` = '{host}'" if host is not None else "")
+        token = None
+        while True:
+            page = self.mlflow.client.search_runs([self.mlflow.experiment_id], filter_string=where,
+                                                  max_results=5000, page_token=token)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def _load(self, study: str) -> None:
+        """Read which trials of ``study`` MLflow already has (once per study and tracker)."""
+        if study in self._loaded:
+            return
+        self._logged.setdefault(study, set())
+        self._scan(study, None)
+        self._loaded.add(study)
+
+    def _load_host(self, host: str, studies: list[SweepStudy]) -> None:
+        """Read ``host``'s runs again, once its lease is held: what its writer wrote, and the
+        runs a killed writer left half-written (RUNNING), deleted to be written again."""
+        for study in studies:
+            self._scan(study.name, host, delete=True)
+
+    def _scan(self, study: str, host: str | None, *, delete: bool = False) -> None:
+        logged = self._logged.setdefault(study, set())
+        for run in self._runs(study, host):
+            tags = run.data.tags
+            if tags.get(KIND) == "study":
+                self._parents.setdefault(study, run.info.run_id)
+            elif tags.get(KIND) == "trial":
+                if run.info.status != "RUNNING":
+                    logged.add(int(tags[TRIAL]))
+                elif delete or self.storage_url is None:
+                    self.mlflow.client.delete_run(run.info.run_id)
+                    logged.discard(int(tags[TRIAL]))
+
+    # -- parents -------------------------------------------------------------------------------
+
+    def _parent(self, study: SweepStudy, *, create: bool) -> str | None:
+        run_id = self._parents.get(study.name)
+        if run_id is not None:
+            return run_id
+        for run in self._runs(study.name):
+            if run.data.tags.get(KIND) == "study":
+                run_id = self._parents[study.name] = run.info.run_id
+                return run_id
+        if not create:
+            return None
+        from mlflow.entities import Param
+
+        client, cfg = self.mlflow.client, study.config
+        run = client.create_run(self.mlflow.experiment_id, run_name=study.dataset,
+                                tags={KIND: "study", STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep})
+        run_id = self._parents[study.name] = run.info.run_id
+        params = {"dataset": study.dataset, "seed": cfg.get("seed"), "objective": cfg.get("objective"),
+                  "direction": study.direction, "sampler": (cfg.get("sampler") or {}).get("name"),
+                  "pruner": (cfg.get("pruner") or {}).get("name")}
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        client.log_dict(run_id, cfg, "sweep.json")
+        return run_id
+
+    def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> None:
+        parent = self._parent(study, create=True)
+        summary = summarize_study(study, trials)
+        key = (summary.best_trial, summary.finished)
+        if self._best.get(study.name) == key and not final:
+            return
+        metrics, tags = parent_content(summary)
+        self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
+        if summary.finished >= summary.total:
+            self.mlflow.client.set_terminated(parent, status="FINISHED")
+        self._best[study.name] = key
 
     def attach(self, storage: optuna.storages.BaseStorage, path: str) -> int:
         """Log the file at ``path`` (the report) as an artifact of each parent run; returns how many."""
         try:
-            self._connect()
+            self.mlflow.connect()
             n = 0
             for study in find_sweep(storage, self.sweep):
-                self._existing(study.name)
-                self._client.log_artifact(self._parent(study), path, "report")
+                self.mlflow.client.log_artifact(self._parent(study, create=True), path, "report")
                 n += 1
             return n
         except Exception as exc:  # noqa: BLE001 - the report is written; MLflow is optional
-            text = scrub(str(exc).strip(), self.tracking_uri)
+            text = scrub(str(exc).strip(), self.mlflow.tracking_uri)
             self._warn(f"MLflow at {self.uri} failed ({(text.splitlines() or [type(exc).__name__])[0][:200]}); "
                        "the report was not attached.")
             return 0
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- who writes ----------------------------------------------------------------------------
 
-    def _lease(self, storage: optuna.storages.BaseStorage, study_id: int, *, release: bool) -> bool:
-        """One process at a time writes a sweep to one MLflow: it holds a lease in the storage.
+    def _record(self) -> str:
+        return "mlflow_writer." + hashlib.sha256(self._lease_name(f"host/{self.host}").encode()).hexdigest()[:12]
 
-        Several ``sweep run``/``sweep worker --mlflow`` processes (on several hosts) would
-        otherwise log the same finished trial twice. The lease lasts a minute and is renewed
-        while its holder syncs; ``release`` gives it up (the last sync of a run).
-        """
-        key = "mlflow_sync." + hashlib.sha256(self._client.tracking_uri.encode()).hexdigest()[:12]
-        now = time.time()
-        holder = storage.get_study_user_attrs(study_id).get(key)
-        if holder and holder.get("id") != self._id and holder.get("until", 0) > now and \
-                process_alive({"host": holder.get("host"), "pid": holder.get("pid", -1)}) is not False:
-            self.busy = f"{holder.get('host')} (pid {holder.get('pid')})"
-            return False
-        self.busy = None
-        until = 0.0 if release else now + 60.0
-        if release or not holder or holder.get("id") != self._id or holder.get("until", 0) - now < 30:
-            storage.set_study_user_attr(study_id, key, {"id": self._id, "until": until,
-                                                        "host": socket.gethostname(), "pid": os.getpid()})
-        return True
+    def _announce(self, storage: optuna.storages.BaseStorage, study_id: int) -> None:
+        """Say (for other processes' progress lines) who writes this host's trials."""
+        if self.storage_url is not None:
+            storage.set_study_user_attr(study_id, self._record(), {"host": self.host, "pid": os.getpid()})
 
-    def _existing(self, study: str) -> None:
-        """Load which trials of ``study`` MLflow already has (once per study and tracker)."""
-        if study in self._logged:
-            return
-        client, logged = self._client, set()
-        token = None
-        while True:
-            page = client.search_runs(
-                [self._experiment_id], filter_string=f"tags.`{_STUDY}` = '{study}'",
-                max_results=5000, page_token=token,
-            )
-            for run in page:
-                tags = run.data.tags
-                if tags.get(_KIND) == "study":
-                    self._parents[study] = run.info.run_id
-                elif tags.get(_KIND) == "trial":
-                    if run.info.status == "RUNNING":  # half-written by an interrupted sync: redo it
-                        client.delete_run(run.info.run_id)
-                    else:
-                        logged.add(int(tags[_TRIAL]))
-            token = page.token
-            if not token:
-                break
-        self._logged[study] = logged
+    def _holder(self, storage: optuna.storages.BaseStorage, study_id: int) -> str:
+        holder = storage.get_study_user_attrs(study_id).get(self._record()) or {}
+        return f"{holder.get('host', 'another process')} (pid {holder.get('pid', '?')})"
 
-    def _parent(self, study: SweepStudy) -> str:
-        run_id = self._parents.get(study.name)
-        if run_id is None:
-            cfg = study.config
-            run = self._client.create_run(
-                self._experiment_id, run_name=study.dataset,
-                tags={_KIND: "study", _STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep},
-            )
-            run_id = self._parents[study.name] = run.info.run_id
-            from mlflow.entities import Param
 
-            params = {
-                "dataset": study.dataset, "seed": cfg.get("seed"), "objective": cfg.get("objective"),
-                "direction": study.direction, "sampler": (cfg.get("sampler") or {}).get("name"),
-                "pruner": (cfg.get("pruner") or {}).get("name"),
-            }
-            self._client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-            self._client.log_dict(run_id, cfg, "sweep.json")
-        return run_id
+class _NoLease:
+    """Held by definition: where no lease is needed, or a marker."""
 
-    def _sync_study(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool, parents: bool,
-                    should_stop: Callable[[], bool] | None) -> tuple[int, bool]:
-        self._existing(study.name)
-        parent = self._parent(study)
-        logged = self._logged[study.name]
-        todo = [(t, o) for t in trials if (o := outcome_of(t)) in STATUS_OF and t.number not in logged]
-        self._seen[study.name] = sum(1 for t in trials if outcome_of(t) in STATUS_OF)
-        self._pending[study.name] = len(todo)
-        created = 0
-        for t, outcome in todo:
-            if should_stop is not None and should_stop():
-                return created, True
-            self._log_trial(study, t, outcome, parent)
-            logged.add(t.number)
-            created += 1
-            self.created += 1
-            self._pending[study.name] -= 1
-        if parents:
-            self._update_parent(study, trials, parent, final=final)
-        return created, False
+    held = True
 
-    def _log_trial(self, study: SweepStudy, t: FrozenTrial, outcome: str, parent: str) -> None:
-        from mlflow.entities import Metric, Param, RunTag
+    def release(self) -> None:
+        pass
 
-        client = self._client
-        run_info = t.user_attrs.get("run", {})
-        label = run_info.get("label", f"t{t.number}")
-        cfg = study.config
-        train = dict(cfg.get("train", {}))
-        tags = {
-            "mlflow.parentRunId": parent, _KIND: "trial", _STUDY: study.name, _TRIAL: str(t.number),
-            "study": study.name, "dataset": study.dataset, "outcome": outcome, "sweep": self.sweep,
-        }
-        run = client.create_run(self._experiment_id, start_time=_ms(t.datetime_start), tags=tags, run_name=label)
-        run_id = run.info.run_id
-        params = {**{k: v for k, v in train.items()}, **t.params, "dataset": study.dataset, "seed": cfg.get("seed")}
-        ts = _ms(t.datetime_complete)
-        metrics: list[Metric] = []
-        for key, values in run_info.get("curves", {}).items():
-            # Latest epoch first: MLflow keeps each key's latest value up to date as it inserts,
-            # and the first point seen being the latest saves an update per point (15 %).
-            metrics += [Metric(key, float(v), ts, epoch) for epoch, v in reversed(list(enumerate(values, start=1)))
-                        if math.isfinite(v)]
-        finals = {f"final_{k}": v[-1] for k, v in run_info.get("curves", {}).items() if v and math.isfinite(v[-1])}
-        if t.value is not None and math.isfinite(t.value):
-            finals["value"] = t.value
-        finals["epochs_trained"] = len(run_info.get("curves", {}).get("train_cost", []))
-        if "train_seconds" in run_info:
-            finals["train_seconds"] = run_info["train_seconds"]
-        div = t.user_attrs.get("divergence")
-        if div:
-            finals["diverged_epoch"] = div["epoch"]
-        metrics += [Metric(k, float(v), ts, 0) for k, v in finals.items()]
-        param_list = [Param(k, str(v)) for k, v in sorted(params.items())]
-        extra_tags = [RunTag("error", str(t.user_attrs["error"])[:5000])] if "error" in t.user_attrs else []
-        for i in range(0, max(len(metrics), 1), _BATCH):
-            client.log_batch(run_id, metrics=metrics[i:i + _BATCH],
-                             params=param_list if i == 0 else [], tags=extra_tags if i == 0 else [])
-        if div:
-            client.log_dict(run_id, {**div, "trial": t.number, "study": study.name}, "divergence.json")
-        client.set_terminated(run_id, status=STATUS_OF[outcome], end_time=ts)
 
-    def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], parent: str, *, final: bool) -> None:
-        summary: StudySummary = summarize_study(study, trials)
-        key = (summary.best_trial, summary.finished)
-        if self._best.get(study.name) == key and not final:
-            return
-        from mlflow.entities import Metric, RunTag
+class _Inline:
+    """ThreadPoolExecutor's face, running each call at once (one run at a time)."""
 
-        ts = int(time.time() * 1000)
-        metrics = [Metric(f"n_{o}", float(n), ts, summary.finished) for o, n in summary.counts.items()]
-        tags = [RunTag("best_trial", str(summary.best_trial))]
-        if summary.best_value is not None:
-            metrics.append(Metric("best_value", summary.best_value, ts, summary.finished))
-            tags += [RunTag(f"best.{k}", str(v)) for k, v in summary.best_params.items()]
-        self._client.log_batch(parent, metrics=metrics, tags=tags)
-        if summary.finished >= summary.total:
-            self._client.set_terminated(parent, status="FINISHED")
-        self._best[study.name] = key
+    def __enter__(self) -> _Inline:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def submit(self, fn, *args):  # noqa: ANN001, ANN201
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed over as with a thread
+            future.set_exception(exc)
+        return future

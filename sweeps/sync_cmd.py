@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from studies import Tracker, find_sweep, open_storage
@@ -28,11 +30,16 @@ def sync_command(name: str, storage: str | None, tracking_uri: str | None) -> No
     if not find_sweep(store, name):
         raise UserError(f"no sweep named {name!r} in this storage.")
     problems: list[str] = []
-    tracker = Tracker(name, tracking_uri, warn=problems.append)
+    from studies.storage import DEFAULT_STORAGE
+
+    tracker = Tracker(name, tracking_uri, storage_url=os.path.abspath(storage) if storage and "://" not in storage
+                      else storage or os.path.abspath(DEFAULT_STORAGE), warn=problems.append)
     created = tracker.sync(store, final=True)
+    tracker.release()
     if problems:
         raise UserError(problems[0])
-    if tracker.busy:
-        click.echo(f"another process keeps this sweep's MLflow runs current ({tracker.busy}); nothing to do.")
-        return
+    seen, behind = tracker.progress()
     click.echo(f"{created} run(s) created in MLflow at {tracker.uri}.")
+    if behind:
+        click.echo(f"{behind} more are written by the sweep's running writers"
+                   + (f" ({tracker.busy})." if tracker.busy else "."))
