@@ -27,7 +27,6 @@ from sweeps.spec import apply_overrides, load_spec, spec_from_dict
 
 def handwritten(config, *, jobs: int) -> tuple[float, int, dict[str, float]]:
     from optuna_integration.mlflow import MLflowCallback
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import log_loss
     from sklearn.neural_network import MLPClassifier
 

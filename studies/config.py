@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from studies.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
-__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "OBJECTIVES"]
+__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "OBJECTIVES", "DEFAULT_BATCH"]
 
+# Trials a worker keeps training at once as one stack (see benchmarks/batched_trials.py).
+DEFAULT_BATCH = 8
 # Objective name -> Optuna direction.
 OBJECTIVES: dict[str, str] = {"val_accuracy": "maximize", "val_cost": "minimize"}
 
@@ -58,7 +60,7 @@ class SweepConfig:
     pruner: PluginSpec = field(default_factory=lambda: PluginSpec("median"))
     report_every: int = 1
     divergence_factor: float = 100.0
-    batch: int = 8  # trials a worker keeps training at once in stacks (see studies.pool)
+    batch: int = DEFAULT_BATCH  # trials a worker keeps training at once in stacks (see studies.pool)
 
     @property
     def direction(self) -> str:
@@ -119,7 +121,7 @@ class SweepConfig:
             trials=int(d.get("trials", 40)), jobs=int(d.get("jobs", 0)), seed=int(d.get("seed", 0)),
             objective=d.get("objective", "val_cost"), sampler=plugin(d.get("sampler", {"name": "tpe"})),
             pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
-            divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", 1)),
+            divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", DEFAULT_BATCH)),
         )
 
     def identity(self) -> dict[str, object]:

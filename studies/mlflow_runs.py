@@ -50,12 +50,12 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     from mlflow.entities import Metric, Param, RunTag
 
     info = t.user_attrs.get("run", {})
-    cfg = study.config
+    cfg = study.sweep
     tags = {
         "mlflow.parentRunId": parent, KIND: "trial", STUDY: study.name, TRIAL: str(t.number), HOST: host_of(t),
         "study": study.name, "dataset": study.dataset, "outcome": outcome, "sweep": sweep,
     }
-    params = {**dict(cfg.get("train", {})), **t.params, "dataset": study.dataset, "seed": cfg.get("seed")}
+    params = {**cfg.space.fixed, **t.params, "dataset": study.dataset, "seed": cfg.seed}
     end = _ms(t.datetime_complete)
     curves = info.get("curves", {})
     metrics = []

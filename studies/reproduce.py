@@ -8,8 +8,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from engine import MLP, Dataset, History, Member, train, train_batched, with_features
-from studies.config import SweepConfig
-from studies.summary import SweepStudy, find_sweep
+from studies.errors import ParameterError
+from studies.summary import SweepStudy, require_sweep
 
 __all__ = ["Retrained", "retrain", "find_trial", "first_difference"]
 
@@ -26,21 +26,20 @@ class Retrained:
 
 
 def find_trial(storage: optuna.storages.BaseStorage, name: str, dataset: str,
-               number: int) -> tuple[SweepStudy, FrozenTrial]:
-    """The study of ``dataset`` in sweep ``name`` and its trial ``number``; ``ValueError`` if absent."""
-    studies = {s.dataset: s for s in find_sweep(storage, name)}
-    if not studies:
-        raise ValueError(f"no sweep named {name!r} in this storage.")
+               trial: int) -> tuple[SweepStudy, FrozenTrial]:
+    """The study of ``dataset`` in sweep ``name`` and its trial number ``trial``; a
+    ``ValueError`` naming what exists if absent."""
+    studies = {s.dataset: s for s in require_sweep(storage, name)}
     if dataset not in studies:
-        raise ValueError(f"'--dataset' must be one of {sorted(studies)}, but got {dataset!r}.")
+        raise ParameterError("dataset", f" must be one of {sorted(studies)}, but got {dataset!r}.")
     study = studies[dataset]
     trials = {t.number: t for t in storage.get_all_trials(study.study_id, deepcopy=False)}
-    trial = trials.get(number)
-    if trial is None or "run" not in trial.user_attrs:
+    found = trials.get(trial)
+    if found is None or "run" not in found.user_attrs:
         finished = sorted(n for n, t in trials.items() if "run" in t.user_attrs)
         shown = f"{finished[:5]}...{finished[-3:]}" if len(finished) > 8 else f"{finished}"
-        raise ValueError(f"'--trial' must be a trained trial of {study.name!r} (one of {shown}), but got {number}.")
-    return study, trial
+        raise ParameterError("trial", f" must be a trained trial of {study.name!r} (one of {shown}), but got {trial}.")
+    return study, found
 
 
 def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = None) -> Retrained:
@@ -48,7 +47,7 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     epochs as it trained (a pruned trial stops where it was pruned)."""
     from threadpoolctl import threadpool_limits
 
-    config = SweepConfig.from_dict(study.config)
+    config = study.sweep
     ref = next(r for r in config.datasets if r.name == study.dataset)
     run = trial.user_attrs["run"]
     seed = int(run.get("seed", config.seed))

@@ -11,13 +11,14 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import optuna
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
 from studies import signals
+from studies.errors import ParameterError
 from studies.config import SweepConfig
 from studies.fingerprints import ATTR as DATA_ATTR
 from studies.fingerprints import check_data, data_signatures
@@ -162,9 +163,10 @@ def run_sweep(
         SweepInterrupted: on SIGINT/SIGTERM, after failing the trials in flight.
     """
     if launch.backend not in BACKENDS:
-        raise ValueError(f"'--backend' must be one of {sorted(BACKENDS)}, but got {launch.backend!r}.")
+        raise ParameterError("backend", f" must be one of {sorted(BACKENDS)}, but got {launch.backend!r}.")
     if launch.backend == "dask" and not launch.scheduler:
-        raise ValueError("'--backend dask' needs '--scheduler tcp://HOST:PORT' (the dask scheduler's address).")
+        raise ParameterError("scheduler", " is needed with backend 'dask' (the dask scheduler's address, "
+                                          "tcp://HOST:PORT).")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage_url = _absolute(storage_url or DEFAULT_STORAGE)

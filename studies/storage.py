@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import optuna
 
+from studies.errors import ParameterError
 from studies.journal import FlockLock, JournalWarning, SweepJournalBackend
 from studies.redaction import redact, scrub
 
@@ -72,8 +73,8 @@ def storage_kind(url: str) -> str:
         return "rdb"
     if scheme in ("", "file"):
         return "journal"
-    raise ValueError(
-        f"'--storage' must be a journal file path or a URL with a scheme in "
+    raise ParameterError(
+        "storage", f" must be a journal file path or a URL with a scheme in "
         f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}."
     )
 
@@ -97,7 +98,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
             path = url[len("file://"):] if url.startswith("file://") else url
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
-                raise ValueError(f"'--storage': the folder of {path!r} does not exist.")
+                raise ParameterError("storage", f": the folder of {path!r} does not exist.")
             backend = SweepJournalBackend(path, lock_obj=_journal_lock(path))
             return optuna.storages.JournalStorage(backend)
         if kind == "redis":

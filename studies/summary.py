@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -11,14 +12,16 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
+from studies.config import SweepConfig
 from studies.outcomes import OUTCOMES, outcome_of
 
-__all__ = ["StudySummary", "SweepStudy", "find_sweep", "summarize", "summarize_study"]
+__all__ = ["StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
 
 
 @dataclass(frozen=True)
 class SweepStudy:
-    """One study of a sweep, as the storage lists it."""
+    """One study of a sweep, as the storage lists it: ``config`` is the sweep as stored (the
+    sweep file's content, normalized), :attr:`sweep` the same as a :class:`SweepConfig`."""
 
     name: str
     dataset: str
@@ -27,6 +30,10 @@ class SweepStudy:
     total: int
     config: dict[str, object]
     index: int = 0
+
+    @functools.cached_property
+    def sweep(self) -> SweepConfig:
+        return SweepConfig.from_dict(self.config)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,16 @@ def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind:
         raise ValueError(f"study {study.study_name!r} in the storage: its attribute {key!r} must be {what}, but got "
                          f"{type(value).__name__} {str(value)[:60]!r}; was the storage changed by hand?")
     return parsed
+
+
+def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStudy]:
+    """The studies of sweep ``name``; a ``ValueError`` naming the sweeps the storage holds if none."""
+    studies = find_sweep(storage, name)
+    if not studies:
+        names = sorted({s.study_name.split("/", 1)[0] for s in storage.get_all_studies() if "/" in s.study_name})
+        held = f"it holds {names}" if names else "it holds no sweep yet"
+        raise ValueError(f"no sweep named {name!r} in this storage; {held}.")
+    return studies
 
 
 def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:

@@ -322,15 +322,14 @@ class Tracker:
             return None
         from mlflow.entities import Param
 
-        client, cfg = self.mlflow.client, study.config
+        client, cfg = self.mlflow.client, study.sweep
         run = client.create_run(self.mlflow.experiment_id, run_name=study.dataset,
                                 tags={KIND: "study", STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep})
         run_id = self._parents[study.name] = run.info.run_id
-        params = {"dataset": study.dataset, "seed": cfg.get("seed"), "objective": cfg.get("objective"),
-                  "direction": study.direction, "sampler": (cfg.get("sampler") or {}).get("name"),
-                  "pruner": (cfg.get("pruner") or {}).get("name")}
+        params = {"dataset": study.dataset, "seed": cfg.seed, "objective": cfg.objective,
+                  "direction": study.direction, "sampler": cfg.sampler.name, "pruner": cfg.pruner.name}
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        client.log_dict(run_id, cfg, "sweep.json")
+        client.log_dict(run_id, study.config, "sweep.json")
         return run_id
 
     def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> None:

@@ -8,6 +8,8 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from studies.errors import ParameterError
+
 __all__ = ["UserError", "user_errors"]
 
 P = ParamSpec("P")
@@ -20,13 +22,29 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+def _flag(param: str) -> str | None:
+    """How the running command spells the library's parameter ``param``: its option's flag
+    (``--storage``) or its argument's name (``NAME``)."""
+    ctx = click.get_current_context(silent=True)
+    for p in (ctx.command.params if ctx is not None else ()):
+        if p.name == param:
+            if isinstance(p, click.Option):
+                return max(p.opts, key=len)
+            return p.human_readable_name
+    return None
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the library's ``ValueError`` into a :class:`UserError`."""
+    """Turn the library's ``ValueError`` into a :class:`UserError`, naming parameters by the
+    flags that set them."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
+        except ParameterError as exc:
+            flag = _flag(exc.param)
+            raise UserError(" ".join((exc.named(flag) if flag else str(exc)).split())) from None
         except ValueError as exc:
             raise UserError(" ".join(str(exc).split())) from None
 

@@ -6,10 +6,17 @@ from collections.abc import Callable
 
 import click
 
-from studies.runner import BACKENDS, Launch
-from studies.storage import DEFAULT_STORAGE
+import functools
+import os
+from dataclasses import dataclass
 
-__all__ = ["storage_option", "tracking_option", "launch_options", "make_launch"]
+import optuna
+
+from studies.runner import BACKENDS, Launch
+from studies.storage import DEFAULT_STORAGE, open_storage, storage_kind
+from studies.summary import SweepStudy, require_sweep
+
+__all__ = ["SweepRef", "named_sweep", "storage_option", "tracking_option", "launch_options", "make_launch"]
 
 storage_option = click.option(
     "--storage", default=None, metavar="URL",
@@ -47,3 +54,32 @@ def make_launch(backend: str, scheduler: str | None, heartbeat_interval: int, gr
                   grace_period=grace_period)
 
 
+
+
+@dataclass(frozen=True)
+class SweepRef:
+    """The sweep a command names: its storage (opened) and its studies."""
+
+    name: str
+    storage_url: str | None
+    storage: optuna.storages.BaseStorage
+    studies: tuple[SweepStudy, ...]
+
+
+def named_sweep(func: Callable) -> Callable:
+    """``NAME`` and ``--storage`` for a command about an existing sweep: the command receives
+    ``sweep`` (a :class:`SweepRef`); a storage that can't be opened, or that holds no sweep
+    of that name, is one line naming what it holds (apply below :func:`sweeps.errors.user_errors`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, name: str, storage: str | None, **kwargs: object) -> object:
+        url = storage or DEFAULT_STORAGE
+        if storage_kind(url) == "journal" and not os.path.exists(url[len("file://"):] if url.startswith("file://")
+                                                                   else url):
+            # Looking must not create the file (as opening a journal would).
+            raise ValueError(f"no sweep named {name!r}: there is no storage {url!r} here (see '--storage').")
+        store = open_storage(storage)
+        ref = SweepRef(name, storage, store, tuple(require_sweep(store, name)))
+        return func(*args, sweep=ref, **kwargs)
+
+    return click.argument("name")(storage_option(wrapper))

@@ -6,23 +6,21 @@ import os
 
 import click
 
-from studies import Tracker, open_storage
+from studies import Tracker
 from studies.reports import build_report
 from sweeps.errors import user_errors
-from sweeps.options import storage_option, tracking_option
+from sweeps.options import SweepRef, named_sweep, tracking_option
 
 __all__ = ["report_command"]
 
 
 @click.command("report")
-@click.argument("name")
-@storage_option
 @tracking_option
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Output folder (default reports/NAME).")
 @click.option("--no-mlflow", is_flag=True, help="Do not attach the report to the sweep's MLflow runs.")
 @user_errors
-def report_command(name: str, storage: str | None, tracking_uri: str | None, out_dir: str | None,
-                   no_mlflow: bool) -> None:
+@named_sweep
+def report_command(sweep: SweepRef, tracking_uri: str | None, out_dir: str | None, no_mlflow: bool) -> None:
     """Write a sweep's report: report.html (self-contained), report.md with its figures, trials.csv.
 
     Built from the storage alone (MLflow may be away); the best trial of each dataset is
@@ -34,7 +32,7 @@ def report_command(name: str, storage: str | None, tracking_uri: str | None, out
       sweep report playground
       sweep report playground --out site/playground --storage postgresql://me@db-host/sweeps
     """
-    store = open_storage(storage)
+    store, name = sweep.storage, sweep.name
     out_dir = out_dir or os.path.join("reports", name)
     files = build_report(store, name, out_dir=out_dir)
     click.echo(f"report written: {files.html}, {files.markdown} ({len(files.figures)} figures), {files.csv}")

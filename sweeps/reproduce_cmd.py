@@ -6,21 +6,19 @@ import sys
 
 import click
 
-from studies import open_storage
 from studies.reproduce import find_trial, first_difference, retrain
 from sweeps.errors import user_errors
-from sweeps.options import storage_option
+from sweeps.options import SweepRef, named_sweep
 
 __all__ = ["reproduce_command"]
 
 
 @click.command("reproduce")
-@click.argument("name")
 @click.option("--dataset", required=True, help="The dataset (study) of the trial.")
-@click.option("--trial", "number", type=int, required=True, help="The trial's number.")
-@storage_option
+@click.option("--trial", type=int, required=True, help="The trial's number.")
 @user_errors
-def reproduce_command(name: str, dataset: str, number: int, storage: str | None) -> None:
+@named_sweep
+def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
     """Retrain trial N of a sweep from what the storage recorded and compare the curves.
 
     Prints "reproduced" (exit 0) or the first epoch that differs (exit 1).
@@ -29,8 +27,8 @@ def reproduce_command(name: str, dataset: str, number: int, storage: str | None)
     Examples:
       sweep reproduce playground --dataset circle --trial 12
     """
-    store = open_storage(storage)
-    study, trial = find_trial(store, name, dataset, number)
+    number = trial
+    study, trial = find_trial(sweep.storage, sweep.name, dataset, number)
     again = retrain(study, trial)
     diff = first_difference(trial, again.history)
     label = trial.user_attrs["run"].get("label", f"t{number}")

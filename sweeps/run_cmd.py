@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from studies import SweepInterrupted, redact, run_sweep
-from studies.storage import DEFAULT_STORAGE
+from studies.storage import DEFAULT_STORAGE, storage_kind
 from sweeps.display import Progress, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
@@ -55,6 +55,7 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
                    f"pruner {config.pruner.name}, objective {config.objective}.")
         return
     where = redact(storage or DEFAULT_STORAGE)
+    storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
     progress = Progress()

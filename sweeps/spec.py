@@ -17,7 +17,8 @@ from pathlib import Path
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
 from studies.fingerprints import remember
-from studies.space import CHOICE_SETTINGS, INT_SETTINGS, REGULARIZATIONS, SETTINGS
+from studies.config import DEFAULT_BATCH
+from studies.space import INT_SETTINGS, REGULARIZATIONS, SETTINGS
 from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_jobs
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
@@ -41,8 +42,6 @@ NUMERIC: dict[str, tuple[float, bool, float | None, str]] = {
     "epochs": (1, False, MAX_EPOCHS + 1, f"an integer in [1, {MAX_EPOCHS}]"),
     "batch_size": (1, False, None, "an integer >= 1"),
 }
-# Trials a worker trains at once as one stack; see benchmarks/batched_trials.py for the choice.
-DEFAULT_BATCH = 8
 DATASET_OPTIONS = ("label", "n_samples", "noise", "task", "test_fraction", "val_fraction")
 
 
@@ -95,11 +94,6 @@ def load_spec(source: str) -> SweepConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{origin}: TOML syntax error: {exc}.") from None
     return spec_from_dict(data, origin=origin)
-
-
-def _type_name(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
 
 
 def _unknown(where: _Where, key: str, allowed: tuple[str, ...] | list[str], prefix: str = "") -> ValueError:

@@ -6,21 +6,19 @@ import json
 
 import click
 
-from studies import open_storage, summarize
-from studies.summary import find_sweep
+from studies import summarize
 from sweeps.display import summary_table
-from sweeps.errors import UserError, user_errors
-from sweeps.options import storage_option
+from sweeps.errors import user_errors
+from sweeps.options import SweepRef, named_sweep
 
 __all__ = ["status_command"]
 
 
 @click.command("status")
-@click.argument("name")
-@storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @user_errors
-def status_command(name: str, storage: str | None, as_json: bool) -> None:
+@named_sweep
+def status_command(sweep: SweepRef, as_json: bool) -> None:
     """Show a sweep's progress and best trials, per dataset.
 
     \b
@@ -28,15 +26,10 @@ def status_command(name: str, storage: str | None, as_json: bool) -> None:
       sweep status playground
       sweep status playground --json
     """
-    store = open_storage(storage)
-    studies = find_sweep(store, name)
-    if not studies:
-        names = sorted({s.study_name.split("/", 1)[0] for s in store.get_all_studies() if "/" in s.study_name})
-        raise UserError(f"no sweep named {name!r} in this storage; it holds {names}.")
-    summaries = summarize(store, name)
-    objective = str(studies[0].config.get("objective", "val_cost"))
+    summaries = summarize(sweep.storage, sweep.name)
+    objective = sweep.studies[0].sweep.objective
     if as_json:
-        click.echo(json.dumps({"sweep": name, "objective": objective,
+        click.echo(json.dumps({"sweep": sweep.name, "objective": objective,
                                "studies": [s.to_dict() for s in summaries]}))
     else:
         click.echo(summary_table(summaries, objective=objective))

@@ -6,19 +6,19 @@ import os
 
 import click
 
-from studies import Tracker, find_sweep, open_storage
+from studies import Tracker
+from studies.storage import DEFAULT_STORAGE
 from sweeps.errors import UserError, user_errors
-from sweeps.options import storage_option, tracking_option
+from sweeps.options import SweepRef, named_sweep, tracking_option
 
 __all__ = ["sync_command"]
 
 
 @click.command("sync")
-@click.argument("name")
-@storage_option
 @tracking_option
 @user_errors
-def sync_command(name: str, storage: str | None, tracking_uri: str | None) -> None:
+@named_sweep
+def sync_command(sweep: SweepRef, tracking_uri: str | None) -> None:
     """Create the MLflow runs a sweep is missing (idempotent: twice makes no duplicates).
 
     \b
@@ -26,15 +26,11 @@ def sync_command(name: str, storage: str | None, tracking_uri: str | None) -> No
       sweep sync playground
       sweep sync playground --tracking-uri http://127.0.0.1:5000
     """
-    store = open_storage(storage)
-    if not find_sweep(store, name):
-        raise UserError(f"no sweep named {name!r} in this storage.")
     problems: list[str] = []
-    from studies.storage import DEFAULT_STORAGE
-
-    tracker = Tracker(name, tracking_uri, storage_url=os.path.abspath(storage) if storage and "://" not in storage
-                      else storage or os.path.abspath(DEFAULT_STORAGE), warn=problems.append)
-    created = tracker.sync(store, final=True)
+    url = sweep.storage_url or DEFAULT_STORAGE
+    tracker = Tracker(sweep.name, tracking_uri, storage_url=url if "://" in url else os.path.abspath(url),
+                      warn=problems.append)
+    created = tracker.sync(sweep.storage, final=True)
     tracker.release()
     if problems:
         raise UserError(problems[0])

@@ -75,7 +75,6 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
         click.echo(f"MLflow already serves its UI at {redact(store_uri)}")
         if not with_optuna:
             return
-    procs: list[subprocess.Popen] = []
     for p, name in ((port, "--port"), (optuna_port, "--optuna-port")):
         if (name == "--port" and not store_uri.startswith("http")) or (name == "--optuna-port" and with_optuna):
             if not _port_free(p):

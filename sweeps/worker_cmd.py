@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import click
 
-from studies import SweepInterrupted, find_sweep, open_storage, redact, run_sweep
+from studies import SweepInterrupted, redact, run_sweep
 from studies.storage import DEFAULT_STORAGE
 from sweeps.display import Progress, summary_table
 from studies.fingerprints import check_data, data_signatures
 from sweeps.errors import UserError, user_errors
 from sweeps.limits import max_jobs
-from sweeps.options import launch_options, make_launch, storage_option, tracking_option
+from sweeps.options import SweepRef, launch_options, make_launch, named_sweep, tracking_option
 from sweeps.spec import apply_overrides, spec_from_dict
 
 __all__ = ["worker_command"]
 
 
 @click.command("worker")
-@click.argument("name")
-@storage_option
 @click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores).")
 @click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default: the sweep's).")
 @tracking_option
 @click.option("--mlflow", "track", is_flag=True,
-              help="Also keep MLflow current (one process at a time does; by default the 'sweep run' host).")
+              help="Also write this host's trials to MLflow (else the 'sweep run' host writes them, later).")
 @launch_options
 @user_errors
-def worker_command(name: str, storage: str | None, jobs: int | None, batch: int | None, tracking_uri: str | None, track: bool,
+@named_sweep
+def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, tracking_uri: str | None, track: bool,
                    backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> None:
     """Join sweep NAME: its spec is read from the storage; work until every study has its total.
 
@@ -40,11 +39,7 @@ def worker_command(name: str, storage: str | None, jobs: int | None, batch: int 
       sweep worker demo --storage postgresql://me@db-host/sweeps --mlflow --tracking-uri http://mlflow-host:5000
     """
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
-    store = open_storage(storage)
-    found = find_sweep(store, name)
-    if not found:
-        raise UserError(f"no sweep named {name!r} in storage {redact(storage or DEFAULT_STORAGE)}; "
-                        f"start it with 'sweep run SPEC --storage URL'.")
+    name, storage, store, found = sweep.name, sweep.storage_url, sweep.storage, list(sweep.studies)
     stored = dict(found[0].config)
     stored["trials"] = max(s.total for s in found)
     if isinstance(stored.get("jobs"), int) and stored["jobs"] > max_jobs():

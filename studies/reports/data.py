@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 
 from studies.outcomes import outcome_of
 from studies.reproduce import Retrained, retrain
-from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
+from studies.summary import StudySummary, SweepStudy, require_sweep, summarize_study
 
 __all__ = ["DatasetReport", "SweepReport", "gather", "environment", "trial_rows"]
 
@@ -113,9 +113,7 @@ def _test_score(r: Retrained) -> dict[str, float]:
 def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
     """Everything the report needs; the best trial of each study is retrained once (the only
     use of the test split)."""
-    studies = find_sweep(storage, name)
-    if not studies:
-        raise ValueError(f"no sweep named {name!r} in this storage.")
+    studies = require_sweep(storage, name)
     reports = []
     for study in studies:
         trials = storage.get_all_trials(study.study_id, deepcopy=False)

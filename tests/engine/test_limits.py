@@ -92,7 +92,7 @@ def test_a_csv_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
     path.write_text("a,b\n1,0\n2,1\n" * 10)
     # As if each byte of the file cost the whole machine: the size alone decides.
     monkeypatch.setattr(datafiles, "_CSV_BYTES_PER_BYTE", machine_memory())
-    with pytest.raises(ValueError, match=rf"big.csv' \(a CSV file of \d+ bytes\) needs about .* save large data as .npz"):
+    with pytest.raises(ValueError, match=r"big.csv' \(a CSV file of \d+ bytes\) needs about .* save large data as .npz"):
         load_dataset(str(path))
 
 

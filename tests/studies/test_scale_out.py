@@ -132,10 +132,8 @@ def test_interrupt_on_postgres_fails_in_flight_trials_and_resumes(sweep_file, pg
     cmd = sweep_cmd("run", str(path), "--storage", url, "--no-mlflow")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(_studies(url)) == 2 and sum(f for f, _ in _counts(url).values()) >= 2)
-    sent = time.monotonic()
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert time.monotonic() - sent < 15, err
+    out, err = proc.communicate(timeout=120)  # only a hang guard: how fast is benchmarks/stop_latency.py's
     assert proc.returncode == 2 and "interrupted" in err and "Traceback" not in err, (proc.returncode, err)
     assert all(running == 0 for _, running in _counts(url).values()), (_counts(url), err)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

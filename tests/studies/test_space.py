@@ -62,15 +62,27 @@ def test_grid_needs_finite_ranges():
 
 @pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc", "grid"])
 def test_every_sampler_runs_the_space(name):
-    space = _space(learning_rate=Range(0.01, 1.0, log=True) if name != "grid" else Choice((0.01, 0.1)),
-                   activation=Choice(("relu", "tanh")))
-    sampler = make_sampler(PluginSpec(name), seed=1, space=space)
+    """Every sampler proposes values of the space, well past its random start-up; the model-
+    based ones (TPE, CMA-ES) then concentrate near the optimum (a learning rate of 0.1)."""
+    import math
+
+    space = _space(learning_rate=Range(1e-4, 10.0, log=True) if name != "grid" else
+                   Choice(tuple(10.0 ** e for e in range(-4, 2))), activation=Choice(("relu", "tanh")))
+    sampler = make_sampler(PluginSpec(name, (("n_startup_trials", 10),) if name in ("tpe", "cmaes") else ()),
+                           seed=1, space=space)
     study = optuna.create_study(sampler=sampler)
-    for _ in range(4):
+    n = 6 * 2 if name == "grid" else 40
+    for _ in range(n):
         trial = study.ask()
         args = space.suggest(trial)
-        study.tell(trial, args.learning_rate)
-    assert len(study.trials) == 4
+        assert 1e-4 <= args.learning_rate <= 10.0 and args.activation in ("relu", "tanh")
+        study.tell(trial, abs(math.log10(args.learning_rate) + 1) + (0.5 if args.activation == "tanh" else 0.0))
+    values = [t.value for t in study.trials]
+    assert len(values) == n
+    if name in ("tpe", "cmaes"):
+        first, last = sorted(values[:10]), sorted(values[-10:])
+        assert last[5] < first[5] / 2, (first, last)  # the model's proposals beat the random start-up's
+        assert study.best_value < 0.2
 
 
 @pytest.mark.parametrize("name", ["median", "percentile", "hyperband", "successive_halving", "none"])

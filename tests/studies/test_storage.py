@@ -85,7 +85,7 @@ def test_storage_kinds(url, kind):
 
 
 def test_bad_storage_urls_are_named_without_their_password(tmp_path):
-    with pytest.raises(ValueError, match=r"'--storage' must be a journal file path or a URL with a scheme in"):
+    with pytest.raises(ValueError, match=r"'storage' must be a journal file path or a URL with a scheme in"):
         storage_kind("ftp://me:pw@host/x")
     with pytest.raises(ValueError) as info:
         storage_kind("ftp://me:pw@host/x")

@@ -155,10 +155,8 @@ def test_interrupted_sweep_resumes_to_its_exact_total(sweep_file, tmp_path, sig,
         if journal.exists() and sum(f for f, _ in _finished_and_running(journal, "intr").values()) >= 2:
             break
     assert proc.poll() is None, proc.communicate()
-    sent = time.monotonic()
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 15
+    out, err = proc.communicate(timeout=120)  # only a hang guard: how fast is benchmarks/stop_latency.py's
     assert proc.returncode == 2, err
     assert "interrupted" in err and "Traceback" not in err, err
     before = _finished_and_running(journal, "intr")

@@ -143,8 +143,8 @@ LIMITS = [
     (_edit("trials = 4", "trials = 4\ndivergence_factor = inf"), "'divergence_factor' must be a finite number > 1, but got inf"),
     (_edit("trials = 4", "trials = 4\ndivergence_factor = nan"), "'divergence_factor' must be a finite number > 1, but got nan"),
     (_edit("low = 2, high = 64, log = true", "low = 2, high = 1000000000, log = true"),
-     f"'search.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 3 layer(s) of 1000000000 units "
-     f"on dataset 'circle' need about"),
+     "'search.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 3 layer(s) of 1000000000 units "
+     "on dataset 'circle' need about"),
     (_edit("hidden_layers = { low = 1, high = 3 }\nhidden_units = { low = 2, high = 64, log = true }",
            "hidden_layers = { low = 1, high = 3 }").replace("[train]", "[train]\nhidden_units = 1000000000"),
      "'train.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s)"),
@@ -283,3 +283,31 @@ def test_check_shows_the_input_features(in_tmp):
         r = _run_file(in_tmp / "sweep.toml", "--check")
         assert r.exit_code == 0 and expected in r.output, r.output
         assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]
+
+
+def test_library_errors_name_the_flag_that_set_the_parameter(tmp_path, monkeypatch):
+    """The library names its parameters ('storage'); the command line names its flags."""
+    from click.testing import CliRunner
+
+    from sweeps.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["status", "x", "--storage", "ftp://me:pw@host/x"])
+    assert r.exit_code == 2 and r.output.startswith("Error: '--storage' must be a journal file path"), r.output
+    assert "pw" not in r.output
+    r = CliRunner().invoke(cli, ["run", "playground", "--storage", "ftp://host/x"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "'--storage' must be" in r.output, r.output
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_looking_for_a_sweep_in_a_missing_journal_creates_nothing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sweeps.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    for args in (["status", "gone"], ["sync", "gone"], ["report", "gone"], ["worker", "gone"],
+                 ["reproduce", "gone", "--dataset", "circle", "--trial", "1"]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 2 and "no sweep named 'gone'" in r.output, (args, r.output)
+    assert not list(tmp_path.iterdir())
