@@ -47,6 +47,7 @@ from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from studies import _optuna_compat as compat
+from studies.snapshot import Snapshot
 
 __all__ = ["SweepStorage", "FlushResult", "StorageError"]
 
@@ -68,20 +69,6 @@ class _Owned:
     written_keys: set[str] = field(default_factory=set)  # attribute keys already in the storage
 
 
-@dataclass
-class _View:
-    """The snapshot of one study's other trials."""
-
-    trials: dict[int, FrozenTrial] = field(default_factory=dict)  # trial_id -> trial
-    by_number: dict[int, int] = field(default_factory=dict)  # number -> trial_id
-    unfinished: set[int] = field(default_factory=set)
-    last_finished: int = -1
-    read_at: float = -1e18
-    version: int = 0
-    lists: dict[tuple, list[FrozenTrial]] = field(default_factory=dict)
-    distributions: dict[str, BaseDistribution] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class FlushResult:
     """What a flush wrote: trials finished, and trials dropped (another process had already
@@ -89,13 +76,6 @@ class FlushResult:
 
     finished: tuple[int, ...] = ()
     dropped: tuple[int, ...] = ()
-
-
-def _stub(trial_id: int, state: TrialState, number: int) -> FrozenTrial:
-    """An unfinished trial as a view that only counts them shows it: its state and number."""
-    return FrozenTrial(number=number, state=state, value=None, values=None, datetime_start=None,
-                       datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
-                       intermediate_values={}, trial_id=trial_id)
 
 
 def _copy(trial: FrozenTrial) -> FrozenTrial:
@@ -142,7 +122,7 @@ class SweepStorage(optuna.storages.BaseStorage):
         self._kind = compat.supports_bulk(backend)
         self._owned: dict[int, _Owned] = {}
         self._reserved: dict[int, list[int]] = {}  # study -> trials created ahead for the next asks
-        self._views: dict[int, _View] = {}
+        self._views: dict[int, Snapshot] = {}
         self._directions: dict[int, list[StudyDirection]] = {}
         self._names: dict[int, str] = {}
         self._lock = threading.RLock()
@@ -350,7 +330,7 @@ class SweepStorage(optuna.storages.BaseStorage):
                     view = self._view(study_id)
                     view.trials.pop(trial_id, None)
                     view.unfinished.discard(trial_id)
-                    view.lists.clear()
+                    view.changed()
                 return ok
             if not state.is_finished():
                 return False
@@ -399,12 +379,7 @@ class SweepStorage(optuna.storages.BaseStorage):
                 own.pending = compat.TrialWrites(trial_id)
                 if w.state is not None:
                     del self._owned[trial_id]
-                    view = self._view(own.study_id)
-                    view.trials[trial_id] = own.trial
-                    view.by_number[own.trial.number] = trial_id
-                    view.unfinished.discard(trial_id)
-                    view.version += 1
-                    view.lists.clear()
+                    self._view(own.study_id).add_finished(own.trial)
                     finished.append(trial_id)
             self.stats["flushes"] += 1
             self.stats["flush_seconds"] += time.perf_counter() - t0
@@ -432,10 +407,10 @@ class SweepStorage(optuna.storages.BaseStorage):
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def _view(self, study_id: int) -> _View:
+    def _view(self, study_id: int) -> Snapshot:
         view = self._views.get(study_id)
         if view is None:
-            view = self._views[study_id] = _View()
+            view = self._views[study_id] = Snapshot()
         return view
 
     def _stale(self, study_id: int) -> None:
@@ -469,77 +444,21 @@ class SweepStorage(optuna.storages.BaseStorage):
             if not force and now - view.read_at < self.refresh_seconds:
                 return
             t0 = time.perf_counter()
-            first = not view.trials and view.last_finished < 0
-            top = -1
+            first = view.empty
             with self._call():
-                if self._kind == "rdb":
-                    fresh, top = self._read_rdb(view, study_id)
-                else:
-                    fresh = self.backend.get_all_trials(study_id, deepcopy=False)
-            changed = False
-            for t in fresh:
-                tid = t._trial_id
-                if tid in self._owned:
-                    continue
-                old = view.trials.get(tid)
-                if old is not t:
-                    view.trials[tid] = t
-                    view.by_number[t.number] = tid
-                    changed = changed or old is None or old.state != t.state or \
-                        old.intermediate_values != t.intermediate_values or old.params != t.params or \
-                        old.user_attrs != t.user_attrs or old.system_attrs != t.system_attrs
-                    for name, dist in t.distributions.items():
-                        view.distributions.setdefault(name, dist)
-                if t.state.is_finished():
-                    view.unfinished.discard(tid)
-                    view.last_finished = max(view.last_finished, tid)
-                else:
-                    view.unfinished.add(tid)
-            if self._kind == "rdb":
-                # Trials above the last finished one are probed each time: the window stays
-                # small, and the unfinished set keeps the older ones still running in sight.
-                view.last_finished = max(view.last_finished, top)
-                view.unfinished = {tid for tid in view.unfinished
-                                   if tid in view.trials and not view.trials[tid].state.is_finished()}
-            if changed:
-                view.version += 1
-                view.lists.clear()
+                fresh, top = view.read(self.backend, study_id, kind=self._kind, skip=self._owned,
+                                       whole_unfinished=self.read_unfinished)
+            view.apply(fresh, top, kind=self._kind, skip=self._owned)
             view.read_at = now
             self.stats["refreshes"] += 1
             self.stats["first_read_seconds" if first and fresh else "refresh_seconds"] += time.perf_counter() - t0
-
-    def _read_rdb(self, view: _View, study_id: int) -> tuple[list[FrozenTrial], int]:
-        """The other processes' trials that are new, unfinished or changed since the last read:
-        first the ids and states of the trials above the last finished one (one small query),
-        then those trials whole; this process's own trials are never read back. Also returns
-        the highest id of a finished trial seen."""
-        probed = compat.rdb_probe_states(self.backend, study_id, include=view.unfinished, after=view.last_finished)
-        others = {tid: sn for tid, sn in probed.items() if tid not in self._owned}
-        wanted = {tid for tid, (state, _) in others.items()
-                  if tid not in view.trials or not state.is_finished() or view.trials[tid].state != state}
-        top = max((tid for tid, (state, _) in others.items() if state.is_finished()), default=-1)
-        stubs = []
-        if not self.read_unfinished:  # their state and number are all this view needs of them
-            for tid in [tid for tid in wanted if not others[tid][0].is_finished()]:
-                wanted.discard(tid)
-                old = view.trials.get(tid)
-                if old is None or old.state != others[tid][0]:
-                    stubs.append(_stub(tid, *others[tid]))
-        if not wanted:
-            return stubs, top
-        return stubs + compat.rdb_read_trials(self.backend, study_id, include=wanted, after=None), top
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         with self._lock:
             self.refresh(study_id, force=False)
             view = self._view(study_id)
-            key = tuple(sorted(int(s) for s in states)) if states is not None else None
-            others = view.lists.get(key)
-            if others is None:
-                others = [t for tid, t in sorted(view.trials.items())
-                          if tid not in self._owned and (states is None or t.state in states)]
-                view.lists[key] = others
+            others = view.select(states, self._owned)
             mine = [own.trial for own in self._owned.values()
                     if own.study_id == study_id and (states is None or own.trial.state in states)]
             if mine:

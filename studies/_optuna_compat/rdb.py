@@ -1,0 +1,186 @@
+"""Batched writes and incremental reads on Optuna's RDB storage, with its own models."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+from optuna.distributions import distribution_to_json
+from optuna.trial import FrozenTrial, TrialState
+
+from studies._optuna_compat.writes import TrialWrites
+
+
+# -- RDB ---------------------------------------------------------------------------------------
+
+def _models():
+    from optuna.storages._rdb import models
+
+    return models
+
+
+def preload_rdb() -> None:
+    """Import what opening an RDB storage imports (Optuna's models, alembic), ahead of time."""
+    _models()
+    import alembic.migration  # noqa: F401
+    import alembic.script  # noqa: F401
+
+
+@contextmanager
+def _session(storage: optuna.storages.RDBStorage, *, durable: bool = True) -> Iterator[Any]:
+    """Optuna's own transaction scope: commit on success, rollback (and Optuna's errors) on failure.
+
+    ``durable=False`` (PostgreSQL): the commit does not wait for the write-ahead log to reach
+    the disk. The records are written and visible at once, and a crash of a worker loses
+    nothing; only a crash of the database server itself may lose the last fraction of a
+    second of them, as a power loss does the journal's records between two fsyncs. A trial's
+    end is always written durably.
+    """
+    import sqlalchemy
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session) as session:
+        if not durable and storage.engine.dialect.name == "postgresql":
+            session.execute(sqlalchemy.text("SET LOCAL synchronous_commit TO OFF"))
+        yield session
+
+
+def _utc(dt: datetime.datetime) -> datetime.datetime:
+    """What ``TrialModel.datetime_*`` setters store: naive UTC from naive local time."""
+    return dt.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
+                    after: int | None) -> list[FrozenTrial]:
+    """The trials whose id is in ``include`` or greater than ``after`` (``after=None``: exactly
+    ``include``), as Optuna's cached storage reads them to stay current."""
+    return storage._get_trials(study_id, None, set(include), _NO_MORE if after is None else after)
+
+
+_NO_MORE = 2**31 - 1  # a trial id above every other (INTEGER columns): "no trial beyond those included"
+
+
+def rdb_probe_states(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
+                     after: int) -> dict[int, tuple[TrialState, int]]:
+    """Id -> (state, number) of the trials whose id is in ``include`` or greater than
+    ``after``: one small query, to learn which trials changed before reading them whole."""
+    import sqlalchemy
+
+    T = _models().TrialModel
+    where = T.trial_id > after
+    if include:
+        where = sqlalchemy.or_(where, T.trial_id.in_(sorted(include)))
+    with _session(storage) as session:
+        rows = session.query(T.trial_id, T.state, T.number).filter(T.study_id == study_id, where).all()
+    return {trial_id: (state, number) for trial_id, state, number in rows}
+
+
+def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int, *,
+                      user_attrs: dict[str, Any] | None = None) -> list[FrozenTrial]:
+    """Create ``n`` RUNNING trials in one transaction, as ``create_new_trial`` does each (under
+    the study's row lock that numbers them), with ``user_attrs`` and, when the storage has a
+    heartbeat, a first heartbeat: no trial is ever RUNNING without one. Returns them."""
+    import sqlalchemy
+
+    models = _models()
+    attrs = dict(user_attrs or {})
+    now = datetime.datetime.now()
+    with _session(storage, durable=False) as session:
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now)
+                for _ in range(n)]
+        session.add_all(rows)
+        session.flush()
+        rows.sort(key=lambda r: r.trial_id)
+        first = rows[0].count_past_trials(session)
+        extra: list[Any] = []
+        beat = session.execute(sqlalchemy.func.now()).scalar() if storage.heartbeat_interval else None
+        for i, row in enumerate(rows):
+            row.number = first + i
+            extra += [models.TrialUserAttributeModel(trial_id=row.trial_id, key=k, value_json=json.dumps(v))
+                      for k, v in attrs.items()]
+            if beat is not None:
+                extra.append(models.TrialHeartbeatModel(trial_id=row.trial_id, heartbeat=beat))
+        session.add_all(extra)
+        out = [FrozenTrial(number=r.number, state=TrialState.RUNNING, value=None, values=None,
+                           datetime_start=now, datetime_complete=None, params={}, distributions={},
+                           user_attrs=dict(attrs), system_attrs={}, intermediate_values={}, trial_id=r.trial_id)
+               for r in rows]
+    return out
+
+
+def rdb_record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Iterable[int]) -> None:
+    """``record_heartbeat`` for several trials in one transaction (the database's clock)."""
+    import sqlalchemy
+
+    ids = sorted(set(trial_ids))
+    if not ids:
+        return
+    models = _models()
+    H = models.TrialHeartbeatModel
+    with _session(storage, durable=False) as session:
+        now = session.execute(sqlalchemy.func.now()).scalar()
+        have = {row.trial_id: row for row in session.query(H).filter(H.trial_id.in_(ids)).with_for_update()}
+        for trial_id in ids:
+            if trial_id in have:
+                have[trial_id].heartbeat = now
+            else:
+                session.add(H(trial_id=trial_id, heartbeat=now))
+
+
+def rdb_write(storage: optuna.storages.RDBStorage, writes: Sequence[TrialWrites]) -> set[int]:
+    """Write every trial's pending writes in one transaction; returns the ids of trials that
+    were no longer RUNNING (finished by another process: their writes are dropped, as
+    Optuna's own calls would refuse them)."""
+    import sqlalchemy
+
+    writes = [w for w in writes if not w.empty()]
+    if not writes:
+        return set()
+    models = _models()
+    T = models.TrialModel
+    ids = [w.trial_id for w in writes]
+    with _session(storage, durable=any(w.state is not None for w in writes)) as session:
+        states = dict(session.query(T.trial_id, T.state).filter(T.trial_id.in_(ids)).with_for_update())
+        dropped = {i for i in ids if states.get(i) != TrialState.RUNNING}
+        live = [w for w in writes if w.trial_id not in dropped]
+        inserts: dict[Any, list[dict[str, Any]]] = {}
+
+        def insert(model: Any, **row: Any) -> None:
+            inserts.setdefault(model, []).append(row)
+
+        for w in live:
+            for name, value, dist in w.params:
+                insert(models.TrialParamModel, trial_id=w.trial_id, param_name=name, param_value=value,
+                       distribution_json=distribution_to_json(dist))
+            for step, value in sorted(w.intermediate.items()):
+                stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+                insert(models.TrialIntermediateValueModel, trial_id=w.trial_id, step=step,
+                       intermediate_value=stored, intermediate_value_type=kind)
+            for cls, attrs in ((models.TrialUserAttributeModel, w.user_attrs),
+                               (models.TrialSystemAttributeModel, w.system_attrs)):
+                for key, value in attrs.items():
+                    if key in w.updated_keys:
+                        session.query(cls).filter(cls.trial_id == w.trial_id, cls.key == key).update(
+                            {cls.value_json: json.dumps(value)}, synchronize_session=False)
+                    else:
+                        insert(cls, trial_id=w.trial_id, key=key, value_json=json.dumps(value))
+            for objective, value in enumerate(w.values or ()):
+                stored, kind = models.TrialValueModel.value_to_stored_repr(float(value))
+                insert(models.TrialValueModel, trial_id=w.trial_id, objective=objective, value=stored,
+                       value_type=kind)
+        for model, rows in inserts.items():  # one multi-row INSERT per table
+            session.execute(sqlalchemy.insert(model), rows)
+        finishing = [w for w in live if w.state is not None]
+        if finishing:  # one UPDATE, a row of parameters per trial
+            session.execute(sqlalchemy.update(T), [
+                {"trial_id": w.trial_id, "state": w.state,
+                 "_datetime_complete_utc": _utc(w.datetime_complete or datetime.datetime.now())}
+                for w in finishing])
+    return dropped
+
+
