@@ -26,7 +26,7 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("training (engine)", ("engine/",)),
     ("sampling (TPE)", ("optuna/samplers", "studies/samplers.py", "studies/space.py")),
     ("pruning", ("optuna/pruners", "_Reporter")),
-    ("storage", ("studies/store.py", "studies/_optuna_compat.py", "optuna/storages", "studies/journal.py",
+    ("storage", ("studies/store.py", "studies/_optuna_compat/", "optuna/storages", "studies/journal.py",
                  "sqlalchemy/", "psycopg/", "studies/heartbeat.py")),
     ("progress and polling", ("studies/runner.py", "studies/summary.py", "sweeps/display.py")),
 ]

@@ -246,8 +246,9 @@ class SweepStorage(optuna.storages.BaseStorage):
         return trial_id in self._owned
 
     def owned(self) -> list[int]:
-        """Ids of this process's trials not yet written as finished."""
-        return list(self._owned)
+        """Ids of this process's trials not yet written as finished (any thread may ask)."""
+        with self._lock:
+            return list(self._owned)
 
     # -- trials: writes ------------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ def tpe_candidates(sampler: optuna.samplers.TPESampler, study: optuna.Study, tri
     if len(captured) != 1 or np.shape(captured[0][1]) != (n,):
         raise RuntimeError(
             f"optuna {optuna.__version__}: TPESampler._sample no longer draws its n_ei_candidates and scores them "
-            f"with _compute_acquisition_func once; studies/_optuna_compat.py must follow it.")
+            f"with _compute_acquisition_func once; studies/_optuna_compat/ must follow it.")
     return captured[0]
 
 

@@ -1,4 +1,4 @@
-"""Optuna's private names used here (studies/_optuna_compat.py): fail loudly when upstream
+"""Optuna's private names used here (studies/_optuna_compat/): fail loudly when upstream
 renames or changes them, before anything subtler breaks."""
 
 from __future__ import annotations
