@@ -26,8 +26,11 @@ pytestmark = pytest.mark.slow
 def _runs(uri: str, experiment: str):
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
+    from studies import mlflow_sqlite
+
+    with mlflow_sqlite.creating(uri):  # as the writers do: never two processes creating the file at once
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(experiment)
     return [] if exp is None else client.search_runs([exp.experiment_id], max_results=5000)
 
 
@@ -111,6 +114,12 @@ def test_two_hosts_each_write_their_trials_once_and_a_dead_hosts_are_taken_over(
     runs = _runs(uri, "twohosts")
     keys = _trial_keys(runs)
     assert len(keys) == len(set(keys)), "a trial logged twice"
+    if set(keys) != finished:
+        missing = finished - set(keys)
+        detail = [(s.study_name, t.number, t.state.name, t.user_attrs.get("worker"), t.datetime_complete)
+                  for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)
+                  if (s.study_name, t.number) in missing]
+        raise AssertionError(f"missing {detail}\n{err[-3000:]}")
     assert set(keys) == finished  # host-b's trials too: taken over by host A's writer
     assert not [r for r in runs if r.info.status == "RUNNING" and r.data.tags.get("sweeps.kind") == "trial"]
     assert {r.data.tags.get("sweeps.host") for r in runs if r.data.tags.get("sweeps.kind") == "trial"} >= {
