@@ -13,7 +13,8 @@ from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS
-from engine.training import DIVERGENCE_CAUSES, Divergence, History, train
+from engine.divergence import DIVERGENCE_CAUSES, Divergence
+from engine.training import History, train
 
 __all__ = [
     "ACTIVATIONS",

@@ -43,7 +43,9 @@ from engine.datasets import Dataset
 from engine.network import MLP
 from engine.optimizers import check_optimizer
 from engine.stack_math import activate, derive, plan_layers, row_order, stacked_cost, targets
-from engine.training import History, _check_number, _divergence, _score
+from engine.checks import check_number
+from engine.divergence import Divergence, divergence_limit
+from engine.training import History
 
 __all__ = ["Member", "Stack", "stack_widths", "train_batched"]
 
@@ -106,9 +108,9 @@ class Stack:
                  divergence_factor: float = 100.0, dtype: type | np.dtype = np.float32,
                  activation: str | None = None) -> None:
         check_optimizer(optimizer)
-        _check_number("epochs", epochs, low=1, integer=True)
-        _check_number("batch_size", batch_size, low=1, integer=True)
-        _check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
+        check_number("epochs", epochs, low=1, integer=True)
+        check_number("batch_size", batch_size, low=1, integer=True)
+        check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
         self.dataset, self.epochs, self.batch_size = dataset, int(epochs), int(batch_size)
         self.optimizer, self.momentum, self.nesterov = optimizer, momentum, nesterov
         self.divergence_factor, self.activation = divergence_factor, activation
@@ -332,7 +334,7 @@ class Stack:
                     c = float(init[r])
                     s.history.initial_cost = c
                     s.last_cost = c
-                    s.limit = self.divergence_factor * c if math.isfinite(c) else math.inf
+                    s.limit = divergence_limit(c, self.divergence_factor)
         self.limit = np.array([s.limit for s in slots], dtype=np.float64)
 
     def _write_back(self, r: int, model: MLP) -> None:
@@ -478,8 +480,7 @@ class Stack:
             vlogits = self._forward(Xv)[-1]
             vcost = self._cost(vlogits, *yv_targets, grad=False)[0] / Xv.shape[-2]
             if self.out.classification:
-                pred = (vlogits[..., 0] > 0) if self.output == "sigmoid" else vlogits.argmax(axis=2)
-                scores = (pred == yv).mean(axis=1)
+                scores = self.out.score(vlogits, yv)
             totals = costs.sum(0)
             costs /= self.step_rows[:, None]
             bad = ~(costs < self.limit)  # also catches NaN
@@ -496,12 +497,12 @@ class Stack:
             if diverged[r]:
                 first = int(np.argmax(bad[:, r]))
                 last = s.last_cost if first == 0 else float(costs[first - 1, r])
-                hist.divergence = _divergence(s.epoch, step + first + 1, float(costs[first, r]), last)
+                hist.divergence = Divergence.at(s.epoch, step + first + 1, float(costs[first, r]), last)
                 self._leaving.add(h)
                 continue
             s.last_cost = last_costs[r]
             if not vcosts[r] < limits[r]:
-                hist.divergence = _divergence(s.epoch, step + S, vcosts[r], s.last_cost)
+                hist.divergence = Divergence.at(s.epoch, step + S, vcosts[r], s.last_cost)
                 self._leaving.add(h)
                 continue
             hist.train_cost.append(train_costs[r])
@@ -509,7 +510,7 @@ class Stack:
             if score_list is not None:
                 hist.val_accuracy.append(score_list[r])
             else:
-                hist.val_r2.append(_score(s.model, vlogits[r], yv[r] if self.multi else yv))
+                hist.val_r2.append(self.out.score(vlogits[r], yv[r] if self.multi else yv))
             hist.epoch_time.append(elapsed)
             if s.epoch >= self.epochs:
                 self._leaving.add(h)

@@ -103,12 +103,13 @@ def _binary_proba(z: np.ndarray) -> np.ndarray:
     return np.hstack([1.0 - p, p])
 
 
+# Class predictions take any leading axes: a stack's (K, n, k) logits give (K, n) labels.
 def _binary_predict(z: np.ndarray) -> np.ndarray:
-    return (z[:, 0] > 0).astype(np.int64)
+    return (z[..., 0] > 0).astype(np.int64)
 
 
 def _multiclass_predict(z: np.ndarray) -> np.ndarray:
-    return z.argmax(axis=1)
+    return z.argmax(axis=-1)
 
 
 def _regression_predict(z: np.ndarray) -> np.ndarray:
@@ -125,6 +126,19 @@ class Output:
     proba: Callable[[np.ndarray], np.ndarray] | None
     predict: Callable[[np.ndarray], np.ndarray]
     classification: bool
+
+    def score(self, logits: np.ndarray, y: np.ndarray) -> float | np.ndarray:
+        """Accuracy (classification) or R² (regression) of ``logits`` against the labels ``y``.
+
+        Accuracy takes any leading axes (a stack's (K, n, k) logits give K accuracies); R² one
+        network's (n, 1) logits.
+        """
+        if self.classification:
+            return (self.predict(logits) == y).mean(axis=-1)
+        pred = logits[:, 0]
+        ss_res = float(np.sum((y - pred) ** 2))
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
 
 
 OUTPUTS: dict[str, Output] = {
