@@ -41,7 +41,7 @@ from engine.activations import check_activation
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
 from engine.network import MLP
-from engine.optimizers import check_optimizer
+from engine.optimizers import OPTIMIZERS, check_optimizer, make_optimizer
 from engine.stack_math import activate, derive, plan_layers, row_order, stacked_cost, targets
 from engine.checks import check_number
 from engine.divergence import Divergence, divergence_limit
@@ -257,8 +257,8 @@ class Stack:
             # the bias stays -inf and the unit stays silent, with no mask to multiply by.
             for layer, h in enumerate(slot.member.hidden):
                 self._view(flat, layer, bias=True)[0, 0, h:] = -np.inf
-        zeros = np.zeros_like(flat)
-        return {"flat": flat, "m": zeros, "v": zeros.copy(), "trained": trained}
+        return {"flat": flat, "trained": trained,
+                **{name: np.zeros_like(flat) for name in OPTIMIZERS[self.optimizer].state_names}}
 
     def _rebuild(self) -> None:
         """Apply the joins and leaves: gather the rows kept, append the new, order by activation."""
@@ -272,10 +272,12 @@ class Stack:
             return (*row_order(act, depth), h)
 
         rows = sorted(kept + joining, key=order)
-        keys = ["flat", "m", "v", "trained"]
+        state_names = OPTIMIZERS[self.optimizer].state_names
+        keys = ["flat", "trained", *state_names]
         fresh = {h: self._fresh(self._slots[h]) for h in joining}
-        current = {"flat": getattr(self, "flat", None), "m": getattr(self, "m", None), "v": getattr(self, "v", None),
-                   "trained": getattr(self, "trained_", None)}
+        opt = getattr(self, "opt", None)
+        current = {"flat": getattr(self, "flat", None), "trained": getattr(self, "trained_", None),
+                   **(opt.state if opt is not None else {})}
         arrays = {}
         for key in keys:
             parts = [fresh[h][key] if h in fresh else current[key][old[h] : old[h] + 1] for h in rows]
@@ -284,8 +286,7 @@ class Stack:
             else:
                 arrays[key] = np.zeros((0, self.n_params), dtype=self.dt)
         self._rows, self._joining, self._leaving = rows, [], set()
-        self.flat, self.m, self.v = arrays["flat"], arrays["m"], arrays["v"]
-        self.trained_ = arrays["trained"]
+        self.flat, self.trained_ = arrays["flat"], arrays["trained"]
         self.grad = np.zeros_like(self.flat)
         L = self.D + 1
         self.W = [self._view(self.flat, j, bias=False) for j in range(L)]
@@ -301,18 +302,16 @@ class Stack:
         self.l1 = np.array([s.member.l1 for s in slots], dtype=dt)[:, None]
         self.has_l2, self.has_l1 = bool(self.l2.any()), bool(self.l1.any())
         identity = any(len(s.member.hidden) < self.D for s in slots)
-        # Each parameter's rate, in full (a same-shape product is cheaper than a broadcast);
-        # identity layers never move: their rate is 0.
-        self.rate = np.ascontiguousarray(np.broadcast_to(self.lr, self.flat.shape))
-        if identity:
-            self.rate *= self.trained_
-        self.identity = identity
+        # Identity layers never move: masked.
+        self.opt = make_optimizer(self.optimizer, self.flat, learning_rate=self.lr, momentum=self.momentum,
+                                  nesterov=self.nesterov, mask=self.trained_ if identity else None,
+                                  state={name: arrays[name] for name in state_names}, scale_first=True)
         # Plain SGD takes L2 as a decay, w *= 1 - rate * l2: the same step as adding l2 * w to
         # the gradient, with one same-shape product instead of two broadcast ones.
         self.decay = None
         if self.optimizer == "sgd" and self.has_l2:
             self.decay = np.ones_like(self.flat)
-            self.decay[:, self.weights] -= self.rate[:, self.weights] * self.l2
+            self.decay[:, self.weights] -= self.opt.rate[:, self.weights] * self.l2
         self.plan = plan_layers([(s.activation, len(s.member.hidden)) for s in slots], self.D)
         # Each member's data: the stack's own, or (members of several datasets) gathered by row.
         self.data = np.array([s.data for s in slots], dtype=np.intp)
@@ -386,12 +385,6 @@ class Stack:
         self._cursors = cursors
         return out
 
-    def _adam_sizes(self, first_steps: np.ndarray, steps: int) -> np.ndarray:
-        """Adam's bias-corrected step size, ``sqrt(1 - b2**t) / (1 - b1**t)``, of each member's
-        steps ``t = first + 1 .. first + steps`` (K x steps), computed per epoch."""
-        t = (first_steps[:, None] + np.arange(1, steps + 1)).astype(np.float64)
-        return (np.sqrt(1 - 0.999**t) / (1 - 0.9**t)).astype(self.dt)
-
     def step_epoch(self) -> list[int]:
         """Train every member one epoch (after applying joins and leaves); returns the handles
         that trained. A member that diverged or finished its epochs leaves the stack; its
@@ -425,10 +418,10 @@ class Stack:
         opt = self.optimizer
         plan, W, Wt, gW, gb, gW0 = self.plan, self.W, self.Wt, self.gW, self.gb, self.gW0
         D, step_ones, output = self.D, self.step_ones, self.output
-        flat, g, rate, decay = self.flat, self.grad, self.rate, self.decay
+        flat, g, decay, optimizer = self.flat, self.grad, self.decay, self.opt
         penalize = opt != "sgd" and (self.has_l2 or self.has_l1)
         if opt == "adam":
-            adam_sizes = self._adam_sizes(np.array([s.epoch * S for s in slots], dtype=np.int64), S)
+            adam_sizes = optimizer.corrections(np.array([s.epoch * S for s in slots], dtype=np.int64), S, self.dt)
         with np.errstate(all="ignore"):
             for i, start in enumerate(self.starts):
                 rows_i = slice(start, start + B)
@@ -456,26 +449,12 @@ class Stack:
                         gw += self.l2 * w
                     if self.has_l1:
                         gw += self.l1 * np.sign(w)
-                if opt == "sgd":
-                    if decay is not None:
-                        flat *= decay
-                    np.multiply(rate, g, out=g)
-                    flat -= g
-                elif opt == "momentum":
-                    self.m *= self.momentum
-                    self.m -= rate * g
-                    flat += (self.momentum * self.m - rate * g) if self.nesterov else self.m
+                if decay is not None:  # plain SGD's L2
+                    flat *= decay
+                if opt == "adam":
+                    optimizer.step(g, step_size=self.lr * adam_sizes[:, i, None])
                 else:
-                    b1, b2, eps = 0.9, 0.999, 1e-8
-                    self.v *= b2
-                    self.v += (1 - b2) * g * g
-                    self.m *= b1
-                    self.m += (1 - b1) * g
-                    size = self.lr * adam_sizes[:, i, None]
-                    upd = self.m / (np.sqrt(self.v) + eps)
-                    if self.identity:
-                        upd *= self.trained_
-                    flat -= size * upd
+                    optimizer.step(g)
             Xv, yv, yv_targets = self.val
             vlogits = self._forward(Xv)[-1]
             vcost = self._cost(vlogits, *yv_targets, grad=False)[0] / Xv.shape[-2]

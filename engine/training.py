@@ -14,7 +14,7 @@ from engine.datasets import Dataset
 from engine.divergence import Divergence, divergence_limit
 from engine.limits import check_memory, train_bytes
 from engine.network import MLP
-from engine.optimizers import OPTIMIZERS, Adam, Momentum, check_optimizer
+from engine.optimizers import check_optimizer, make_optimizer
 
 __all__ = ["History", "train"]
 
@@ -114,13 +114,7 @@ def train(
                  train_bytes(model.sizes, model.dtype.itemsize, n_train=len(dataset.y_train), n_val=len(dataset.y_val)),
                  advice="; use fewer or narrower layers")
 
-    opt_cls = OPTIMIZERS[optimizer]
-    if opt_cls is Momentum:
-        opt = Momentum(model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
-    elif opt_cls is Adam:
-        opt = Adam(model._flat, learning_rate=learning_rate)
-    else:
-        opt = opt_cls(model._flat, learning_rate=learning_rate)
+    opt = make_optimizer(optimizer, model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
 
     classification = OUTPUTS[model.output].classification
     ydtype = np.intp if classification else model.dtype
