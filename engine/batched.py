@@ -42,7 +42,7 @@ from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS, check_optimizer, make_optimizer
-from engine.stack_math import activate, derive, plan_layers, row_order, stacked_cost, targets
+from engine.stack_math import activate, derive, plan_layers, row_order
 from engine.checks import check_number
 from engine.divergence import Divergence, divergence_limit
 from engine.training import History
@@ -345,11 +345,11 @@ class Stack:
 
     # -- the numerics ---------------------------------------------------------------------
     def _target(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return targets(self.output, y, self.dt)
+        return self.out.stacked_targets(y, self.dt)
 
     def _cost(self, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
               scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        return stacked_cost(self.output, z, y, sign, grad=grad, scale=scale)
+        return self.out.stacked_cost_grad(z, y, sign, grad=grad, scale=scale)
 
     def _forward(self, a: np.ndarray) -> list[np.ndarray]:
         """Every layer's outputs for inputs ``a`` (with their column of ones)."""
@@ -427,8 +427,8 @@ class Stack:
                 rows_i = slice(start, start + B)
                 xb = Xs[..., rows_i, :]
                 acts = self._forward(xb)
-                costs[i], delta = stacked_cost(
-                    output, acts[-1], ys[..., rows_i], None if signs is None else signs[..., rows_i],
+                costs[i], delta = self.out.stacked_cost_grad(
+                    acts[-1], ys[..., rows_i], None if signs is None else signs[..., rows_i],
                     grad=True, scale=None if scales is None else scales[..., rows_i])
                 ones = step_ones[i]
                 # Backpropagation, all members at once.

@@ -10,23 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.activations import ACTIVATIONS, DERIVATIVES
+from engine.activations import SLICE_FORMS, sigmoid_from_half_tanh
 
-__all__ = ["row_order", "plan_layers", "activate", "derive", "targets", "stacked_cost"]
-
-
-def _relu(z: np.ndarray) -> np.ndarray:
-    # One call: on a stack's small slices the call, not NaN handling, is what costs
-    # (engine.activations' two-call form is faster on one network's larger arrays).
-    return np.maximum(z, 0.0, out=z)
+__all__ = ["row_order", "plan_layers", "activate", "derive"]
 
 
-def _d_relu(a: np.ndarray, delta: np.ndarray) -> None:
-    delta *= np.sign(a)  # a >= 0: its sign is the derivative; a float product is faster than a mask's
-
-
-_ACTIVATIONS = {**ACTIVATIONS, "relu": _relu}
-_DERIVATIVES = {**DERIVATIVES, "relu": _d_relu}
 _GROUP = {"sigmoid": 1, "tanh": 2}
 
 
@@ -61,7 +49,7 @@ def plan_layers(rows: Sequence[tuple[str, int]], depth: int) -> list[list[tuple]
                 m = e if a == "sigmoid" else st
                 steps.append((None, st, m, e, st == 0 and e == K))
             elif a != "linear":
-                steps.append(((_ACTIVATIONS[a], _DERIVATIVES[a]), st, e, e, st == 0 and e == K))
+                steps.append((SLICE_FORMS[a], st, e, e, st == 0 and e == K))
         plan.append(steps)
     return plan
 
@@ -77,8 +65,7 @@ def activate(z: np.ndarray, steps: list[tuple]) -> None:
             sg *= 0.5
         np.tanh(z if whole else z[s:e], out=z if whole else z[s:e])
         if m > s:
-            sg += 1.0
-            sg *= 0.5
+            sigmoid_from_half_tanh(sg)
 
 
 def derive(a: np.ndarray, delta: np.ndarray, steps: list[tuple]) -> None:
@@ -97,47 +84,3 @@ def derive(a: np.ndarray, delta: np.ndarray, steps: list[tuple]) -> None:
             delta *= t
         else:
             delta[s:e] *= t
-
-
-def targets(output: str, y: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
-    """Targets as :func:`stacked_cost` wants them: float labels and ``1 - 2y`` for the sigmoid output."""
-    if output == "sigmoid":
-        yf = y.astype(dtype)
-        return yf, 1.0 - 2.0 * yf
-    return y, None
-
-
-def stacked_cost(output: str, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
-                 scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-member summed costs (K,) from logits (K, B, k), and the gradient of their mean.
-
-    ``y`` is (B,) or (K, B); for the sigmoid output it is float and ``sign`` is ``1 - 2y``,
-    and ``scale`` (if given) is ``-sign / B``.
-    """
-    n = z.shape[1]
-    if output == "sigmoid":
-        # c = softplus(z (1 - 2y)) is the cost of each row (as engine.costs: never negative),
-        # and sigmoid(z) - y = (2y - 1) expm1(-c): the gradient from the same array.
-        c = np.logaddexp(0.0, z[..., 0] * sign)
-        cost = c.sum(axis=1)
-        if not grad:
-            return cost, None
-        np.negative(c, out=c)
-        d = np.expm1(c, out=c)
-        d *= sign * (-1.0 / n) if scale is None else scale
-        return cost, d[..., None]
-    if output == "softmax":
-        shifted = z - z.max(axis=2, keepdims=True)
-        yk = np.broadcast_to(y, z.shape[:2])[..., None]
-        picked = np.take_along_axis(shifted, yk, axis=2)[..., 0]
-        e = np.exp(shifted)
-        norm = e.sum(axis=2)
-        cost = (np.log(norm) - picked).sum(axis=1)
-        if not grad:
-            return cost, None
-        e /= norm[..., None]
-        np.put_along_axis(e, yk, np.take_along_axis(e, yk, axis=2) - 1.0, axis=2)
-        return cost, e * (1.0 / n)
-    diff = z - y[..., None]
-    cost = (diff * diff).sum(axis=(1, 2))
-    return cost, (diff * (2.0 / n) if grad else None)
