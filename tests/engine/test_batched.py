@@ -233,6 +233,12 @@ def test_a_stack_refuses_members_that_do_not_fit():
         stack.add(Member((2, 2, 2), 0.1))
 
 
+def test_a_stack_refuses_a_momentum_outside_0_1():
+    # As engine.train: checked when the stack is made, before any member joins.
+    with pytest.raises(ValueError, match=r"'momentum' must lie in \[0, 1\), but got 1.5"):
+        Stack(load_dataset("xor"), widths=[4], epochs=1, batch_size=10, optimizer="momentum", momentum=1.5)
+
+
 def test_members_of_several_datasets_share_a_stack():
     # Studies of same-shaped datasets (the playground's) train in one stack, each member on its own data.
     sets = {name: load_dataset(name) for name in ("circle", "xor", "spiral")}

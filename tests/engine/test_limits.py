@@ -134,11 +134,11 @@ def test_shufflings_are_the_single_engines_draws_for_members_at_any_epoch():
     stack = Stack(ds, widths=[4], epochs=50, batch_size=10)
     rng = np.random.default_rng(7)
     reference = [rng.permutation(stack.n) for _ in range(12)]
-    got = stack._shufflings({(7, 0)})
+    got = stack.data.shufflings({(7, 0)})
     for epoch in range(1, 12):  # one member walks on; others join at epoch 0 along the way
-        got = stack._shufflings({(7, epoch), (7, 0), (8, epoch % 3)})
+        got = stack.data.shufflings({(7, epoch), (7, 0), (8, epoch % 3)})
         assert np.array_equal(got[(7, epoch)], reference[epoch]) and np.array_equal(got[(7, 0)], reference[0])
-    assert len(stack._cursors) == 3  # only the generators members will need next are kept
+    assert len(stack.data._cursors) == 3  # only the generators members will need next are kept
 
 
 def test_adam_step_sizes_are_bit_identical_to_a_full_table():
