@@ -165,4 +165,3 @@ def train(
                 history.stopped_early = True
                 break
     return history
-
