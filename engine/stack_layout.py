@@ -61,7 +61,8 @@ class Layout:
         return len(self.sizes) - 2
 
     def first_block(self, buf: np.ndarray) -> np.ndarray:
-        """Layer 0's parameters of rows ``buf`` (K, n_params) as one (K, 1 + n_in, w0) array: its bias row, then its weights."""
+        """Layer 0's parameters of rows ``buf`` (K, n_params) as one (K, 1 + n_in, w0) array: its
+        bias row, then its weights."""
         return buf[:, : self.first].reshape(buf.shape[0], self.sizes[0] + 1, self.sizes[1])
 
     def view(self, buf: np.ndarray, layer: int, *, bias: bool) -> np.ndarray:
