@@ -14,7 +14,8 @@ from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays,
 from engine.features import FEATURES, MAX_PRODUCT_FEATURES, check_features
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS
-from engine.training import DIVERGENCE_CAUSES, Divergence, History, train
+from engine.divergence import DIVERGENCE_CAUSES, Divergence
+from engine.training import History, train
 
 __all__ = [
     "ACTIVATIONS",

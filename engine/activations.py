@@ -12,20 +12,29 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "DERIVATIVES", "check_activation"]
+__all__ = ["ACTIVATIONS", "DERIVATIVES", "SLICE_FORMS", "check_activation", "sigmoid", "sigmoid_from_half_tanh"]
 
 
 def _identity(z: np.ndarray) -> np.ndarray:
     return z
 
 
+def sigmoid(z: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """The logistic function as ``0.5 * (1 + tanh(z / 2))``, without exp overflow (in place if ``out`` is ``z``)."""
+    out = np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    return sigmoid_from_half_tanh(out)
+
+
+def sigmoid_from_half_tanh(t: np.ndarray) -> np.ndarray:
+    """``sigmoid(z)`` from ``t = tanh(z / 2)``, in place (a stack takes one tanh of its sigmoid and tanh rows)."""
+    t += 1.0
+    t *= 0.5
+    return t
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # 0.5 * (1 + tanh(z / 2)) is the logistic function without exp overflow.
-    z *= 0.5
-    np.tanh(z, out=z)
-    z += 1.0
-    z *= 0.5
-    return z
+    return sigmoid(z, out=z)
 
 
 def _tanh(z: np.ndarray) -> np.ndarray:
@@ -70,6 +79,23 @@ DERIVATIVES: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {
     "relu": _d_relu,
     "sigmoid": _d_sigmoid,
     "tanh": _d_tanh,
+}
+
+
+def _relu_one_call(z: np.ndarray) -> np.ndarray:
+    # On a stack's small slices the call, not NaN handling, is what costs.
+    return np.maximum(z, 0.0, out=z)
+
+
+def _d_relu_sign(a: np.ndarray, delta: np.ndarray) -> None:
+    delta *= np.sign(a)  # a >= 0: its sign is the derivative; a float product is faster than a mask's
+
+
+# Each activation and its derivative as a stack applies them to its rows' slices: the same
+# functions, in the fewest calls (engine.stack_math applies sigmoid and tanh rows together).
+SLICE_FORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], None]]] = {
+    **{name: (ACTIVATIONS[name], DERIVATIVES[name]) for name in ACTIVATIONS},
+    "relu": (_relu_one_call, _d_relu_sign),
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.activations import ACTIVATIONS, DERIVATIVES, check_activation
-from engine.costs import OUTPUTS, check_output
+from engine.costs import OUTPUTS, add_penalty_gradient, check_output
 from engine.limits import check_memory, mlp_bytes
 
 __all__ = ["MLP", "INITS"]
@@ -154,13 +154,11 @@ class MLP:
         term = 0.0
         if l2 or l1:
             w = self._flat[: self.n_weights]
-            gw = self._grad_flat[: self.n_weights]
             if l2:
                 term += 0.5 * l2 * float(np.dot(w, w))
-                gw += l2 * w
             if l1:
                 term += l1 * float(np.abs(w).sum())
-                gw += l1 * np.sign(w)
+            add_penalty_gradient(self._grad_flat[: self.n_weights], w, l2=l2 or None, l1=l1 or None)
         return term
 
     def _cost_and_grad(self, X: np.ndarray, y: np.ndarray, l2: float, l1: float) -> tuple[float, float]:

@@ -1,33 +1,41 @@
-"""The numerics of a stack's layers (see :mod:`engine.batched`): which rows get which activation,
-the activations and their derivatives applied run by run, and the cost of K members at once.
+"""The activations of a stack's layers (see :mod:`engine.batched`): which rows get which
+activation, and the activations and their derivatives applied run by run.
 
 Every function here works on arrays whose first axis is the stack's rows (one per member).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from engine.activations import ACTIVATIONS, DERIVATIVES
+from engine.activations import SLICE_FORMS, sigmoid_from_half_tanh
 
-__all__ = ["row_order", "plan_layers", "activate", "derive", "targets", "stacked_cost"]
-
-
-def _relu(z: np.ndarray) -> np.ndarray:
-    # One call: on a stack's small slices the call, not NaN handling, is what costs
-    # (engine.activations' two-call form is faster on one network's larger arrays).
-    return np.maximum(z, 0.0, out=z)
+__all__ = ["Run", "row_order", "plan_layers", "activate", "derive"]
 
 
-def _d_relu(a: np.ndarray, delta: np.ndarray) -> None:
-    delta *= np.sign(a)  # a >= 0: its sign is the derivative; a float product is faster than a mask's
-
-
-_ACTIVATIONS = {**ACTIVATIONS, "relu": _relu}
-_DERIVATIVES = {**DERIVATIVES, "relu": _d_relu}
 _GROUP = {"sigmoid": 1, "tanh": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive rows of the stack that have a layer and take its activation alike.
+
+    Attributes:
+        rows: the rows.
+        whole: the run is every row of the stack (no slice needed).
+        forms: the activation and its derivative (from ``SLICE_FORMS``); ``None`` for
+            ``n_sigmoid`` sigmoid rows followed by ``n_tanh`` tanh rows, which share one tanh
+            (the sigmoid is computed as ``(1 + tanh(z / 2)) / 2``).
+    """
+
+    rows: slice
+    whole: bool
+    forms: tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], None]] | None = None
+    n_sigmoid: int = 0
+    n_tanh: int = 0
 
 
 def row_order(activation: str, depth: int) -> tuple:
@@ -37,107 +45,61 @@ def row_order(activation: str, depth: int) -> tuple:
     return _GROUP.get(activation, 0), activation, depth if activation == "sigmoid" else -depth
 
 
-def plan_layers(rows: Sequence[tuple[str, int]], depth: int) -> list[list[tuple]]:
+def plan_layers(rows: Sequence[tuple[str, int]], depth: int) -> list[list[Run]]:
     """For each hidden layer, given each row's (activation, depth) in stack order: the runs of
-    rows that really have the layer, one per activation ``(fns, s, e, e, whole)``, except that
-    sigmoid rows followed by tanh rows make one run ``(None, s, m, e, whole)``: rows s:m
-    sigmoid, m:e tanh (the sigmoid is computed as (1 + tanh(z / 2)) / 2)."""
+    rows that really have the layer, one per activation, except that sigmoid rows followed by
+    tanh rows make one run (linear rows need none)."""
     plan = []
     K = len(rows)
     for layer in range(depth):
-        runs: list[list] = []
+        spans: list[list] = []  # [start, end, activation] of the rows that have the layer
         for r, (act, d) in enumerate(rows):
             if d > layer:
-                if runs and runs[-1][2] == act and runs[-1][1] == r:
-                    runs[-1][1] = r + 1
+                if spans and spans[-1][2] == act and spans[-1][1] == r:
+                    spans[-1][1] = r + 1
                 else:
-                    runs.append([r, r + 1, act])
-        steps: list[tuple] = []
-        for st, e, a in runs:
-            if a == "tanh" and steps and steps[-1][0] is None and steps[-1][3] == st:
-                s0 = steps.pop()[1]
-                steps.append((None, s0, st, e, s0 == 0 and e == K))  # sigmoid s0:st, tanh st:e
-            elif a in ("sigmoid", "tanh"):
-                m = e if a == "sigmoid" else st
-                steps.append((None, st, m, e, st == 0 and e == K))
-            elif a != "linear":
-                steps.append(((_ACTIVATIONS[a], _DERIVATIVES[a]), st, e, e, st == 0 and e == K))
-        plan.append(steps)
+                    spans.append([r, r + 1, act])
+        runs: list[Run] = []
+        for s, e, act in spans:
+            if act == "tanh" and runs and runs[-1].forms is None and runs[-1].rows.stop == s:
+                s0 = runs.pop().rows.start  # sigmoid rows s0:s, then tanh rows s:e
+                runs.append(Run(slice(s0, e), s0 == 0 and e == K, n_sigmoid=s - s0, n_tanh=e - s))
+            elif act in ("sigmoid", "tanh"):
+                sig = e - s if act == "sigmoid" else 0
+                runs.append(Run(slice(s, e), s == 0 and e == K, n_sigmoid=sig, n_tanh=e - s - sig))
+            elif act != "linear":
+                runs.append(Run(slice(s, e), s == 0 and e == K, forms=SLICE_FORMS[act]))
+        plan.append(runs)
     return plan
 
 
-def activate(z: np.ndarray, steps: list[tuple]) -> None:
-    """Apply a layer's activations to its pre-activations ``z`` in place (``steps`` from :func:`plan_layers`)."""
-    for fns, s, m, e, whole in steps:
-        if fns is not None:
-            fns[0](z if whole else z[s:e])
+def activate(z: np.ndarray, runs: list[Run]) -> None:
+    """Apply a layer's activations to its pre-activations ``z`` in place (``runs`` from :func:`plan_layers`)."""
+    for run in runs:
+        zr = z if run.whole else z[run.rows]
+        if run.forms is not None:
+            run.forms[0](zr)
             continue
-        if m > s:
-            sg = z[s:m]
+        k = run.n_sigmoid
+        if k:
+            sg = zr[:k]
             sg *= 0.5
-        np.tanh(z if whole else z[s:e], out=z if whole else z[s:e])
-        if m > s:
-            sg += 1.0
-            sg *= 0.5
+        np.tanh(zr, out=zr)
+        if k:
+            sigmoid_from_half_tanh(sg)
 
 
-def derive(a: np.ndarray, delta: np.ndarray, steps: list[tuple]) -> None:
+def derive(a: np.ndarray, delta: np.ndarray, runs: list[Run]) -> None:
     """Multiply ``delta`` in place by the derivative of a layer's activations, from their outputs ``a``."""
-    for fns, s, m, e, whole in steps:
-        aa = a if whole else a[s:e]
-        if fns is not None:
-            fns[1](aa, delta if whole else delta[s:e])
+    for run in runs:
+        ar, dr = (a, delta) if run.whole else (a[run.rows], delta[run.rows])
+        if run.forms is not None:
+            run.forms[1](ar, dr)
             continue
-        t = aa * aa
-        if m > s:  # sigmoid: a (1 - a) = a - a^2
-            np.subtract(aa[: m - s], t[: m - s], out=t[: m - s])
-        if e > m:  # tanh: 1 - a^2
-            np.subtract(1.0, t[m - s :], out=t[m - s :])
-        if whole:
-            delta *= t
-        else:
-            delta[s:e] *= t
-
-
-def targets(output: str, y: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
-    """Targets as :func:`stacked_cost` wants them: float labels and ``1 - 2y`` for the sigmoid output."""
-    if output == "sigmoid":
-        yf = y.astype(dtype)
-        return yf, 1.0 - 2.0 * yf
-    return y, None
-
-
-def stacked_cost(output: str, z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
-                 scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-member summed costs (K,) from logits (K, B, k), and the gradient of their mean.
-
-    ``y`` is (B,) or (K, B); for the sigmoid output it is float and ``sign`` is ``1 - 2y``,
-    and ``scale`` (if given) is ``-sign / B``.
-    """
-    n = z.shape[1]
-    if output == "sigmoid":
-        # c = softplus(z (1 - 2y)) is the cost of each row (as engine.costs: never negative),
-        # and sigmoid(z) - y = (2y - 1) expm1(-c): the gradient from the same array.
-        c = np.logaddexp(0.0, z[..., 0] * sign)
-        cost = c.sum(axis=1)
-        if not grad:
-            return cost, None
-        np.negative(c, out=c)
-        d = np.expm1(c, out=c)
-        d *= sign * (-1.0 / n) if scale is None else scale
-        return cost, d[..., None]
-    if output == "softmax":
-        shifted = z - z.max(axis=2, keepdims=True)
-        yk = np.broadcast_to(y, z.shape[:2])[..., None]
-        picked = np.take_along_axis(shifted, yk, axis=2)[..., 0]
-        e = np.exp(shifted)
-        norm = e.sum(axis=2)
-        cost = (np.log(norm) - picked).sum(axis=1)
-        if not grad:
-            return cost, None
-        e /= norm[..., None]
-        np.put_along_axis(e, yk, np.take_along_axis(e, yk, axis=2) - 1.0, axis=2)
-        return cost, e * (1.0 / n)
-    diff = z - y[..., None]
-    cost = (diff * diff).sum(axis=(1, 2))
-    return cost, (diff * (2.0 / n) if grad else None)
+        t = ar * ar
+        k = run.n_sigmoid
+        if k:  # sigmoid: a (1 - a) = a - a^2
+            np.subtract(ar[:k], t[:k], out=t[:k])
+        if run.n_tanh:  # tanh: 1 - a^2
+            np.subtract(1.0, t[k:], out=t[k:])
+        dr *= t

@@ -2,48 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from engine.checks import check_number
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
+from engine.divergence import Divergence, divergence_limit
 from engine.limits import check_memory, train_bytes
 from engine.network import MLP
-from engine.optimizers import OPTIMIZERS, Adam, Momentum, check_optimizer
+from engine.optimizers import check_optimizer, make_optimizer
 
-__all__ = ["Divergence", "History", "train", "DIVERGENCE_CAUSES"]
-
-DIVERGENCE_CAUSES = ("exploding", "inf", "nan")
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """The first sign that training diverged.
-
-    Attributes:
-        epoch: the epoch (from 1) in which it happened.
-        step: the optimizer step (from 1, counted over all epochs) whose cost gave it away.
-        cause: ``"nan"``, ``"inf"``, or ``"exploding"`` (the cost passed ``divergence_factor``
-            times the untrained network's cost).
-        last_finite_cost: the last healthy cost seen before it (the untrained cost if none).
-        cost: the offending cost (NaN, inf or the exploding value).
-    """
-
-    epoch: int
-    step: int
-    cause: str
-    last_finite_cost: float
-    cost: float
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        d = asdict(self)
-        # JSON has no inf/nan: say it in words.
-        d["cost"] = self.cost if math.isfinite(self.cost) else repr(self.cost)
-        return d
+__all__ = ["History", "train"]
 
 
 @dataclass
@@ -74,15 +47,6 @@ class History:
         return d
 
 
-def _check_number(name: str, value: object, *, low: float, low_open: bool = False, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    if not ok:
-        rule = f"{'an integer' if integer else 'a number'} {'>' if low_open else '>='} {low:g}"
-        raise ValueError(f"'{name}' must be {rule}, but got {value!r}.")
-
-
 def _prepare_model(model: MLP, dataset: Dataset) -> None:
     if model.sizes[0] != dataset.n_features:
         raise ValueError(f"the model has {model.sizes[0]} inputs but dataset {dataset.name!r} has {dataset.n_features} features.")
@@ -94,15 +58,6 @@ def _prepare_model(model: MLP, dataset: Dataset) -> None:
     n_out = 1 if model.output in ("sigmoid", "identity") else dataset.n_classes
     if model.sizes[-1] != n_out:
         raise ValueError(f"a {model.output!r} output for dataset {dataset.name!r} needs {n_out} output units, but the model has {model.sizes[-1]}.")
-
-
-def _score(model: MLP, logits: np.ndarray, y: np.ndarray) -> float:
-    if OUTPUTS[model.output].classification:
-        return float(np.mean(OUTPUTS[model.output].predict(logits) == y))
-    pred = logits[:, 0]
-    ss_res = float(np.sum((y - pred) ** 2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
 
 
 def train(
@@ -147,25 +102,19 @@ def train(
         >>> h.epochs
         2
     """
-    _check_number("learning_rate", learning_rate, low=0.0, low_open=True)
-    _check_number("epochs", epochs, low=1, integer=True)
-    _check_number("batch_size", batch_size, low=1, integer=True)
-    _check_number("l2", l2, low=0.0)
-    _check_number("l1", l1, low=0.0)
-    _check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
+    check_number("learning_rate", learning_rate, low=0.0, low_open=True)
+    check_number("epochs", epochs, low=1, integer=True)
+    check_number("batch_size", batch_size, low=1, integer=True)
+    check_number("l2", l2, low=0.0)
+    check_number("l1", l1, low=0.0)
+    check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
     check_optimizer(optimizer)
     _prepare_model(model, dataset)
     check_memory(f"training a network {'-'.join(map(str, model.sizes))} on {len(dataset.y_train)} rows",
                  train_bytes(model.sizes, model.dtype.itemsize, n_train=len(dataset.y_train), n_val=len(dataset.y_val)),
                  advice="; use fewer or narrower layers")
 
-    opt_cls = OPTIMIZERS[optimizer]
-    if opt_cls is Momentum:
-        opt = Momentum(model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
-    elif opt_cls is Adam:
-        opt = Adam(model._flat, learning_rate=learning_rate)
-    else:
-        opt = opt_cls(model._flat, learning_rate=learning_rate)
+    opt = make_optimizer(optimizer, model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
 
     classification = OUTPUTS[model.output].classification
     ydtype = np.intp if classification else model.dtype
@@ -184,7 +133,7 @@ def train(
     with np.errstate(all="ignore"):
         initial = model._cost(X, y)[0]
         history = History(task=dataset.task, initial_cost=initial)
-        limit = divergence_factor * initial if math.isfinite(initial) else math.inf
+        limit = divergence_limit(initial, divergence_factor)
         last_good = initial
         step = 0
         for epoch in range(1, epochs + 1):
@@ -198,26 +147,21 @@ def train(
                 cost, _ = step_of(xb, ys[start : start + batch_size], l2, l1)
                 step += 1
                 if not cost < limit:  # also catches NaN
-                    history.divergence = _divergence(epoch, step, cost, last_good)
+                    history.divergence = Divergence.at(epoch, step, cost, last_good)
                     return history
                 last_good = cost
                 opt.step(grad)
                 total += cost * xb.shape[0]
             val_cost, logits = model._cost(X_val, y_val)
             if not val_cost < limit:
-                history.divergence = _divergence(epoch, step, val_cost, last_good)
+                history.divergence = Divergence.at(epoch, step, val_cost, last_good)
                 return history
             history.train_cost.append(total / n)
             history.val_cost.append(val_cost)
-            score = _score(model, logits, y_val)
+            score = float(OUTPUTS[model.output].score(logits, y_val))
             (history.val_accuracy if classification else history.val_r2).append(score)
             history.epoch_time.append(time.perf_counter() - t0)
             if on_epoch is not None and on_epoch(epoch, history) is False:
                 history.stopped_early = True
                 break
     return history
-
-
-def _divergence(epoch: int, step: int, cost: float, last_good: float) -> Divergence:
-    cause = "nan" if math.isnan(cost) else "inf" if math.isinf(cost) else "exploding"
-    return Divergence(epoch=epoch, step=step, cause=cause, last_finite_cost=float(last_good), cost=float(cost))

@@ -42,6 +42,24 @@ def test_members_equal_single_networks(activation, optimizer):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
 
 
+NESTEROV = {"momentum": 0.8, "nesterov": True}
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_nesterov_members_equal_single_networks(activation):
+    ds = load_dataset("circle", noise=0.1)
+    out = train_batched(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
+                        dtype=np.float64, **NESTEROV)
+    plain = train_batched(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
+                          momentum=0.8, dtype=np.float64)
+    for m, (model, h), (_, hp) in zip(MEMBERS, out, plain):
+        single, hs = _single(ds, m, activation, "momentum", 4, **NESTEROV)
+        _assert_same(h, hs)
+        assert h.train_cost != hp.train_cost  # the stack does look ahead
+        for a, b in zip(model.params, single.params):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
 @pytest.mark.parametrize("name", ["iris", "plane"])
 def test_softmax_and_regression_members(name):
     ds = load_dataset(name)
@@ -122,6 +140,17 @@ def test_members_of_other_depths_and_activations_share_a_stack(optimizer):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
 
 
+def test_nesterov_members_of_other_depths_and_activations_share_a_stack():
+    # Identity layers' parameters are masked out of the look-ahead step too.
+    ds = load_dataset("plane")
+    out = train_batched(MIXED, ds, epochs=4, batch_size=16, optimizer="momentum", dtype=np.float64, **NESTEROV)
+    for m, (model, h) in zip(MIXED, out):
+        single, hs = _single(ds, m, m.activation, "momentum", 4, batch=16, **NESTEROV)
+        _assert_same(h, hs)
+        for a, b in zip(model.params, single.params):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
+
+
 def test_a_member_diverging_in_a_mixed_stack_leaves_the_others_alone():
     ds = load_dataset("circle")
     members = [Member((8,), 50.0, activation="relu"), *MIXED[2:4]]
@@ -138,6 +167,20 @@ def test_alone_in_a_stack_of_the_same_widths_is_bit_identical():
     out = train_batched(MIXED, ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
     for m, (model, h) in zip(MIXED, out):
         (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
+        mine, alone_d = h.to_dict(), ha.to_dict()
+        mine.pop("epoch_time"), alone_d.pop("epoch_time")
+        assert mine == alone_d
+        for a, b in zip(model.params, alone.params):
+            assert np.array_equal(a, b)
+
+
+def test_a_nesterov_member_alone_in_a_stack_of_the_same_widths_is_bit_identical():
+    ds = load_dataset("spiral")
+    widths = [8, 8, 8]
+    out = train_batched(MIXED, ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths, **NESTEROV)
+    for m, (model, h) in zip(MIXED, out):
+        (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths,
+                                     **NESTEROV)
         mine, alone_d = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), alone_d.pop("epoch_time")
         assert mine == alone_d
@@ -188,6 +231,12 @@ def test_a_stack_refuses_members_that_do_not_fit():
         stack.add(Member((5,), 0.1))
     with pytest.raises(ValueError, match=r"hidden layers \[2, 2, 2\] does not fit"):
         stack.add(Member((2, 2, 2), 0.1))
+
+
+def test_a_stack_refuses_a_momentum_outside_0_1():
+    # As engine.train: checked when the stack is made, before any member joins.
+    with pytest.raises(ValueError, match=r"'momentum' must lie in \[0, 1\), but got 1.5"):
+        Stack(load_dataset("xor"), widths=[4], epochs=1, batch_size=10, optimizer="momentum", momentum=1.5)
 
 
 def test_members_of_several_datasets_share_a_stack():

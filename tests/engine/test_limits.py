@@ -13,6 +13,7 @@ import pytest
 
 from engine import MLP, Member, Stack, load_dataset, train
 from engine.limits import human_bytes, largest, machine_memory, mlp_bytes, stack_bytes, train_bytes
+from engine.optimizers import Adam
 
 MEMORY = re.escape(human_bytes(machine_memory()))
 
@@ -133,14 +134,15 @@ def test_shufflings_are_the_single_engines_draws_for_members_at_any_epoch():
     stack = Stack(ds, widths=[4], epochs=50, batch_size=10)
     rng = np.random.default_rng(7)
     reference = [rng.permutation(stack.n) for _ in range(12)]
-    got = stack._shufflings({(7, 0)})
+    got = stack.data.shufflings({(7, 0)})
     for epoch in range(1, 12):  # one member walks on; others join at epoch 0 along the way
-        got = stack._shufflings({(7, epoch), (7, 0), (8, epoch % 3)})
+        got = stack.data.shufflings({(7, epoch), (7, 0), (8, epoch % 3)})
         assert np.array_equal(got[(7, epoch)], reference[epoch]) and np.array_equal(got[(7, 0)], reference[0])
-    assert len(stack._cursors) == 3  # only the generators members will need next are kept
+    assert len(stack.data._cursors) == 3  # only the generators members will need next are kept
 
 
 def test_adam_step_sizes_are_bit_identical_to_a_full_table():
+    # A stack draws each epoch's bias corrections as its members reach it, never a table of every epoch.
     ds = load_dataset("circle")
     for dtype in (np.float32, np.float64):
         stack = Stack(ds, widths=[4], epochs=400, batch_size=10, optimizer="adam", dtype=dtype)
@@ -149,4 +151,5 @@ def test_adam_step_sizes_are_bit_identical_to_a_full_table():
         table = (np.sqrt(1 - 0.999**t) / (1 - 0.9**t)).astype(dtype)
         first = np.array([0, 7 * steps, 123 * steps, 399 * steps])
         expected = np.stack([table[f:f + steps] for f in first])
-        assert stack._adam_sizes(first, steps).tobytes() == expected.tobytes()
+        adam = Adam(np.zeros((4, 3), dtype=dtype), learning_rate=np.ones((4, 1), dtype=dtype))
+        assert adam.corrections(first, steps, dtype).tobytes() == expected.tobytes()
