@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from studies.objectives import OBJECTIVES, directions_of
 from studies.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
 __all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "OBJECTIVES", "DEFAULT_BATCH"]
 
 # Trials a worker keeps training at once as one stack (see benchmarks/batched_trials.py).
 DEFAULT_BATCH = 8
-# Objective name -> Optuna direction.
-OBJECTIVES: dict[str, str] = {"val_accuracy": "maximize", "val_cost": "minimize"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class SweepConfig:
     trials: int = 40
     jobs: int = 0  # 0: all cores
     seed: int = 0
-    objective: str = "val_cost"
+    objective: str | tuple[str, ...] = "val_cost"  # one name, or several (a multi-objective study)
     sampler: PluginSpec = field(default_factory=lambda: PluginSpec("tpe"))
     pruner: PluginSpec = field(default_factory=lambda: PluginSpec("median"))
     report_every: int = 1
@@ -63,8 +62,26 @@ class SweepConfig:
     batch: int = DEFAULT_BATCH  # trials a worker keeps training at once in stacks (see studies.pool)
 
     @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objectives' names: one, or several for a multi-objective sweep."""
+        return (self.objective,) if isinstance(self.objective, str) else tuple(self.objective)
+
+    @property
+    def multi(self) -> bool:
+        """Whether the sweep has several objectives (its studies keep a Pareto front)."""
+        return len(self.objectives) > 1
+
+    @property
     def direction(self) -> str:
-        return OBJECTIVES[self.objective]
+        """The single objective's Optuna direction (see :attr:`directions` for several)."""
+        if self.multi:
+            raise ValueError(f"sweep {self.name!r} has several objectives {list(self.objectives)}; use 'directions'.")
+        return OBJECTIVES[self.objectives[0]].direction
+
+    @property
+    def directions(self) -> list[str]:
+        """One Optuna direction per objective."""
+        return directions_of(self.objectives)
 
     def study_name(self, dataset: DatasetRef) -> str:
         return f"{self.name}/{dataset.name}"
@@ -77,7 +94,7 @@ class SweepConfig:
             "trials": self.trials,
             "jobs": self.jobs,
             "seed": self.seed,
-            "objective": self.objective,
+            "objective": self.objective if isinstance(self.objective, str) else list(self.objective),
             "report_every": self.report_every,
             "divergence_factor": self.divergence_factor,
             "batch": self.batch,
@@ -119,7 +136,7 @@ class SweepConfig:
         return cls(
             name=d["name"], datasets=tuple(refs), space=SearchSpace(fixed=dict(d.get("train", {})), searched=searched),
             trials=int(d.get("trials", 40)), jobs=int(d.get("jobs", 0)), seed=int(d.get("seed", 0)),
-            objective=d.get("objective", "val_cost"), sampler=plugin(d.get("sampler", {"name": "tpe"})),
+            objective=_objective(d.get("objective", "val_cost")), sampler=plugin(d.get("sampler", {"name": "tpe"})),
             pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
             divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", DEFAULT_BATCH)),
         )
@@ -130,3 +147,8 @@ class SweepConfig:
         for key in ("trials", "jobs", "batch"):
             d.pop(key, None)
         return d
+
+
+def _objective(value: object) -> str | tuple[str, ...]:
+    """A stored objective: a name, or a list of names (several objectives)."""
+    return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
