@@ -70,7 +70,7 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     studies = []
     for index, ref in enumerate(config.datasets):
         study = optuna.create_study(
-            study_name=config.study_name(ref), storage=storage, direction=config.direction, load_if_exists=True,
+            study_name=config.study_name(ref), storage=storage, directions=config.directions, load_if_exists=True,
         )
         attrs = {"sweep": config.to_json(), "dataset": ref.name, "trials": config.trials, "index": index,
                  DATA_ATTR: data[ref.name]}
