@@ -49,10 +49,12 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed, batch=batch)
     if check:
         searched = ", ".join(sorted(config.space.searched)) or "nothing"
+        objective = (f"objective {config.objective}" if not config.multi else
+                     f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)")
         click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
                    f"{config.trials} trials each, searching {searched}; input features "
                    f"{config.space.describe_features()}; sampler {config.sampler.name}, "
-                   f"pruner {config.pruner.name}, objective {config.objective}.")
+                   f"pruner {config.pruner.name}, {objective}.")
         return
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
