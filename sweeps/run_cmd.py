@@ -6,6 +6,7 @@ import click
 
 from studies import SweepInterrupted, redact, run_sweep
 from studies.storage import DEFAULT_STORAGE, storage_kind
+from studies.warm_start import open_source
 from sweeps.display import Progress, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
@@ -55,6 +56,9 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
                    f"{config.trials} trials each, searching {searched}; input features "
                    f"{config.space.describe_features()}; sampler {config.sampler.name}, "
                    f"pruner {config.pruner.name}, {objective}.")
+        if config.warm_start is not None:  # its sweep must exist (read, nothing written)
+            source = open_source(config, storage or DEFAULT_STORAGE)
+            click.echo(source.describe([d.name for d in config.datasets]) + ".")
         return
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
@@ -65,6 +69,7 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
         summaries = run_sweep(
             config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
             on_progress=progress, on_mlflow=progress.mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            note=lambda msg: click.echo(msg, err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
+from studies.config import WarmStart
+from studies.storage import redact, storage_kind
 from studies.fingerprints import remember
 from studies.config import DEFAULT_BATCH
 from studies.objectives import CURVE_OBJECTIVES
@@ -26,7 +28,8 @@ from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_j
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
 TOP_KEYS = ("batch", "datasets", "divergence_factor", "jobs", "name", "objective", "pruner", "report_every",
-            "sampler", "search", "seed", "train", "trials")
+            "sampler", "search", "seed", "train", "trials", "warm_start")
+WARM_START_KEYS = ("storage", "sweep", "top")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 CHOICES: dict[str, tuple[object, ...]] = {
     "activation": tuple(sorted(ACTIVATIONS)),
@@ -281,6 +284,36 @@ def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
     return tuple(value)
 
 
+def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
+    """``warm_start = { sweep = "NAME", top = 5, storage = "URL" }`` (top and storage optional)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise where.error(f"'warm_start' must be a table such as {{ sweep = \"NAME\", top = 5 }}, but got "
+                          f"{redact(str(value))!r}.")
+    for key in value:
+        if key not in WARM_START_KEYS:
+            raise _unknown(where, key, WARM_START_KEYS, prefix="warm_start.")
+    sweep = value.get("sweep")
+    if not isinstance(sweep, str) or not NAME_RE.match(sweep):
+        raise where.error(f"'warm_start.sweep' must be the name of another sweep (letters, digits, '-', '_', '.'), "
+                          f"but got {sweep!r}.")
+    top = _int(where, "warm_start.top", value.get("top", 5), 1)
+    storage = value.get("storage")
+    if storage is not None:
+        if not isinstance(storage, str) or not storage.strip():
+            shown = redact(storage) if isinstance(storage, str) else storage
+            raise where.error(f"'warm_start.storage' must be a journal file path or a storage URL, but got {shown!r}.")
+        try:
+            storage_kind(storage)
+        except ValueError as exc:
+            raise where.error(f"'warm_start.storage'{getattr(exc, 'rest', ': ' + str(exc))}") from None
+    elif sweep == name:
+        raise where.error(f"'warm_start.sweep' names this sweep itself ({sweep!r}); name another sweep (or give "
+                          f"'warm_start.storage', the storage of another sweep of this name).")
+    return WarmStart(sweep=sweep, top=top, storage=storage)
+
+
 def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec, pruner: PluginSpec) -> None:
     """Several objectives: a sampler that supports them, and no pruner."""
     n = len(objectives)
@@ -316,6 +349,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
+    warm_start = _warm_start(where, data.get("warm_start"), name)
     objective = _objective(where, data.get("objective", "val_cost"))
     objectives = (objective,) if isinstance(objective, str) else objective
 
@@ -359,6 +393,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     return SweepConfig(
         name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
         sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor), batch=batch,
+        warm_start=warm_start,
     )
 
 

@@ -84,6 +84,8 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
         run = d.best.user_attrs.get("run", {})
         which = f"Best trial by {objective}" if multi else "Best trial"
         blocks.append(Heading(3, f"{which}: {run.get('label', d.best.number)} ({objective} {_fmt(d.value(d.best))})"))
+        if d.best.number in d.sources:
+            blocks.append(Text(f"Its configuration came from the warm start: {d.sources[d.best.number]}."))
         blocks.append(Table(["hyperparameter", "value"], [[k, v] for k, v in d.best.params.items()]))
         blocks.append(Image(f"{i}-best-curves.png", figures.curves([d.best], "Best trial: cost per epoch"),
                             f"cost curves of the best trial of {s.dataset}"))
