@@ -48,6 +48,10 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     """
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed, batch=batch)
+    where = redact(storage or DEFAULT_STORAGE)
+    storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
+    # A warm start's sweep must exist: one line if not, before anything is said or written.
+    source = open_source(config, storage or DEFAULT_STORAGE) if config.warm_start is not None else None
     if check:
         searched = ", ".join(sorted(config.space.searched)) or "nothing"
         objective = (f"objective {config.objective}" if not config.multi else
@@ -56,12 +60,9 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
                    f"{config.trials} trials each, searching {searched}; input features "
                    f"{config.space.describe_features()}; sampler {config.sampler.name}, "
                    f"pruner {config.pruner.name}, {objective}.")
-        if config.warm_start is not None:  # its sweep must exist (read, nothing written)
-            source = open_source(config, storage or DEFAULT_STORAGE)
+        if source is not None:
             click.echo(source.describe([d.name for d in config.datasets]) + ".")
         return
-    where = redact(storage or DEFAULT_STORAGE)
-    storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
     progress = Progress()
