@@ -168,6 +168,9 @@ def test_warm_start_end_to_end_once_across_runs_and_cold_for_unmatched(in_tmp):
         assert f"full/{dataset} starts with 3 configuration(s) of short/{dataset}" in r.output
     study, warm = _warm_trials(storage, "full/breast_cancer")
     assert warm == [] and study.user_attrs["warm_start"] == {"cold": True, "sweep": "short"}
+    # A warm-started trial is a trial like any other: it reproduces bit for bit.
+    r = CliRunner().invoke(cli, ["reproduce", "full", "--dataset", "wine", "--trial", "0"])
+    assert r.exit_code == 0 and r.output.startswith("reproduced:"), r.output
 
     # Run again, with more trials: nothing enqueued twice, nothing said again.
     r = CliRunner().invoke(cli, ["run", str(full), "--no-mlflow", "--trials", "10"])
@@ -334,3 +337,17 @@ def test_warm_start_exactly_once_with_two_concurrent_runs_on_postgresql(in_tmp, 
         assert "pw-hunter2" not in json.dumps(study.user_attrs) and "postgres:***@" in study.user_attrs["sweep"]
         finished = [t for t in study.get_trials() if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         assert len(finished) == 8
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_quick(tmp_path):
+    """benchmarks/warm_start.py --quick: its table, warm beside cold (no figure is asserted)."""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "warm_start.py"), "--quick"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "short sweep: 6 trials per dataset" in p.stdout and p.stdout.count("  seed ") == 2
+    rows = [line.split() for line in p.stdout.splitlines() if line.split()[:1] in (["iris"], ["wine"])]
+    assert len(rows) == 2 and all(len(r) == 11 for r in rows), p.stdout
+    assert not os.listdir(tmp_path)  # it works in a scratch folder of its own
