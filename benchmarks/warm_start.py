@@ -16,7 +16,7 @@ over the seeds, warm beside cold, and the short sweep's own cost (trials it spen
 
 The classics preset as it is (30 trials, 40 epochs, batch 8, TPE, median pruner); MLflow off.
 About 2 minutes on 2 busy cores with the defaults (30 s on idle ones); ``--quick`` (iris and wine, fewer trials and
-epochs, 2 seeds) is a smoke run of a minute.
+epochs, 2 seeds) is a smoke run of seconds.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ __all__ = ["ATTR", "WarmSource", "fitting", "open_source", "warm_start", "WAIT_S
 ATTR = "warm_start"  # the study attribute (its record) and the trial attribute (where it came from)
 WAIT_SECONDS = 120.0  # how long a run waits for another process's warm start of the same study
 _REPLAYS = 256  # replays of the space per configuration (branches of unfitting parameters)
+_NO = object()  # "not kept" (a kept value may be None)
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,6 @@ def fitting(space: SearchSpace, params: dict[str, object]) -> dict[str, object]:
             name, alternatives = probe.open[0]  # branch on the first open parameter; the others follow
             branches += [{**branch, name: a} for a in alternatives]
     return kept or {}
-
-
-_NO = object()
 
 
 # -- enqueueing, once per study ---------------------------------------------------------------
