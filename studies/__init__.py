@@ -1,6 +1,6 @@
 """The search floor: Optuna studies over the engine, joblib workers, storage, MLflow tracking."""
 
-from studies.config import OBJECTIVES, DatasetRef, PluginSpec, SweepConfig
+from studies.config import OBJECTIVES, DatasetRef, PluginSpec, SweepConfig, WarmStart
 from studies.outcomes import FINISHED, OUTCOMES, outcome_of
 from studies.runner import BACKENDS, Launch, SweepInterrupted, open_sweep, run_sweep
 from studies.samplers import PRUNERS, SAMPLERS, check_plugin, make_pruner, make_sampler
@@ -29,6 +29,7 @@ __all__ = [
     "SweepInterrupted",
     "Tracker",
     "TrainArgs",
+    "WarmStart",
     "check_plugin",
     "find_sweep",
     "make_pruner",

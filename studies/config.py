@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from studies.objectives import OBJECTIVES, directions_of
+from studies.redaction import redact
 from studies.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
-__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "OBJECTIVES", "DEFAULT_BATCH"]
+__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "WarmStart", "OBJECTIVES", "DEFAULT_BATCH", "RESUMABLE"]
 
 # Trials a worker keeps training at once as one stack (see benchmarks/batched_trials.py).
 DEFAULT_BATCH = 8
-# Objective name -> Optuna direction.
-OBJECTIVES: dict[str, str] = {"val_accuracy": "maximize", "val_cost": "minimize"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,32 @@ class PluginSpec:
         return {"name": self.name, **dict(self.options)}
 
 
+# Keys a resumed sweep may change: its totals and parallelism, and its warm start (which only
+# decides what a study's first trials are, once; see studies.warm_start).
+RESUMABLE = ("trials", "jobs", "batch", "warm_start")
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Start each study from the best configurations of another sweep's study of its dataset.
+
+    Attributes:
+        sweep: the other sweep's name.
+        top: how many of its best distinct configurations to enqueue per study.
+        storage: the other sweep's storage (a journal path or URL); ``None``: this sweep's.
+    """
+
+    sweep: str
+    top: int = 5
+    storage: str | None = None
+
+    def to_dict(self, *, redacted: bool = False) -> dict[str, object]:
+        d: dict[str, object] = {"sweep": self.sweep, "top": self.top}
+        if self.storage is not None:
+            d["storage"] = redact(self.storage) if redacted else self.storage
+        return d
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """Everything a sweep needs; stored in each study so that any worker can rebuild it."""
@@ -55,29 +81,49 @@ class SweepConfig:
     trials: int = 40
     jobs: int = 0  # 0: all cores
     seed: int = 0
-    objective: str = "val_cost"
+    objective: str | tuple[str, ...] = "val_cost"  # one name, or several (a multi-objective study)
     sampler: PluginSpec = field(default_factory=lambda: PluginSpec("tpe"))
     pruner: PluginSpec = field(default_factory=lambda: PluginSpec("median"))
     report_every: int = 1
     divergence_factor: float = 100.0
     batch: int = DEFAULT_BATCH  # trials a worker keeps training at once in stacks (see studies.pool)
+    warm_start: WarmStart | None = None
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objectives' names: one, or several for a multi-objective sweep."""
+        return (self.objective,) if isinstance(self.objective, str) else tuple(self.objective)
+
+    @property
+    def multi(self) -> bool:
+        """Whether the sweep has several objectives (its studies keep a Pareto front)."""
+        return len(self.objectives) > 1
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.objective]
+        """The single objective's Optuna direction (see :attr:`directions` for several)."""
+        if self.multi:
+            raise ValueError(f"sweep {self.name!r} has several objectives {list(self.objectives)}; use 'directions'.")
+        return OBJECTIVES[self.objectives[0]].direction
+
+    @property
+    def directions(self) -> list[str]:
+        """One Optuna direction per objective."""
+        return directions_of(self.objectives)
 
     def study_name(self, dataset: DatasetRef) -> str:
         return f"{self.name}/{dataset.name}"
 
-    def to_dict(self) -> dict[str, object]:
-        """The sweep file's content, normalized; ``sweeps.spec`` reads it back."""
+    def to_dict(self, *, redacted: bool = False) -> dict[str, object]:
+        """The sweep file's content, normalized; ``sweeps.spec`` reads it back. ``redacted``:
+        without the password of a warm start's storage URL (what the storage keeps)."""
         d: dict[str, object] = {
             "name": self.name,
             "datasets": [ds.to_dict() for ds in self.datasets],
             "trials": self.trials,
             "jobs": self.jobs,
             "seed": self.seed,
-            "objective": self.objective,
+            "objective": self.objective if isinstance(self.objective, str) else list(self.objective),
             "report_every": self.report_every,
             "divergence_factor": self.divergence_factor,
             "batch": self.batch,
@@ -87,10 +133,13 @@ class SweepConfig:
         }
         if not d["jobs"]:
             del d["jobs"]
+        if self.warm_start is not None:
+            d["warm_start"] = self.warm_start.to_dict(redacted=redacted)
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """What each study keeps (a warm start's storage password left out)."""
+        return json.dumps(self.to_dict(redacted=True), sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> SweepConfig:
@@ -119,14 +168,22 @@ class SweepConfig:
         return cls(
             name=d["name"], datasets=tuple(refs), space=SearchSpace(fixed=dict(d.get("train", {})), searched=searched),
             trials=int(d.get("trials", 40)), jobs=int(d.get("jobs", 0)), seed=int(d.get("seed", 0)),
-            objective=d.get("objective", "val_cost"), sampler=plugin(d.get("sampler", {"name": "tpe"})),
+            objective=_objective(d.get("objective", "val_cost")), sampler=plugin(d.get("sampler", {"name": "tpe"})),
             pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
             divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", DEFAULT_BATCH)),
+            warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
         )
 
     def identity(self) -> dict[str, object]:
-        """What must not change when a sweep is resumed (trials, jobs and batch may)."""
-        d = self.to_dict()
-        for key in ("trials", "jobs", "batch"):
-            d.pop(key, None)
-        return d
+        """What must not change when a sweep is resumed (the :data:`RESUMABLE` keys may)."""
+        return self.identity_of(self.to_dict(redacted=True))
+
+    @staticmethod
+    def identity_of(stored: dict[str, object]) -> dict[str, object]:
+        """The identity of a sweep as the storage keeps it (:meth:`to_json`'s content)."""
+        return {k: v for k, v in stored.items() if k not in RESUMABLE}
+
+
+def _objective(value: object) -> str | tuple[str, ...]:
+    """A stored objective: a name, or a list of names (several objectives)."""
+    return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]

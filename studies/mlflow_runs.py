@@ -65,8 +65,11 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
         metrics += [Metric(key, float(v), end, epoch) for epoch, v in reversed(list(enumerate(values, start=1)))
                     if math.isfinite(v)]
     finals = {f"final_{k}": v[-1] for k, v in curves.items() if v and math.isfinite(v[-1])}
-    if t.value is not None and math.isfinite(t.value):
-        finals["value"] = t.value
+    values = t.values or []
+    if len(values) == 1 and math.isfinite(values[0]):
+        finals["value"] = values[0]
+    elif len(values) > 1:  # several objectives: one metric each, 'value.parameters', ...
+        finals.update({f"value.{name}": v for name, v in zip(study.objectives, values) if math.isfinite(v)})
     finals["epochs_trained"] = len(curves.get("train_cost", []))
     if "train_seconds" in info:
         finals["train_seconds"] = info["train_seconds"]
@@ -89,6 +92,8 @@ def parent_content(summary: StudySummary) -> tuple[list, list]:
 
     ts = int(time.time() * 1000)
     metrics = [Metric(f"n_{o}", float(n), ts, summary.finished) for o, n in summary.counts.items()]
+    if summary.front is not None:  # several objectives: the front instead (studies.tracking's _update_front)
+        return metrics, []
     tags = [RunTag("best_trial", str(summary.best_trial))]
     if summary.best_value is not None:
         metrics.append(Metric("best_value", summary.best_value, ts, summary.finished))

@@ -1,4 +1,9 @@
-"""One trial: sample the arguments, train, report for pruning, record the outcome."""
+"""One trial: sample the arguments, train, report for pruning, record the outcome.
+
+With several objectives nothing is reported (Optuna's pruners, and ``Trial.report``,
+support one objective); a trial whose cost diverges still stops at once, as the trainer
+stops it, and is recorded as diverged (PRUNED, without values: never on the Pareto front).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,19 @@ from optuna.trial import TrialState
 from engine import MLP, Dataset, History, train, with_features
 
 from studies.config import SweepConfig
+from studies.objectives import Trained, measure
 from studies.space import TrainArgs
 
 __all__ = ["run_trial", "record", "tell", "TrialResult"]
 
 
 class TrialResult:
-    """What a trial ended as: its state for Optuna, its value, and its outcome name."""
+    """What a trial ended as: its state for Optuna, its value (a list of values with several
+    objectives), and its outcome name."""
 
     __slots__ = ("state", "value", "outcome")
 
-    def __init__(self, state: TrialState, value: float | None, outcome: str) -> None:
+    def __init__(self, state: TrialState, value: float | list[float] | None, outcome: str) -> None:
         self.state, self.value, self.outcome = state, value, outcome
 
 
@@ -41,11 +48,13 @@ def _curves(history: History) -> dict[str, list[float]]:
 
 
 class _Reporter:
-    """Reports a trial's objective to Optuna every ``report_every`` epochs and asks the pruner."""
+    """Reports a trial's objective to Optuna every ``report_every`` epochs and asks the pruner
+    (never with several objectives: there is no pruner then)."""
 
     def __init__(self, trial: optuna.Trial, config: SweepConfig, epochs: int,
                  on_epoch: Callable[[], None] | None = None) -> None:
-        self.trial, self.metric, self.every, self.epochs = trial, config.objective, config.report_every, epochs
+        self.trial, self.metric, self.every, self.epochs = trial, config.objectives[0], config.report_every, epochs
+        self.reports = not config.multi
         self.pruned = False
         self.seconds = 0.0  # time in Optuna's report/should_prune, kept apart from training
         self.on_epoch = on_epoch
@@ -53,7 +62,7 @@ class _Reporter:
     def __call__(self, epoch: int, history: History) -> bool:
         if self.on_epoch is not None:
             self.on_epoch()
-        if epoch % self.every and epoch != self.epochs:
+        if not self.reports or (epoch % self.every and epoch != self.epochs):
             return True
         t = time.perf_counter()
         self.trial.report(getattr(history, self.metric)[-1], epoch)
@@ -63,9 +72,11 @@ class _Reporter:
 
 
 def record(trial: optuna.Trial, args: TrainArgs, history: History, config: SweepConfig, *,
-           pruned: bool, train_seconds: float, report_seconds: float,
+           pruned: bool, train_seconds: float, report_seconds: float, inputs: int, outputs: int,
            stack: dict[str, object] | None = None) -> TrialResult:
-    """Store what the trial did (one attribute, plus the divergence's own) and say how it ended."""
+    """Store what the trial did (one attribute, plus the divergence's own) and say how it ended.
+
+    ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective)."""
     attrs: dict[str, object] = {
         "run": {
             "curves": _curves(history),
@@ -90,8 +101,9 @@ def record(trial: optuna.Trial, args: TrainArgs, history: History, config: Sweep
     elif pruned:
         outcome, state, value = "pruned", TrialState.PRUNED, None
     else:
-        # The trainer stops at any non-finite cost, so the last value is finite.
-        value = float(getattr(history, config.objective)[-1])
+        # The trainer stops at any non-finite cost, so the last values are finite.
+        values = measure(config.objectives, Trained(history, args, inputs, outputs, train_seconds))
+        value = values if config.multi else values[0]
         outcome, state = "complete", TrialState.COMPLETE
     for key, val in attrs.items():
         trial.set_user_attr(key, val)
@@ -119,4 +131,5 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig, *,
         nesterov=args.nesterov, divergence_factor=config.divergence_factor, on_epoch=reporter,
     )
     return record(trial, args, history, config, pruned=reporter.pruned,
-                  train_seconds=time.perf_counter() - t0 - reporter.seconds, report_seconds=reporter.seconds)
+                  train_seconds=time.perf_counter() - t0 - reporter.seconds, report_seconds=reporter.seconds,
+                  inputs=dataset.n_features, outputs=dataset.n_outputs)

@@ -45,6 +45,8 @@ class _Entry:
     trial: optuna.Trial
     args: TrainArgs
     reporter: _Reporter
+    inputs: int  # its own network's inputs and outputs (without the stack's padding)
+    outputs: int
     seconds: float = 0.0  # its share of the stack's time
 
 
@@ -98,7 +100,8 @@ class Pool:
                 )
             handle = stack.add(Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed,
                                       activation=a.activation), dataset=ds)
-            self.entries[(key, handle)] = _Entry(study, trial, a, _Reporter(trial, self.config, a.epochs))
+            self.entries[(key, handle)] = _Entry(study, trial, a, _Reporter(trial, self.config, a.epochs),
+                                                 inputs=ds.n_features, outputs=ds.n_outputs)
 
     def _inputs(self, dataset: Dataset, features: tuple[str, ...]) -> Dataset:
         """The dataset with the inputs of ``features``, made once (a stack knows its datasets by identity)."""
@@ -126,6 +129,7 @@ class Pool:
                 if ended:
                     result = record(entry.trial, entry.args, history, self.config, pruned=entry.reporter.pruned,
                                     train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
+                                    inputs=entry.inputs, outputs=entry.outputs,
                                     stack={"widths": stack.widths, "inputs": stack.n_inputs})
                     del self.entries[(key, handle)]
                     done.append(Finished(entry.study, entry.trial, result))

@@ -27,6 +27,7 @@ from studies.storage import DEFAULT_STORAGE, open_storage, redact, storage_kind
 from studies.summary import StudySummary, find_sweep, summarize
 from studies.mlflow_writer import MlflowStatus, MlflowWriter
 from studies.store import StorageError, SweepStorage
+from studies.warm_start import open_source, warm_start
 from studies.worker import HALT_AFTER, WorkerTask, halted, work
 
 __all__ = ["open_sweep", "run_sweep", "SweepHalted", "SweepInterrupted"]
@@ -56,9 +57,7 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     existing = {s.name: s for s in find_sweep(storage, config.name)}
     identity = config.identity()
     for s in existing.values():
-        stored = dict(s.config)
-        for key in ("trials", "jobs", "batch"):
-            stored.pop(key, None)
+        stored = SweepConfig.identity_of(dict(s.config))
         if stored != identity:
             diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
             raise ValueError(
@@ -70,7 +69,7 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     studies = []
     for index, ref in enumerate(config.datasets):
         study = optuna.create_study(
-            study_name=config.study_name(ref), storage=storage, direction=config.direction, load_if_exists=True,
+            study_name=config.study_name(ref), storage=storage, directions=config.directions, load_if_exists=True,
         )
         attrs = {"sweep": config.to_json(), "dataset": ref.name, "trials": config.trials, "index": index,
                  DATA_ATTR: data[ref.name]}
@@ -143,6 +142,7 @@ def run_sweep(
     on_progress: Callable[[list[StudySummary]], None] | None = None,
     on_mlflow: Callable[[MlflowStatus], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    note: Callable[[str], None] | None = None,
     poll_seconds: float = 1.0,
 ) -> list[StudySummary]:
     """Run (or resume, or join) a sweep until every study has its total; returns the summaries.
@@ -158,6 +158,7 @@ def run_sweep(
         on_mlflow: called with how far MLflow is behind the storage, as often (and while the
             last runs are written at the end).
         warn: called with a one-line message for non-fatal trouble (MLflow away, a worker died).
+        note: called with a one-line message about what the run set up (a study's warm start).
 
     Raises:
         SweepInterrupted: on SIGINT/SIGTERM, after failing the trials in flight.
@@ -186,6 +187,8 @@ def run_sweep(
                 pool.append(executor)
                 for _ in range(jobs):
                     executor.submit(_warm_up, storage_kind(storage_url))
+            # The warm start's sweep must exist before anything is written (and is read from here).
+            source = open_source(config, storage_url) if create and config.warm_start is not None else None
             storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
                                    grace_period=launch.grace_period)
             with signals.critical():
@@ -195,6 +198,8 @@ def run_sweep(
                 if create:  # a new run tries the halted studies again
                     for dataset in halted(studies[0]):
                         studies[0].set_user_attr(f"halted.{dataset}", None)
+            if source is not None:  # before any trial is asked: each study once, whoever runs it first
+                warm_start(config, studies, source, storage_url=storage_url, say=note or (lambda msg: None))
             # The launcher's view: summaries read incrementally, whatever the size of the studies.
             view = SweepStorage(storage, refresh_seconds=0.0, name=redact(storage_url), read_unfinished=False)
             # MLflow is written by a process of its own, from the storage, while the workers train.

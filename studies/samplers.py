@@ -19,7 +19,7 @@ from studies import _optuna_compat as _compat
 from studies.config import PluginSpec
 from studies.space import SearchSpace
 
-__all__ = ["SAMPLERS", "PRUNERS", "Option", "BatchTPESampler", "batch_of", "check_plugin", "make_sampler",
+__all__ = ["SAMPLERS", "PRUNERS", "MULTI_OBJECTIVE_SAMPLERS", "Option", "BatchTPESampler", "batch_of", "check_plugin", "make_sampler",
            "make_pruner", "pruner_startup"]
 
 
@@ -40,17 +40,22 @@ class Option:
 _NONNEG_INT = Option(int, "an integer >= 0", lambda v: v >= 0)
 _POS_INT = Option(int, "an integer >= 1", lambda v: v >= 1)
 _BOOL = Option(bool, "true or false")
+_PROBABILITY = Option((int, float), "a number in [0, 1]", lambda v: 0 <= v <= 1)
 _RESOURCE = Option((int, str), "'auto' or an integer >= 1", lambda v: v == "auto" or (isinstance(v, int) and v >= 1))
 
 SAMPLERS: dict[str, dict[str, Option]] = {
     "cmaes": {"n_startup_trials": _NONNEG_INT, "sigma0": Option((int, float), "a number > 0", lambda v: v > 0),
               "consider_pruned_trials": _BOOL},
     "grid": {},
+    "nsgaii": {"population_size": Option(int, "an integer >= 2", lambda v: v >= 2), "mutation_prob": _PROBABILITY,
+               "crossover_prob": _PROBABILITY, "swapping_prob": _PROBABILITY},
     "qmc": {"qmc_type": Option(str, "'sobol' or 'halton'", lambda v: v in ("halton", "sobol")), "scramble": _BOOL},
     "random": {},
     "tpe": {"n_startup_trials": _NONNEG_INT, "n_ei_candidates": _POS_INT, "multivariate": _BOOL,
             "constant_liar": _BOOL},
 }
+# The samplers that support several objectives (Optuna's CMA-ES supports one).
+MULTI_OBJECTIVE_SAMPLERS = ("grid", "nsgaii", "qmc", "random", "tpe")
 _PRUNE_COMMON = {"n_startup_trials": _NONNEG_INT, "n_warmup_steps": _NONNEG_INT, "interval_steps": _POS_INT,
                  "n_min_trials": _POS_INT}
 PRUNERS: dict[str, dict[str, Option]] = {
@@ -180,6 +185,8 @@ def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.s
             )
         if spec.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
+        if spec.name == "nsgaii":
+            return optuna.samplers.NSGAIISampler(seed=seed, **opts)
         if spec.name == "cmaes":
             return optuna.samplers.CmaEsSampler(
                 seed=seed, warn_independent_sampling=False,

@@ -14,8 +14,9 @@ from optuna.trial import FrozenTrial
 
 from studies.config import SweepConfig
 from studies.outcomes import OUTCOMES, outcome_of
+from studies.pareto import pareto_front
 
-__all__ = ["StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
+__all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,40 @@ class SweepStudy:
     name: str
     dataset: str
     study_id: int
-    direction: str
+    direction: str  # with several objectives, their directions joined: "minimize, minimize"
     total: int
     config: dict[str, object]
     index: int = 0
+    directions: tuple[str, ...] = ()
 
     @functools.cached_property
     def sweep(self) -> SweepConfig:
         return SweepConfig.from_dict(self.config)
 
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objectives' names, as the sweep file gave them."""
+        objective = self.config.get("objective", "val_cost")
+        return (objective,) if isinstance(objective, str) else tuple(objective)  # type: ignore[arg-type]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+
+@dataclass(frozen=True)
+class FrontTrial:
+    """A trial on a study's Pareto front: its number, values (one per objective) and parameters."""
+
+    number: int
+    values: tuple[float, ...]
+    params: dict[str, object]
+
 
 @dataclass(frozen=True)
 class StudySummary:
-    """Counts by outcome and the best trial of one study."""
+    """Counts by outcome and the best trial of one study; with several objectives, the Pareto
+    front (``front``, by trial number) instead of a best trial."""
 
     study: str
     dataset: str
@@ -48,16 +70,44 @@ class StudySummary:
     best_value: float | None = None
     best_trial: int | None = None
     best_params: dict[str, object] = field(default_factory=dict)
+    objectives: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    front: tuple[FrontTrial, ...] | None = None  # None: one objective
 
     @property
     def finished(self) -> int:
         return sum(self.counts.get(o, 0) for o in ("complete", "pruned", "diverged"))
 
+    @property
+    def multi(self) -> bool:
+        return self.front is not None
+
+    def best_of(self, objective: str) -> FrontTrial | None:
+        """The front's trial best in ``objective`` (the lowest number among equals); every
+        objective's best value among the complete trials is on the front."""
+        if not self.front:
+            return None
+        i = self.objectives.index(objective)
+        sign = -1.0 if self.directions[i] == "maximize" else 1.0
+        return min(self.front, key=lambda f: (sign * f.values[i], f.number))
+
     def to_dict(self) -> dict[str, object]:
+        if self.front is None:
+            return {
+                "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
+                "direction": self.direction, "counts": self.counts, "best_value": self.best_value,
+                "best_trial": self.best_trial, "best_params": self.best_params,
+            }
+        best = {}
+        for name in self.objectives:
+            f = self.best_of(name)
+            best[name] = None if f is None else {"trial": f.number, "value": f.values[self.objectives.index(name)]}
         return {
             "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
-            "direction": self.direction, "counts": self.counts, "best_value": self.best_value,
-            "best_trial": self.best_trial, "best_params": self.best_params,
+            "objectives": list(self.objectives), "directions": list(self.directions), "counts": self.counts,
+            "front": [{"trial": f.number, "values": dict(zip(self.objectives, f.values)), "params": f.params}
+                      for f in self.front],
+            "best": best,
         }
 
 
@@ -72,11 +122,12 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
                        "the sweep file as JSON text")
         if config.get("name") != name:
             continue
-        direction = "maximize" if s.directions[0] == StudyDirection.MAXIMIZE else "minimize"
+        directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions)
+        direction = ", ".join(directions)
         dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1:]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
-        found.append(SweepStudy(s.study_name, dataset, s._study_id, direction, total, config, index))
+        found.append(SweepStudy(s.study_name, dataset, s._study_id, direction, total, config, index, directions))
     return sorted(found, key=lambda s: (s.index, s.dataset))
 
 
@@ -104,6 +155,14 @@ def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[Sweep
 
 def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:
     counts = Counter(o for o in map(outcome_of, trials) if o is not None)
+    counted = {o: counts[o] for o in OUTCOMES if counts[o]}
+    if study.multi:
+        front = pareto_front(trials, study.directions)
+        return StudySummary(
+            study=study.name, dataset=study.dataset, total=study.total, direction=study.direction, counts=counted,
+            objectives=study.objectives, directions=study.directions,
+            front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
+        )
     best = None
     sign = -1.0 if study.direction == "maximize" else 1.0
     for t in trials:
@@ -112,7 +171,7 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
                 best = t
     return StudySummary(
         study=study.name, dataset=study.dataset, total=study.total, direction=study.direction,
-        counts={o: counts[o] for o in OUTCOMES if counts[o]},
+        counts=counted, objectives=study.objectives, directions=study.directions,
         best_value=None if best is None else float(best.value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),

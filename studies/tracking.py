@@ -30,7 +30,7 @@ from studies.mlflow_connection import MlflowConnection
 from studies.mlflow_runs import HOST, KIND, STATUS_OF, STUDY, TRIAL, TrialRun, host_of, parent_content, trial_run
 from studies.outcomes import outcome_of
 from studies.redaction import scrub
-from studies.summary import SweepStudy, find_sweep, summarize_study
+from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
 
 __all__ = ["Tracker", "STATUS_OF", "TAKEOVER_SECONDS"]
 
@@ -65,6 +65,7 @@ class Tracker:
         self._logged: dict[str, set[int]] = {}  # study -> trial numbers with a run
         self._loaded: set[str] = set()  # studies whose runs were read
         self._best: dict[str, tuple[int | None, int]] = {}
+        self._fronts: dict[str, tuple[tuple, dict[int, str]]] = {}  # study -> (front's key, trial -> run tagged on it)
         self._leases: dict[str, Lease] = {}  # what this tracker holds (kept): its host's, the parents'
         self._waiting: dict[tuple[str, int], float] = {}  # (study, trial) -> when first seen unwritten
         self._parents_at = 0.0
@@ -153,6 +154,7 @@ class Tracker:
         self._logged.clear()
         self._loaded.clear()
         self._best.clear()
+        self._fronts.clear()
 
     def _sync(self, storage: optuna.storages.BaseStorage, *, final: bool,
               should_stop: Callable[[], bool] | None) -> int:
@@ -335,6 +337,8 @@ class Tracker:
     def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> None:
         parent = self._parent(study, create=True)
         summary = summarize_study(study, trials)
+        if summary.front is not None:
+            self._update_front(study, parent, summary)
         key = (summary.best_trial, summary.finished)
         if self._best.get(study.name) == key and not final:
             return
@@ -343,6 +347,55 @@ class Tracker:
         if summary.finished >= summary.total:
             self.mlflow.client.set_terminated(parent, status="FINISHED")
         self._best[study.name] = key
+
+    def _update_front(self, study: SweepStudy, parent: str, summary: StudySummary) -> None:
+        """Several objectives: keep the Pareto front current on the parent run (``pareto_front.json``,
+        the metrics ``front_size`` and ``best_<objective>``, the tag ``pareto_front``), and tag the
+        child runs of the trials on it ``pareto=true`` (``false`` once a trial leaves it).
+
+        A front trial whose run is not in MLflow yet is tagged at a later update (the last sync
+        of a run writes every run first)."""
+        from mlflow.entities import Metric, RunTag
+
+        client = self.mlflow.client
+        front = {f.number: f for f in summary.front or ()}
+        key, tagged = self._fronts.get(study.name, (None, None))
+        if tagged is None:  # what an earlier writer tagged
+            tagged = {int(r.data.tags[TRIAL]): r.info.run_id
+                      for r in self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.pareto = 'true'")}
+        if key == (tuple(sorted(front)), tuple(sorted(tagged))):
+            return
+        for number in sorted(set(tagged) - set(front)):
+            client.set_tag(tagged.pop(number), "pareto", "false")
+        for number in sorted(set(front) - set(tagged)):
+            run = next(iter(self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.`{TRIAL}` = '{number}'")),
+                       None)
+            if run is not None:
+                client.set_tag(run.info.run_id, "pareto", "true")
+                tagged[number] = run.info.run_id
+        self._fronts[study.name] = ((tuple(sorted(front)), tuple(sorted(tagged))), tagged)
+        ts = int(time.time() * 1000)
+        metrics = [Metric("front_size", float(len(front)), ts, summary.finished)]
+        for i, name in enumerate(summary.objectives):
+            best = summary.best_of(name)
+            if best is not None:
+                metrics.append(Metric(f"best_{name}", best.values[i], ts, summary.finished))
+        numbers = ", ".join(map(str, sorted(front)))
+        client.log_batch(parent, metrics=metrics, tags=[RunTag("pareto_front", numbers[:4900] or "-")])
+        d = summary.to_dict()
+        client.log_dict(parent, {k: d[k] for k in ("study", "objectives", "directions", "front")}, "pareto_front.json")
+
+    def _find_runs(self, study: str, where: str):
+        """The runs of ``study`` that also match ``where``, page by page."""
+        token = None
+        while True:
+            page = self.mlflow.client.search_runs([self.mlflow.experiment_id],
+                                                  filter_string=f"tags.`{STUDY}` = '{study}' and {where}",
+                                                  max_results=5000, page_token=token)
+            yield from page
+            token = page.token
+            if not token:
+                return
 
     def attach(self, storage: optuna.storages.BaseStorage, path: str) -> int:
         """Log the file at ``path`` (the report) as an artifact of each parent run; returns how many."""

@@ -25,8 +25,9 @@ def _params(params: dict[str, object]) -> str:
 
 def _line(s: StudySummary, width: int) -> str:
     c = s.counts
+    best = f"front {len(s.front):>4}" if s.front is not None else f"best {format_value(s.best_value):>8}"
     return (
-        f"{s.dataset:<{width}}  {s.finished:>4}/{s.total:<4}  best {format_value(s.best_value):>8}  "
+        f"{s.dataset:<{width}}  {s.finished:>4}/{s.total:<4}  {best}  "
         f"pruned {c.get('pruned', 0):>3}  diverged {c.get('diverged', 0):>3}  failed {c.get('failed', 0):>3}  "
         f"running {c.get('running', 0):>2}"
     )
@@ -76,10 +77,13 @@ class Progress:
         self.stream.flush()
 
 
-def summary_table(summaries: list[StudySummary], *, objective: str) -> str:
-    """The per-dataset table: best value, counts by outcome, best parameters."""
+def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, ...]) -> str:
+    """The per-dataset table: best value, counts by outcome, best parameters; with several
+    objectives, the Pareto front's size and the best value of each objective (its trial)."""
     if not summaries:
         return "(no studies)"
+    if not isinstance(objective, str) and len(objective) > 1:
+        return _front_table(summaries, tuple(objective))
     width = max(7, *(len(s.dataset) for s in summaries))
     head = (f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  {'complete':>8}  {'pruned':>6}  "
             f"{'diverged':>8}  {'failed':>6}  best parameters")
@@ -91,4 +95,27 @@ def summary_table(summaries: list[StudySummary], *, objective: str) -> str:
             f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  {c.get('failed', 0):>6}  "
             f"{_params(s.best_params)}"
         )
+    return "\n".join(rows)
+
+
+def _front_table(summaries: list[StudySummary], objectives: tuple[str, ...]) -> str:
+    width = max(7, *(len(s.dataset) for s in summaries))
+    cols = [f"best {name}" for name in objectives]
+    widths = [max(len(c), 16) for c in cols]
+    head = (f"{'dataset':<{width}}  {'finished':>9}  {'front':>5}  "
+            + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
+            + f"  {'complete':>8}  {'pruned':>6}  {'diverged':>8}  {'failed':>6}")
+    rows = [head, "-" * len(head)]
+    for s in summaries:
+        c = s.counts
+        bests = []
+        for i, name in enumerate(objectives):
+            f = s.best_of(name)
+            bests.append("-" if f is None else f"{format_value(f.values[i])} (t{f.number})")
+        rows.append(
+            f"{s.dataset:<{width}}  {f'{s.finished}/{s.total}':>9}  {len(s.front or ()):>5}  "
+            + "  ".join(f"{b:>{w}}" for b, w in zip(bests, widths))
+            + f"  {c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  {c.get('failed', 0):>6}"
+        )
+    rows.append("front: the complete trials no other beats in every objective ('sweep status NAME --json' lists them)")
     return "\n".join(rows)

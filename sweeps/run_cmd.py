@@ -6,6 +6,7 @@ import click
 
 from studies import SweepInterrupted, redact, run_sweep
 from studies.storage import DEFAULT_STORAGE, storage_kind
+from studies.warm_start import open_source
 from sweeps.display import Progress, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
@@ -47,15 +48,21 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     """
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed, batch=batch)
+    where = redact(storage or DEFAULT_STORAGE)
+    storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
+    # A warm start's sweep must exist: one line if not, before anything is said or written.
+    source = open_source(config, storage or DEFAULT_STORAGE) if config.warm_start is not None else None
     if check:
         searched = ", ".join(sorted(config.space.searched)) or "nothing"
+        objective = (f"objective {config.objective}" if not config.multi else
+                     f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)")
         click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
                    f"{config.trials} trials each, searching {searched}; input features "
                    f"{config.space.describe_features()}; sampler {config.sampler.name}, "
-                   f"pruner {config.pruner.name}, objective {config.objective}.")
+                   f"pruner {config.pruner.name}, {objective}.")
+        if source is not None:
+            click.echo(source.describe([d.name for d in config.datasets]) + ".")
         return
-    where = redact(storage or DEFAULT_STORAGE)
-    storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
     progress = Progress()
@@ -63,6 +70,7 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
         summaries = run_sweep(
             config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
             on_progress=progress, on_mlflow=progress.mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            note=lambda msg: click.echo(msg, err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None

@@ -16,15 +16,20 @@ from pathlib import Path
 
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
+from studies.config import WarmStart
+from studies.storage import redact, storage_kind
 from studies.fingerprints import remember
 from studies.config import DEFAULT_BATCH
+from studies.objectives import CURVE_OBJECTIVES
+from studies.samplers import MULTI_OBJECTIVE_SAMPLERS
 from studies.space import INT_SETTINGS, REGULARIZATIONS, SETTINGS
 from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_jobs
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
 TOP_KEYS = ("batch", "datasets", "divergence_factor", "jobs", "name", "objective", "pruner", "report_every",
-            "sampler", "search", "seed", "train", "trials")
+            "sampler", "search", "seed", "train", "trials", "warm_start")
+WARM_START_KEYS = ("storage", "sweep", "top")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 CHOICES: dict[str, tuple[object, ...]] = {
     "activation": tuple(sorted(ACTIVATIONS)),
@@ -251,6 +256,76 @@ def _check_features_fit(where: _Where, space: SearchSpace, refs: tuple[DatasetRe
             raise where.error(str(exc)) from None
 
 
+def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
+    """One objective's name, or a list of two or more distinct names (a one-element list is
+    that single objective)."""
+    allowed = sorted(OBJECTIVES)
+    if isinstance(value, str):
+        if value not in OBJECTIVES:
+            raise where.error(f"'objective' must be one of {allowed} or a list of several of them, but got {value!r}.")
+        if value not in CURVE_OBJECTIVES:
+            raise where.error(f"'objective' = {value!r} alone is minimized by the smallest or fastest network, "
+                              f"whatever it learns: a single objective must be one of {list(CURVE_OBJECTIVES)}; "
+                              f"list it beside one to trade them off, e.g. ['val_cost', {value!r}].")
+        return value
+    if not isinstance(value, list) or not value:
+        raise where.error(f"'objective' must be one of {allowed} or a list of several of them, but got {value!r}.")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or name not in OBJECTIVES:
+            raise where.error(f"'objective[{i}]' must be one of {allowed}, but got {name!r}.")
+    twice = next((name for name in value if value.count(name) > 1), None)
+    if twice is not None:
+        raise where.error(f"'objective' lists {twice!r} twice; list each objective once.")
+    if len(value) == 1:
+        return _objective(where, value[0])
+    if not any(name in CURVE_OBJECTIVES for name in value):
+        raise where.error(f"'objective' = {value!r} needs one of {list(CURVE_OBJECTIVES)} among its objectives "
+                          f"(else the smallest, fastest network wins whatever it learns).")
+    return tuple(value)
+
+
+def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
+    """``warm_start = { sweep = "NAME", top = 5, storage = "URL" }`` (top and storage optional)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise where.error(f"'warm_start' must be a table such as {{ sweep = \"NAME\", top = 5 }}, but got "
+                          f"{redact(str(value))!r}.")
+    for key in value:
+        if key not in WARM_START_KEYS:
+            raise _unknown(where, key, WARM_START_KEYS, prefix="warm_start.")
+    sweep = value.get("sweep")
+    if not isinstance(sweep, str) or not NAME_RE.match(sweep):
+        raise where.error(f"'warm_start.sweep' must be the name of another sweep (letters, digits, '-', '_', '.'), "
+                          f"but got {sweep!r}.")
+    top = _int(where, "warm_start.top", value.get("top", 5), 1)
+    storage = value.get("storage")
+    if storage is not None:
+        if not isinstance(storage, str) or not storage.strip():
+            shown = redact(storage) if isinstance(storage, str) else storage
+            raise where.error(f"'warm_start.storage' must be a journal file path or a storage URL, but got {shown!r}.")
+        try:
+            storage_kind(storage)
+        except ValueError as exc:
+            raise where.error(f"'warm_start.storage'{getattr(exc, 'rest', ': ' + str(exc))}") from None
+    elif sweep == name:
+        raise where.error(f"'warm_start.sweep' names this sweep itself ({sweep!r}); name another sweep (or give "
+                          f"'warm_start.storage', the storage of another sweep of this name).")
+    return WarmStart(sweep=sweep, top=top, storage=storage)
+
+
+def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec, pruner: PluginSpec) -> None:
+    """Several objectives: a sampler that supports them, and no pruner."""
+    n = len(objectives)
+    if sampler.name not in MULTI_OBJECTIVE_SAMPLERS:
+        raise where.error(f"sampler {sampler.name!r} supports one objective, but 'objective' lists {n}; with several "
+                          f"use one of {sorted(MULTI_OBJECTIVE_SAMPLERS)} ('tpe' or 'nsgaii' learn from the trials).")
+    if pruner.name != "none":
+        raise where.error(f"pruner {pruner.name!r}: Optuna's pruners support one objective, but 'objective' lists "
+                          f"{n}; set [pruner] name = \"none\" or leave [pruner] out (a diverging trial still stops "
+                          f"at once).")
+
+
 def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     """Validate the parsed sweep file; raises ``ValueError`` with one clear message."""
     where = _Where(origin)
@@ -274,9 +349,9 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
-    objective = data.get("objective", "val_cost")
-    if not isinstance(objective, str) or objective not in OBJECTIVES:
-        raise where.error(f"'objective' must be one of {sorted(OBJECTIVES)}, but got {objective!r}.")
+    warm_start = _warm_start(where, data.get("warm_start"), name)
+    objective = _objective(where, data.get("objective", "val_cost"))
+    objectives = (objective,) if isinstance(objective, str) else objective
 
     train, search = data.get("train", {}), data.get("search", {})
     for section, table in (("train", train), ("search", search)):
@@ -293,7 +368,10 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     space = SearchSpace(fixed=fixed, searched=searched)
 
     sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
-    pruner = _plugin(where, "pruner", data.get("pruner"), "median")
+    # Optuna's pruners judge one objective: with several, no pruner unless one is asked for (refused).
+    pruner = _plugin(where, "pruner", data.get("pruner"), "median" if len(objectives) == 1 else "none")
+    if len(objectives) > 1:
+        _check_multi(where, objectives, sampler, pruner)
     if sampler.name == "grid":
         try:
             size = space.grid_size()
@@ -304,7 +382,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
 
     refs, loaded = _datasets(where, data.get("datasets"), seed)
     _check_features_fit(where, space, refs, loaded)
-    if objective == "val_accuracy":
+    if "val_accuracy" in objectives:
         for ref, ds in zip(refs, loaded):
             if ds.task == "regression":
                 raise where.error(f"'objective' = 'val_accuracy' needs classification datasets, but {ref.name!r} is a regression set; use 'val_cost'.")
@@ -315,6 +393,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
     return SweepConfig(
         name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
         sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor), batch=batch,
+        warm_start=warm_start,
     )
 
 

@@ -21,6 +21,9 @@ __all__ = ["status_command"]
 def status_command(sweep: SweepRef, as_json: bool) -> None:
     """Show a sweep's progress and best trials, per dataset.
 
+    With several objectives: each dataset's Pareto front, its size and the best value
+    of each objective (--json lists the front's trials, values and parameters).
+
     \b
     Examples:
       sweep status playground
@@ -29,7 +32,8 @@ def status_command(sweep: SweepRef, as_json: bool) -> None:
     summaries = summarize(sweep.storage, sweep.name)
     objective = sweep.studies[0].sweep.objective
     if as_json:
-        click.echo(json.dumps({"sweep": sweep.name, "objective": objective,
+        shown = objective if isinstance(objective, str) else list(objective)
+        click.echo(json.dumps({"sweep": sweep.name, "objective": shown,
                                "studies": [s.to_dict() for s in summaries]}))
     else:
         click.echo(summary_table(summaries, objective=objective))

@@ -13,11 +13,13 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
+from studies.objectives import CURVE_OBJECTIVES
 from studies.outcomes import outcome_of
+from studies.pareto import pareto_front
 from studies.reproduce import Retrained, retrain
 from studies.summary import StudySummary, SweepStudy, require_sweep, summarize_study
 
-__all__ = ["DatasetReport", "SweepReport", "gather", "environment", "trial_rows"]
+__all__ = ["DatasetReport", "SweepReport", "gather", "environment", "source_of", "trial_rows"]
 
 
 @dataclass
@@ -32,6 +34,21 @@ class DatasetReport:
     importance_note: str = ""
     stable_lr: float | None = None  # largest learning rate below every diverged one that trained
     lowest_diverged_lr: float | None = None
+    front: list[FrozenTrial] = field(default_factory=list)  # several objectives: the Pareto front
+    primary: int = 0  # the objective the best trial, history and slices are about (the first learned one)
+    sources: dict[int, str] = field(default_factory=dict)  # warm-started trial -> where its parameters came from
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        return self.study.objectives
+
+    def value(self, trial: FrozenTrial) -> float | None:
+        """The trial's value of the primary objective (``None`` unless complete and finite)."""
+        values = trial.values
+        if trial.state != optuna.trial.TrialState.COMPLETE or not values or len(values) <= self.primary:
+            return None
+        v = float(values[self.primary])
+        return v if math.isfinite(v) else None
 
 
 @dataclass
@@ -80,14 +97,16 @@ def _stable_lr(trials: list[FrozenTrial]) -> tuple[float | None, float | None]:
     return (max(stable) if stable else None), lowest
 
 
-def _importances(study: SweepStudy, storage) -> tuple[dict[str, float], str]:
+def _importances(study: SweepStudy, storage, primary: int = 0) -> tuple[dict[str, float], str]:
     loaded = optuna.load_study(study_name=study.name, storage=storage)
     complete = [t for t in loaded.get_trials(deepcopy=False) if outcome_of(t) == "complete"]
     if len(complete) < 4:
         return {}, f"fANOVA needs at least 4 complete trials; this study has {len(complete)}."
+    # Several objectives: the importances for the primary one (fANOVA explains one value).
+    target = (lambda t: t.values[primary]) if study.multi else None
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        return dict(optuna.importance.get_param_importances(loaded, evaluator=evaluator)), ""
+        return dict(optuna.importance.get_param_importances(loaded, evaluator=evaluator, target=target)), ""
     except (ValueError, RuntimeError) as exc:
         return {}, f"fANOVA could not run: {exc}"
 
@@ -110,6 +129,14 @@ def _test_score(r: Retrained) -> dict[str, float]:
     return {"test_cost": float(cost), "test_r2": 1.0 - float(np.sum((ds.y_test - pred) ** 2)) / ss_tot if ss_tot else 0.0}
 
 
+def source_of(trial: FrozenTrial) -> str:
+    """Where a warm-started trial's parameters came from (``sweep/dataset #trial``), or ''."""
+    w = trial.user_attrs.get("warm_start")
+    if not isinstance(w, dict) or "study" not in w or "trial" not in w:
+        return ""
+    return f"{w['study']} #{w['trial']}"
+
+
 def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
     """Everything the report needs; the best trial of each study is retrained once (the only
     use of the test split)."""
@@ -118,12 +145,19 @@ def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
     for study in studies:
         trials = storage.get_all_trials(study.study_id, deepcopy=False)
         summary = summarize_study(study, trials)
-        best = next((t for t in trials if t.number == summary.best_trial), None)
-        dr = DatasetReport(study=study, summary=summary, trials=trials, best=best)
+        primary, front, number = 0, [], summary.best_trial
+        if summary.front is not None:  # several objectives: the front's best in the first learned objective
+            primary = next(i for i, name in enumerate(study.objectives) if name in CURVE_OBJECTIVES)
+            front = pareto_front(trials, study.directions)
+            chosen = summary.best_of(study.objectives[primary])
+            number = None if chosen is None else chosen.number
+        best = next((t for t in trials if t.number == number), None)
+        dr = DatasetReport(study=study, summary=summary, trials=trials, best=best, front=front, primary=primary)
         if best is not None and "run" in best.user_attrs:
             dr.retrained = retrain(study, best)
             dr.test_score = _test_score(dr.retrained)
-        dr.importances, dr.importance_note = _importances(study, storage)
+        dr.sources = {t.number: source_of(t) for t in trials if source_of(t)}
+        dr.importances, dr.importance_note = _importances(study, storage, primary)
         dr.stable_lr, dr.lowest_diverged_lr = _stable_lr(trials)
         reports.append(dr)
     return SweepReport(name=name, config=studies[0].config, datasets=reports, env=environment(studies[0].config))
@@ -132,8 +166,14 @@ def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
 def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]:
     """The CSV: one row per trial (surplus withdrawals left out)."""
     params = sorted({p for d in report.datasets for t in d.trials for p in t.params})
+    objectives = report.datasets[0].objectives if report.datasets else ("val_cost",)
+    multi = len(objectives) > 1
+    # One value column ('value'), or one per objective and whether the trial is on the front.
+    values = [f"value.{name}" for name in objectives] + ["pareto"] if multi else ["value"]
+    warm = any(d.sources for d in report.datasets)
     rows = []
     for d in report.datasets:
+        front = {t.number for t in d.front}
         for t in d.trials:
             outcome = outcome_of(t)
             if outcome is None:
@@ -141,12 +181,17 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
             div = t.user_attrs.get("divergence") or {}
             duration = (t.datetime_complete - t.datetime_start).total_seconds() \
                 if t.datetime_complete and t.datetime_start else None
-            value = t.value if t.value is not None and math.isfinite(t.value) else None
+            got = [float(v) if math.isfinite(v) else None for v in t.values or ()] or [None] * len(objectives)
+            row = dict(zip(values, got)) if multi else {"value": got[0]}
+            if multi:
+                row["pareto"] = t.number in front
             rows.append({
-                "number": t.number, "dataset": d.study.dataset, "outcome": outcome, "value": value,
+                "number": t.number, "dataset": d.study.dataset, "outcome": outcome, **row,
                 **{p: t.params.get(p) for p in params},
                 "divergence_epoch": div.get("epoch"), "divergence_cause": div.get("cause"),
                 "duration_s": None if duration is None else round(duration, 4),
+                **({"warm_start": d.sources.get(t.number, "")} if warm else {}),
             })
-    header = ["number", "dataset", "outcome", "value", *params, "divergence_epoch", "divergence_cause", "duration_s"]
+    header = ["number", "dataset", "outcome", *values, *params, "divergence_epoch", "divergence_cause", "duration_s",
+              *(["warm_start"] if warm else [])]
     return header, rows

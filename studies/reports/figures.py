@@ -12,7 +12,8 @@ from optuna.trial import FrozenTrial
 
 from studies.outcomes import outcome_of
 
-__all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary", "boundary_grid"]
+__all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary", "boundary_grid",
+           "pareto"]
 
 LOG_PARAMS = ("learning_rate", "regularization_rate")
 COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "failed": "#7f7f7f"}
@@ -21,6 +22,14 @@ COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "fa
 def _label(text: str) -> str:
     """A user's string as matplotlib text: '$' would start mathtext."""
     return str(text).replace("$", r"\$")
+
+
+def _value(t: FrozenTrial, index: int) -> float | None:
+    """A complete trial's value of objective ``index`` (``None`` if none, or not finite)."""
+    if outcome_of(t) != "complete" or not t.values or len(t.values) <= index:
+        return None
+    v = float(t.values[index])
+    return v if math.isfinite(v) else None
 
 
 def _png(fig: Figure) -> bytes:
@@ -57,15 +66,14 @@ def curves(trials: list[FrozenTrial], title: str) -> bytes:
     return _png(fig)
 
 
-def history(trials: list[FrozenTrial], direction: str, objective: str) -> bytes:
-    """Each complete trial's value by trial number, and the best so far."""
+def history(trials: list[FrozenTrial], direction: str, objective: str, *, index: int = 0) -> bytes:
+    """Each complete trial's value (of objective ``index``) by trial number, and the best so far."""
     fig = Figure(figsize=(7, 3.2), layout="constrained")
     ax = fig.add_subplot()
-    done = sorted((t for t in trials if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value)),
-                  key=lambda t: t.number)
+    done = sorted((t for t in trials if _value(t, index) is not None), key=lambda t: t.number)
     if done:
         xs = [t.number for t in done]
-        ys = [t.value for t in done]
+        ys = [_value(t, index) for t in done]
         best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
         ax.scatter(xs, ys, s=10, alpha=0.6, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
@@ -88,16 +96,16 @@ def importances(values: dict[str, float]) -> bytes:
     return _png(fig)
 
 
-def slices(trials: list[FrozenTrial], params: list[str], objective: str) -> bytes:
-    """The objective against each parameter (complete trials)."""
-    done = [t for t in trials if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value)]
+def slices(trials: list[FrozenTrial], params: list[str], objective: str, *, index: int = 0) -> bytes:
+    """The objective (number ``index``) against each parameter (complete trials)."""
+    done = [t for t in trials if _value(t, index) is not None]
     n = max(1, len(params))
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
     for i, p in enumerate(params):
         ax = fig.add_subplot(rows, cols, i + 1)
-        pts = [(t.params[p], t.value) for t in done if p in t.params]
+        pts = [(t.params[p], _value(t, index)) for t in done if p in t.params]
         if pts:
             xs, ys = zip(*pts)
             if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
@@ -111,6 +119,51 @@ def slices(trials: list[FrozenTrial], params: list[str], objective: str) -> byte
         ax.set_xlabel(p + (" (log)" if p in LOG_PARAMS else ""), fontsize=8)
         ax.set_ylabel(objective, fontsize=8)
     fig.suptitle("Slices: the objective against each parameter (colour: trial number)", fontsize=9)
+    return _png(fig)
+
+
+def _scale(ax, axis: str, values: list[float]) -> None:
+    """A log axis for positive values spread over more than two decades (network sizes)."""
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        getattr(ax, f"set_{axis}scale")("log")
+
+
+def pareto(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: tuple[str, ...],
+           directions: tuple[str, ...]) -> bytes:
+    """Every complete trial's objectives, the Pareto front highlighted (joined in order); two
+    objectives in one plot, three or more pairwise."""
+    on = {t.number for t in front}
+    done = [t for t in trials if all(_value(t, i) is not None for i in range(len(objectives)))]
+    pairs = [(i, j) for i in range(len(objectives)) for j in range(i + 1, len(objectives))]
+    cols = min(3, len(pairs))
+    rows = math.ceil(len(pairs) / cols)
+    size = (6.4, 4.2) if len(pairs) == 1 else (3.6 * cols, 3.2 * rows)
+    fig = Figure(figsize=size, layout="constrained")
+    for k, (i, j) in enumerate(pairs):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        rest = [t for t in done if t.number not in on]
+        best = sorted((t for t in done if t.number in on), key=lambda t: (_value(t, i), _value(t, j)))
+        if rest:
+            ax.scatter([_value(t, i) for t in rest], [_value(t, j) for t in rest], s=12, alpha=0.45,
+                       color=COLORS["complete"], label="trial")
+        if best:
+            xs, ys = [_value(t, i) for t in best], [_value(t, j) for t in best]
+            if len(objectives) == 2:  # the front of two objectives is a staircase
+                ax.step(xs, ys, where="post" if directions[j] == "minimize" else "pre", color="C3", alpha=0.5,
+                        linewidth=1)
+            ax.scatter(xs, ys, s=30, color="C3", edgecolors="k", linewidths=0.4, label="Pareto front", zorder=3)
+            if len(best) <= 12:
+                for t, x, y in zip(best, xs, ys):
+                    ax.annotate(f"t{t.number}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        _scale(ax, "x", [_value(t, i) for t in done])
+        _scale(ax, "y", [_value(t, j) for t in done])
+        ax.set_xlabel(f"{_label(objectives[i])} ({directions[i]})", fontsize=8)
+        ax.set_ylabel(f"{_label(objectives[j])} ({directions[j]})", fontsize=8)
+        if k == 0 and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        if not done:
+            ax.text(0.5, 0.5, "no complete trial yet", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"Pareto front: {len(front)} of {len(done)} complete trials", fontsize=9)
     return _png(fig)
 
 

@@ -245,6 +245,72 @@ def test_more_asks_than_announced_get_a_fit_of_their_own(monkeypatch):
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 3
 
 
+def _two_objectives(params: dict) -> list[float]:
+    """The score and a network size: the two conflict (bigger networks score better here)."""
+    size = sum(v for k, v in params.items() if k.startswith("hidden_units_"))
+    return [_score(params) - 0.02 * size, float(size)]
+
+
+def _history_multi(seed: int, *, n: int = 30, running: int = 3) -> list[FrozenTrial]:
+    """``n`` finished trials of a two-objective study (every fifth diverged: PRUNED without
+    values or reports, as the sweep records it) and ``running`` trials in flight."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), directions=["minimize"] * 2)
+    for i in range(n + running):
+        trial = study.ask()
+        SPACE.suggest(trial)
+        if i >= n:
+            continue
+        if i % 5 == 4:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, _two_objectives(trial.params))
+    return study.get_trials(deepcopy=True)
+
+
+def _propose_multi(sampler, history, *, batch: int = 0, rounds: int = 3, together: int = 4) -> list[dict]:
+    study = optuna.create_study(sampler=sampler, directions=["minimize"] * 2)
+    study.add_trials(history)
+    out = []
+    for _ in range(rounds):
+        trials = [study.ask() for _ in range(together)]
+        with sampler.batch(batch) if batch else nullcontext():
+            for t in trials:
+                SPACE.suggest(t)
+        out += [dict(t.params) for t in trials]
+        for t in trials:
+            study.tell(t, _two_objectives(t.params))
+    return out
+
+
+@pytest.mark.parametrize("options", OPTIONS[:3])
+def test_batched_tpe_with_two_objectives_proposes_what_optunas_tpe_proposes(options):
+    # Several objectives: TPE splits the trials by non-domination rank (and hypervolume), and
+    # weighs the "below" ones alike; one at a time, ours proposes exactly what Optuna's does.
+    history = _history_multi(seed=5)
+    kw = dict(seed=13, n_startup_trials=5, **options)
+    ours = _propose_multi(_tpe(BatchTPESampler, **kw), history, batch=1, together=1, rounds=8)
+    with compat.vectorized_log_ndtr():
+        theirs = _propose_multi(_tpe(optuna.samplers.TPESampler, **kw), history, together=1, rounds=8)
+    assert ours == theirs
+    assert len({json.dumps(p, sort_keys=True) for p in theirs}) == len(theirs)
+
+
+def test_a_batch_with_two_objectives_fits_once_and_proposes_each_trial_its_own(monkeypatch):
+    fits = []
+    original = compat.tpe_candidates
+    monkeypatch.setattr(compat, "tpe_candidates", lambda *a, **kw: fits.append(kw["sets"]) or original(*a, **kw))
+    sampler = make_sampler(PluginSpec("tpe", (("n_startup_trials", 5),)), seed=2, space=SPACE)
+    params = _propose_multi(sampler, _history_multi(seed=6), batch=6, together=6, rounds=2)
+    assert fits and all(sets == 6 for sets in fits)
+    assert len(fits) <= 2 * 5  # per batch, one fit per parameter group, not one per trial
+    assert len({json.dumps(p, sort_keys=True) for p in params}) == len(params) == 12
+    for p in params:
+        assert 1e-3 <= p["learning_rate"] <= 10.0 and 1 <= p["hidden_layers"] <= 3
+        assert sorted(k for k in p if k.startswith("hidden_units_")) == [f"hidden_units_{i + 1}"
+                                                                         for i in range(p["hidden_layers"])]
+
+
 @pytest.mark.parametrize("size", [0, -1, 1.5, True, "2"])
 def test_batch_size_must_be_a_positive_integer(size):
     sampler = _tpe(BatchTPESampler, seed=0)

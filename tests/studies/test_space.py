@@ -60,7 +60,7 @@ def test_grid_needs_finite_ranges():
         _space(learning_rate=Range(0.1, 1.0)).grid()
 
 
-@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc", "grid"])
+@pytest.mark.parametrize("name", ["tpe", "random", "cmaes", "qmc", "grid", "nsgaii"])
 def test_every_sampler_runs_the_space(name):
     """Every sampler proposes values of the space, well past its random start-up; the model-
     based ones (TPE, CMA-ES) then concentrate near the optimum (a learning rate of 0.1)."""
@@ -68,8 +68,9 @@ def test_every_sampler_runs_the_space(name):
 
     space = _space(learning_rate=Range(1e-4, 10.0, log=True) if name != "grid" else
                    Choice(tuple(10.0 ** e for e in range(-4, 2))), activation=Choice(("relu", "tanh")))
-    sampler = make_sampler(PluginSpec(name, (("n_startup_trials", 10),) if name in ("tpe", "cmaes") else ()),
-                           seed=1, space=space)
+    options = {"tpe": (("n_startup_trials", 10),), "cmaes": (("n_startup_trials", 10),),
+               "nsgaii": (("population_size", 8),)}.get(name, ())
+    sampler = make_sampler(PluginSpec(name, options), seed=1, space=space)
     study = optuna.create_study(sampler=sampler)
     n = 6 * 2 if name == "grid" else 40
     for _ in range(n):
@@ -94,7 +95,7 @@ def test_every_pruner_is_made(name):
 
 
 def test_plugin_errors():
-    with pytest.raises(ValueError, match=r"'sampler.name' must be one of \['cmaes', 'grid', 'qmc', 'random', 'tpe'\]"):
+    with pytest.raises(ValueError, match=r"'sampler.name' must be one of \['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'\]"):
         check_plugin("sampler", PluginSpec("bohb"))
     with pytest.raises(ValueError, match=r"'pruner.reduction_factor' must be an integer >= 2, but got 1"):
         check_plugin("pruner", PluginSpec("hyperband", (("reduction_factor", 1),)))

@@ -56,20 +56,45 @@ def _same(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial) -> None:
     assert (a.datetime_complete is None) == (b.datetime_complete is None)
 
 
-def _compare(url_plain: str, url_buffered: str) -> None:
+def _script_multi(study: optuna.Study, flush) -> None:
+    """Several objectives: values told as a list (one maximized), diverged and failed trials
+    without values, no reports."""
+    study.enqueue_trial({"x": 0.25, "c": "b"}, user_attrs={"warm_start": {"trial": 3}})
+    for i in range(6):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.suggest_categorical("c", ["a", "b"])
+        n = trial.suggest_int("n", 1, 4, log=True)
+        flush()
+        trial.set_user_attr("run", {"curve": [x, x / 2]})
+        if i % 3 == 1:
+            trial.set_user_attr("diverged", True)
+            study.tell(trial, state=TrialState.PRUNED)
+        elif i % 3 == 2 and i > 2:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, [x + n, float(n), -x])
+        flush()
+
+
+def _compare(url_plain: str, url_buffered: str, *, script=_script, directions=None) -> None:
+    n = 6 if script is _script_multi else 7
     plain = optuna.create_study(study_name="s", storage=open_storage(url_plain, heartbeat_interval=None),
-                                sampler=optuna.samplers.RandomSampler(seed=3))
-    _script(plain, lambda: None)
+                                sampler=optuna.samplers.RandomSampler(seed=3), directions=directions)
+    script(plain, lambda: None)
     wrapped = SweepStorage(open_storage(url_buffered, heartbeat_interval=None))
-    buffered = optuna.create_study(study_name="s", storage=wrapped, sampler=optuna.samplers.RandomSampler(seed=3))
-    _script(buffered, wrapped.flush)
+    buffered = optuna.create_study(study_name="s", storage=wrapped, sampler=optuna.samplers.RandomSampler(seed=3),
+                                   directions=directions)
+    script(buffered, wrapped.flush)
     assert not wrapped.owned()
     fresh = open_storage(url_buffered, heartbeat_interval=None)
     got = fresh.get_all_trials(fresh.get_study_id_from_name("s"))
     want = plain.get_trials()
-    assert len(got) == len(want) == 7 and got[0].user_attrs["queued"]
+    assert len(got) == len(want) == n and got[0].user_attrs.get("queued", got[0].user_attrs.get("warm_start"))
     for a, b in zip(want, got):
         _same(a, b)
+    if directions:
+        assert sum(t.values is not None and len(t.values) == len(directions) for t in got) == 3
 
 
 def test_batched_writes_equal_optunas_on_sqlite(tmp_path):
@@ -83,6 +108,19 @@ def test_batched_writes_equal_optunas_on_the_journal(tmp_path):
 @pytest.mark.postgres
 def test_batched_writes_equal_optunas_on_postgres(pg_database):
     _compare(pg_database(), pg_database())
+
+
+MULTI = ["minimize", "minimize", "maximize"]
+
+
+def test_batched_writes_of_several_objectives_equal_optunas_on_sqlite_and_the_journal(tmp_path):
+    _compare(f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db", script=_script_multi, directions=MULTI)
+    _compare(str(tmp_path / "a.journal"), str(tmp_path / "b.journal"), script=_script_multi, directions=MULTI)
+
+
+@pytest.mark.postgres
+def test_batched_writes_of_several_objectives_equal_optunas_on_postgres(pg_database):
+    _compare(pg_database(), pg_database(), script=_script_multi, directions=MULTI)
 
 
 def test_nothing_is_written_before_a_flush_but_the_creation(tmp_path):

@@ -92,12 +92,39 @@ BAD = [
     (_edit('optimizer = "sgd"', 'optimizer = "rmsprop"'), "'train.optimizer' must be one of ['adam', 'momentum', 'sgd'], but got 'rmsprop'"),
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "mnist"]'), "'datasets[1]': unknown dataset 'mnist'"),
     (_edit('datasets = ["circle", "xor"]', "datasets = []"), "'datasets' must be a non-empty list"),
-    (_edit('name = "tpe"', 'name = "bayes"'), "'sampler.name' must be one of ['cmaes', 'grid', 'qmc', 'random', 'tpe'], but got 'bayes'"),
+    (_edit('name = "tpe"', 'name = "bayes"'), "'sampler.name' must be one of ['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'], but got 'bayes'"),
     (_edit('name = "median"', 'name = "early"'), "'pruner.name' must be one of ['hyperband', 'median', 'none', 'percentile', 'successive_halving'], but got 'early'"),
     (_edit('name = "tpe"', 'name = "tpe"\nn_startup_trials = -1'), "'sampler.n_startup_trials' must be an integer >= 0, but got -1"),
     (_edit('name = "median"', 'name = "median"\npatience = 3'), "unknown key 'pruner.patience' for pruner 'median'"),
     (_edit('name = "tpe"', 'name = "grid"'), "sampler 'grid' needs every [search] entry to be a list or a range with a 'step'"),
-    (_edit('objective = "val_cost"', 'objective = "accuracy"'), "'objective' must be one of ['val_accuracy', 'val_cost'], but got 'accuracy'"),
+    (_edit('objective = "val_cost"', 'objective = "accuracy"'), "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of several of them, but got 'accuracy'"),
+    *[(_edit('objective = "val_cost"', f"objective = {v}"), m) for v, m in [
+        ('["val_cost", "size"]', "'objective[1]' must be one of ['parameters', 'train_seconds', 'val_accuracy', "
+                                 "'val_cost'], but got 'size'"),
+        ('["val_cost", "parameters", "val_cost"]', "'objective' lists 'val_cost' twice; list each objective once"),
+        ("[]", "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of "
+               "several of them, but got []"),
+        ("3", "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of "
+              "several of them, but got 3"),
+        ('"parameters"', "'objective' = 'parameters' alone is minimized by the smallest or fastest network, whatever "
+                         "it learns: a single objective must be one of ['val_accuracy', 'val_cost']; list it beside "
+                         "one to trade them off, e.g. ['val_cost', 'parameters']"),
+        ('["parameters"]', "a single objective must be one of ['val_accuracy', 'val_cost']"),
+        ('["train_seconds", "parameters"]', "'objective' = ['train_seconds', 'parameters'] needs one of "
+                                            "['val_accuracy', 'val_cost'] among its objectives"),
+        ('["val_cost", "parameters"]', "pruner 'median': Optuna's pruners support one objective, but 'objective' "
+                                       "lists 2; set [pruner] name = \"none\" or leave [pruner] out (a diverging "
+                                       "trial still stops at once)"),
+    ]],
+    (_edit('objective = "val_cost"', 'objective = ["val_cost", "parameters"]').replace('name = "tpe"', 'name = "cmaes"'),
+     "sampler 'cmaes' supports one objective, but 'objective' lists 2; with several use one of ['grid', 'nsgaii', "
+     "'qmc', 'random', 'tpe'] ('tpe' or 'nsgaii' learn from the trials)"),
+    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace(
+        'objective = "val_cost"', 'objective = ["parameters", "val_accuracy"]').replace('name = "median"', 'name = "none"'),
+     "'val_accuracy' needs classification datasets"),
+    (_edit('name = "tpe"', 'name = "nsgaii"\npopulation_size = 1'), "'sampler.population_size' must be an integer >= 2, but got 1"),
+    (_edit('name = "tpe"', 'name = "nsgaii"\nmutation_prob = 1.5'), "'sampler.mutation_prob' must be a number in [0, 1], but got 1.5"),
+    (_edit('name = "tpe"', 'name = "nsgaii"\ngenerations = 3'), "unknown key 'sampler.generations' for sampler 'nsgaii' (allowed: ['crossover_prob', 'mutation_prob', 'population_size', 'swapping_prob'])"),
     (_edit('name = "demo"', 'name = "my sweep!"'), "'name' must be a plain name"),
     (_edit('name = "demo"', 'name = "../escape"'), "'name' must be a plain name"),
     (_edit("learning_rate =", "learning_rte ="), "unknown key 'search.learning_rte' (did you mean 'search.learning_rate'?)"),
@@ -311,3 +338,46 @@ def test_looking_for_a_sweep_in_a_missing_journal_creates_nothing(tmp_path, monk
         r = CliRunner().invoke(cli, args)
         assert r.exit_code == 2 and "no sweep named 'gone'" in r.output, (args, r.output)
     assert not list(tmp_path.iterdir())
+
+
+OBJECTIVE_ERRORS = [(t, m) for t, m in BAD if "objective" in m or "nsgaii" in m or "population_size" in m
+                    or "mutation_prob" in m]
+
+
+@pytest.mark.parametrize(("text", "message"), OBJECTIVE_ERRORS, ids=[m[:40] for _, m in OBJECTIVE_ERRORS])
+def test_bad_objectives_raise_value_errors(text, message):
+    import re
+    import tomllib
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spec_from_dict(tomllib.loads(text), origin="t")
+
+
+def test_several_objectives_read_back_the_same_and_one_in_a_list_is_that_one():
+    import json
+    import tomllib
+
+    from studies import SweepConfig
+
+    multi = spec_from_dict(tomllib.loads(_edit('objective = "val_cost"', 'objective = ["val_accuracy", "parameters"]')
+                                         .replace('[pruner]\nname = "median"\n', "")), origin="t")
+    assert multi.objective == ("val_accuracy", "parameters") and multi.multi
+    assert multi.directions == ["maximize", "minimize"] and multi.pruner.name == "none"  # no pruner by default
+    with pytest.raises(ValueError, match="has several objectives"):
+        multi.direction
+    assert multi.to_dict()["objective"] == ["val_accuracy", "parameters"]
+    assert spec_from_dict(multi.to_dict()) == multi
+    assert SweepConfig.from_dict(json.loads(multi.to_json())) == multi  # as the storage keeps it
+    assert multi.identity() != spec_from_dict(multi.to_dict() | {"objective": ["parameters", "val_accuracy"]}).identity()
+    one = spec_from_dict(tomllib.loads(_edit('objective = "val_cost"', 'objective = ["val_cost"]')), origin="t")
+    assert one.objective == "val_cost" and not one.multi and one.to_dict()["objective"] == "val_cost"
+    assert one == spec_from_dict(tomllib.loads(GOOD), origin="t")  # stored exactly as the single name
+
+
+def test_check_names_several_objectives(in_tmp):
+    (in_tmp / "sweep.toml").write_text(_edit('objective = "val_cost"', 'objective = ["val_cost", "train_seconds"]')
+                                       .replace('name = "median"', 'name = "none"'))
+    r = _run_file(in_tmp / "sweep.toml", "--check")
+    assert r.exit_code == 0, r.output
+    assert "pruner none, objectives val_cost, train_seconds (minimize, minimize: a Pareto front)." in r.output
+    assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]
