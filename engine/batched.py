@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.activations import check_activation
-from engine.checks import check_number
+from engine.checks import check, check_number
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
 from engine.divergence import Divergence, divergence_limit
@@ -120,9 +120,8 @@ class Stack:
         check_optimizer(optimizer)
         if OPTIMIZERS[optimizer] is Momentum:
             check_momentum(momentum)
-        check_number("epochs", epochs, low=1, integer=True)
-        check_number("batch_size", batch_size, low=1, integer=True)
-        check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
+        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("divergence_factor", divergence_factor)):
+            check(name, value)
         self.dataset, self.epochs, self.batch_size = dataset, int(epochs), int(batch_size)
         self.optimizer, self.momentum, self.nesterov = optimizer, momentum, nesterov
         self.divergence_factor, self.activation = divergence_factor, activation

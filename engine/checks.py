@@ -1,18 +1,101 @@
-"""Checks of the numbers the engine's entry points take (:func:`engine.train`, :class:`engine.Stack`)."""
+"""The rules on numeric parameters, in one table keyed by the names users type.
+
+In the spirit of scikit-learn's ``_parameter_constraints``: each rule says a number's type
+and bounds, and says it in words for the error. The engine's entry points
+(:func:`engine.train`, :class:`engine.MLP`, :class:`engine.Stack`), the sweep file
+(``sweeps.spec``) and the command line check the same rules from this table.
+
+Example:
+    >>> check("learning_rate", 0.1)
+    0.1
+    >>> check("momentum", 1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: 'momentum' must be a number in [0, 1), but got 1.0.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from numbers import Integral, Real
 
-__all__ = ["check_number"]
+import numpy as np
+
+__all__ = ["Interval", "MAX_EPOCHS", "RULES", "check", "check_number"]
+
+# The most epochs a sweep's trial may train: a trial keeps a curve point per epoch (in memory,
+# in the storage, in MLflow). The engine alone trains any number (it keeps no table per epoch).
+MAX_EPOCHS = 100_000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A rule on a number: integer or real, finite, between ``low`` and ``high`` (either may
+    be ``None``: unbounded), each bound included unless ``low_open``/``high_open``."""
+
+    integer: bool
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value: object) -> bool:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral if self.integer else Real):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and not (value > self.low if self.low_open else value >= self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    @property
+    def words(self) -> str:
+        """The rule as the error says it: ``an integer >= 1``, ``a number in [0, 1)``."""
+        kind = "an integer" if self.integer else "a number"
+        fmt = (lambda v: f"{int(v)}") if self.integer else (lambda v: f"{v:g}")
+        if self.low is not None and self.high is not None:
+            return (f"{kind} in {'(' if self.low_open else '['}{fmt(self.low)}, "
+                    f"{fmt(self.high)}{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {fmt(self.low)}"
+        if self.high is not None:
+            return f"{kind} {'<' if self.high_open else '<='} {fmt(self.high)}"
+        return f"a finite {'integer' if self.integer else 'number'}"
+
+    def check(self, name: str, value: object) -> float | int:
+        """``value`` if it holds (an ``int`` for an integer rule, else a ``float``); else a
+        ``ValueError`` naming ``name``, the rule and the value."""
+        if not self.holds(value):
+            raise ValueError(f"'{name}' must be {self.words}, but got {value!r}.")
+        return int(value) if self.integer else float(value)  # type: ignore[arg-type]
+
+
+# Every numeric setting of a network and its training, by the name users type.
+RULES: dict[str, Interval] = {
+    "learning_rate": Interval(False, 0.0, low_open=True),
+    "regularization_rate": Interval(False, 0.0),
+    "l1": Interval(False, 0.0),
+    "l2": Interval(False, 0.0),
+    "momentum": Interval(False, 0.0, 1.0, high_open=True),
+    "hidden_layers": Interval(True, 0),
+    "hidden_units": Interval(True, 1),
+    "epochs": Interval(True, 1),
+    "batch_size": Interval(True, 1),
+    "divergence_factor": Interval(False, 1.0, low_open=True),
+    "n_inputs": Interval(True, 1),
+    "n_outputs": Interval(True, 1),
+}
+
+
+def check(name: str, value: object, *, key: str | None = None) -> float | int:
+    """Check ``value`` against the rule of setting ``name`` (see :data:`RULES`); the error
+    names ``key`` (default ``name``). Returns the value as an ``int`` or a ``float``."""
+    if name not in RULES:
+        raise KeyError(f"no rule for {name!r}; the rules are {sorted(RULES)}")
+    return RULES[name].check(key or name, value)
 
 
 def check_number(name: str, value: object, *, low: float, low_open: bool = False, integer: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite number (an integer if ``integer``) at least
-    ``low`` (above it if ``low_open``), naming the key, the rule and the value."""
-    kind = int if integer else (int, float)
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    if not ok:
-        rule = f"{'an integer' if integer else 'a number'} {'>' if low_open else '>='} {low:g}"
-        raise ValueError(f"'{name}' must be {rule}, but got {value!r}.")
+    """A rule made on the spot (a bound that depends on other arguments), said as the table's are."""
+    Interval(integer, low, low_open=low_open).check(name, value)

@@ -13,18 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.activations import ACTIVATIONS, DERIVATIVES, check_activation
+from engine.checks import check
 from engine.costs import OUTPUTS, add_penalty_gradient, check_output
 from engine.limits import check_memory, mlp_bytes
 
 __all__ = ["MLP", "INITS"]
 
 INITS = ("auto", "glorot", "he")
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"'{name}' must be an integer >= 1, but got {value!r}.")
-    return int(value)
 
 
 class MLP:
@@ -60,11 +55,11 @@ class MLP:
         dtype: type | np.dtype = np.float32,
         init: str = "auto",
     ) -> None:
-        n_inputs = _check_positive_int("n_inputs", n_inputs)
-        n_outputs = _check_positive_int("n_outputs", n_outputs)
+        n_inputs = int(check("n_inputs", n_inputs))
+        n_outputs = int(check("n_outputs", n_outputs))
         if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
             raise ValueError(f"'hidden_sizes' must be a sequence of integers >= 1, but got {hidden_sizes!r}.")
-        hidden = tuple(_check_positive_int("hidden_sizes", h) for h in hidden_sizes)
+        hidden = tuple(int(check("hidden_units", h, key="hidden_sizes")) for h in hidden_sizes)
         self.activation = check_activation(activation)
         self.output = None if output is None else check_output(output)
         self.dtype = np.dtype(dtype)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.checks import check
+
 __all__ = ["OPTIMIZERS", "Optimizer", "SGD", "Momentum", "Adam", "check_momentum", "check_optimizer",
            "make_optimizer"]
 
@@ -68,9 +70,7 @@ class SGD(Optimizer):
 
 def check_momentum(momentum: float) -> float:
     """Return ``momentum`` as a float if it lies in [0, 1), else raise ``ValueError``."""
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"'momentum' must lie in [0, 1), but got {momentum!r}.")
-    return float(momentum)
+    return float(check("momentum", momentum))
 
 
 class Momentum(Optimizer):

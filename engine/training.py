@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from engine.checks import check_number
+from engine.checks import check
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import Dataset
 from engine.divergence import Divergence, divergence_limit
@@ -102,12 +102,9 @@ def train(
         >>> h.epochs
         2
     """
-    check_number("learning_rate", learning_rate, low=0.0, low_open=True)
-    check_number("epochs", epochs, low=1, integer=True)
-    check_number("batch_size", batch_size, low=1, integer=True)
-    check_number("l2", l2, low=0.0)
-    check_number("l1", l1, low=0.0)
-    check_number("divergence_factor", divergence_factor, low=1.0, low_open=True)
+    for name, value in (("learning_rate", learning_rate), ("epochs", epochs), ("batch_size", batch_size),
+                        ("l2", l2), ("l1", l1), ("divergence_factor", divergence_factor)):
+        check(name, value)
     check_optimizer(optimizer)
     _prepare_model(model, dataset)
     check_memory(f"training a network {'-'.join(map(str, model.sizes))} on {len(dataset.y_train)} rows",

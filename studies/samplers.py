@@ -16,6 +16,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from studies import _optuna_compat as _compat
+from engine.checks import Interval
 from studies.config import PluginSpec
 from studies.space import SearchSpace
 
@@ -25,29 +26,30 @@ __all__ = ["SAMPLERS", "PRUNERS", "MULTI_OBJECTIVE_SAMPLERS", "Option", "BatchTP
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a sampler or pruner: its type and its rule, in words and as a test."""
+    """One non-numeric option of a sampler or pruner: its type and its rule, in words and as a
+    test (numeric options are :class:`engine.checks.Interval` rules, with the same face)."""
 
     kind: type | tuple[type, ...]
-    rule: str
+    words: str
     test: Callable[[object], bool] = lambda v: True
 
-    def check(self, value: object) -> bool:
+    def holds(self, value: object) -> bool:
         if isinstance(value, bool) and bool not in (self.kind if isinstance(self.kind, tuple) else (self.kind,)):
             return False
         return isinstance(value, self.kind) and self.test(value)
 
 
-_NONNEG_INT = Option(int, "an integer >= 0", lambda v: v >= 0)
-_POS_INT = Option(int, "an integer >= 1", lambda v: v >= 1)
+_NONNEG_INT = Interval(True, 0)
+_POS_INT = Interval(True, 1)
 _BOOL = Option(bool, "true or false")
-_PROBABILITY = Option((int, float), "a number in [0, 1]", lambda v: 0 <= v <= 1)
+_PROBABILITY = Interval(False, 0.0, 1.0)
 _RESOURCE = Option((int, str), "'auto' or an integer >= 1", lambda v: v == "auto" or (isinstance(v, int) and v >= 1))
 
 SAMPLERS: dict[str, dict[str, Option]] = {
-    "cmaes": {"n_startup_trials": _NONNEG_INT, "sigma0": Option((int, float), "a number > 0", lambda v: v > 0),
+    "cmaes": {"n_startup_trials": _NONNEG_INT, "sigma0": Interval(False, 0.0, low_open=True),
               "consider_pruned_trials": _BOOL},
     "grid": {},
-    "nsgaii": {"population_size": Option(int, "an integer >= 2", lambda v: v >= 2), "mutation_prob": _PROBABILITY,
+    "nsgaii": {"population_size": Interval(True, 2), "mutation_prob": _PROBABILITY,
                "crossover_prob": _PROBABILITY, "swapping_prob": _PROBABILITY},
     "qmc": {"qmc_type": Option(str, "'sobol' or 'halton'", lambda v: v in ("halton", "sobol")), "scramble": _BOOL},
     "random": {},
@@ -59,11 +61,11 @@ MULTI_OBJECTIVE_SAMPLERS = ("grid", "nsgaii", "qmc", "random", "tpe")
 _PRUNE_COMMON = {"n_startup_trials": _NONNEG_INT, "n_warmup_steps": _NONNEG_INT, "interval_steps": _POS_INT,
                  "n_min_trials": _POS_INT}
 PRUNERS: dict[str, dict[str, Option]] = {
-    "hyperband": {"min_resource": _POS_INT, "max_resource": _RESOURCE, "reduction_factor": Option(int, "an integer >= 2", lambda v: v >= 2)},
+    "hyperband": {"min_resource": _POS_INT, "max_resource": _RESOURCE, "reduction_factor": Interval(True, 2)},
     "median": _PRUNE_COMMON,
     "none": {},
-    "percentile": {**_PRUNE_COMMON, "percentile": Option((int, float), "a number in [0, 100]", lambda v: 0 <= v <= 100)},
-    "successive_halving": {"min_resource": _RESOURCE, "reduction_factor": Option(int, "an integer >= 2", lambda v: v >= 2),
+    "percentile": {**_PRUNE_COMMON, "percentile": Interval(False, 0.0, 100.0)},
+    "successive_halving": {"min_resource": _RESOURCE, "reduction_factor": Interval(True, 2),
                            "min_early_stopping_rate": _NONNEG_INT},
 }
 
@@ -78,8 +80,8 @@ def check_plugin(kind: str, spec: PluginSpec) -> None:
         if key not in allowed:
             hint = f"allowed: {sorted(allowed)}" if allowed else "it takes no options"
             raise ValueError(f"unknown key '{kind}.{key}' for {kind} {spec.name!r} ({hint}).")
-        if not allowed[key].check(value):
-            raise ValueError(f"'{kind}.{key}' must be {allowed[key].rule}, but got {value!r}.")
+        if not allowed[key].holds(value):
+            raise ValueError(f"'{kind}.{key}' must be {allowed[key].words}, but got {value!r}.")
     if kind == "pruner" and spec.name == "percentile" and "percentile" not in dict(spec.options):
         raise ValueError("pruner 'percentile' needs 'pruner.percentile' (a number in [0, 100]).")
 

@@ -17,7 +17,7 @@ from studies import SearchSpace
 
 __all__ = ["JOBS_PER_CPU", "MAX_EPOCHS", "check_fits", "cpu_count", "max_jobs"]
 
-MAX_EPOCHS = 100_000
+from engine.checks import MAX_EPOCHS  # noqa: E402 - one limit, the engine's rule
 JOBS_PER_CPU = 8
 
 

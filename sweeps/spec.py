@@ -14,6 +14,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from engine.checks import MAX_EPOCHS, RULES, Interval
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
 from studies.config import WarmStart
@@ -23,7 +24,7 @@ from studies.config import DEFAULT_BATCH
 from studies.objectives import CURVE_OBJECTIVES
 from studies.samplers import MULTI_OBJECTIVE_SAMPLERS
 from studies.space import INT_SETTINGS, REGULARIZATIONS, SETTINGS
-from sweeps.limits import JOBS_PER_CPU, MAX_EPOCHS, check_fits, cpu_count, max_jobs
+from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
@@ -37,16 +38,8 @@ CHOICES: dict[str, tuple[object, ...]] = {
     "regularization": REGULARIZATIONS,
     "nesterov": (False, True),
 }
-# Numeric settings: (lowest allowed, whether the lowest is excluded, highest or None, rule in words).
-NUMERIC: dict[str, tuple[float, bool, float | None, str]] = {
-    "learning_rate": (0.0, True, None, "a number > 0"),
-    "regularization_rate": (0.0, False, None, "a number >= 0"),
-    "momentum": (0.0, False, 1.0, "a number in [0, 1)"),
-    "hidden_layers": (0, False, None, "an integer >= 0"),
-    "hidden_units": (1, False, None, "an integer >= 1"),
-    "epochs": (1, False, MAX_EPOCHS + 1, f"an integer in [1, {MAX_EPOCHS}]"),
-    "batch_size": (1, False, None, "an integer >= 1"),
-}
+# The engine's rules for the numeric settings, with the sweep's own limit on epochs.
+SETTING_RULES = {**RULES, "epochs": Interval(True, 1, MAX_EPOCHS)}
 DATASET_OPTIONS = ("label", "n_samples", "noise", "task", "test_fraction", "val_fraction")
 
 
@@ -108,9 +101,10 @@ def _unknown(where: _Where, key: str, allowed: tuple[str, ...] | list[str], pref
 
 
 def _int(where: _Where, key: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise where.error(f"{key!r} must be an integer >= {low}, but got {value!r}.")
-    return value
+    try:
+        return int(Interval(True, low).check(key, value))
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
 
 
 def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
@@ -134,13 +128,10 @@ def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
         if value not in allowed or not isinstance(value, str):
             raise where.error(f"{key!r} must be one of {sorted(allowed)}, but got {value!r}.")
         return value
-    low, open_low, high, rule = NUMERIC[name]
-    integer = name in INT_SETTINGS
-    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
-    ok = ok and math.isfinite(value) and (value > low if open_low else value >= low) and (high is None or value < high)
-    if not ok:
-        raise where.error(f"{key!r} must be {rule}, but got {value!r}.")
-    return int(value) if integer else float(value)
+    try:
+        return SETTING_RULES[name].check(key, value)
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
 
 
 def _searched_features(where: _Where, value: object) -> Subsets:

@@ -235,7 +235,7 @@ def test_a_stack_refuses_members_that_do_not_fit():
 
 def test_a_stack_refuses_a_momentum_outside_0_1():
     # As engine.train: checked when the stack is made, before any member joins.
-    with pytest.raises(ValueError, match=r"'momentum' must lie in \[0, 1\), but got 1.5"):
+    with pytest.raises(ValueError, match=r"'momentum' must be a number in \[0, 1\), but got 1.5"):
         Stack(load_dataset("xor"), widths=[4], epochs=1, batch_size=10, optimizer="momentum", momentum=1.5)
 
 

@@ -50,7 +50,7 @@ def test_every_optimizer_is_in_the_table_and_built_by_name():
     with pytest.raises(ValueError, match=r"'optimizer' must be one of \['adam', 'momentum', 'sgd'\], "
                                          r"but got 'rmsprop'"):
         make_optimizer("rmsprop", params, learning_rate=0.1)
-    with pytest.raises(ValueError, match=r"'momentum' must lie in \[0, 1\), but got 1.5"):
+    with pytest.raises(ValueError, match=r"'momentum' must be a number in \[0, 1\), but got 1.5"):
         make_optimizer("momentum", params, learning_rate=0.1, momentum=1.5)
 
 
