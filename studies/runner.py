@@ -8,14 +8,11 @@ import dataclasses
 import os
 import signal
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Callable
 
 import optuna
-from joblib.externals.loky import get_reusable_executor
-from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
 from studies import signals
 from studies.errors import ParameterError
@@ -28,16 +25,12 @@ from studies.summary import StudySummary, find_sweep, summarize
 from studies.mlflow_writer import MlflowStatus, MlflowWriter
 from studies.store import StorageError, SweepStorage
 from studies.warm_start import open_source, warm_start
-from studies.worker import HALT_AFTER, WorkerTask, halted, work
+from studies.launching import BACKENDS, Launch, executor, run_round, stop_workers, warm_up
+from studies.worker import HALT_AFTER, WorkerTask, halted
 
 __all__ = ["open_sweep", "run_sweep", "SweepHalted", "SweepInterrupted"]
 
 MAX_ROUNDS = 3
-# One BLAS thread per worker: the workers are the parallelism.
-_WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-
-
 class SweepInterrupted(Exception):
     """The sweep was stopped by SIGINT or SIGTERM; its studies are consistent and resumable."""
 
@@ -84,51 +77,6 @@ def _complete(summaries: list[StudySummary]) -> bool:
     return all(s.finished >= s.total for s in summaries)
 
 
-def _executor(jobs: int):
-    """joblib's loky executor: worker processes (never threads, even for one job).
-
-    The same arguments give back the same (reusable) executor; other ones would replace it.
-    """
-    return get_reusable_executor(max_workers=jobs, env=_WORKER_ENV, timeout=30)
-
-
-def _stop_workers(executor, grace: float = 10.0) -> None:
-    """Ask the loky workers to stop (SIGTERM: each fails its trial), then make sure they are gone."""
-    if executor is None:
-        return
-    processes = list(getattr(executor, "_processes", {}).values())
-    for p in processes:
-        with contextlib.suppress(Exception):
-            p.terminate()
-    deadline = time.monotonic() + grace
-    for p in processes:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in processes:  # stuck in a long NumPy call: killed, and reaped before anyone looks for orphans
-        if p.is_alive():
-            with contextlib.suppress(Exception):
-                p.kill()
-            p.join(5.0)
-    executor.shutdown(wait=False, kill_workers=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class Launch:
-    """Where and how the workers run.
-
-    Attributes:
-        backend: ``loky`` (local worker processes) or ``dask`` (a dask.distributed cluster).
-        scheduler: the dask scheduler's address (``tcp://host:8786``), for ``backend="dask"``.
-        heartbeat_interval: seconds between a trial's heartbeats (RDB storages).
-        grace_period: seconds without a heartbeat after which a trial is failed and retried.
-    """
-
-    backend: str = "loky"
-    scheduler: str | None = None
-    heartbeat_interval: int = 10
-    grace_period: int = 30
-
-
-BACKENDS = ("dask", "loky")
 
 
 def run_sweep(
@@ -183,10 +131,10 @@ def run_sweep(
         with signals.armed() if own else contextlib.nullcontext():
             jobs = config.jobs or _cpu_count()
             if launch.backend == "loky":  # the workers import while this process opens the studies
-                executor = _executor(jobs)
-                pool.append(executor)
+                ex = executor(jobs)
+                pool.append(ex)
                 for _ in range(jobs):
-                    executor.submit(_warm_up, storage_kind(storage_url))
+                    ex.submit(warm_up, storage_kind(storage_url))
             # The warm start's sweep must exist before anything is written (and is read from here).
             source = open_source(config, storage_url) if create and config.warm_start is not None else None
             storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
@@ -222,7 +170,7 @@ def run_sweep(
                 if _complete(summaries):
                     break
                 before = sum(s.finished for s in summaries)
-                summaries, crashed = _round(launch, tasks, pool, refresh, poll_seconds)
+                summaries, crashed = run_round(launch, tasks, pool, refresh, poll_seconds)
                 if signals.received() != started:
                     raise KeyboardInterrupt  # a worker stopped by the same signal: not a crash
                 with signals.critical():
@@ -252,7 +200,7 @@ def run_sweep(
             return summaries
     except StorageError:
         with signals.quiet():  # the storage failed under a worker or here: stop everything, say it once
-            _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
+            stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
             if writer is not None:
                 writer.stop()
         raise
@@ -266,16 +214,6 @@ def run_sweep(
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def _warm_up(kind: str) -> None:
-    """A worker process's imports, done while the launcher opens the studies."""
-    import studies.worker  # noqa: F401 - Optuna, NumPy, the engine
-
-    if kind == "rdb":
-        from studies import _optuna_compat
-
-        _optuna_compat.preload_rdb()
 
 
 def _main_thread() -> bool:
@@ -298,7 +236,7 @@ def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: li
     except Exception as exc:  # noqa: BLE001 - stopping must not fail; the next run recovers
         storage, studies = None, []
         say(f"could not record the stop in the storage ({type(exc).__name__}); the next 'sweep run' tidies up.")
-    _stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
+    stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
     if writer is not None:
         writer.stop()
     if storage is None:
@@ -315,55 +253,6 @@ def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: li
 
 def _load_studies(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:
     return [optuna.load_study(study_name=config.study_name(ref), storage=storage) for ref in config.datasets]
-
-
-def _round(launch: Launch, tasks: list[WorkerTask], pool: list, refresh,
-           poll_seconds: float) -> tuple[list[StudySummary], str | None]:
-    """Run the workers once; returns the summaries and, if a worker process died, why."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            if launch.backend == "dask":
-                _run_on_dask(launch.scheduler, tasks)
-            else:
-                executor = _executor(len(tasks))
-                pool.append(executor)
-                futures = [executor.submit(work, task) for task in tasks]
-                for future in futures:
-                    future.result()
-        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name="sweep-workers", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(poll_seconds)
-        refresh()
-    if errors:
-        if isinstance(errors[0], (TerminatedWorkerError, BrokenProcessPool)):
-            return refresh(), str(errors[0]).splitlines()[0][:200]
-        raise errors[0]
-    return refresh(), None
-
-
-def _run_on_dask(scheduler: str, tasks: list[WorkerTask]) -> None:
-    """The same workers as joblib tasks on a dask.distributed cluster (extra 'distributed')."""
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise ValueError("'--backend dask' needs dask.distributed: pip install 'sweeps[distributed]'") from None
-    from joblib import Parallel, delayed, parallel_config
-
-    with Client(scheduler, timeout=30) as client, parallel_config(backend="dask", wait_for_workers_timeout=60):
-        client.run(_set_thread_limits)
-        Parallel(n_jobs=len(tasks))(delayed(work)(task) for task in tasks)
-
-
-def _set_thread_limits() -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
 
 
 def _absolute(url: str) -> str:

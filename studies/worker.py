@@ -30,8 +30,8 @@ from studies import signals
 from studies.config import SweepConfig
 from studies.heartbeat import Heartbeat, heartbeat_enabled
 from studies.objective import run_trial, tell
-from studies.outcomes import outcome_of
 from studies.processes import process_identity
+from studies.quota import is_surplus, live_counts, needs_work, scouting
 from studies.recovery import requeue
 from studies.samplers import make_pruner, make_sampler, pruner_startup
 from studies.storage import DEFAULT_STORAGE, open_storage, redact
@@ -78,45 +78,6 @@ def sampler_seed(config: SweepConfig, worker: int, dataset_index: int) -> int:
     if config.sampler.name in ("grid", "qmc"):
         return config.seed
     return int(np.random.SeedSequence([config.seed, worker, dataset_index]).generate_state(1)[0])
-
-
-def _live_counts(study: optuna.Study) -> tuple[int, list[int], int]:
-    """(finished, numbers of running trials, waiting) of a study."""
-    finished, running, waiting = 0, [], 0
-    for t in study.get_trials(deepcopy=False):
-        o = outcome_of(t)
-        if o in ("complete", "pruned", "diverged"):
-            finished += 1
-        elif o == "running":
-            running.append(t.number)
-        elif o == "waiting":
-            waiting += 1
-    return finished, running, waiting
-
-
-def _needs_work(study: optuna.Study, total: int) -> bool:
-    finished, running, waiting = _live_counts(study)
-    return waiting > 0 or finished + len(running) < total
-
-
-def _scouting(study: optuna.Study, startup: int) -> int | None:
-    """While a study has fewer complete trials than its pruner needs: how many more trials
-    may start (its first ones, the scouts, minus those running); ``None`` once it has them."""
-    complete = running = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
-        if t.state == TrialState.COMPLETE:
-            complete += 1
-        else:
-            running += 1
-    if complete >= startup:
-        return None
-    return max(0, startup - complete - running)
-
-
-def _is_surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
-    finished, running, waiting = _live_counts(study)
-    excess = finished + len(running) + waiting - total
-    return excess > 0 and trial.number in sorted(running)[-excess:]
 
 
 def _error(exc: BaseException) -> str:
@@ -208,7 +169,7 @@ class _Worker:
         study, total, store = self.studies[k], self.config.trials, self.storage
         # How many to ask, from a view at most REFRESH_SECONDS old; the exact total is kept by
         # the withdrawal below, from a current view.
-        finished, running, waiting = _live_counts(study)
+        finished, running, waiting = live_counts(study)
         n = min(n, waiting + max(0, total - finished - len(running)))
         if n <= 0:
             return []
@@ -216,7 +177,7 @@ class _Worker:
         store.reserve(study._study_id, n - min(n, waiting))
         trials = [study.ask() for _ in range(n)]
         store.refresh(study._study_id)  # other workers' trials asked meanwhile
-        withdraw = [t for t in trials if _is_surplus(study, t, total)]
+        withdraw = [t for t in trials if is_surplus(study, t, total)]
         for trial_id in store.release(study._study_id):  # an enqueued trial came first: unused
             store.set_trial_user_attr(trial_id, "surplus", True)
             store.set_trial_state_values(trial_id, TrialState.FAIL)
@@ -254,7 +215,7 @@ class _Worker:
 
     def wanted(self, k: int) -> bool:
         return k not in self.halted and self.failures[k] <= self.config.trials and \
-            _needs_work(self.studies[k], self.config.trials)
+            needs_work(self.studies[k], self.config.trials)
 
     # -- loops -----------------------------------------------------------------------------------
 
@@ -311,7 +272,7 @@ class _Worker:
         def room(k: int, free: int) -> int:
             if k in scouted or not startup:
                 return free
-            n = _scouting(self.studies[k], startup)
+            n = scouting(self.studies[k], startup)
             if n is None:
                 scouted.add(k)
                 return free

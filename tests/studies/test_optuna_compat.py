@@ -346,3 +346,15 @@ def test_the_installed_versions_are_within_the_ranges_pyproject_states():
     bounds = {req.name: {spec.operator for spec in req.specifier} for req in requirements}
     assert bounds["optuna"] == bounds["mlflow"] == {">=", "<"}
     assert next(r for r in requirements if r.name == "optuna").specifier.contains(optuna.__version__)
+
+
+def test_loky_keeps_its_worker_processes_where_we_look():
+    """studies/_loky_compat.py: stopping a sweep reaches every loky worker process."""
+    from joblib.externals.loky import get_reusable_executor
+
+    from studies._loky_compat import worker_processes
+
+    ex = get_reusable_executor(max_workers=2, timeout=5)
+    assert ex.submit(sum, [1, 2]).result() == 3
+    procs = worker_processes(ex)
+    assert len(procs) == 2 and all(p.is_alive() and callable(p.terminate) for p in procs)

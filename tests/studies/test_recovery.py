@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from studies.outcomes import outcome_of
 from studies.recovery import fail_orphans, recover, requeue_failed
 from studies.processes import process_alive, process_identity
-from studies.worker import _is_surplus
+from studies.quota import is_surplus as _is_surplus
 
 
 def _dead_pid() -> int:
