@@ -7,8 +7,8 @@ import os
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import optuna
 
@@ -50,7 +50,7 @@ def run(config: SweepConfig, *, track: bool = True) -> SweepRun:
         summaries = run_sweep(config, track=track, tracking_uri=f"sqlite:///{os.path.abspath('mlflow.db')}")
         wall = time.perf_counter() - t0
         storage = open_storage(None)
-        trials = [t for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)]
+        trials = [t for s in storage.get_all_studies() for t in storage.get_all_trials(storage.get_study_id_from_name(s.study_name))]
     outcomes: dict[str, int] = {}
     for t in trials:
         o = outcome_of(t)

@@ -17,8 +17,8 @@ import dataclasses
 import time
 
 import numpy as np
-
 from _common import median, run, scratch
+
 from engine import MLP, Member, load_dataset, train, train_batched
 from sweeps.spec import apply_overrides, load_spec
 

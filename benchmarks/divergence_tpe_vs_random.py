@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from _common import median, run
+
 from sweeps.spec import spec_from_dict
 
 SPEC = {

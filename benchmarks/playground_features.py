@@ -17,6 +17,7 @@ import argparse
 import time
 
 from _common import scratch
+
 from studies import open_storage, run_sweep
 from studies.reports.data import gather
 from sweeps.spec import load_spec, spec_from_dict

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 import optuna
+from _common import scratch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from _common import scratch
 from studies import open_storage, open_sweep
 from sweeps.spec import load_spec, spec_from_dict
 

@@ -47,7 +47,7 @@ def _running(url: str) -> int:
         return 0
     storage = open_storage(url, checked=True)
     return sum(t.state == TrialState.RUNNING for s in storage.get_all_studies()
-               for t in storage.get_all_trials(s._study_id))
+               for t in storage.get_all_trials(s.study_name and storage.get_study_id_from_name(s.study_name)))
 
 
 def _stop(cmd: list[str], folder: str, delay: float, sig: int, ready: str | None = None) -> tuple[float, int, str]:

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 
 from _common import median, run
+
 from sweeps.spec import apply_overrides, load_spec
 
 

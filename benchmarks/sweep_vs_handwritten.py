@@ -20,8 +20,8 @@ import warnings
 
 import numpy as np
 import optuna
-
 from _common import median, run, scratch
+
 from sweeps.spec import apply_overrides, load_spec, spec_from_dict
 
 

@@ -28,9 +28,10 @@ import statistics
 import time
 
 from _common import scratch
+
 from studies import open_storage, run_sweep
-from studies.summary import find_sweep
 from studies.outcomes import FINISHED, outcome_of
+from studies.summary import find_sweep
 from sweeps.spec import load_spec, spec_from_dict
 
 CLOSE = 1.05  # within 5% of the best (costs are positive)

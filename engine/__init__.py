@@ -11,10 +11,10 @@ from engine.activations import ACTIVATIONS, DERIVATIVES
 from engine.batched import Member, Stack, stack_widths, train_batched
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
+from engine.divergence import DIVERGENCE_CAUSES, Divergence
 from engine.features import FEATURES, MAX_PRODUCT_FEATURES, check_features
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS
-from engine.divergence import DIVERGENCE_CAUSES, Divergence
 from engine.training import History, train
 
 __all__ = [

@@ -14,7 +14,6 @@ import optuna
 from optuna.trial import TrialState
 
 from engine import MLP, Dataset, History, train, with_features
-
 from studies.config import SweepConfig
 from studies.objectives import Trained, measure
 from studies.space import TrainArgs

@@ -7,6 +7,7 @@ import datetime
 import optuna
 from optuna.trial import TrialState
 
+from studies import _optuna_compat as compat
 from studies.outcomes import outcome_of
 from studies.processes import process_alive
 
@@ -30,7 +31,7 @@ def fail_orphans(study: optuna.Study) -> int:
     The journal storage has no heartbeat, so each trial records its worker's host, pid and
     start time. Trials of other hosts are left to the RDB heartbeat (or their own worker).
     """
-    storage = study._storage
+    storage = compat.study_storage(study)
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
@@ -43,8 +44,8 @@ def fail_orphans(study: optuna.Study) -> int:
         elif process_alive(worker) is not False:
             continue
         try:
-            storage.set_trial_user_attr(t._trial_id, "error", "worker process gone")
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            storage.set_trial_user_attr(compat.trial_id(t), "error", "worker process gone")
+            storage.set_trial_state_values(compat.trial_id(t), TrialState.FAIL)
             n += 1
         except RuntimeError:  # finished meanwhile
             pass

@@ -15,17 +15,17 @@ from collections.abc import Callable
 import optuna
 
 from studies import signals
-from studies.errors import ParameterError
 from studies.config import SweepConfig
+from studies.errors import ParameterError
 from studies.fingerprints import ATTR as DATA_ATTR
 from studies.fingerprints import check_data, data_signatures
+from studies.launching import BACKENDS, Launch, executor, run_round, stop_workers, warm_up
+from studies.mlflow_writer import MlflowStatus, MlflowWriter
 from studies.recovery import fail_orphans, recover
 from studies.storage import DEFAULT_STORAGE, open_storage, redact, storage_kind
-from studies.summary import StudySummary, find_sweep, summarize
-from studies.mlflow_writer import MlflowStatus, MlflowWriter
 from studies.store import StorageError, SweepStorage
+from studies.summary import StudySummary, find_sweep, summarize
 from studies.warm_start import open_source, warm_start
-from studies.launching import BACKENDS, Launch, executor, run_round, stop_workers, warm_up
 from studies.worker import HALT_AFTER, WorkerTask, halted
 
 __all__ = ["open_sweep", "run_sweep", "SweepHalted", "SweepInterrupted"]

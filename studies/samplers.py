@@ -15,8 +15,8 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from studies import _optuna_compat as _compat
 from engine.checks import Interval
+from studies import _optuna_compat as _compat
 from studies.config import PluginSpec
 from studies.space import SearchSpace
 

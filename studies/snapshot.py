@@ -71,7 +71,7 @@ class Snapshot:
         """Take in what :meth:`read` returned."""
         changed = False
         for t in fresh:
-            tid = t._trial_id
+            tid = compat.trial_id(t)
             if tid in skip:
                 continue
             old = self.trials.get(tid)
@@ -103,7 +103,7 @@ class Snapshot:
 
     def add_finished(self, trial: FrozenTrial) -> None:
         """A trial this process has just written as finished."""
-        tid = trial._trial_id
+        tid = compat.trial_id(trial)
         self.trials[tid] = trial
         self.by_number[trial.number] = tid
         self.unfinished.discard(tid)

@@ -43,7 +43,6 @@ import optuna
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from studies import _optuna_compat as compat
@@ -192,7 +191,7 @@ class SweepStorage(optuna.storages.BaseStorage):
         with self._call():
             return self.backend.get_study_system_attrs(study_id)
 
-    def get_all_studies(self) -> list[FrozenStudy]:
+    def get_all_studies(self) -> list[compat.FrozenStudy]:
         with self._call():
             return self.backend.get_all_studies()
 
@@ -236,11 +235,11 @@ class SweepStorage(optuna.storages.BaseStorage):
                 ids = [self.backend.create_new_trial(study_id, template) for _ in range(n)]
                 trials = [self.backend.get_trial(i) for i in ids]
             for t in trials:
-                self._owned[t._trial_id] = _Owned(study_id, _copy(t), compat.TrialWrites(t._trial_id),
+                self._owned[compat.trial_id(t)] = _Owned(study_id, _copy(t), compat.TrialWrites(compat.trial_id(t)),
                                                   written_keys=set(t.user_attrs) | set(t.system_attrs))
             self.stats["created"] += n
             self.stats["create_seconds"] += time.perf_counter() - t0
-            return [t._trial_id for t in trials]
+            return [compat.trial_id(t) for t in trials]
 
     def owns(self, trial_id: int) -> bool:
         return trial_id in self._owned
@@ -368,7 +367,7 @@ class SweepStorage(optuna.storages.BaseStorage):
                     dropped = self._write_one_by_one(writes)
             finished, lost = [], []
             for own in owned:
-                trial_id = own.trial._trial_id
+                trial_id = compat.trial_id(own.trial)
                 if trial_id in dropped:
                     del self._owned[trial_id]
                     self._stale(own.study_id)
@@ -430,8 +429,8 @@ class SweepStorage(optuna.storages.BaseStorage):
         number = self.backend.get_trial(trial_id).number
         for study in self.backend.get_all_studies():
             try:
-                if self.backend.get_trial_id_from_study_id_trial_number(study._study_id, number) == trial_id:
-                    return study._study_id
+                if self.backend.get_trial_id_from_study_id_trial_number(compat.study_id(study), number) == trial_id:
+                    return compat.study_id(study)
             except KeyError:
                 continue
         raise KeyError(f"trial {trial_id} belongs to no study")
@@ -487,7 +486,7 @@ class SweepStorage(optuna.storages.BaseStorage):
                 return tid
             for own in self._owned.values():
                 if own.study_id == study_id and own.trial.number == trial_number:
-                    return own.trial._trial_id
+                    return compat.trial_id(own.trial)
         return self.backend.get_trial_id_from_study_id_trial_number(study_id, trial_number)
 
     def remove_session(self) -> None:

@@ -12,6 +12,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
+from studies import _optuna_compat as compat
 from studies.config import SweepConfig
 from studies.outcomes import OUTCOMES, outcome_of
 from studies.pareto import pareto_front
@@ -127,7 +128,7 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1:]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
-        found.append(SweepStudy(s.study_name, dataset, s._study_id, direction, total, config, index, directions))
+        found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
     return sorted(found, key=lambda s: (s.index, s.dataset))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from studies import _optuna_compat as compat
 from studies import signals
 from studies.config import SweepConfig
 from studies.heartbeat import Heartbeat, heartbeat_enabled
@@ -159,7 +160,7 @@ class _Worker:
             self._plain = [optuna.load_study(study_name=s.study_name, storage=self.backend) for s in self.studies]
         for study, plain in zip(self.studies, self._plain):
             optuna.storages.fail_stale_trials(plain)
-            self.storage.refresh(study._study_id)
+            self.storage.refresh(compat.study_id(study))
 
     # -- trials ----------------------------------------------------------------------------------
 
@@ -174,11 +175,11 @@ class _Worker:
         if n <= 0:
             return []
         # The trials the asks will create, in one transaction (enqueued retries are taken first).
-        store.reserve(study._study_id, n - min(n, waiting))
+        store.reserve(compat.study_id(study), n - min(n, waiting))
         trials = [study.ask() for _ in range(n)]
-        store.refresh(study._study_id)  # other workers' trials asked meanwhile
+        store.refresh(compat.study_id(study))  # other workers' trials asked meanwhile
         withdraw = [t for t in trials if is_surplus(study, t, total)]
-        for trial_id in store.release(study._study_id):  # an enqueued trial came first: unused
+        for trial_id in store.release(compat.study_id(study)):  # an enqueued trial came first: unused
             store.set_trial_user_attr(trial_id, "surplus", True)
             store.set_trial_state_values(trial_id, TrialState.FAIL)
         for trial in withdraw:
@@ -192,7 +193,7 @@ class _Worker:
         for trial in trials:
             trial.set_user_attr("error", error)
             study.tell(trial, state=TrialState.FAIL)
-            requeue(study, self.storage.get_trial(trial._trial_id))
+            requeue(study, self.storage.get_trial(compat.trial_id(trial)))
         if count:
             self.counts["failed"] += len(trials)
             self.failures[k] += len(trials)
@@ -346,7 +347,7 @@ class _Waiter:
         if not w.heartbeats:
             return False
         for study in w.studies:
-            w.storage.refresh(study._study_id)
+            w.storage.refresh(compat.study_id(study))
         running = {(k, t.number) for k, study in enumerate(w.studies)
                    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         if not running:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine import Dataset
+from engine.checks import MAX_EPOCHS  # one limit, the engine's rule
 from engine.limits import human_bytes, largest, machine_memory, stack_bytes
 from studies import SearchSpace
 
 __all__ = ["JOBS_PER_CPU", "MAX_EPOCHS", "check_fits", "cpu_count", "max_jobs"]
 
-from engine.checks import MAX_EPOCHS  # noqa: E402 - one limit, the engine's rule
 JOBS_PER_CPU = 8
 
 

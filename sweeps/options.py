@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import click
-
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import click
 import optuna
 
 from studies.runner import BACKENDS, Launch

@@ -14,16 +14,15 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from engine.checks import MAX_EPOCHS, RULES, Interval
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
+from engine.checks import MAX_EPOCHS, RULES, Interval
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
-from studies.config import WarmStart
-from studies.storage import redact, storage_kind
+from studies.config import DEFAULT_BATCH, WarmStart
 from studies.fingerprints import remember
-from studies.config import DEFAULT_BATCH
 from studies.objectives import CURVE_OBJECTIVES
 from studies.samplers import MULTI_OBJECTIVE_SAMPLERS
 from studies.space import INT_SETTINGS, REGULARIZATIONS, SETTINGS
+from studies.storage import redact, storage_kind
 from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]

@@ -12,8 +12,8 @@ import urllib.request
 import click
 
 from studies import signals
-from studies.supervisor import Supervisor
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
+from studies.supervisor import Supervisor
 from sweeps.errors import UserError, user_errors
 from sweeps.options import storage_option, tracking_option
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from studies import SweepInterrupted, redact, run_sweep
+from studies.fingerprints import check_data, data_signatures
 from studies.storage import DEFAULT_STORAGE
 from sweeps.display import Progress, summary_table
-from studies.fingerprints import check_data, data_signatures
 from sweeps.errors import UserError, user_errors
 from sweeps.limits import max_jobs
 from sweeps.options import SweepRef, launch_options, make_launch, named_sweep, tracking_option

@@ -15,6 +15,7 @@ percentile pruner's helpers. Each is checked against Optuna's own behaviour by t
 
 from __future__ import annotations
 
+from studies._optuna_compat.ids import FrozenStudy, study_id, study_storage, trial_id
 from studies._optuna_compat.journal import journal_worker_id, journal_write
 from studies._optuna_compat.pruners import (
     percentile_at_step,
@@ -40,6 +41,10 @@ from studies._optuna_compat.tpe import (
 from studies._optuna_compat.writes import JournalOperation, TrialWrites, supports_bulk
 
 __all__ = [
+    "FrozenStudy",
+    "study_id",
+    "study_storage",
+    "trial_id",
     "JournalOperation",
     "TPESamplerHooks",
     "TrialWrites",

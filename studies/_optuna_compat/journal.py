@@ -12,7 +12,6 @@ from optuna.storages.journal._storage import JournalOperation
 
 from studies._optuna_compat.writes import TrialWrites
 
-
 # -- Journal -----------------------------------------------------------------------------------
 
 def journal_worker_id(storage: optuna.storages.JournalStorage) -> str:

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial
 
-
 # -- The percentile (and median) pruner's helpers ---------------------------------------------------
 #
 # studies/samplers.py's _PercentilePruner decides as Optuna's PercentilePruner.prune, with

@@ -14,7 +14,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from studies._optuna_compat.writes import TrialWrites
 
-
 # -- RDB ---------------------------------------------------------------------------------------
 
 def _models():

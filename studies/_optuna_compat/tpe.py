@@ -12,7 +12,6 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
-
 # -- TPE: one fit, many candidates (studies/samplers.py's BatchTPESampler) ------------------------
 #
 # Optuna has no public way to fit TPE's model once and draw candidates for several trials.

@@ -358,3 +358,43 @@ def test_loky_keeps_its_worker_processes_where_we_look():
     assert ex.submit(sum, [1, 2]).result() == 3
     procs = worker_processes(ex)
     assert len(procs) == 2 and all(p.is_alive() and callable(p.terminate) for p in procs)
+
+
+# -- Ids ----------------------------------------------------------------------------------------------
+
+def test_the_ids_optuna_keeps_privately_are_where_we_read_them(tmp_path):
+    """A study's and a trial's storage ids, and a study's storage, are read through ids.py; if Optuna
+    renames the attributes, this fails here rather than deep inside a worker."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'ids.db'}")
+    study = optuna.create_study(storage=storage, study_name="ids")
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    frozen_study = storage.get_all_studies()[0]
+    assert isinstance(frozen_study, compat.FrozenStudy)
+    assert compat.study_id(study) == compat.study_id(frozen_study) == storage.get_study_id_from_name("ids")
+    held = compat.study_storage(study)  # Optuna wraps an RDB storage in its cache
+    assert held is storage or held._backend is storage
+    assert compat.trial_id(trial) == compat.trial_id(study.trials[0]) \
+        == storage.get_trial_id_from_study_id_trial_number(compat.study_id(study), 0)
+
+
+def test_no_module_outside_the_compat_modules_imports_a_private_optuna_name():
+    """Optuna's private modules and names are imported only in studies/_optuna_compat/."""
+    root = Path(compat.__file__).parents[2]
+    offenders = []
+    for path in [*root.glob("studies/**/*.py"), *root.glob("sweeps/**/*.py"), *root.glob("engine/**/*.py")]:
+        if "_optuna_compat" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("optuna"):
+                names = [*(node.module or "").split("."), *(a.name for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [p for a in node.names if a.name.startswith("optuna") for p in a.name.split(".")]
+            elif isinstance(node, ast.Attribute) and node.attr in {"_study_id", "_trial_id", "_storage"} \
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+                names = [node.attr]
+            else:
+                continue
+            if any(n.startswith("_") and not n.startswith("__") for n in names):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, offenders

@@ -191,3 +191,15 @@ def test_kills_interrupts_and_restarts_on_the_journal(tmp_path_factory, actions)
 def test_kills_interrupts_and_restarts_on_postgres(tmp_path_factory, pg_database, actions):
     folder = tmp_path_factory.mktemp("chaos")
     _chaos(folder, pg_database(), "pgchaos", actions)
+
+
+def test_the_console_script_handles_stop_signals_from_its_first_instant():
+    """pyproject's ``sweep`` script is sweeps.entry:main (stop signals handled before the command line
+    is imported), the same entry ``python -m sweeps`` uses."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["sweep"] == "sweeps.entry:main"
+    assert "sweeps.entry" in (root / "sweeps" / "__main__.py").read_text()

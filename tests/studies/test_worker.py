@@ -4,7 +4,6 @@ thread, storage failures as one line."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import signal
 import subprocess
 import sys

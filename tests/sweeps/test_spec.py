@@ -7,8 +7,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from studies import Choice, Range
 from engine.limits import human_bytes, machine_memory
+from studies import Choice, Range
 from sweeps.cli import cli
 from sweeps.limits import cpu_count, max_jobs
 from sweeps.spec import load_spec, spec_from_dict
