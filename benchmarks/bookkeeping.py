@@ -199,7 +199,7 @@ def empty_and_ours(journal_dir: str) -> tuple[float, float, int]:
             client.set_terminated(run.info.run_id, "FINISHED")
         empty = 1e3 * (time.process_time() - t0) / n
         tracker = Tracker("playground", f"sqlite:///{d}/ours.db")
-        tracker._connect()  # the connection (imports, tables) is not a per-trial cost
+        tracker.mlflow.connect()  # the connection (imports, tables) is not a per-trial cost
         view = SweepStorage(open_storage(os.path.join(journal_dir, "sweeps.journal")))
         t0 = time.process_time()
         created = tracker.sync(view, final=True)
@@ -341,7 +341,7 @@ def bench_writer(repeats: int) -> None:
                     hosts.append(400 / wall)
                     tracker = Tracker(f"w{i}", f"http://127.0.0.1:{port}")
                     view = SweepStorage(open_storage(journal))
-                    tracker._connect()  # the connection is not a per-run cost
+                    tracker.mlflow.connect()  # the connection is not a per-run cost
                     t0 = time.perf_counter()
                     n = tracker.sync(view, final=True)
                     rates.append(n / (time.perf_counter() - t0))

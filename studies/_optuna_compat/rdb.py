@@ -56,8 +56,93 @@ def _utc(dt: datetime.datetime) -> datetime.datetime:
 def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
                     after: int | None) -> list[FrozenTrial]:
     """The trials whose id is in ``include`` or greater than ``after`` (``after=None``: exactly
-    ``include``), as Optuna's cached storage reads them to stay current."""
-    return storage._get_trials(study_id, None, set(include), _NO_MORE if after is None else after)
+    ``include``), by id, equal to what Optuna's ``RDBStorage._get_trials`` reads.
+
+    Read with six plain queries (a trial's columns, then each of its child tables) instead of
+    Optuna's ORM objects: a worker joining a study of 2,000 trials reads it about 5x faster
+    (docs/upstream.md). A large ``include`` is read as the study's trials from its smallest
+    id on, filtered here, so that no query carries thousands of bound parameters.
+    """
+    import sqlalchemy
+
+    m = _models()
+    T = m.TrialModel
+    include = set(include)
+    after = _NO_MORE if after is None else after
+    wide = len(include) > _MOST_BOUND
+    if wide:
+        where = sqlalchemy.and_(T.study_id == study_id, T.trial_id >= min(include))
+    elif include:
+        where = sqlalchemy.and_(T.study_id == study_id,
+                                sqlalchemy.or_(T.trial_id.in_(sorted(include)), T.trial_id > after))
+    else:
+        where = sqlalchemy.and_(T.study_id == study_id, T.trial_id > after)
+
+    def child(model: Any, *columns: Any, order: Any) -> list[Any]:
+        query = sqlalchemy.select(model.trial_id, *columns).join(T, T.trial_id == model.trial_id).where(where)
+        return session.execute(query.order_by(order)).all()
+
+    with _session(storage) as session:
+        m.StudyModel.find_or_raise_by_id(study_id, session)
+        rows = session.execute(sqlalchemy.select(T.trial_id, T.number, T.state, T._datetime_start_utc,
+                                                 T._datetime_complete_utc).where(where)
+                               .order_by(T.trial_id)).all()
+        if wide:
+            rows = [r for r in rows if r[0] in include or r[0] > after]
+        if not rows:
+            return []
+        P, V, IV = m.TrialParamModel, m.TrialValueModel, m.TrialIntermediateValueModel
+        UA, SA = m.TrialUserAttributeModel, m.TrialSystemAttributeModel
+        params = child(P, P.param_name, P.param_value, P.distribution_json, order=P.param_id)
+        values = child(V, V.objective, V.value, V.value_type, order=V.trial_value_id)
+        inter = child(IV, IV.step, IV.intermediate_value, IV.intermediate_value_type,
+                      order=IV.trial_intermediate_value_id)
+        user = child(UA, UA.key, UA.value_json, order=UA.trial_user_attribute_id)
+        system = child(SA, SA.key, SA.value_json, order=SA.trial_system_attribute_id)
+
+    fields: dict[int, dict[str, Any]] = {
+        r[0]: {"params": {}, "distributions": {}, "values": {}, "intermediate_values": {}, "user_attrs": {},
+               "system_attrs": {}} for r in rows}
+    dists: dict[str, Any] = {}
+    for tid, name, stored, dist_json in params:
+        f = fields.get(tid)
+        if f is None:
+            continue
+        dist = dists.get(dist_json)
+        if dist is None:
+            dist = dists[dist_json] = optuna.distributions.json_to_distribution(dist_json)
+        f["params"][name] = dist.to_external_repr(stored)
+        f["distributions"][name] = dist
+    for tid, objective, value, kind in values:
+        if tid in fields:
+            fields[tid]["values"][objective] = V.stored_repr_to_value(value, kind)
+    for tid, step, value, kind in inter:
+        if tid in fields:
+            fields[tid]["intermediate_values"][step] = IV.stored_repr_to_intermediate_value(value, kind)
+    for table, key in ((user, "user_attrs"), (system, "system_attrs")):
+        for tid, name, value_json in table:
+            if tid in fields:
+                fields[tid][key][name] = json.loads(value_json)
+
+    out = []
+    for tid, number, state, start, complete in rows:
+        f = fields[tid]
+        vals = f.pop("values")
+        out.append(FrozenTrial(number=number, state=state, value=None,
+                               values=[vals[i] for i in range(len(vals))] if vals else None,
+                               datetime_start=_local(start), datetime_complete=_local(complete),
+                               trial_id=tid, **f))
+    return out
+
+
+_MOST_BOUND = 500  # more ids than this: read the study's trials from the smallest on, filter here
+
+
+def _local(dt: datetime.datetime | None) -> datetime.datetime | None:
+    """What ``TrialModel.datetime_*`` getters return: naive local time from naive UTC."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
 
 
 _NO_MORE = 2**31 - 1  # a trial id above every other (INTEGER columns): "no trial beyond those included"

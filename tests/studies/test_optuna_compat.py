@@ -398,3 +398,66 @@ def test_no_module_outside_the_compat_modules_imports_a_private_optuna_name():
             if any(n.startswith("_") and not n.startswith("__") for n in names):
                 offenders.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
     assert not offenders, offenders
+
+
+def _varied_study(url: str) -> tuple[optuna.storages.RDBStorage, int]:
+    """A study with every kind of trial content the reader maps: params of every distribution,
+    several objectives, infinite and NaN intermediate values, user and system attributes, and
+    trials in every state."""
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(storage=storage, study_name="read", directions=["minimize", "maximize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(40):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-4, 1.0, log=True)
+        trial.suggest_int("units", 1, 9, step=2)
+        trial.suggest_categorical("act", ["relu", None, 3.5])
+        trial.set_user_attr("note", {"i": i, "s": "é"})
+        storage.set_trial_system_attr(compat.trial_id(trial), "sys", [i])
+        for step, v in enumerate([0.5, float("inf"), float("-inf"), float("nan"), 0.25][: i % 6]):
+            storage.set_trial_intermediate_value(compat.trial_id(trial), step, v)
+        if i % 4 == 0:
+            study.tell(trial, [float(i), float("inf") if i % 8 == 0 else -1.0])
+        elif i % 4 == 1:
+            study.tell(trial, state=TrialState.FAIL)
+        elif i % 4 == 2:
+            study.tell(trial, state=TrialState.PRUNED)
+    return storage, compat.study_id(study)
+
+
+def _same(ours, theirs):
+    assert [t.number for t in ours] == [t.number for t in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        for field in ("state", "values", "datetime_start", "datetime_complete", "params", "distributions",
+                      "user_attrs", "system_attrs", "_trial_id"):
+            assert getattr(a, field) == getattr(b, field), (a.number, field)
+        assert list(a.params) == list(b.params)
+        ia, ib = a.intermediate_values, b.intermediate_values
+        assert sorted(ia) == sorted(ib) and all(ia[k] == ib[k] or (math.isnan(ia[k]) and math.isnan(ib[k]))
+                                                 for k in ia)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mysql"])
+def test_the_fast_rdb_reader_equals_optunas_get_trials(kind, tmp_path, request):
+    """``rdb_read_trials`` reads Optuna's tables with plain queries: what it returns equals
+    Optuna's own ``RDBStorage._get_trials`` for every selection the snapshot makes."""
+    url = {"sqlite": lambda: f"sqlite:///{tmp_path / 'r.db'}",
+           "postgres": lambda: request.getfixturevalue("pg_database")(),
+           "mysql": lambda: request.getfixturevalue("mysql_database")()}[kind]()
+    storage, study_id = _varied_study(url)
+    ids = sorted(compat.trial_id(t) for t in storage.get_all_trials(study_id))
+    for include, after in ((set(ids), None), (set(), -1), (set(ids[3:9]), ids[20]), (set(ids[::7]), None),
+                           (set(), ids[-1]), (set(ids[5:]), None)):
+        theirs = storage._get_trials(study_id, None, set(include), 2**31 - 1 if after is None else after)
+        _same(compat.rdb_read_trials(storage, study_id, include=include, after=after), theirs)
+    # More ids than one query binds: the study is read from the smallest and filtered.
+    wide = set(ids[1::2])
+    import studies._optuna_compat.rdb as rdb
+    old, rdb._MOST_BOUND = rdb._MOST_BOUND, 3
+    try:
+        _same(compat.rdb_read_trials(storage, study_id, include=wide, after=ids[-3]),
+              storage._get_trials(study_id, None, wide, ids[-3]))
+    finally:
+        rdb._MOST_BOUND = old
+    with pytest.raises(KeyError):
+        compat.rdb_read_trials(storage, study_id + 99, include=set(), after=-1)
