@@ -148,7 +148,7 @@ def flat(pg: Postgres) -> None:
     from sweeps.spec import load_spec
 
     print("\nstorage cost per trial as a study grows (one study, batch 32, 20 epochs, worker in this process)")
-    print(f"{'storage':>10} {'window':>12} {'ms/trial':>9} {'of which first read':>20}")
+    print(f"{'storage':>10} {'window':>12} {'ms/trial':>9} {'of which first read':>20} {'without it':>11}")
     for kind in ("journal", "postgresql"):
         with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
             path = os.path.join(d, "flat.toml")
@@ -160,6 +160,7 @@ def flat(pg: Postgres) -> None:
             from studies.runner import open_sweep
 
             per: dict[str, float] = {}
+            marginal: dict[str, float] = {}
             for total, label in ((100, "1-100"), (1900, None), (2000, "1900-2000")):
                 import dataclasses
 
@@ -172,9 +173,12 @@ def flat(pg: Postgres) -> None:
                 busy = s["flush_seconds"] + s["refresh_seconds"] + s["create_seconds"] + s["first_read_seconds"]
                 if label:
                     per[label] = 1e3 * busy / done
-                    print(f"{kind:>10} {label:>12} {per[label]:9.2f} {1e3 * s['first_read_seconds'] / done:20.2f}",
-                          flush=True)
-            print(f"{kind:>10} ratio 1900-2000 / 1-100: {per['1900-2000'] / per['1-100']:.2f} (target <= 1.3)")
+                    marginal[label] = 1e3 * (busy - s["first_read_seconds"]) / done
+                    print(f"{kind:>10} {label:>12} {per[label]:9.2f} {1e3 * s['first_read_seconds'] / done:20.2f}"
+                          f" {marginal[label]:11.2f}", flush=True)
+            print(f"{kind:>10} ratio 1900-2000 / 1-100: {per['1900-2000'] / per['1-100']:.2f} (target <= 1.3); "
+                  f"without the worker's one first read of the study: "
+                  f"{marginal['1900-2000'] / marginal['1-100']:.2f}")
 
 
 # -- mlflow --------------------------------------------------------------------------------------

@@ -21,13 +21,15 @@ the storages (journal, postgres) in wall-clock seconds, since they wait for disk
   postgres  the same trial (8 parameters, 50 reports, 2 attributes, end) written to
             PostgreSQL by RDBStorage's public calls, one transaction each, against one
             studies._optuna_compat.rdb_write (one transaction), in a throwaway database.
+  reads     a study of 2,000 trials read whole from PostgreSQL: RDBStorage._get_trials (ORM
+            objects) against studies._optuna_compat.rdb_read_trials (six plain queries).
   mlflow    MlflowClient on a local SQLite store (as sweeps tunes it: WAL,
             synchronous=NORMAL): a run with 300 metric points (3 curves x 100 epochs) in
             one log_batch against an empty run (create, params, tags, terminate); then the
             same with SqlAlchemyStore's metric insert replaced, IN THIS BENCHMARK ONLY, by a
             Core bulk insert (one executemany) with the same latest-metric bookkeeping.
 
-    python benchmarks/upstream_proposals.py tpe|journal|postgres|mlflow|all [--repeats 5]
+    python benchmarks/upstream_proposals.py tpe|journal|postgres|reads|mlflow|all [--repeats 5]
 """
 
 from __future__ import annotations
@@ -280,6 +282,52 @@ def bench_postgres(repeats: int, trials: int = 10) -> None:
             storage.engine.dispose()
 
 
+def bench_reads(repeats: int, trials: int = 2000) -> None:
+    """A worker's first read of a grown study: Optuna's ``_get_trials`` (ORM objects) against
+    ``studies._optuna_compat.rdb_read_trials`` (six plain queries), on PostgreSQL."""
+    print(f"reads: a study of {trials} trials ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes each) "
+          f"read whole, seconds, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)")
+    with _throwaway_database() as url:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            storage = optuna.storages.RDBStorage(url)
+        try:
+            sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "reads")
+            for first in range(0, trials, 100):
+                writes = []
+                for seed, made in enumerate(compat.rdb_create_trials(storage, sid, 100), start=first):
+                    rng = np.random.default_rng(seed)
+                    w = compat.TrialWrites(compat.trial_id(made))
+                    w.params = [(name, float(rng.random()), dist) for name, dist in DISTS.items()]
+                    w.intermediate = {step: float(rng.random()) for step in range(N_REPORTS)}
+                    w.user_attrs = {"outcome": "complete", "seconds": 1.5}
+                    w.state, w.values = optuna.trial.TrialState.COMPLETE, [float(rng.random())]
+                    writes.append(w)
+                compat.rdb_write(storage, writes)
+            ids = {compat.trial_id(t) for t in storage.get_all_trials(sid, deepcopy=False)}
+            got: dict[str, list] = {}
+
+            def case(name: str, read: Callable[[], list]) -> Callable[[], float]:
+                def run() -> float:
+                    t0 = time.perf_counter()
+                    got[name] = read()
+                    return time.perf_counter() - t0
+                return run
+
+            times = _interleaved({
+                "orm": case("orm", lambda: storage._get_trials(sid, None, set(ids), 2**31 - 1)),
+                "plain": case("plain", lambda: compat.rdb_read_trials(storage, sid, include=ids, after=None))},
+                repeats)
+            a, b = _median(times["orm"]), _median(times["plain"])
+            print(f"  Optuna's _get_trials (ORM objects)         {a:7.3f} s")
+            print(f"  rdb_read_trials (six plain queries)        {b:7.3f} s   {a / b:5.1f}x")
+            key = lambda t: (t.number, t.state, t.params, t.distributions, t.intermediate_values,  # noqa: E731
+                             t.user_attrs, t.system_attrs, t.values, t.datetime_start, t.datetime_complete)
+            print(f"  the same trials either way: {[key(t) for t in got['orm']] == [key(t) for t in got['plain']]}")
+        finally:
+            storage.engine.dispose()
+
+
 # -- mlflow ------------------------------------------------------------------------------------------
 
 def _bulk_log_metrics_once(self, run_id, metrics):  # noqa: ANN001 - SqlAlchemyStore's signature
@@ -405,10 +453,10 @@ def bench_mlflow(repeats: int, runs: int = 20, epochs: int = 100) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", choices=["tpe", "journal", "postgres", "mlflow", "all"])
+    parser.add_argument("which", choices=["tpe", "journal", "postgres", "reads", "mlflow", "all"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    benches = {"tpe": bench_tpe, "journal": bench_journal, "postgres": bench_postgres, "mlflow": bench_mlflow}
+    benches = {"tpe": bench_tpe, "journal": bench_journal, "postgres": bench_postgres, "reads": bench_reads, "mlflow": bench_mlflow}
     for name, bench in benches.items():
         if args.which in (name, "all"):
             bench(args.repeats)
