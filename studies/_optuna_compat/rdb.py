@@ -93,13 +93,22 @@ def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, inclu
             return []
         P, V, IV = m.TrialParamModel, m.TrialValueModel, m.TrialIntermediateValueModel
         UA, SA = m.TrialUserAttributeModel, m.TrialSystemAttributeModel
-        params = child(P, P.param_name, P.param_value, P.distribution_json, order=P.param_id)
-        values = child(V, V.objective, V.value, V.value_type, order=V.trial_value_id)
-        inter = child(IV, IV.step, IV.intermediate_value, IV.intermediate_value_type,
-                      order=IV.trial_intermediate_value_id)
-        user = child(UA, UA.key, UA.value_json, order=UA.trial_user_attribute_id)
-        system = child(SA, SA.key, SA.value_json, order=SA.trial_system_attribute_id)
+        return _frozen_trials(
+            rows, params=child(P, P.param_name, P.param_value, P.distribution_json, order=P.param_id),
+            values=child(V, V.objective, V.value, V.value_type, order=V.trial_value_id),
+            inter=child(IV, IV.step, IV.intermediate_value, IV.intermediate_value_type,
+                        order=IV.trial_intermediate_value_id),
+            user=child(UA, UA.key, UA.value_json, order=UA.trial_user_attribute_id),
+            system=child(SA, SA.key, SA.value_json, order=SA.trial_system_attribute_id))
 
+
+def _frozen_trials(rows: list[Any], *, params: list[Any], values: list[Any], inter: list[Any], user: list[Any],
+                   system: list[Any]) -> list[FrozenTrial]:
+    """``FrozenTrial``s from the trials' rows and their child tables' rows (trial id first),
+    as ``RDBStorage._build_frozen_trial_from_trial_model`` builds them; each distinct
+    distribution parsed once."""
+    m = _models()
+    V, IV = m.TrialValueModel, m.TrialIntermediateValueModel
     fields: dict[int, dict[str, Any]] = {
         r[0]: {"params": {}, "distributions": {}, "values": {}, "intermediate_values": {}, "user_attrs": {},
                "system_attrs": {}} for r in rows}
