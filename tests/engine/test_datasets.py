@@ -168,6 +168,9 @@ def test_binary_file_is_not_a_csv(tmp_path):
         (lambda: from_arrays([[1.0]] * 10, [3] * 10), "needs at least 2 classes, but got 1"),
         (lambda: from_arrays([[1.0]] * 10, [0, 1] * 5, val_fraction=0.7), r"'val_fraction' must be a number in \(0, 0.5\)"),
         (lambda: from_arrays([[1.0]] * 3, [0, 1, 0]), "too few to split"),
+        (lambda: from_arrays(np.zeros((0, 2)), np.zeros(0)), "0 rows are too few to split"),
+        (lambda: from_arrays(np.zeros((0, 2)), np.array([], dtype="<U1")), "0 rows are too few to split"),
+        (lambda: from_arrays([[1.0]] * 10, np.zeros(10)), r"needs at least 2 classes, but got 1 \(0.0\)\.$"),
     ],
 )
 def test_bad_input_is_named(call, message):
