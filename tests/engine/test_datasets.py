@@ -132,6 +132,12 @@ def test_npz_with_objects_is_refused_without_unpickling(tmp_path):
         ("a,label\n", "needs a header row and at least one data row"),
         ("a,label\n1,0\n2,0\n3,0\n", "needs at least 2 classes, but got 1"),
         ("a,b,label\n1,nan,0\n2,3,1\n", "feature column 'b' has a missing or infinite value on line 2"),
+        # blank lines are skipped, but a message names the line of the file
+        ("a,b,label\n\n\n1,2,0\n\n2,x,1\n", r"feature column 'b' is not numeric \(line 6 has 'x'\)"),
+        ("a,b,label\n\n1,,0\n2,3,1\n", "feature column 'b' has a missing value on line 3\\."),
+        ("a,b,label\n\n1,2,0\n\n2,3\n", "line 5 has 2 fields, but the header has 3"),
+        ("a,b,label\n\n1,inf,0\n2,3,1\n", "feature column 'b' has a missing or infinite value on line 3"),
+        ("a,b,label\n\n1,2,0\n2,3, \n", "label column 'label' has an empty value on line 4"),
     ],
 )
 def test_broken_csv_files(tmp_path, content, message):
