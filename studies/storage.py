@@ -123,7 +123,10 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
         hint = " (or write mysql+pymysql://... for PyMySQL)" if package == "mysqlclient" else ""
         raise ValueError(f"storage {redact(url)!r} needs the Python package {package!r}: "
                          f"pip install '{package}'{hint}") from None
-    except ValueError:
-        raise
+    except ValueError as exc:
+        if kind == "journal" or isinstance(exc, ParameterError):  # already names the file or parameter
+            raise
+        # a URL its driver can't parse (e.g. an unescaped password: "invalid literal for int()")
+        raise ValueError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None
     except Exception as exc:  # connection refused, unknown database, ...
         raise ValueError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None

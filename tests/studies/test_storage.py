@@ -7,10 +7,12 @@ import sys
 
 import optuna
 import pytest
+from click.testing import CliRunner
 from optuna.storages.journal._storage import JournalOperation
 
 from studies.journal import DURABLE_OPS
 from studies.storage import FlockLock, open_storage, redact, scrub, storage_kind
+from sweeps.cli import cli
 
 
 def test_durable_operations_match_optunas_op_codes():
@@ -68,6 +70,18 @@ def test_drivers_messages_never_show_a_piece_of_the_password(password):
     assert "postgresql://nobody_here:***@127.0.0.1:5432/no_such_database" in message
     for piece in _fragments(password):
         assert piece not in message, (piece, message)
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:p@ss:w/rd@127.0.0.1:5432/x", "postgresql://bob@127.0.0.1:port/x",
+                                 "redis://:p@ss:w/rd@127.0.0.1:6379/0"])
+def test_urls_their_driver_cannot_parse_are_named(url):
+    """An unescaped password makes the driver read a piece of it as the port: the message still
+    names the storage (without its password), not just "invalid literal for int()"."""
+    with pytest.raises(ValueError, match="^cannot open storage '") as info:
+        open_storage(url)
+    assert "p@ss" not in str(info.value) and "w/rd" not in str(info.value)
+    r = CliRunner().invoke(cli, ["status", "s", "--storage", url])
+    assert r.exit_code == 2 and r.output.startswith("Error: cannot open storage '") and r.output.count("\n") == 1
 
 
 def test_urls_without_a_password_are_left_alone():
