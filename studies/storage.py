@@ -31,7 +31,9 @@ def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | No
         import fcntl  # noqa: F401 - POSIX only
     except ImportError:  # pragma: no cover - Windows: Optuna's default lock
         return None
-    return FlockLock(path)
+    # One lock per file, whatever path names it (a symbolic link, another spelling): the
+    # torn-tail repair relies on every appender holding the same lock.
+    return FlockLock(os.path.realpath(path))
 
 
 # Any fixed 64-bit number, the same in every process: PostgreSQL's advisory lock key for

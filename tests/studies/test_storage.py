@@ -163,6 +163,28 @@ def test_flock_is_exclusive_across_processes_and_freed_with_its_holder(tmp_path)
     assert not _is_locked(path)
 
 
+def test_a_journal_named_through_a_symbolic_link_shares_its_lock(tmp_path):
+    """Two processes naming one journal by two paths must exclude each other: else one cuts
+    the other's record being written as a torn tail."""
+    real = tmp_path / "data" / "sweeps.journal"
+    real.parent.mkdir()
+    link = tmp_path / "sweeps.journal"
+    link.symlink_to(real)
+    open_storage(str(real))
+    ctx = multiprocessing.get_context("spawn")
+    q, release = ctx.Queue(), ctx.Event()
+    p = ctx.Process(target=_hold, args=(str(real), release, q))
+    p.start()
+    try:
+        assert q.get(timeout=30) == "held"
+        backend = open_storage(str(link))._backend
+        assert backend.lock._path == str(real) + ".lock"
+        assert _is_locked(str(real))
+    finally:
+        release.set()
+        p.join(30)
+
+
 def test_a_missing_database_driver_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
     with pytest.raises(ValueError, match=r"needs the Python package 'psycopg\[binary\]'") as info:
