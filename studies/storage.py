@@ -104,7 +104,9 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
             backend = SweepJournalBackend(path, lock_obj=_journal_lock(path))
             return optuna.storages.JournalStorage(backend)
         if kind == "redis":
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
+            with warnings.catch_warnings():  # "JournalRedisBackend is experimental": two lines on every command
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
         callback = None
         if heartbeat_interval:
             with warnings.catch_warnings():

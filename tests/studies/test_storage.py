@@ -185,6 +185,12 @@ def test_a_journal_named_through_a_symbolic_link_shares_its_lock(tmp_path):
         p.join(30)
 
 
+def test_a_redis_storage_opens_without_optunas_experimental_warning(recwarn):
+    pytest.importorskip("redis")
+    open_storage("redis://127.0.0.1:6379/15")
+    assert not [w for w in recwarn if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+
+
 def test_a_missing_database_driver_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
     with pytest.raises(ValueError, match=r"needs the Python package 'psycopg\[binary\]'") as info:
