@@ -87,7 +87,12 @@ def _read_csv(path: Path, label: str | None):
                         f"save large data as .npz")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+            rows, lines = [], []  # the non-blank rows, and each one's line in the file (blank lines skipped)
+            reader = csv.reader(fh)
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append(row)
+                    lines.append(reader.line_num)
     except UnicodeDecodeError:
         raise ValueError(f"dataset {str(path)!r}: not a UTF-8 text CSV file.") from None
     except csv.Error as exc:
@@ -97,7 +102,7 @@ def _read_csv(path: Path, label: str | None):
     header = [h.strip() for h in rows[0]]
     if len(header) < 2:
         raise ValueError(f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the header has {len(header)} column(s).")
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in zip(lines[1:], rows[1:]):
         if len(row) != len(header):
             raise ValueError(f"dataset {str(path)!r}: line {lineno} has {len(row)} fields, but the header has {len(header)}.")
     if label is None:
@@ -113,16 +118,16 @@ def _read_csv(path: Path, label: str | None):
         for r, row in enumerate(rows[1:]):
             cell = row[col].strip()
             if not cell:
-                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing value on line {r + 2}.")
+                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing value on line {lines[r + 1]}.")
             try:
                 X[r, j] = float(cell)
             except ValueError:
-                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} is not numeric (line {r + 2} has {cell!r}).") from None
+                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} is not numeric (line {lines[r + 1]} has {cell!r}).") from None
             if not math.isfinite(X[r, j]):
-                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing or infinite value on line {r + 2}.")
+                raise ValueError(f"dataset {str(path)!r}: feature column {fname!r} has a missing or infinite value on line {lines[r + 1]}.")
     raw = [row[label_col].strip() for row in rows[1:]]
     if any(v == "" for v in raw):
-        raise ValueError(f"dataset {str(path)!r}: label column {header[label_col]!r} has an empty value on line {raw.index('') + 2}.")
+        raise ValueError(f"dataset {str(path)!r}: label column {header[label_col]!r} has an empty value on line {lines[raw.index('') + 1]}.")
     try:
         y = np.array([float(v) for v in raw])
     except ValueError:

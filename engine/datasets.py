@@ -218,7 +218,8 @@ def _infer_labels(y: np.ndarray, task: str | None, classes: tuple[str, ...] | No
             return yf, "regression", 0, ()
     values, y_idx = np.unique(y, return_inverse=True)
     if len(values) < 2:
-        raise ValueError(f"dataset {name!r}: a classification dataset needs at least 2 classes, but got 1 ({values[0]!r}).")
+        only = values[0].item() if hasattr(values[0], "item") else values[0]
+        raise ValueError(f"dataset {name!r}: a classification dataset needs at least 2 classes, but got 1 ({only!r}).")
     n_classes = len(values)
     inferred = "binary" if n_classes == 2 else "multiclass"
     if task == "binary" and n_classes != 2:
@@ -249,6 +250,8 @@ def from_arrays(
         raise ValueError(f"dataset {name!r}: y must be a 1-D array of labels, but got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"dataset {name!r}: X and y must have the same number of rows, but got {X.shape[0]} and {y.shape[0]}.")
+    if X.shape[0] == 0:
+        raise ValueError(f"dataset {name!r}: 0 rows are too few to split into train, validation and test.")
     if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
         raise ValueError(f"dataset {name!r}: X must hold real numbers, but got dtype {X.dtype}.")
     if np.iscomplexobj(y):

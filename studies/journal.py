@@ -34,6 +34,34 @@ DURABLE_OPS = frozenset(int(op) for op in (
     JournalOperation.SET_TRIAL_STATE_VALUES, JournalOperation.DISCARD_TRIALS,
 ))
 _CHUNK = 1 << 16
+# The keys Optuna's replay reads from each kind of record without a default: a record without
+# them (or with another op_code) is not a journal record, and is reported as damage.
+_RECORD_KEYS = {int(op): ("worker_id", *keys) for op, keys in (
+    (JournalOperation.CREATE_STUDY, ("study_name", "directions")),
+    (JournalOperation.DELETE_STUDY, ("study_id",)),
+    (JournalOperation.SET_STUDY_USER_ATTR, ("study_id", "user_attr")),
+    (JournalOperation.SET_STUDY_SYSTEM_ATTR, ("study_id", "system_attr")),
+    (JournalOperation.CREATE_TRIAL, ("study_id", "datetime_start")),
+    (JournalOperation.SET_TRIAL_PARAM, ("trial_id", "param_name", "param_value_internal", "distribution")),
+    (JournalOperation.SET_TRIAL_STATE_VALUES, ("trial_id", "state", "values")),
+    (JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, ("trial_id", "step", "intermediate_value")),
+    (JournalOperation.SET_TRIAL_USER_ATTR, ("trial_id", "user_attr")),
+    (JournalOperation.SET_TRIAL_SYSTEM_ATTR, ("trial_id", "system_attr")),
+    (JournalOperation.DISCARD_TRIALS, ()),
+)}
+
+
+def _not_a_record(log: object) -> str | None:
+    """Why ``log`` is not a journal record Optuna can replay, or ``None``."""
+    if not isinstance(log, dict) or "op_code" not in log:
+        return "not a journal record"
+    op = log["op_code"]
+    if isinstance(op, bool) or not isinstance(op, int) or op not in _RECORD_KEYS:
+        return f"not a journal record (unknown op_code {op!r})"
+    missing = [key for key in _RECORD_KEYS[op] if key not in log]
+    if missing:
+        return f"not a journal record (op_code {op} without {missing[0]!r})"
+    return None
 
 
 class JournalWarning(UserWarning):
@@ -165,8 +193,9 @@ class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
                         log = json.loads(line)
                     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
                         raise _damaged(self.path, number + 1, offset, getattr(exc, "msg", str(exc))) from None
-                    if not isinstance(log, dict) or "op_code" not in log:
-                        raise _damaged(self.path, number + 1, offset, "not a journal record")
+                    reason = _not_a_record(log)
+                    if reason is not None:
+                        raise _damaged(self.path, number + 1, offset, reason)
                 number, offset = number + 1, end
                 self._cursor = (number, offset)
                 if log is not None:

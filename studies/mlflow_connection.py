@@ -84,9 +84,12 @@ class MlflowConnection:
         with mlflow_sqlite.creating(uri):
             client = MlflowClient(tracking_uri=uri)
             exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
-        if path is not None and os.path.exists(path):
-            st = os.stat(path)
-            self._db = (path, (st.st_dev, st.st_ino))
+        if path is not None:
+            try:
+                st = os.stat(path)
+                self._db = (path, (st.st_dev, st.st_ino))
+            except OSError:  # deleted while MLflow created its tables: the client writes into a deleted file
+                self._db = (path, (-1, -1))  # noticed by the next file_replaced()
         if exp is None:
             exp_id = client.create_experiment(self.sweep, tags={"sweeps.sweep": self.sweep, **_KIND})
         else:

@@ -11,7 +11,7 @@ from engine import MLP, Dataset, History, Member, train, train_batched, with_fea
 from studies.errors import ParameterError
 from studies.summary import SweepStudy, require_sweep
 
-__all__ = ["Retrained", "retrain", "find_trial", "first_difference"]
+__all__ = ["Retrained", "retrain", "find_trial", "first_difference", "recorded_data"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,22 @@ def find_trial(storage: optuna.storages.BaseStorage, name: str, dataset: str,
         shown = f"{finished[:5]}...{finished[-3:]}" if len(finished) > 8 else f"{finished}"
         raise ParameterError("trial", f" must be a trained trial of {study.name!r} (one of {shown}), but got {trial}.")
     return study, found
+
+
+def recorded_data(storage: optuna.storages.BaseStorage, study: SweepStudy, trial: FrozenTrial) -> Dataset | None:
+    """The trial's dataset loaded here, after checking it is the data its study was created
+    with (a ``ValueError`` naming the dataset if not: retraining on other data would report a
+    difference, or a test score, that says nothing about the trial); ``None`` when the trial
+    was trained with another seed than the sweep's (its signature covers the sweep's split)."""
+    from studies.fingerprints import check_data
+
+    config = study.sweep
+    if int(trial.user_attrs.get("run", {}).get("seed", config.seed)) != config.seed:
+        return None
+    ref = next(r for r in config.datasets if r.name == study.dataset)
+    ds = ref.load(seed=config.seed)
+    check_data(storage, config, [(study.dataset, study.study_id)], {study.dataset: ds.signature})
+    return ds
 
 
 def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = None) -> Retrained:

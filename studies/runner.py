@@ -164,8 +164,11 @@ def run_sweep(
                 return summaries
 
             summaries = refresh()
+            # loky's workers are this process's children: they watch this pid, which catches a
+            # launcher killed before a worker's task began (its parent then is already init)
+            launcher = os.getpid() if launch.backend == "loky" else 0
             tasks = [WorkerTask(storage_url, _absolute_datasets(config), i, launch.heartbeat_interval,
-                                launch.grace_period, token) for i in range(jobs)]
+                                launch.grace_period, token, launcher) for i in range(jobs)]
             for _ in range(MAX_ROUNDS):
                 if _complete(summaries):
                     break

@@ -102,10 +102,13 @@ def quiet() -> Iterator[None]:
 _watching: set[int] = set()
 
 
-def watch_parent(*, every: float = 1.0) -> None:
+def watch_parent(*, parent: int | None = None, every: float = 1.0) -> None:
     """Stop this process (as SIGTERM would) when the process that started it is gone, e.g.
-    killed with SIGKILL: a worker must not train on as an orphan. Once per process."""
-    parent = os.getppid()
+    killed with SIGKILL: a worker must not train on as an orphan. Once per process.
+
+    ``parent``: the pid of the process that started this one, when known; else this
+    process's parent now (which is already init if the starter died before this call)."""
+    parent = parent or os.getppid()
     if os.getpid() in _watching:
         return
     _watching.add(os.getpid())

@@ -31,7 +31,9 @@ def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | No
         import fcntl  # noqa: F401 - POSIX only
     except ImportError:  # pragma: no cover - Windows: Optuna's default lock
         return None
-    return FlockLock(path)
+    # One lock per file, whatever path names it (a symbolic link, another spelling): the
+    # torn-tail repair relies on every appender holding the same lock.
+    return FlockLock(os.path.realpath(path))
 
 
 # Any fixed 64-bit number, the same in every process: PostgreSQL's advisory lock key for
@@ -102,7 +104,9 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
             backend = SweepJournalBackend(path, lock_obj=_journal_lock(path))
             return optuna.storages.JournalStorage(backend)
         if kind == "redis":
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
+            with warnings.catch_warnings():  # "JournalRedisBackend is experimental": two lines on every command
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.JournalStorage(optuna.storages.journal.JournalRedisBackend(url))
         callback = None
         if heartbeat_interval:
             with warnings.catch_warnings():
@@ -123,7 +127,10 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
         hint = " (or write mysql+pymysql://... for PyMySQL)" if package == "mysqlclient" else ""
         raise ValueError(f"storage {redact(url)!r} needs the Python package {package!r}: "
                          f"pip install '{package}'{hint}") from None
-    except ValueError:
-        raise
+    except ValueError as exc:
+        if kind == "journal" or isinstance(exc, ParameterError):  # already names the file or parameter
+            raise
+        # a URL its driver can't parse (e.g. an unescaped password: "invalid literal for int()")
+        raise ValueError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None
     except Exception as exc:  # connection refused, unknown database, ...
         raise ValueError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None

@@ -61,6 +61,7 @@ class WorkerTask:
     heartbeat_interval: int = 10
     grace_period: int = 30
     token: str = ""  # the launching process's; ``stop.<token>`` in the first study stops the worker
+    launcher: int = 0  # the launching process's pid, when it is the worker's parent (loky); 0: unknown
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ def work(task: WorkerTask) -> WorkerResult:
     """
     in_main = signals.install()
     if in_main:
-        signals.watch_parent()  # the launcher killed (SIGKILL): fail our trials and leave
+        signals.watch_parent(parent=task.launcher or None)  # the launcher killed (SIGKILL): fail our trials and leave
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     worker: _Worker | None = None

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from studies.reproduce import find_trial, first_difference, retrain
+from studies.reproduce import find_trial, first_difference, recorded_data, retrain
 from sweeps.errors import user_errors
 from sweeps.options import SweepRef, named_sweep
 
@@ -29,7 +29,7 @@ def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
     """
     number = trial
     study, trial = find_trial(sweep.storage, sweep.name, dataset, number)
-    again = retrain(study, trial)
+    again = retrain(study, trial, dataset=recorded_data(sweep.storage, study, trial))
     diff = first_difference(trial, again.history)
     label = trial.user_attrs["run"].get("label", f"t{number}")
     if diff is None:

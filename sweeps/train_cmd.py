@@ -72,7 +72,7 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
 @click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="sgd", show_default=True)
 @click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 regularization rate.")
 @click.option("--l1", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L1 regularization rate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the weights and the shuffling.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the split, the weights and the shuffling.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the arguments and the curves.")
 @user_errors
 def train_command(

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 from studies.objectives import CURVE_OBJECTIVES
 from studies.outcomes import outcome_of
 from studies.pareto import pareto_front
-from studies.reproduce import Retrained, retrain
+from studies.reproduce import Retrained, recorded_data, retrain
 from studies.summary import StudySummary, SweepStudy, require_sweep, summarize_study
 
 __all__ = ["DatasetReport", "SweepReport", "gather", "environment", "source_of", "trial_rows"]
@@ -154,7 +154,7 @@ def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
         best = next((t for t in trials if t.number == number), None)
         dr = DatasetReport(study=study, summary=summary, trials=trials, best=best, front=front, primary=primary)
         if best is not None and "run" in best.user_attrs:
-            dr.retrained = retrain(study, best)
+            dr.retrained = retrain(study, best, dataset=recorded_data(storage, study, best))
             dr.test_score = _test_score(dr.retrained)
         dr.sources = {t.number: source_of(t) for t in trials if source_of(t)}
         dr.importances, dr.importance_note = _importances(study, storage, primary)

@@ -132,6 +132,12 @@ def test_npz_with_objects_is_refused_without_unpickling(tmp_path):
         ("a,label\n", "needs a header row and at least one data row"),
         ("a,label\n1,0\n2,0\n3,0\n", "needs at least 2 classes, but got 1"),
         ("a,b,label\n1,nan,0\n2,3,1\n", "feature column 'b' has a missing or infinite value on line 2"),
+        # blank lines are skipped, but a message names the line of the file
+        ("a,b,label\n\n\n1,2,0\n\n2,x,1\n", r"feature column 'b' is not numeric \(line 6 has 'x'\)"),
+        ("a,b,label\n\n1,,0\n2,3,1\n", "feature column 'b' has a missing value on line 3\\."),
+        ("a,b,label\n\n1,2,0\n\n2,3\n", "line 5 has 2 fields, but the header has 3"),
+        ("a,b,label\n\n1,inf,0\n2,3,1\n", "feature column 'b' has a missing or infinite value on line 3"),
+        ("a,b,label\n\n1,2,0\n2,3, \n", "label column 'label' has an empty value on line 4"),
     ],
 )
 def test_broken_csv_files(tmp_path, content, message):
@@ -168,6 +174,9 @@ def test_binary_file_is_not_a_csv(tmp_path):
         (lambda: from_arrays([[1.0]] * 10, [3] * 10), "needs at least 2 classes, but got 1"),
         (lambda: from_arrays([[1.0]] * 10, [0, 1] * 5, val_fraction=0.7), r"'val_fraction' must be a number in \(0, 0.5\)"),
         (lambda: from_arrays([[1.0]] * 3, [0, 1, 0]), "too few to split"),
+        (lambda: from_arrays(np.zeros((0, 2)), np.zeros(0)), "0 rows are too few to split"),
+        (lambda: from_arrays(np.zeros((0, 2)), np.array([], dtype="<U1")), "0 rows are too few to split"),
+        (lambda: from_arrays([[1.0]] * 10, np.zeros(10)), r"needs at least 2 classes, but got 1 \(0.0\)\.$"),
     ],
 )
 def test_bad_input_is_named(call, message):

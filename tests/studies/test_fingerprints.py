@@ -98,6 +98,22 @@ def test_a_run_or_worker_with_other_data_refuses(two_folders, monkeypatch, data,
     _refused(CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]), journal, before, message)
 
 
+def test_reproduce_and_report_with_other_data_refuse(two_folders, monkeypatch, tmp_path):
+    """Retraining on an edited file would report "differs" (or a test score) about other data."""
+    a, b, journal = two_folders
+    r = CliRunner().invoke(cli, ["reproduce", "same", "--dataset", "data", "--trial", "0", "--storage", str(journal)])
+    assert r.exit_code == 0 and r.output.startswith("reproduced"), r.output
+    (a / "data.csv").write_text(_csv(change=0.5))
+    message = "dataset 'data' is not the data sweep 'same' was started with (the same shapes, other values"
+    before = journal.read_bytes()
+    _refused(CliRunner().invoke(cli, ["reproduce", "same", "--dataset", "data", "--trial", "0",
+                                      "--storage", str(journal)]), journal, before, message)
+    out = tmp_path / "report"
+    _refused(CliRunner().invoke(cli, ["report", "same", "--out", str(out), "--no-mlflow", "--storage", str(journal)]),
+             journal, before, message)
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_the_same_data_elsewhere_joins_and_the_studies_record_it(two_folders, monkeypatch):
     a, b, journal = two_folders
     (b / "data.csv").write_text(_csv())

@@ -95,6 +95,21 @@ def test_json_that_is_not_a_record_is_refused(tmp_path):
         open_storage(str(path))
 
 
+@pytest.mark.parametrize("record", [b'{"op_code": 99}', b'{"op_code": "6"}', b'{"op_code": true}',
+                                    b'{"op_code": 6}', b'{"op_code": 5, "worker_id": "w", "trial_id": 0}'])
+def test_a_record_optuna_cannot_replay_is_named_and_nothing_is_appended(tmp_path, record):
+    path = tmp_path / "s.journal"
+    full = _journal(path)
+    damaged = full + record + b"\n"
+    path.write_bytes(damaged)
+    line = len(full.splitlines()) + 1
+    with pytest.raises(ValueError, match=re.escape(f"is damaged at line {line} (byte {len(full)}): not a journal record")):
+        open_storage(str(path))
+    r = CliRunner().invoke(cli, ["status", "s", "--storage", str(path)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and f"line {line} (byte {len(full)})" in r.output
+    assert path.read_bytes() == damaged
+
+
 def _write_slowly(path: str, go, q) -> None:
     """Hold the journal's lock while a record is half written, then finish it."""
     lock = FlockLock(path)

@@ -7,10 +7,12 @@ import sys
 
 import optuna
 import pytest
+from click.testing import CliRunner
 from optuna.storages.journal._storage import JournalOperation
 
 from studies.journal import DURABLE_OPS
 from studies.storage import FlockLock, open_storage, redact, scrub, storage_kind
+from sweeps.cli import cli
 
 
 def test_durable_operations_match_optunas_op_codes():
@@ -68,6 +70,18 @@ def test_drivers_messages_never_show_a_piece_of_the_password(password):
     assert "postgresql://nobody_here:***@127.0.0.1:5432/no_such_database" in message
     for piece in _fragments(password):
         assert piece not in message, (piece, message)
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:p@ss:w/rd@127.0.0.1:5432/x", "postgresql://bob@127.0.0.1:port/x",
+                                 "redis://:p@ss:w/rd@127.0.0.1:6379/0"])
+def test_urls_their_driver_cannot_parse_are_named(url):
+    """An unescaped password makes the driver read a piece of it as the port: the message still
+    names the storage (without its password), not just "invalid literal for int()"."""
+    with pytest.raises(ValueError, match="^cannot open storage '") as info:
+        open_storage(url)
+    assert "p@ss" not in str(info.value) and "w/rd" not in str(info.value)
+    r = CliRunner().invoke(cli, ["status", "s", "--storage", url])
+    assert r.exit_code == 2 and r.output.startswith("Error: cannot open storage '") and r.output.count("\n") == 1
 
 
 def test_urls_without_a_password_are_left_alone():
@@ -147,6 +161,34 @@ def test_flock_is_exclusive_across_processes_and_freed_with_its_holder(tmp_path)
     p.kill()
     p.join(30)
     assert not _is_locked(path)
+
+
+def test_a_journal_named_through_a_symbolic_link_shares_its_lock(tmp_path):
+    """Two processes naming one journal by two paths must exclude each other: else one cuts
+    the other's record being written as a torn tail."""
+    real = tmp_path / "data" / "sweeps.journal"
+    real.parent.mkdir()
+    link = tmp_path / "sweeps.journal"
+    link.symlink_to(real)
+    open_storage(str(real))
+    ctx = multiprocessing.get_context("spawn")
+    q, release = ctx.Queue(), ctx.Event()
+    p = ctx.Process(target=_hold, args=(str(real), release, q))
+    p.start()
+    try:
+        assert q.get(timeout=30) == "held"
+        backend = open_storage(str(link))._backend
+        assert backend.lock._path == str(real) + ".lock"
+        assert _is_locked(str(real))
+    finally:
+        release.set()
+        p.join(30)
+
+
+def test_a_redis_storage_opens_without_optunas_experimental_warning(recwarn):
+    pytest.importorskip("redis")
+    open_storage("redis://127.0.0.1:6379/15")
+    assert not [w for w in recwarn if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
 
 
 def test_a_missing_database_driver_is_named(monkeypatch):

@@ -55,6 +55,7 @@ def test_train_on_a_csv_with_a_label_column(tmp_path):
         (["--dataset", "circle", "--hidden", "8,x"], "'--hidden' must be comma-separated layer widths"),
         (["--dataset", "circle", "--learning-rate", "-1"], "'learning_rate' must be a number > 0, but got -1.0"),
         (["--dataset", "circle", "--epochs", "0"], "'--epochs'"),
+        (["--dataset", "circle", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0"),
         (["--dataset", "nothere.csv"], "dataset file 'nothere.csv' does not exist"),
         (["--dataset", "circle", "--features", "sines,cubes"],
          "'--features' must be a list of families from ['linear', 'products', 'sines', 'squares'], but got 'cubes'."),
