@@ -260,10 +260,21 @@ def from_arrays(
     if not np.isfinite(X).all():
         row, col = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"dataset {name!r}: X contains NaN or infinity (row {row}, column {col}); clean or impute it first.")
+    big = np.abs(X) > MAX_ABS_VALUE
+    if big.any():
+        row, col = np.argwhere(big)[0]
+        label = f"column {col}" + (f" ({feature_names[col]!r})" if feature_names is not None
+                                   and len(feature_names) == X.shape[1] else "")
+        raise ValueError(f"dataset {name!r}: X holds {X[row, col]:.3g} at row {row}, {label}: values must be within "
+                         f"+-{MAX_ABS_VALUE:.0e} to be standardized and squared in float64; rescale that column.")
     for frac_name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 0.5:
             raise ValueError(f"dataset {name!r}: {frac_name!r} must be a number in (0, 0.5), but got {frac!r}.")
     y, task, n_classes, classes = _infer_labels(y, task, class_names, name)
+    if task == "regression" and not (np.isfinite(y).all() and (np.abs(y) <= MAX_ABS_VALUE).all()):
+        row = int(np.flatnonzero(~(np.isfinite(y) & (np.abs(y) <= MAX_ABS_VALUE)))[0])
+        raise ValueError(f"dataset {name!r}: the regression target holds {y[row]:.3g} at row {row}: targets must be "
+                         f"finite and within +-{MAX_ABS_VALUE:.0e}; clean or rescale them.")
     if feature_names is None or len(feature_names) != X.shape[1]:
         feature_names = tuple(f"x{i + 1}" for i in range(X.shape[1]))
 
@@ -298,6 +309,9 @@ def from_arrays(
         target_mean=t_mean, target_scale=t_scale, fingerprint=fingerprint,
         features=("linear",), raw=raw, raw_names=tuple(feature_names), input_mean=mean, input_scale=std,
     )
+
+
+MAX_ABS_VALUE = 1e75  # the variances of squared and multiplied inputs stay finite in float64
 
 
 def _standardized(raw: tuple[np.ndarray, ...], features: tuple[str, ...]):

@@ -177,8 +177,30 @@ def test_binary_file_is_not_a_csv(tmp_path):
         (lambda: from_arrays(np.zeros((0, 2)), np.zeros(0)), "0 rows are too few to split"),
         (lambda: from_arrays(np.zeros((0, 2)), np.array([], dtype="<U1")), "0 rows are too few to split"),
         (lambda: from_arrays([[1.0]] * 10, np.zeros(10)), r"needs at least 2 classes, but got 1 \(0.0\)\.$"),
+        (lambda: from_arrays([[1.0, 2.0]] * 9 + [[1.0, 1e300]], [0, 1] * 5, feature_names=["a", "b"]),
+         r"X holds 1e\+300 at row 9, column 1 \('b'\): values must be within \+-1e\+75"),
+        (lambda: from_arrays([[1.0]] * 9 + [[-2e75]], [0, 1] * 5), r"X holds -2e\+75 at row 9, column 0:"),
+        (lambda: from_arrays([[float(i)] for i in range(10)], [1.0] * 9 + [1e200], task="regression"),
+         r"regression target holds 1e\+200 at row 9"),
+        (lambda: from_arrays([[float(i)] for i in range(10)], [1.0] * 9 + [np.nan], task="regression"),
+         r"regression target holds nan at row 9"),
     ],
 )
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_largest_values_allowed_take_every_feature_family_without_a_warning():
+    """Inputs at the limit stay finite through squares and products and their standardization."""
+    import warnings
+
+    from engine.datasets import MAX_ABS_VALUE, with_features
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(40, 2)) * MAX_ABS_VALUE
+    ds = from_arrays(X, [0, 1] * 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wide = with_features(ds, ["linear", "squares", "products", "sines"])
+    assert all(np.isfinite(part).all() for part in (wide.X_train, wide.X_val, wide.X_test))
