@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-__all__ = ["SHARE_PARAM", "SHARE_TAG", "WORKFLOW_PARAM", "WORKFLOW_ML", "FACETS", "UI_STATE", "column", "view_state",
+__all__ = ["server_base", "SHARE_PARAM", "SHARE_TAG", "WORKFLOW_PARAM", "WORKFLOW_ML", "FACETS", "UI_STATE", "column", "view_state",
            "runs_url"]
 
 SHARE_PARAM = "viewStateShareKey"  # the runs page's query parameter naming a shared view
@@ -49,3 +49,13 @@ def runs_url(base: str, experiment_id: str, share_key: str) -> str:
     """
     query = urllib.parse.urlencode({SHARE_PARAM: share_key, WORKFLOW_PARAM: WORKFLOW_ML})
     return f"{base.rstrip('/')}/#/experiments/{urllib.parse.quote(str(experiment_id))}/runs?{query}"
+
+
+def server_base(tracking_uri: str | None) -> str | None:
+    """An MLflow server's address from its tracking URI, without user, password, query or
+    fragment (a link to print); ``None`` if the URI is not a server's (a local store)."""
+    if not tracking_uri or not tracking_uri.startswith(("http://", "https://")):
+        return None
+    parts = urllib.parse.urlsplit(tracking_uri)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))

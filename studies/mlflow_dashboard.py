@@ -15,11 +15,10 @@ from optuna.trial import FrozenTrial
 from studies import _mlflow_ui as ui
 from studies.mlflow_runs import KIND
 from studies.objectives import CURVE_OBJECTIVES
-from studies.reports.data import divergence_boundary, importances_of
 from studies.summary import StudySummary, SweepStudy
 
 __all__ = ["NOTE", "BEST", "SHARE_TAG", "STUDIES_VIEW", "BEST_VIEW", "FIGURE_SECONDS", "md_escape", "describe", "best_params",
-           "best_trial", "figures", "views", "view_params", "FigureSchedule", "Links", "links"]
+           "best_trial", "figures", "views", "view_params", "FigureSchedule", "Links", "links", "link_lines"]
 
 NOTE = "mlflow.note.content"  # the run's description, rendered as Markdown by the UI
 BEST = "sweeps.best"  # 'true' on the child run of its study's best trial, 'false' once it is no longer
@@ -79,6 +78,8 @@ def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial]
     counts = ", ".join(f"{o} {summary.counts.get(o, 0)}" for o in ("complete", "pruned", "diverged", "failed"))
     running = summary.counts.get("running", 0)
     lines += [f"**Outcomes**: {counts}" + (f" (running {running})" if running else "") + ".", ""]
+    from studies.reports.data import divergence_boundary
+
     stable, lowest = divergence_boundary(trials)
     if lowest is None:
         lines += ["**Divergence boundary**: no trial diverged.", ""]
@@ -100,6 +101,7 @@ def figures(study: SweepStudy, trials: list[FrozenTrial], summary: StudySummary,
     fANOVA's (a few seconds on thousands of trials: drawn once a study has finished)."""
     from studies.pareto import pareto_front
     from studies.reports import figures as fig
+    from studies.reports.data import divergence_boundary, importances_of
 
     _, name, _ = best_trial(study, summary)
     index = study.objectives.index(name)
@@ -139,15 +141,16 @@ class FigureSchedule:
 
 def views(params: list[str], objectives: tuple[str, ...]) -> dict[str, str]:
     """The experiment's two shared views (key -> JSON): the studies' parent runs with their
-    best value and parameters, and the best trials' child runs with theirs."""
+    best value and parameters, and the best trials' child runs with theirs. The table groups
+    its columns (metrics, parameters, tags): the counts by outcome, metrics too, would stand
+    between the best value and the parameters, so they are left to the description."""
     multi = len(objectives) > 1
     parent = [f"best_{o}" for o in objectives] + ["front_size"] if multi else ["best_value"]
     child = [f"value.{o}" for o in objectives] if multi else ["value"]
     studies = ui.view_state(
         search=f"tags.`{KIND}` = 'study'", order_by=ui.column("attributes", "start_time"), ascending=True,
-        columns=[*[ui.column("metrics", m) for m in parent], ui.column("tags", "best_trial"),
-                 *[ui.column("tags", f"best.{p}") for p in params],
-                 *[ui.column("metrics", f"n_{o}") for o in ("complete", "pruned", "diverged", "failed")]])
+        columns=[*[ui.column("metrics", m) for m in parent], *[ui.column("tags", f"best.{p}") for p in params],
+                 ui.column("tags", "best_trial")])
     best = ui.view_state(
         search=f"tags.`{BEST}` = 'true'", order_by=ui.column("attributes", "start_time"), ascending=True,
         columns=[ui.column("tags", "dataset"), ui.column("tags", "trial_number"),
@@ -173,3 +176,9 @@ class Links:
 def links(base: str, experiment_id: str) -> Links:
     """The two links: the studies' parent runs, and their best trials, with the useful columns."""
     return Links(ui.runs_url(base, experiment_id, STUDIES_VIEW), ui.runs_url(base, experiment_id, BEST_VIEW))
+
+
+def link_lines(base: str, experiment_id: str, sweep: str) -> list[str]:
+    """What ``sweep run`` and ``sweep ui`` print: the sweep's two links."""
+    found = links(base, experiment_id)
+    return [f"MLflow, sweep {sweep!r}:", f"  studies:     {found.studies}", f"  best trials: {found.best}"]

@@ -104,7 +104,12 @@ def importances_of(study: SweepStudy, trials: list[FrozenTrial], primary: int = 
     complete = [t for t in trials if outcome_of(t) == "complete"]
     if len(complete) < 4:
         return {}, f"fANOVA needs at least 4 complete trials; this study has {len(complete)}."
-    loaded = optuna.create_study(directions=list(study.directions) or [study.direction])
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "a new study created in memory" each time
+    try:
+        loaded = optuna.create_study(directions=list(study.directions) or [study.direction])
+    finally:
+        optuna.logging.set_verbosity(level)
     loaded.add_trials(complete)
     # Several objectives: the importances for the primary one (fANOVA explains one value).
     target = (lambda t: t.values[primary]) if study.multi else None
