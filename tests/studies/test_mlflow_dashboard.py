@@ -64,6 +64,27 @@ def test_user_strings_are_escaped_in_the_markdown():
     assert dash.md_escape("two\nlines") == "two lines"
 
 
+def test_several_objectives_describe_the_front_and_its_best_in_the_learned_objective():
+    study = SweepStudy(name="demo/xor", dataset="xor", study_id=0, direction="minimize, minimize", total=3,
+                       config={"name": "demo", "objective": ["parameters", "val_cost"]},
+                       directions=("minimize", "minimize"))
+    trials = []
+    for number, values in enumerate([(10.0, 0.5), (40.0, 0.1), (50.0, 0.3)]):
+        t = create_trial(params={"learning_rate": 0.1 * (number + 1)}, distributions={"learning_rate": LR},
+                         values=list(values), state=TrialState.COMPLETE)
+        t.number = number
+        trials.append(t)
+    summary = summarize_study(study, trials)
+    assert dash.best_trial(study, summary) == (1, "val_cost", 0.1)
+    assert dash.best_params(study, summary) == {"learning_rate": 0.2}
+    text = dash.describe(study, summary, trials, sweep="demo")
+    assert "**Best val&#95;cost: 0.1** (trial 1" in text and "**Pareto front**: 2 trial(s)" in text
+    views = {k: json.loads(v) for k, v in dash.views(["learning_rate"], study.objectives).items()}
+    assert views[dash.STUDIES_VIEW]["selectedColumns"][:3] == ["metrics.`best_parameters`", "metrics.`best_val_cost`",
+                                                               "metrics.`front_size`"]
+    assert "metrics.`value.val_cost`" in views[dash.BEST_VIEW]["selectedColumns"]
+
+
 def test_figure_schedule():
     s = dash.FigureSchedule(seconds=60)
     assert not s.due("a", 0, 10, final=False, now=0)  # nothing to draw
