@@ -25,6 +25,7 @@ BEST = "sweeps.best"  # 'true' on the child run of its study's best trial, 'fals
 SHARE_TAG = ui.SHARE_TAG  # + a view's key: the experiment tag holding that shared view
 STUDIES_VIEW, BEST_VIEW = "sweeps-studies", "sweeps-best-trials"  # shared views' keys
 FIGURE_SECONDS = 120.0  # a running study's figures are drawn again at most this often
+_VIEW_PARAMS = 100  # columns at most: a view is an experiment tag (MLflow keeps up to 20,000 characters)
 _NOTE_LIMIT = 7900  # MLflow keeps a tag's value up to 8000 characters
 _MD_SPECIAL = set("\\`*_{}[]()<>#+!|~&$")
 
@@ -164,7 +165,7 @@ def view_params(best_params: list[dict[str, object]]) -> list[str]:
     for params in best_params:
         for k in params:
             seen.setdefault(k, None)
-    return list(seen)
+    return list(seen)[:_VIEW_PARAMS]
 
 
 @dataclass(frozen=True)
