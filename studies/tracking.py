@@ -399,7 +399,13 @@ class Tracker:
         a study that finished, a last sync, else at most every ``FIGURE_SECONDS``)."""
         if not self._figures.due(study.name, summary.finished, summary.total, final=final):
             return
-        pngs = dash.figures(study, trials, summary, importances=final or summary.finished >= summary.total)
+        try:
+            pngs = dash.figures(study, trials, summary, importances=final or summary.finished >= summary.total)
+        except Exception as exc:  # noqa: BLE001 - a figure is a convenience: it never stops the tracking
+            self._figures.drawn(study.name, summary.finished)  # not again until there are new trials
+            self._warn(f"the summary figures of study {study.name!r} could not be drawn ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
+            return
         with tempfile.TemporaryDirectory(prefix="sweeps-figures-") as folder:
             for name, png in pngs.items():
                 with open(os.path.join(folder, name), "wb") as f:

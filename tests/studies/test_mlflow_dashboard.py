@@ -184,3 +184,21 @@ def test_no_dashboard_writes_none_of_it(sweep_file, tmp_path):
     parent = client.search_runs([tracker.experiment_id], f"tags.`{KIND}` = 'study'")[0]
     assert dash.NOTE not in parent.data.tags and not client.list_artifacts(parent.info.run_id, "figures")
     assert find_sweep(SweepStorage(open_storage(url), refresh_seconds=0.0), "plain")
+
+
+def test_a_figure_that_fails_to_draw_never_stops_the_tracking(sweep_file, tmp_path, monkeypatch):
+    config = load_spec(str(sweep_file("oops", trials=4, jobs=1, epochs=2)))
+    url = str(tmp_path / "sweeps.journal")
+    circle, _ = open_sweep(config, open_storage(url))
+    _tell(circle, 0.2, 0.5)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(dash, "figures", broken)
+    said: list[str] = []
+    tracker = Tracker("oops", f"sqlite:///{tmp_path}/mlflow.db", warn=said.append)
+    assert tracker.sync(SweepStorage(open_storage(url), refresh_seconds=0.0), final=True) == 1
+    assert not tracker.failing and len(said) == 1 and "RuntimeError: no fonts" in said[0], said
+    parent = tracker.mlflow.client.search_runs([tracker.experiment_id], f"tags.`{KIND}` = 'study'")
+    assert all(dash.NOTE in p.data.tags for p in parent)
