@@ -77,6 +77,7 @@ class Tracker:
         self._best_runs: dict[str, dict[int, str]] = {}  # study -> trial -> its run, tagged sweeps.best=true
         self._views: dict[str, str] = {}  # shared view key -> the JSON last written
         self._figures = dash.FigureSchedule()
+        self._figures_warned = False
         self.busy: str | None = None  # who writes this host's trials, when another process does
         self.created = 0  # runs this tracker has written
         self.failing = False  # the last sync failed (MLflow away)
@@ -403,6 +404,9 @@ class Tracker:
             pngs = dash.figures(study, trials, summary, importances=final or summary.finished >= summary.total)
         except Exception as exc:  # noqa: BLE001 - a figure is a convenience: it never stops the tracking
             self._figures.drawn(study.name, summary.finished)  # not again until there are new trials
+            if self._figures_warned:
+                return
+            self._figures_warned = True
             self._warn(f"the summary figures of study {study.name!r} could not be drawn ({type(exc).__name__}: "
                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
             return
