@@ -13,6 +13,7 @@ import urllib.request
 import click
 
 from studies import signals
+from studies._mlflow_ui import server_base
 from studies.mlflow_dashboard import SHARE_TAG, STUDIES_VIEW
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
 from studies.supervisor import Supervisor
@@ -77,9 +78,9 @@ def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
     return sorted(found)
 
 
-def _print_links(api: str, port: int) -> None:
+def _print_links(api: str, port: int, tracking_uri: str | None = None) -> None:
     for name, exp_id, views in _sweeps_served(api):
-        click.echo("\n".join(mlflow_links(name, exp_id, None, port=port, served=True)))
+        click.echo("\n".join(mlflow_links(name, exp_id, tracking_uri, port=port, served=True)))
         if not views:
             click.echo(f"  (run 'sweep sync {name}' once to give this sweep its views: an older sweep)")
 
@@ -105,6 +106,9 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
     store_uri = tracking_uri or "sqlite:///mlflow.db"
     if store_uri.startswith(("http://", "https://")):
         click.echo(f"MLflow already serves its UI at {redact(store_uri)}")
+        base = server_base(store_uri)
+        if base is not None and "@" not in store_uri:  # with a password, 'sweep run' prints the links
+            _print_links(base, port, store_uri)
         if not with_optuna:
             return
     for p, name in ((port, "--port"), (optuna_port, "--optuna-port")):
