@@ -140,6 +140,17 @@ def test_the_printed_links_open_every_study_with_its_best(sweep_file, tmp_path):
                     assert _cell(row, f"best.{key}").startswith(_shown(value)), (name, key, value, row)
             assert not page.get_by_role("button", name="Load more").count()
 
+            # A study's parent run: its description is the study's summary, its figures are viewable.
+            page.get_by_role("link", name="circle", exact=True).click()
+            page.get_by_text(f"Best val_cost: {summaries['circle'].best_value:.4g}").wait_for(timeout=60000)
+            page.get_by_text("Study board/circle").wait_for(timeout=10000)
+            page.screenshot(path=str(SHOTS / "mlflow-dashboard-parent.png"))
+            run_page = re.search(r"^(.*/runs/[0-9a-f]{32})", page.url).group(1)
+            page.goto(f"{run_page}/artifacts/figures/history.png")
+            page.wait_for_function("() => [...document.querySelectorAll('img')].some(i => i.complete && "
+                                   "i.naturalWidth > 300)", timeout=60000)
+            page.screenshot(path=str(SHOTS / "mlflow-dashboard-figure.png"))
+
             # The best trials: one run per study, its value and parameters on screen.
             page.goto(served["best trials"])
             page.get_by_text(f"{len(DATASETS)} matching runs").wait_for(timeout=90000)
