@@ -19,7 +19,9 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
-# The UI opens a "model training" experiment on its runs table (not the GenAI views).
+# A "model training" experiment. MLflow 3.17's UI reads this only where its sidebar has no
+# GenAI / Model training switch; where it has one (the default), the switch decides, so the
+# printed links carry it (studies/_mlflow_ui.py) and the README says how to flip it.
 _KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 

@@ -36,6 +36,8 @@ class MlflowStatus:
     behind_since: float | None = None  # time.monotonic() of the oldest unwritten trial's sighting
     busy: str | None = None  # another process holds the lease (it writes this sweep)
     done: bool = False
+    experiment_id: str | None = None  # the sweep's MLflow experiment, once the writer has connected
+    tracking_uri: str | None = None  # where it writes (with any password: never print it as it is)
 
     def lag_seconds(self, now: float | None = None) -> float:
         if self.behind_since is None:
@@ -87,7 +89,8 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
         tracker.sync(view, final=final, should_stop=stop_asked)
         seen, behind = tracker.progress()
         since = status.behind_since if behind and status.behind else (time.monotonic() if behind else None)
-        status = MlflowStatus(logged=tracker.created, seen=seen, behind=behind, behind_since=since, busy=tracker.busy)
+        status = MlflowStatus(logged=tracker.created, seen=seen, behind=behind, behind_since=since, busy=tracker.busy,
+                              experiment_id=tracker.experiment_id, tracking_uri=tracker.mlflow.resolved_uri)
         conn.send(("status", status))
         # The last sync ends the writer when all it may write is written (other hosts' live
         # writers write theirs), or when MLflow failed (warned once: 'sweep sync' catches up).
@@ -97,7 +100,8 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
             command.append(conn.recv())
     tracker.release()
     conn.send(("done", MlflowStatus(logged=tracker.created, seen=status.seen, behind=status.behind,
-                                    behind_since=status.behind_since, busy=tracker.busy, done=True)))
+                                    behind_since=status.behind_since, busy=tracker.busy, done=True,
+                                    experiment_id=tracker.experiment_id, tracking_uri=tracker.mlflow.resolved_uri)))
 
 
 class MlflowWriter:

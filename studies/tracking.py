@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import optuna
 from optuna.trial import FrozenTrial
 
+from studies import mlflow_dashboard as dash
 from studies.lease import Lease
 from studies.mlflow_connection import MlflowConnection
 from studies.mlflow_runs import HOST, KIND, STATUS_OF, STUDY, TRIAL, TrialRun, host_of, parent_content, trial_run
@@ -50,10 +52,12 @@ class Tracker:
         storage_url: the storage's URL or path, beside which the writers' leases live;
             ``None``: no lease (a single writer, e.g. attaching a report).
         warn: called once with a message when MLflow cannot be reached.
+        dashboard: keep the parents' descriptions, the best trials' tags, the summary figures and
+            the experiment's shared views current (:mod:`studies.mlflow_dashboard`).
     """
 
     def __init__(self, sweep: str, tracking_uri: str | None = None, *, storage_url: str | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None, dashboard: bool = True) -> None:
         self.sweep = sweep
         self.mlflow = MlflowConnection(sweep, tracking_uri)
         self.storage_url = storage_url
@@ -69,6 +73,11 @@ class Tracker:
         self._leases: dict[str, Lease] = {}  # what this tracker holds (kept): its host's, the parents'
         self._waiting: dict[tuple[str, int], float] = {}  # (study, trial) -> when first seen unwritten
         self._parents_at = 0.0
+        self.dashboard = dashboard
+        self._best_runs: dict[str, dict[int, str]] = {}  # study -> trial -> its run, tagged sweeps.best=true
+        self._views: dict[str, str] = {}  # shared view key -> the JSON last written
+        self._figures = dash.FigureSchedule()
+        self._figures_warned = False
         self.busy: str | None = None  # who writes this host's trials, when another process does
         self.created = 0  # runs this tracker has written
         self.failing = False  # the last sync failed (MLflow away)
@@ -155,6 +164,14 @@ class Tracker:
         self._loaded.clear()
         self._best.clear()
         self._fronts.clear()
+        self._best_runs.clear()
+        self._views.clear()
+        self._figures = dash.FigureSchedule()
+
+    @property
+    def experiment_id(self) -> str | None:
+        """The sweep's experiment, once connected."""
+        return self.mlflow.experiment_id
 
     def _sync(self, storage: optuna.storages.BaseStorage, *, final: bool,
               should_stop: Callable[[], bool] | None) -> int:
@@ -213,8 +230,9 @@ class Tracker:
             for lease in taken:
                 lease.release()
         if update_parents and not stopped:
-            for study in studies:
-                self._update_parent(study, trials_of[study.name], final=final)
+            best = [self._update_parent(study, trials_of[study.name], final=final) for study in studies]
+            if self.dashboard:
+                self._update_views(studies, best)
             self._parents_at = now
         self._seen = seen
         self._behind = sum(1 for todo in by_host.values() for s, t, _ in todo if t.number not in self._logged[s.name])
@@ -334,19 +352,77 @@ class Tracker:
         client.log_dict(run_id, study.config, "sweep.json")
         return run_id
 
-    def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> None:
+    def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> dict[str, object]:
+        """Bring the parent run up to date; returns its best trial's parameters."""
+        from mlflow.entities import RunTag
+
         parent = self._parent(study, create=True)
         summary = summarize_study(study, trials)
         if summary.front is not None:
             self._update_front(study, parent, summary)
+        if self.dashboard:
+            self._mark_best(study, summary)
+            self._draw(study, parent, trials, summary, final=final)
+        best = dash.best_params(study, summary)
         key = (summary.best_trial, summary.finished)
         if self._best.get(study.name) == key and not final:
-            return
+            return best
         metrics, tags = parent_content(summary)
+        if self.dashboard:
+            tags.append(RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep)))
         self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
         if summary.finished >= summary.total:
             self.mlflow.client.set_terminated(parent, status="FINISHED")
         self._best[study.name] = key
+        return best
+
+    def _mark_best(self, study: SweepStudy, summary: StudySummary) -> None:
+        """Tag the child run of the study's best trial ``sweeps.best=true``, and any run that was
+        the best ``false`` (a best trial whose run is not written yet is tagged at a later update)."""
+        number = dash.best_trial(study, summary)[0]
+        tagged = self._best_runs.get(study.name)
+        if tagged is None:  # what an earlier writer tagged
+            tagged = {int(r.data.tags[TRIAL]): r.info.run_id
+                      for r in self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.`{dash.BEST}` = 'true'")}
+        for n in [n for n in tagged if n != number]:
+            self.mlflow.client.set_tag(tagged.pop(n), dash.BEST, "false")
+        if number is not None and number not in tagged:
+            run = next(iter(self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.`{TRIAL}` = '{number}'")),
+                       None)
+            if run is not None:
+                self.mlflow.client.set_tag(run.info.run_id, dash.BEST, "true")
+                tagged[number] = run.info.run_id
+        self._best_runs[study.name] = tagged
+
+    def _draw(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *,
+              final: bool) -> None:
+        """Log the study's summary figures under ``figures/`` when they are due (not at every sync:
+        a study that finished, a last sync, else at most every ``FIGURE_SECONDS``)."""
+        if not self._figures.due(study.name, summary.finished, summary.total, final=final):
+            return
+        try:
+            pngs = dash.figures(study, trials, summary, importances=final or summary.finished >= summary.total)
+        except Exception as exc:  # noqa: BLE001 - a figure is a convenience: it never stops the tracking
+            self._figures.drawn(study.name, summary.finished)  # not again until there are new trials
+            if self._figures_warned:
+                return
+            self._figures_warned = True
+            self._warn(f"the summary figures of study {study.name!r} could not be drawn ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
+            return
+        with tempfile.TemporaryDirectory(prefix="sweeps-figures-") as folder:
+            for name, png in pngs.items():
+                with open(os.path.join(folder, name), "wb") as f:
+                    f.write(png)
+            self.mlflow.client.log_artifacts(parent, folder, "figures")
+        self._figures.drawn(study.name, summary.finished)
+
+    def _update_views(self, studies: list[SweepStudy], best: list[dict[str, object]]) -> None:
+        """Keep the experiment's shared views (what the printed links open) current."""
+        for key, state in dash.views(dash.view_params(best), studies[0].objectives).items():
+            if self._views.get(key) != state:
+                self.mlflow.client.set_experiment_tag(self.mlflow.experiment_id, dash.SHARE_TAG + key, state)
+                self._views[key] = state
 
     def _update_front(self, study: SweepStudy, parent: str, summary: StudySummary) -> None:
         """Several objectives: keep the Pareto front current on the parent run (``pareto_front.json``,

@@ -7,9 +7,13 @@ import time
 from typing import TextIO
 
 from studies import StudySummary
+from studies._mlflow_ui import server_base
+from studies.mlflow_dashboard import link_lines
 from studies.mlflow_writer import MlflowStatus
 
-__all__ = ["Progress", "summary_table", "format_value"]
+__all__ = ["Progress", "summary_table", "format_value", "mlflow_links", "UI_HOST", "UI_PORT"]
+
+UI_HOST, UI_PORT = "127.0.0.1", 5000  # where 'sweep ui' serves MLflow's UI by default
 
 
 def format_value(value: float | None) -> str:
@@ -119,3 +123,14 @@ def _front_table(summaries: list[StudySummary], objectives: tuple[str, ...]) -> 
         )
     rows.append("front: the complete trials no other beats in every objective ('sweep status NAME --json' lists them)")
     return "\n".join(rows)
+
+
+def mlflow_links(sweep: str, experiment_id: str, tracking_uri: str | None, *, port: int = UI_PORT,
+                 served: bool = False) -> list[str]:
+    """The links that open a sweep's studies and best trials in MLflow's UI: on the tracking
+    server itself, or on 'sweep ui' for a local store (``served``: it is up now)."""
+    base = server_base(tracking_uri)
+    lines = link_lines(base or f"http://{UI_HOST}:{port}", experiment_id, sweep)
+    if base is None and not served:
+        lines.append(f"  (served by 'sweep ui', on {UI_HOST}:{port})")
+    return lines

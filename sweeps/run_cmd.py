@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from studies import SweepInterrupted, redact, run_sweep
+from studies.mlflow_writer import MlflowStatus
 from studies.storage import DEFAULT_STORAGE, storage_kind
 from studies.warm_start import open_source
-from sweeps.display import Progress, summary_table
+from sweeps.display import Progress, mlflow_links, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
 from sweeps.spec import apply_overrides, load_spec
@@ -66,12 +67,20 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
     progress = Progress()
+    last: list[MlflowStatus] = []
+
+    def on_mlflow(status: MlflowStatus) -> None:
+        last[:] = [status]
+        progress.mlflow(status)
+
     try:
         summaries = run_sweep(
             config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
-            on_progress=progress, on_mlflow=progress.mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            on_progress=progress, on_mlflow=on_mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
             note=lambda msg: click.echo(msg, err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
     click.echo(summary_table(summaries, objective=config.objective))
+    if last and last[0].experiment_id is not None:
+        click.echo("\n".join(mlflow_links(config.name, last[0].experiment_id, last[0].tracking_uri)))

@@ -8,6 +8,7 @@ import click
 
 from studies import Tracker
 from studies.storage import DEFAULT_STORAGE
+from sweeps.display import mlflow_links
 from sweeps.errors import UserError, user_errors
 from sweeps.options import SweepRef, named_sweep, tracking_option
 
@@ -39,3 +40,5 @@ def sync_command(sweep: SweepRef, tracking_uri: str | None) -> None:
     if behind:
         click.echo(f"{behind} more are written by the sweep's running writers"
                    + (f" ({tracker.busy})." if tracker.busy else "."))
+    if tracker.experiment_id is not None:
+        click.echo("\n".join(mlflow_links(sweep.name, tracker.experiment_id, tracker.mlflow.resolved_uri)))

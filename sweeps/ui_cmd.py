@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -12,8 +13,11 @@ import urllib.request
 import click
 
 from studies import signals
+from studies._mlflow_ui import server_base
+from studies.mlflow_dashboard import SHARE_TAG, STUDIES_VIEW
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
 from studies.supervisor import Supervisor
+from sweeps.display import mlflow_links
 from sweeps.errors import UserError, user_errors
 from sweeps.options import storage_option, tracking_option
 
@@ -53,6 +57,34 @@ def _wait_up(url: str, sup: Supervisor, pid: int, name: str, timeout: float = 12
     raise UserError(f"{name} did not answer at {url} within {timeout:.0f} s.")
 
 
+def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
+    """(sweep, experiment id, has its shared views) of each sweep's experiment the MLflow server
+    at ``api`` holds, read through its REST API; ``[]`` if it can't be read."""
+    found, token = [], None
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        for _ in range(100):
+            body = {"max_results": 1000, **({"page_token": token} if token else {})}
+            req = urllib.request.Request(f"{api}/api/2.0/mlflow/experiments/search", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                page = json.load(resp)
+            for exp in page.get("experiments", []):
+                tags = {t["key"]: t.get("value", "") for t in exp.get("tags", [])}
+                if "sweeps.sweep" in tags and exp.get("lifecycle_stage", "active") == "active":
+                    found.append((exp["name"], str(exp["experiment_id"]), SHARE_TAG + STUDIES_VIEW in tags))
+            token = page.get("next_page_token")
+            if not token:
+                break
+    return sorted(found)
+
+
+def _print_links(api: str, port: int, tracking_uri: str | None = None) -> None:
+    for name, exp_id, views in _sweeps_served(api):
+        click.echo("\n".join(mlflow_links(name, exp_id, tracking_uri, port=port, served=True)))
+        if not views:
+            click.echo(f"  (run 'sweep sync {name}' once to give this sweep its views: an older sweep)")
+
+
 @click.command("ui")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="MLflow UI's port.")
 @tracking_option
@@ -63,7 +95,8 @@ def _wait_up(url: str, sup: Supervisor, pid: int, name: str, timeout: float = 12
 def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_optuna: bool, optuna_port: int) -> None:
     """Start MLflow's UI over the sweep's runs (and optuna-dashboard with --optuna), on 127.0.0.1.
 
-    Child runs are nested under their study's parent run; Ctrl-C stops everything.
+    Child runs are nested under their study's parent run; each sweep's two links open its
+    studies (best value and parameters as columns) and its best trials. Ctrl-C stops everything.
 
     \b
     Examples:
@@ -73,6 +106,9 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
     store_uri = tracking_uri or "sqlite:///mlflow.db"
     if store_uri.startswith(("http://", "https://")):
         click.echo(f"MLflow already serves its UI at {redact(store_uri)}")
+        base = server_base(store_uri)
+        if base is not None and "@" not in store_uri:  # with a password, 'sweep run' prints the links
+            _print_links(base, port, store_uri)
         if not with_optuna:
             return
     for p, name in ((port, "--port"), (optuna_port, "--optuna-port")):
@@ -93,6 +129,7 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
                     env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri}))
             _wait_up(f"http://{HOST}:{port}/health", sup, pids[-1], "mlflow ui")
             click.echo(f"MLflow UI: http://{HOST}:{port}")
+            _print_links(f"http://{HOST}:{port}", port)
         if with_optuna:
             with signals.critical():
                 pids.append(sup.start([sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],

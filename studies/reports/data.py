@@ -19,7 +19,8 @@ from studies.pareto import pareto_front
 from studies.reproduce import Retrained, recorded_data, retrain
 from studies.summary import StudySummary, SweepStudy, require_sweep, summarize_study
 
-__all__ = ["DatasetReport", "SweepReport", "gather", "environment", "source_of", "trial_rows"]
+__all__ = ["DatasetReport", "SweepReport", "gather", "environment", "source_of", "trial_rows", "divergence_boundary",
+           "importances_of"]
 
 
 @dataclass
@@ -88,7 +89,8 @@ def environment(config: dict[str, object]) -> dict[str, str]:
     return env
 
 
-def _stable_lr(trials: list[FrozenTrial]) -> tuple[float | None, float | None]:
+def divergence_boundary(trials: list[FrozenTrial]) -> tuple[float | None, float | None]:
+    """(the largest learning rate below every diverged one that trained, the lowest that diverged)."""
     lrs = [(t.params.get("learning_rate"), outcome_of(t)) for t in trials]
     lrs = [(lr, o) for lr, o in lrs if lr is not None and o in ("complete", "pruned", "diverged")]
     diverged = [lr for lr, o in lrs if o == "diverged"]
@@ -97,11 +99,18 @@ def _stable_lr(trials: list[FrozenTrial]) -> tuple[float | None, float | None]:
     return (max(stable) if stable else None), lowest
 
 
-def _importances(study: SweepStudy, storage, primary: int = 0) -> tuple[dict[str, float], str]:
-    loaded = optuna.load_study(study_name=study.name, storage=storage)
-    complete = [t for t in loaded.get_trials(deepcopy=False) if outcome_of(t) == "complete"]
+def importances_of(study: SweepStudy, trials: list[FrozenTrial], primary: int = 0) -> tuple[dict[str, float], str]:
+    """fANOVA importances of the parameters for objective ``primary`` (``{}`` and why, if none)."""
+    complete = [t for t in trials if outcome_of(t) == "complete"]
     if len(complete) < 4:
         return {}, f"fANOVA needs at least 4 complete trials; this study has {len(complete)}."
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "a new study created in memory" each time
+    try:
+        loaded = optuna.create_study(directions=list(study.directions) or [study.direction])
+    finally:
+        optuna.logging.set_verbosity(level)
+    loaded.add_trials(complete)
     # Several objectives: the importances for the primary one (fANOVA explains one value).
     target = (lambda t: t.values[primary]) if study.multi else None
     try:
@@ -157,8 +166,8 @@ def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
             dr.retrained = retrain(study, best, dataset=recorded_data(storage, study, best))
             dr.test_score = _test_score(dr.retrained)
         dr.sources = {t.number: source_of(t) for t in trials if source_of(t)}
-        dr.importances, dr.importance_note = _importances(study, storage, primary)
-        dr.stable_lr, dr.lowest_diverged_lr = _stable_lr(trials)
+        dr.importances, dr.importance_note = importances_of(study, trials, primary)
+        dr.stable_lr, dr.lowest_diverged_lr = divergence_boundary(trials)
         reports.append(dr)
     return SweepReport(name=name, config=studies[0].config, datasets=reports, env=environment(studies[0].config))
 

@@ -78,6 +78,12 @@ def _runs(url: str, experiment: str):
     return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
 
 
+def _experiment_id(url: str, experiment: str) -> str:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(url).get_experiment_by_name(experiment).experiment_id
+
+
 def test_server_down_mid_sweep_then_sync(sweep_file, pg_database, mlflow_server, tmp_path):
     storage = pg_database().replace("postgres@", f"postgres:{SECRET}@")
     tracking = mlflow_server.url.replace("http://", f"http://sweeper:{SECRET}@")
@@ -106,6 +112,13 @@ def test_server_down_mid_sweep_then_sync(sweep_file, pg_database, mlflow_server,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout.startswith("0 run(s) created"), again.stdout + again.stderr
     assert len(_runs(mlflow_server.url, "srv")) == 22
+
+    # The links: on the server itself, without its user or password.
+    links = f"{mlflow_server.url}/#/experiments/{_experiment_id(mlflow_server.url, 'srv')}/runs?viewStateShareKey="
+    assert f"studies:     {links}sweeps-studies&" in sync.stdout, sync.stdout
+    ui = subprocess.run(sweep_cmd("ui", "--tracking-uri", mlflow_server.url), capture_output=True, text=True,
+                        timeout=120)
+    assert ui.returncode == 0 and f"best trials: {links}sweeps-best-trials&" in ui.stdout, ui.stdout + ui.stderr
 
     # The password is nowhere: not printed, not in MLflow's params or tags.
     for text in (out, err, sync.stdout, sync.stderr, again.stdout, again.stderr):

@@ -1,0 +1,185 @@
+"""What a study's parent run says in MLflow's UI: its description (the study's summary, as
+Markdown in ``mlflow.note.content``), its summary figures (artifacts under ``figures/``), and
+the experiment's two shared views (the studies, the best trials) that the printed links open.
+
+Builders only, plus :class:`FigureSchedule`; :mod:`studies.tracking` writes through MLflow's client.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from optuna.trial import FrozenTrial
+
+from studies import _mlflow_ui as ui
+from studies.mlflow_runs import KIND
+from studies.objectives import CURVE_OBJECTIVES
+from studies.summary import StudySummary, SweepStudy
+
+__all__ = ["NOTE", "BEST", "SHARE_TAG", "STUDIES_VIEW", "BEST_VIEW", "FIGURE_SECONDS", "md_escape", "describe", "best_params",
+           "best_trial", "figures", "views", "view_params", "FigureSchedule", "Links", "links", "link_lines"]
+
+NOTE = "mlflow.note.content"  # the run's description, rendered as Markdown by the UI
+BEST = "sweeps.best"  # 'true' on the child run of its study's best trial, 'false' once it is no longer
+SHARE_TAG = ui.SHARE_TAG  # + a view's key: the experiment tag holding that shared view
+STUDIES_VIEW, BEST_VIEW = "sweeps-studies", "sweeps-best-trials"  # shared views' keys
+FIGURE_SECONDS = 120.0  # a running study's figures are drawn again at most this often
+_VIEW_PARAMS = 100  # columns at most: a view is an experiment tag (MLflow keeps up to 20,000 characters)
+_NOTE_LIMIT = 7900  # MLflow keeps a tag's value up to 8000 characters
+_MD_SPECIAL = set("\\`*_{}[]()<>#+!|~&$")
+
+
+def md_escape(text: object) -> str:
+    """A user's string as literal Markdown text: special characters as HTML entities (safe in
+    table cells and inline), newlines as spaces."""
+    s = " ".join(str(text).splitlines())
+    return "".join(f"&#{ord(c)};" if c in _MD_SPECIAL else c for c in s)
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def best_trial(study: SweepStudy, summary: StudySummary) -> tuple[int | None, str, float | None]:
+    """(trial number, objective, value) of the study's best: with several objectives, the front's
+    best in the first learned objective (as in the report)."""
+    if summary.front is None:
+        return summary.best_trial, study.objectives[0], summary.best_value
+    name = next((n for n in study.objectives if n in CURVE_OBJECTIVES), study.objectives[0])
+    f = summary.best_of(name)
+    return (None, name, None) if f is None else (f.number, name, f.values[study.objectives.index(name)])
+
+
+def best_params(study: SweepStudy, summary: StudySummary) -> dict[str, object]:
+    """The parameters of :func:`best_trial`'s trial (``{}`` if none)."""
+    if summary.front is None:
+        return dict(summary.best_params)
+    number = best_trial(study, summary)[0]
+    return next((dict(f.params) for f in summary.front if f.number == number), {})
+
+
+def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial], *, sweep: str) -> str:
+    """The parent run's description: best value and parameters, counts by outcome, divergence
+    boundary, where the figures and the report are. User strings are escaped."""
+    lines = [f"**Study {md_escape(study.name)}**: {summary.finished} of {summary.total} trials finished "
+             f"(objective {md_escape(', '.join(study.objectives))}, {md_escape(study.direction)}).", ""]
+    number, name, value = best_trial(study, summary)
+    params = best_params(study, summary)
+    if number is None:
+        lines += ["**Best**: no complete trial yet.", ""]
+    else:
+        lines += [f"**Best {md_escape(name)}: {md_escape(_fmt(value))}** (trial {number}, its run tagged "
+                  f"`{BEST}=true`)", "", "| parameter | value |", "|---|---|"]
+        lines += [f"| {md_escape(k)} | {md_escape(_fmt(v))} |" for k, v in params.items()]
+        lines.append("")
+    if summary.front is not None:
+        lines += [f"**Pareto front**: {len(summary.front)} trial(s) (`pareto_front.json`, runs tagged "
+                  f"`pareto=true`).", ""]
+    counts = ", ".join(f"{o} {summary.counts.get(o, 0)}" for o in ("complete", "pruned", "diverged", "failed"))
+    running = summary.counts.get("running", 0)
+    lines += [f"**Outcomes**: {counts}" + (f" (running {running})" if running else "") + ".", ""]
+    from studies.reports.data import divergence_boundary
+
+    stable, lowest = divergence_boundary(trials)
+    if lowest is None:
+        lines += ["**Divergence boundary**: no trial diverged.", ""]
+    else:
+        below = "none" if stable is None else f"{stable:.4g}"
+        lines += [f"**Divergence boundary**: the lowest learning rate that diverged is {lowest:.4g}; the largest "
+                  f"below it that trained without diverging is {below}.", ""]
+    lines += ["**Figures**: the Artifacts tab, `figures/` (history, importances, divergence map"
+              + (", Pareto front" if summary.front is not None else "") + "), kept current while the study runs.",
+              "", f"**Report**: `sweep report {md_escape(sweep)}` writes the full report and attaches it to this "
+              f"run as `report/report.html` (Artifacts tab)."]
+    text = "\n".join(lines)
+    return text if len(text) <= _NOTE_LIMIT else text[:_NOTE_LIMIT - 20].rsplit("\n", 1)[0] + "\n\n(cut short)"
+
+
+def figures(study: SweepStudy, trials: list[FrozenTrial], summary: StudySummary, *,
+            importances: bool) -> dict[str, bytes]:
+    """The summary figures (file name -> PNG), drawn by the report's code; ``importances``: with
+    fANOVA's (a few seconds on thousands of trials: drawn once a study has finished)."""
+    from studies.pareto import pareto_front
+    from studies.reports import figures as fig
+    from studies.reports.data import divergence_boundary, importances_of
+
+    _, name, _ = best_trial(study, summary)
+    index = study.objectives.index(name)
+    direction = study.directions[index] if study.directions else study.direction
+    out = {"history.png": fig.history(trials, direction, name, index=index)}
+    values = importances_of(study, trials, index)[0] if importances else {}
+    if values:
+        out["importances.png"] = fig.importances(values)
+    if any("learning_rate" in t.params for t in trials):
+        out["divergence_map.png"] = fig.divergence_map(trials, divergence_boundary(trials)[0])
+    if summary.front is not None:
+        out["pareto_front.png"] = fig.pareto(trials, pareto_front(trials, study.directions), study.objectives,
+                                             study.directions)
+    return out
+
+
+@dataclass
+class FigureSchedule:
+    """When a study's figures are drawn again: once it has finished (and at a last sync), and
+    while it runs at most every ``seconds``, when it has new finished trials."""
+
+    seconds: float = FIGURE_SECONDS
+    _drawn: dict[str, tuple[int, float]] = field(default_factory=dict)  # study -> (finished, when)
+
+    def due(self, study: str, finished: int, total: int, *, final: bool, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        last = self._drawn.get(study)
+        if last is not None and last[0] == finished:
+            return False
+        if final or finished >= total or finished == 0:
+            return finished > 0
+        return last is None or now - last[1] >= self.seconds
+
+    def drawn(self, study: str, finished: int, *, now: float | None = None) -> None:
+        self._drawn[study] = (finished, time.monotonic() if now is None else now)
+
+
+def views(params: list[str], objectives: tuple[str, ...]) -> dict[str, str]:
+    """The experiment's two shared views (key -> JSON): the studies' parent runs with their
+    best value and parameters, and the best trials' child runs with theirs. The table groups
+    its columns (metrics, parameters, tags): the counts by outcome, metrics too, would stand
+    between the best value and the parameters, so they are left to the description."""
+    multi = len(objectives) > 1
+    parent = [f"best_{o}" for o in objectives] + ["front_size"] if multi else ["best_value"]
+    child = [f"value.{o}" for o in objectives] if multi else ["value"]
+    studies = ui.view_state(
+        search=f"tags.`{KIND}` = 'study'", order_by=ui.column("attributes", "start_time"), ascending=True,
+        columns=[*[ui.column("metrics", m) for m in parent], *[ui.column("tags", f"best.{p}") for p in params],
+                 ui.column("tags", "best_trial")])
+    best = ui.view_state(
+        search=f"tags.`{BEST}` = 'true'", order_by=ui.column("attributes", "start_time"), ascending=True,
+        columns=[ui.column("tags", "dataset"), ui.column("tags", "trial_number"),
+                 *[ui.column("metrics", m) for m in child], *[ui.column("params", p) for p in params]])
+    return {STUDIES_VIEW: studies, BEST_VIEW: best}
+
+
+def view_params(best_params: list[dict[str, object]]) -> list[str]:
+    """The parameters shown as columns: those of every study's best trial, in first-seen order."""
+    seen: dict[str, None] = {}
+    for params in best_params:
+        for k in params:
+            seen.setdefault(k, None)
+    return list(seen)[:_VIEW_PARAMS]
+
+
+@dataclass(frozen=True)
+class Links:
+    studies: str
+    best: str
+
+
+def links(base: str, experiment_id: str) -> Links:
+    """The two links: the studies' parent runs, and their best trials, with the useful columns."""
+    return Links(ui.runs_url(base, experiment_id, STUDIES_VIEW), ui.runs_url(base, experiment_id, BEST_VIEW))
+
+
+def link_lines(base: str, experiment_id: str, sweep: str) -> list[str]:
+    """What ``sweep run`` and ``sweep ui`` print: the sweep's two links."""
+    found = links(base, experiment_id)
+    return [f"MLflow, sweep {sweep!r}:", f"  studies:     {found.studies}", f"  best trials: {found.best}"]
