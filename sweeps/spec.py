@@ -45,8 +45,9 @@ DATASET_OPTIONS = ("label", "n_samples", "noise", "task", "test_fraction", "val_
 class _Where:
     """The origin of the values, for messages: a file name or a preset."""
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, *, stored: bool = False) -> None:
         self.origin = origin
+        self.stored = stored  # a sweep already in a storage: rules added since it was stored are not applied
 
     def error(self, message: str) -> ValueError:
         return ValueError(f"{self.origin}: {message}")
@@ -181,6 +182,11 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
         if isinstance(step, bool) or not isinstance(step, int if integer else (int, float)) or not step > 0:
             kind = "an integer" if integer else "a number"
             raise where.error(f"'{key}.step' must be {kind} > 0, but got {step!r}.")
+        span = (high - low) / step
+        if not where.stored and abs(span - round(span)) > 1e-9 * max(1.0, span):
+            top = low + math.floor(span + 1e-9) * step
+            raise where.error(f"'{key}.step' must divide high - low = {high - low:g}, but got {step!r} "
+                              f"(Optuna would search only up to {top:g}); change 'step' or 'high'.")
     return Range(low=low, high=high, log=log, step=None if step is None else float(step) if name not in INT_SETTINGS else step,
                  integer=name in INT_SETTINGS)
 
@@ -316,9 +322,12 @@ def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec
                           f"at once).")
 
 
-def spec_from_dict(data: dict, *, origin: str = "sweep") -> SweepConfig:
-    """Validate the parsed sweep file; raises ``ValueError`` with one clear message."""
-    where = _Where(origin)
+def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -> SweepConfig:
+    """Validate the parsed sweep file; raises ``ValueError`` with one clear message.
+
+    ``stored``: the sweep as a storage holds it (``sweep worker``), validated by the rules it
+    was stored under: a rule added later (a ``step`` dividing its range) never strands it."""
+    where = _Where(origin, stored=stored)
     for key in data:
         if key not in TOP_KEYS:
             raise _unknown(where, key, TOP_KEYS)

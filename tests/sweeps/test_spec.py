@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 
 import pytest
 from click.testing import CliRunner
@@ -87,6 +88,10 @@ BAD = [
     (_edit("low = 1e-4, high = 10.0", "low = 1.0, high = 0.1"), "`low <= high` must hold, but got (low=1.0, high=0.1)"),
     (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.0, high = 1.0, log = true"), "a log range needs `low > 0`"),
     (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.1, high = 1.0, log = true, step = 0.1"), "'step' and 'log' cannot be used together"),
+    (_edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0"),
+     "'search.learning_rate.step' must divide high - low = 0.9, but got 5.0 (Optuna would search only up to 0.1)"),
+    (_edit("low = 2, high = 64, log = true", "low = 2, high = 64, step = 5"),
+     "'search.hidden_units.step' must divide high - low = 62, but got 5 (Optuna would search only up to 62)"),
     (_edit('activation = ["sigmoid", "tanh", "relu"]', "activation = []"), "'search.activation' must be a non-empty list"),
     (_edit('activation = ["sigmoid", "tanh", "relu"]', 'activation = ["gelu"]'), "'search.activation' must be one of ['linear', 'relu', 'sigmoid', 'tanh'], but got 'gelu'"),
     (_edit('optimizer = "sgd"', 'optimizer = "rmsprop"'), "'train.optimizer' must be one of ['adam', 'momentum', 'sgd'], but got 'rmsprop'"),
@@ -381,3 +386,14 @@ def test_check_names_several_objectives(in_tmp):
     assert r.exit_code == 0, r.output
     assert "pruner none, objectives val_cost, train_seconds (minimize, minimize: a Pareto front)." in r.output
     assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]
+
+
+def test_a_step_that_divides_its_range_within_rounding_is_taken_and_a_stored_sweep_keeps_its_own():
+    config = spec_from_dict(tomllib.loads(_edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.1")),
+                            origin="t")
+    assert config.space.searched["learning_rate"].step == 0.1
+    # A sweep stored before the rule existed still opens for 'sweep worker' (stored=True).
+    text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0")
+    with pytest.raises(ValueError, match="must divide high - low"):
+        spec_from_dict(tomllib.loads(text), origin="t")
+    assert spec_from_dict(tomllib.loads(text), origin="t", stored=True).space.searched["learning_rate"].step == 5.0
