@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import socket
@@ -61,7 +62,8 @@ def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
     """(sweep, experiment id, has its shared views) of each sweep's experiment the MLflow server
     at ``api`` holds, read through its REST API; ``[]`` if it can't be read."""
     found, token = [], None
-    with contextlib.suppress(OSError, ValueError, KeyError):
+    # anything answering at that address may be no MLflow server: no links, never a traceback
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException):
         for _ in range(100):
             body = {"max_results": 1000, **({"page_token": token} if token else {})}
             req = urllib.request.Request(f"{api}/api/2.0/mlflow/experiments/search", data=json.dumps(body).encode(),
