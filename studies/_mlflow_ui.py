@@ -56,6 +56,8 @@ def server_base(tracking_uri: str | None) -> str | None:
     fragment (a link to print); ``None`` if the URI is not a server's (a local store)."""
     if not tracking_uri or not tracking_uri.startswith(("http://", "https://")):
         return None
-    parts = urllib.parse.urlsplit(tracking_uri)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    # A password may hold '/', '?' or '#' unescaped: it runs to the *last* '@' (as in
+    # studies.redaction), where urlsplit would end the host at the first of them.
+    scheme, rest = tracking_uri.split("://", 1)
+    parts = urllib.parse.urlsplit(f"{scheme}://{rest.rsplit('@', 1)[-1]}")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))

@@ -47,8 +47,8 @@ _RECORD_KEYS = {int(op): ("worker_id", *keys) for op, keys in (
     (JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, ("trial_id", "step", "intermediate_value")),
     (JournalOperation.SET_TRIAL_USER_ATTR, ("trial_id", "user_attr")),
     (JournalOperation.SET_TRIAL_SYSTEM_ATTR, ("trial_id", "system_attr")),
-    (JournalOperation.DISCARD_TRIALS, ()),
 )}
+_RECORD_KEYS[int(JournalOperation.DISCARD_TRIALS)] = ()  # Rustuna's; Optuna's replay skips it, reading nothing
 
 
 def _not_a_record(log: object) -> str | None:

@@ -19,6 +19,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from studies.redaction import redact
+
 __all__ = ["MlflowStatus", "MlflowWriter"]
 
 # The writer looks for new finished trials this often (and writes all it finds at once).
@@ -37,7 +39,7 @@ class MlflowStatus:
     busy: str | None = None  # another process holds the lease (it writes this sweep)
     done: bool = False
     experiment_id: str | None = None  # the sweep's MLflow experiment, once the writer has connected
-    tracking_uri: str | None = None  # where it writes (with any password: never print it as it is)
+    tracking_uri: str | None = None  # where it writes, its password masked (a status is pickled and shown)
 
     def lag_seconds(self, now: float | None = None) -> float:
         if self.behind_since is None:
@@ -51,6 +53,10 @@ def _watch_parent(parent: int) -> None:
         time.sleep(1.0)
         if os.getppid() != parent:
             os._exit(0)
+
+
+def _masked(uri: str | None) -> str | None:
+    return None if uri is None else redact(uri)
 
 
 def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: int) -> None:  # noqa: ANN001
@@ -90,7 +96,7 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
         seen, behind = tracker.progress()
         since = status.behind_since if behind and status.behind else (time.monotonic() if behind else None)
         status = MlflowStatus(logged=tracker.created, seen=seen, behind=behind, behind_since=since, busy=tracker.busy,
-                              experiment_id=tracker.experiment_id, tracking_uri=tracker.mlflow.resolved_uri)
+                              experiment_id=tracker.experiment_id, tracking_uri=_masked(tracker.mlflow.resolved_uri))
         conn.send(("status", status))
         # The last sync ends the writer when all it may write is written (other hosts' live
         # writers write theirs), or when MLflow failed (warned once: 'sweep sync' catches up).
@@ -101,7 +107,8 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
     tracker.release()
     conn.send(("done", MlflowStatus(logged=tracker.created, seen=status.seen, behind=status.behind,
                                     behind_since=status.behind_since, busy=tracker.busy, done=True,
-                                    experiment_id=tracker.experiment_id, tracking_uri=tracker.mlflow.resolved_uri)))
+                                    experiment_id=tracker.experiment_id,
+                                    tracking_uri=_masked(tracker.mlflow.resolved_uri))))
 
 
 class MlflowWriter:

@@ -381,18 +381,28 @@ class Tracker:
         the best ``false`` (a best trial whose run is not written yet is tagged at a later update)."""
         number = dash.best_trial(study, summary)[0]
         tagged = self._best_runs.get(study.name)
-        if tagged is None:  # what an earlier writer tagged
-            tagged = {int(r.data.tags[TRIAL]): r.info.run_id
-                      for r in self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.`{dash.BEST}` = 'true'")}
-        for n in [n for n in tagged if n != number]:
-            self.mlflow.client.set_tag(tagged.pop(n), dash.BEST, "false")
-        if number is not None and number not in tagged:
-            run = next(iter(self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.`{TRIAL}` = '{number}'")),
-                       None)
+        if tagged is None:
+            tagged = self._tagged(study.name, dash.BEST)
+        self._best_runs[study.name] = self._move_tag(study.name, dash.BEST, set() if number is None else {number},
+                                                     tagged)
+
+    def _tagged(self, study: str, tag: str) -> dict[int, str]:
+        """What an earlier writer tagged ``tag=true``: trial number -> its child run."""
+        return {int(r.data.tags[TRIAL]): r.info.run_id
+                for r in self._find_runs(study, f"tags.`{KIND}` = 'trial' and tags.`{tag}` = 'true'")}
+
+    def _move_tag(self, study: str, tag: str, wanted: set[int], tagged: dict[int, str]) -> dict[int, str]:
+        """Tag the child runs of the trials ``wanted`` ``tag=true``, and those in ``tagged`` (trial
+        number -> run, tagged true) that are no longer wanted ``false``; returns the runs tagged
+        true now. A wanted trial whose run is not written yet is tagged at a later call."""
+        for number in sorted(set(tagged) - wanted):
+            self.mlflow.client.set_tag(tagged.pop(number), tag, "false")
+        for number in sorted(wanted - set(tagged)):
+            run = next(iter(self._find_runs(study, f"tags.`{KIND}` = 'trial' and tags.`{TRIAL}` = '{number}'")), None)
             if run is not None:
-                self.mlflow.client.set_tag(run.info.run_id, dash.BEST, "true")
+                self.mlflow.client.set_tag(run.info.run_id, tag, "true")
                 tagged[number] = run.info.run_id
-        self._best_runs[study.name] = tagged
+        return tagged
 
     def _draw(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *,
               final: bool) -> None:
@@ -436,19 +446,11 @@ class Tracker:
         client = self.mlflow.client
         front = {f.number: f for f in summary.front or ()}
         key, tagged = self._fronts.get(study.name, (None, None))
-        if tagged is None:  # what an earlier writer tagged
-            tagged = {int(r.data.tags[TRIAL]): r.info.run_id
-                      for r in self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.pareto = 'true'")}
+        if tagged is None:
+            tagged = self._tagged(study.name, "pareto")
         if key == (tuple(sorted(front)), tuple(sorted(tagged))):
             return
-        for number in sorted(set(tagged) - set(front)):
-            client.set_tag(tagged.pop(number), "pareto", "false")
-        for number in sorted(set(front) - set(tagged)):
-            run = next(iter(self._find_runs(study.name, f"tags.`{KIND}` = 'trial' and tags.`{TRIAL}` = '{number}'")),
-                       None)
-            if run is not None:
-                client.set_tag(run.info.run_id, "pareto", "true")
-                tagged[number] = run.info.run_id
+        tagged = self._move_tag(study.name, "pareto", set(front), tagged)
         self._fronts[study.name] = ((tuple(sorted(front)), tuple(sorted(tagged))), tagged)
         ts = int(time.time() * 1000)
         metrics = [Metric("front_size", float(len(front)), ts, summary.finished)]

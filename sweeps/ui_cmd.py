@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import socket
@@ -17,13 +18,13 @@ from studies._mlflow_ui import server_base
 from studies.mlflow_dashboard import SHARE_TAG, STUDIES_VIEW
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
 from studies.supervisor import Supervisor
-from sweeps.display import mlflow_links
+from sweeps.display import UI_HOST, UI_PORT, mlflow_links
 from sweeps.errors import UserError, user_errors
 from sweeps.options import storage_option, tracking_option
 
 __all__ = ["ui_command"]
 
-HOST = "127.0.0.1"  # never all interfaces: put a proxy with auth in front to share a UI
+HOST = UI_HOST  # 127.0.0.1, never all interfaces: put a proxy with auth in front to share a UI
 # URLs go to the children through their environment, never their command line: any user
 # of the machine can read a process's arguments (ps, /proc/PID/cmdline), and they may hold
 # a password.
@@ -61,7 +62,8 @@ def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
     """(sweep, experiment id, has its shared views) of each sweep's experiment the MLflow server
     at ``api`` holds, read through its REST API; ``[]`` if it can't be read."""
     found, token = [], None
-    with contextlib.suppress(OSError, ValueError, KeyError):
+    # anything answering at that address may be no MLflow server: no links, never a traceback
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException):
         for _ in range(100):
             body = {"max_results": 1000, **({"page_token": token} if token else {})}
             req = urllib.request.Request(f"{api}/api/2.0/mlflow/experiments/search", data=json.dumps(body).encode(),
@@ -86,7 +88,7 @@ def _print_links(api: str, port: int, tracking_uri: str | None = None) -> None:
 
 
 @click.command("ui")
-@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="MLflow UI's port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=UI_PORT, show_default=True, help="MLflow UI's port.")
 @tracking_option
 @storage_option
 @click.option("--optuna", "with_optuna", is_flag=True, help="Also start optuna-dashboard over the study storage.")

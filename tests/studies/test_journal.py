@@ -110,6 +110,14 @@ def test_a_record_optuna_cannot_replay_is_named_and_nothing_is_appended(tmp_path
     assert path.read_bytes() == damaged
 
 
+def test_a_record_optuna_skips_is_no_damage(tmp_path):
+    """DISCARD_TRIALS (written by Rustuna) is skipped by Optuna's replay, which reads none of its keys."""
+    path = tmp_path / "s.journal"
+    path.write_bytes(_journal(path) + b'{"op_code": 10}\n')
+    assert len(optuna.load_study(study_name="s/d", storage=open_storage(str(path))).trials) == 3
+    assert len(_plain(path).trials) == 3
+
+
 def _write_slowly(path: str, go, q) -> None:
     """Hold the journal's lock while a record is half written, then finish it."""
     lock = FlockLock(path)

@@ -53,6 +53,8 @@ def test_links_and_server_base():
     assert url == ("http://127.0.0.1:5000/#/experiments/7/runs?viewStateShareKey=sweeps-studies"
                    "&workflowType=machine_learning")
     assert ui.server_base("http://bob:p%40ss@mlflow-host:5000/?x=1") == "http://mlflow-host:5000"
+    for password in ("p/ss", "p?ss", "p#ss", "p@s/s"):  # unescaped: nothing of it in the link
+        assert ui.server_base(f"https://bob:{password}@mlflow-host/base/") == "https://mlflow-host/base"
     assert ui.server_base("sqlite:///mlflow.db") is None and ui.server_base(None) is None
     assert ui.column("metrics", "best_value") == "metrics.`best_value`"
     with pytest.raises(ValueError, match=r"'kind' must be one of \['attributes', 'metrics', 'params', 'tags'\]"):

@@ -457,6 +457,9 @@ def test_the_fast_rdb_reader_equals_optunas_get_trials(kind, tmp_path, request):
     try:
         _same(compat.rdb_read_trials(storage, study_id, include=wide, after=ids[-3]),
               storage._get_trials(study_id, None, wide, ids[-3]))
+        # ``after`` below every included id: the trials between them are read too.
+        _same(compat.rdb_read_trials(storage, study_id, include=set(ids[20:30]), after=ids[5]),
+              storage._get_trials(study_id, None, set(ids[20:30]), ids[5]))
     finally:
         rdb._MOST_BOUND = old
     with pytest.raises(KeyError):
