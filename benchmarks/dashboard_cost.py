@@ -109,18 +109,18 @@ def _ours(url: str, trials: int, syncs: int, dashboard: bool) -> tuple[float, fl
     with tempfile.TemporaryDirectory(prefix="sweeps-bench-mlflow-") as d:
         tracker = tracking.Tracker("cost", f"sqlite:///{d}/mlflow.db", dashboard=dashboard)
         tracker.mlflow.connect()  # MLflow's tables are created outside the timing
-        tracker._figures.seconds = 0.0  # figures at every step too
+        tracker.parents._figures.seconds = 0.0  # figures at every step too
         drawing = [0.0, 0]
-        draw = tracker._draw
+        draw = tracker.parents._draw
 
         def timed(study, parent, trials_, summary, *, final):  # noqa: ANN001, ANN202
-            t0, before = time.process_time(), tracker._figures._drawn.get(study.name)
+            t0, before = time.process_time(), tracker.parents._figures._drawn.get(study.name)
             draw(study, parent, trials_, summary, final=final)
-            if tracker._figures._drawn.get(study.name) != before:
+            if tracker.parents._figures._drawn.get(study.name) != before:
                 drawing[0] += time.process_time() - t0
                 drawing[1] += 1
 
-        tracker._draw = timed
+        tracker.parents._draw = timed
         cpu, wall = time.process_time(), time.perf_counter()
         steps = sorted({max(1, round(trials * (i + 1) / syncs)) for i in range(syncs)})
         for k in steps:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -26,13 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 import optuna
 from optuna.trial import FrozenTrial
 
-from studies import mlflow_dashboard as dash
 from studies.lease import Lease
 from studies.mlflow_connection import MlflowConnection
-from studies.mlflow_runs import HOST, KIND, STATUS_OF, STUDY, TRIAL, TrialRun, host_of, parent_content, trial_run
+from studies.mlflow_parents import ParentRuns
+from studies.mlflow_runs import HOST, KIND, STATUS_OF, STUDY, TRIAL, TrialRun, host_of, trial_run
 from studies.outcomes import outcome_of
 from studies.redaction import scrub
-from studies.summary import StudySummary, SweepStudy, find_sweep, summarize_study
+from studies.summary import SweepStudy, find_sweep
 
 __all__ = ["Tracker", "STATUS_OF", "TAKEOVER_SECONDS"]
 
@@ -65,19 +64,13 @@ class Tracker:
         self._warn = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
         self._warned = False
         self._retry_at = 0.0
-        self._parents: dict[str, str] = {}  # study -> its parent run
         self._logged: dict[str, set[int]] = {}  # study -> trial numbers with a run
         self._loaded: set[str] = set()  # studies whose runs were read
-        self._best: dict[str, tuple[int | None, int]] = {}
-        self._fronts: dict[str, tuple[tuple, dict[int, str]]] = {}  # study -> (front's key, trial -> run tagged on it)
         self._leases: dict[str, Lease] = {}  # what this tracker holds (kept): its host's, the parents'
         self._waiting: dict[tuple[str, int], float] = {}  # (study, trial) -> when first seen unwritten
         self._parents_at = 0.0
         self.dashboard = dashboard
-        self._best_runs: dict[str, dict[int, str]] = {}  # study -> trial -> its run, tagged sweeps.best=true
-        self._views: dict[str, str] = {}  # shared view key -> the JSON last written
-        self._figures = dash.FigureSchedule()
-        self._figures_warned = False
+        self.parents = ParentRuns(self.mlflow, sweep, warn=lambda msg: self._warn(msg), dashboard=dashboard)
         self.busy: str | None = None  # who writes this host's trials, when another process does
         self.created = 0  # runs this tracker has written
         self.failing = False  # the last sync failed (MLflow away)
@@ -159,14 +152,9 @@ class Tracker:
             return 0
 
     def _forget(self) -> None:
-        self._parents.clear()
+        self.parents.forget()
         self._logged.clear()
         self._loaded.clear()
-        self._best.clear()
-        self._fronts.clear()
-        self._best_runs.clear()
-        self._views.clear()
-        self._figures = dash.FigureSchedule()
 
     @property
     def experiment_id(self) -> str | None:
@@ -230,9 +218,9 @@ class Tracker:
             for lease in taken:
                 lease.release()
         if update_parents and not stopped:
-            best = [self._update_parent(study, trials_of[study.name], final=final) for study in studies]
+            best = [self.parents.update(study, trials_of[study.name], final=final) for study in studies]
             if self.dashboard:
-                self._update_views(studies, best)
+                self.parents.update_views(studies, best)
             self._parents_at = now
         self._seen = seen
         self._behind = sum(1 for todo in by_host.values() for s, t, _ in todo if t.number not in self._logged[s.name])
@@ -247,7 +235,7 @@ class Tracker:
         parents: dict[str, str | None] = {}
         for study, t, outcome in todo:
             if study.name not in parents:
-                parents[study.name] = self._parent(study, create=may_create_parents)
+                parents[study.name] = self.parents.get(study, create=may_create_parents)
             parent = parents[study.name]
             if parent is None:  # the parents' writer has not created it yet: next sync
                 continue
@@ -320,7 +308,7 @@ class Tracker:
         for run in self._runs(study, host):
             tags = run.data.tags
             if tags.get(KIND) == "study":
-                self._parents.setdefault(study, run.info.run_id)
+                self.parents.known(study, run.info.run_id)
             elif tags.get(KIND) == "trial":
                 if run.info.status != "RUNNING":
                     logged.add(int(tags[TRIAL]))
@@ -328,160 +316,13 @@ class Tracker:
                     self.mlflow.client.delete_run(run.info.run_id)
                     logged.discard(int(tags[TRIAL]))
 
-    # -- parents -------------------------------------------------------------------------------
-
-    def _parent(self, study: SweepStudy, *, create: bool) -> str | None:
-        run_id = self._parents.get(study.name)
-        if run_id is not None:
-            return run_id
-        for run in self._runs(study.name):
-            if run.data.tags.get(KIND) == "study":
-                run_id = self._parents[study.name] = run.info.run_id
-                return run_id
-        if not create:
-            return None
-        from mlflow.entities import Param
-
-        client, cfg = self.mlflow.client, study.sweep
-        run = client.create_run(self.mlflow.experiment_id, run_name=study.dataset,
-                                tags={KIND: "study", STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep})
-        run_id = self._parents[study.name] = run.info.run_id
-        params = {"dataset": study.dataset, "seed": cfg.seed, "objective": cfg.objective,
-                  "direction": study.direction, "sampler": cfg.sampler.name, "pruner": cfg.pruner.name}
-        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-        client.log_dict(run_id, study.config, "sweep.json")
-        return run_id
-
-    def _update_parent(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> dict[str, object]:
-        """Bring the parent run up to date; returns its best trial's parameters."""
-        from mlflow.entities import RunTag
-
-        parent = self._parent(study, create=True)
-        summary = summarize_study(study, trials)
-        if summary.front is not None:
-            self._update_front(study, parent, summary)
-        if self.dashboard:
-            self._mark_best(study, summary)
-            self._draw(study, parent, trials, summary, final=final)
-        best = dash.best_params(study, summary)
-        key = (summary.best_trial, summary.finished)
-        if self._best.get(study.name) == key and not final:
-            return best
-        metrics, tags = parent_content(summary)
-        if self.dashboard:
-            tags.append(RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep)))
-        self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
-        if summary.finished >= summary.total:
-            self.mlflow.client.set_terminated(parent, status="FINISHED")
-        self._best[study.name] = key
-        return best
-
-    def _mark_best(self, study: SweepStudy, summary: StudySummary) -> None:
-        """Tag the child run of the study's best trial ``sweeps.best=true``, and any run that was
-        the best ``false`` (a best trial whose run is not written yet is tagged at a later update)."""
-        number = dash.best_trial(study, summary)[0]
-        tagged = self._best_runs.get(study.name)
-        if tagged is None:
-            tagged = self._tagged(study.name, dash.BEST)
-        self._best_runs[study.name] = self._move_tag(study.name, dash.BEST, set() if number is None else {number},
-                                                     tagged)
-
-    def _tagged(self, study: str, tag: str) -> dict[int, str]:
-        """What an earlier writer tagged ``tag=true``: trial number -> its child run."""
-        return {int(r.data.tags[TRIAL]): r.info.run_id
-                for r in self._find_runs(study, f"tags.`{KIND}` = 'trial' and tags.`{tag}` = 'true'")}
-
-    def _move_tag(self, study: str, tag: str, wanted: set[int], tagged: dict[int, str]) -> dict[int, str]:
-        """Tag the child runs of the trials ``wanted`` ``tag=true``, and those in ``tagged`` (trial
-        number -> run, tagged true) that are no longer wanted ``false``; returns the runs tagged
-        true now. A wanted trial whose run is not written yet is tagged at a later call."""
-        for number in sorted(set(tagged) - wanted):
-            self.mlflow.client.set_tag(tagged.pop(number), tag, "false")
-        for number in sorted(wanted - set(tagged)):
-            run = next(iter(self._find_runs(study, f"tags.`{KIND}` = 'trial' and tags.`{TRIAL}` = '{number}'")), None)
-            if run is not None:
-                self.mlflow.client.set_tag(run.info.run_id, tag, "true")
-                tagged[number] = run.info.run_id
-        return tagged
-
-    def _draw(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *,
-              final: bool) -> None:
-        """Log the study's summary figures under ``figures/`` when they are due (not at every sync:
-        a study that finished, a last sync, else at most every ``FIGURE_SECONDS``)."""
-        if not self._figures.due(study.name, summary.finished, summary.total, final=final):
-            return
-        try:
-            pngs = dash.figures(study, trials, summary, importances=final or summary.finished >= summary.total)
-        except Exception as exc:  # noqa: BLE001 - a figure is a convenience: it never stops the tracking
-            self._figures.drawn(study.name, summary.finished)  # not again until there are new trials
-            if self._figures_warned:
-                return
-            self._figures_warned = True
-            self._warn(f"the summary figures of study {study.name!r} could not be drawn ({type(exc).__name__}: "
-                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
-            return
-        with tempfile.TemporaryDirectory(prefix="sweeps-figures-") as folder:
-            for name, png in pngs.items():
-                with open(os.path.join(folder, name), "wb") as f:
-                    f.write(png)
-            self.mlflow.client.log_artifacts(parent, folder, "figures")
-        self._figures.drawn(study.name, summary.finished)
-
-    def _update_views(self, studies: list[SweepStudy], best: list[dict[str, object]]) -> None:
-        """Keep the experiment's shared views (what the printed links open) current."""
-        for key, state in dash.views(dash.view_params(best), studies[0].objectives).items():
-            if self._views.get(key) != state:
-                self.mlflow.client.set_experiment_tag(self.mlflow.experiment_id, dash.SHARE_TAG + key, state)
-                self._views[key] = state
-
-    def _update_front(self, study: SweepStudy, parent: str, summary: StudySummary) -> None:
-        """Several objectives: keep the Pareto front current on the parent run (``pareto_front.json``,
-        the metrics ``front_size`` and ``best_<objective>``, the tag ``pareto_front``), and tag the
-        child runs of the trials on it ``pareto=true`` (``false`` once a trial leaves it).
-
-        A front trial whose run is not in MLflow yet is tagged at a later update (the last sync
-        of a run writes every run first)."""
-        from mlflow.entities import Metric, RunTag
-
-        client = self.mlflow.client
-        front = {f.number: f for f in summary.front or ()}
-        key, tagged = self._fronts.get(study.name, (None, None))
-        if tagged is None:
-            tagged = self._tagged(study.name, "pareto")
-        if key == (tuple(sorted(front)), tuple(sorted(tagged))):
-            return
-        tagged = self._move_tag(study.name, "pareto", set(front), tagged)
-        self._fronts[study.name] = ((tuple(sorted(front)), tuple(sorted(tagged))), tagged)
-        ts = int(time.time() * 1000)
-        metrics = [Metric("front_size", float(len(front)), ts, summary.finished)]
-        for i, name in enumerate(summary.objectives):
-            best = summary.best_of(name)
-            if best is not None:
-                metrics.append(Metric(f"best_{name}", best.values[i], ts, summary.finished))
-        numbers = ", ".join(map(str, sorted(front)))
-        client.log_batch(parent, metrics=metrics, tags=[RunTag("pareto_front", numbers[:4900] or "-")])
-        d = summary.to_dict()
-        client.log_dict(parent, {k: d[k] for k in ("study", "objectives", "directions", "front")}, "pareto_front.json")
-
-    def _find_runs(self, study: str, where: str):
-        """The runs of ``study`` that also match ``where``, page by page."""
-        token = None
-        while True:
-            page = self.mlflow.client.search_runs([self.mlflow.experiment_id],
-                                                  filter_string=f"tags.`{STUDY}` = '{study}' and {where}",
-                                                  max_results=5000, page_token=token)
-            yield from page
-            token = page.token
-            if not token:
-                return
-
     def attach(self, storage: optuna.storages.BaseStorage, path: str) -> int:
         """Log the file at ``path`` (the report) as an artifact of each parent run; returns how many."""
         try:
             self.mlflow.connect()
             n = 0
             for study in find_sweep(storage, self.sweep):
-                self.mlflow.client.log_artifact(self._parent(study, create=True), path, "report")
+                self.mlflow.client.log_artifact(self.parents.get(study, create=True), path, "report")
                 n += 1
             return n
         except Exception as exc:  # noqa: BLE001 - the report is written; MLflow is optional

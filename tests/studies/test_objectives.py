@@ -211,13 +211,13 @@ def test_mlflow_tags_follow_trials_on_and_off_the_front(sweep_file, tmp_path):
     assert tags()[best] == "true"
     tracker = Tracker("tags", uri)  # a new writer: it reads what the last one tagged
     tracker.mlflow.connect()
-    parent = tracker._parent(study, create=False)
+    parent = tracker.parents.get(study, create=False)
     without = summarize_study(study, [t for t in trials if t.number != best])  # as if it had not run
-    tracker._update_front(study, parent, without)
+    tracker.parents._update_front(study, parent, without)
     now = tags()
     assert now[best] == "false"
     assert sorted(n for n, v in now.items() if v == "true") == [f.number for f in without.front]
-    tracker._update_front(study, parent, full)
+    tracker.parents._update_front(study, parent, full)
     now = tags()
     assert sorted(n for n, v in now.items() if v == "true") == [f.number for f in full.front]
     left = {f.number for f in without.front} - {f.number for f in full.front}
