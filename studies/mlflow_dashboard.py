@@ -121,20 +121,25 @@ def figures(study: SweepStudy, trials: list[FrozenTrial], summary: StudySummary,
 
 @dataclass
 class FigureSchedule:
-    """When a study's figures are drawn again: once it has finished (and at a last sync), and
-    while it runs at most every ``seconds``, when it has new finished trials."""
+    """When a study's figures are drawn: once it has finished (and at a last sync, if it has new
+    trials), and while it runs every ``seconds`` at most, the first time ``seconds`` after the
+    writer first saw it: a sweep shorter than that draws each study's figures once, at its end."""
 
     seconds: float = FIGURE_SECONDS
     _drawn: dict[str, tuple[int, float]] = field(default_factory=dict)  # study -> (finished, when)
+    _seen: dict[str, float] = field(default_factory=dict)  # study -> when first seen with trials
 
     def due(self, study: str, finished: int, total: int, *, final: bool, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
+        if finished == 0:
+            return False
         last = self._drawn.get(study)
         if last is not None and last[0] == finished:
             return False
-        if final or finished >= total or finished == 0:
-            return finished > 0
-        return last is None or now - last[1] >= self.seconds
+        if final or finished >= total:
+            return True
+        since = last[1] if last is not None else self._seen.setdefault(study, now)
+        return now - since >= self.seconds
 
     def drawn(self, study: str, finished: int, *, now: float | None = None) -> None:
         self._drawn[study] = (finished, time.monotonic() if now is None else now)

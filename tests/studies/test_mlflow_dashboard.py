@@ -88,13 +88,16 @@ def test_several_objectives_describe_the_front_and_its_best_in_the_learned_objec
 def test_figure_schedule():
     s = dash.FigureSchedule(seconds=60)
     assert not s.due("a", 0, 10, final=False, now=0)  # nothing to draw
-    assert s.due("a", 1, 10, final=False, now=0)
-    s.drawn("a", 1, now=0)
-    assert not s.due("a", 2, 10, final=False, now=30)  # too soon
-    assert s.due("a", 2, 10, final=False, now=61)
-    assert s.due("a", 10, 10, final=False, now=31)  # finished: at once
-    s.drawn("a", 10, now=31)
-    assert not s.due("a", 10, 10, final=True, now=32)  # nothing new
+    assert not s.due("a", 1, 10, final=False, now=0)  # first seen: not before a minute (a short sweep
+    assert not s.due("a", 3, 10, final=False, now=59)  # draws once, at its end)
+    assert s.due("a", 3, 10, final=False, now=60)
+    s.drawn("a", 3, now=60)
+    assert not s.due("a", 4, 10, final=False, now=90)  # too soon
+    assert s.due("a", 4, 10, final=False, now=121)
+    assert s.due("a", 10, 10, final=False, now=91)  # finished: at once
+    s.drawn("a", 10, now=91)
+    assert not s.due("a", 10, 10, final=True, now=92)  # nothing new
+    assert s.due("b", 2, 10, final=True, now=0)  # a last sync draws what it has
 
 
 def _tell(study: optuna.Study, lr: float, value: float | None, *, diverged: bool = False) -> None:
