@@ -239,15 +239,19 @@ def _throwaway_database() -> Iterator[str]:
 
 def _write_trial_batched(storage: optuna.storages.RDBStorage, study_id: int, seed: int) -> int:
     """The same trial: created by the public call, the rest in one studies._optuna_compat.rdb_write."""
+    compat.rdb_write(storage, [_trial_writes(storage.create_new_trial(study_id), seed)])
+    return 2
+
+
+def _trial_writes(trial_id: int, seed: int) -> compat.TrialWrites:
+    """The benchmark's trial (parameters, reports, attributes, end) as one batch of writes."""
     rng = np.random.default_rng(seed)
-    trial_id = storage.create_new_trial(study_id)
     w = compat.TrialWrites(trial_id)
     w.params = [(name, float(rng.random()), dist) for name, dist in DISTS.items()]
     w.intermediate = {step: float(rng.random()) for step in range(N_REPORTS)}
     w.user_attrs = {"outcome": "complete", "seconds": 1.5}
     w.state, w.values = optuna.trial.TrialState.COMPLETE, [float(rng.random())]
-    compat.rdb_write(storage, [w])
-    return 2
+    return w
 
 
 def bench_postgres(repeats: int, trials: int = 10) -> None:
@@ -284,7 +288,7 @@ def bench_postgres(repeats: int, trials: int = 10) -> None:
 
 def bench_reads(repeats: int, trials: int = 2000) -> None:
     """A worker's first read of a grown study: Optuna's ``_get_trials`` (ORM objects) against
-    ``studies._optuna_compat.rdb_read_trials`` (six plain queries), on PostgreSQL."""
+    ``studies._optuna_compat.rdb_read_trials`` (plain queries), on PostgreSQL."""
     print(f"reads: a study of {trials} trials ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes each) "
           f"read whole, seconds, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)")
     with _throwaway_database() as url:
@@ -294,16 +298,9 @@ def bench_reads(repeats: int, trials: int = 2000) -> None:
         try:
             sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "reads")
             for first in range(0, trials, 100):
-                writes = []
-                for seed, made in enumerate(compat.rdb_create_trials(storage, sid, 100), start=first):
-                    rng = np.random.default_rng(seed)
-                    w = compat.TrialWrites(compat.trial_id(made))
-                    w.params = [(name, float(rng.random()), dist) for name, dist in DISTS.items()]
-                    w.intermediate = {step: float(rng.random()) for step in range(N_REPORTS)}
-                    w.user_attrs = {"outcome": "complete", "seconds": 1.5}
-                    w.state, w.values = optuna.trial.TrialState.COMPLETE, [float(rng.random())]
-                    writes.append(w)
-                compat.rdb_write(storage, writes)
+                made = compat.rdb_create_trials(storage, sid, 100)
+                compat.rdb_write(storage, [_trial_writes(compat.trial_id(t), seed)
+                                           for seed, t in enumerate(made, start=first)])
             ids = {compat.trial_id(t) for t in storage.get_all_trials(sid, deepcopy=False)}
             got: dict[str, list] = {}
 
@@ -320,7 +317,7 @@ def bench_reads(repeats: int, trials: int = 2000) -> None:
                 repeats)
             a, b = _median(times["orm"]), _median(times["plain"])
             print(f"  Optuna's _get_trials (ORM objects)         {a:7.3f} s")
-            print(f"  rdb_read_trials (six plain queries)        {b:7.3f} s   {a / b:5.1f}x")
+            print(f"  rdb_read_trials (plain queries)            {b:7.3f} s   {a / b:5.1f}x")
             key = lambda t: (t.number, t.state, t.params, t.distributions, t.intermediate_values,  # noqa: E731
                              t.user_attrs, t.system_attrs, t.values, t.datetime_start, t.datetime_complete)
             print(f"  the same trials either way: {[key(t) for t in got['orm']] == [key(t) for t in got['plain']]}")
