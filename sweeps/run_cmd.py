@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from studies import SweepInterrupted, redact, run_sweep
+from studies.config import SweepConfig
 from studies.mlflow_writer import MlflowStatus
-from studies.storage import DEFAULT_STORAGE, storage_kind
+from studies.storage import DEFAULT_STORAGE, open_storage, storage_kind
+from studies.summary import find_sweep
 from studies.warm_start import open_source
 from sweeps.display import Progress, mlflow_links, summary_table
 from sweeps.errors import UserError, user_errors
@@ -48,7 +52,8 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
       sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
     """
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
-    config = apply_overrides(load_spec(spec), trials=trials, jobs=jobs, seed=seed, batch=batch)
+    config, stored = _load(spec, storage or DEFAULT_STORAGE)
+    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, batch=batch, stored=stored)
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     # A warm start's sweep must exist: one line if not, before anything is said or written.
@@ -84,3 +89,25 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     click.echo(summary_table(summaries, objective=config.objective))
     if last and last[0].experiment_id is not None:
         click.echo("\n".join(mlflow_links(config.name, last[0].experiment_id, last[0].tracking_uri)))
+
+
+def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:
+    """The sweep file, validated; a sweep already in the storage, unchanged, is checked by the
+    rules it was stored under (as 'sweep worker' does): a rule added since (a range's 'step'
+    dividing it) does not keep its own file from resuming it. Returns the sweep, and whether
+    it was checked by the rules it was stored under."""
+    try:
+        return load_spec(spec), False
+    except ValueError as strict:
+        lenient = load_spec(spec, stored=True)  # another mistake in the file: that one's line
+        try:
+            kind = storage_kind(storage)
+            path = storage[len("file://"):] if storage.startswith("file://") else storage
+            found = [] if kind == "journal" and not os.path.isfile(path) else find_sweep(
+                open_storage(storage, heartbeat_interval=None), lenient.name)
+        except Exception:  # noqa: BLE001 - no storage to resume from: the file's own mistake is the answer
+            found = []
+        identity = lenient.identity()
+        if not found or any(SweepConfig.identity_of(dict(s.config)) != identity for s in found):
+            raise strict from None
+        return lenient, True

@@ -84,14 +84,15 @@ def _read_source(source: str) -> tuple[str, str]:
     raise ValueError(f"no sweep file or preset named {source!r}; the presets are {sorted(presets())}.")
 
 
-def load_spec(source: str) -> SweepConfig:
-    """Read and validate a sweep file (or a built-in preset) into a :class:`SweepConfig`."""
+def load_spec(source: str, *, stored: bool = False) -> SweepConfig:
+    """Read and validate a sweep file (or a built-in preset) into a :class:`SweepConfig`;
+    ``stored``: by the rules of a sweep already stored (see :func:`spec_from_dict`)."""
     text, origin = _read_source(source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{origin}: TOML syntax error: {exc}.") from None
-    return spec_from_dict(data, origin=origin)
+    return spec_from_dict(data, origin=origin, stored=stored)
 
 
 def _unknown(where: _Where, key: str, allowed: tuple[str, ...] | list[str], prefix: str = "") -> ValueError:
@@ -397,10 +398,11 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
 
 
 def apply_overrides(config: SweepConfig, *, trials: int | None = None, jobs: int | None = None,
-                    seed: int | None = None, batch: int | None = None) -> SweepConfig:
-    """The command line's ``--trials/--jobs/--seed/--batch``, validated by the same rules as the file."""
+                    seed: int | None = None, batch: int | None = None, stored: bool = False) -> SweepConfig:
+    """The command line's ``--trials/--jobs/--seed/--batch``, validated by the same rules as the file
+    (``stored``: a sweep already stored, by the rules it was stored under)."""
     data = config.to_dict()
     for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("batch", batch)):
         if value is not None:
             data[key] = value
-    return spec_from_dict(data, origin="command line")
+    return spec_from_dict(data, origin="command line", stored=stored)

@@ -44,7 +44,8 @@ def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, trackin
     stored["trials"] = max(s.total for s in found)
     if isinstance(stored.get("jobs"), int) and stored["jobs"] > max_jobs():
         del stored["jobs"]  # another host's count, more than this one runs: all cores here, or --jobs
-    config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True), jobs=jobs, batch=batch)
+    config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True), jobs=jobs, batch=batch,
+                             stored=True)
     names = {s.name for s in found}
     missing = [config.study_name(ref) for ref in config.datasets if config.study_name(ref) not in names]
     if missing:

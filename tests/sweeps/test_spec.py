@@ -397,3 +397,30 @@ def test_a_step_that_divides_its_range_within_rounding_is_taken_and_a_stored_swe
     with pytest.raises(ValueError, match="must divide high - low"):
         spec_from_dict(tomllib.loads(text), origin="t")
     assert spec_from_dict(tomllib.loads(text), origin="t", stored=True).space.searched["learning_rate"].step == 5.0
+
+
+def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins_with_overrides(in_tmp):
+    from studies.runner import open_sweep
+    from studies.storage import open_storage
+    from sweeps.spec import apply_overrides
+
+    text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.25")
+    stored = spec_from_dict(tomllib.loads(text), origin="t", stored=True)
+    # 'sweep worker' validates the stored sweep again with its --jobs/--batch: by the same old rules.
+    assert apply_overrides(stored, jobs=1, batch=2, stored=True).space.searched["learning_rate"].step == 0.25
+    with pytest.raises(ValueError, match="must divide high - low"):
+        apply_overrides(stored, jobs=1)
+    path = in_tmp / "sweep.toml"
+    path.write_text(text)
+    _assert_clean_error(_run_file(path, "--check"), "'search.learning_rate.step' must divide high - low", in_tmp)
+    assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]  # no storage written to answer
+    open_sweep(stored, open_storage("sweeps.journal"))  # the same sweep, stored before the rule existed
+    r = _run_file(path, "--check", "--jobs", "1", "--trials", "5")
+    assert r.exit_code == 0, r.output
+    assert "sweep 'demo' is valid" in r.output
+    # Another sweep, or this one changed, is new: the rule applies.
+    for other in (text.replace('name = "demo"', 'name = "other"'), text.replace("epochs = 3", "epochs = 4")):
+        folder = in_tmp / "more"
+        folder.mkdir(exist_ok=True)
+        (folder / "sweep.toml").write_text(other)
+        _assert_clean_error(_run_file(folder / "sweep.toml", "--check"), "must divide high - low", folder)
