@@ -183,11 +183,15 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
         if isinstance(step, bool) or not isinstance(step, int if integer else (int, float)) or not step > 0:
             kind = "an integer" if integer else "a number"
             raise where.error(f"'{key}.step' must be {kind} > 0, but got {step!r}.")
-        span = (high - low) / step
-        if not where.stored and abs(span - round(span)) > 1e-9 * max(1.0, span):
-            top = low + math.floor(span + 1e-9) * step
-            raise where.error(f"'{key}.step' must divide high - low = {high - low:g}, but got {step!r} "
-                              f"(Optuna would search only up to {top:g}); change 'step' or 'high'.")
+        if integer:  # exact: a float's rounding tolerance would take a step off by one in a span over 1e9
+            divides, top = (high - low) % step == 0, low + (high - low) // step * step
+        else:
+            span = (high - low) / step
+            divides, top = abs(span - round(span)) <= 1e-9 * max(1.0, span), low + math.floor(span + 1e-9) * step
+        if not where.stored and not divides:
+            shown = str if integer else (lambda x: f"{x:g}")
+            raise where.error(f"'{key}.step' must divide high - low = {shown(high - low)}, but got {step!r} "
+                              f"(Optuna would search only up to {shown(top)}); change 'step' or 'high'.")
     return Range(low=low, high=high, log=log, step=None if step is None else float(step) if name not in INT_SETTINGS else step,
                  integer=name in INT_SETTINGS)
 

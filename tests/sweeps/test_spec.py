@@ -424,3 +424,14 @@ def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins
         folder.mkdir(exist_ok=True)
         (folder / "sweep.toml").write_text(other)
         _assert_clean_error(_run_file(folder / "sweep.toml", "--check"), "must divide high - low", folder)
+
+
+def test_an_integer_step_divides_exactly_however_wide_the_range():
+    data = tomllib.loads(GOOD)
+    del data["train"]["batch_size"]
+    data["search"]["batch_size"] = {"low": 1, "high": 10**10 + 1, "step": 3}  # 10**10 / 3: not a whole number
+    with pytest.raises(ValueError, match=r"'search.batch_size.step' must divide high - low = 10000000000, but got 3 "
+                                         r"\(Optuna would search only up to 10000000000\)"):
+        spec_from_dict(data, origin="t")
+    data["search"]["batch_size"] = {"low": 1, "high": 10**10 + 3, "step": 3}
+    assert spec_from_dict(data, origin="t").space.searched["batch_size"].step == 3
