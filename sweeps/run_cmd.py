@@ -100,11 +100,13 @@ def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:
         return load_spec(spec), False
     except ValueError as strict:
         lenient = load_spec(spec, stored=True)  # another mistake in the file: that one's line
-        try:
+        try:  # read only: no journal file, SQLite file or database tables created to answer
             kind = storage_kind(storage)
-            path = storage[len("file://"):] if storage.startswith("file://") else storage
-            found = [] if kind == "journal" and not os.path.isfile(path) else find_sweep(
-                open_storage(storage, heartbeat_interval=None), lenient.name)
+            path = (storage[len("file://"):] if storage.startswith("file://") else storage if kind == "journal"
+                    else storage.split(":///", 1)[1] if storage.lower().startswith("sqlite") and ":///" in storage
+                    else None)
+            found = [] if path is not None and not os.path.isfile(path) else find_sweep(
+                open_storage(storage, heartbeat_interval=None, checked=kind == "rdb"), lenient.name)
         except Exception:  # noqa: BLE001 - no storage to resume from: the file's own mistake is the answer
             found = []
         identity = lenient.identity()

@@ -413,7 +413,8 @@ def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins
     path = in_tmp / "sweep.toml"
     path.write_text(text)
     _assert_clean_error(_run_file(path, "--check"), "'search.learning_rate.step' must divide high - low", in_tmp)
-    assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]  # no storage written to answer
+    _assert_clean_error(_run_file(path, "--check", "--storage", "sqlite:///x.db"), "must divide high - low", in_tmp)
+    assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]  # no storage written to answer (no journal, no SQLite file)
     open_sweep(stored, open_storage("sweeps.journal"))  # the same sweep, stored before the rule existed
     r = _run_file(path, "--check", "--jobs", "1", "--trials", "5")
     assert r.exit_code == 0, r.output
