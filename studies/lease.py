@@ -28,6 +28,8 @@ import os
 import threading
 import uuid
 
+from studies.storage import storage_file
+
 __all__ = ["Lease"]
 
 # A held PostgreSQL/MySQL connection whose host vanishes is closed by the server after about
@@ -99,9 +101,7 @@ class Lease:
     def _file(self, stack: contextlib.ExitStack) -> bool:
         import fcntl
 
-        path = self.url[len("file://"):] if self.url.startswith("file://") else self.url
-        if path.startswith("sqlite:///"):
-            path = path[len("sqlite:///"):].split("?", 1)[0]
+        path = storage_file(self.url) or self.url
         leases = os.path.realpath(path) + ".leases"
         with _files_lock:
             fd = _files.get(leases)

@@ -14,7 +14,7 @@ from studies.journal import FlockLock, JournalWarning, SweepJournalBackend
 from studies.redaction import redact, scrub
 
 __all__ = ["DEFAULT_STORAGE", "FlockLock", "JournalWarning", "SweepJournalBackend", "open_storage", "redact", "scrub",
-           "storage_kind"]
+           "storage_file", "storage_kind"]
 
 # A journal file in the working directory: safe for several processes on one machine
 # (Optuna advises against SQLite there).
@@ -79,6 +79,23 @@ def storage_kind(url: str) -> str:
         "storage", f" must be a journal file path or a URL with a scheme in "
         f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}."
     )
+
+
+def storage_file(url: str) -> str | None:
+    """The local file a storage keeps its records in: a journal's path (``file://`` or plain)
+    or an SQLite database's; ``None`` for a server (or SQLite in memory). Opening either
+    creates the file, so looking for a sweep checks it exists first.
+
+    Example:
+        >>> storage_file("file:///tmp/s.journal"), storage_file("sqlite:///x.db?timeout=5")
+        ('/tmp/s.journal', 'x.db')
+    """
+    if storage_kind(url) == "journal":
+        return url[len("file://"):] if url.startswith("file://") else url
+    if url.lower().startswith("sqlite") and ":///" in url:
+        path = url.split(":///", 1)[1].split("?", 1)[0]
+        return path if path and path != ":memory:" else None
+    return None
 
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,

@@ -38,7 +38,7 @@ from studies.lease import Lease
 from studies.pareto import ranked
 from studies.redaction import redact
 from studies.space import SearchSpace
-from studies.storage import open_storage, storage_kind
+from studies.storage import open_storage, storage_file
 from studies.summary import SweepStudy, find_sweep
 
 __all__ = ["ATTR", "WarmSource", "fitting", "open_source", "warm_start", "WAIT_SECONDS"]
@@ -75,10 +75,9 @@ def open_source(config: SweepConfig, storage_url: str) -> WarmSource:
     url = spec.storage or storage_url
     where = redact(url)
     key = "'warm_start.storage'" if spec.storage else "'warm_start.sweep'"
-    if storage_kind(url) == "journal":
-        path = url[len("file://"):] if url.startswith("file://") else url
-        if not os.path.isfile(path):  # looking must not create it (as opening a journal would)
-            raise ValueError(f"{key}: no sweep named {spec.sweep!r}: there is no storage {where!r} here.")
+    path = storage_file(url)
+    if path is not None and not os.path.isfile(path):  # looking must not create it (as opening would)
+        raise ValueError(f"{key}: no sweep named {spec.sweep!r}: there is no storage {where!r} here.")
     storage = open_storage(url)
     found = find_sweep(storage, spec.sweep)
     if not found:

@@ -11,7 +11,7 @@ import click
 import optuna
 
 from studies.runner import BACKENDS, Launch
-from studies.storage import DEFAULT_STORAGE, open_storage, storage_kind
+from studies.storage import DEFAULT_STORAGE, open_storage, storage_file
 from studies.summary import SweepStudy, require_sweep
 
 __all__ = ["SweepRef", "named_sweep", "storage_option", "tracking_option", "launch_options", "make_launch"]
@@ -72,9 +72,8 @@ def named_sweep(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args: object, name: str, storage: str | None, **kwargs: object) -> object:
         url = storage or DEFAULT_STORAGE
-        if storage_kind(url) == "journal" and not os.path.exists(url[len("file://"):] if url.startswith("file://")
-                                                                   else url):
-            # Looking must not create the file (as opening a journal would).
+        path = storage_file(url)
+        if path is not None and not os.path.exists(path):  # looking must not create the file (as opening would)
             raise ValueError(f"no sweep named {name!r}: there is no storage {url!r} here (see '--storage').")
         store = open_storage(storage)
         ref = SweepRef(name, storage, store, tuple(require_sweep(store, name)))

@@ -9,7 +9,7 @@ import click
 from studies import SweepInterrupted, redact, run_sweep
 from studies.config import SweepConfig
 from studies.mlflow_writer import MlflowStatus
-from studies.storage import DEFAULT_STORAGE, open_storage, storage_kind
+from studies.storage import DEFAULT_STORAGE, open_storage, storage_file, storage_kind
 from studies.summary import find_sweep
 from studies.warm_start import open_source
 from sweeps.display import Progress, mlflow_links, summary_table
@@ -101,12 +101,9 @@ def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:
     except ValueError as strict:
         lenient = load_spec(spec, stored=True)  # another mistake in the file: that one's line
         try:  # read only: no journal file, SQLite file or database tables created to answer
-            kind = storage_kind(storage)
-            path = (storage[len("file://"):] if storage.startswith("file://") else storage if kind == "journal"
-                    else storage.split(":///", 1)[1] if storage.lower().startswith("sqlite") and ":///" in storage
-                    else None)
+            path = storage_file(storage)
             found = [] if path is not None and not os.path.isfile(path) else find_sweep(
-                open_storage(storage, heartbeat_interval=None, checked=kind == "rdb"), lenient.name)
+                open_storage(storage, heartbeat_interval=None, checked=storage_kind(storage) == "rdb"), lenient.name)
         except Exception:  # noqa: BLE001 - no storage to resume from: the file's own mistake is the answer
             found = []
         identity = lenient.identity()

@@ -340,9 +340,21 @@ def test_looking_for_a_sweep_in_a_missing_journal_creates_nothing(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     for args in (["status", "gone"], ["sync", "gone"], ["report", "gone"], ["worker", "gone"],
                  ["reproduce", "gone", "--dataset", "circle", "--trial", "1"]):
-        r = CliRunner().invoke(cli, args)
-        assert r.exit_code == 2 and "no sweep named 'gone'" in r.output, (args, r.output)
+        for storage in ([], ["--storage", "sqlite:///gone.db"]):  # opening SQLite would create its file too
+            r = CliRunner().invoke(cli, args + storage)
+            assert r.exit_code == 2 and "no sweep named 'gone'" in r.output, (args, storage, r.output)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_file_a_storage_keeps_its_records_in():
+    from studies.storage import storage_file
+
+    assert storage_file("sweeps.journal") == "sweeps.journal"
+    assert storage_file("file:///tmp/a b.journal") == "/tmp/a b.journal"
+    assert storage_file("sqlite:///x.db?timeout=5") == "x.db"
+    assert storage_file("sqlite:////abs/x.db") == "/abs/x.db"
+    assert storage_file("sqlite:///:memory:") is None
+    assert storage_file("postgresql://u:pw@127.0.0.1/db") is None and storage_file("redis://127.0.0.1") is None
 
 
 OBJECTIVE_ERRORS = [(t, m) for t, m in BAD if "objective" in m or "nsgaii" in m or "population_size" in m
