@@ -237,6 +237,19 @@ def _throwaway_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def _throwaway_storage() -> Iterator[optuna.storages.RDBStorage]:
+    """An RDBStorage on a throwaway database (Optuna's experimental warnings hushed)."""
+    with _throwaway_database() as url:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            storage = optuna.storages.RDBStorage(url)
+        try:
+            yield storage
+        finally:
+            storage.engine.dispose()
+
+
 def _write_trial_batched(storage: optuna.storages.RDBStorage, study_id: int, seed: int) -> int:
     """The same trial: created by the public call, the rest in one studies._optuna_compat.rdb_write."""
     compat.rdb_write(storage, [_trial_writes(storage.create_new_trial(study_id), seed)])
@@ -257,33 +270,27 @@ def _trial_writes(trial_id: int, seed: int) -> compat.TrialWrites:
 def bench_postgres(repeats: int, trials: int = 10) -> None:
     print(f"postgres: ms per trial ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes, end), {trials} "
           f"trials per round, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)")
-    with _throwaway_database() as url:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            storage = optuna.storages.RDBStorage(url)
-        try:
-            sid = {k: storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], k) for k in ("single", "batch")}
-            calls: dict[str, int] = {}
+    with _throwaway_storage() as storage:
+        sid = {k: storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], k) for k in ("single", "batch")}
+        calls: dict[str, int] = {}
 
-            def case(name: str, write: Callable) -> Callable[[], float]:
-                def run() -> float:
-                    t0 = time.perf_counter()
-                    calls[name] = sum(write(storage, sid[name], seed) for seed in range(trials)) // trials
-                    return (time.perf_counter() - t0) / trials
-                return run
+        def case(name: str, write: Callable) -> Callable[[], float]:
+            def run() -> float:
+                t0 = time.perf_counter()
+                calls[name] = sum(write(storage, sid[name], seed) for seed in range(trials)) // trials
+                return (time.perf_counter() - t0) / trials
+            return run
 
-            times = _interleaved({"single": case("single", _write_trial_public),
-                                  "batch": case("batch", _write_trial_batched)}, repeats)
-            a, b = _median(times["single"]), _median(times["batch"])
-            print(f"  public calls, a transaction each ({calls['single']}/trial)  {a * 1e3:7.1f} ms")
-            print(f"  create + one rdb_write ({calls['batch']}/trial)                {b * 1e3:7.1f} ms   "
-                  f"{a / b:5.1f}x")
-            key = lambda t: (t.params, t.intermediate_values, t.user_attrs, t.values, t.state)  # noqa: E731
-            same = [key(t) for t in storage.get_all_trials(sid["single"])] == \
-                [key(t) for t in storage.get_all_trials(sid["batch"])]
-            print(f"  the same trials stored either way: {same}")
-        finally:
-            storage.engine.dispose()
+        times = _interleaved({"single": case("single", _write_trial_public),
+                              "batch": case("batch", _write_trial_batched)}, repeats)
+        a, b = _median(times["single"]), _median(times["batch"])
+        print(f"  public calls, a transaction each ({calls['single']}/trial)  {a * 1e3:7.1f} ms")
+        print(f"  create + one rdb_write ({calls['batch']}/trial)                {b * 1e3:7.1f} ms   "
+              f"{a / b:5.1f}x")
+        key = lambda t: (t.params, t.intermediate_values, t.user_attrs, t.values, t.state)  # noqa: E731
+        same = [key(t) for t in storage.get_all_trials(sid["single"])] == \
+            [key(t) for t in storage.get_all_trials(sid["batch"])]
+        print(f"  the same trials stored either way: {same}")
 
 
 def bench_reads(repeats: int, trials: int = 2000) -> None:
@@ -291,38 +298,32 @@ def bench_reads(repeats: int, trials: int = 2000) -> None:
     ``studies._optuna_compat.rdb_read_trials`` (plain queries), on PostgreSQL."""
     print(f"reads: a study of {trials} trials ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes each) "
           f"read whole, seconds, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)")
-    with _throwaway_database() as url:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            storage = optuna.storages.RDBStorage(url)
-        try:
-            sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "reads")
-            for first in range(0, trials, 100):
-                made = compat.rdb_create_trials(storage, sid, 100)
-                compat.rdb_write(storage, [_trial_writes(compat.trial_id(t), seed)
-                                           for seed, t in enumerate(made, start=first)])
-            ids = {compat.trial_id(t) for t in storage.get_all_trials(sid, deepcopy=False)}
-            got: dict[str, list] = {}
+    with _throwaway_storage() as storage:
+        sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "reads")
+        for first in range(0, trials, 100):
+            made = compat.rdb_create_trials(storage, sid, 100)
+            compat.rdb_write(storage, [_trial_writes(compat.trial_id(t), seed)
+                                       for seed, t in enumerate(made, start=first)])
+        ids = {compat.trial_id(t) for t in storage.get_all_trials(sid, deepcopy=False)}
+        got: dict[str, list] = {}
 
-            def case(name: str, read: Callable[[], list]) -> Callable[[], float]:
-                def run() -> float:
-                    t0 = time.perf_counter()
-                    got[name] = read()
-                    return time.perf_counter() - t0
-                return run
+        def case(name: str, read: Callable[[], list]) -> Callable[[], float]:
+            def run() -> float:
+                t0 = time.perf_counter()
+                got[name] = read()
+                return time.perf_counter() - t0
+            return run
 
-            times = _interleaved({
-                "orm": case("orm", lambda: storage._get_trials(sid, None, set(ids), 2**31 - 1)),
-                "plain": case("plain", lambda: compat.rdb_read_trials(storage, sid, include=ids, after=None))},
-                repeats)
-            a, b = _median(times["orm"]), _median(times["plain"])
-            print(f"  Optuna's _get_trials (ORM objects)         {a:7.3f} s")
-            print(f"  rdb_read_trials (plain queries)            {b:7.3f} s   {a / b:5.1f}x")
-            key = lambda t: (t.number, t.state, t.params, t.distributions, t.intermediate_values,  # noqa: E731
-                             t.user_attrs, t.system_attrs, t.values, t.datetime_start, t.datetime_complete)
-            print(f"  the same trials either way: {[key(t) for t in got['orm']] == [key(t) for t in got['plain']]}")
-        finally:
-            storage.engine.dispose()
+        times = _interleaved({
+            "orm": case("orm", lambda: storage._get_trials(sid, None, set(ids), 2**31 - 1)),
+            "plain": case("plain", lambda: compat.rdb_read_trials(storage, sid, include=ids, after=None))},
+            repeats)
+        a, b = _median(times["orm"]), _median(times["plain"])
+        print(f"  Optuna's _get_trials (ORM objects)         {a:7.3f} s")
+        print(f"  rdb_read_trials (plain queries)            {b:7.3f} s   {a / b:5.1f}x")
+        key = lambda t: (t.number, t.state, t.params, t.distributions, t.intermediate_values,  # noqa: E731
+                         t.user_attrs, t.system_attrs, t.values, t.datetime_start, t.datetime_complete)
+        print(f"  the same trials either way: {[key(t) for t in got['orm']] == [key(t) for t in got['plain']]}")
 
 
 # -- mlflow ------------------------------------------------------------------------------------------
