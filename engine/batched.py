@@ -291,7 +291,7 @@ class Stack:
                 continue
             s.last_cost = last_costs[r]
             if not vcosts[r] < limits[r]:
-                hist.divergence = Divergence.at(s.epoch, step + S, vcosts[r], s.last_cost)
+                hist.divergence = Divergence.at(s.epoch, step + S, vcosts[r], s.last_cost, curve="val_cost")
                 self._leaving.add(h)
                 continue
             hist.train_cost.append(train_costs[r])

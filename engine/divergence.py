@@ -30,6 +30,8 @@ class Divergence:
             times the untrained network's cost).
         last_finite_cost: the last healthy cost seen before it (the untrained cost if none).
         cost: the offending cost (NaN, inf or the exploding value).
+        curve: the curve that cost belongs to: ``"train_cost"`` (a mini-batch's cost) or
+            ``"val_cost"`` (the validation split's, after the epoch).
     """
 
     epoch: int
@@ -37,12 +39,14 @@ class Divergence:
     cause: str
     last_finite_cost: float
     cost: float
+    curve: str = "train_cost"
 
     @classmethod
-    def at(cls, epoch: int, step: int, cost: float, last_good: float) -> Divergence:
+    def at(cls, epoch: int, step: int, cost: float, last_good: float, *, curve: str = "train_cost") -> Divergence:
         """The divergence that ``cost`` (not below the limit) shows at ``step``, named by its cause."""
         cause = "nan" if math.isnan(cost) else "inf" if math.isinf(cost) else "exploding"
-        return cls(epoch=epoch, step=step, cause=cause, last_finite_cost=float(last_good), cost=float(cost))
+        return cls(epoch=epoch, step=step, cause=cause, last_finite_cost=float(last_good), cost=float(cost),
+                   curve=curve)
 
     def to_dict(self) -> dict[str, float | int | str]:
         d = asdict(self)

@@ -151,7 +151,7 @@ def train(
                 total += cost * xb.shape[0]
             val_cost, logits = model._cost(X_val, y_val)
             if not val_cost < limit:
-                history.divergence = Divergence.at(epoch, step, val_cost, last_good)
+                history.divergence = Divergence.at(epoch, step, val_cost, last_good, curve="val_cost")
                 return history
             history.train_cost.append(total / n)
             history.val_cost.append(val_cost)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from studies.curves import ALL, DEFAULT_CURVE_POINTS
 from studies.objectives import OBJECTIVES, directions_of
 from studies.redaction import redact
 from studies.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
-__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "WarmStart", "OBJECTIVES", "DEFAULT_BATCH", "RESUMABLE"]
+__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "WarmStart", "OBJECTIVES", "DEFAULT_BATCH", "RESUMABLE", "ALL", "DEFAULT_CURVE_POINTS"]
 
 # Trials a worker keeps training at once as one stack (see benchmarks/batched_trials.py).
 DEFAULT_BATCH = 8
@@ -45,9 +46,10 @@ class PluginSpec:
         return {"name": self.name, **dict(self.options)}
 
 
-# Keys a resumed sweep may change: its totals and parallelism, and its warm start (which only
-# decides what a study's first trials are, once; see studies.warm_start).
-RESUMABLE = ("trials", "jobs", "batch", "warm_start")
+# Keys a resumed sweep may change: its totals and parallelism, its warm start (which only
+# decides what a study's first trials are, once; see studies.warm_start), and what MLflow
+# shows of it (runs already written keep their points).
+RESUMABLE = ("trials", "jobs", "batch", "warm_start", "mlflow")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class SweepConfig:
     divergence_factor: float = 100.0
     batch: int = DEFAULT_BATCH  # trials a worker keeps training at once in stacks (see studies.pool)
     warm_start: WarmStart | None = None
+    curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.curves)
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -130,6 +133,7 @@ class SweepConfig:
             **self.space.to_dict(),
             "sampler": self.sampler.to_dict(),
             "pruner": self.pruner.to_dict(),
+            "mlflow": {"curve_points": self.curve_points},
         }
         if not d["jobs"]:
             del d["jobs"]
@@ -172,6 +176,7 @@ class SweepConfig:
             pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
             divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", DEFAULT_BATCH)),
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
+            curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
         )
 
     def identity(self) -> dict[str, object]:
@@ -182,6 +187,11 @@ class SweepConfig:
     def identity_of(stored: dict[str, object]) -> dict[str, object]:
         """The identity of a sweep as the storage keeps it (:meth:`to_json`'s content)."""
         return {k: v for k, v in stored.items() if k not in RESUMABLE}
+
+
+def _curve_points(value: object) -> int | str:
+    """A stored ``mlflow.curve_points``: a number of points, or ``"all"``."""
+    return ALL if value == ALL else int(value)  # type: ignore[call-overload]
 
 
 def _objective(value: object) -> str | tuple[str, ...]:

@@ -25,6 +25,7 @@ BEST = "sweeps.best"  # 'true' on the child run of its study's best trial, 'fals
 SHARE_TAG = ui.SHARE_TAG  # + a view's key: the experiment tag holding that shared view
 STUDIES_VIEW, BEST_VIEW = "sweeps-studies", "sweeps-best-trials"  # shared views' keys
 FIGURE_SECONDS = 120.0  # a running study's figures are drawn again at most this often
+DASHBOARD_TREES = 16  # fANOVA's forest for the parent runs' importances figure
 _VIEW_PARAMS = 100  # columns at most: a view is an experiment tag (MLflow keeps up to 20,000 characters)
 _NOTE_LIMIT = 7900  # MLflow keeps a tag's value up to 8000 characters
 _MD_SPECIAL = set("\\`*_{}[]()<>#+!|~&$")
@@ -59,9 +60,11 @@ def best_params(study: SweepStudy, summary: StudySummary) -> dict[str, object]:
     return next((dict(f.params) for f in summary.front if f.number == number), {})
 
 
-def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial], *, sweep: str) -> str:
+def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial], *, sweep: str,
+             figures: int | None = None, stride: int = 1) -> str:
     """The parent run's description: best value and parameters, counts by outcome, divergence
-    boundary, where the figures and the report are. User strings are escaped."""
+    boundary, where the figures (drawn with ``figures`` finished trials), the curves (every
+    ``stride``-th epoch in the child runs, all in a file) and the report are. User strings are escaped."""
     lines = [f"**Study {md_escape(study.name)}**: {summary.finished} of {summary.total} trials finished "
              f"(objective {md_escape(', '.join(study.objectives))}, {md_escape(study.direction)}).", ""]
     number, name, value = best_trial(study, summary)
@@ -88,48 +91,87 @@ def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial]
         below = "none" if stable is None else f"{stable:.4g}"
         lines += [f"**Divergence boundary**: the lowest learning rate that diverged is {lowest:.4g}; the largest "
                   f"below it that trained without diverging is {below}.", ""]
+    sync = f"`sweep sync {md_escape(sweep)}`"
+    if figures is None:
+        when = f"not drawn by this writer yet; {sync} draws them"
+    elif figures < summary.finished:
+        when = f"drawn with {figures} of the {summary.finished} finished trials; {sync} draws them with all"
+    else:
+        when = f"drawn with all {figures} finished trials"
     lines += ["**Figures**: the Artifacts tab, `figures/` (history, importances, divergence map"
-              + (", Pareto front" if summary.front is not None else "") + "), kept current while the study runs.",
-              "", f"**Report**: `sweep report {md_escape(sweep)}` writes the full report and attaches it to this "
+              + (", Pareto front" if summary.front is not None else "") + f"), {when}.", "",
+              f"**Curves**: each trial's child run holds its curves at chart resolution (every "
+              f"{'epoch' if stride == 1 else f'{stride} epochs'}, plus its first, last and best epochs); every "
+              f"epoch of every finished "
+              f"trial is in `curves.parquet` (Artifacts tab) once the study has finished, and in the storage.", "",
+              f"**Report**: `sweep report {md_escape(sweep)}` writes the full report and attaches it to this "
               f"run as `report/report.html` (Artifacts tab)."]
     text = "\n".join(lines)
     return text if len(text) <= _NOTE_LIMIT else text[:_NOTE_LIMIT - 20].rsplit("\n", 1)[0] + "\n\n(cut short)"
 
 
-def figures(study: SweepStudy, trials: list[FrozenTrial], summary: StudySummary, *,
-            importances: bool) -> dict[str, bytes]:
-    """The summary figures (file name -> PNG), drawn by the report's code; ``importances``: with
-    fANOVA's (a few seconds on thousands of trials: drawn once a study has finished)."""
+def figure_names(trials: list[FrozenTrial], summary: StudySummary, *, importances: bool) -> list[str]:
+    """The summary figures a study gets now (file names, drawn one at a time by :func:`figure`);
+    ``importances``: with fANOVA's (drawn once a study closes or finishes)."""
+    names = ["history.png"]
+    if importances:
+        names.append("importances.png")
+    if any("learning_rate" in t.params for t in trials):
+        names.append("divergence_map.png")
+    if summary.front is not None:
+        names.append("pareto_front.png")
+    return names
+
+
+def figure(name: str, study: SweepStudy, trials: list[FrozenTrial], summary: StudySummary) -> bytes | None:
+    """One summary figure (:func:`figure_names`) as PNG, drawn by the report's code (``None``:
+    nothing to draw, e.g. no importances from fewer than 4 complete trials)."""
     from studies.pareto import pareto_front
     from studies.reports import figures as fig
     from studies.reports.data import divergence_boundary, importances_of
 
-    _, name, _ = best_trial(study, summary)
-    index = study.objectives.index(name)
-    direction = study.directions[index] if study.directions else study.direction
-    out = {"history.png": fig.history(trials, direction, name, index=index)}
-    values = importances_of(study, trials, index)[0] if importances else {}
-    if values:
-        out["importances.png"] = fig.importances(values)
-    if any("learning_rate" in t.params for t in trials):
-        out["divergence_map.png"] = fig.divergence_map(trials, divergence_boundary(trials)[0])
-    if summary.front is not None:
-        out["pareto_front.png"] = fig.pareto(trials, pareto_front(trials, study.directions), study.objectives,
-                                             study.directions)
-    return out
+    _, objective, _ = best_trial(study, summary)
+    index = study.objectives.index(objective)
+    if name == "history.png":
+        direction = study.directions[index] if study.directions else study.direction
+        return fig.history(trials, direction, objective, index=index)
+    if name == "importances.png":
+        # A quick look: 16 trees instead of the report's 64 (a quarter of the CPU; 'sweep report' has the full one).
+        values = importances_of(study, trials, index, n_trees=DASHBOARD_TREES)[0]
+        return fig.importances(values) if values else None
+    if name == "divergence_map.png":
+        return fig.divergence_map(trials, divergence_boundary(trials)[0])
+    if name == "pareto_front.png":
+        return fig.pareto(trials, pareto_front(trials, study.directions), study.objectives, study.directions)
+    raise KeyError(name)
 
 
 @dataclass
 class FigureSchedule:
     """When a study's figures are drawn: once it has finished (and at a last sync, if it has new
     trials), and while it runs every ``seconds`` at most, the first time ``seconds`` after the
-    writer first saw it: a sweep shorter than that draws each study's figures once, at its end."""
+    writer first saw it: a sweep shorter than that draws each study's figures once, at its end.
+
+    ``cost`` is what drawing one figure took last time (seconds): a run's last sync draws only
+    those that fit before its deadline (:meth:`studies.mlflow_parents.ParentRuns.draw_next`).
+    """
 
     seconds: float = FIGURE_SECONDS
+    cost: float = 0.3
     _drawn: dict[str, tuple[int, float]] = field(default_factory=dict)  # study -> (finished, when)
     _seen: dict[str, float] = field(default_factory=dict)  # study -> when first seen with trials
+    _closing: set[str] = field(default_factory=set)  # studies drawn when their last trials were running
 
-    def due(self, study: str, finished: int, total: int, *, final: bool, now: float | None = None) -> bool:
+    def drawn_with(self, study: str) -> int | None:
+        """The finished trials the study's figures were last drawn with (``None``: not by this writer)."""
+        last = self._drawn.get(study)
+        return None if last is None else last[0]
+
+    def due(self, study: str, finished: int, total: int, *, final: bool, running: int = 0,
+            now: float | None = None) -> bool:
+        """Whether to draw now: a study that finished, a last sync, a study whose last trials are
+        all running (closing: drawn then once, so that a run's end need not wait for them), else
+        every ``seconds``."""
         now = time.monotonic() if now is None else now
         if finished == 0:
             return False
@@ -138,11 +180,16 @@ class FigureSchedule:
             return False
         if final or finished >= total:
             return True
+        if finished + running >= total and study not in self._closing:
+            self._closing.add(study)
+            return True
         since = last[1] if last is not None else self._seen.setdefault(study, now)
         return now - since >= self.seconds
 
-    def drawn(self, study: str, finished: int, *, now: float | None = None) -> None:
+    def drawn(self, study: str, finished: int, *, now: float | None = None, seconds: float | None = None) -> None:
         self._drawn[study] = (finished, time.monotonic() if now is None else now)
+        if seconds is not None:
+            self.cost = seconds
 
 
 def views(params: list[str], objectives: tuple[str, ...]) -> dict[str, str]:

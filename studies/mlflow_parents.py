@@ -11,15 +11,21 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial
 
 from studies import mlflow_dashboard as dash
 from studies.mlflow_connection import MlflowConnection
+from studies.curves import curve_rows, curve_stride
 from studies.mlflow_runs import KIND, STUDY, TRIAL, parent_content
+from studies.outcomes import FINISHED, outcome_of
 from studies.summary import StudySummary, SweepStudy, summarize_study
 
-__all__ = ["ParentRuns"]
+__all__ = ["ParentRuns", "CURVES_FILE", "CURVES_TAG"]
+
+CURVES_FILE = "curves.parquet"  # a parent run's artifact: every epoch of its study's finished trials
+CURVES_TAG = "sweeps.curves"  # on the parent run: how many finished trials that file holds
 
 
 class ParentRuns:
@@ -44,15 +50,26 @@ class ParentRuns:
     def forget(self) -> None:
         """Drop what was learned of MLflow (a new store, or the parents' lease lost)."""
         self._parents: dict[str, str] = {}  # study -> its parent run
+        self._curves: dict[str, int] = {}  # study -> finished trials in its parent's curves file
+        self._finished: dict[str, int] = {}  # study -> its finished trials at the last update
+        self._pending: dict[str, _Drawing] = {}  # study -> its figures queued, not drawn yet
         self._best: dict[str, tuple[int | None, int]] = {}
         self._fronts: dict[str, tuple[tuple, dict[int, str]]] = {}  # study -> (front's key, trial -> run tagged on it)
         self._best_runs: dict[str, dict[int, str]] = {}  # study -> trial -> its run, tagged sweeps.best=true
         self._views: dict[str, str] = {}  # shared view key -> the JSON last written
         self._figures = dash.FigureSchedule()
 
-    def known(self, study: str, run_id: str) -> None:
-        """A parent run found while reading the study's runs."""
+    def stale_figures(self) -> int:
+        """Studies whose figures (drawn by this writer) miss some of their finished trials."""
+        return sum(1 for study, finished in self._finished.items()
+                   if self.dashboard and (self._figures.drawn_with(study) or 0) < finished)
+
+    def known(self, study: str, run_id: str, tags: dict[str, str] | None = None) -> None:
+        """A parent run found while reading the study's runs (``tags``: its tags)."""
         self._parents.setdefault(study, run_id)
+        written = (tags or {}).get(CURVES_TAG, "")
+        if written.isdigit():
+            self._curves.setdefault(study, int(written))
 
     def get(self, study: SweepStudy, *, create: bool) -> str | None:
         """The study's parent run (created, with its parameters and sweep.json, if ``create``)."""
@@ -60,8 +77,8 @@ class ParentRuns:
         if run_id is not None:
             return run_id
         for run in self._find_runs(study.name, f"tags.`{KIND}` = 'study'"):
-            run_id = self._parents[study.name] = run.info.run_id
-            return run_id
+            self.known(study.name, run.info.run_id, run.data.tags)
+            return self._parents[study.name]
         if not create:
             return None
         from mlflow.entities import Param
@@ -77,23 +94,30 @@ class ParentRuns:
         return run_id
 
     def update(self, study: SweepStudy, trials: list[FrozenTrial], *, final: bool) -> dict[str, object]:
-        """Bring the parent run up to date; returns its best trial's parameters."""
+        """Bring the parent run up to date (its figures are queued: :meth:`draw_next`); returns
+        its best trial's parameters. ``final``: a last sync (the figures brought up to date)."""
         from mlflow.entities import RunTag
 
         parent = self.get(study, create=True)
         summary = summarize_study(study, trials)
+        self._finished[study.name] = summary.finished
         if summary.front is not None:
             self._update_front(study, parent, summary)
+        if summary.finished >= summary.total and self._curves.get(study.name) != summary.finished:
+            self._log_curves(study, parent, trials, summary.finished)
         if self.dashboard:
             self._mark_best(study, summary)
-            self._draw(study, parent, trials, summary, final=final)
+            self._schedule(study, parent, trials, summary, final=final)
         best = dash.best_params(study, summary)
-        key = (summary.best_trial, summary.finished)
+        drawn = self._figures.drawn_with(study.name)
+        key = (summary.best_trial, summary.finished, drawn)
         if self._best.get(study.name) == key and not final:
             return best
         metrics, tags = parent_content(summary)
         if self.dashboard:
-            tags.append(RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep)))
+            stride = curve_stride(study.sweep.space.max_epochs(), study.sweep.curve_points)
+            tags.append(RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep, figures=drawn,
+                                                        stride=stride)))
         self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
         if summary.finished >= summary.total:
             self.mlflow.client.set_terminated(parent, status="FINISHED")
@@ -128,28 +152,73 @@ class ParentRuns:
                 tagged[number] = run.info.run_id
         return tagged
 
-    def _draw(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *,
-              final: bool) -> None:
-        """Log the study's summary figures under ``figures/`` when they are due (not at every sync:
-        a study that finished, a last sync, else at most every ``FIGURE_SECONDS``)."""
-        if not self._figures.due(study.name, summary.finished, summary.total, final=final):
+    def _log_curves(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], finished: int) -> None:
+        """Every epoch of every finished trial's curves as one Parquet file, ``curves.parquet``
+        (MLflow's runs hold them at chart resolution): logged when the study finishes."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from mlflow.entities import RunTag
+
+        rows = curve_rows((study.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}),
+                           t.user_attrs.get("divergence")) for t in sorted(trials, key=lambda t: t.number)
+                          if outcome_of(t) in FINISHED)
+        with tempfile.TemporaryDirectory(prefix="sweeps-curves-") as folder:
+            path = os.path.join(folder, CURVES_FILE)
+            pq.write_table(pa.table(rows), path, compression="zstd")
+            self.mlflow.client.log_artifact(parent, path)
+        self.mlflow.client.log_batch(parent, tags=[RunTag(CURVES_TAG, str(finished))])
+        self._curves[study.name] = finished
+
+    def _schedule(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *,
+                  final: bool) -> None:
+        """Queue the study's summary figures when they are due (not at every sync: when it closes
+        or finishes, at a last sync, else at most every ``FIGURE_SECONDS``); :meth:`draw_next`
+        draws them one at a time, when the writer has no run to write."""
+        pending = self._pending.get(study.name)
+        if pending is not None and pending.summary.finished == summary.finished:
             return
+        if not self._figures.due(study.name, summary.finished, summary.total, final=final,
+                                 running=summary.counts.get("running", 0)):
+            return
+        closing = summary.finished + summary.counts.get("running", 0) >= summary.total
+        names = dash.figure_names(trials, summary, importances=final or closing)
+        self._pending[study.name] = _Drawing(study, parent, list(trials), summary, names)
+
+    def drawn_with(self, study: str) -> int | None:
+        """The finished trials the study's figures were last drawn with (``None``: not by this writer)."""
+        return self._figures.drawn_with(study)
+
+    @property
+    def figures_pending(self) -> bool:
+        """Figures are queued (:meth:`draw_next` has work)."""
+        return bool(self._pending)
+
+    def draw_next(self, *, until: float | None = None) -> bool:
+        """Draw and log one queued figure under ``figures/``, if one fits before the
+        ``time.monotonic()`` ``until``; returns whether one was drawn."""
+        if not self._pending or (until is not None and time.monotonic() + self._figures.cost > until):
+            return False
+        study_name, job = next(iter(self._pending.items()))
+        name = job.names.pop(0)
+        started = time.monotonic()
         try:
-            pngs = dash.figures(study, trials, summary, importances=final or summary.finished >= summary.total)
+            png = dash.figure(name, job.study, job.trials, job.summary)
         except Exception as exc:  # noqa: BLE001 - a figure is a convenience: it never stops the tracking
-            self._figures.drawn(study.name, summary.finished)  # not again until there are new trials
-            if self._figures_warned:
-                return
-            self._figures_warned = True
-            self._warn(f"the summary figures of study {study.name!r} could not be drawn ({type(exc).__name__}: "
-                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
-            return
-        with tempfile.TemporaryDirectory(prefix="sweeps-figures-") as folder:
-            for name, png in pngs.items():
+            png, job.names = None, []  # not again until there are new trials
+            if not self._figures_warned:
+                self._figures_warned = True
+                self._warn(f"the summary figures of study {study_name!r} could not be drawn ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
+        if png is not None:
+            with tempfile.TemporaryDirectory(prefix="sweeps-figures-") as folder:
                 with open(os.path.join(folder, name), "wb") as f:
                     f.write(png)
-            self.mlflow.client.log_artifacts(parent, folder, "figures")
-        self._figures.drawn(study.name, summary.finished)
+                self.mlflow.client.log_artifact(job.parent, os.path.join(folder, name), "figures")
+        self._figures.cost = time.monotonic() - started
+        if not job.names:
+            del self._pending[study_name]
+            self._figures.drawn(study_name, job.summary.finished)
+        return True
 
     def update_views(self, studies: list[SweepStudy], best: list[dict[str, object]]) -> None:
         """Keep the experiment's shared views (what the printed links open) current."""
@@ -198,3 +267,14 @@ class ParentRuns:
             token = page.token
             if not token:
                 return
+
+
+@dataclass
+class _Drawing:
+    """A study's figures queued for drawing, from the trials of one update."""
+
+    study: SweepStudy
+    parent: str
+    trials: list[FrozenTrial]
+    summary: StudySummary
+    names: list[str]

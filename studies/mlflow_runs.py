@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial
 
+from studies.curves import best_epoch, crossed, curve_stride, epochs_to_log
 from studies.summary import StudySummary, SweepStudy
 
 __all__ = ["KIND", "STUDY", "TRIAL", "HOST", "STATUS_OF", "TrialRun", "trial_run", "host_of", "parent_content"]
@@ -58,12 +59,8 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     params = {**cfg.space.fixed, **t.params, "dataset": study.dataset, "seed": cfg.seed}
     end = _ms(t.datetime_complete)
     curves = info.get("curves", {})
-    metrics = []
-    for key, values in curves.items():
-        # Latest epoch first: MLflow keeps each key's latest value up to date as it inserts,
-        # and the first point seen being the latest saves an update per point (15 %).
-        metrics += [Metric(key, float(v), end, epoch) for epoch, v in reversed(list(enumerate(values, start=1)))
-                    if math.isfinite(v)]
+    div = t.user_attrs.get("divergence")
+    metrics = _curve_metrics(curves, div, cfg, study.objectives, end, Metric)
     finals = {f"final_{k}": v[-1] for k, v in curves.items() if v and math.isfinite(v[-1])}
     values = t.values or []
     if len(values) == 1 and math.isfinite(values[0]):
@@ -73,7 +70,9 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     finals["epochs_trained"] = len(curves.get("train_cost", []))
     if "train_seconds" in info:
         finals["train_seconds"] = info["train_seconds"]
-    div = t.user_attrs.get("divergence")
+    best = best_epoch(curves, study.objectives)
+    if best is not None:
+        finals["best_epoch"] = best
     if div:
         finals["diverged_epoch"] = div["epoch"]
     metrics += [Metric(k, float(v), end, 0) for k, v in finals.items()]
@@ -83,6 +82,25 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
         tags=tags, params=[Param(k, str(v)) for k, v in sorted(params.items())], metrics=metrics,
         extra_tags=extra, divergence={**div, "trial": t.number, "study": study.name} if div else None,
     )
+
+
+def _curve_metrics(curves: dict[str, list[float]], div: dict | None, cfg, objectives: tuple[str, ...],  # noqa: ANN001
+                   end: int, Metric) -> list:  # noqa: ANN001, N803
+    """A trial's curves at the sweep's stride (:mod:`studies.curves`), with the first, last
+    and best epochs, and the value that crossed the divergence threshold at its epoch."""
+    stride = curve_stride(cfg.space.max_epochs(), cfg.curve_points)
+    trained = max((len(v) for v in curves.values()), default=0)
+    epochs = epochs_to_log(trained, stride=stride, marks=(best_epoch(curves, objectives),))
+    cross = crossed(div)
+    metrics = []
+    for key, values in curves.items():
+        # Latest epoch first: MLflow keeps each key's latest value up to date as it inserts,
+        # and the first point seen being the latest saves an update per point.
+        if cross is not None and cross[0] == key:
+            metrics.append(Metric(key, cross[2], end, cross[1]))
+        metrics += [Metric(key, float(values[e - 1]), end, e) for e in reversed(epochs)
+                    if e <= len(values) and math.isfinite(values[e - 1])]
+    return metrics
 
 
 def parent_content(summary: StudySummary) -> tuple[list, list]:

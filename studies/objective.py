@@ -7,6 +7,7 @@ stops it, and is recorded as diverged (PRUNED, without values: never on the Pare
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -95,6 +96,8 @@ def record(trial: optuna.Trial, args: TrainArgs, history: History, config: Sweep
         attrs["divergence"] = {
             "epoch": d.epoch, "step": d.step, "cause": d.cause,
             "learning_rate": args.learning_rate, "last_finite_cost": d.last_finite_cost,
+            # the value that crossed the threshold, and its curve (JSON has no inf/nan: in words)
+            "cost": d.cost if math.isfinite(d.cost) else repr(d.cost), "curve": d.curve,
         }
         outcome, state, value = "diverged", TrialState.PRUNED, None
     elif pruned:

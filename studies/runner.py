@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -129,7 +130,7 @@ def run_sweep(
     own = signals.install(launcher=True)
     try:
         with signals.armed() if own else contextlib.nullcontext():
-            jobs = config.jobs or _cpu_count()
+            jobs = config.jobs or default_jobs(track=track)
             if launch.backend == "loky":  # the workers import while this process opens the studies
                 ex = executor(jobs)
                 pool.append(ex)
@@ -186,9 +187,9 @@ def run_sweep(
                 if sum(s.finished for s in summaries) == before:
                     break  # no progress: failing trials; the summary shows them
             if writer is not None:
-                status = writer.finish(on_status=on_mlflow)
-                if on_mlflow is not None:
-                    on_mlflow(status)
+                if _finish_mlflow(writer, on_mlflow):
+                    started = signals.received()  # Ctrl-C only skipped the wait for MLflow: the sweep is done
+                writer = None
             summaries = refresh()
             if signals.received() != started:
                 raise KeyboardInterrupt  # stopped while finishing: say so, never report success
@@ -217,6 +218,26 @@ def run_sweep(
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+# A run's last MLflow sync draws summary figures only this long after it begins: the command
+# returns within about two seconds of the last trial ('sweep sync' draws what was left).
+FIGURES_AT_END_SECONDS = 1.0
+
+
+def _finish_mlflow(writer: MlflowWriter, on_mlflow: Callable[[MlflowStatus], None] | None) -> bool:
+    """Wait for the writer's last sync (the display says how far it is); Ctrl-C (or SIGTERM)
+    stops the wait, leaving the rest to ``sweep sync``. Returns whether it was interrupted."""
+    interrupted = False
+    try:
+        status = writer.finish(on_status=on_mlflow, figures_until=time.monotonic() + FIGURES_AT_END_SECONDS)
+    except KeyboardInterrupt:
+        interrupted = True
+        with signals.quiet():
+            status = writer.stop(why="interrupted")
+    if on_mlflow is not None:
+        on_mlflow(status)
+    return interrupted
 
 
 def _main_thread() -> bool:
@@ -274,8 +295,13 @@ def _absolute_datasets(config: SweepConfig) -> SweepConfig:
     return dataclasses.replace(config, datasets=refs)
 
 
-def _cpu_count() -> int:
+def default_jobs(*, track: bool) -> int:
+    """Worker processes when the sweep does not say: every core, but one for the MLflow writer
+    when this process writes MLflow. A writer that shares its core with a worker falls behind
+    and the sweep ends waiting for it: on 2 cores, 1 worker with MLflow on finishes sooner than 2
+    (benchmarks/mlflow_pace.py onoff)."""
     from joblib import cpu_count
 
-    return max(1, cpu_count())
+    cores = max(1, cpu_count())
+    return max(1, cores - 1) if track else cores
 

@@ -219,6 +219,10 @@ class SearchSpace:
     def max_layers(self) -> int:
         return self._bounds("hidden_layers")[1]
 
+    def max_epochs(self) -> int:
+        """The most epochs any trial of this space trains."""
+        return self._bounds("epochs")[1]
+
     def stack_shape(self, n_features: int) -> tuple[int, int]:
         """(layers, width) of a stack that holds any network of this space (as deep as the
         deepest, as wide as the widest; identity layers of a network without hidden layers

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import optuna
 from optuna.trial import FrozenTrial
 
+from studies import hooks
 from studies.lease import Lease
 from studies.mlflow_connection import MlflowConnection
 from studies.mlflow_parents import ParentRuns
@@ -69,6 +70,7 @@ class Tracker:
         self._leases: dict[str, Lease] = {}  # what this tracker holds (kept): its host's, the parents'
         self._waiting: dict[tuple[str, int], float] = {}  # (study, trial) -> when first seen unwritten
         self._parents_at = 0.0
+        self._phases: dict[str, str] = {}  # each study's phase at the last parents' update
         self.dashboard = dashboard
         self.parents = ParentRuns(self.mlflow, sweep, warn=lambda msg: self._warn(msg), dashboard=dashboard)
         self.busy: str | None = None  # who writes this host's trials, when another process does
@@ -120,11 +122,17 @@ class Tracker:
     # -- sync ----------------------------------------------------------------------------------
 
     def sync(self, storage: optuna.storages.BaseStorage, *, final: bool = False,
-             should_stop: Callable[[], bool] | None = None) -> int:
+             should_stop: Callable[[], bool] | None = None, figures_until: float | None = None,
+             on_run: Callable[[], None] | None = None) -> int:
         """Log every finished trial not yet in MLflow that this process may write; returns how
-        many runs were created. ``final``: also take over every host whose lease is free.
+        many runs were created. ``final``: also take over every host whose lease is free, and
+        bring the parents' figures up to date (those that can be drawn before the
+        ``time.monotonic()`` ``figures_until``, if given: a run's end does not wait for them).
 
         ``should_stop`` is asked between runs: a sync stops there (no run half-written).
+        Summary figures are drawn one at a time, in a sync that had no run to write (runs
+        first: MLflow keeps pace), and in a last sync all that fit before ``figures_until``.
+        ``on_run`` is called after each run written (:meth:`progress` counts down).
         Never raises for an unreachable or failing tracking server: it warns once and
         tries again later (the storage keeps everything, ``sweep sync`` catches up).
         """
@@ -138,7 +146,8 @@ class Tracker:
                            f"sweep to it again from the storage.")
                 self._forget()
             self.mlflow.connect()
-            return self._sync(storage, final=final, should_stop=should_stop)
+            return self._sync(storage, final=final, should_stop=should_stop, figures_until=figures_until,
+                              on_run=on_run)
         except Exception as exc:  # noqa: BLE001 - MLflow is a view; nothing here may stop a sweep
             self.failing = True
             self.mlflow.reset()
@@ -153,6 +162,7 @@ class Tracker:
 
     def _forget(self) -> None:
         self.parents.forget()
+        self._phases = {}
         self._logged.clear()
         self._loaded.clear()
 
@@ -161,14 +171,13 @@ class Tracker:
         """The sweep's experiment, once connected."""
         return self.mlflow.experiment_id
 
-    def _sync(self, storage: optuna.storages.BaseStorage, *, final: bool,
-              should_stop: Callable[[], bool] | None) -> int:
+    def _sync(self, storage: optuna.storages.BaseStorage, *, final: bool, should_stop: Callable[[], bool] | None,
+              figures_until: float | None, on_run: Callable[[], None] | None) -> int:
         studies = find_sweep(storage, self.sweep)
         if not studies:
             return 0
         now = time.monotonic()
         parents = self._take("parents", keep=True)
-        update_parents = parents is not None and (final or now - self._parents_at >= _PARENT_SECONDS)
         had_own = self._leases.get(f"host/{self.host}") is not None
         own = self._take(f"host/{self.host}", keep=True)
         self.busy = None if own is not None else self._holder(storage, studies[0].study_id)
@@ -181,18 +190,28 @@ class Tracker:
         by_host: dict[str, list[tuple[SweepStudy, FrozenTrial, str]]] = {}
         trials_of: dict[str, list[FrozenTrial]] = {}
         seen = 0
+        phases: dict[str, str] = {}  # study -> "open", "closing" (its last trials running) or "done"
         for study in studies:
             trials = trials_of[study.name] = storage.get_all_trials(study.study_id, deepcopy=False)
             self._load(study.name)
             logged = self._logged[study.name]
+            finished = running = 0
             for t in trials:
                 outcome = outcome_of(t)
+                running += outcome == "running"
                 if outcome not in STATUS_OF:
                     continue
                 seen += 1
+                finished += outcome != "failed"
                 if t.number not in logged:
                     by_host.setdefault(host_of(t), []).append((study, t, outcome))
                     self._waiting.setdefault((study.name, t.number), now)
+            phases[study.name] = ("done" if finished >= study.total else
+                                  "closing" if finished + running >= study.total else "open")
+        # Parents: every few seconds, and at once when a study closes or finishes (its figures
+        # and curves file are then made while trials still train, not at the sweep's end).
+        update_parents = parents is not None and (final or now - self._parents_at >= _PARENT_SECONDS
+                                                  or phases != self._phases)
         # The hosts this process writes now: its own (kept), and those of others whose trials
         # wait too long (no live writer), or all it can take in a last sync.
         mine: dict[str, list] = {}
@@ -211,9 +230,13 @@ class Tracker:
             taken.append(lease)
             self._load_host(host, studies)  # what its own writer wrote meanwhile, or left half-written
             mine[host] = [(s, t, o) for s, t, o in todo if t.number not in self._logged[s.name]]
+        # How far behind, known before the writes (and counted down as they go: ``on_run``).
+        self._seen = seen
+        self._behind = sum(len(todo) for todo in by_host.values())
+        self._behind_mine = sum(len(todo) for todo in mine.values())
         try:
             created, stopped = self._write([item for todo in mine.values() for item in todo], parents is not None,
-                                           should_stop)
+                                           should_stop, on_run)
         finally:
             for lease in taken:
                 lease.release()
@@ -222,6 +245,17 @@ class Tracker:
             if self.dashboard:
                 self.parents.update_views(studies, best)
             self._parents_at = now
+            self._phases = phases
+        if parents is not None and not stopped:
+            drawn = {s.name: self.parents.drawn_with(s.name) for s in studies}
+            if final:  # all that fit before the deadline (a run's end does not wait for the rest)
+                while not (should_stop and should_stop()) and self.parents.draw_next(until=figures_until):
+                    pass
+            elif not created:  # one, when there was no run to write
+                self.parents.draw_next()
+            for study in studies:  # a study's figures all drawn: its description says so
+                if self.parents.drawn_with(study.name) != drawn[study.name]:
+                    self.parents.update(study, trials_of[study.name], final=False)
         self._seen = seen
         self._behind = sum(1 for todo in by_host.values() for s, t, _ in todo if t.number not in self._logged[s.name])
         self._behind_mine = sum(1 for todo in mine.values() for s, t, _ in todo
@@ -229,7 +263,7 @@ class Tracker:
         return created
 
     def _write(self, todo: list[tuple[SweepStudy, FrozenTrial, str]], may_create_parents: bool,
-               should_stop: Callable[[], bool] | None) -> tuple[int, bool]:
+               should_stop: Callable[[], bool] | None, on_run: Callable[[], None] | None = None) -> tuple[int, bool]:
         """Write the runs (several at once to a server); returns (created, stopped early)."""
         runs: list[tuple[SweepStudy, TrialRun]] = []
         parents: dict[str, str | None] = {}
@@ -251,8 +285,12 @@ class Tracker:
                 pending.append((study, run, pool.submit(self._log, run)))
                 if len(pending) >= threads:
                     created += self._collect(pending.pop(0))
+                    if on_run is not None:
+                        on_run()
             for item in pending:
                 created += self._collect(item)
+                if on_run is not None:
+                    on_run()
         return created, stopped
 
     def _collect(self, item: tuple) -> int:
@@ -261,9 +299,12 @@ class Tracker:
         self._logged[study.name].add(int(run.tags[TRIAL]))
         self._waiting.pop((study.name, int(run.tags[TRIAL])), None)
         self.created += 1
+        self._behind = max(0, self._behind - 1)
+        self._behind_mine = max(0, self._behind_mine - 1)
         return 1
 
     def _log(self, run: TrialRun) -> None:
+        hooks.pause("MLFLOW_RUN")
         client = self.mlflow.client
         run_id = client.create_run(self.mlflow.experiment_id, start_time=run.start, tags=run.tags,
                                    run_name=run.name).info.run_id
@@ -308,7 +349,7 @@ class Tracker:
         for run in self._runs(study, host):
             tags = run.data.tags
             if tags.get(KIND) == "study":
-                self.parents.known(study, run.info.run_id)
+                self.parents.known(study, run.info.run_id, tags)
             elif tags.get(KIND) == "trial":
                 if run.info.status != "RUNNING":
                     logged.add(int(tags[TRIAL]))

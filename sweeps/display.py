@@ -6,12 +6,15 @@ import sys
 import time
 from typing import TextIO
 
+import click
+
 from studies import StudySummary
 from studies._mlflow_ui import server_base
 from studies.mlflow_dashboard import link_lines
 from studies.mlflow_writer import MlflowStatus
+from sweeps.errors import EXIT_MLFLOW_INCOMPLETE
 
-__all__ = ["Progress", "summary_table", "format_value", "mlflow_links", "UI_HOST", "UI_PORT"]
+__all__ = ["Progress", "summary_table", "format_value", "mlflow_links", "mlflow_line", "mlflow_end", "UI_HOST", "UI_PORT"]
 
 UI_HOST, UI_PORT = "127.0.0.1", 5000  # where 'sweep ui' serves MLflow's UI by default
 
@@ -37,10 +40,34 @@ def _line(s: StudySummary, width: int) -> str:
     )
 
 
-class Progress:
-    """Live progress on stderr: redrawn in place on a terminal, a line now and then otherwise."""
+def mlflow_line(status: MlflowStatus, sweep: str) -> str | None:
+    """What the display says of MLflow, if anything: how many runs are left to write and how long
+    that takes at the writer's pace, who else writes them, or what the last sync is doing."""
+    if status.busy:
+        return f"MLflow: written by {status.busy}"
+    left = status.mine if status.finishing else status.behind
+    if not left and not status.finishing:
+        return None
+    if not left:
+        return None if status.done else "MLflow: bringing the studies' parent runs up to date"
+    eta = status.eta_seconds()
+    line = f"MLflow: {left} run{'s' if left != 1 else ''} to write" + (f", ~{eta:.0f} s" if eta else "")
+    if status.finishing:
+        line += f" (Ctrl-C leaves them to 'sweep sync {sweep}')"
+    return line
 
-    def __init__(self, stream: TextIO | None = None, *, every: float = 10.0) -> None:
+
+class Progress:
+    """Live progress on stderr: redrawn in place on a terminal, a line now and then otherwise.
+
+    Args:
+        stream: where to draw (default stderr).
+        every: seconds between lines when the stream is not a terminal.
+        sweep: the sweep's name (the MLflow line names 'sweep sync NAME').
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, every: float = 10.0, sweep: str = "NAME") -> None:
+        self.sweep = sweep
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every = every
@@ -62,19 +89,18 @@ class Progress:
         width = max(len(s.dataset) for s in summaries)
         lines = [_line(s, width) for s in summaries]
         m = self._mlflow
-        if m is not None and (m.behind or m.busy):
-            if m.busy:
-                lines.append(f"{'mlflow':<{width}}  written by {m.busy}")
-            else:
-                lines.append(f"{'mlflow':<{width}}  {m.logged:>4} runs written, {m.behind} to go "
-                             f"({m.lag_seconds():.1f} s behind)")
+        extra = mlflow_line(m, self.sweep) if m is not None else None
+        if extra is not None:
+            lines.append(extra)
         text = "\n".join(lines)
+        # Without a terminal, a line now and then; while the end waits for MLflow, more often.
+        every = min(self.every, 2.0) if m is not None and m.finishing else self.every
         if self.tty:
             if self._drawn:
                 self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
             self.stream.write(text + "\n")
             self._drawn = len(lines)
-        elif text != self._last_text and time.monotonic() - self._last >= self.every:
+        elif text != self._last_text and time.monotonic() - self._last >= every:
             self.stream.write(text + "\n")
             self._last = time.monotonic()
             self._last_text = text
@@ -134,3 +160,24 @@ def mlflow_links(sweep: str, experiment_id: str, tracking_uri: str | None, *, po
     if base is None and not served:
         lines.append(f"  (served by 'sweep ui', on {UI_HOST}:{port})")
     return lines
+
+
+def mlflow_end(sweep: str, status: MlflowStatus | None) -> int:
+    """Print the sweep's MLflow links and what MLflow lacks; returns the command's exit code
+    (:data:`EXIT_MLFLOW_INCOMPLETE` when MLflow did not get every run this process should write)."""
+    if status is None:
+        return 0
+    if status.experiment_id is not None:
+        click.echo("\n".join(mlflow_links(sweep, status.experiment_id, status.tracking_uri)))
+    if status.incomplete:
+        why = status.stopped or ("MLflow failed" if status.failing else "not written in time")
+        missing = f"{status.mine} run(s)" if status.mine else "runs"
+        click.echo(f"Warning: MLflow is missing {missing} of this sweep ({why}); the storage has every trial. "
+                   f"Run 'sweep sync {sweep}' to write them.", err=True)
+        return EXIT_MLFLOW_INCOMPLETE
+    if status.stale_figures:
+        click.echo(f"MLflow: the summary figures of {status.stale_figures} stud"
+                   f"{'y were' if status.stale_figures == 1 else 'ies were'} drawn before their last trials "
+                   f"finished; 'sweep sync {sweep}' redraws them.", err=True)
+    return 0
+

@@ -10,7 +10,11 @@ import click
 
 from studies.errors import ParameterError
 
-__all__ = ["UserError", "user_errors"]
+__all__ = ["UserError", "user_errors", "EXIT_MLFLOW_INCOMPLETE"]
+
+# 'sweep run' and 'sweep worker' finished every trial, but MLflow did not get every run
+# (interrupted at the end, its writer died, or the tracking store failed): 'sweep sync' writes them.
+EXIT_MLFLOW_INCOMPLETE = 3
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,7 +12,7 @@ from studies.mlflow_writer import MlflowStatus
 from studies.storage import DEFAULT_STORAGE, open_storage, storage_file, storage_kind
 from studies.summary import find_sweep
 from studies.warm_start import open_source
-from sweeps.display import Progress, mlflow_links, summary_table
+from sweeps.display import Progress, mlflow_end, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
 from sweeps.spec import apply_overrides, load_spec
@@ -23,7 +23,7 @@ __all__ = ["run_command"]
 @click.command("run")
 @click.argument("spec", metavar="SPEC_OR_PRESET")
 @click.option("--trials", type=int, default=None, help="Finished trials per dataset, in total (overrides the file).")
-@click.option("--jobs", type=int, default=None, help="Worker processes (overrides the file; default all cores).")
+@click.option("--jobs", type=int, default=None, help="Worker processes (overrides the file; default: all cores, but one for the MLflow writer when MLflow is on).")
 @click.option("--seed", type=int, default=None, help="Seed of data splits, networks and samplers (overrides the file).")
 @click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default 8; 1: one network at a time; overrides the file).")
 @storage_option
@@ -35,7 +35,7 @@ __all__ = ["run_command"]
 def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, batch: int | None,
                 storage: str | None,
                 tracking_uri: str | None, no_mlflow: bool, check: bool, backend: str, scheduler: str | None,
-                heartbeat_interval: int, grace_period: int) -> None:
+                heartbeat_interval: int, grace_period: int) -> int:
     """Run a sweep, or resume it to its totals: one Optuna study per dataset.
 
     SPEC_OR_PRESET is a sweep file (TOML) or a built-in preset (see 'sweep presets').
@@ -68,10 +68,10 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
                    f"pruner {config.pruner.name}, {objective}.")
         if source is not None:
             click.echo(source.describe([d.name for d in config.datasets]) + ".")
-        return
+        return 0
     click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
                f"storage {where}", err=True)
-    progress = Progress()
+    progress = Progress(sweep=config.name)
     last: list[MlflowStatus] = []
 
     def on_mlflow(status: MlflowStatus) -> None:
@@ -87,8 +87,7 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
     click.echo(summary_table(summaries, objective=config.objective))
-    if last and last[0].experiment_id is not None:
-        click.echo("\n".join(mlflow_links(config.name, last[0].experiment_id, last[0].tracking_uri)))
+    return mlflow_end(config.name, last[0] if last else None)
 
 
 def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:

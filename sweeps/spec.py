@@ -17,7 +17,7 @@ from pathlib import Path
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from engine.checks import MAX_EPOCHS, RULES, Interval
 from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
-from studies.config import DEFAULT_BATCH, WarmStart
+from studies.config import ALL, DEFAULT_BATCH, DEFAULT_CURVE_POINTS, WarmStart
 from studies.fingerprints import remember
 from studies.objectives import CURVE_OBJECTIVES
 from studies.samplers import MULTI_OBJECTIVE_SAMPLERS
@@ -27,8 +27,9 @@ from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
-TOP_KEYS = ("batch", "datasets", "divergence_factor", "jobs", "name", "objective", "pruner", "report_every",
-            "sampler", "search", "seed", "train", "trials", "warm_start")
+TOP_KEYS = ("batch", "datasets", "divergence_factor", "jobs", "mlflow", "name", "objective", "pruner",
+            "report_every", "sampler", "search", "seed", "train", "trials", "warm_start")
+MLFLOW_KEYS = ("curve_points",)
 WARM_START_KEYS = ("storage", "sweep", "top")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 CHOICES: dict[str, tuple[object, ...]] = {
@@ -315,6 +316,25 @@ def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
     return WarmStart(sweep=sweep, top=top, storage=storage)
 
 
+def _mlflow(where: _Where, value: object) -> int | str:
+    """``[mlflow]``: ``curve_points``, the points per curve MLflow gets (or ``"all"``)."""
+    if value is None:
+        return DEFAULT_CURVE_POINTS
+    if not isinstance(value, dict):
+        raise where.error(f"'mlflow' must be a table such as [mlflow] curve_points = {DEFAULT_CURVE_POINTS}, but got "
+                          f"{value!r}.")
+    for key in value:
+        if key not in MLFLOW_KEYS:
+            raise _unknown(where, key, MLFLOW_KEYS, prefix="mlflow.")
+    points = value.get("curve_points", DEFAULT_CURVE_POINTS)
+    if points == ALL:
+        return ALL
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_EPOCHS:
+        raise where.error(f"'mlflow.curve_points' must be \"all\" or an integer from 1 to {MAX_EPOCHS} (points per "
+                          f"curve in MLflow; the storage keeps every epoch), but got {points!r}.")
+    return points
+
+
 def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec, pruner: PluginSpec) -> None:
     """Several objectives: a sampler that supports them, and no pruner."""
     n = len(objectives)
@@ -354,6 +374,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
     warm_start = _warm_start(where, data.get("warm_start"), name)
+    curve_points = _mlflow(where, data.get("mlflow"))
     objective = _objective(where, data.get("objective", "val_cost"))
     objectives = (objective,) if isinstance(objective, str) else objective
 
@@ -397,7 +418,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     return SweepConfig(
         name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
         sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor), batch=batch,
-        warm_start=warm_start,
+        warm_start=warm_start, curve_points=curve_points,
     )
 
 

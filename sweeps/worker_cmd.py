@@ -7,7 +7,8 @@ import click
 from studies import SweepInterrupted, redact, run_sweep
 from studies.fingerprints import check_data, data_signatures
 from studies.storage import DEFAULT_STORAGE
-from sweeps.display import Progress, summary_table
+from studies.mlflow_writer import MlflowStatus
+from sweeps.display import Progress, mlflow_end, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.limits import max_jobs
 from sweeps.options import SweepRef, launch_options, make_launch, named_sweep, tracking_option
@@ -17,7 +18,7 @@ __all__ = ["worker_command"]
 
 
 @click.command("worker")
-@click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores).")
+@click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores, but one for the MLflow writer with --mlflow).")
 @click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default: the sweep's).")
 @tracking_option
 @click.option("--mlflow", "track", is_flag=True,
@@ -26,7 +27,7 @@ __all__ = ["worker_command"]
 @user_errors
 @named_sweep
 def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, tracking_uri: str | None, track: bool,
-                   backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> None:
+                   backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> int:
     """Join sweep NAME: its spec is read from the storage; work until every study has its total.
 
     Start any number of workers, on any hosts, at any time; stop them at any time (their
@@ -54,12 +55,19 @@ def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, trackin
     check_data(store, config, [(s.dataset, s.study_id) for s in found], data_signatures(config))
     click.echo(f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage "
                f"{redact(storage or DEFAULT_STORAGE)}", err=True)
-    progress = Progress()
+    progress = Progress(sweep=name)
+    last: list[MlflowStatus] = []
+
+    def on_mlflow(status: MlflowStatus) -> None:
+        last[:] = [status]
+        progress.mlflow(status)
+
     try:
         summaries = run_sweep(
             config, storage_url=storage, tracking_uri=tracking_uri, track=track, launch=launch, create=False,
-            on_progress=progress, on_mlflow=progress.mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            on_progress=progress, on_mlflow=on_mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
     click.echo(summary_table(summaries, objective=config.objective))
+    return mlflow_end(name, last[0] if last else None)

@@ -11,7 +11,8 @@ import optuna
 import tomli_w
 
 from studies.files import prepare_folder, write_atomic
-from studies.outcomes import outcome_of
+from studies.curves import curve_rows
+from studies.outcomes import FINISHED, outcome_of
 from studies.reports import figures
 from studies.reports.data import DatasetReport, SweepReport, gather, trial_rows
 from studies.reports.render import Code, Heading, Image, Table, Text, to_html, to_markdown
@@ -25,6 +26,7 @@ class ReportFiles:
     markdown: str
     csv: str
     figures: tuple[str, ...]
+    curves: str = ""  # every epoch of every finished trial's curves
 
 
 _FRONT_ROWS = 50  # rows of a front's table in the report
@@ -213,6 +215,21 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, *, out_dir: st
     prepare_folder(out_dir, subfolders=("figures",))
     written = [write_atomic(os.path.join(out_dir, rel), png) for rel, png in files.items()]
     csv_path = write_atomic(os.path.join(out_dir, "trials.csv"), table.getvalue())
+    curves_path = write_atomic(os.path.join(out_dir, "curves.csv"), _curves_csv(report))
     md_path = write_atomic(os.path.join(out_dir, "report.md"), md)
     html_path = write_atomic(os.path.join(out_dir, "report.html"), to_html(title, blocks))
-    return ReportFiles(html=html_path, markdown=md_path, csv=csv_path, figures=tuple(written))
+    return ReportFiles(html=html_path, markdown=md_path, csv=csv_path, figures=tuple(written), curves=curves_path)
+
+
+def _curves_csv(report: SweepReport) -> str:
+    """``curves.csv``: every epoch of every finished trial, one row per trial and epoch (a
+    diverged trial's last row: the epoch that diverged and the value that crossed the threshold)."""
+    columns = curve_rows((d.summary.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}),
+                          t.user_attrs.get("divergence"))
+                         for d in report.datasets for t in sorted(d.trials, key=lambda t: t.number)
+                         if outcome_of(t) in FINISHED)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(list(columns))
+    writer.writerows(zip(*columns.values()))
+    return out.getvalue()

@@ -99,8 +99,10 @@ def divergence_boundary(trials: list[FrozenTrial]) -> tuple[float | None, float 
     return (max(stable) if stable else None), lowest
 
 
-def importances_of(study: SweepStudy, trials: list[FrozenTrial], primary: int = 0) -> tuple[dict[str, float], str]:
-    """fANOVA importances of the parameters for objective ``primary`` (``{}`` and why, if none)."""
+def importances_of(study: SweepStudy, trials: list[FrozenTrial], primary: int = 0, *,
+                   n_trees: int = 64) -> tuple[dict[str, float], str]:
+    """fANOVA importances of the parameters for objective ``primary`` (``{}`` and why, if none),
+    from a forest of ``n_trees`` (Optuna's default, 64, in the report; fewer for a quick look)."""
     complete = [t for t in trials if outcome_of(t) == "complete"]
     if len(complete) < 4:
         return {}, f"fANOVA needs at least 4 complete trials; this study has {len(complete)}."
@@ -114,7 +116,7 @@ def importances_of(study: SweepStudy, trials: list[FrozenTrial], primary: int = 
     # Several objectives: the importances for the primary one (fANOVA explains one value).
     target = (lambda t: t.values[primary]) if study.multi else None
     try:
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=n_trees, seed=0)
         return dict(optuna.importance.get_param_importances(loaded, evaluator=evaluator, target=target)), ""
     except (ValueError, RuntimeError) as exc:
         return {}, f"fANOVA could not run: {exc}"

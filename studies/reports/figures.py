@@ -8,6 +8,7 @@ import math
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 from optuna.trial import FrozenTrial
 
 from studies.outcomes import outcome_of
@@ -35,8 +36,16 @@ def _value(t: FrozenTrial, index: int) -> float | None:
 def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    # A figure laid out by its layout engine needs no second, "tight" pass (it doubles the cost).
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if fig.get_layout_engine() is None else None)
     return buf.getvalue()
+
+
+def _log(ax, which: str) -> None:  # noqa: ANN001
+    """A log scale on axis ``which`` ("x" or "y") with its major ticks only: minor ticks over
+    many decades cost more to lay out than the rest of the figure, and say little."""
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    (ax.xaxis if which == "x" else ax.yaxis).set_minor_locator(NullLocator())
 
 
 def curves(trials: list[FrozenTrial], title: str) -> bytes:
@@ -55,7 +64,7 @@ def curves(trials: list[FrozenTrial], title: str) -> bytes:
         div = t.user_attrs.get("divergence")
         if div:
             ax.axvline(div["epoch"], color=color, linestyle=":", alpha=0.8)
-    ax.set_yscale("log")
+    _log(ax, "y")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cost (log scale); dashed: train")
     ax.set_title(title)
@@ -78,7 +87,7 @@ def history(trials: list[FrozenTrial], direction: str, objective: str, *, index:
         ax.scatter(xs, ys, s=10, alpha=0.6, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
         if direction == "minimize" and min(ys) > 0:
-            ax.set_yscale("log")
+            _log(ax, "y")
         ax.legend(fontsize=8)
     ax.set_xlabel("trial number")
     ax.set_ylabel(objective)
@@ -111,7 +120,7 @@ def slices(trials: list[FrozenTrial], params: list[str], objective: str, *, inde
             if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
                 ax.scatter(xs, ys, s=9, alpha=0.6, c=[t.number for t in done if p in t.params], cmap="viridis")
                 if p in LOG_PARAMS:
-                    ax.set_xscale("log")
+                    _log(ax, "x")
             else:
                 labels = sorted({str(x) for x in xs})
                 ax.scatter([labels.index(str(x)) for x in xs], ys, s=9, alpha=0.6)
@@ -181,7 +190,7 @@ def divergence_map(trials: list[FrozenTrial], stable_lr: float | None) -> bytes:
                        color=COLORS[outcome], label=outcome, alpha=0.75)
     if stable_lr is not None:
         ax.axvline(stable_lr, color="C2", linestyle="--", label=f"largest stable lr {stable_lr:.3g}")
-    ax.set_xscale("log")
+    _log(ax, "x")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("hidden units in total")
     ax.set_title("Divergence map")

@@ -98,6 +98,11 @@ def test_figure_schedule():
     s.drawn("a", 10, now=91)
     assert not s.due("a", 10, 10, final=True, now=92)  # nothing new
     assert s.due("b", 2, 10, final=True, now=0)  # a last sync draws what it has
+    # closing (its last trials all running): drawn once then, so that the end need not wait for them
+    assert s.due("c", 6, 10, final=False, running=4, now=1)
+    s.drawn("c", 6, now=1)
+    assert not s.due("c", 7, 10, final=False, running=3, now=2)
+    assert s.due("c", 10, 10, final=False, now=3)  # and again once finished
 
 
 def _tell(study: optuna.Study, lr: float, value: float | None, *, diverged: bool = False) -> None:
@@ -198,7 +203,7 @@ def test_a_figure_that_fails_to_draw_never_stops_the_tracking(sweep_file, tmp_pa
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(dash, "figures", broken)
+    monkeypatch.setattr(dash, "figure", broken)
     said: list[str] = []
     tracker = Tracker("oops", f"sqlite:///{tmp_path}/mlflow.db", warn=said.append)
     assert tracker.sync(SweepStorage(open_storage(url), refresh_seconds=0.0), final=True) == 1

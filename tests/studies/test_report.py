@@ -59,6 +59,22 @@ def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
     assert {r["dataset"] for r in rows} == {"circle", "mine"}
     diverged = [r for r in rows if r["outcome"] == "diverged"]
     assert all(r["divergence_cause"] in ("nan", "inf", "exploding") and r["divergence_epoch"] for r in diverged)
+    # Every epoch of every finished trial (MLflow's runs have them at chart resolution).
+    with open(finished_sweep / "out" / "curves.csv", newline="") as fh:
+        points = list(csv.DictReader(fh))
+    assert list(points[0])[:5] == ["dataset", "trial", "epoch", "train_cost", "val_cost"]
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    for s in storage.get_all_studies():
+        for t in storage.get_all_trials(s._study_id):
+            if t.state.name not in ("COMPLETE", "PRUNED"):
+                continue
+            mine = [p for p in points if p["dataset"] == s.study_name.split("/")[1] and int(p["trial"]) == t.number]
+            curve = t.user_attrs["run"]["curves"]["val_cost"]
+            div = t.user_attrs.get("divergence")
+            assert len(mine) == len(curve) + (div is not None)
+            assert [float(p["val_cost"]) for p in mine[:len(curve)]] == curve
+            if div is not None:
+                assert int(mine[-1]["epoch"]) == div["epoch"]
 
 
 def test_report_needs_only_the_storage(finished_sweep):

@@ -91,7 +91,11 @@ def test_sweep_end_to_end(sweep_file, tmp_path):
         assert {"trial_number", "study"} <= set(tags)
         assert {"learning_rate", "hidden_layers", "dataset", "seed"} <= set(r.data.params)
         history = client.get_metric_history(r.info.run_id, "val_cost")
-        assert [m.step for m in history] == list(range(1, int(r.data.metrics["epochs_trained"]) + 1))
+        trained = int(r.data.metrics["epochs_trained"])
+        steps = sorted(m.step for m in history)  # 4 epochs: every one, within the default 50 points per curve
+        assert steps[:trained] == list(range(1, trained + 1))
+        # a diverged trial's crossing value, at the epoch that diverged, if the validation cost crossed
+        assert steps[trained:] in ([], [trained + 1]) and (tags["outcome"] == "diverged" or not steps[trained:])
         if tags["outcome"] == "diverged":
             assert "diverged_epoch" in r.data.metrics
             artifacts = [a.path for a in client.list_artifacts(r.info.run_id)]
@@ -212,7 +216,7 @@ def test_a_killed_worker_costs_nothing_that_finished(sweep_file, tmp_path):
 def test_mlflow_away_warns_once_and_sync_catches_up(sweep_file, tmp_path):
     path = sweep_file("away", trials=3, jobs=1, epochs=2)
     r = CliRunner().invoke(cli, ["run", str(path), "--tracking-uri", "http://127.0.0.1:9"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output  # the sweep is done; MLflow lacks its runs (sweep sync)
     assert r.output.count("Warning: MLflow at http://127.0.0.1:9 failed") == 1
     assert "sweep sync away" in r.output
     first = CliRunner().invoke(cli, ["sync", "away", "--tracking-uri", "sqlite:///later.db"])

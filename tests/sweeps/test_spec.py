@@ -138,6 +138,17 @@ BAD = [
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "circle"]'), "dataset name 'circle' appears twice"),
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace('objective = "val_cost"', 'objective = "val_accuracy"'), "'val_accuracy' needs classification datasets"),
     (GOOD.replace('name = "demo"', 'name = '), "TOML syntax error"),
+    *[(GOOD + f"\n[mlflow]\n{v}\n", m) for v, m in [
+        ("curve_points = 0", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000 (points per curve "
+                             "in MLflow; the storage keeps every epoch), but got 0"),
+        ('curve_points = "some"', "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
+        ("curve_points = true", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
+        ("curve_points = 2.5", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
+        ("curve_point = 10", "unknown key 'mlflow.curve_point' (did you mean 'mlflow.curve_points'?); allowed keys "
+                             "are ['curve_points']"),
+    ]],
+    (_edit("trials = 4", "trials = 4\nmlflow = 3"), "'mlflow' must be a table such as [mlflow] curve_points = 50, "
+                                                    "but got 3"),
     *[(_edit('optimizer = "sgd"', f'optimizer = "sgd"\nfeatures = {v}'), m) for v, m in [
         ('["linear", "cubes"]', "'train.features' must be a list of families from ['linear', 'products', 'sines', "
                                 "'squares'], but got 'cubes'"),
@@ -448,3 +459,18 @@ def test_an_integer_step_divides_exactly_however_wide_the_range():
         spec_from_dict(data, origin="t")
     data["search"]["batch_size"] = {"low": 1, "high": 10**10 + 3, "step": 3}
     assert spec_from_dict(data, origin="t").space.searched["batch_size"].step == 3
+
+
+def test_mlflow_curve_points_default_all_or_a_number_and_a_change_resumes(tmp_path):
+    assert spec_from_dict(tomllib.loads(GOOD)).curve_points == 50
+    for value, expected in (('"all"', "all"), ("200", 200), ("1", 1)):
+        config = spec_from_dict(tomllib.loads(GOOD + f"\n[mlflow]\ncurve_points = {value}\n"))
+        assert config.curve_points == expected
+        assert spec_from_dict(config.to_dict()).curve_points == expected  # stored and read back
+        # what MLflow shows is not the sweep's identity: a resumed sweep may change it
+        assert config.identity() == spec_from_dict(tomllib.loads(GOOD)).identity()
+    from studies.config import SweepConfig
+
+    stored = spec_from_dict(tomllib.loads(GOOD)).to_dict()
+    del stored["mlflow"]  # a sweep stored before the key existed
+    assert SweepConfig.from_dict(stored).curve_points == 50
