@@ -12,8 +12,12 @@ from contextlib import contextmanager
 
 import optuna
 
-from studies import SweepConfig, open_storage, run_sweep
-from studies.outcomes import outcome_of
+from studies.sweep.config import SweepConfig
+
+from studies.storage.opening import open_storage
+
+from studies.execution.runner import run_sweep
+from studies.sweep.outcomes import outcome_of
 
 
 @contextmanager

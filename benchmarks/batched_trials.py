@@ -19,7 +19,7 @@ import time
 import numpy as np
 from _common import median, run, scratch
 
-from engine import MLP, Member, load_dataset, train, train_batched
+from engine import MLP, Member, load_dataset, train, train_stacked
 from sweeps.spec import apply_overrides, load_spec
 
 
@@ -37,7 +37,7 @@ def engine_only(ks: list[int]) -> None:
                   batch_size=10)
         one = (time.perf_counter() - t0) / k
         t0 = time.perf_counter()
-        train_batched(members, ds, epochs=20, batch_size=10)
+        train_stacked(members, ds, epochs=20, batch_size=10)
         stacked = (time.perf_counter() - t0) / k
         print(f"  K={k:3}: one at a time {one * 1e3:6.2f} ms, stacked {stacked * 1e3:6.2f} ms  ({one / stacked:4.1f}x)")
 

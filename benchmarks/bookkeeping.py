@@ -106,7 +106,8 @@ def sweep(args: list[str], cwd: str, env: dict[str, str] | None = None) -> float
 
 
 def finished(storage: str, name: str) -> tuple[int, dict[str, float | None]]:
-    from studies import open_storage, summarize
+    from studies.storage.opening import open_storage
+    from studies.sweep.summary import summarize
 
     summaries = summarize(open_storage(storage), name)
     return sum(s.finished for s in summaries), {s.dataset: s.best_value for s in summaries}
@@ -144,7 +145,7 @@ def bench_storage(repeats: int) -> None:
 
 def flat(pg: Postgres) -> None:
     """Storage seconds per trial for trials 1-100 and 1,900-2,000 of one study (batch 32)."""
-    from studies.worker import WorkerTask, work
+    from studies.execution.worker import WorkerTask, work
     from sweeps.spec import load_spec
 
     print("\nstorage cost per trial as a study grows (one study, batch 32, 20 epochs, worker in this process)")
@@ -156,8 +157,8 @@ def flat(pg: Postgres) -> None:
                 f.write(STORAGE_SWEEP.format(trials=100, batch=32, jobs=1, epochs=20)
                         .replace('["circle", "xor", "gauss", "spiral"]', '["circle"]'))
             url = pg.new() if kind == "postgresql" else os.path.join(d, "sweeps.journal")
-            from studies import open_storage
-            from studies.runner import open_sweep
+            from studies.storage.opening import open_storage
+            from studies.execution.runner import open_sweep
 
             per: dict[str, float] = {}
             marginal: dict[str, float] = {}
@@ -189,8 +190,10 @@ def empty_and_ours(journal_dir: str) -> tuple[float, float, int]:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    from studies import Tracker, open_storage
-    from studies.store import SweepStorage
+    from studies.tracking.tracker import Tracker
+
+    from studies.storage.opening import open_storage
+    from studies.storage.adaptor import SweepStorage
 
     with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
         client = MlflowClient(f"sqlite:///{d}/empty.db")
@@ -236,7 +239,7 @@ def lag() -> None:
     """How far MLflow is behind the storage during a run and when the command returns (in
     process): trials finished in the storage (the launcher's progress) against runs the
     MLflow writer has written, sampled at each progress report."""
-    from studies import run_sweep
+    from studies.execution.runner import run_sweep
     from sweeps.spec import apply_overrides, load_spec
 
     config = apply_overrides(load_spec("playground"), trials=100, jobs=1)
@@ -319,9 +322,11 @@ def bench_writer(repeats: int) -> None:
     import socket
     import urllib.request
 
-    from studies import Tracker, open_storage
-    from studies.processes import stop_tree
-    from studies.store import SweepStorage
+    from studies.tracking.tracker import Tracker
+
+    from studies.storage.opening import open_storage
+    from studies.execution.processes import stop_tree
+    from studies.storage.adaptor import SweepStorage
 
     pg = Postgres()
     print("writer: one MLflow writer into `mlflow server` (PostgreSQL backend, 4 workers) against one host's trials")

@@ -3,7 +3,7 @@
 One journal of finished trials (fabricated: curves of ``--epochs`` points, a few diverged) is
 written to MLflow, in this process, by:
 
-  ours, dashboard on   studies.tracking.Tracker as 'sweep run' uses it
+  ours, dashboard on   studies.tracking.tracker.Tracker as 'sweep run' uses it
   ours, dashboard off  the same without the dashboard (Tracker(dashboard=False))
   peer                 optuna-integration's MLflowCallback, called for each trial (a run per
                        trial with its value and parameters: no description, figures or views)
@@ -56,8 +56,8 @@ def _journal(folder: str, studies: int, trials: int, epochs: int) -> str:
     import numpy as np
     from optuna.trial import TrialState
 
-    from studies.runner import open_sweep
-    from studies.storage import open_storage
+    from studies.execution.runner import open_sweep
+    from studies.storage.opening import open_storage
     from sweeps.spec import load_spec
 
     path = os.path.join(folder, "cost.toml")
@@ -100,9 +100,9 @@ class _Prefix:
 
 def _ours(url: str, trials: int, syncs: int, dashboard: bool) -> tuple[float, float, float, int]:
     """(CPU, wall, CPU drawing and logging figures, figure sets drawn)."""
-    from studies import tracking
-    from studies.storage import open_storage
-    from studies.store import SweepStorage
+    from studies.tracking import tracker as tracking
+    from studies.storage.opening import open_storage
+    from studies.storage.adaptor import SweepStorage
 
     tracking._PARENT_SECONDS = 0.0  # parents at every step
     view = SweepStorage(open_storage(url), refresh_seconds=0.0)
@@ -133,8 +133,8 @@ def _peer(url: str) -> tuple[float, float]:
     import optuna
     from optuna_integration.mlflow import MLflowCallback
 
-    from studies.storage import open_storage
-    from studies.summary import find_sweep
+    from studies.storage.opening import open_storage
+    from studies.sweep.summary import find_sweep
 
     storage = open_storage(url)
     with tempfile.TemporaryDirectory(prefix="sweeps-bench-mlflow-") as d:
@@ -166,7 +166,7 @@ def main() -> None:
         a.studies, a.trials, a.epochs, a.syncs = 2, 100, 20, 5
     import optuna
 
-    from studies.mlflow_dashboard import FIGURE_SECONDS
+    from studies.tracking.dashboard import FIGURE_SECONDS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")

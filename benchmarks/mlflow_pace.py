@@ -54,8 +54,8 @@ def sweep(args: list[str], cwd: str) -> tuple[float, float, subprocess.Completed
 
 
 def _trials(folder: str, name: str):
-    from studies.storage import open_storage
-    from studies.summary import find_sweep
+    from studies.storage.opening import open_storage
+    from studies.sweep.summary import find_sweep
 
     storage = open_storage(os.path.join(folder, "sweeps.journal"))
     return [(s, storage.get_all_trials(s.study_id)) for s in find_sweep(storage, name)]
@@ -72,8 +72,8 @@ def check_runs(folder: str, name: str) -> int:
     number of runs checked (raises if one is missing or short)."""
     from mlflow.tracking import MlflowClient
 
-    from studies.curves import best_epoch, curve_stride, epochs_to_log
-    from studies.outcomes import FINISHED, outcome_of
+    from studies.sweep.curves import best_epoch, curve_stride, epochs_to_log
+    from studies.sweep.outcomes import FINISHED, outcome_of
 
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
     exp = client.get_experiment_by_name(name)
@@ -127,7 +127,7 @@ def _empty(folder: str, n: int = 200) -> float:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    from studies import mlflow_sqlite
+    from studies.tracking import sqlite as mlflow_sqlite
 
     uri = f"sqlite:///{folder}/empty.db"
     mlflow_sqlite.tune(uri)  # the same SQLite settings as ours
@@ -160,9 +160,9 @@ def _at_points(folder: str, points: int | str) -> str:
 def _ours(journal: str, folder: str, *, dashboard: bool) -> float:
     """CPU ms per run of our tracker writing the finished trials of ``journal``: every run, the
     parents, and with ``dashboard`` their descriptions, figures, curves files and views."""
-    from studies.storage import open_storage
-    from studies.store import SweepStorage
-    from studies.tracking import Tracker
+    from studies.storage.opening import open_storage
+    from studies.storage.adaptor import SweepStorage
+    from studies.tracking.tracker import Tracker
 
     tracker = Tracker("playground", f"sqlite:///{folder}/ours-{time.monotonic_ns()}.db", dashboard=dashboard)
     tracker.mlflow.connect()  # the connection (imports, tables) is not a per-trial cost

@@ -18,7 +18,9 @@ import time
 
 from _common import scratch
 
-from studies import open_storage, run_sweep
+from studies.storage.opening import open_storage
+
+from studies.execution.runner import run_sweep
 from studies.reports.data import gather
 from sweeps.spec import load_spec, spec_from_dict
 

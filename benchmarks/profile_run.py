@@ -21,14 +21,14 @@ import tempfile
 
 # Areas, tried in this order on each sampled stack (the first that matches takes the sample).
 AREAS: list[tuple[str, tuple[str, ...]]] = [
-    ("MLflow", ("mlflow/", "studies/tracking.py", "studies/mlflow_")),
+    ("MLflow", ("mlflow/", "studies/tracking/tracker.py", "studies/mlflow_")),
     ("start-up (imports)", ("<frozen importlib._bootstrap",)),
     ("training (engine)", ("engine/",)),
-    ("sampling (TPE)", ("optuna/samplers", "studies/samplers.py", "studies/space.py")),
-    ("pruning", ("optuna/pruners", "_Reporter")),
-    ("storage", ("studies/store.py", "studies/_optuna_compat/", "optuna/storages", "studies/journal.py",
-                 "sqlalchemy/", "psycopg/", "studies/heartbeat.py")),
-    ("progress and polling", ("studies/runner.py", "studies/summary.py", "sweeps/display.py")),
+    ("sampling (TPE)", ("optuna/samplers", "studies/search/samplers.py", "studies/sweep/space.py")),
+    ("pruning", ("optuna/pruners", "Reporter")),
+    ("storage", ("studies/storage/adaptor.py", "studies/_optuna_compat/", "optuna/storages", "studies/storage/journal.py",
+                 "sqlalchemy/", "psycopg/", "studies/execution/heartbeat.py")),
+    ("progress and polling", ("studies/execution/runner.py", "studies/sweep/summary.py", "sweeps/display.py")),
 ]
 
 

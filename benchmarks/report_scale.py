@@ -21,7 +21,9 @@ import optuna
 from _common import scratch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from studies import open_storage, open_sweep
+from studies.storage.opening import open_storage
+
+from studies.execution.runner import open_sweep
 from sweeps.spec import load_spec, spec_from_dict
 
 
@@ -73,7 +75,7 @@ def main() -> None:
         make(args.trials)
         print(f"made a study of {args.trials} trials in {time.perf_counter() - t0:.1f} s")
         sweep = [sys.executable, "-m", "sweeps"]
-        peer = [sys.executable, "-c", "import optuna; from studies import open_storage; "
+        peer = [sys.executable, "-c", "import optuna; from studies.storage import open_storage; "
                 "optuna.load_study(study_name='scale/circle', storage=open_storage(None)).trials_dataframe()"]
         rows = {"sweep status": [], "sweep report": [], "optuna trials_dataframe (reference)": []}
         for _ in range(args.repeats):

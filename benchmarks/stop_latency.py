@@ -41,7 +41,7 @@ name = "none"
 def _running(url: str) -> int:
     from optuna.trial import TrialState
 
-    from studies import open_storage
+    from studies.storage.opening import open_storage
 
     if "://" not in url and not os.path.exists(url):
         return 0

@@ -15,7 +15,7 @@ the storages (journal, postgres) in wall-clock seconds, since they wait for disk
   journal   appends per second to a journal file through JournalStorage's public calls, a
             trial being 62 records (create, 8 parameters, 50 reports, 2 attributes, end):
             Optuna's JournalFileBackend (fsync on every append) against
-            studies.journal.SweepJournalBackend (fsync only when a trial ends or a study
+            studies.storage.journal.SweepJournalBackend (fsync only when a trial ends or a study
             changes), each with Optuna's default symlink lock and with a flock (as sweeps
             opens it).
   postgres  the same trial (8 parameters, 50 reports, 2 attributes, end) written to
@@ -190,7 +190,7 @@ def _journal_round(make: Callable[[str], optuna.storages.journal.BaseJournalBack
 
 
 def bench_journal(repeats: int, trials: int = 20) -> None:
-    from studies.journal import FlockLock, SweepJournalBackend
+    from studies.storage.journal import FlockLock, SweepJournalBackend
 
     J = optuna.storages.journal
     print(f"journal: appends per second, {trials} trials of {1 + N_PARAMS + N_REPORTS + 3} records per round "
@@ -400,7 +400,7 @@ def bench_mlflow(repeats: int, runs: int = 20, epochs: int = 100) -> None:
     import mlflow
     from mlflow.entities import Metric, Param, RunTag
 
-    from studies import mlflow_sqlite
+    from studies.tracking import sqlite as mlflow_sqlite
 
     print(f"mlflow: CPU ms per run on a local SQLite store (WAL, synchronous=NORMAL), {runs} runs per round, "
           f"median of {repeats} rounds; curves: 3 x {epochs} points in one log_batch, latest first")

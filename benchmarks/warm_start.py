@@ -29,9 +29,11 @@ import time
 
 from _common import scratch
 
-from studies import open_storage, run_sweep
-from studies.outcomes import FINISHED, outcome_of
-from studies.summary import find_sweep
+from studies.storage.opening import open_storage
+
+from studies.execution.runner import run_sweep
+from studies.sweep.outcomes import FINISHED, outcome_of
+from studies.sweep.summary import find_sweep
 from sweeps.spec import load_spec, spec_from_dict
 
 CLOSE = 1.05  # within 5% of the best (costs are positive)

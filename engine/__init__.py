@@ -7,15 +7,23 @@ Example:
     >>> history = train(model, ds, learning_rate=0.03, epochs=5, batch_size=10)
 """
 
-from engine.activations import ACTIVATIONS, DERIVATIVES
-from engine.batched import Member, Stack, stack_widths, train_batched
-from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
-from engine.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
-from engine.divergence import DIVERGENCE_CAUSES, Divergence
-from engine.features import FEATURES, MAX_PRODUCT_FEATURES, check_features
-from engine.network import MLP
-from engine.optimizers import OPTIMIZERS
-from engine.training import History, train
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine._lazy import lazy_face
+
+if TYPE_CHECKING:
+    from engine.activations import ACTIVATIONS, DERIVATIVES
+    from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
+    from engine.data import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
+    from engine.divergence import DIVERGENCE_CAUSES, Divergence
+    from engine.errors import SweepsError
+    from engine.data import FEATURES, MAX_PRODUCT_FEATURES, check_features
+    from engine.network import MLP
+    from engine.optimizers import OPTIMIZERS
+    from engine.stack import Member, Stack, stack_widths, train_stacked
+    from engine.training import History, train
 
 __all__ = [
     "ACTIVATIONS",
@@ -39,7 +47,11 @@ __all__ = [
     "load_dataset",
     "train",
     "Stack",
+    "SweepsError",
     "stack_widths",
-    "train_batched",
+    "train_stacked",
     "with_features",
 ]
+
+# Imported when first used: importing a module of the engine (its errors, say) costs nothing more.
+__getattr__, __dir__ = lazy_face(__name__, __file__, __all__)

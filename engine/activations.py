@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from engine.errors import SweepsError
 
 __all__ = ["ACTIVATIONS", "DERIVATIVES", "SLICE_FORMS", "check_activation", "sigmoid", "sigmoid_from_half_tanh"]
 
@@ -92,7 +93,7 @@ def _d_relu_sign(a: np.ndarray, delta: np.ndarray) -> None:
 
 
 # Each activation and its derivative as a stack applies them to its rows' slices: the same
-# functions, in the fewest calls (engine.stack_math applies sigmoid and tanh rows together).
+# functions, in the fewest calls (engine.stack.kernels applies sigmoid and tanh rows together).
 SLICE_FORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], None]]] = {
     **{name: (ACTIVATIONS[name], DERIVATIVES[name]) for name in ACTIVATIONS},
     "relu": (_relu_one_call, _d_relu_sign),
@@ -102,7 +103,7 @@ SLICE_FORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.nd
 def check_activation(name: object) -> str:
     """Return ``name`` if it is a known hidden activation, else raise ``ValueError``."""
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(
+        raise SweepsError(
             f"'activation' must be one of {sorted(ACTIVATIONS)}, but got {name!r}."
         )
     return name

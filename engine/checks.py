@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
+from engine.errors import SweepsError
 
 __all__ = ["Interval", "MAX_EPOCHS", "RULES", "check", "check_number"]
 
@@ -67,7 +68,7 @@ class Interval:
         """``value`` if it holds (an ``int`` for an integer rule, else a ``float``); else a
         ``ValueError`` naming ``name``, the rule and the value."""
         if not self.holds(value):
-            raise ValueError(f"'{name}' must be {self.words}, but got {value!r}.")
+            raise SweepsError(f"'{name}' must be {self.words}, but got {value!r}.")
         return int(value) if self.integer else float(value)  # type: ignore[arg-type]
 
 

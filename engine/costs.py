@@ -8,7 +8,7 @@ and its gradient with respect to the logits has the simple form
 ``prediction - target``.
 
 Each cost has two forms: one network's (its logits (n, k)), and a stack's (the logits of K
-networks at once, (K, n, k), written for few calls per step; see :mod:`engine.batched`).
+networks at once, (K, n, k), written for few calls per step; see :mod:`engine.stack.trainer`).
 The two round differently, and each engine keeps its own, so that what either trained
 retrains bit for bit.
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.activations import sigmoid
+from engine.errors import SweepsError
 
 __all__ = ["OUTPUTS", "OUTPUT_FOR_TASK", "Output", "add_penalty_gradient", "check_output"]
 
@@ -220,5 +221,5 @@ def add_penalty_gradient(grad_w: np.ndarray, w: np.ndarray, *, l2: float | np.nd
 def check_output(name: object) -> str:
     """Return ``name`` if it is a known output layer, else raise ``ValueError``."""
     if not isinstance(name, str) or name not in OUTPUTS:
-        raise ValueError(f"'output' must be one of {sorted(OUTPUTS)}, but got {name!r}.")
+        raise SweepsError(f"'output' must be one of {sorted(OUTPUTS)}, but got {name!r}.")
     return name

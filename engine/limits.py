@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from engine.errors import SweepsError
 
 __all__ = ["check_memory", "fits", "human_bytes", "machine_memory", "mlp_bytes", "stack_bytes", "train_bytes",
            "largest"]
@@ -53,7 +54,7 @@ def check_memory(what: str, need: float, *, advice: str = "") -> None:
     The message reads ``{what} needs about 1.7 TiB of memory, but this machine has 23.5 GiB{advice}.``
     """
     if not fits(need):
-        raise ValueError(f"{what} needs about {human_bytes(need)} of memory, but this machine has "
+        raise SweepsError(f"{what} needs about {human_bytes(need)} of memory, but this machine has "
                          f"{human_bytes(machine_memory())}{advice}.")
 
 

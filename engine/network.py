@@ -16,6 +16,7 @@ from engine.activations import ACTIVATIONS, DERIVATIVES, check_activation
 from engine.checks import check
 from engine.costs import OUTPUTS, add_penalty_gradient, check_output
 from engine.limits import check_memory, mlp_bytes
+from engine.errors import SweepsError
 
 __all__ = ["MLP", "INITS"]
 
@@ -58,17 +59,17 @@ class MLP:
         n_inputs = int(check("n_inputs", n_inputs))
         n_outputs = int(check("n_outputs", n_outputs))
         if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
-            raise ValueError(f"'hidden_sizes' must be a sequence of integers >= 1, but got {hidden_sizes!r}.")
+            raise SweepsError(f"'hidden_sizes' must be a sequence of integers >= 1, but got {hidden_sizes!r}.")
         hidden = tuple(int(check("hidden_units", h, key="hidden_sizes")) for h in hidden_sizes)
         self.activation = check_activation(activation)
         self.output = None if output is None else check_output(output)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"'dtype' must be one of ['float32', 'float64'], but got {self.dtype.name!r}.")
+            raise SweepsError(f"'dtype' must be one of ['float32', 'float64'], but got {self.dtype.name!r}.")
         if self.output == "sigmoid" and n_outputs != 1:
-            raise ValueError(f"a sigmoid output has one unit, but got n_outputs={n_outputs}.")
+            raise SweepsError(f"a sigmoid output has one unit, but got n_outputs={n_outputs}.")
         if init not in INITS:
-            raise ValueError(f"'init' must be one of {sorted(INITS)}, but got {init!r}.")
+            raise SweepsError(f"'init' must be one of {sorted(INITS)}, but got {init!r}.")
         self.init = init
         self.seed = int(seed)
         self.sizes: tuple[int, ...] = (n_inputs, *hidden, n_outputs)
@@ -172,7 +173,7 @@ class MLP:
 
     def _require_output(self) -> str:
         if self.output is None:
-            raise ValueError(
+            raise SweepsError(
                 f"the model has no output layer yet: pass output= one of {sorted(OUTPUTS)} "
                 "or train it on a dataset first."
             )
@@ -181,26 +182,26 @@ class MLP:
     def _check_X(self, X: object) -> np.ndarray:
         X = np.asarray(X, dtype=self.dtype)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-            raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}), but got {X.shape}.")
+            raise SweepsError(f"X must have shape (n_samples, {self.sizes[0]}), but got {X.shape}.")
         if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity; clean or impute the data first.")
+            raise SweepsError("X contains NaN or infinity; clean or impute the data first.")
         return X
 
     def _check_y(self, y: object, n: int) -> np.ndarray:
         out = OUTPUTS[self._require_output()]
         y = np.asarray(y)
         if y.shape[0] != n:
-            raise ValueError(f"X and y must have the same number of rows, but got {n} and {y.shape[0]}.")
+            raise SweepsError(f"X and y must have the same number of rows, but got {n} and {y.shape[0]}.")
         if out.classification:
             if not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(f"y must hold integer class labels for a {self.output} output, but got {y.dtype}.")
+                raise SweepsError(f"y must hold integer class labels for a {self.output} output, but got {y.dtype}.")
             n_classes = 2 if self.output == "sigmoid" else self.sizes[-1]
             if y.size and (y.min() < 0 or y.max() >= n_classes):
-                raise ValueError(f"class labels must lie in [0, {n_classes - 1}], but got [{y.min()}, {y.max()}].")
+                raise SweepsError(f"class labels must lie in [0, {n_classes - 1}], but got [{y.min()}, {y.max()}].")
             return y.astype(np.intp, copy=False)
         y = y.astype(self.dtype, copy=False)
         if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinity; clean or impute the data first.")
+            raise SweepsError("y contains NaN or infinity; clean or impute the data first.")
         return y
 
     def loss_and_grads(
@@ -232,7 +233,7 @@ class MLP:
         """Class probabilities, shape ``(n_samples, n_classes)``; classification only."""
         out = OUTPUTS[self._require_output()]
         if out.proba is None:
-            raise ValueError("predict_proba needs a classification output ('sigmoid' or 'softmax').")
+            raise SweepsError("predict_proba needs a classification output ('sigmoid' or 'softmax').")
         with np.errstate(all="ignore"):
             return out.proba(self.decision_function(X))
 

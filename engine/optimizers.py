@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.checks import check
+from engine.errors import SweepsError
 
 __all__ = ["OPTIMIZERS", "Optimizer", "SGD", "Momentum", "Adam", "check_momentum", "check_optimizer",
            "make_optimizer"]
@@ -161,7 +162,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {"adam": Adam, "momentum": Momentum, "s
 def check_optimizer(name: object) -> str:
     """Return ``name`` if it is a known optimizer, else raise ``ValueError``."""
     if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"'optimizer' must be one of {sorted(OPTIMIZERS)}, but got {name!r}.")
+        raise SweepsError(f"'optimizer' must be one of {sorted(OPTIMIZERS)}, but got {name!r}.")
     return name
 
 

@@ -10,11 +10,12 @@ import numpy as np
 
 from engine.checks import check
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
-from engine.datasets import Dataset
+from engine.data.datasets import Dataset
 from engine.divergence import Divergence, divergence_limit
 from engine.limits import check_memory, train_bytes
 from engine.network import MLP
 from engine.optimizers import check_optimizer, make_optimizer
+from engine.errors import SweepsError
 
 __all__ = ["History", "train"]
 
@@ -49,15 +50,15 @@ class History:
 
 def _prepare_model(model: MLP, dataset: Dataset) -> None:
     if model.sizes[0] != dataset.n_features:
-        raise ValueError(f"the model has {model.sizes[0]} inputs but dataset {dataset.name!r} has {dataset.n_features} features.")
+        raise SweepsError(f"the model has {model.sizes[0]} inputs but dataset {dataset.name!r} has {dataset.n_features} features.")
     wanted = OUTPUT_FOR_TASK[dataset.task]
     if model.output is None:
         model.output = wanted
     elif OUTPUTS[model.output].classification != (dataset.task != "regression"):
-        raise ValueError(f"a {model.output!r} output does not fit the {dataset.task} dataset {dataset.name!r}; use {wanted!r}.")
+        raise SweepsError(f"a {model.output!r} output does not fit the {dataset.task} dataset {dataset.name!r}; use {wanted!r}.")
     n_out = 1 if model.output in ("sigmoid", "identity") else dataset.n_classes
     if model.sizes[-1] != n_out:
-        raise ValueError(f"a {model.output!r} output for dataset {dataset.name!r} needs {n_out} output units, but the model has {model.sizes[-1]}.")
+        raise SweepsError(f"a {model.output!r} output for dataset {dataset.name!r} needs {n_out} output units, but the model has {model.sizes[-1]}.")
 
 
 def train(

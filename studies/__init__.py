@@ -1,43 +1,18 @@
-"""The search floor: Optuna studies over the engine, joblib workers, storage, MLflow tracking."""
+"""The search floor: Optuna studies over the engine, joblib workers, storage, MLflow tracking.
 
-from studies.config import OBJECTIVES, DatasetRef, PluginSpec, SweepConfig, WarmStart
-from studies.outcomes import FINISHED, OUTCOMES, outcome_of
-from studies.runner import BACKENDS, Launch, SweepInterrupted, open_sweep, run_sweep
-from studies.samplers import PRUNERS, SAMPLERS, check_plugin, make_pruner, make_sampler
-from studies.space import Choice, Range, SearchSpace, Subsets, TrainArgs
-from studies.storage import DEFAULT_STORAGE, open_storage, redact
-from studies.summary import StudySummary, find_sweep, summarize
-from studies.tracking import Tracker
+Packages, each with a public face (its ``__init__``), in layers (a package imports only from
+those listed before it; ``tests/test_layers.py`` checks it):
 
-__all__ = [
-    "BACKENDS",
-    "Launch",
-    "DEFAULT_STORAGE",
-    "FINISHED",
-    "OBJECTIVES",
-    "OUTCOMES",
-    "PRUNERS",
-    "SAMPLERS",
-    "Choice",
-    "DatasetRef",
-    "PluginSpec",
-    "Range",
-    "SearchSpace",
-    "StudySummary",
-    "Subsets",
-    "SweepConfig",
-    "SweepInterrupted",
-    "Tracker",
-    "TrainArgs",
-    "WarmStart",
-    "check_plugin",
-    "find_sweep",
-    "make_pruner",
-    "make_sampler",
-    "open_storage",
-    "open_sweep",
-    "outcome_of",
-    "redact",
-    "run_sweep",
-    "summarize",
-]
+- :mod:`studies.storage`: opening any Optuna storage, the batched adaptor, the journal file,
+  leases, redaction of passwords.
+- :mod:`studies.sweep`: what a sweep is (configuration, search space, objectives, outcomes,
+  curves, data signatures, summaries).
+- :mod:`studies.search`: one trial, stacked trials, samplers and pruners, totals, warm starts,
+  retraining a recorded trial.
+- :mod:`studies.reports`: the research report and its figures.
+- :mod:`studies.tracking`: MLflow as a view of the storage.
+- :mod:`studies.execution`: running a sweep (launcher, workers, recovery, stop signals).
+
+Beside them: :mod:`studies.errors` (the error family), :mod:`studies.hooks` (test hooks), and
+the private :mod:`studies._optuna_compat` (Optuna's private names, each behind a guard test).
+"""

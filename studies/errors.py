@@ -1,12 +1,15 @@
-"""The library's errors about a named parameter: the library names the parameter (``'storage'``),
-the command line names the flag that set it (``'--storage'``)."""
+"""The library's errors (one family, :class:`SweepsError`, defined on the ground floor) and its
+one warning: the library names a parameter (``'storage'``), the command line names the flag
+that set it (``'--storage'``)."""
 
 from __future__ import annotations
 
-__all__ = ["ParameterError"]
+from engine.errors import SweepsError
+
+__all__ = ["SweepsError", "ParameterError", "JournalWarning"]
 
 
-class ParameterError(ValueError):
+class ParameterError(SweepsError):
     """A bad value for the parameter ``param``: the message is its name, then ``rest``.
 
     Example:
@@ -21,3 +24,7 @@ class ParameterError(ValueError):
     def named(self, name: str) -> str:
         """The message, naming the parameter as ``name`` (a flag, say)."""
         return f"'{name}'{self.rest}"
+
+
+class JournalWarning(UserWarning):
+    """A journal file was repaired: its torn last record was cut off."""

@@ -1,29 +1,47 @@
-"""The ``sweep`` command group; each subcommand lives in a module of its own."""
+"""The ``sweep`` command group; each subcommand lives in a module of its own, imported only when
+it runs (or shows its own help): ``sweep --help`` answers without importing Optuna, MLflow
+or matplotlib (click's lazy-loading group pattern)."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
-from studies import signals
-from studies.storage import JournalWarning
-from sweeps.presets_cmd import presets_command
-from sweeps.report_cmd import report_command
-from sweeps.reproduce_cmd import reproduce_command
-from sweeps.run_cmd import run_command
-from sweeps.status_cmd import status_command
-from sweeps.sync_cmd import sync_command
-from sweeps.train_cmd import train_command
-from sweeps.ui_cmd import ui_command
-from sweeps.worker_cmd import worker_command
+from studies.errors import JournalWarning
+from studies.execution import signals
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "COMMANDS"]
+
+# name -> (module, command, short help as `sweep --help` lists it: the command's own, at click's
+# width; tests/sweeps/test_cli.py checks it, so that listing the commands imports none of them).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("sweeps.commands.run", "run_command",
+            'Run a sweep, or resume it to its totals: one Optuna study per...'),
+    "worker": ("sweeps.commands.worker", "worker_command",
+               'Join sweep NAME: its spec is read from the storage; work until...'),
+    "status": ("sweeps.commands.status", "status_command",
+               "Show a sweep's progress and best trials, per dataset."),
+    "presets": ("sweeps.commands.presets", "presets_command",
+                "List the built-in presets ('sweep run NAME' runs one)."),
+    "sync": ("sweeps.commands.sync", "sync_command",
+             'Create the MLflow runs a sweep is missing (idempotent: twice...'),
+    "train": ("sweeps.commands.train", "train_command",
+              'Train one network on one dataset and print how it went.'),
+    "reproduce": ("sweeps.commands.reproduce", "reproduce_command",
+                  'Retrain trial N of a sweep from what the storage recorded and...'),
+    "report": ("sweeps.commands.report", "report_command",
+               "Write a sweep's report: report.html (self-contained),..."),
+    "ui": ("sweeps.commands.ui", "ui_command",
+           "Start MLflow's UI over the sweep's runs (and optuna-dashboard..."),
+}
 
 
 def _show_warning(default, message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -34,7 +52,22 @@ def _show_warning(default, message, category, filename, lineno, file=None, line=
 
 
 class SweepGroup(click.Group):
-    """A click group whose every error is one line on stderr and an exit code, never a traceback."""
+    """A click group whose subcommands are imported when used, and whose every error is one line
+    on stderr and an exit code, never a traceback, unless it is a bug."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands, from the table: no command module is imported to list them."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:
         extra.pop("standalone_mode", None)
@@ -55,6 +88,11 @@ class SweepGroup(click.Group):
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except Exception:  # noqa: BLE001 - not the library's error family: a bug, said as one
+            traceback.print_exc()
+            click.echo("Error: the above is a bug in sweeps, not a mistake of yours; please report it with this "
+                       "traceback.", err=True)
+            sys.exit(1)
         finally:
             for sig, handler in old.items():
                 if installed and handler is not None:
@@ -74,11 +112,6 @@ def cli() -> None:
       sweep presets
       sweep train --dataset circle
     """
-
-
-for command in (run_command, worker_command, status_command, presets_command, sync_command, train_command,
-                reproduce_command, report_command, ui_command):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from studies import StudySummary
-from studies._mlflow_ui import server_base
-from studies.mlflow_dashboard import link_lines
-from studies.mlflow_writer import MlflowStatus
+from studies.tracking import MlflowStatus
 from sweeps.errors import EXIT_MLFLOW_INCOMPLETE
+
+if TYPE_CHECKING:
+    from studies.sweep import StudySummary
 
 __all__ = ["Progress", "summary_table", "format_value", "mlflow_links", "mlflow_line", "mlflow_end", "UI_HOST", "UI_PORT"]
 
@@ -155,6 +155,8 @@ def mlflow_links(sweep: str, experiment_id: str, tracking_uri: str | None, *, po
                  served: bool = False) -> list[str]:
     """The links that open a sweep's studies and best trials in MLflow's UI: on the tracking
     server itself, or on 'sweep ui' for a local store (``served``: it is up now)."""
+    from studies.tracking import link_lines, server_base
+
     base = server_base(tracking_uri)
     lines = link_lines(base or f"http://{UI_HOST}:{port}", experiment_id, sweep)
     if base is None and not served:
@@ -171,7 +173,7 @@ def mlflow_end(sweep: str, status: MlflowStatus | None) -> int:
         click.echo("\n".join(mlflow_links(sweep, status.experiment_id, status.tracking_uri)))
     if status.incomplete:
         why = status.stopped or ("MLflow failed" if status.failing else "not written in time")
-        missing = f"{status.mine} run(s)" if status.mine else "runs"
+        missing = f"{status.mine} run(s)" if status.mine and not status.failing else "runs"
         click.echo(f"Warning: MLflow is missing {missing} of this sweep ({why}); the storage has every trial. "
                    f"Run 'sweep sync {sweep}' to write them.", err=True)
         return EXIT_MLFLOW_INCOMPLETE

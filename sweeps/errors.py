@@ -8,7 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from studies.errors import ParameterError
+from studies.errors import ParameterError, SweepsError
 
 __all__ = ["UserError", "user_errors", "EXIT_MLFLOW_INCOMPLETE"]
 
@@ -39,8 +39,8 @@ def _flag(param: str) -> str | None:
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the library's ``ValueError`` into a :class:`UserError`, naming parameters by the
-    flags that set them."""
+    """Turn the library's errors (:class:`SweepsError`) into a :class:`UserError`, naming
+    parameters by the flags that set them. Any other exception is a bug: it keeps its traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -49,7 +49,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ParameterError as exc:
             flag = _flag(exc.param)
             raise UserError(" ".join((exc.named(flag) if flag else str(exc)).split())) from None
-        except ValueError as exc:
+        except SweepsError as exc:
             raise UserError(" ".join(str(exc).split())) from None
 
     return wrapper

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from engine import Dataset
 from engine.checks import MAX_EPOCHS  # one limit, the engine's rule
 from engine.limits import human_bytes, largest, machine_memory, stack_bytes
-from studies import SearchSpace
+from studies.errors import SweepsError
+from studies.sweep import SearchSpace
 
 __all__ = ["JOBS_PER_CPU", "MAX_EPOCHS", "check_fits", "cpu_count", "max_jobs"]
 
@@ -65,10 +66,10 @@ def check_fits(space: SearchSpace, datasets: Sequence[Dataset], *, jobs: int, ba
             f"{ds.name!r} need about {human_bytes(need)} of memory, but this machine has {human_bytes(memory)}")
     fit_width = largest(lambda w: _need(space, datasets, jobs=jobs, batch=batch, width=w)[0], width)
     if fit_width >= 1:
-        raise ValueError(f"{_key(space, 'hidden_units')!r} = {width}: {head}; at most {fit_width} units fit "
+        raise SweepsError(f"{_key(space, 'hidden_units')!r} = {width}: {head}; at most {fit_width} units fit "
                          f"(or lower 'batch' or 'jobs').")
     fit_layers = largest(lambda n: _need(space, datasets, jobs=jobs, batch=batch, layers=n)[0], layers)
     if fit_layers < 1:
-        raise ValueError(f"{head}; lower 'batch' or 'jobs'.")
-    raise ValueError(f"{_key(space, 'hidden_layers')!r} = {layers}: {head}; at most {fit_layers} layers fit "
+        raise SweepsError(f"{head}; lower 'batch' or 'jobs'.")
+    raise SweepsError(f"{_key(space, 'hidden_layers')!r} = {layers}: {head}; at most {fit_layers} layers fit "
                      f"(or lower 'batch' or 'jobs').")

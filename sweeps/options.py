@@ -6,13 +6,18 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
-import optuna
 
-from studies.runner import BACKENDS, Launch
-from studies.storage import DEFAULT_STORAGE, open_storage, storage_file
-from studies.summary import SweepStudy, require_sweep
+from studies.errors import SweepsError
+from studies.execution import BACKENDS, Launch
+from studies.storage import DEFAULT_STORAGE, storage_file
+
+if TYPE_CHECKING:
+    import optuna
+
+    from studies.sweep import SweepStudy
 
 __all__ = ["SweepRef", "named_sweep", "storage_option", "tracking_option", "launch_options", "make_launch"]
 
@@ -44,9 +49,9 @@ def launch_options(func: Callable) -> Callable:
 
 def make_launch(backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> Launch:
     if backend == "dask" and not scheduler:
-        raise ValueError("'--backend dask' needs '--scheduler tcp://HOST:PORT' (the dask scheduler's address).")
+        raise SweepsError("'--backend dask' needs '--scheduler tcp://HOST:PORT' (the dask scheduler's address).")
     if grace_period <= heartbeat_interval:
-        raise ValueError(f"'--grace-period' must be greater than '--heartbeat-interval', but got "
+        raise SweepsError(f"'--grace-period' must be greater than '--heartbeat-interval', but got "
                          f"{grace_period} <= {heartbeat_interval}.")
     return Launch(backend=backend, scheduler=scheduler, heartbeat_interval=heartbeat_interval,
                   grace_period=grace_period)
@@ -74,7 +79,10 @@ def named_sweep(func: Callable) -> Callable:
         url = storage or DEFAULT_STORAGE
         path = storage_file(url)
         if path is not None and not os.path.exists(path):  # looking must not create the file (as opening would)
-            raise ValueError(f"no sweep named {name!r}: there is no storage {url!r} here (see '--storage').")
+            raise SweepsError(f"no sweep named {name!r}: there is no storage {url!r} here (see '--storage').")
+        from studies.storage import open_storage
+        from studies.sweep import require_sweep
+
         store = open_storage(storage)
         ref = SweepRef(name, storage, store, tuple(require_sweep(store, name)))
         return func(*args, sweep=ref, **kwargs)

@@ -11,19 +11,34 @@ import difflib
 import math
 import re
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from engine.checks import MAX_EPOCHS, RULES, Interval
-from studies import OBJECTIVES, Choice, DatasetRef, PluginSpec, Range, SearchSpace, Subsets, SweepConfig, check_plugin
-from studies.config import ALL, DEFAULT_BATCH, DEFAULT_CURVE_POINTS, WarmStart
-from studies.fingerprints import remember
-from studies.objectives import CURVE_OBJECTIVES
-from studies.samplers import MULTI_OBJECTIVE_SAMPLERS
-from studies.space import INT_SETTINGS, REGULARIZATIONS, SETTINGS
+from studies.errors import SweepsError
+from studies.search import MULTI_OBJECTIVE_SAMPLERS, check_plugin
 from studies.storage import redact, storage_kind
+from studies.sweep import (
+    ALL,
+    CURVE_OBJECTIVES,
+    DEFAULT_BATCH,
+    DEFAULT_CURVE_POINTS,
+    INT_SETTINGS,
+    OBJECTIVES,
+    REGULARIZATIONS,
+    SETTINGS,
+    Choice,
+    DatasetRef,
+    PluginSpec,
+    Range,
+    SearchSpace,
+    Subsets,
+    SweepConfig,
+    WarmStart,
+    remember,
+)
 from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
+from sweeps.presets import preset_text, presets
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
@@ -51,17 +66,7 @@ class _Where:
         self.stored = stored  # a sweep already in a storage: rules added since it was stored are not applied
 
     def error(self, message: str) -> ValueError:
-        return ValueError(f"{self.origin}: {message}")
-
-
-def presets() -> dict[str, str]:
-    """Built-in preset name -> its first comment line (a description)."""
-    out = {}
-    for entry in sorted(resources.files("sweeps.presets").iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".toml"):
-            first = entry.read_text(encoding="utf-8").splitlines()[0]
-            out[entry.name[:-5]] = first.lstrip("# ").strip()
-    return out
+        return SweepsError(f"{self.origin}: {message}")
 
 
 def _read_source(source: str) -> tuple[str, str]:
@@ -71,18 +76,18 @@ def _read_source(source: str) -> tuple[str, str]:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise ValueError(f"{source}: cannot read the file ({exc.strerror}).") from None
+            raise SweepsError(f"{source}: cannot read the file ({exc.strerror}).") from None
         if b"\x00" in raw:
-            raise ValueError(f"{source}: not a text file; a sweep file is TOML text.")
+            raise SweepsError(f"{source}: not a text file; a sweep file is TOML text.")
         try:
             return raw.decode("utf-8"), source
         except UnicodeDecodeError:
-            raise ValueError(f"{source}: not a UTF-8 text file; a sweep file is TOML text.") from None
+            raise SweepsError(f"{source}: not a UTF-8 text file; a sweep file is TOML text.") from None
     if path.is_dir():
-        raise ValueError(f"{source}: is a folder, not a sweep file.")
+        raise SweepsError(f"{source}: is a folder, not a sweep file.")
     if source in presets():
-        return resources.files("sweeps.presets").joinpath(f"{source}.toml").read_text(encoding="utf-8"), f"preset {source!r}"
-    raise ValueError(f"no sweep file or preset named {source!r}; the presets are {sorted(presets())}.")
+        return preset_text(source), f"preset {source!r}"
+    raise SweepsError(f"no sweep file or preset named {source!r}; the presets are {sorted(presets())}.")
 
 
 def load_spec(source: str, *, stored: bool = False) -> SweepConfig:
@@ -92,7 +97,7 @@ def load_spec(source: str, *, stored: bool = False) -> SweepConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{origin}: TOML syntax error: {exc}.") from None
+        raise SweepsError(f"{origin}: TOML syntax error: {exc}.") from None
     return spec_from_dict(data, origin=origin, stored=stored)
 
 
@@ -240,7 +245,7 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
             loaded.append(ref.load(seed=seed))
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
-        remember(ref, seed, loaded[-1].signature)  # signed once per process (see studies.fingerprints)
+        remember(ref, seed, loaded[-1].signature)  # signed once per process (see studies.sweep.fingerprints)
         refs.append(ref)
     return tuple(refs), loaded
 

@@ -8,7 +8,7 @@ Optuna's own models, stored representations and record format, so that what they
 what Optuna's public calls store (tests/studies/test_optuna_compat.py checks it against
 Optuna itself, and fails loudly when a name here changes upstream).
 
-The sampler side (studies/samplers.py) is here too: TPE's one sampling step, run with more
+The sampler side (studies/search/samplers.py) is here too: TPE's one sampling step, run with more
 candidates for a batch of trials; the vectorized log Phi of TPE's truncated normal; the
 percentile pruner's helpers. Each is checked against Optuna's own behaviour by the same tests.
 """

@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial
 
 # -- The percentile (and median) pruner's helpers ---------------------------------------------------
 #
-# studies/samplers.py's _PercentilePruner decides as Optuna's PercentilePruner.prune, with
+# studies/search/samplers.py's _PercentilePruner decides as Optuna's PercentilePruner.prune, with
 # Optuna's own helpers, and remembers a step's percentile across the trials of a stack.
 
 def percentile_first_in_interval(step: int, steps: Iterable[int], *, n_warmup_steps: int,

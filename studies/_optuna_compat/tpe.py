@@ -12,7 +12,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
-# -- TPE: one fit, many candidates (studies/samplers.py's BatchTPESampler) ------------------------
+# -- TPE: one fit, many candidates (studies/search/samplers.py's BatchTPESampler) ------------------------
 #
 # Optuna has no public way to fit TPE's model once and draw candidates for several trials.
 # Rather than re-implement ``TPESampler._sample`` (which trials act as constant liars, the

@@ -1,235 +1,25 @@
-"""``build_report``: a sweep's research report (HTML, Markdown with PNGs, CSV), from the storage."""
+"""A sweep's research report (HTML, Markdown with PNGs, CSVs) from the storage alone, and the
+figures and numbers it is made of (the MLflow dashboard draws the same figures).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import optuna
-import tomli_w
+from engine._lazy import lazy_face
 
-from studies.files import prepare_folder, write_atomic
-from studies.curves import curve_rows
-from studies.outcomes import FINISHED, outcome_of
-from studies.reports import figures
-from studies.reports.data import DatasetReport, SweepReport, gather, trial_rows
-from studies.reports.render import Code, Heading, Image, Table, Text, to_html, to_markdown
+if TYPE_CHECKING:
+    from studies.reports.build import ReportFiles, build_report
+    from studies.reports.data import divergence_boundary, gather, importances_of
+    from studies.reports import figures
 
-__all__ = ["ReportFiles", "build_report"]
+__all__ = [
+    "ReportFiles",
+    "build_report",
+    "divergence_boundary",
+    "figures",
+    "gather",
+    "importances_of",
+]
 
-
-@dataclass(frozen=True)
-class ReportFiles:
-    html: str
-    markdown: str
-    csv: str
-    figures: tuple[str, ...]
-    curves: str = ""  # every epoch of every finished trial's curves
-
-
-_FRONT_ROWS = 50  # rows of a front's table in the report
-
-
-def _fmt(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _params(params: dict[str, object]) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()) or "-"
-
-
-def _test(d: DatasetReport) -> str:
-    t = d.test_score
-    if "test_accuracy" in t:
-        return f"accuracy {t['test_accuracy']:.4f}"
-    if "test_r2" in t:
-        return f"R^2 {t['test_r2']:.4f}"
-    return "-"
-
-
-def _front_blocks(i: int, d: DatasetReport) -> list:
-    """Several objectives: the Pareto figure and the front's table."""
-    s, names = d.summary, d.objectives
-    blocks: list = [Heading(3, f"Pareto front: {len(d.front)} trial(s)")]
-    blocks.append(Image(f"{i}-pareto.png", figures.pareto(d.trials, d.front, names, s.directions),
-                        f"Pareto front of {s.dataset}"))
-    shown = d.front[:_FRONT_ROWS]
-    warm = bool(d.sources)
-    rows = [[t.user_attrs.get("run", {}).get("label", f"t{t.number}"), *t.values, _params(t.params),
-             *([d.sources.get(t.number, "-")] if warm else [])] for t in shown]
-    blocks.append(Table(["trial", *names, "hyperparameters", *(["warm start from"] if warm else [])], rows))
-    if len(d.front) > len(shown):
-        blocks.append(Text(f"The first {len(shown)} of {len(d.front)} trials on the front (trials.csv has all, "
-                           f"column 'pareto')."))
-    return blocks
-
-
-def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
-    s, blocks = d.summary, []
-    multi = s.front is not None
-    objective = d.objectives[d.primary]
-    direction = s.directions[d.primary] if s.directions else s.direction
-    blocks.append(Heading(2, f"Dataset {s.dataset} (study {s.study})"))
-    if d.retrained is not None:
-        ds = d.retrained.dataset
-        inputs = "" if ds.features == ("linear",) else f" (the best trial's feature families {'+'.join(ds.features)})"
-        blocks.append(Text(f"{ds.task} task, {ds.n_features} input features{inputs} ({', '.join(ds.feature_names)}), "
-                           f"{len(ds.y_train)}/{len(ds.y_val)}/{len(ds.y_test)} train/validation/test rows."))
-    blocks.append(Table(["outcome", "trials"], [[o, n] for o, n in s.counts.items()] + [["total wanted", s.total]]))
-    if multi:
-        blocks += _front_blocks(i, d)
-    if d.best is None:
-        blocks.append(Text("No complete trial yet."))
-    else:
-        run = d.best.user_attrs.get("run", {})
-        which = f"Best trial by {objective}" if multi else "Best trial"
-        blocks.append(Heading(3, f"{which}: {run.get('label', d.best.number)} ({objective} {_fmt(d.value(d.best))})"))
-        if d.best.number in d.sources:
-            blocks.append(Text(f"Its configuration came from the warm start: {d.sources[d.best.number]}."))
-        blocks.append(Table(["hyperparameter", "value"], [[k, v] for k, v in d.best.params.items()]))
-        blocks.append(Image(f"{i}-best-curves.png", figures.curves([d.best], "Best trial: cost per epoch"),
-                            f"cost curves of the best trial of {s.dataset}"))
-        if d.test_score:
-            extra = ", ".join(f"{k} {v:.4g}" for k, v in d.test_score.items())
-            blocks.append(Text(f"Held-out test score of the best configuration, retrained from scratch with its "
-                               f"recorded seed (the test split's only use): {extra}."))
-    blocks.append(Image(f"{i}-history.png", figures.history(d.trials, direction, objective, index=d.primary),
-                        f"optimization history of {s.dataset}"))
-    if d.importances:
-        blocks.append(Image(f"{i}-importances.png", figures.importances(d.importances),
-                            f"hyperparameter importances of {s.dataset}"))
-    else:
-        blocks.append(Text(f"Hyperparameter importances: {d.importance_note}"))
-    params = sorted({p for t in d.trials for p in t.params})
-    if params:
-        blocks.append(Image(f"{i}-slices.png", figures.slices(d.trials, params, objective, index=d.primary),
-                            f"slice plot of {s.dataset}"))
-    sign = -1 if direction == "maximize" else 1
-    top = sorted((t for t in d.trials if d.value(t) is not None), key=lambda t: (sign * d.value(t), t.number))[:3]
-    if top:
-        blocks.append(Image(f"{i}-top-curves.png", figures.curves(top, "Top trials: train (dashed) and validation cost"),
-                            f"cost curves of the top trials of {s.dataset}"))
-    diverged = [t for t in d.trials if outcome_of(t) == "diverged"][:3]
-    if diverged:
-        blocks.append(Image(f"{i}-diverged-curves.png",
-                            figures.curves(diverged, "Diverged trials (dotted line: where they diverged)"),
-                            f"cost curves of diverged trials of {s.dataset}"))
-    if any("learning_rate" in t.params for t in d.trials):
-        blocks.append(Image(f"{i}-divergence-map.png", figures.divergence_map(d.trials, d.stable_lr),
-                            f"divergence map of {s.dataset}"))
-    if d.lowest_diverged_lr is None:
-        blocks.append(Text("No trial diverged."))
-    else:
-        stable = "none" if d.stable_lr is None else f"{d.stable_lr:.4g}"
-        blocks.append(Text(f"The lowest learning rate that diverged: {d.lowest_diverged_lr:.4g}; the largest "
-                           f"learning rate below it that trained without diverging: {stable}."))
-    if d.sources:
-        blocks += _warm_blocks(d)
-    r = d.retrained
-    if (r is not None and r.dataset.n_raw_features == 2 and r.dataset.task != "regression"
-            and r.history.divergence is None):
-        blocks.append(Image(f"{i}-decision-boundary.png", figures.decision_boundary(r.model, r.dataset),
-                            f"decision boundary of the best network on {s.dataset}"))
-    return blocks
-
-
-def _warm_blocks(d: DatasetReport) -> list:
-    """Which trials a warm start enqueued, where from, and how they ended."""
-    rows = []
-    for t in d.trials:
-        if t.number in d.sources:
-            values = ", ".join(_fmt(v) for v in t.values) if t.values and outcome_of(t) == "complete" else "-"
-            rows.append([t.number, d.sources[t.number], outcome_of(t) or "withdrawn", values])
-    return [Heading(3, "Warm start"),
-            Text(f"{len(rows)} trial(s) started from the configurations of another sweep's study (enqueued before "
-                 f"any trial was sampled); the others were sampled."),
-            Table(["trial", "from (study #trial)", "outcome", "value(s)"], rows)]
-
-
-def _warm_summary(report: SweepReport) -> list:
-    """The warm start as the sweep file gave it, and per dataset how many trials came from it."""
-    ws = report.config.get("warm_start")
-    if not isinstance(ws, dict):
-        return []
-    where = f" in {ws['storage']}" if ws.get("storage") else " (the same storage)"
-    counts = ", ".join(f"{d.summary.dataset} {len(d.sources)}" for d in report.datasets)
-    return [Text(f"Warm start: the top {ws.get('top')} configurations of each dataset's study of sweep "
-                 f"{ws.get('sweep')!r}{where}, enqueued before sampling; trials from it per dataset: {counts} "
-                 f"(a dataset with none started cold).")]
-
-
-def _blocks(report: SweepReport) -> list:
-    cfg = report.config
-    objective = cfg.get("objective", "val_cost")
-    names = (objective,) if isinstance(objective, str) else tuple(objective)
-    directions = report.datasets[0].summary.directions if report.datasets else ()
-    blocks: list = [Text(f"Objective{'s' if len(names) > 1 else ''}: "
-                         f"{', '.join(f'{n} ({d})' for n, d in zip(names, directions)) or names[0]}, "
-                         f"{len(report.datasets)} dataset(s), sampler {cfg.get('sampler', {}).get('name')}, "
-                         f"pruner {cfg.get('pruner', {}).get('name')}.")]
-    blocks += _warm_summary(report)
-    blocks.append(Heading(2, "Across datasets"))
-    if len(names) == 1:
-        blocks.append(Table(
-            ["dataset", "finished", f"best {objective}", "test score (best, retrained)", "winning settings"],
-            [[d.summary.dataset, f"{d.summary.finished}/{d.summary.total}", d.summary.best_value, _test(d),
-              _params(d.summary.best_params)] for d in report.datasets],
-        ))
-    else:
-        rows = []
-        for d in report.datasets:
-            bests = []
-            for k, name in enumerate(names):
-                f = d.summary.best_of(name)
-                bests.append("-" if f is None else f"{_fmt(f.values[k])} (t{f.number})")
-            rows.append([d.summary.dataset, f"{d.summary.finished}/{d.summary.total}", len(d.front), *bests, _test(d),
-                         _params(d.best.params) if d.best is not None else "-"])
-        primary = names[report.datasets[0].primary] if report.datasets else names[0]
-        blocks.append(Table(
-            ["dataset", "finished", "front size", *[f"best {n}" for n in names],
-             f"test score (best {primary}, retrained)", f"settings of the best {primary}"], rows))
-    for i, d in enumerate(report.datasets):
-        blocks += _dataset_blocks(i, d, objective)
-    blocks.append(Heading(2, "Environment"))
-    blocks.append(Table(["", ""], [[k, v] for k, v in report.env.items()]))
-    blocks.append(Heading(2, "The sweep file as it was run"))
-    blocks.append(Code(tomli_w.dumps(cfg)))
-    return blocks
-
-
-def build_report(storage: optuna.storages.BaseStorage, name: str, *, out_dir: str) -> ReportFiles:
-    """Write ``report.html`` (self-contained), ``report.md`` with ``figures/*.png``, and
-    ``trials.csv`` into ``out_dir``; returns their paths."""
-    prepare_folder(out_dir, subfolders=("figures",), create=False)  # a bad '--out' is refused before the work
-    report = gather(storage, name)
-    blocks = _blocks(report)
-    title = f"Sweep {name}"
-    md, files = to_markdown(title, blocks, "figures")
-    header, rows = trial_rows(report)
-    table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=header)
-    writer.writeheader()
-    writer.writerows(rows)
-    prepare_folder(out_dir, subfolders=("figures",))
-    written = [write_atomic(os.path.join(out_dir, rel), png) for rel, png in files.items()]
-    csv_path = write_atomic(os.path.join(out_dir, "trials.csv"), table.getvalue())
-    curves_path = write_atomic(os.path.join(out_dir, "curves.csv"), _curves_csv(report))
-    md_path = write_atomic(os.path.join(out_dir, "report.md"), md)
-    html_path = write_atomic(os.path.join(out_dir, "report.html"), to_html(title, blocks))
-    return ReportFiles(html=html_path, markdown=md_path, csv=csv_path, figures=tuple(written), curves=curves_path)
-
-
-def _curves_csv(report: SweepReport) -> str:
-    """``curves.csv``: every epoch of every finished trial, one row per trial and epoch (a
-    diverged trial's last row: the epoch that diverged and the value that crossed the threshold)."""
-    columns = curve_rows((d.summary.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}),
-                          t.user_attrs.get("divergence"))
-                         for d in report.datasets for t in sorted(d.trials, key=lambda t: t.number)
-                         if outcome_of(t) in FINISHED)
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(list(columns))
-    writer.writerows(zip(*columns.values()))
-    return out.getvalue()
+__getattr__, __dir__ = lazy_face(__name__, __file__, __all__)

@@ -13,11 +13,11 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from studies.objectives import CURVE_OBJECTIVES
-from studies.outcomes import outcome_of
-from studies.pareto import pareto_front
-from studies.reproduce import Retrained, recorded_data, retrain
-from studies.summary import StudySummary, SweepStudy, require_sweep, summarize_study
+from studies.sweep import CURVE_OBJECTIVES
+from studies.sweep import outcome_of
+from studies.sweep import pareto_front
+from studies.search import Retrained, recorded_data, retrain
+from studies.sweep import StudySummary, SweepStudy, require_sweep, summarize_study
 
 __all__ = ["DatasetReport", "SweepReport", "gather", "environment", "source_of", "trial_rows", "divergence_boundary",
            "importances_of"]

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 from optuna.trial import FrozenTrial
 
-from studies.outcomes import outcome_of
+from studies.sweep import outcome_of
 
 __all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary", "boundary_grid",
            "pareto"]

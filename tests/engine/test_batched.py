@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine import ACTIVATIONS, MLP, OPTIMIZERS, load_dataset, train
-from engine.batched import Member, Stack, train_batched
+from engine.stack.trainer import Member, Stack, train_stacked
 
 MEMBERS = [Member((3, 5), 0.05, l2=1e-3), Member((6, 2), 0.02, l1=1e-3), Member((6, 5), 0.1)]
 
@@ -33,7 +33,7 @@ def _assert_same(h, hs):
 @pytest.mark.parametrize(("activation", "optimizer"), list(itertools.product(sorted(ACTIVATIONS), sorted(OPTIMIZERS))))
 def test_members_equal_single_networks(activation, optimizer):
     ds = load_dataset("circle", noise=0.1)
-    out = train_batched(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer=optimizer,
+    out = train_stacked(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer=optimizer,
                         dtype=np.float64)
     for m, (model, h) in zip(MEMBERS, out):
         single, hs = _single(ds, m, activation, optimizer, 4)
@@ -48,9 +48,9 @@ NESTEROV = {"momentum": 0.8, "nesterov": True}
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_nesterov_members_equal_single_networks(activation):
     ds = load_dataset("circle", noise=0.1)
-    out = train_batched(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
+    out = train_stacked(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
                         dtype=np.float64, **NESTEROV)
-    plain = train_batched(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
+    plain = train_stacked(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
                           momentum=0.8, dtype=np.float64)
     for m, (model, h), (_, hp) in zip(MEMBERS, out, plain):
         single, hs = _single(ds, m, activation, "momentum", 4, **NESTEROV)
@@ -64,7 +64,7 @@ def test_nesterov_members_equal_single_networks(activation):
 def test_softmax_and_regression_members(name):
     ds = load_dataset(name)
     members = [Member((4,), 0.05), Member((7,), 0.01, l2=1e-2)]
-    out = train_batched(members, ds, activation="tanh", epochs=3, batch_size=16, optimizer="adam", dtype=np.float64)
+    out = train_stacked(members, ds, activation="tanh", epochs=3, batch_size=16, optimizer="adam", dtype=np.float64)
     for m, (_, h) in zip(members, out):
         _assert_same(h, _single(ds, m, "tanh", "adam", 3, batch=16)[1])
 
@@ -72,7 +72,7 @@ def test_softmax_and_regression_members(name):
 def test_members_with_their_own_seeds_shuffle_alike_to_single_runs():
     ds = load_dataset("xor")
     members = [Member((4,), 0.1, seed=1), Member((4,), 0.1, seed=2), Member((2,), 0.3, seed=3)]
-    out = train_batched(members, ds, activation="relu", epochs=3, batch_size=10, dtype=np.float64)
+    out = train_stacked(members, ds, activation="relu", epochs=3, batch_size=10, dtype=np.float64)
     for m, (_, h) in zip(members, out):
         _assert_same(h, _single(ds, m, "relu", "sgd", 3)[1])
     assert out[0][1].train_cost != out[1][1].train_cost
@@ -81,7 +81,7 @@ def test_members_with_their_own_seeds_shuffle_alike_to_single_runs():
 def test_a_diverging_member_is_frozen_and_reported_while_the_others_go_on():
     ds = load_dataset("circle")
     members = [Member((8, 8), 50.0), Member((8, 8), 0.03), Member((4, 4), 0.1)]
-    out = train_batched(members, ds, activation="relu", epochs=6, batch_size=10, dtype=np.float64)
+    out = train_stacked(members, ds, activation="relu", epochs=6, batch_size=10, dtype=np.float64)
     hs = _single(ds, members[0], "relu", "sgd", 6)[1]
     assert out[0][1].divergence is not None
     _assert_same(out[0][1], hs)
@@ -98,7 +98,7 @@ def test_on_epoch_drops_a_member_from_the_stack():
         seen.append((member, epoch))
         return not (member == 1 and epoch == 2)
 
-    out = train_batched(MEMBERS, ds, activation="tanh", epochs=4, batch_size=10, dtype=np.float64, on_epoch=hook)
+    out = train_stacked(MEMBERS, ds, activation="tanh", epochs=4, batch_size=10, dtype=np.float64, on_epoch=hook)
     assert out[1][1].stopped_early and out[1][1].epochs == 2
     assert [e for m, e in seen if m == 1] == [1, 2]
     assert out[0][1].epochs == out[2][1].epochs == 4
@@ -109,7 +109,7 @@ def test_padding_changes_nothing_even_where_the_activation_of_zero_is_not_zero()
     # sigmoid(0) = 1/2: padded units must be masked, and L1/Adam must leave their zeros alone.
     ds = load_dataset("spiral")
     members = [Member((2, 3), 0.5, l1=1e-2), Member((9, 7), 0.1)]
-    out = train_batched(members, ds, activation="sigmoid", epochs=3, batch_size=10, optimizer="adam",
+    out = train_stacked(members, ds, activation="sigmoid", epochs=3, batch_size=10, optimizer="adam",
                         dtype=np.float64)
     narrow, h = out[0]
     assert [w.shape for w in narrow.weights] == [(2, 2), (2, 3), (3, 1)]
@@ -131,7 +131,7 @@ MIXED = [Member((3, 5), 0.05, l2=1e-3, activation="relu"), Member((6,), 0.02, l1
 def test_members_of_other_depths_and_activations_share_a_stack(optimizer):
     # Shallower members ride on identity layers; each activation is applied to its own rows.
     ds = load_dataset("spiral")
-    out = train_batched(MIXED, ds, epochs=4, batch_size=10, optimizer=optimizer, dtype=np.float64)
+    out = train_stacked(MIXED, ds, epochs=4, batch_size=10, optimizer=optimizer, dtype=np.float64)
     for m, (model, h) in zip(MIXED, out):
         single, hs = _single(ds, m, m.activation, optimizer, 4)
         _assert_same(h, hs)
@@ -143,7 +143,7 @@ def test_members_of_other_depths_and_activations_share_a_stack(optimizer):
 def test_nesterov_members_of_other_depths_and_activations_share_a_stack():
     # Identity layers' parameters are masked out of the look-ahead step too.
     ds = load_dataset("plane")
-    out = train_batched(MIXED, ds, epochs=4, batch_size=16, optimizer="momentum", dtype=np.float64, **NESTEROV)
+    out = train_stacked(MIXED, ds, epochs=4, batch_size=16, optimizer="momentum", dtype=np.float64, **NESTEROV)
     for m, (model, h) in zip(MIXED, out):
         single, hs = _single(ds, m, m.activation, "momentum", 4, batch=16, **NESTEROV)
         _assert_same(h, hs)
@@ -154,7 +154,7 @@ def test_nesterov_members_of_other_depths_and_activations_share_a_stack():
 def test_a_member_diverging_in_a_mixed_stack_leaves_the_others_alone():
     ds = load_dataset("circle")
     members = [Member((8,), 50.0, activation="relu"), *MIXED[2:4]]
-    out = train_batched(members, ds, epochs=5, batch_size=10, dtype=np.float64)
+    out = train_stacked(members, ds, epochs=5, batch_size=10, dtype=np.float64)
     assert out[0][1].divergence is not None
     for m, (_, h) in zip(members, out):
         _assert_same(h, _single(ds, m, m.activation, "sgd", 5)[1])
@@ -164,9 +164,9 @@ def test_alone_in_a_stack_of_the_same_widths_is_bit_identical():
     # What `sweep reproduce` relies on: a member's sums do not depend on the other members.
     ds = load_dataset("xor")
     widths = [8, 8, 8]
-    out = train_batched(MIXED, ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
+    out = train_stacked(MIXED, ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
     for m, (model, h) in zip(MIXED, out):
-        (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
+        (alone, ha), = train_stacked([m], ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
         mine, alone_d = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), alone_d.pop("epoch_time")
         assert mine == alone_d
@@ -177,9 +177,9 @@ def test_alone_in_a_stack_of_the_same_widths_is_bit_identical():
 def test_a_nesterov_member_alone_in_a_stack_of_the_same_widths_is_bit_identical():
     ds = load_dataset("spiral")
     widths = [8, 8, 8]
-    out = train_batched(MIXED, ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths, **NESTEROV)
+    out = train_stacked(MIXED, ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths, **NESTEROV)
     for m, (model, h) in zip(MIXED, out):
-        (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths,
+        (alone, ha), = train_stacked([m], ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths,
                                      **NESTEROV)
         mine, alone_d = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), alone_d.pop("epoch_time")
@@ -191,14 +191,14 @@ def test_a_nesterov_member_alone_in_a_stack_of_the_same_widths_is_bit_identical(
 def test_bad_stacks():
     ds = load_dataset("xor")
     with pytest.raises(ValueError, match=r"'widths' must give every hidden layer of the deepest member \(2\)"):
-        train_batched([Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10,
+        train_stacked([Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10,
                       widths=[4])
     with pytest.raises(ValueError, match="'activation' must be one of"):
-        train_batched([Member((2,), 0.1)], ds, activation="gelu", epochs=1, batch_size=10)
+        train_stacked([Member((2,), 0.1)], ds, activation="gelu", epochs=1, batch_size=10)
     with pytest.raises(ValueError, match="'activation' must be one of"):
-        train_batched([Member((2,), 0.1, activation="swish")], ds, epochs=1, batch_size=10)
+        train_stacked([Member((2,), 0.1, activation="swish")], ds, epochs=1, batch_size=10)
     with pytest.raises(ValueError, match="every member needs an activation"):
-        train_batched([Member((2,), 0.1)], ds, epochs=1, batch_size=10)
+        train_stacked([Member((2,), 0.1)], ds, epochs=1, batch_size=10)
 
 
 def test_members_join_and_leave_a_stack_between_epochs():
@@ -263,7 +263,7 @@ def test_a_member_of_a_many_dataset_stack_retrains_alone_bit_for_bit():
         stack.step_epoch()
     stack.flush()
     for i, (m, h) in enumerate(zip(MIXED, handles)):
-        (alone, ha), = train_batched([m], sets[i % 2], epochs=3, batch_size=10, widths=[8, 8, 8])
+        (alone, ha), = train_stacked([m], sets[i % 2], epochs=3, batch_size=10, widths=[8, 8, 8])
         mine, theirs = stack.history(h).to_dict(), ha.to_dict()
         mine.pop("epoch_time"), theirs.pop("epoch_time")
         assert mine == theirs
@@ -303,7 +303,7 @@ def test_members_of_other_input_features_share_a_padded_stack(optimizer):
         for a, b in zip(model.params, single.params):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
     for m, ds, model, h in _padded_stack(optimizer, np.float32):
-        (alone, ha), = train_batched([m], ds, epochs=3, batch_size=10, optimizer=optimizer, widths=[7, 7], inputs=7)
+        (alone, ha), = train_stacked([m], ds, epochs=3, batch_size=10, optimizer=optimizer, widths=[7, 7], inputs=7)
         mine, theirs = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), theirs.pop("epoch_time")
         assert mine == theirs  # retrained alone with the same widths and inputs: bit for bit

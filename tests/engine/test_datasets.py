@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine import DATASETS, from_arrays, load_dataset
-from engine.playground import GENERATORS, REGRESSION_GENERATORS
+from engine.data.playground import GENERATORS, REGRESSION_GENERATORS
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -195,7 +195,7 @@ def test_the_largest_values_allowed_take_every_feature_family_without_a_warning(
     """Inputs at the limit stay finite through squares and products and their standardization."""
     import warnings
 
-    from engine.datasets import MAX_ABS_VALUE, with_features
+    from engine.data.datasets import MAX_ABS_VALUE, with_features
 
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(40, 2)) * MAX_ABS_VALUE

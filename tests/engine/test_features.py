@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine import FEATURES, MLP, check_features, from_arrays, load_dataset, train, with_features
-from engine.features import expand, expanded_names
+from engine.data.features import expand, expanded_names
 
 X = np.array([[1.0, 2.0, -3.0], [0.5, -1.0, 4.0]])
 

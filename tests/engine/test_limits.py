@@ -87,7 +87,7 @@ def test_complex_arrays_are_refused_not_cast(tmp_path, which):
 
 
 def test_a_csv_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    from engine import datafiles
+    from engine.data import files as datafiles
 
     path = tmp_path / "big.csv"
     path.write_text("a,b\n1,0\n2,1\n" * 10)

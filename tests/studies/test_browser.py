@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from studies.processes import descendants
+from studies.execution.processes import descendants
 from sweeps.cli import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studies.curves import ALL, CURVE_COLUMNS, best_epoch, crossed, curve_rows, curve_stride, epochs_to_log
+from studies.sweep.curves import ALL, CURVE_COLUMNS, best_epoch, crossed, curve_rows, curve_stride, epochs_to_log
 
 
 @given(epochs=st.integers(1, 100_000), points=st.integers(1, 5000))

@@ -17,8 +17,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from studies.storage import open_storage
-from studies.summary import summarize
+from studies.storage.opening import open_storage
+from studies.sweep.summary import summarize
 from sweeps.cli import cli
 from tests.studies.test_browser import ARGS, CHROMIUM, SHOTS, _free_port
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from studies.files import prepare_folder, write_atomic
+from studies.reports.files import prepare_folder, write_atomic
 
 
 def test_a_write_replaces_a_link_and_leaves_its_target_alone(tmp_path):
@@ -33,7 +33,7 @@ def test_a_dangling_link_is_replaced_not_followed(tmp_path):
 
 _FAILING_WRITE = """
 import resource, signal, sys
-from studies.files import write_atomic
+from studies.reports.files import write_atomic
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit: the write fails, as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
 try:

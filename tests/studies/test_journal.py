@@ -16,8 +16,8 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from studies.journal import FlockLock, JournalWarning
-from studies.storage import open_storage
+from studies.storage.journal import FlockLock, JournalWarning
+from studies.storage.opening import open_storage
 from sweeps.cli import cli
 
 X = {"x": optuna.distributions.FloatDistribution(0, 1)}

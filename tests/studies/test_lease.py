@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from studies.lease import Lease
+from studies.storage.lease import Lease
 
 HOLD = """
 import sys, time
-from studies.lease import Lease
+from studies.storage.lease import Lease
 lease = Lease(sys.argv[1], sys.argv[2], ttl_ms=1500)
 print(lease.acquire(), flush=True)
 time.sleep(600)
@@ -50,7 +50,7 @@ def _exclusive_and_freed_by_death(url: str) -> None:
     # Taken, released, taken again by another process.
     mine = Lease(url, "mlflow:a")
     assert mine.acquire() and mine.acquire()  # idempotent while held
-    later = subprocess.run([sys.executable, "-c", "import sys; from studies.lease import Lease; "
+    later = subprocess.run([sys.executable, "-c", "import sys; from studies.storage.lease import Lease; "
                             "print(Lease(sys.argv[1], 'mlflow:a').acquire())", url], capture_output=True, text=True)
     assert later.stdout.strip() == "False", later.stderr
     mine.release()
@@ -82,7 +82,7 @@ def test_lease_on_redis(redis_url):
 
 RACE = """
 import sys, time
-from studies.lease import Lease
+from studies.storage.lease import Lease
 lease = Lease(sys.argv[1], "race")
 while not lease.acquire():
     time.sleep(0.01)

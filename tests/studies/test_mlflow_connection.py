@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from studies.mlflow_connection import MlflowConnection
+from studies.tracking.connection import MlflowConnection
 
 
 def test_a_store_deleted_while_its_tables_are_created_is_noticed(tmp_path, monkeypatch):

@@ -10,13 +10,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from studies import mlflow_dashboard as dash
-from studies.mlflow_runs import KIND
-from studies.runner import open_sweep
-from studies.storage import open_storage
-from studies.store import SweepStorage
-from studies.summary import SweepStudy, find_sweep, summarize_study
-from studies.tracking import Tracker
+from studies.tracking import dashboard as dash
+from studies.tracking.runs import KIND
+from studies.execution.runner import open_sweep
+from studies.storage.opening import open_storage
+from studies.storage.adaptor import SweepStorage
+from studies.sweep.summary import SweepStudy, find_sweep, summarize_study
+from studies.tracking.tracker import Tracker
 from sweeps.spec import load_spec
 
 LR = FloatDistribution(1e-4, 100.0, log=True)

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from studies.processes import descendants
+from studies.execution.processes import descendants
 from tests.studies.test_scale_out import _counts, _wait_for, sweep_cmd
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.mlflow_server]
@@ -93,7 +93,7 @@ def test_server_down_mid_sweep_then_sync(sweep_file, pg_database, mlflow_server,
     _wait_for(lambda: len([r for r in _runs(mlflow_server.url, "srv") if r.data.tags.get("sweeps.kind") == "trial"]) >= 2)
     mlflow_server.stop()
     out, err = run.communicate(timeout=300)
-    assert run.returncode == 0, err
+    assert run.returncode == 3, err  # the sweep is done; MLflow lacks runs: exit 3 (sweep sync)
     assert err.count("Warning: MLflow at") == 1, err
     assert "sweep sync srv" in err
     bare = storage.replace(f":{SECRET}", "")

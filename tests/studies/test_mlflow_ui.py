@@ -1,4 +1,4 @@
-"""Guard: the names studies/_mlflow_ui.py uses are in the installed MLflow UI's JavaScript.
+"""Guard: the names studies/tracking/_ui_compat.py uses are in the installed MLflow UI's JavaScript.
 
 The runs page's shared views, its search facets, its column names and its workflow switch are
 not a documented API: when an MLflow release renames them, the printed links would open a
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from studies import _mlflow_ui as ui
+from studies.tracking import _ui_compat as ui
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +26,14 @@ def bundle() -> str:
 
 def test_the_shared_view_names_are_in_the_ui(bundle):
     missing = [name for name in (f'"{ui.SHARE_PARAM}"', f'"{ui.SHARE_TAG}"') if name not in bundle]
-    assert not missing, f"MLflow's UI no longer knows {missing}: update studies/_mlflow_ui.py"
+    assert not missing, f"MLflow's UI no longer knows {missing}: update studies/tracking/_ui_compat.py"
 
 
 def test_the_facets_and_ui_state_a_shared_view_restores(bundle):
     # The UI's own lists: the search facets it keeps in the URL, and the UI state it persists.
     facets = '["searchFilter","orderByKey","orderByAsc","startTime","lifecycleFilter","modelVersionFilter",' \
              '"datasetsFilter"]'
-    assert facets in bundle, "the runs page's search facets changed: update studies/_mlflow_ui.py"
+    assert facets in bundle, "the runs page's search facets changed: update studies/tracking/_ui_compat.py"
     assert all(f'"{name}"' in facets for name in ui.FACETS)
     at = bundle.find('["selectedColumns","columnOrder"')
     assert at >= 0, "the runs page's UI state keys changed"

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from engine import MLP
-from studies.objectives import OBJECTIVES, parameter_count
-from studies.outcomes import outcome_of
-from studies.pareto import front_mask, front_ranks, pareto_front, ranked
+from studies.sweep.objectives import OBJECTIVES, parameter_count
+from studies.sweep.outcomes import outcome_of
+from studies.sweep.pareto import front_mask, front_ranks, pareto_front, ranked
 from sweeps.cli import cli
 
 
@@ -188,8 +188,8 @@ def test_mlflow_tags_follow_trials_on_and_off_the_front(sweep_file, tmp_path):
     """A trial that leaves the front is tagged pareto=false, and true again when it is back."""
     from mlflow.tracking import MlflowClient
 
-    from studies.summary import find_sweep, summarize_study
-    from studies.tracking import Tracker
+    from studies.sweep.summary import find_sweep, summarize_study
+    from studies.tracking.tracker import Tracker
 
     path = sweep_file("tags", trials=8, jobs=1, epochs=3)
     text = path.read_text().replace('objective = "val_cost"', 'objective = ["val_cost", "parameters"]')

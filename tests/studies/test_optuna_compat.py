@@ -78,7 +78,7 @@ def test_journal_backend_interface_we_override():
     assert list(inspect.signature(base.__init__).parameters) == ["self", "file_path", "lock_obj"]
 
 
-# -- The sampler side (studies/samplers.py) -------------------------------------------------------
+# -- The sampler side (studies/search/samplers.py) -------------------------------------------------------
 
 def _tpe_study(sampler: optuna.samplers.BaseSampler, n: int = 20) -> optuna.Study:
     """A study of ``x`` (always), ``c`` (always) and ``y`` (when c == 'b'), ``n`` trials told."""
@@ -295,10 +295,10 @@ def test_percentile_pruner_helpers_are_there_and_mean_what_we_use_them_for():
 # -- No private name outside this module --------------------------------------------------------------
 
 def test_the_sampler_module_uses_no_private_optuna_name():
-    """studies/samplers.py reaches Optuna's private names only through studies._optuna_compat:
+    """studies/search/samplers.py reaches Optuna's private names only through studies._optuna_compat:
     no private module or name imported, no ``x._name`` on anything but its own attributes, and
     none of its own private attributes or methods shadows one of the Optuna classes it extends."""
-    from studies import samplers
+    from studies.search import samplers
 
     tree = ast.parse(Path(samplers.__file__).read_text())
     bases = [optuna.samplers.TPESampler, optuna.samplers.GridSampler, optuna.pruners.PercentilePruner]
@@ -349,10 +349,10 @@ def test_the_installed_versions_are_within_the_ranges_pyproject_states():
 
 
 def test_loky_keeps_its_worker_processes_where_we_look():
-    """studies/_loky_compat.py: stopping a sweep reaches every loky worker process."""
+    """studies/execution/_loky_compat.py: stopping a sweep reaches every loky worker process."""
     from joblib.externals.loky import get_reusable_executor
 
-    from studies._loky_compat import worker_processes
+    from studies.execution._loky_compat import worker_processes
 
     ex = get_reusable_executor(max_workers=2, timeout=5)
     assert ex.submit(sum, [1, 2]).result() == 3

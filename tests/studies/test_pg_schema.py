@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # Each process imports everything first, then waits for the go file: they open at once.
 _OPEN_AT_ONCE = """
 import os, sys, time
-from studies.storage import open_storage
+from studies.storage.opening import open_storage
 import optuna, sqlalchemy, psycopg
 go, url = sys.argv[1], sys.argv[2]
 while not os.path.exists(go):

@@ -170,7 +170,7 @@ def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
     r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
     assert r.exit_code == 0, r.output
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
-    from studies import SearchSpace, Subsets
+    from studies.sweep.space import SearchSpace, Subsets
 
     space = SearchSpace(searched={"features": Subsets(("linear", "squares", "products", "sines"))})
     by_inputs: dict[tuple[str, ...], tuple[str, int]] = {}
@@ -217,7 +217,7 @@ def test_fixed_features_one_network_at_a_time_reproduce(sweep_file, tmp_path):
         assert "stack" not in t.user_attrs["run"] and t.user_attrs["run"]["label"].endswith(" in=squares+sines")
         again = CliRunner().invoke(cli, ["reproduce", "fix", "--dataset", "xor", "--trial", str(t.number)])
         assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
-    from studies.reproduce import find_trial, retrain
+    from studies.search.reproduce import find_trial, retrain
 
     study, trial = find_trial(storage, "fix", "xor", trials[0].number)
     assert retrain(study, trial).dataset.feature_names == ("x1^2", "x2^2", "sin(x1)", "sin(x2)")

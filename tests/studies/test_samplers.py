@@ -19,9 +19,11 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from studies import PluginSpec, make_pruner, make_sampler
+from studies.sweep.config import PluginSpec
+
+from studies.search.samplers import make_pruner, make_sampler
 from studies import _optuna_compat as compat
-from studies.samplers import BatchTPESampler, batch_of, pruner_startup
+from studies.search.samplers import BatchTPESampler, batch_of, pruner_startup
 from sweeps.spec import spec_from_dict
 
 # The playground's space as it was when these histories were chosen (the preset may change):

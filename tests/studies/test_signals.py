@@ -10,7 +10,7 @@ import time
 
 _CHILD = """
 import sys, time
-from studies import signals
+from studies.execution import signals
 signals.install()
 signals.watch_parent(parent=int(sys.argv[1]) or None, every=0.2)
 print("watching", flush=True)

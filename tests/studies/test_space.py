@@ -5,7 +5,11 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from studies import Choice, PluginSpec, Range, SearchSpace, Subsets, check_plugin, make_pruner, make_sampler
+from studies.sweep.space import Choice, Range, SearchSpace, Subsets
+
+from studies.sweep.config import PluginSpec
+
+from studies.search.samplers import check_plugin, make_pruner, make_sampler
 
 
 def _space(**searched):

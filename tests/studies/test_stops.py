@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
-from studies.processes import descendants
+from studies.execution.processes import descendants
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from optuna.storages.journal._storage import JournalOperation
 
-from studies.journal import DURABLE_OPS
-from studies.storage import FlockLock, open_storage, redact, scrub, storage_kind
+from studies.storage.journal import DURABLE_OPS
+from studies.storage.opening import FlockLock, open_storage, redact, scrub, storage_kind
 from sweeps.cli import cli
 
 

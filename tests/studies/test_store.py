@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies.storage import open_storage
-from studies.store import SweepStorage
+from studies.storage.opening import open_storage
+from studies.storage.adaptor import SweepStorage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

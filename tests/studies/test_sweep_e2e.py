@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from studies.outcomes import outcome_of
+from studies.sweep.outcomes import outcome_of
 from sweeps.cli import cli
 
 pytestmark = pytest.mark.slow

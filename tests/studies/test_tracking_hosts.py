@@ -13,11 +13,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import studies.tracking as tracking
-from studies import open_storage
-from studies.runner import open_sweep
-from studies.store import SweepStorage
-from studies.tracking import Tracker
+import studies.tracking.tracker as tracking
+from studies.storage.opening import open_storage
+from studies.execution.runner import open_sweep
+from studies.storage.adaptor import SweepStorage
+from studies.tracking.tracker import Tracker
 from sweeps.spec import load_spec
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def _runs(uri: str, experiment: str):
     from mlflow.tracking import MlflowClient
 
-    from studies import mlflow_sqlite
+    from studies.tracking import sqlite as mlflow_sqlite
 
     with mlflow_sqlite.creating(uri):  # as the writers do: never two processes creating the file at once
         client = MlflowClient(uri)

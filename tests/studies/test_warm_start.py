@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from studies import Choice, Range, SearchSpace, Subsets
-from studies.pareto import ranked
-from studies.warm_start import fitting
+from studies.sweep.space import Choice, Range, SearchSpace, Subsets
+from studies.sweep.pareto import ranked
+from studies.search.warming import fitting
 from sweeps.cli import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -217,9 +217,9 @@ def test_a_multi_objective_source_gives_its_front_first(in_tmp):
 
 
 def test_an_interrupted_warm_start_is_completed_and_a_study_with_its_own_trials_is_left_alone(in_tmp):
-    from studies import open_storage
-    from studies.runner import open_sweep
-    from studies.warm_start import open_source, warm_start
+    from studies.storage.opening import open_storage
+    from studies.execution.runner import open_sweep
+    from studies.search.warming import open_source, warm_start
     from sweeps.spec import load_spec
 
     storage_url = str(in_tmp / "sweeps.journal")

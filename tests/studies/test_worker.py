@@ -13,13 +13,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import studies.worker as worker_module
+import studies.execution.worker as worker_module
 from engine import Stack
-from studies import open_storage
-from studies.heartbeat import Heartbeat
-from studies.runner import open_sweep
-from studies.store import StorageError, SweepStorage
-from studies.worker import HALT_AFTER, WorkerTask, halted, work
+from studies.storage.opening import open_storage
+from studies.execution.heartbeat import Heartbeat
+from studies.execution.runner import open_sweep
+from studies.storage.adaptor import StorageError, SweepStorage
+from studies.execution.worker import HALT_AFTER, WorkerTask, halted, work
 from sweeps.spec import load_spec
 
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.limits import human_bytes, machine_memory
-from studies import Choice, Range
+from studies.sweep.space import Choice, Range
 from sweeps.cli import cli
 from sweeps.limits import cpu_count, max_jobs
 from sweeps.spec import load_spec, spec_from_dict
@@ -296,7 +296,9 @@ def test_features_fixed_or_searched_read_back_the_same(tmp_path):
     import json
     import tomllib
 
-    from studies import Subsets, SweepConfig
+    from studies.sweep.space import Subsets
+
+    from studies.sweep.config import SweepConfig
 
     fixed = spec_from_dict(tomllib.loads(FEATURES_FIXED), origin="t")
     assert fixed.space.fixed["features"] == ["linear", "sines"]  # the columns' order
@@ -358,7 +360,7 @@ def test_looking_for_a_sweep_in_a_missing_journal_creates_nothing(tmp_path, monk
 
 
 def test_the_file_a_storage_keeps_its_records_in():
-    from studies.storage import storage_file
+    from studies.storage.opening import storage_file
 
     assert storage_file("sweeps.journal") == "sweeps.journal"
     assert storage_file("file:///tmp/a b.journal") == "/tmp/a b.journal"
@@ -385,7 +387,7 @@ def test_several_objectives_read_back_the_same_and_one_in_a_list_is_that_one():
     import json
     import tomllib
 
-    from studies import SweepConfig
+    from studies.sweep.config import SweepConfig
 
     multi = spec_from_dict(tomllib.loads(_edit('objective = "val_cost"', 'objective = ["val_accuracy", "parameters"]')
                                          .replace('[pruner]\nname = "median"\n', "")), origin="t")
@@ -423,8 +425,8 @@ def test_a_step_that_divides_its_range_within_rounding_is_taken_and_a_stored_swe
 
 
 def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins_with_overrides(in_tmp):
-    from studies.runner import open_sweep
-    from studies.storage import open_storage
+    from studies.execution.runner import open_sweep
+    from studies.storage.opening import open_storage
     from sweeps.spec import apply_overrides
 
     text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.25")
@@ -469,7 +471,7 @@ def test_mlflow_curve_points_default_all_or_a_number_and_a_change_resumes(tmp_pa
         assert spec_from_dict(config.to_dict()).curve_points == expected  # stored and read back
         # what MLflow shows is not the sweep's identity: a resumed sweep may change it
         assert config.identity() == spec_from_dict(tomllib.loads(GOOD)).identity()
-    from studies.config import SweepConfig
+    from studies.sweep.config import SweepConfig
 
     stored = spec_from_dict(tomllib.loads(GOOD)).to_dict()
     del stored["mlflow"]  # a sweep stored before the key existed

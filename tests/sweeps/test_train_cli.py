@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sweeps.cli import cli
-from sweeps.train_cmd import parse_features
+from sweeps.commands.train import parse_features
 
 
 def run(*args: str):

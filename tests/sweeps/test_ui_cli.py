@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from studies.processes import descendants
+from studies.execution.processes import descendants
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -56,7 +56,7 @@ def test_a_server_that_is_not_mlflow_gives_no_links_and_no_traceback(not_mlflow,
 def test_the_writers_status_carries_no_password_and_still_links_to_the_server():
     """The MLflow writer's status crosses a process boundary and is shown: its tracking URI
     has the password masked, and the links 'sweep run' prints from it still name the server."""
-    from studies.mlflow_writer import MlflowStatus, _masked
+    from studies.tracking.writer import MlflowStatus, _masked
     from sweeps.display import mlflow_links
 
     status = MlflowStatus(experiment_id="3", tracking_uri=_masked("http://bob:s3cr/et@mlflow-host:5000"))

@@ -1,0 +1,115 @@
+"""Retraining a recorded trial from what the storage holds, and checking its curve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from engine import MLP, Dataset, History, Member, train, train_stacked, with_features
+from studies.errors import ParameterError
+from studies.sweep import SweepStudy, require_sweep
+
+__all__ = ["Retrained", "retrain", "find_trial", "first_difference", "recorded_data"]
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """A trial trained again from scratch: the model, its dataset (with the trial's input
+    features) and its history."""
+
+    model: MLP
+    dataset: Dataset
+    history: History
+    epochs: int
+
+
+def find_trial(storage: optuna.storages.BaseStorage, name: str, dataset: str,
+               trial: int) -> tuple[SweepStudy, FrozenTrial]:
+    """The study of ``dataset`` in sweep ``name`` and its trial number ``trial``; a
+    ``ValueError`` naming what exists if absent."""
+    studies = {s.dataset: s for s in require_sweep(storage, name)}
+    if dataset not in studies:
+        raise ParameterError("dataset", f" must be one of {sorted(studies)}, but got {dataset!r}.")
+    study = studies[dataset]
+    trials = {t.number: t for t in storage.get_all_trials(study.study_id, deepcopy=False)}
+    found = trials.get(trial)
+    if found is None or "run" not in found.user_attrs:
+        finished = sorted(n for n, t in trials.items() if "run" in t.user_attrs)
+        shown = f"{finished[:5]}...{finished[-3:]}" if len(finished) > 8 else f"{finished}"
+        raise ParameterError("trial", f" must be a trained trial of {study.name!r} (one of {shown}), but got {trial}.")
+    return study, found
+
+
+def recorded_data(storage: optuna.storages.BaseStorage, study: SweepStudy, trial: FrozenTrial) -> Dataset | None:
+    """The trial's dataset loaded here, after checking it is the data its study was created
+    with (a ``ValueError`` naming the dataset if not: retraining on other data would report a
+    difference, or a test score, that says nothing about the trial); ``None`` when the trial
+    was trained with another seed than the sweep's (its signature covers the sweep's split)."""
+    from studies.sweep import check_data
+
+    config = study.sweep
+    if int(trial.user_attrs.get("run", {}).get("seed", config.seed)) != config.seed:
+        return None
+    ref = next(r for r in config.datasets if r.name == study.dataset)
+    ds = ref.load(seed=config.seed)
+    check_data(storage, config, [(study.dataset, study.study_id)], {study.dataset: ds.signature})
+    return ds
+
+
+def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = None) -> Retrained:
+    """Train the trial's network again, with its recorded parameters and seed, for as many
+    epochs as it trained (a pruned trial stops where it was pruned)."""
+    from threadpoolctl import threadpool_limits
+
+    config = study.sweep
+    ref = next(r for r in config.datasets if r.name == study.dataset)
+    run = trial.user_attrs["run"]
+    seed = int(run.get("seed", config.seed))
+    args = config.space.from_params(dict(trial.params))
+    ds = with_features(dataset if dataset is not None else ref.load(seed=seed), args.features)
+    recorded = len(run["curves"]["train_cost"])
+    diverged = bool(trial.user_attrs.get("diverged"))
+    epochs = args.epochs if diverged else max(1, recorded)
+    # The workers train with one BLAS thread; so does the retraining, for the same sums.
+    with threadpool_limits(1):
+        if "stack" in run:  # trained stacked: alone in a stack of the same widths, depth and inputs: the same sums
+            (model, history), = train_stacked(
+                [Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed,
+                        activation=args.activation)], ds, epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                momentum=args.momentum, nesterov=args.nesterov, divergence_factor=config.divergence_factor,
+                widths=run["stack"]["widths"], inputs=run["stack"].get("inputs"),
+            )
+        else:
+            model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)
+            history = train(
+                model, ds, learning_rate=args.learning_rate, epochs=epochs, batch_size=args.batch_size,
+                optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=seed, momentum=args.momentum,
+                nesterov=args.nesterov, divergence_factor=config.divergence_factor,
+            )
+    return Retrained(model=model, dataset=ds, history=history, epochs=epochs)
+
+
+def first_difference(trial: FrozenTrial, history: History) -> tuple[int, str, float, float] | None:
+    """The first epoch whose recorded value differs from the retrained one, or ``None``.
+
+    Returns ``(epoch, metric, recorded, now)``; the divergence epoch counts as a value too.
+    """
+    curves = trial.user_attrs["run"]["curves"]
+    now = history.to_dict()
+    for metric in ("train_cost", "val_cost", "val_accuracy", "val_r2"):
+        old, new = curves.get(metric, []), now.get(metric, [])
+        for epoch, (a, b) in enumerate(zip(old, new), start=1):
+            if a != b:
+                return epoch, metric, a, b
+        if len(old) != len(new):
+            epoch = min(len(old), len(new)) + 1
+            return epoch, f"{metric} (epochs)", float(len(old)), float(len(new))
+    recorded = trial.user_attrs.get("divergence")
+    if bool(recorded) != (history.divergence is not None):
+        epoch = recorded["epoch"] if recorded else history.divergence.epoch
+        return epoch, "divergence", float(bool(recorded)), float(history.divergence is not None)
+    if recorded and recorded["epoch"] != history.divergence.epoch:
+        return recorded["epoch"], "divergence epoch", float(recorded["epoch"]), float(history.divergence.epoch)
+    return None

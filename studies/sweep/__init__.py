@@ -1,0 +1,70 @@
+"""What a sweep is: its validated configuration and search space, its objectives and the
+outcomes of its trials, the curves a trial records, the data it was started with, and what
+it has done so far (read from the storage alone).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine._lazy import lazy_face
+
+if TYPE_CHECKING:
+    from studies.sweep.config import ALL, DEFAULT_BATCH, DEFAULT_CURVE_POINTS, DatasetRef, PluginSpec, RESUMABLE, SweepConfig, WarmStart
+    from studies.sweep.space import CHOICE_SETTINGS, Choice, INT_SETTINGS, REGULARIZATIONS, Range, SETTINGS, SearchSpace, Subsets, TrainArgs
+    from studies.sweep.objectives import CURVE_OBJECTIVES, OBJECTIVES, Objective, Trained, directions_of, measure, parameter_count
+    from studies.sweep.outcomes import FINISHED, OUTCOMES, outcome_of
+    from studies.sweep.pareto import pareto_front, ranked
+    from studies.sweep.curves import best_epoch, crossed, curve_rows, curve_stride, epochs_to_log
+    from studies.sweep.fingerprints import DATA_ATTR, check_data, data_signatures, remember
+    from studies.sweep.summary import FrontTrial, StudySummary, SweepStudy, find_sweep, require_sweep, summarize, summarize_study
+
+__all__ = [
+    "ALL",
+    "CHOICE_SETTINGS",
+    "CURVE_OBJECTIVES",
+    "Choice",
+    "DATA_ATTR",
+    "DEFAULT_BATCH",
+    "DEFAULT_CURVE_POINTS",
+    "DatasetRef",
+    "FINISHED",
+    "FrontTrial",
+    "INT_SETTINGS",
+    "OBJECTIVES",
+    "OUTCOMES",
+    "Objective",
+    "PluginSpec",
+    "REGULARIZATIONS",
+    "RESUMABLE",
+    "Range",
+    "SETTINGS",
+    "SearchSpace",
+    "StudySummary",
+    "Subsets",
+    "SweepConfig",
+    "SweepStudy",
+    "TrainArgs",
+    "Trained",
+    "WarmStart",
+    "best_epoch",
+    "check_data",
+    "crossed",
+    "curve_rows",
+    "curve_stride",
+    "data_signatures",
+    "directions_of",
+    "epochs_to_log",
+    "find_sweep",
+    "measure",
+    "outcome_of",
+    "parameter_count",
+    "pareto_front",
+    "ranked",
+    "remember",
+    "require_sweep",
+    "summarize",
+    "summarize_study",
+]
+
+__getattr__, __dir__ = lazy_face(__name__, __file__, __all__)

@@ -1,0 +1,185 @@
+"""What a sweep has done so far, read from the storage alone."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+from studies import _optuna_compat as compat
+from studies.sweep.config import SweepConfig
+from studies.sweep.outcomes import OUTCOMES, outcome_of
+from studies.sweep.pareto import pareto_front
+from studies.errors import SweepsError
+
+__all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
+
+
+@dataclass(frozen=True)
+class SweepStudy:
+    """One study of a sweep, as the storage lists it: ``config`` is the sweep as stored (the
+    sweep file's content, normalized), :attr:`sweep` the same as a :class:`SweepConfig`."""
+
+    name: str
+    dataset: str
+    study_id: int
+    direction: str  # with several objectives, their directions joined: "minimize, minimize"
+    total: int
+    config: dict[str, object]
+    index: int = 0
+    directions: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def sweep(self) -> SweepConfig:
+        return SweepConfig.from_dict(self.config)
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objectives' names, as the sweep file gave them."""
+        objective = self.config.get("objective", "val_cost")
+        return (objective,) if isinstance(objective, str) else tuple(objective)  # type: ignore[arg-type]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+
+@dataclass(frozen=True)
+class FrontTrial:
+    """A trial on a study's Pareto front: its number, values (one per objective) and parameters."""
+
+    number: int
+    values: tuple[float, ...]
+    params: dict[str, object]
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """Counts by outcome and the best trial of one study; with several objectives, the Pareto
+    front (``front``, by trial number) instead of a best trial."""
+
+    study: str
+    dataset: str
+    total: int
+    direction: str
+    counts: dict[str, int] = field(default_factory=dict)
+    best_value: float | None = None
+    best_trial: int | None = None
+    best_params: dict[str, object] = field(default_factory=dict)
+    objectives: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    front: tuple[FrontTrial, ...] | None = None  # None: one objective
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.get(o, 0) for o in ("complete", "pruned", "diverged"))
+
+    @property
+    def multi(self) -> bool:
+        return self.front is not None
+
+    def best_of(self, objective: str) -> FrontTrial | None:
+        """The front's trial best in ``objective`` (the lowest number among equals); every
+        objective's best value among the complete trials is on the front."""
+        if not self.front:
+            return None
+        i = self.objectives.index(objective)
+        sign = -1.0 if self.directions[i] == "maximize" else 1.0
+        return min(self.front, key=lambda f: (sign * f.values[i], f.number))
+
+    def to_dict(self) -> dict[str, object]:
+        if self.front is None:
+            return {
+                "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
+                "direction": self.direction, "counts": self.counts, "best_value": self.best_value,
+                "best_trial": self.best_trial, "best_params": self.best_params,
+            }
+        best = {}
+        for name in self.objectives:
+            f = self.best_of(name)
+            best[name] = None if f is None else {"trial": f.number, "value": f.values[self.objectives.index(name)]}
+        return {
+            "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
+            "objectives": list(self.objectives), "directions": list(self.directions), "counts": self.counts,
+            "front": [{"trial": f.number, "values": dict(zip(self.objectives, f.values)), "params": f.params}
+                      for f in self.front],
+            "best": best,
+        }
+
+
+def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStudy]:
+    """The studies of sweep ``name``, in the sweep file's dataset order; ``[]`` if none."""
+    found = []
+    for s in storage.get_all_studies():
+        raw = s.user_attrs.get("sweep")
+        if not s.study_name.startswith(f"{name}/") or raw is None:
+            continue
+        config = _attr(s, "sweep", raw, lambda v: json.loads(v) if isinstance(v, str) else None, dict,
+                       "the sweep file as JSON text")
+        if config.get("name") != name:
+            continue
+        directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions)
+        direction = ", ".join(directions)
+        dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1:]), None, str, "a name")
+        total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
+        index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
+        found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
+    return sorted(found, key=lambda s: (s.index, s.dataset))
+
+
+def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind: type, what: str) -> object:
+    """A study attribute this project wrote, checked: one clear error if it was changed by hand."""
+    try:
+        parsed = parse(value) if parse is not None else value
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, kind) or isinstance(parsed, bool):
+        raise SweepsError(f"study {study.study_name!r} in the storage: its attribute {key!r} must be {what}, but got "
+                         f"{type(value).__name__} {str(value)[:60]!r}; was the storage changed by hand?")
+    return parsed
+
+
+def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStudy]:
+    """The studies of sweep ``name``; a ``ValueError`` naming the sweeps the storage holds if none."""
+    studies = find_sweep(storage, name)
+    if not studies:
+        names = sorted({s.study_name.split("/", 1)[0] for s in storage.get_all_studies() if "/" in s.study_name})
+        held = f"it holds {names}" if names else "it holds no sweep yet"
+        raise SweepsError(f"no sweep named {name!r} in this storage; {held}.")
+    return studies
+
+
+def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:
+    counts = Counter(o for o in map(outcome_of, trials) if o is not None)
+    counted = {o: counts[o] for o in OUTCOMES if counts[o]}
+    if study.multi:
+        front = pareto_front(trials, study.directions)
+        return StudySummary(
+            study=study.name, dataset=study.dataset, total=study.total, direction=study.direction, counts=counted,
+            objectives=study.objectives, directions=study.directions,
+            front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
+        )
+    best = None
+    sign = -1.0 if study.direction == "maximize" else 1.0
+    for t in trials:
+        if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value):
+            if best is None or sign * t.value < sign * best.value:
+                best = t
+    return StudySummary(
+        study=study.name, dataset=study.dataset, total=study.total, direction=study.direction,
+        counts=counted, objectives=study.objectives, directions=study.directions,
+        best_value=None if best is None else float(best.value),
+        best_trial=None if best is None else best.number,
+        best_params={} if best is None else dict(best.params),
+    )
+
+
+def summarize(storage: optuna.storages.BaseStorage, name: str) -> list[StudySummary]:
+    """One summary per study of sweep ``name``, read from the storage."""
+    return [summarize_study(s, storage.get_all_trials(s.study_id, deepcopy=False)) for s in find_sweep(storage, name)]

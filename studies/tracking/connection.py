@@ -1,0 +1,124 @@
+"""A connection to MLflow for one sweep: the client, the sweep's experiment, and a local
+SQLite store that is tuned, created safely, and noticed when it vanishes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+from studies.storage import redact
+from studies.tracking import sqlite as mlflow_sqlite
+
+__all__ = ["MlflowConnection"]
+
+# MLflow's HTTP client retries a dead server for minutes by default; a sweep would wait that
+# long at every sync. These apply unless the user set them.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+# A "model training" experiment. MLflow 3.17's UI reads this only where its sidebar has no
+# GenAI / Model training switch; where it has one (the default), the switch decides, so the
+# printed links carry it (studies/tracking/_ui_compat.py) and the README says how to flip it.
+_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+
+
+class MlflowConnection:
+    """MLflow's client for a sweep's experiment (created, or restored if deleted).
+
+    Args:
+        sweep: the experiment's name.
+        tracking_uri: MLflow tracking URI; ``None`` uses MLflow's own default
+            (``MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working directory).
+    """
+
+    def __init__(self, sweep: str, tracking_uri: str | None = None) -> None:
+        self.sweep = sweep
+        if tracking_uri and tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+            # MLflow keeps one store per URI string; a relative path must not outlive a chdir.
+            tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+        self.tracking_uri = tracking_uri
+        self.client = None
+        self.experiment_id: str | None = None
+        self.resolved_uri: str | None = None
+        self._db: tuple[str, tuple[int, int]] | None = None  # a local SQLite store: its file and inode
+        self._reopened = 0
+
+    @property
+    def remote(self) -> bool:
+        """Whether MLflow is a server (HTTP): several runs may be written at once."""
+        uri = self.resolved_uri or self.tracking_uri or ""
+        return uri.startswith(("http://", "https://"))
+
+    @property
+    def uri(self) -> str:
+        """The tracking URI, safe to print."""
+        return redact(self.resolved_uri or self.tracking_uri or "(MLflow default)")
+
+    def connect(self) -> None:
+        """Open the client and the sweep's experiment (once; again after :meth:`reset`)."""
+        if self.client is not None:
+            return
+        for key, value in _HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        # MLflow prints a link for every run it ends, with the tracking URI's password in it.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()  # after the import: mlflow sets its loggers up when imported
+        uri = self.tracking_uri or mlflow.get_tracking_uri()
+        path = mlflow_sqlite.sqlite_path(uri)
+        if path is not None and self._reopened:
+            # MLflow keeps one store per URI string: the same file under another spelling gets a
+            # new store, which creates the tables of a new file.
+            folder, name = os.path.split(path)
+            uri = "sqlite:///" + folder + "/." * self._reopened + "/" + name
+        mlflow_sqlite.tune(uri)
+        with mlflow_sqlite.creating(uri):
+            client = MlflowClient(tracking_uri=uri)
+            exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
+        if path is not None:
+            try:
+                st = os.stat(path)
+                self._db = (path, (st.st_dev, st.st_ino))
+            except OSError:  # deleted while MLflow created its tables: the client writes into a deleted file
+                self._db = (path, (-1, -1))  # noticed by the next file_replaced()
+        if exp is None:
+            exp_id = client.create_experiment(self.sweep, tags={"sweeps.sweep": self.sweep, **_KIND})
+        else:
+            exp_id = exp.experiment_id
+            if exp.lifecycle_stage == "deleted":
+                client.restore_experiment(exp_id)
+            for key, value in _KIND.items():
+                if exp.tags.get(key) != value:
+                    client.set_experiment_tag(exp_id, key, value)
+        self.client, self.experiment_id, self.resolved_uri = client, exp_id, uri
+
+    def reset(self) -> None:
+        """Drop the client: the next :meth:`connect` opens it again."""
+        self.client = None
+
+    def file_replaced(self) -> str | None:
+        """A local SQLite store deleted or replaced since it was opened: its path (the next
+        :meth:`connect` writes into the new file), else ``None``."""
+        if self._db is None:
+            return None
+        path, ident = self._db
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) == ident:
+                return None
+        except OSError:
+            pass
+        self.client, self._db = None, None
+        self._reopened += 1
+        return path

@@ -1,0 +1,118 @@
+"""What a sweep looks like in MLflow: a parent run per study, a nested child run per trial.
+
+Builders only (what to write); :mod:`studies.tracking.tracker` writes it through MLflow's client.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from optuna.trial import FrozenTrial
+
+from studies.sweep import StudySummary, SweepStudy, best_epoch, crossed, curve_stride, epochs_to_log
+
+__all__ = ["KIND", "STUDY", "TRIAL", "HOST", "STATUS_OF", "TrialRun", "trial_run", "host_of", "parent_content"]
+
+# Outcome -> MLflow run status.
+STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+KIND, STUDY, TRIAL, HOST = "sweeps.kind", "sweeps.study", "trial_number", "sweeps.host"
+
+
+def _ms(dt) -> int:  # noqa: ANN001
+    return int(dt.timestamp() * 1000) if dt is not None else int(time.time() * 1000)
+
+
+def host_of(trial: FrozenTrial) -> str:
+    """The host whose worker ran the trial ('' if unknown): MLflow writers split trials by it."""
+    worker = trial.user_attrs.get("worker")
+    return str(worker.get("host", "")) if isinstance(worker, dict) else ""
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """A trial's child run: everything written for it, in MLflow's entities."""
+
+    name: str
+    start: int
+    end: int
+    status: str
+    tags: dict[str, str]
+    params: list = field(default_factory=list)  # mlflow.entities.Param
+    metrics: list = field(default_factory=list)  # mlflow.entities.Metric, latest epoch of each curve first
+    extra_tags: list = field(default_factory=list)  # mlflow.entities.RunTag
+    divergence: dict | None = None
+
+
+def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, sweep: str) -> TrialRun:
+    """The child run of trial ``t`` (finished as ``outcome``) under the parent run ``parent``."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    info = t.user_attrs.get("run", {})
+    cfg = study.sweep
+    tags = {
+        "mlflow.parentRunId": parent, KIND: "trial", STUDY: study.name, TRIAL: str(t.number), HOST: host_of(t),
+        "study": study.name, "dataset": study.dataset, "outcome": outcome, "sweep": sweep,
+    }
+    params = {**cfg.space.fixed, **t.params, "dataset": study.dataset, "seed": cfg.seed}
+    end = _ms(t.datetime_complete)
+    curves = info.get("curves", {})
+    div = t.user_attrs.get("divergence")
+    metrics = _curve_metrics(curves, div, cfg, study.objectives, end, Metric)
+    finals = {f"final_{k}": v[-1] for k, v in curves.items() if v and math.isfinite(v[-1])}
+    values = t.values or []
+    if len(values) == 1 and math.isfinite(values[0]):
+        finals["value"] = values[0]
+    elif len(values) > 1:  # several objectives: one metric each, 'value.parameters', ...
+        finals.update({f"value.{name}": v for name, v in zip(study.objectives, values) if math.isfinite(v)})
+    finals["epochs_trained"] = len(curves.get("train_cost", []))
+    if "train_seconds" in info:
+        finals["train_seconds"] = info["train_seconds"]
+    best = best_epoch(curves, study.objectives)
+    if best is not None:
+        finals["best_epoch"] = best
+    if div:
+        finals["diverged_epoch"] = div["epoch"]
+    metrics += [Metric(k, float(v), end, 0) for k, v in finals.items()]
+    extra = [RunTag("error", str(t.user_attrs["error"])[:5000])] if "error" in t.user_attrs else []
+    return TrialRun(
+        name=info.get("label", f"t{t.number}"), start=_ms(t.datetime_start), end=end, status=STATUS_OF[outcome],
+        tags=tags, params=[Param(k, str(v)) for k, v in sorted(params.items())], metrics=metrics,
+        extra_tags=extra, divergence={**div, "trial": t.number, "study": study.name} if div else None,
+    )
+
+
+def _curve_metrics(curves: dict[str, list[float]], div: dict | None, cfg, objectives: tuple[str, ...],  # noqa: ANN001
+                   end: int, Metric) -> list:  # noqa: ANN001, N803
+    """A trial's curves at the sweep's stride (:mod:`studies.sweep.curves`), with the first, last
+    and best epochs, and the value that crossed the divergence threshold at its epoch."""
+    stride = curve_stride(cfg.space.max_epochs(), cfg.curve_points)
+    trained = max((len(v) for v in curves.values()), default=0)
+    epochs = epochs_to_log(trained, stride=stride, marks=(best_epoch(curves, objectives),))
+    cross = crossed(div)
+    metrics = []
+    for key, values in curves.items():
+        # Latest epoch first: MLflow keeps each key's latest value up to date as it inserts,
+        # and the first point seen being the latest saves an update per point.
+        if cross is not None and cross[0] == key:
+            metrics.append(Metric(key, cross[2], end, cross[1]))
+        metrics += [Metric(key, float(values[e - 1]), end, e) for e in reversed(epochs)
+                    if e <= len(values) and math.isfinite(values[e - 1])]
+    return metrics
+
+
+def parent_content(summary: StudySummary) -> tuple[list, list]:
+    """The metrics and tags that keep a study's parent run current (counts, best value and
+    parameters)."""
+    from mlflow.entities import Metric, RunTag
+
+    ts = int(time.time() * 1000)
+    metrics = [Metric(f"n_{o}", float(n), ts, summary.finished) for o, n in summary.counts.items()]
+    if summary.front is not None:  # several objectives: the front instead (studies.tracking.tracker's _update_front)
+        return metrics, []
+    tags = [RunTag("best_trial", str(summary.best_trial))]
+    if summary.best_value is not None:
+        metrics.append(Metric("best_value", summary.best_value, ts, summary.finished))
+        tags += [RunTag(f"best.{k}", str(v)) for k, v in summary.best_params.items()]
+    return metrics, tags

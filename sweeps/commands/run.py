@@ -1,0 +1,118 @@
+"""``sweep run``: run or resume a sweep from a sweep file or a preset."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import click
+
+from studies.storage import DEFAULT_STORAGE, redact, storage_file, storage_kind
+from studies.tracking import MlflowStatus
+from sweeps.display import Progress, mlflow_end, summary_table
+from sweeps.errors import UserError, user_errors
+from sweeps.options import launch_options, make_launch, storage_option, tracking_option
+
+if TYPE_CHECKING:
+    from studies.sweep import SweepConfig
+
+__all__ = ["run_command"]
+
+
+@click.command("run")
+@click.argument("spec", metavar="SPEC_OR_PRESET")
+@click.option("--trials", type=int, default=None, help="Finished trials per dataset, in total (overrides the file).")
+@click.option("--jobs", type=int, default=None, help="Worker processes (overrides the file; default: all cores, but one for the MLflow writer when MLflow is on).")
+@click.option("--seed", type=int, default=None, help="Seed of data splits, networks and samplers (overrides the file).")
+@click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default 8; 1: one network at a time; overrides the file).")
+@storage_option
+@tracking_option
+@click.option("--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync').")
+@click.option("--check", is_flag=True, help="Only check the sweep file (datasets included) and say what would run.")
+@launch_options
+@user_errors
+def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, batch: int | None,
+                storage: str | None,
+                tracking_uri: str | None, no_mlflow: bool, check: bool, backend: str, scheduler: str | None,
+                heartbeat_interval: int, grace_period: int) -> int:
+    """Run a sweep, or resume it to its totals: one Optuna study per dataset.
+
+    SPEC_OR_PRESET is a sweep file (TOML) or a built-in preset (see 'sweep presets').
+    Running the same command again continues each study to its total and adds nothing
+    beyond it; an interrupted sweep resumes where it stopped. Workers on other hosts
+    join with 'sweep worker NAME --storage URL'.
+
+    \b
+    Examples:
+      sweep run playground
+      sweep run playground --trials 100 --jobs 2
+      sweep run my-sweep.toml --check
+      sweep run my-sweep.toml --storage postgresql://me@db-host/sweeps --tracking-uri http://mlflow-host:5000
+      sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
+    """
+    from studies.execution import SweepInterrupted, run_sweep
+    from studies.search import open_source
+    from sweeps.spec import apply_overrides
+
+    launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
+    config, stored = _load(spec, storage or DEFAULT_STORAGE)
+    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, batch=batch, stored=stored)
+    where = redact(storage or DEFAULT_STORAGE)
+    storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
+    # A warm start's sweep must exist: one line if not, before anything is said or written.
+    source = open_source(config, storage or DEFAULT_STORAGE) if config.warm_start is not None else None
+    if check:
+        searched = ", ".join(sorted(config.space.searched)) or "nothing"
+        objective = (f"objective {config.objective}" if not config.multi else
+                     f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)")
+        click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
+                   f"{config.trials} trials each, searching {searched}; input features "
+                   f"{config.space.describe_features()}; sampler {config.sampler.name}, "
+                   f"pruner {config.pruner.name}, {objective}.")
+        if source is not None:
+            click.echo(source.describe([d.name for d in config.datasets]) + ".")
+        return 0
+    click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
+               f"storage {where}", err=True)
+    progress = Progress(sweep=config.name)
+    last: list[MlflowStatus] = []
+
+    def on_mlflow(status: MlflowStatus) -> None:
+        last[:] = [status]
+        progress.mlflow(status)
+
+    try:
+        summaries = run_sweep(
+            config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
+            on_progress=progress, on_mlflow=on_mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            note=lambda msg: click.echo(msg, err=True),
+        )
+    except SweepInterrupted as exc:
+        raise UserError(str(exc)) from None
+    click.echo(summary_table(summaries, objective=config.objective))
+    return mlflow_end(config.name, last[0] if last else None)
+
+
+def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:
+    """The sweep file, validated; a sweep already in the storage, unchanged, is checked by the
+    rules it was stored under (as 'sweep worker' does): a rule added since (a range's 'step'
+    dividing it) does not keep its own file from resuming it. Returns the sweep, and whether
+    it was checked by the rules it was stored under."""
+    from studies.storage import open_storage
+    from studies.sweep import SweepConfig, find_sweep
+    from sweeps.spec import load_spec
+
+    try:
+        return load_spec(spec), False
+    except ValueError as strict:
+        lenient = load_spec(spec, stored=True)  # another mistake in the file: that one's line
+        try:  # read only: no journal file, SQLite file or database tables created to answer
+            path = storage_file(storage)
+            found = [] if path is not None and not os.path.isfile(path) else find_sweep(
+                open_storage(storage, heartbeat_interval=None, checked=storage_kind(storage) == "rdb"), lenient.name)
+        except Exception:  # noqa: BLE001 - no storage to resume from: the file's own mistake is the answer
+            found = []
+        identity = lenient.identity()
+        if not found or any(SweepConfig.identity_of(dict(s.config)) != identity for s in found):
+            raise strict from None
+        return lenient, True

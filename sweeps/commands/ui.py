@@ -1,0 +1,150 @@
+"""``sweep ui``: MLflow's UI over the sweep's tracking store (and optuna-dashboard), on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+
+import click
+
+from studies.execution import Supervisor, signals
+from studies.storage import DEFAULT_STORAGE, redact, storage_kind
+from studies.tracking import server_base
+from sweeps.display import UI_HOST, UI_PORT, mlflow_links
+from sweeps.errors import UserError, user_errors
+from sweeps.options import storage_option, tracking_option
+
+__all__ = ["ui_command"]
+
+HOST = UI_HOST  # 127.0.0.1, never all interfaces: put a proxy with auth in front to share a UI
+# URLs go to the children through their environment, never their command line: any user
+# of the machine can read a process's arguments (ps, /proc/PID/cmdline), and they may hold
+# a password.
+_STORAGE_ENV = "SWEEPS_UI_STORAGE"
+_DASHBOARD = (
+    "import os, sys, optuna_dashboard\n"
+    "from studies.storage.opening import open_storage\n"
+    f"storage = open_storage(os.environ.pop({_STORAGE_ENV!r}))\n"
+    "optuna_dashboard.run_server(storage, host=sys.argv[1], port=int(sys.argv[2]))\n"
+)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_up(url: str, sup: Supervisor, pid: int, name: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not sup.alive(pid):
+            raise UserError(f"{name} exited at start; is the store readable?")
+        with contextlib.suppress(OSError):
+            if urllib.request.urlopen(url, timeout=2).status < 500:
+                return
+        time.sleep(0.3)
+    raise UserError(f"{name} did not answer at {url} within {timeout:.0f} s.")
+
+
+def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
+    """(sweep, experiment id, has its shared views) of each sweep's experiment the MLflow server
+    at ``api`` holds, read through its REST API; ``[]`` if it can't be read."""
+    from studies.tracking import SHARE_TAG, STUDIES_VIEW
+    found, token = [], None
+    # anything answering at that address may be no MLflow server: no links, never a traceback
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException):
+        for _ in range(100):
+            body = {"max_results": 1000, **({"page_token": token} if token else {})}
+            req = urllib.request.Request(f"{api}/api/2.0/mlflow/experiments/search", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                page = json.load(resp)
+            for exp in page.get("experiments", []):
+                tags = {t["key"]: t.get("value", "") for t in exp.get("tags", [])}
+                if "sweeps.sweep" in tags and exp.get("lifecycle_stage", "active") == "active":
+                    found.append((exp["name"], str(exp["experiment_id"]), SHARE_TAG + STUDIES_VIEW in tags))
+            token = page.get("next_page_token")
+            if not token:
+                break
+    return sorted(found)
+
+
+def _print_links(api: str, port: int, tracking_uri: str | None = None) -> None:
+    for name, exp_id, views in _sweeps_served(api):
+        click.echo("\n".join(mlflow_links(name, exp_id, tracking_uri, port=port, served=True)))
+        if not views:
+            click.echo(f"  (run 'sweep sync {name}' once to give this sweep its views: an older sweep)")
+
+
+@click.command("ui")
+@click.option("--port", type=click.IntRange(1, 65535), default=UI_PORT, show_default=True, help="MLflow UI's port.")
+@tracking_option
+@storage_option
+@click.option("--optuna", "with_optuna", is_flag=True, help="Also start optuna-dashboard over the study storage.")
+@click.option("--optuna-port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@user_errors
+def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_optuna: bool, optuna_port: int) -> None:
+    """Start MLflow's UI over the sweep's runs (and optuna-dashboard with --optuna), on 127.0.0.1.
+
+    Child runs are nested under their study's parent run; each sweep's two links open its
+    studies (best value and parameters as columns) and its best trials. Ctrl-C stops everything.
+
+    \b
+    Examples:
+      sweep ui
+      sweep ui --port 5050 --optuna
+    """
+    store_uri = tracking_uri or "sqlite:///mlflow.db"
+    if store_uri.startswith(("http://", "https://")):
+        click.echo(f"MLflow already serves its UI at {redact(store_uri)}")
+        base = server_base(store_uri)
+        if base is not None and "@" not in store_uri:  # with a password, 'sweep run' prints the links
+            _print_links(base, port, store_uri)
+        if not with_optuna:
+            return
+    for p, name in ((port, "--port"), (optuna_port, "--optuna-port")):
+        if (name == "--port" and not store_uri.startswith("http")) or (name == "--optuna-port" and with_optuna):
+            if not _port_free(p):
+                raise UserError(f"'{name}' {p} is in use on {HOST}; pick another port.")
+    if storage and with_optuna:
+        storage_kind(storage)
+    # The servers run under a watchdog that stops them (and every helper they start) when this
+    # command ends, however it ends: Ctrl-C, SIGTERM, an error, or SIGKILL.
+    sup = Supervisor()
+    pids: list[int] = []
+    try:
+        if not store_uri.startswith("http"):
+            with signals.critical():  # never a server started and not known
+                pids.append(sup.start(
+                    [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
+                    env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri}))
+            _wait_up(f"http://{HOST}:{port}/health", sup, pids[-1], "mlflow ui")
+            click.echo(f"MLflow UI: http://{HOST}:{port}")
+            _print_links(f"http://{HOST}:{port}", port)
+        if with_optuna:
+            with signals.critical():
+                pids.append(sup.start([sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
+                                      env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE}))
+            _wait_up(f"http://{HOST}:{optuna_port}/", sup, pids[-1], "optuna-dashboard")
+            click.echo(f"optuna-dashboard: http://{HOST}:{optuna_port}")
+        click.echo("Press Ctrl-C to stop.")
+        while all(sup.alive(p) for p in pids):
+            time.sleep(0.2)
+        raise UserError("a UI server stopped by itself; everything was stopped.")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment
+        with signals.quiet():
+            sup.stop()
+        raise UserError("interrupted; the UI servers were stopped.") from None
+    finally:
+        with signals.quiet():
+            sup.stop()
