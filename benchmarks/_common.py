@@ -12,11 +12,9 @@ from contextlib import contextmanager
 
 import optuna
 
-from studies.sweep.config import SweepConfig
-
-from studies.storage.opening import open_storage
-
 from studies.execution.runner import run_sweep
+from studies.storage.opening import open_storage
+from studies.sweep.config import SweepConfig
 from studies.sweep.outcomes import outcome_of
 
 
@@ -54,7 +52,11 @@ def run(config: SweepConfig, *, track: bool = True) -> SweepRun:
         summaries = run_sweep(config, track=track, tracking_uri=f"sqlite:///{os.path.abspath('mlflow.db')}")
         wall = time.perf_counter() - t0
         storage = open_storage(None)
-        trials = [t for s in storage.get_all_studies() for t in storage.get_all_trials(storage.get_study_id_from_name(s.study_name))]
+        trials = [
+            t
+            for s in storage.get_all_studies()
+            for t in storage.get_all_trials(storage.get_study_id_from_name(s.study_name))
+        ]
     outcomes: dict[str, int] = {}
     for t in trials:
         o = outcome_of(t)

@@ -29,12 +29,23 @@ def engine_only(ks: list[int]) -> None:
     acts = ["sigmoid", "tanh", "relu"]
     print("engine: circle, 1-3 hidden layers of 2-8 units, sigmoid/tanh/relu mixed, batch 10, 20 epochs (per network)")
     for k in ks:
-        members = [Member(tuple(int(rng.integers(2, 9)) for _ in range(int(rng.integers(1, 4)))),
-                          float(10 ** rng.uniform(-3, 0)), activation=acts[int(rng.integers(0, 3))]) for _ in range(k)]
+        members = [
+            Member(
+                tuple(int(rng.integers(2, 9)) for _ in range(int(rng.integers(1, 4)))),
+                float(10 ** rng.uniform(-3, 0)),
+                activation=acts[int(rng.integers(0, 3))],
+            )
+            for _ in range(k)
+        ]
         t0 = time.perf_counter()
         for m in members:
-            train(MLP(2, m.hidden, 1, activation=m.activation), ds, learning_rate=m.learning_rate, epochs=20,
-                  batch_size=10)
+            train(
+                MLP(2, m.hidden, 1, activation=m.activation),
+                ds,
+                learning_rate=m.learning_rate,
+                epochs=20,
+                batch_size=10,
+            )
         one = (time.perf_counter() - t0) / k
         t0 = time.perf_counter()
         train_stacked(members, ds, epochs=20, batch_size=10)
@@ -58,18 +69,25 @@ def main() -> None:
         for k in ks:  # interleaved, so that the host's noise falls on every K alike
             r = run(dataclasses.replace(base, batch=k), track=args.mlflow)
             rows[k].append(r)
-            print(f"  run {rep + 1} K={k:3}: {r.finished} trials in {r.wall:6.1f} s = {r.per_minute:6.0f}/min "
-                  f"{r.outcomes}", flush=True)
+            print(
+                f"  run {rep + 1} K={k:3}: {r.finished} trials in {r.wall:6.1f} s = {r.per_minute:6.0f}/min "
+                f"{r.outcomes}",
+                flush=True,
+            )
     per_min = {k: median([r.per_minute for r in rs]) for k, rs in rows.items()}
-    print(f"\nplayground, {args.trials} trials per dataset, 2 jobs, MLflow {'on' if args.mlflow else 'off'}, "
-          f"medians of {args.repeats}")
+    print(
+        f"\nplayground, {args.trials} trials per dataset, 2 jobs, MLflow {'on' if args.mlflow else 'off'}, "
+        f"medians of {args.repeats}"
+    )
     names = [d.name for d in base.datasets]
     print(f"{'K':>4} {'trials/min':>11} {'vs K=1':>7}  " + "  ".join(f"{n:>9}" for n in names))
     for k, rs in rows.items():
         best = {n: median([r.best[n] for r in rs]) for n in names}
         ratio = f"{per_min[k] / per_min[1]:6.1f}x" if 1 in per_min else "      -"
         print(f"{k:>4} {per_min[k]:11.0f} {ratio}  " + "  ".join(f"{best[n]:9.4f}" for n in names))
-    print("columns after the ratio: median best validation cost per dataset (target: >= 8x at K=32, equal within noise)")
+    print(
+        "columns after the ratio: median best validation cost per dataset (target: >= 8x at K=32, equal within noise)"
+    )
     if args.peer:
         from sweep_vs_handwritten import handwritten
 
@@ -80,11 +98,15 @@ def main() -> None:
                 wall, n, _ = handwritten(base, jobs=2)
             ours.append(r.per_minute)
             theirs.append(60.0 * n / wall)
-            print(f"  sweeps K=32 + MLflow {r.per_minute:7.0f} trials/min; hand-written {theirs[-1]:7.0f} trials/min",
-                  flush=True)
+            print(
+                f"  sweeps K=32 + MLflow {r.per_minute:7.0f} trials/min; hand-written {theirs[-1]:7.0f} trials/min",
+                flush=True,
+            )
         o, t = median(ours), median(theirs)
-        print(f"pipeline against the hand-written peer (MLflow on both): {o:.0f} vs {t:.0f} trials/min = {o / t:.1f}x "
-              "(aim: 20x)")
+        print(
+            f"pipeline against the hand-written peer (MLflow on both): {o:.0f} vs {t:.0f} trials/min = {o / t:.1f}x "
+            "(aim: 20x)"
+        )
 
 
 if __name__ == "__main__":

@@ -97,8 +97,13 @@ class Postgres:
 def sweep(args: list[str], cwd: str, env: dict[str, str] | None = None) -> float:
     """Run ``sweep ARGS`` in ``cwd`` as users do; returns its wall time."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "sweeps", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweeps", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"sweep {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -114,6 +119,7 @@ def finished(storage: str, name: str) -> tuple[int, dict[str, float | None]]:
 
 
 # -- storage -------------------------------------------------------------------------------------
+
 
 def bench_storage(repeats: int) -> None:
     pg = Postgres()
@@ -134,7 +140,10 @@ def bench_storage(repeats: int) -> None:
                         results.setdefault((batch, kind), []).append(wall)
                         print(f"  batch {batch:2} {kind:10} {wall:6.2f} s", flush=True)
                 pg.drop()
-        print(f"\n{'batch':>5} {'journal s':>10} {'postgresql s':>13} {'ratio':>6}  (target <= 1.5x; medians of {repeats})")
+        print(
+            f"\n{'batch':>5} {'journal s':>10} {'postgresql s':>13} {'ratio':>6}  (target <= 1.5x; medians "
+            f"of {repeats})"
+        )
         for batch in (1, 8, 32):
             j, p = median(results[batch, "journal"]), median(results[batch, "postgresql"])
             print(f"{batch:>5} {j:10.2f} {p:13.2f} {p / j:6.2f}")
@@ -154,11 +163,14 @@ def flat(pg: Postgres) -> None:
         with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
             path = os.path.join(d, "flat.toml")
             with open(path, "w") as f:
-                f.write(STORAGE_SWEEP.format(trials=100, batch=32, jobs=1, epochs=20)
-                        .replace('["circle", "xor", "gauss", "spiral"]', '["circle"]'))
+                f.write(
+                    STORAGE_SWEEP.format(trials=100, batch=32, jobs=1, epochs=20).replace(
+                        '["circle", "xor", "gauss", "spiral"]', '["circle"]'
+                    )
+                )
             url = pg.new() if kind == "postgresql" else os.path.join(d, "sweeps.journal")
-            from studies.storage.opening import open_storage
             from studies.execution.runner import open_sweep
+            from studies.storage.opening import open_storage
 
             per: dict[str, float] = {}
             marginal: dict[str, float] = {}
@@ -175,14 +187,20 @@ def flat(pg: Postgres) -> None:
                 if label:
                     per[label] = 1e3 * busy / done
                     marginal[label] = 1e3 * (busy - s["first_read_seconds"]) / done
-                    print(f"{kind:>10} {label:>12} {per[label]:9.2f} {1e3 * s['first_read_seconds'] / done:20.2f}"
-                          f" {marginal[label]:11.2f}", flush=True)
-            print(f"{kind:>10} ratio 1900-2000 / 1-100: {per['1900-2000'] / per['1-100']:.2f} (target <= 1.3); "
-                  f"without the worker's one first read of the study: "
-                  f"{marginal['1900-2000'] / marginal['1-100']:.2f}")
+                    print(
+                        f"{kind:>10} {label:>12} {per[label]:9.2f} {1e3 * s['first_read_seconds'] / done:20.2f}"
+                        f" {marginal[label]:11.2f}",
+                        flush=True,
+                    )
+            print(
+                f"{kind:>10} ratio 1900-2000 / 1-100: {per['1900-2000'] / per['1-100']:.2f} (target <= 1.3); "
+                f"without the worker's one first read of the study: "
+                f"{marginal['1900-2000'] / marginal['1-100']:.2f}"
+            )
 
 
 # -- mlflow --------------------------------------------------------------------------------------
+
 
 def empty_and_ours(journal_dir: str) -> tuple[float, float, int]:
     """CPU ms per run: an empty run through MLflow's public client (create with tags, params,
@@ -190,10 +208,9 @@ def empty_and_ours(journal_dir: str) -> tuple[float, float, int]:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    from studies.tracking.tracker import Tracker
-
-    from studies.storage.opening import open_storage
     from studies.storage.adaptor import SweepStorage
+    from studies.storage.opening import open_storage
+    from studies.tracking.tracker import Tracker
 
     with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
         client = MlflowClient(f"sqlite:///{d}/empty.db")
@@ -221,17 +238,25 @@ def bench_mlflow(repeats: int) -> None:
     for _ in range(repeats):
         for track in (False, True):
             with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-                wall = sweep(["run", "playground", "--trials", "100", "--jobs", "1"] + ([] if track else ["--no-mlflow"]),
-                             d, env={"MLFLOW_TRACKING_URI": ""})
+                wall = sweep(
+                    ["run", "playground", "--trials", "100", "--jobs", "1"] + ([] if track else ["--no-mlflow"]),
+                    d,
+                    env={"MLFLOW_TRACKING_URI": ""},
+                )
                 walls[track].append(wall)
-                print(f"  MLflow {'on ' if track else 'off'} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min", flush=True)
+                print(
+                    f"  MLflow {'on ' if track else 'off'} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min",
+                    flush=True,
+                )
                 if not track:
                     cpu.append(empty_and_ours(d)[:2])
     on, off = median(walls[True]), median(walls[False])
     print(f"\ntrials/min MLflow on {60 * 400 / on:.0f}, off {60 * 400 / off:.0f}: {off / on:.2f}x (target >= 0.9x)")
     empty, ours = median([c[0] for c in cpu]), median([c[1] for c in cpu])
-    print(f"MLflow CPU per run: empty run {empty:.1f} ms, ours with curves {ours:.1f} ms: {ours / empty:.2f}x "
-          f"(target <= 1.5x)")
+    print(
+        f"MLflow CPU per run: empty run {empty:.1f} ms, ours with curves {ours:.1f} ms: {ours / empty:.2f}x "
+        f"(target <= 1.5x)"
+    )
     lag()
 
 
@@ -265,12 +290,15 @@ def lag() -> None:
         finally:
             os.chdir(old)
     done = state.get("t", t0 + end) - t0
-    print(f"MLflow lag during the run: median {median(samples) if samples else 0:.0f} trials behind, "
-          f"max {max(samples, default=0)}; all {state['finished']} trials finished at {done:.1f} s, the command "
-          f"returned at {end:.1f} s with {state['logged']} runs in MLflow")
+    print(
+        f"MLflow lag during the run: median {median(samples) if samples else 0:.0f} trials behind, "
+        f"max {max(samples, default=0)}; all {state['finished']} trials finished at {done:.1f} s, the command "
+        f"returned at {end:.1f} s with {state['logged']} runs in MLflow"
+    )
 
 
 # -- batch ---------------------------------------------------------------------------------------
+
 
 def bench_batch(repeats: int) -> None:
     print("batch: `sweep run playground --trials 100`, --batch 32 against --batch 1, MLflow on, journal")
@@ -279,21 +307,28 @@ def bench_batch(repeats: int) -> None:
     for _ in range(repeats):
         for batch in (1, 32):
             with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-                wall = sweep(["run", "playground", "--trials", "100", "--batch", str(batch)], d,
-                             env={"MLFLOW_TRACKING_URI": ""})
+                wall = sweep(
+                    ["run", "playground", "--trials", "100", "--batch", str(batch)], d, env={"MLFLOW_TRACKING_URI": ""}
+                )
                 _, b = finished(os.path.join(d, "sweeps.journal"), "playground")
                 walls[batch].append(wall)
                 best[batch].append(b)
-                print(f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
-                      + " ".join(f"{k} {v:.4f}" for k, v in b.items()), flush=True)
+                print(
+                    f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
+                    + " ".join(f"{k} {v:.4f}" for k, v in b.items()),
+                    flush=True,
+                )
     one, many = median(walls[1]), median(walls[32])
     print(f"\n--batch 32 / --batch 1 trials/min: {one / many:.2f}x (target >= 4x)")
     for ds in best[1][0]:
-        print(f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "
-              f"batch 32 {median([b[ds] for b in best[32]]):.4f} (medians)")
+        print(
+            f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "
+            f"batch 32 {median([b[ds] for b in best[32]]):.4f} (medians)"
+        )
 
 
 # -- peer ----------------------------------------------------------------------------------------
+
 
 def bench_peer(repeats: int) -> None:
     print("peer: 100 trials per playground set, MLflow on for both, whole processes, default storage")
@@ -304,8 +339,12 @@ def bench_peer(repeats: int) -> None:
             ours.append(60 * 400 / wall)
         with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, os.path.join(HERE, "sweep_vs_handwritten.py"), "--only-peer",
-                                   "--trials", "100"], cwd=d, capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, os.path.join(HERE, "sweep_vs_handwritten.py"), "--only-peer", "--trials", "100"],
+                cwd=d,
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - t0
             if proc.returncode:
                 raise SystemExit(proc.stderr[-3000:])
@@ -316,17 +355,17 @@ def bench_peer(repeats: int) -> None:
 
 # -- writer --------------------------------------------------------------------------------------
 
+
 def bench_writer(repeats: int) -> None:
     """Runs per second one MLflow writer sustains into an `mlflow server` backed by PostgreSQL,
     against the trials per second one host finishes (batch 32, MLflow off)."""
     import socket
     import urllib.request
 
-    from studies.tracking.tracker import Tracker
-
-    from studies.storage.opening import open_storage
     from studies.execution.processes import stop_tree
     from studies.storage.adaptor import SweepStorage
+    from studies.storage.opening import open_storage
+    from studies.tracking.tracker import Tracker
 
     pg = Postgres()
     print("writer: one MLflow writer into `mlflow server` (PostgreSQL backend, 4 workers) against one host's trials")
@@ -335,10 +374,27 @@ def bench_writer(repeats: int) -> None:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
-            server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", pg.new(),
-                                       "--artifacts-destination", os.path.join(d, "art"), "--host", "127.0.0.1",
-                                       "--port", str(port), "--workers", "4"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    pg.new(),
+                    "--artifacts-destination",
+                    os.path.join(d, "art"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "4",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             try:
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
@@ -351,8 +407,11 @@ def bench_writer(repeats: int) -> None:
                 for i in range(repeats):
                     path = os.path.join(d, f"w{i}.toml")
                     with open(path, "w") as f:
-                        f.write(STORAGE_SWEEP.format(trials=100, batch=32, jobs=2, epochs=50)
-                                .replace('name = "bench"', f'name = "w{i}"'))
+                        f.write(
+                            STORAGE_SWEEP.format(trials=100, batch=32, jobs=2, epochs=50).replace(
+                                'name = "bench"', f'name = "w{i}"'
+                            )
+                        )
                     journal = os.path.join(d, f"w{i}.journal")
                     wall = sweep(["run", path, "--no-mlflow", "--storage", journal], d)
                     hosts.append(400 / wall)
@@ -365,14 +424,17 @@ def bench_writer(repeats: int) -> None:
                     print(f"  host {hosts[-1]:.1f} trials/s; writer {n} runs at {rates[-1]:.1f} runs/s", flush=True)
             finally:
                 stop_tree(server.pid)
-        print(f"\none writer into mlflow server/PostgreSQL: {median(rates):.1f} runs/s; one 2-core host finishes "
-              f"{median(hosts):.1f} trials/s (batch 32, MLflow off, 50 epochs): one writer keeps up with "
-              f"{median(rates) / median(hosts):.2f} such hosts")
+        print(
+            f"\none writer into mlflow server/PostgreSQL: {median(rates):.1f} runs/s; one 2-core host finishes "
+            f"{median(hosts):.1f} trials/s (batch 32, MLflow off, 50 epochs): one writer keeps up with "
+            f"{median(rates) / median(hosts):.2f} such hosts"
+        )
     finally:
         pg.drop()
 
 
 # -- scale ---------------------------------------------------------------------------------------
+
 
 def bench_scale(repeats: int) -> None:
     pg = Postgres()
@@ -403,8 +465,14 @@ def main() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    table = {"storage": bench_storage, "mlflow": bench_mlflow, "batch": bench_batch, "peer": bench_peer,
-             "scale": bench_scale, "writer": bench_writer}
+    table = {
+        "storage": bench_storage,
+        "mlflow": bench_mlflow,
+        "batch": bench_batch,
+        "peer": bench_peer,
+        "scale": bench_scale,
+        "writer": bench_writer,
+    }
     for name, fn in table.items():
         if args.what in (name, "all"):
             fn(args.repeats)

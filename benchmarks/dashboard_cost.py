@@ -74,8 +74,14 @@ def _journal(folder: str, studies: int, trials: int, epochs: int) -> str:
                 t.suggest_int(f"hidden_units_{i + 1}", 2, 8)
             t.suggest_categorical("regularization", ["none", "l2"])
             curve = list(np.exp(-np.linspace(0, 3, epochs)) * (0.3 + rng.random()))
-            t.set_user_attr("run", {"curves": {"train_cost": curve, "val_cost": curve, "val_accuracy": curve},
-                                    "label": f"t{t.number}", "train_seconds": 0.01})
+            t.set_user_attr(
+                "run",
+                {
+                    "curves": {"train_cost": curve, "val_cost": curve, "val_accuracy": curve},
+                    "label": f"t{t.number}",
+                    "train_seconds": 0.01,
+                },
+            )
             if lr > 20:
                 t.set_user_attr("diverged", True)
                 t.set_user_attr("divergence", {"epoch": 2, "cause": "exploded"})
@@ -92,7 +98,9 @@ class _Prefix:
         self._storage, self._k = storage, k
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True, states=None):  # noqa: ANN001, ANN201
-        return [t for t in self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states) if t.number < self._k]
+        return [
+            t for t in self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states) if t.number < self._k
+        ]
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._storage, name)
@@ -100,9 +108,9 @@ class _Prefix:
 
 def _ours(url: str, trials: int, syncs: int, dashboard: bool) -> tuple[float, float, float, int]:
     """(CPU, wall, CPU drawing and logging figures, figure sets drawn)."""
-    from studies.tracking import tracker as tracking
-    from studies.storage.opening import open_storage
     from studies.storage.adaptor import SweepStorage
+    from studies.storage.opening import open_storage
+    from studies.tracking import tracker as tracking
 
     tracking._PARENT_SECONDS = 0.0  # parents at every step
     view = SweepStorage(open_storage(url), refresh_seconds=0.0)
@@ -179,13 +187,17 @@ def main() -> None:
             got["on"].append(_ours(url, a.trials, a.syncs, True))
             got["off"].append(_ours(url, a.trials, a.syncs, False))
             got["peer"].append(_peer(url))
-    med = {k: (statistics.median(r[0] for r in v) / n * 1e3, statistics.median(r[1] for r in v) / n * 1e3)
-           for k, v in got.items()}
+    med = {
+        k: (statistics.median(r[0] for r in v) / n * 1e3, statistics.median(r[1] for r in v) / n * 1e3)
+        for k, v in got.items()
+    }
     dash = (med["on"][0] - med["off"][0], med["on"][1] - med["off"][1])
     figures = statistics.median(r[2] for r in got["on"]) / n * 1e3
     per_draw = statistics.median(r[2] / max(1, r[3]) for r in got["on"])
-    print(f"{a.studies} studies x {a.trials} trials, {a.epochs} epochs, {a.syncs} syncs (parents and figures at "
-          f"each), medians of {a.repeats}; per trial, ms:")
+    print(
+        f"{a.studies} studies x {a.trials} trials, {a.epochs} epochs, {a.syncs} syncs (parents and figures at "
+        f"each), medians of {a.repeats}; per trial, ms:"
+    )
     print(f"  {'':36} {'CPU':>8} {'wall':>8}")
     print(f"  {'ours, dashboard on (whole tracker)':36} {med['on'][0]:8.2f} {med['on'][1]:8.2f}")
     print(f"  {'ours, dashboard off':36} {med['off'][0]:8.2f} {med['off'][1]:8.2f}")
@@ -193,12 +205,16 @@ def main() -> None:
     print(f"  {'  of which figures (drawn, logged)':36} {figures:8.2f}")
     print(f"  {'  of which the rest (notes, tags, views)':36} {dash[0] - figures:8.2f}")
     print(f"  {'peer: MLflowCallback (whole)':36} {med['peer'][0]:8.2f} {med['peer'][1]:8.2f}")
-    print(f"the dashboard alone / MLflowCallback: CPU {dash[0] / med['peer'][0]:.2f}x, wall "
-          f"{dash[1] / med['peer'][1]:.2f}x; the dashboard's share of our tracker: CPU "
-          f"{dash[0] / med['on'][0]:.0%}, wall {dash[1] / med['on'][1]:.0%}")
-    print(f"one study's figures cost {per_draw:.2f} s of CPU per drawing; in a sweep they are drawn at most every "
-          f"{FIGURE_SECONDS:.0f} s per study (and once when it finishes): at most "
-          f"{per_draw / FIGURE_SECONDS:.1%} of a core per running study.")
+    print(
+        f"the dashboard alone / MLflowCallback: CPU {dash[0] / med['peer'][0]:.2f}x, wall "
+        f"{dash[1] / med['peer'][1]:.2f}x; the dashboard's share of our tracker: CPU "
+        f"{dash[0] / med['on'][0]:.0%}, wall {dash[1] / med['on'][1]:.0%}"
+    )
+    print(
+        f"one study's figures cost {per_draw:.2f} s of CPU per drawing; in a sweep they are drawn at most every "
+        f"{FIGURE_SECONDS:.0f} s per study (and once when it finishes): at most "
+        f"{per_draw / FIGURE_SECONDS:.1%} of a core per running study."
+    )
 
 
 if __name__ == "__main__":

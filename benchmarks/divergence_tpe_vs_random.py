@@ -52,11 +52,19 @@ def main() -> None:
             total = r.outcomes.get("diverged", 0) / max(1, r.finished)
             table[sampler].append(share)
             overall[sampler].append(total)
-            print(f"  seed {seed} {sampler:>6}: diverged {total:5.1%} overall, {share:5.1%} in the second half", flush=True)
-    print(f"\nlearning rate uniform in [1e-3, 50], {args.trials} trials per dataset (circle, xor), medians of {args.seeds} seeds")
+            print(
+                f"  seed {seed} {sampler:>6}: diverged {total:5.1%} overall, {share:5.1%} in the second half",
+                flush=True,
+            )
+    print(
+        f"\nlearning rate uniform in [1e-3, 50], {args.trials} trials per dataset (circle, xor), medians of "
+        f"{args.seeds} seeds"
+    )
     for sampler in ("tpe", "random"):
-        print(f"{sampler:>6}: diverged share in the second half {median(table[sampler]):5.1%} "
-              f"(overall {median(overall[sampler]):5.1%})")
+        print(
+            f"{sampler:>6}: diverged share in the second half {median(table[sampler]):5.1%} "
+            f"(overall {median(overall[sampler]):5.1%})"
+        )
 
 
 if __name__ == "__main__":

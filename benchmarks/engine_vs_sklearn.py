@@ -39,9 +39,17 @@ def run_sklearn(ds, *, epochs: int, seed: int) -> tuple[float, float]:
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(
-        hidden_layer_sizes=(64, 64), activation="relu", solver="adam", batch_size=200,
-        learning_rate_init=1e-3, max_iter=epochs, alpha=0.0, tol=0.0, n_iter_no_change=epochs + 1,
-        shuffle=True, random_state=seed,
+        hidden_layer_sizes=(64, 64),
+        activation="relu",
+        solver="adam",
+        batch_size=200,
+        learning_rate_init=1e-3,
+        max_iter=epochs,
+        alpha=0.0,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        shuffle=True,
+        random_state=seed,
     )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -73,7 +81,7 @@ def main() -> None:
         for r in range(args.repeats):
             # Alternate who goes first so that neither always meets a warm or a cold cache.
             pair = [(run_engine, ours, acc_o), (run_sklearn, theirs, acc_t)]
-            for fn, times, accs in (pair if r % 2 == 0 else pair[::-1]):
+            for fn, times, accs in pair if r % 2 == 0 else pair[::-1]:
                 extra = {"init": args.init} if fn is run_engine else {}
                 t, a = fn(ds, epochs=args.epochs, seed=r, **extra)
                 times.append(t)

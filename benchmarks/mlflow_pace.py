@@ -77,8 +77,10 @@ def check_runs(folder: str, name: str) -> int:
 
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
     exp = client.get_experiment_by_name(name)
-    runs = {(r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])): r
-            for r in client.search_runs([exp.experiment_id], "tags.`sweeps.kind` = 'trial'", max_results=50000)}
+    runs = {
+        (r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])): r
+        for r in client.search_runs([exp.experiment_id], "tags.`sweeps.kind` = 'trial'", max_results=50000)
+    }
     checked = 0
     for study, trials in _trials(folder, name):
         stride = curve_stride(study.sweep.space.max_epochs(), study.sweep.curve_points)
@@ -87,8 +89,9 @@ def check_runs(folder: str, name: str) -> int:
                 continue
             run = runs[(study.name, t.number)]  # KeyError: a finished trial without its run
             curves = t.user_attrs["run"]["curves"]
-            want = set(epochs_to_log(len(curves["val_cost"]), stride=stride,
-                                     marks=(best_epoch(curves, study.objectives),)))
+            want = set(
+                epochs_to_log(len(curves["val_cost"]), stride=stride, marks=(best_epoch(curves, study.objectives),))
+            )
             got = {m.step for m in client.get_metric_history(run.info.run_id, "val_cost")}
             if not want <= got:
                 raise SystemExit(f"trial {t.number} of {study.name}: MLflow lacks epochs {sorted(want - got)}")
@@ -98,6 +101,7 @@ def check_runs(folder: str, name: str) -> int:
 
 # -- onoff ---------------------------------------------------------------------------------------
 
+
 def bench_onoff(repeats: int) -> None:
     print("onoff: `sweep run playground --trials 100 --jobs J`, MLflow on and off (whole commands)")
     walls: dict[tuple[int, bool], list[float]] = {}
@@ -106,10 +110,13 @@ def bench_onoff(repeats: int) -> None:
         for jobs in (1, 2):
             for track in (False, True):
                 with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-                    args = ["run", "playground", "--trials", "100", "--jobs", str(jobs)] + ([] if track else ["--no-mlflow"])
+                    args = ["run", "playground", "--trials", "100", "--jobs", str(jobs)] + (
+                        [] if track else ["--no-mlflow"]
+                    )
                     wall, ended, _ = sweep(args, d)
                     walls.setdefault((jobs, track), []).append(wall)
-                    line = f"  jobs {jobs} MLflow {'on ' if track else 'off'} {wall:6.2f} s = {60 * 400 / wall:5.0f} trials/min"
+                    state = "on " if track else "off"
+                    line = f"  jobs {jobs} MLflow {state} {wall:6.2f} s = {60 * 400 / wall:5.0f} trials/min"
                     if track:
                         tails.append(ended - last_completion(d, "playground"))
                         line += f"; tail {tails[-1]:.2f} s; {check_runs(d, 'playground')} runs checked"
@@ -122,6 +129,7 @@ def bench_onoff(repeats: int) -> None:
 
 
 # -- cpu -----------------------------------------------------------------------------------------
+
 
 def _empty(folder: str, n: int = 200) -> float:
     from mlflow.entities import Param
@@ -160,8 +168,8 @@ def _at_points(folder: str, points: int | str) -> str:
 def _ours(journal: str, folder: str, *, dashboard: bool) -> float:
     """CPU ms per run of our tracker writing the finished trials of ``journal``: every run, the
     parents, and with ``dashboard`` their descriptions, figures, curves files and views."""
-    from studies.storage.opening import open_storage
     from studies.storage.adaptor import SweepStorage
+    from studies.storage.opening import open_storage
     from studies.tracking.tracker import Tracker
 
     tracker = Tracker("playground", f"sqlite:///{folder}/ours-{time.monotonic_ns()}.db", dashboard=dashboard)
@@ -173,8 +181,10 @@ def _ours(journal: str, folder: str, *, dashboard: bool) -> float:
 
 
 def bench_cpu(repeats: int) -> None:
-    print("cpu: MLflow CPU per logged trial (playground, 100 trials per set, 200 epochs), ours against an empty "
-          "run through MlflowClient")
+    print(
+        "cpu: MLflow CPU per logged trial (playground, 100 trials per set, 200 epochs), ours against an empty "
+        "run through MlflowClient"
+    )
     rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
         sweep(["run", "playground", "--trials", "100", "--no-mlflow"], d)
@@ -184,9 +194,11 @@ def bench_cpu(repeats: int) -> None:
                 rows.setdefault("empty run", []).append(_empty(m))
                 for points, journal in journals.items():
                     rows.setdefault(f"ours, runs only, {points} points per curve", []).append(
-                        _ours(journal, m, dashboard=False))
+                        _ours(journal, m, dashboard=False)
+                    )
                 rows.setdefault("ours, all-in (parents, figures, curves file), 50 points", []).append(
-                    _ours(journals[50], m, dashboard=True))
+                    _ours(journals[50], m, dashboard=True)
+                )
             print(f"  repeat {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()), flush=True)
     empty = median(rows["empty run"])
     print(f"\n{'':58} {'ms/run':>7} {'x empty':>8}   (medians of {repeats}; target <= 2x)")
@@ -196,6 +208,7 @@ def bench_cpu(repeats: int) -> None:
 
 # -- batch ---------------------------------------------------------------------------------------
 
+
 def bench_batch(repeats: int) -> None:
     print("batch: `sweep run playground --trials 100`, --batch 32 against --batch 1, MLflow on, journal")
     walls: dict[int, list[float]] = {1: [], 32: []}
@@ -204,20 +217,28 @@ def bench_batch(repeats: int) -> None:
         for batch in (1, 32):
             with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
                 wall, _, _ = sweep(["run", "playground", "--trials", "100", "--batch", str(batch)], d)
-                b = {s.dataset: min((t.value for t in trials if t.value is not None), default=None)
-                     for s, trials in _trials(d, "playground")}
+                b = {
+                    s.dataset: min((t.value for t in trials if t.value is not None), default=None)
+                    for s, trials in _trials(d, "playground")
+                }
                 walls[batch].append(wall)
                 best[batch].append(b)
-                print(f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
-                      + " ".join(f"{k} {v:.4f}" for k, v in b.items()), flush=True)
+                print(
+                    f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
+                    + " ".join(f"{k} {v:.4f}" for k, v in b.items()),
+                    flush=True,
+                )
     one, many = median(walls[1]), median(walls[32])
     print(f"\n--batch 32 / --batch 1 trials/min: {one / many:.2f}x (target >= 3x; medians of {repeats})")
     for ds in best[1][0]:
-        print(f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "
-              f"batch 32 {median([b[ds] for b in best[32]]):.4f} (medians)")
+        print(
+            f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "
+            f"batch 32 {median([b[ds] for b in best[32]]):.4f} (medians)"
+        )
 
 
 # -- peer ----------------------------------------------------------------------------------------
+
 
 def bench_peer(repeats: int) -> None:
     print("peer: 100 trials per playground set, MLflow on for both, whole processes, default storage")
@@ -228,8 +249,13 @@ def bench_peer(repeats: int) -> None:
             ours.append(60 * 400 / wall)
         with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, os.path.join(HERE, "sweep_vs_handwritten.py"), "--only-peer",
-                                   "--trials", "100"], cwd=d, capture_output=True, text=True, env=ENV)
+            proc = subprocess.run(
+                [sys.executable, os.path.join(HERE, "sweep_vs_handwritten.py"), "--only-peer", "--trials", "100"],
+                cwd=d,
+                capture_output=True,
+                text=True,
+                env=ENV,
+            )
             wall = time.perf_counter() - t0
             if proc.returncode:
                 raise SystemExit(proc.stderr[-3000:])
@@ -240,6 +266,7 @@ def bench_peer(repeats: int) -> None:
 
 # -- tail ----------------------------------------------------------------------------------------
 
+
 def bench_tail(repeats: int) -> None:
     print("tail: `sweep run playground` (50 trials per set, MLflow on): last trial's completion to the command's exit")
     tails, walls = [], []
@@ -249,23 +276,30 @@ def bench_tail(repeats: int) -> None:
             tails.append(ended - last_completion(d, "playground"))
             walls.append(wall)
             waited = [line for line in proc.stderr.splitlines() if line.startswith("MLflow: ") and "to write" in line]
-            print(f"  {wall:6.2f} s in all; tail {tails[-1]:.2f} s" + (f" ({waited[-1]})" if waited else ""),
-                  flush=True)
-    print(f"\ntail: median {median(tails):.2f} s, max {max(tails):.2f} s (target <= 2 s median); "
-          f"whole command median {median(walls):.1f} s")
+            print(
+                f"  {wall:6.2f} s in all; tail {tails[-1]:.2f} s" + (f" ({waited[-1]})" if waited else ""), flush=True
+            )
+    print(
+        f"\ntail: median {median(tails):.2f} s, max {max(tails):.2f} s (target <= 2 s median); "
+        f"whole command median {median(walls):.1f} s"
+    )
 
 
 # -- imports -------------------------------------------------------------------------------------
 
+
 def bench_imports(repeats: int) -> None:
     print("imports: what `sweep --help` imports, and how long the light commands take")
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sweeps", "--help"], capture_output=True,
-                          text=True, env=ENV)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "sweeps", "--help"], capture_output=True, text=True, env=ENV
+    )
     modules = [m.group(2).strip() for m in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \|(.*)", proc.stderr)]
     heavy = sorted({m.split(".")[0] for m in modules if m.strip().split(".")[0] in HEAVY})
     total = sum(int(m.group(1)) for m in re.finditer(r"import time:\s+(\d+) \|", proc.stderr))
-    print(f"  sweep --help imports {len(modules)} modules in {total / 1e6:.2f} s; heavy among them: "
-          f"{heavy or 'none'} (target: none of {list(HEAVY)})")
+    print(
+        f"  sweep --help imports {len(modules)} modules in {total / 1e6:.2f} s; heavy among them: "
+        f"{heavy or 'none'} (target: none of {list(HEAVY)})"
+    )
     with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
         sweep(["run", "playground", "--trials", "5", "--no-mlflow"], d)
         for args in (["--help"], ["presets"], ["status", "playground"]):
@@ -283,8 +317,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"# {datetime.date.today()}, {os.cpu_count()} CPUs", flush=True)
-    table = {"onoff": bench_onoff, "cpu": bench_cpu, "batch": bench_batch, "peer": bench_peer, "tail": bench_tail,
-             "imports": bench_imports}
+    table = {
+        "onoff": bench_onoff,
+        "cpu": bench_cpu,
+        "batch": bench_batch,
+        "peer": bench_peer,
+        "tail": bench_tail,
+        "imports": bench_imports,
+    }
     for name, fn in table.items():
         if args.what in (name, "all"):
             fn(args.repeats)

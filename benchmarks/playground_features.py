@@ -18,10 +18,9 @@ import time
 
 from _common import scratch
 
-from studies.storage.opening import open_storage
-
 from studies.execution.runner import run_sweep
 from studies.reports.data import gather
+from studies.storage.opening import open_storage
 from sweeps.spec import load_spec, spec_from_dict
 
 TARGET = 0.95
@@ -71,16 +70,22 @@ def main() -> None:
             print(f"{seed:>4}  {s:<7}  {acc[s]:>17.4f}  {acc_alt[s]:>10.4f}  {inputs[s]}", flush=True)
         print(f"      sweep wall time: {wall:.1f} s with features searched, {wall_alt:.1f} s on raw inputs", flush=True)
     trials = args.trials or load_spec("playground").trials
-    print(f"\nplayground preset, {trials} trials per set, {args.seeds} seed(s): test accuracy of the best "
-          f"configuration (retrained), lowest over seeds")
+    print(
+        f"\nplayground preset, {trials} trials per set, {args.seeds} seed(s): test accuracy of the best "
+        f"configuration (retrained), lowest over seeds"
+    )
     print(f"{'set':<7}  {'features searched':>17}  {'raw inputs':>10}")
     for s in sets:
-        print(f"{s:<7}  {min(ours[s, k] for k in range(args.seeds)):>17.4f}  "
-              f"{min(alt[s, k] for k in range(args.seeds)):>10.4f}")
+        print(
+            f"{s:<7}  {min(ours[s, k] for k in range(args.seeds)):>17.4f}  "
+            f"{min(alt[s, k] for k in range(args.seeds)):>10.4f}"
+        )
     met = all(v >= TARGET for v in ours.values())
-    print(f"target (test accuracy >= {TARGET} on all four sets at every seed): "
-          f"{'met' if met else 'NOT met'} with features searched; "
-          f"{'met' if all(v >= TARGET for v in alt.values()) else 'not met'} on raw inputs")
+    print(
+        f"target (test accuracy >= {TARGET} on all four sets at every seed): "
+        f"{'met' if met else 'NOT met'} with features searched; "
+        f"{'met' if all(v >= TARGET for v in alt.values()) else 'not met'} on raw inputs"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,18 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("training (engine)", ("engine/",)),
     ("sampling (TPE)", ("optuna/samplers", "studies/search/samplers.py", "studies/sweep/space.py")),
     ("pruning", ("optuna/pruners", "Reporter")),
-    ("storage", ("studies/storage/adaptor.py", "studies/_optuna_compat/", "optuna/storages", "studies/storage/journal.py",
-                 "sqlalchemy/", "psycopg/", "studies/execution/heartbeat.py")),
+    (
+        "storage",
+        (
+            "studies/storage/adaptor.py",
+            "studies/_optuna_compat/",
+            "optuna/storages",
+            "studies/storage/journal.py",
+            "sqlalchemy/",
+            "psycopg/",
+            "studies/execution/heartbeat.py",
+        ),
+    ),
     ("progress and polling", ("studies/execution/runner.py", "studies/sweep/summary.py", "sweeps/display.py")),
 ]
 
@@ -37,7 +47,11 @@ def _process(frame: str) -> str:
     if not m:
         return frame
     cmd = m.group(2)
-    for name, key in (("worker", "LokyProcess"), ("MLflow writer", "spawn_main"), ("loky resource tracker", "resource_tracker")):
+    for name, key in (
+        ("worker", "LokyProcess"),
+        ("MLflow writer", "spawn_main"),
+        ("loky resource tracker", "resource_tracker"),
+    ):
         if key in cmd:
             return f"{name} (pid {m.group(1)})"
     return f"launcher (pid {m.group(1)})"
@@ -53,7 +67,7 @@ def summarize(path: str) -> str:
         frames = stack.split(";")
         procs = [i for i, f in enumerate(frames) if f.startswith("process ")]
         proc = _process(frames[procs[-1]]) if procs else "?"
-        frames = frames[procs[-1] + 1:] if procs else frames
+        frames = frames[procs[-1] + 1 :] if procs else frames
         area = next((a for a, keys in AREAS if any(k in f for f in frames for k in keys)), "other")
         per[proc][area] += int(n)
         totals[proc] += int(n)
@@ -80,8 +94,23 @@ def main() -> None:
         run_args += ["--storage", args.storage]
     folder = tempfile.mkdtemp(prefix="sweeps-profile-")
     raw = os.path.join(folder, "profile.txt")
-    cmd = [spy, "record", "--subprocesses", "-r", str(args.rate), "-f", "raw", "-o", raw, "--",
-           sys.executable, "-m", "sweeps", "run", *run_args]
+    cmd = [
+        spy,
+        "record",
+        "--subprocesses",
+        "-r",
+        str(args.rate),
+        "-f",
+        "raw",
+        "-o",
+        raw,
+        "--",
+        sys.executable,
+        "-m",
+        "sweeps",
+        "run",
+        *run_args,
+    ]
     done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     if done.returncode != 0 or not os.path.exists(raw):
         raise SystemExit(done.stderr[-3000:])

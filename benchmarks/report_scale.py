@@ -21,9 +21,8 @@ import optuna
 from _common import scratch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from studies.storage.opening import open_storage
-
 from studies.execution.runner import open_sweep
+from studies.storage.opening import open_storage
 from sweeps.spec import load_spec, spec_from_dict
 
 
@@ -35,26 +34,51 @@ def make(trials: int) -> None:
     storage = open_storage(None)
     study = open_sweep(config, storage)[0]
     rng = np.random.default_rng(0)
-    dists = {"learning_rate": FloatDistribution(1e-3, 10.0, log=True), "hidden_layers": IntDistribution(1, 3),
-             "hidden_units_1": IntDistribution(2, 8), "activation": CategoricalDistribution(["sigmoid", "tanh", "relu"]),
-             "regularization": CategoricalDistribution(["none", "l1", "l2"])}
+    dists = {
+        "learning_rate": FloatDistribution(1e-3, 10.0, log=True),
+        "hidden_layers": IntDistribution(1, 3),
+        "hidden_units_1": IntDistribution(2, 8),
+        "activation": CategoricalDistribution(["sigmoid", "tanh", "relu"]),
+        "regularization": CategoricalDistribution(["none", "l1", "l2"]),
+    }
     batch = []
     for n in range(trials):
         lr = float(np.exp(rng.uniform(np.log(1e-3), np.log(10.0))))
-        params = {"learning_rate": lr, "hidden_layers": 1, "hidden_units_1": int(rng.integers(2, 9)),
-                  "activation": str(rng.choice(["sigmoid", "tanh", "relu"])), "regularization": "none"}
+        params = {
+            "learning_rate": lr,
+            "hidden_layers": 1,
+            "hidden_units_1": int(rng.integers(2, 9)),
+            "activation": str(rng.choice(["sigmoid", "tanh", "relu"])),
+            "regularization": "none",
+        }
         kind = rng.choice(["complete", "pruned", "diverged"], p=[0.7, 0.2, 0.1])
         epochs = 100 if kind == "complete" else int(rng.integers(5, 60))
         curve = (0.7 * np.exp(-np.arange(1, epochs + 1) * lr / 5) + 0.05).round(6).tolist()
-        attrs = {"run": {"curves": {"train_cost": curve, "val_cost": curve, "val_accuracy": [0.9] * epochs},
-                         "label": f"t{n}", "seed": 0, "train_seconds": 0.05, "initial_cost": 0.7}}
+        attrs = {
+            "run": {
+                "curves": {"train_cost": curve, "val_cost": curve, "val_accuracy": [0.9] * epochs},
+                "label": f"t{n}",
+                "seed": 0,
+                "train_seconds": 0.05,
+                "initial_cost": 0.7,
+            }
+        }
         if kind == "diverged":
-            attrs.update(diverged=True, divergence={"epoch": epochs + 1, "cause": "nan", "learning_rate": lr,
-                                                     "last_finite_cost": curve[-1]})
+            attrs.update(
+                diverged=True,
+                divergence={"epoch": epochs + 1, "cause": "nan", "learning_rate": lr, "last_finite_cost": curve[-1]},
+            )
         state = optuna.trial.TrialState.COMPLETE if kind == "complete" else optuna.trial.TrialState.PRUNED
-        batch.append(optuna.trial.create_trial(
-            params=params, distributions=dists, value=curve[-1] if kind == "complete" else None, state=state,
-            user_attrs=attrs, intermediate_values={e: curve[e - 1] for e in range(10, epochs + 1, 10)}))
+        batch.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=dists,
+                value=curve[-1] if kind == "complete" else None,
+                state=state,
+                user_attrs=attrs,
+                intermediate_values={e: curve[e - 1] for e in range(10, epochs + 1, 10)},
+            )
+        )
     study.add_trials(batch)
 
 
@@ -75,8 +99,12 @@ def main() -> None:
         make(args.trials)
         print(f"made a study of {args.trials} trials in {time.perf_counter() - t0:.1f} s")
         sweep = [sys.executable, "-m", "sweeps"]
-        peer = [sys.executable, "-c", "import optuna; from studies.storage import open_storage; "
-                "optuna.load_study(study_name='scale/circle', storage=open_storage(None)).trials_dataframe()"]
+        peer = [
+            sys.executable,
+            "-c",
+            "import optuna; from studies.storage import open_storage; "
+            "optuna.load_study(study_name='scale/circle', storage=open_storage(None)).trials_dataframe()",
+        ]
         rows = {"sweep status": [], "sweep report": [], "optuna trials_dataframe (reference)": []}
         for _ in range(args.repeats):
             rows["sweep status"].append(timed([*sweep, "status", "scale"]))

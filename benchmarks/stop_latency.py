@@ -46,8 +46,11 @@ def _running(url: str) -> int:
     if "://" not in url and not os.path.exists(url):
         return 0
     storage = open_storage(url, checked=True)
-    return sum(t.state == TrialState.RUNNING for s in storage.get_all_studies()
-               for t in storage.get_all_trials(s.study_name and storage.get_study_id_from_name(s.study_name)))
+    return sum(
+        t.state == TrialState.RUNNING
+        for s in storage.get_all_studies()
+        for t in storage.get_all_trials(s.study_name and storage.get_study_id_from_name(s.study_name))
+    )
 
 
 def _stop(cmd: list[str], folder: str, delay: float, sig: int, ready: str | None = None) -> tuple[float, int, str]:
@@ -81,34 +84,50 @@ def main() -> None:
             with open(os.path.join(d, "stop.toml"), "w") as f:
                 f.write(SPEC)
             url = args.storage or os.path.join(d, "sweeps.journal")
-            took, code, err = _stop([sys.executable, "-m", "sweeps", "run", "stop.toml", "--storage", url], d, delay, sig)
+            took, code, err = _stop(
+                [sys.executable, "-m", "sweeps", "run", "stop.toml", "--storage", url], d, delay, sig
+            )
             ok = code == 0 or (code == 2 and "interrupted" in err and "Traceback" not in err) or code == -sig
             rows.append(("run", delay, sig, took, code, ok and _running(url) == 0))
-            print(f"  run    at {delay:4.1f} s {signal.Signals(sig).name:7}: stopped in {took:5.2f} s, exit {code}, "
-                  f"{'clean' if rows[-1][-1] else 'NOT CLEAN'}", flush=True)
+            print(
+                f"  run    at {delay:4.1f} s {signal.Signals(sig).name:7}: stopped in {took:5.2f} s, exit {code}, "
+                f"{'clean' if rows[-1][-1] else 'NOT CLEAN'}",
+                flush=True,
+            )
     with tempfile.TemporaryDirectory(prefix="sweeps-stop-") as d:  # sweep worker, on a sweep that has work left
         with open(os.path.join(d, "stop.toml"), "w") as f:
             f.write(SPEC.replace("trials = 12", "trials = 400"))
         url = args.storage or os.path.join(d, "sweeps.journal")
-        _stop([sys.executable, "-m", "sweeps", "run", "stop.toml", "--storage", url, "--no-mlflow"], d, 3.0,
-              signal.SIGINT)
+        _stop(
+            [sys.executable, "-m", "sweeps", "run", "stop.toml", "--storage", url, "--no-mlflow"], d, 3.0, signal.SIGINT
+        )
         for i in range(4):
             sig = [signal.SIGINT, signal.SIGTERM][i % 2]
             delay = rng.uniform(0.0, 6.0)
             took, code, err = _stop([sys.executable, "-m", "sweeps", "worker", "stop", "--storage", url], d, delay, sig)
-            rows.append(("worker", delay, sig, took, code, code in (2, -sig) and "Traceback" not in err
-                         and _running(url) == 0))
-            print(f"  worker at {delay:4.1f} s {signal.Signals(sig).name:7}: stopped in {took:5.2f} s, exit {code}",
-                  flush=True)
+            rows.append(
+                ("worker", delay, sig, took, code, code in (2, -sig) and "Traceback" not in err and _running(url) == 0)
+            )
+            print(
+                f"  worker at {delay:4.1f} s {signal.Signals(sig).name:7}: stopped in {took:5.2f} s, exit {code}",
+                flush=True,
+            )
     with tempfile.TemporaryDirectory(prefix="sweeps-stop-") as d:
         for i in range(3):
-            took, code, err = _stop([sys.executable, "-m", "sweeps", "ui", "--port", str(5700 + i)], d, 0.5,
-                                    [signal.SIGINT, signal.SIGTERM][i % 2], ready=f"http://127.0.0.1:{5700 + i}/health")
+            took, code, err = _stop(
+                [sys.executable, "-m", "sweeps", "ui", "--port", str(5700 + i)],
+                d,
+                0.5,
+                [signal.SIGINT, signal.SIGTERM][i % 2],
+                ready=f"http://127.0.0.1:{5700 + i}/health",
+            )
             rows.append(("ui", 0.5, 0, took, code, code == 2 and "interrupted" in err))
             print(f"  ui: stopped in {took:5.2f} s, exit {code}", flush=True)
     times = [r[3] for r in rows]
-    print(f"\nstop latency over {len(rows)} stops: median {statistics.median(times):.2f} s, max {max(times):.2f} s "
-          f"(target <= 10 s); clean: {sum(r[-1] for r in rows)}/{len(rows)}")
+    print(
+        f"\nstop latency over {len(rows)} stops: median {statistics.median(times):.2f} s, max {max(times):.2f} s "
+        f"(target <= 10 s); clean: {sum(r[-1] for r in rows)}/{len(rows)}"
+    )
 
 
 if __name__ == "__main__":

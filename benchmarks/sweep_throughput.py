@@ -35,11 +35,16 @@ def main() -> None:
             for jobs in (1, 2):
                 r = run(dataclasses.replace(base, jobs=jobs), track=track)
                 results[track, jobs].append(r)
-                print(f"  MLflow {'on ' if track else 'off'} jobs={jobs}: {r.finished} trials in {r.wall:6.2f} s "
-                      f"= {r.per_minute:6.0f}/min; training {r.train_seconds:6.2f} s, "
-                      f"pruning reports {r.report_seconds:5.2f} s", flush=True)
+                print(
+                    f"  MLflow {'on ' if track else 'off'} jobs={jobs}: {r.finished} trials in {r.wall:6.2f} s "
+                    f"= {r.per_minute:6.0f}/min; training {r.train_seconds:6.2f} s, "
+                    f"pruning reports {r.report_seconds:5.2f} s",
+                    flush=True,
+                )
     print(f"\n{args.preset}: {len(base.datasets)} datasets x {args.trials} trials, medians of {args.repeats}")
-    print(f"{'MLflow':>6} {'jobs':>4} {'wall s':>8} {'trials/min':>11} {'outside training':>17} {'of which reports':>17}")
+    print(
+        f"{'MLflow':>6} {'jobs':>4} {'wall s':>8} {'trials/min':>11} {'outside training':>17} {'of which reports':>17}"
+    )
     for track in modes:
         per_min = {}
         for jobs in (1, 2):
@@ -48,7 +53,10 @@ def main() -> None:
             per_min[jobs] = median([r.per_minute for r in rs])
             outside = median([1 - r.train_seconds / (r.wall * jobs) for r in rs])
             reports = median([r.report_seconds / (r.wall * jobs) for r in rs])
-            print(f"{'on' if track else 'off':>6} {jobs:>4} {wall:8.2f} {per_min[jobs]:11.0f} {outside:16.1%} {reports:16.1%}")
+            print(
+                f"{'on' if track else 'off':>6} {jobs:>4} {wall:8.2f} {per_min[jobs]:11.0f} {outside:16.1%} "
+                f"{reports:16.1%}"
+            )
         print(f"{'':>6} throughput 2 jobs / 1 job: {per_min[2] / per_min[1]:.2f}x (target >= 1.8x)")
 
 

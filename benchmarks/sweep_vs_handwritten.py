@@ -40,7 +40,7 @@ def handwritten(config, *, jobs: int) -> tuple[float, int, dict[str, float]]:
     for ref in config.datasets:
         ds = ref.load(seed=config.seed)
 
-        def objective(trial: optuna.Trial) -> float:
+        def objective(trial: optuna.Trial, ds=ds) -> float:  # noqa: ANN001 - this loop's dataset, bound
             lr = trial.suggest_float("learning_rate", lr_range.low, lr_range.high, log=True)
             layers = trial.suggest_int("hidden_layers", 1, 3)
             units = tuple(trial.suggest_int(f"hidden_units_{i + 1}", 2, 8) for i in range(layers))
@@ -48,9 +48,18 @@ def handwritten(config, *, jobs: int) -> tuple[float, int, dict[str, float]]:
             reg = trial.suggest_categorical("regularization", ["none", "l1", "l2"])
             alpha = trial.suggest_float("regularization_rate", 1e-5, 0.1, log=True) if reg != "none" else 0.0
             clf = MLPClassifier(
-                hidden_layer_sizes=units, activation=act[activation], solver="sgd", learning_rate_init=lr,
-                batch_size=batch, max_iter=epochs, alpha=alpha, momentum=0.0, nesterovs_momentum=False,
-                tol=0.0, n_iter_no_change=epochs + 1, random_state=config.seed,
+                hidden_layer_sizes=units,
+                activation=act[activation],
+                solver="sgd",
+                learning_rate_init=lr,
+                batch_size=batch,
+                max_iter=epochs,
+                alpha=alpha,
+                momentum=0.0,
+                nesterovs_momentum=False,
+                tol=0.0,
+                n_iter_no_change=epochs + 1,
+                random_state=config.seed,
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -62,9 +71,12 @@ def handwritten(config, *, jobs: int) -> tuple[float, int, dict[str, float]]:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # deprecated in Optuna 4.9, still what users write
-            callback = MLflowCallback(tracking_uri=f"sqlite:///{os.path.abspath('handwritten.db')}", metric_name="val_cost")
-        study = optuna.create_study(study_name=f"hand/{ref.name}", direction="minimize",
-                                    sampler=optuna.samplers.TPESampler(seed=config.seed))
+            callback = MLflowCallback(
+                tracking_uri=f"sqlite:///{os.path.abspath('handwritten.db')}", metric_name="val_cost"
+            )
+        study = optuna.create_study(
+            study_name=f"hand/{ref.name}", direction="minimize", sampler=optuna.samplers.TPESampler(seed=config.seed)
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             study.optimize(objective, n_trials=config.trials, n_jobs=jobs, callbacks=[callback])
@@ -78,8 +90,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--only-peer", action="store_true",
-                        help="run only the hand-written peer, here (for timing it as a whole process)")
+    parser.add_argument(
+        "--only-peer",
+        action="store_true",
+        help="run only the hand-written peer, here (for timing it as a whole process)",
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = apply_overrides(load_spec("playground"), trials=args.trials, jobs=2).to_dict()

@@ -74,14 +74,20 @@ def _interleaved(cases: dict[str, Callable[[], float]], repeats: int) -> dict[st
 
 # -- tpe -------------------------------------------------------------------------------------------
 
+
 def _objective(trial: optuna.Trial) -> float:
     xs = [trial.suggest_float(f"x{i}", -5.0, 5.0) for i in range(4)]
     lr = trial.suggest_float("lr", 1e-4, 10.0, log=True)
     reg = trial.suggest_float("reg", 1e-6, 1.0, log=True)
     units = trial.suggest_int("units", 2, 64, log=True)
     act = trial.suggest_categorical("act", ["relu", "tanh", "sigmoid"])
-    return (sum(x * x for x in xs) + (math.log10(lr) + 1) ** 2 + 0.1 * abs(math.log10(reg) + 3)
-            + 0.01 * abs(units - 16) + {"relu": 0.0, "tanh": 0.2, "sigmoid": 0.5}[act])
+    return (
+        sum(x * x for x in xs)
+        + (math.log10(lr) + 1) ** 2
+        + 0.1 * abs(math.log10(reg) + 3)
+        + 0.01 * abs(units - 16)
+        + {"relu": 0.0, "tanh": 0.2, "sigmoid": 0.5}[act]
+    )
 
 
 def _history(n: int) -> list[optuna.trial.FrozenTrial]:
@@ -90,8 +96,9 @@ def _history(n: int) -> list[optuna.trial.FrozenTrial]:
     return study.trials
 
 
-def _tpe_round(history: list, *, multivariate: bool, vectorized: bool, n_new: int,
-               candidates: int) -> tuple[float, list[dict]]:
+def _tpe_round(
+    history: list, *, multivariate: bool, vectorized: bool, n_new: int, candidates: int
+) -> tuple[float, list[dict]]:
     """CPU seconds per sampled trial (its 8 suggestions; the objective is negligible)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -111,33 +118,42 @@ def _tpe_round(history: list, *, multivariate: bool, vectorized: bool, n_new: in
 
 
 def bench_tpe(repeats: int, n_history: int = 200, n_new: int = 20) -> None:
-    print(f"tpe: CPU ms per sampled trial after {n_history} finished trials of 8 parameters "
-          f"({n_new} new trials per round, median of {repeats} rounds)")
+    print(
+        f"tpe: CPU ms per sampled trial after {n_history} finished trials of 8 parameters "
+        f"({n_new} new trials per round, median of {repeats} rounds)"
+    )
     history = _history(n_history)
     for multivariate, candidates in ((True, 24), (False, 24), (True, 192)):
         found: dict[str, list] = {}
 
-        def case(vectorized: bool) -> Callable[[], float]:
+        def case(
+            vectorized: bool, multivariate=multivariate, candidates=candidates, found=found
+        ) -> Callable[[], float]:  # noqa: ANN001
             def run() -> float:
-                seconds, proposals = _tpe_round(history, multivariate=multivariate, vectorized=vectorized,
-                                                n_new=n_new, candidates=candidates)
+                seconds, proposals = _tpe_round(
+                    history, multivariate=multivariate, vectorized=vectorized, n_new=n_new, candidates=candidates
+                )
                 found[str(vectorized)] = proposals
                 return seconds
+
             return run
 
         times = _interleaved({"optuna": case(False), "vectorized": case(True)}, repeats)
         a, b = _median(times["optuna"]), _median(times["vectorized"])
         same = _same_proposals(found["False"], found["True"])
         kind = f"{'multivariate' if multivariate else 'independent'}, {candidates} candidates"
-        print(f"  {kind:29s} optuna {a * 1e3:6.1f} ms   vectorized {b * 1e3:6.1f} ms   {a / b:4.1f}x   "
-              f"proposals: {same}")
+        print(
+            f"  {kind:29s} optuna {a * 1e3:6.1f} ms   vectorized {b * 1e3:6.1f} ms   {a / b:4.1f}x   proposals: {same}"
+        )
     # The function alone, on what one sampled parameter evaluates: 24 candidates x 200 kernels.
     from optuna.samplers._tpe import _truncnorm
     from scipy.special import log_ndtr
 
     x = np.random.default_rng(0).normal(-1.0, 3.0, 24 * 200)
-    times = _interleaved({"optuna": lambda: _timed(lambda: _truncnorm._log_ndtr(x)),
-                          "scipy": lambda: _timed(lambda: log_ndtr(x))}, repeats)
+    times = _interleaved(
+        {"optuna": lambda: _timed(lambda: _truncnorm._log_ndtr(x)), "scipy": lambda: _timed(lambda: log_ndtr(x))},
+        repeats,
+    )
     a, b = _median(times["optuna"]), _median(times["scipy"])
     print(f"  log Phi of {x.size} distinct values: optuna {a * 1e6:7.0f} us   scipy {b * 1e6:5.0f} us   {a / b:5.0f}x")
 
@@ -150,10 +166,13 @@ def _timed(f: Callable[[], object]) -> float:
 
 
 def _same_proposals(a: list[dict], b: list[dict]) -> str:
-    choices = all(p.keys() == q.keys() and all(p[k] == q[k] for k in p if not isinstance(p[k], float))
-                  for p, q in zip(a, b))
-    rel = max((abs(p[k] - q[k]) / max(abs(p[k]), 1e-300) for p, q in zip(a, b) for k in p
-               if isinstance(p[k], float)), default=0.0)
+    choices = all(
+        p.keys() == q.keys() and all(p[k] == q[k] for k in p if not isinstance(p[k], float)) for p, q in zip(a, b)
+    )
+    rel = max(
+        (abs(p[k] - q[k]) / max(abs(p[k]), 1e-300) for p, q in zip(a, b) for k in p if isinstance(p[k], float)),
+        default=0.0,
+    )
     return f"{'same choices' if choices else 'DIFFERENT choices'}, floats within {rel:.1e} (relative)"
 
 
@@ -177,8 +196,9 @@ def _write_trial_public(storage: optuna.storages.BaseStorage, study_id: int, see
     return 1 + N_PARAMS + N_REPORTS + 2 + 1
 
 
-def _journal_round(make: Callable[[str], optuna.storages.journal.BaseJournalBackend], folder: str,
-                   trials: int) -> float:
+def _journal_round(
+    make: Callable[[str], optuna.storages.journal.BaseJournalBackend], folder: str, trials: int
+) -> float:
     path = os.path.join(folder, f"{uuid.uuid4().hex}.journal")
     storage = optuna.storages.JournalStorage(make(path))
     study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "bench")
@@ -193,18 +213,22 @@ def bench_journal(repeats: int, trials: int = 20) -> None:
     from studies.storage.journal import FlockLock, SweepJournalBackend
 
     J = optuna.storages.journal
-    print(f"journal: appends per second, {trials} trials of {1 + N_PARAMS + N_REPORTS + 3} records per round "
-          f"(one append per public call), median of {repeats} rounds; files in {tempfile.gettempdir()}")
+    print(
+        f"journal: appends per second, {trials} trials of {1 + N_PARAMS + N_REPORTS + 3} records per round "
+        f"(one append per public call), median of {repeats} rounds; files in {tempfile.gettempdir()}"
+    )
     with tempfile.TemporaryDirectory(prefix="sweeps-upstream-") as folder:
         makers = {
             "Optuna's JournalFileBackend, its symlink lock": J.JournalFileBackend,
             "SweepJournalBackend, the same symlink lock": SweepJournalBackend,
             "Optuna's JournalFileBackend, a flock": lambda p: J.JournalFileBackend(p, lock_obj=FlockLock(p)),
-            "SweepJournalBackend, a flock (as sweeps opens it)":
-                lambda p: SweepJournalBackend(p, lock_obj=FlockLock(p)),
+            "SweepJournalBackend, a flock (as sweeps opens it)": lambda p: SweepJournalBackend(
+                p, lock_obj=FlockLock(p)
+            ),
         }
-        rates = _interleaved({name: (lambda make=make: _journal_round(make, folder, trials))
-                              for name, make in makers.items()}, repeats)
+        rates = _interleaved(
+            {name: (lambda make=make: _journal_round(make, folder, trials)) for name, make in makers.items()}, repeats
+        )
         names = list(rates)
         for i, name in enumerate(names):
             rate = _median(rates[name])
@@ -216,12 +240,14 @@ def bench_journal(repeats: int, trials: int = 20) -> None:
             s = optuna.storages.JournalStorage(cls(path))
             _write_trial_public(s, s.create_new_study([optuna.study.StudyDirection.MINIMIZE], "x"), 7)
         ta, tb = (optuna.storages.JournalStorage(J.JournalFileBackend(p)).get_all_trials(0) for p in (a, b))
-        same = [(t.params, t.intermediate_values, t.user_attrs, t.values) for t in ta] == \
-            [(t.params, t.intermediate_values, t.user_attrs, t.values) for t in tb]
+        same = [(t.params, t.intermediate_values, t.user_attrs, t.values) for t in ta] == [
+            (t.params, t.intermediate_values, t.user_attrs, t.values) for t in tb
+        ]
         print(f"  the same trial read back by Optuna from both files: {same}")
 
 
 # -- postgres ----------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _throwaway_database() -> Iterator[str]:
@@ -268,8 +294,10 @@ def _trial_writes(trial_id: int, seed: int) -> compat.TrialWrites:
 
 
 def bench_postgres(repeats: int, trials: int = 10) -> None:
-    print(f"postgres: ms per trial ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes, end), {trials} "
-          f"trials per round, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)")
+    print(
+        f"postgres: ms per trial ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes, end), {trials} "
+        f"trials per round, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)"
+    )
     with _throwaway_storage() as storage:
         sid = {k: storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], k) for k in ("single", "batch")}
         calls: dict[str, int] = {}
@@ -279,31 +307,36 @@ def bench_postgres(repeats: int, trials: int = 10) -> None:
                 t0 = time.perf_counter()
                 calls[name] = sum(write(storage, sid[name], seed) for seed in range(trials)) // trials
                 return (time.perf_counter() - t0) / trials
+
             return run
 
-        times = _interleaved({"single": case("single", _write_trial_public),
-                              "batch": case("batch", _write_trial_batched)}, repeats)
+        times = _interleaved(
+            {"single": case("single", _write_trial_public), "batch": case("batch", _write_trial_batched)}, repeats
+        )
         a, b = _median(times["single"]), _median(times["batch"])
         print(f"  public calls, a transaction each ({calls['single']}/trial)  {a * 1e3:7.1f} ms")
-        print(f"  create + one rdb_write ({calls['batch']}/trial)                {b * 1e3:7.1f} ms   "
-              f"{a / b:5.1f}x")
+        print(f"  create + one rdb_write ({calls['batch']}/trial)                {b * 1e3:7.1f} ms   {a / b:5.1f}x")
         key = lambda t: (t.params, t.intermediate_values, t.user_attrs, t.values, t.state)  # noqa: E731
-        same = [key(t) for t in storage.get_all_trials(sid["single"])] == \
-            [key(t) for t in storage.get_all_trials(sid["batch"])]
+        same = [key(t) for t in storage.get_all_trials(sid["single"])] == [
+            key(t) for t in storage.get_all_trials(sid["batch"])
+        ]
         print(f"  the same trials stored either way: {same}")
 
 
 def bench_reads(repeats: int, trials: int = 2000) -> None:
     """A worker's first read of a grown study: Optuna's ``_get_trials`` (ORM objects) against
     ``studies._optuna_compat.rdb_read_trials`` (plain queries), on PostgreSQL."""
-    print(f"reads: a study of {trials} trials ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes each) "
-          f"read whole, seconds, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)")
+    print(
+        f"reads: a study of {trials} trials ({N_PARAMS} parameters, {N_REPORTS} reports, 2 attributes each) "
+        f"read whole, seconds, median of {repeats} rounds, {PG.split('@')[-1]} (a throwaway database)"
+    )
     with _throwaway_storage() as storage:
         sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "reads")
         for first in range(0, trials, 100):
             made = compat.rdb_create_trials(storage, sid, 100)
-            compat.rdb_write(storage, [_trial_writes(compat.trial_id(t), seed)
-                                       for seed, t in enumerate(made, start=first)])
+            compat.rdb_write(
+                storage, [_trial_writes(compat.trial_id(t), seed) for seed, t in enumerate(made, start=first)]
+            )
         ids = {compat.trial_id(t) for t in storage.get_all_trials(sid, deepcopy=False)}
         got: dict[str, list] = {}
 
@@ -312,21 +345,39 @@ def bench_reads(repeats: int, trials: int = 2000) -> None:
                 t0 = time.perf_counter()
                 got[name] = read()
                 return time.perf_counter() - t0
+
             return run
 
-        times = _interleaved({
-            "orm": case("orm", lambda: storage._get_trials(sid, None, set(ids), 2**31 - 1)),
-            "plain": case("plain", lambda: compat.rdb_read_trials(storage, sid, include=ids, after=None))},
-            repeats)
+        times = _interleaved(
+            {
+                "orm": case("orm", lambda: storage._get_trials(sid, None, set(ids), 2**31 - 1)),
+                "plain": case("plain", lambda: compat.rdb_read_trials(storage, sid, include=ids, after=None)),
+            },
+            repeats,
+        )
         a, b = _median(times["orm"]), _median(times["plain"])
         print(f"  Optuna's _get_trials (ORM objects)         {a:7.3f} s")
         print(f"  rdb_read_trials (plain queries)            {b:7.3f} s   {a / b:5.1f}x")
-        key = lambda t: (t.number, t.state, t.params, t.distributions, t.intermediate_values,  # noqa: E731
-                         t.user_attrs, t.system_attrs, t.values, t.datetime_start, t.datetime_complete)
+
+        def key(t):  # noqa: ANN001, ANN202
+            return (
+                t.number,
+                t.state,
+                t.params,
+                t.distributions,
+                t.intermediate_values,
+                t.user_attrs,
+                t.system_attrs,
+                t.values,
+                t.datetime_start,
+                t.datetime_complete,
+            )
+
         print(f"  the same trials either way: {[key(t) for t in got['orm']] == [key(t) for t in got['plain']]}")
 
 
 # -- mlflow ------------------------------------------------------------------------------------------
+
 
 def _bulk_log_metrics_once(self, run_id, metrics):  # noqa: ANN001 - SqlAlchemyStore's signature
     """SqlAlchemyStore._log_metrics_once with the metric rows inserted by one Core executemany
@@ -366,8 +417,12 @@ def _bulk_log_metrics_once(self, run_id, metrics):  # noqa: ANN001 - SqlAlchemyS
 def _update_latest(session, run_id: str, newest: dict) -> None:  # noqa: ANN001
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric
 
-    latest = {m.key: m for m in session.query(SqlLatestMetric).filter(
-        SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(sorted(newest))).with_for_update()}
+    latest = {
+        m.key: m
+        for m in session.query(SqlLatestMetric)
+        .filter(SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(sorted(newest)))
+        .with_for_update()
+    }
     for key, row in newest.items():
         old = latest.get(key)
         if old is None:
@@ -402,24 +457,41 @@ def bench_mlflow(repeats: int, runs: int = 20, epochs: int = 100) -> None:
 
     from studies.tracking import sqlite as mlflow_sqlite
 
-    print(f"mlflow: CPU ms per run on a local SQLite store (WAL, synchronous=NORMAL), {runs} runs per round, "
-          f"median of {repeats} rounds; curves: 3 x {epochs} points in one log_batch, latest first")
+    print(
+        f"mlflow: CPU ms per run on a local SQLite store (WAL, synchronous=NORMAL), {runs} runs per round, "
+        f"median of {repeats} rounds; curves: 3 x {epochs} points in one log_batch, latest first"
+    )
     with tempfile.TemporaryDirectory(prefix="sweeps-upstream-") as folder:
         uri = f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
         mlflow_sqlite.tune(uri)
         with mlflow_sqlite.creating(uri):
             client = mlflow.MlflowClient(tracking_uri=uri)
             experiment = client.create_experiment("bench")
-        params = [Param(k, str(v)) for k, v in {"learning_rate": 0.03, "hidden": "8,8", "activation": "tanh",
-                                                 "seed": 0, "epochs": epochs}.items()]
+        params = [
+            Param(k, str(v))
+            for k, v in {
+                "learning_rate": 0.03,
+                "hidden": "8,8",
+                "activation": "tanh",
+                "seed": 0,
+                "epochs": epochs,
+            }.items()
+        ]
         tags = [RunTag("outcome", "complete"), RunTag("mlflow.runName", "t1 tanh 2x8 lr=0.03")]
         kept: dict[str, str] = {}
 
         ts = int(time.time() * 1000)
 
         def one_run(with_curves: bool, mode: str) -> float:
-            metrics = [Metric(key, 1.0 / e, ts, e) for e in range(epochs, 0, -1)
-                       for key in ("train_cost", "val_cost", "val_accuracy")] if with_curves else []
+            metrics = (
+                [
+                    Metric(key, 1.0 / e, ts, e)
+                    for e in range(epochs, 0, -1)
+                    for key in ("train_cost", "val_cost", "val_accuracy")
+                ]
+                if with_curves
+                else []
+            )
             with _bulk_metrics(mode):
                 t0 = time.process_time()  # CPU: the commits do not wait for the disk (synchronous=NORMAL)
                 for _ in range(runs):
@@ -430,22 +502,32 @@ def bench_mlflow(repeats: int, runs: int = 20, epochs: int = 100) -> None:
             kept[mode] = run.info.run_id
             return seconds
 
-        times = _interleaved({"empty": lambda: one_run(False, "orm"), "orm": lambda: one_run(True, "orm"),
-                              "bulk": lambda: one_run(True, "bulk")}, repeats)
+        times = _interleaved(
+            {
+                "empty": lambda: one_run(False, "orm"),
+                "orm": lambda: one_run(True, "orm"),
+                "bulk": lambda: one_run(True, "bulk"),
+            },
+            repeats,
+        )
         empty = _median(times["empty"])
         n = 3 * epochs
         orm = _median(times["orm"]) - empty
         print(f"  {'empty run (create, params, tags, terminate)':44s} {empty * 1e3:6.1f} ms")
         for mode, label in (("orm", "MLflow's ORM insert"), ("bulk", "Core bulk insert (patched)")):
             t = _median(times[mode])
-            print(f"  {f'+ {n} points, {label}':44s} {t * 1e3:6.1f} ms   {(t - empty) / n * 1e6:5.1f} us/point   "
-                  f"{t / empty:4.1f}x the empty run   metric cost {orm / (t - empty):4.1f}x lower")
+            print(
+                f"  {f'+ {n} points, {label}':44s} {t * 1e3:6.1f} ms   {(t - empty) / n * 1e6:5.1f} us/point   "
+                f"{t / empty:4.1f}x the empty run   metric cost {orm / (t - empty):4.1f}x lower"
+            )
         ref = kept["orm"]
         same = all(
             [(m.step, m.value, m.timestamp) for m in client.get_metric_history(ref, k)]
             == [(m.step, m.value, m.timestamp) for m in client.get_metric_history(kept[mode], k)]
             and client.get_run(ref).data.metrics == client.get_run(kept[mode]).data.metrics
-            for k in ("train_cost", "val_cost", "val_accuracy") for mode in ("bulk",))
+            for k in ("train_cost", "val_cost", "val_accuracy")
+            for mode in ("bulk",)
+        )
         print(f"  the same curves and latest values either way: {same}")
 
 
@@ -454,7 +536,13 @@ def main() -> None:
     parser.add_argument("which", choices=["tpe", "journal", "postgres", "reads", "mlflow", "all"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    benches = {"tpe": bench_tpe, "journal": bench_journal, "postgres": bench_postgres, "reads": bench_reads, "mlflow": bench_mlflow}
+    benches = {
+        "tpe": bench_tpe,
+        "journal": bench_journal,
+        "postgres": bench_postgres,
+        "reads": bench_reads,
+        "mlflow": bench_mlflow,
+    }
     for name, bench in benches.items():
         if args.which in (name, "all"):
             bench(args.repeats)

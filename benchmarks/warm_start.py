@@ -29,9 +29,8 @@ import time
 
 from _common import scratch
 
-from studies.storage.opening import open_storage
-
 from studies.execution.runner import run_sweep
+from studies.storage.opening import open_storage
 from studies.sweep.outcomes import FINISHED, outcome_of
 from studies.sweep.summary import find_sweep
 from sweeps.spec import load_spec, spec_from_dict
@@ -47,8 +46,10 @@ def _curves(storage, name: str) -> dict[str, list[tuple[int, float | None]]]:
     """Dataset -> its finished trials in order: (number, value if complete else None)."""
     out = {}
     for study in find_sweep(storage, name):
-        trials = sorted((t for t in storage.get_all_trials(study.study_id, deepcopy=False)
-                         if outcome_of(t) in FINISHED), key=lambda t: t.number)
+        trials = sorted(
+            (t for t in storage.get_all_trials(study.study_id, deepcopy=False) if outcome_of(t) in FINISHED),
+            key=lambda t: t.number,
+        )
         out[study.dataset] = [(t.number, t.value if outcome_of(t) == "complete" else None) for t in trials]
     return out
 
@@ -82,7 +83,8 @@ def main() -> None:
     kinds = ("cold", "warm")
     # dataset -> measure -> kind -> one number per seed
     table: dict[str, dict[str, dict[str, list[float]]]] = {
-        d: {m: {k: [] for k in kinds} for m in ("both", "own", "best", "head", "complete")} for d in datasets}
+        d: {m: {k: [] for k in kinds} for m in ("both", "own", "best", "head", "complete")} for d in datasets
+    }
     seconds = {"cold": 0.0, "warm": 0.0}
     t_start = time.perf_counter()
     with scratch():
@@ -109,33 +111,48 @@ def main() -> None:
                     row["both"][kind].append(_needed(trials, both))
                     row["own"][kind].append(_needed(trials, min(values)))
                     row["best"][kind].append(min(values))
-                    row["head"][kind].append(min((v for _, v in trials[:args.top] if v is not None), default=math.inf))
+                    row["head"][kind].append(min((v for _, v in trials[: args.top] if v is not None), default=math.inf))
                     row["complete"][kind].append(len(values))
-                line.append(f"{d} cold {_fmt(table[d]['both']['cold'][-1], args.trials)} "
-                            f"warm {_fmt(table[d]['both']['warm'][-1], args.trials)}")
+                line.append(
+                    f"{d} cold {_fmt(table[d]['both']['cold'][-1], args.trials)} "
+                    f"warm {_fmt(table[d]['both']['warm'][-1], args.trials)}"
+                )
             print(f"  seed {seed}: " + "; ".join(line), flush=True)
     med = statistics.median
-    print(f"\nclassics preset ({base['train']['epochs']} epochs, batch {base.get('batch')}, {base['sampler']['name']}, "
-          f"{base['pruner']['name']} pruner): a short sweep of {args.short_trials} trials per dataset (seed 0), then "
-          f"per seed 1-{args.seeds} the full sweep of {args.trials} trials cold and warm-started from it (top "
-          f"{args.top}). Medians of {args.seeds} seeds.")
-    print(f"Trials until a complete trial's val_cost is within 5% of a target (finished trials by number; "
-          f"'>{args.trials}': never): the target 'both' is the best value either run of the seed reached (the "
-          f"measure), 'own' the run's own final best.\n")
-    print(f"{'':<14} {'within 5% of both':>18} {'within 5% of own':>17} {'best val_cost':>21} "
-          f"{f'best of first {args.top}':>21} {'complete trials':>16}")
-    print(f"{'dataset':<14} {'cold':>8} {'warm':>8} {'cold':>8} {'warm':>8} {'cold':>10} {'warm':>10} "
-          f"{'cold':>10} {'warm':>10} {'cold':>7} {'warm':>7}")
+    print(
+        f"\nclassics preset ({base['train']['epochs']} epochs, batch {base.get('batch')}, {base['sampler']['name']}, "
+        f"{base['pruner']['name']} pruner): a short sweep of {args.short_trials} trials per dataset (seed 0), then "
+        f"per seed 1-{args.seeds} the full sweep of {args.trials} trials cold and warm-started from it (top "
+        f"{args.top}). Medians of {args.seeds} seeds."
+    )
+    print(
+        f"Trials until a complete trial's val_cost is within 5% of a target (finished trials by number; "
+        f"'>{args.trials}': never): the target 'both' is the best value either run of the seed reached (the "
+        f"measure), 'own' the run's own final best.\n"
+    )
+    print(
+        f"{'':<14} {'within 5% of both':>18} {'within 5% of own':>17} {'best val_cost':>21} "
+        f"{f'best of first {args.top}':>21} {'complete trials':>16}"
+    )
+    print(
+        f"{'dataset':<14} {'cold':>8} {'warm':>8} {'cold':>8} {'warm':>8} {'cold':>10} {'warm':>10} "
+        f"{'cold':>10} {'warm':>10} {'cold':>7} {'warm':>7}"
+    )
     for d in datasets:
         r = table[d]
-        print(f"{d:<14} {_fmt(med(r['both']['cold']), args.trials):>8} {_fmt(med(r['both']['warm']), args.trials):>8} "
-              f"{_fmt(med(r['own']['cold']), args.trials):>8} {_fmt(med(r['own']['warm']), args.trials):>8} "
-              f"{med(r['best']['cold']):>10.4g} {med(r['best']['warm']):>10.4g} "
-              f"{med(r['head']['cold']):>10.4g} {med(r['head']['warm']):>10.4g} "
-              f"{med(r['complete']['cold']):>7g} {med(r['complete']['warm']):>7g}")
-    print(f"\nThe warm runs' trials do not count the short sweep's {args.short_trials} per dataset ({short_seconds:.0f} s "
-          f"once, for every warm run). Time in the full sweeps: cold {seconds['cold']:.0f} s, warm "
-          f"{seconds['warm']:.0f} s; in all {time.perf_counter() - t_start:.0f} s.")
+        print(
+            f"{d:<14} {_fmt(med(r['both']['cold']), args.trials):>8} {_fmt(med(r['both']['warm']), args.trials):>8} "
+            f"{_fmt(med(r['own']['cold']), args.trials):>8} {_fmt(med(r['own']['warm']), args.trials):>8} "
+            f"{med(r['best']['cold']):>10.4g} {med(r['best']['warm']):>10.4g} "
+            f"{med(r['head']['cold']):>10.4g} {med(r['head']['warm']):>10.4g} "
+            f"{med(r['complete']['cold']):>7g} {med(r['complete']['warm']):>7g}"
+        )
+    print(
+        f"\nThe warm runs' trials do not count the short sweep's {args.short_trials} per dataset "
+        f"({short_seconds:.0f} s "
+        f"once, for every warm run). Time in the full sweeps: cold {seconds['cold']:.0f} s, warm "
+        f"{seconds['warm']:.0f} s; in all {time.perf_counter() - t_start:.0f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -16,10 +16,20 @@ from engine._lazy import lazy_face
 if TYPE_CHECKING:
     from engine.activations import ACTIVATIONS, DERIVATIVES
     from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
-    from engine.data import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
+    from engine.data import (
+        DATASETS,
+        FEATURES,
+        MAX_PRODUCT_FEATURES,
+        TASKS,
+        Dataset,
+        check_features,
+        dataset_name,
+        from_arrays,
+        load_dataset,
+        with_features,
+    )
     from engine.divergence import DIVERGENCE_CAUSES, Divergence
     from engine.errors import SweepsError
-    from engine.data import FEATURES, MAX_PRODUCT_FEATURES, check_features
     from engine.network import MLP
     from engine.optimizers import OPTIMIZERS
     from engine.stack import Member, Stack, stack_widths, train_stacked

@@ -1,7 +1,8 @@
-"""Lazy public faces (for the engine and the studies): a package's ``__init__`` names its public API in an ``if TYPE_CHECKING:``
-block of imports (what type checkers and readers see) and ``__all__``; the names are imported
-on first use. Importing a package therefore costs nothing until one of its names is used:
-``sweep --help`` answers without importing Optuna, MLflow or matplotlib.
+"""Lazy public faces (for the engine and the studies): a package's ``__init__`` names its public
+API in an ``if TYPE_CHECKING:`` block of imports (what type checkers and readers see) and in
+``__all__``; the names are imported on first use. Importing a package therefore costs nothing
+until one of its names is used: ``sweep --help`` answers without importing Optuna, MLflow or
+matplotlib.
 
 Usage, at the end of a package's ``__init__.py``::
 

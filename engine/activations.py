@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from engine.errors import SweepsError
 
 __all__ = ["ACTIVATIONS", "DERIVATIVES", "SLICE_FORMS", "check_activation", "sigmoid", "sigmoid_from_half_tanh"]
@@ -103,7 +104,5 @@ SLICE_FORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.nd
 def check_activation(name: object) -> str:
     """Return ``name`` if it is a known hidden activation, else raise ``ValueError``."""
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise SweepsError(
-            f"'activation' must be one of {sorted(ACTIVATIONS)}, but got {name!r}."
-        )
+        raise SweepsError(f"'activation' must be one of {sorted(ACTIVATIONS)}, but got {name!r}.")
     return name

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
+
 from engine.errors import SweepsError
 
 __all__ = ["Interval", "MAX_EPOCHS", "RULES", "check", "check_number"]
@@ -56,8 +57,10 @@ class Interval:
         kind = "an integer" if self.integer else "a number"
         fmt = (lambda v: f"{int(v)}") if self.integer else (lambda v: f"{v:g}")
         if self.low is not None and self.high is not None:
-            return (f"{kind} in {'(' if self.low_open else '['}{fmt(self.low)}, "
-                    f"{fmt(self.high)}{')' if self.high_open else ']'}")
+            return (
+                f"{kind} in {'(' if self.low_open else '['}{fmt(self.low)}, "
+                f"{fmt(self.high)}{')' if self.high_open else ']'}"
+            )
         if self.low is not None:
             return f"{kind} {'>' if self.low_open else '>='} {fmt(self.low)}"
         if self.high is not None:

@@ -105,8 +105,9 @@ def _binary_proba(z: np.ndarray) -> np.ndarray:
 
 # A stack's forms: per-member summed costs (K,) from logits (K, B, k), and the gradient of
 # their mean. ``y`` is (B,) or (K, B), as the stack's targets give it (see Output.stacked_targets).
-def _bce_stacked(z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
-                 scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _bce_stacked(
+    z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     # y is float and sign is 1 - 2y; scale (if given) is -sign / B. c = softplus(z (1 - 2y))
     # is the cost of each row (as _bce_cost_grad: never negative), and sigmoid(z) - y =
     # (2y - 1) expm1(-c): the gradient from the same array.
@@ -121,8 +122,9 @@ def _bce_stacked(z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad:
     return cost, d[..., None]
 
 
-def _softmax_stacked(z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
-                     scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _softmax_stacked(
+    z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     n = z.shape[1]
     shifted = z - z.max(axis=2, keepdims=True)
     yk = np.broadcast_to(y, z.shape[:2])[..., None]
@@ -137,8 +139,9 @@ def _softmax_stacked(z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, g
     return cost, e * (1.0 / n)
 
 
-def _mse_stacked(z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool,
-                 scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _mse_stacked(
+    z: np.ndarray, y: np.ndarray, sign: np.ndarray | None, *, grad: bool, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     n = z.shape[1]
     diff = z - y[..., None]
     cost = (diff * diff).sum(axis=(1, 2))
@@ -197,19 +200,44 @@ class Output:
 
 
 OUTPUTS: dict[str, Output] = {
-    "sigmoid": Output("sigmoid", "binary_cross_entropy", _bce_cost_grad, _binary_proba, _binary_predict, True,
-                      stacked_cost_grad=_bce_stacked, stacked_targets=_signed_labels),
-    "softmax": Output("softmax", "categorical_cross_entropy", _softmax_cost_grad, _softmax, _multiclass_predict, True,
-                      stacked_cost_grad=_softmax_stacked, stacked_targets=_labels),
-    "identity": Output("identity", "mean_squared_error", _mse_cost_grad, None, _regression_predict, False,
-                       stacked_cost_grad=_mse_stacked, stacked_targets=_labels),
+    "sigmoid": Output(
+        "sigmoid",
+        "binary_cross_entropy",
+        _bce_cost_grad,
+        _binary_proba,
+        _binary_predict,
+        True,
+        stacked_cost_grad=_bce_stacked,
+        stacked_targets=_signed_labels,
+    ),
+    "softmax": Output(
+        "softmax",
+        "categorical_cross_entropy",
+        _softmax_cost_grad,
+        _softmax,
+        _multiclass_predict,
+        True,
+        stacked_cost_grad=_softmax_stacked,
+        stacked_targets=_labels,
+    ),
+    "identity": Output(
+        "identity",
+        "mean_squared_error",
+        _mse_cost_grad,
+        None,
+        _regression_predict,
+        False,
+        stacked_cost_grad=_mse_stacked,
+        stacked_targets=_labels,
+    ),
 }
 
 OUTPUT_FOR_TASK: dict[str, str] = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
 
 
-def add_penalty_gradient(grad_w: np.ndarray, w: np.ndarray, *, l2: float | np.ndarray | None,
-                         l1: float | np.ndarray | None) -> None:
+def add_penalty_gradient(
+    grad_w: np.ndarray, w: np.ndarray, *, l2: float | np.ndarray | None, l1: float | np.ndarray | None
+) -> None:
     """Add the gradient of ``l2/2 * sum(w**2) + l1 * sum(|w|)`` to ``grad_w`` in place, for one
     network's weights or a stack's rows (rates (K, 1)); a rate of ``None`` adds nothing."""
     if l2 is not None:

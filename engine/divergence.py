@@ -45,8 +45,9 @@ class Divergence:
     def at(cls, epoch: int, step: int, cost: float, last_good: float, *, curve: str = "train_cost") -> Divergence:
         """The divergence that ``cost`` (not below the limit) shows at ``step``, named by its cause."""
         cause = "nan" if math.isnan(cost) else "inf" if math.isinf(cost) else "exploding"
-        return cls(epoch=epoch, step=step, cause=cause, last_finite_cost=float(last_good), cost=float(cost),
-                   curve=curve)
+        return cls(
+            epoch=epoch, step=step, cause=cause, last_finite_cost=float(last_good), cost=float(cost), curve=curve
+        )
 
     def to_dict(self) -> dict[str, float | int | str]:
         d = asdict(self)

@@ -11,10 +11,19 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+
 from engine.errors import SweepsError
 
-__all__ = ["check_memory", "fits", "human_bytes", "machine_memory", "mlp_bytes", "stack_bytes", "train_bytes",
-           "largest"]
+__all__ = [
+    "check_memory",
+    "fits",
+    "human_bytes",
+    "machine_memory",
+    "mlp_bytes",
+    "stack_bytes",
+    "train_bytes",
+    "largest",
+]
 
 # Copies of a dataset's float64 features alive at once while it is split and standardized
 # (the raw array, its float64 copy, the standardized one, the splits, a temporary).
@@ -54,8 +63,10 @@ def check_memory(what: str, need: float, *, advice: str = "") -> None:
     The message reads ``{what} needs about 1.7 TiB of memory, but this machine has 23.5 GiB{advice}.``
     """
     if not fits(need):
-        raise SweepsError(f"{what} needs about {human_bytes(need)} of memory, but this machine has "
-                         f"{human_bytes(machine_memory())}{advice}.")
+        raise SweepsError(
+            f"{what} needs about {human_bytes(need)} of memory, but this machine has "
+            f"{human_bytes(machine_memory())}{advice}."
+        )
 
 
 def largest(need_of, value: int) -> int:
@@ -85,12 +96,24 @@ def train_bytes(sizes: Sequence[int], itemsize: int, *, n_train: int, n_val: int
     """``engine.train``: the network and an optimizer's two moment buffers, a shuffled copy of
     the training split, and forward passes over the whole training split (its initial cost)."""
     units = sum(sizes[1:])
-    return (mlp_bytes(sizes, itemsize) + 2 * _n_params(sizes) * itemsize
-            + itemsize * (2 * n_train * sizes[0] + max(n_train, n_val) * units))
+    return (
+        mlp_bytes(sizes, itemsize)
+        + 2 * _n_params(sizes) * itemsize
+        + itemsize * (2 * n_train * sizes[0] + max(n_train, n_val) * units)
+    )
 
 
-def stack_bytes(layers: int, width: int, n_features: int, n_outputs: int, *, members: int, n_train: int,
-                n_val: int, itemsize: int = 4) -> int:
+def stack_bytes(
+    layers: int,
+    width: int,
+    n_features: int,
+    n_outputs: int,
+    *,
+    members: int,
+    n_train: int,
+    n_val: int,
+    itemsize: int = 4,
+) -> int:
     """A :class:`engine.Stack` of ``members`` networks, ``layers`` hidden layers of ``width``
     units: its parameter rows (parameters, gradients, moments, rates, masks; twice while
     members join), each member's shuffled training rows, and a forward pass over a whole

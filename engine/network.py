@@ -15,8 +15,8 @@ import numpy as np
 from engine.activations import ACTIVATIONS, DERIVATIVES, check_activation
 from engine.checks import check
 from engine.costs import OUTPUTS, add_penalty_gradient, check_output
-from engine.limits import check_memory, mlp_bytes
 from engine.errors import SweepsError
+from engine.limits import check_memory, mlp_bytes
 
 __all__ = ["MLP", "INITS"]
 
@@ -76,8 +76,11 @@ class MLP:
         self.hidden_sizes = hidden
 
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
-        check_memory(f"a network {'-'.join(map(str, self.sizes))}", mlp_bytes(self.sizes, self.dtype.itemsize),
-                     advice="; use fewer or narrower layers")
+        check_memory(
+            f"a network {'-'.join(map(str, self.sizes))}",
+            mlp_bytes(self.sizes, self.dtype.itemsize),
+            advice="; use fewer or narrower layers",
+        )
         self.n_weights = sum(a * b for a, b in shapes)
         self.n_params = self.n_weights + sum(b for _, b in shapes)
         self._flat = np.zeros(self.n_params, dtype=self.dtype)

@@ -16,8 +16,7 @@ import numpy as np
 from engine.checks import check
 from engine.errors import SweepsError
 
-__all__ = ["OPTIMIZERS", "Optimizer", "SGD", "Momentum", "Adam", "check_momentum", "check_optimizer",
-           "make_optimizer"]
+__all__ = ["OPTIMIZERS", "Optimizer", "SGD", "Momentum", "Adam", "check_momentum", "check_optimizer", "make_optimizer"]
 
 
 class Optimizer:
@@ -33,8 +32,14 @@ class Optimizer:
 
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params: np.ndarray, *, learning_rate: float | np.ndarray, mask: np.ndarray | None = None,
-                 state: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        params: np.ndarray,
+        *,
+        learning_rate: float | np.ndarray,
+        mask: np.ndarray | None = None,
+        state: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.params = params
         # A Python number stays one: NumPy rounds it to the parameters' dtype (a float64 0-d
         # array would make float32 arithmetic float64).
@@ -59,8 +64,14 @@ class Optimizer:
 class SGD(Optimizer):
     """Plain gradient descent: ``w -= learning_rate * g``."""
 
-    def __init__(self, params: np.ndarray, *, learning_rate: float | np.ndarray, mask: np.ndarray | None = None,
-                 state: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        params: np.ndarray,
+        *,
+        learning_rate: float | np.ndarray,
+        mask: np.ndarray | None = None,
+        state: dict[str, np.ndarray] | None = None,
+    ) -> None:
         super().__init__(params, learning_rate=learning_rate, mask=mask, state=state)
         self.rate = self._rate()
 
@@ -80,9 +91,16 @@ class Momentum(Optimizer):
 
     state_names = ("velocity",)
 
-    def __init__(self, params: np.ndarray, *, learning_rate: float | np.ndarray, momentum: float = 0.9,
-                 nesterov: bool = False, mask: np.ndarray | None = None,
-                 state: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        params: np.ndarray,
+        *,
+        learning_rate: float | np.ndarray,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        mask: np.ndarray | None = None,
+        state: dict[str, np.ndarray] | None = None,
+    ) -> None:
         super().__init__(params, learning_rate=learning_rate, mask=mask, state=state)
         self.momentum = check_momentum(momentum)
         self.nesterov = bool(nesterov)
@@ -112,9 +130,18 @@ class Adam(Optimizer):
 
     state_names = ("m", "v")
 
-    def __init__(self, params: np.ndarray, *, learning_rate: float | np.ndarray, beta1: float = 0.9,
-                 beta2: float = 0.999, epsilon: float = 1e-8, mask: np.ndarray | None = None,
-                 state: dict[str, np.ndarray] | None = None, scale_first: bool = False) -> None:
+    def __init__(
+        self,
+        params: np.ndarray,
+        *,
+        learning_rate: float | np.ndarray,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        mask: np.ndarray | None = None,
+        state: dict[str, np.ndarray] | None = None,
+        scale_first: bool = False,
+    ) -> None:
         super().__init__(params, learning_rate=learning_rate, mask=mask, state=state)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
         self.scale_first = bool(scale_first)
@@ -166,15 +193,24 @@ def check_optimizer(name: object) -> str:
     return name
 
 
-def make_optimizer(name: str, params: np.ndarray, *, learning_rate: float | np.ndarray, momentum: float = 0.9,
-                   nesterov: bool = False, mask: np.ndarray | None = None,
-                   state: dict[str, np.ndarray] | None = None, scale_first: bool = False) -> Optimizer:
+def make_optimizer(
+    name: str,
+    params: np.ndarray,
+    *,
+    learning_rate: float | np.ndarray,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    mask: np.ndarray | None = None,
+    state: dict[str, np.ndarray] | None = None,
+    scale_first: bool = False,
+) -> Optimizer:
     """The optimizer ``name`` (one of :data:`OPTIMIZERS`) over ``params``, with the options it takes:
     ``momentum`` and ``nesterov`` (momentum), ``scale_first`` (Adam)."""
     cls = OPTIMIZERS[check_optimizer(name)]
     if cls is Momentum:
-        return Momentum(params, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, mask=mask,
-                        state=state)
+        return Momentum(
+            params, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, mask=mask, state=state
+        )
     if cls is Adam:
         return Adam(params, learning_rate=learning_rate, mask=mask, state=state, scale_first=scale_first)
     return cls(params, learning_rate=learning_rate, mask=mask, state=state)

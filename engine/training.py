@@ -12,10 +12,10 @@ from engine.checks import check
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.data.datasets import Dataset
 from engine.divergence import Divergence, divergence_limit
+from engine.errors import SweepsError
 from engine.limits import check_memory, train_bytes
 from engine.network import MLP
 from engine.optimizers import check_optimizer, make_optimizer
-from engine.errors import SweepsError
 
 __all__ = ["History", "train"]
 
@@ -50,15 +50,22 @@ class History:
 
 def _prepare_model(model: MLP, dataset: Dataset) -> None:
     if model.sizes[0] != dataset.n_features:
-        raise SweepsError(f"the model has {model.sizes[0]} inputs but dataset {dataset.name!r} has {dataset.n_features} features.")
+        raise SweepsError(
+            f"the model has {model.sizes[0]} inputs but dataset {dataset.name!r} has {dataset.n_features} features."
+        )
     wanted = OUTPUT_FOR_TASK[dataset.task]
     if model.output is None:
         model.output = wanted
     elif OUTPUTS[model.output].classification != (dataset.task != "regression"):
-        raise SweepsError(f"a {model.output!r} output does not fit the {dataset.task} dataset {dataset.name!r}; use {wanted!r}.")
+        raise SweepsError(
+            f"a {model.output!r} output does not fit the {dataset.task} dataset {dataset.name!r}; use {wanted!r}."
+        )
     n_out = 1 if model.output in ("sigmoid", "identity") else dataset.n_classes
     if model.sizes[-1] != n_out:
-        raise SweepsError(f"a {model.output!r} output for dataset {dataset.name!r} needs {n_out} output units, but the model has {model.sizes[-1]}.")
+        raise SweepsError(
+            f"a {model.output!r} output for dataset {dataset.name!r} needs {n_out} output units, but the "
+            f"model has {model.sizes[-1]}."
+        )
 
 
 def train(
@@ -103,14 +110,22 @@ def train(
         >>> h.epochs
         2
     """
-    for name, value in (("learning_rate", learning_rate), ("epochs", epochs), ("batch_size", batch_size),
-                        ("l2", l2), ("l1", l1), ("divergence_factor", divergence_factor)):
+    for name, value in (
+        ("learning_rate", learning_rate),
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("l2", l2),
+        ("l1", l1),
+        ("divergence_factor", divergence_factor),
+    ):
         check(name, value)
     check_optimizer(optimizer)
     _prepare_model(model, dataset)
-    check_memory(f"training a network {'-'.join(map(str, model.sizes))} on {len(dataset.y_train)} rows",
-                 train_bytes(model.sizes, model.dtype.itemsize, n_train=len(dataset.y_train), n_val=len(dataset.y_val)),
-                 advice="; use fewer or narrower layers")
+    check_memory(
+        f"training a network {'-'.join(map(str, model.sizes))} on {len(dataset.y_train)} rows",
+        train_bytes(model.sizes, model.dtype.itemsize, n_train=len(dataset.y_train), n_val=len(dataset.y_val)),
+        advice="; use fewer or narrower layers",
+    )
 
     opt = make_optimizer(optimizer, model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
 

@@ -23,24 +23,23 @@ __all__ = ["cli", "main", "COMMANDS"]
 # name -> (module, command, short help as `sweep --help` lists it: the command's own, at click's
 # width; tests/sweeps/test_cli.py checks it, so that listing the commands imports none of them).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("sweeps.commands.run", "run_command",
-            'Run a sweep, or resume it to its totals: one Optuna study per...'),
-    "worker": ("sweeps.commands.worker", "worker_command",
-               'Join sweep NAME: its spec is read from the storage; work until...'),
-    "status": ("sweeps.commands.status", "status_command",
-               "Show a sweep's progress and best trials, per dataset."),
-    "presets": ("sweeps.commands.presets", "presets_command",
-                "List the built-in presets ('sweep run NAME' runs one)."),
-    "sync": ("sweeps.commands.sync", "sync_command",
-             'Create the MLflow runs a sweep is missing (idempotent: twice...'),
-    "train": ("sweeps.commands.train", "train_command",
-              'Train one network on one dataset and print how it went.'),
-    "reproduce": ("sweeps.commands.reproduce", "reproduce_command",
-                  'Retrain trial N of a sweep from what the storage recorded and...'),
-    "report": ("sweeps.commands.report", "report_command",
-               "Write a sweep's report: report.html (self-contained),..."),
-    "ui": ("sweeps.commands.ui", "ui_command",
-           "Start MLflow's UI over the sweep's runs (and optuna-dashboard..."),
+    "run": ("sweeps.commands.run", "run_command", "Run a sweep, or resume it to its totals: one Optuna study per..."),
+    "worker": (
+        "sweeps.commands.worker",
+        "worker_command",
+        "Join sweep NAME: its spec is read from the storage; work until...",
+    ),
+    "status": ("sweeps.commands.status", "status_command", "Show a sweep's progress and best trials, per dataset."),
+    "presets": ("sweeps.commands.presets", "presets_command", "List the built-in presets ('sweep run NAME' runs one)."),
+    "sync": ("sweeps.commands.sync", "sync_command", "Create the MLflow runs a sweep is missing (idempotent: twice..."),
+    "train": ("sweeps.commands.train", "train_command", "Train one network on one dataset and print how it went."),
+    "reproduce": (
+        "sweeps.commands.reproduce",
+        "reproduce_command",
+        "Retrain trial N of a sweep from what the storage recorded and...",
+    ),
+    "report": ("sweeps.commands.report", "report_command", "Write a sweep's report: report.html (self-contained),..."),
+    "ui": ("sweeps.commands.ui", "ui_command", "Start MLflow's UI over the sweep's runs (and optuna-dashboard..."),
 }
 
 
@@ -90,8 +89,10 @@ class SweepGroup(click.Group):
             sys.exit(exc.exit_code)
         except Exception:  # noqa: BLE001 - not the library's error family: a bug, said as one
             traceback.print_exc()
-            click.echo("Error: the above is a bug in sweeps, not a mistake of yours; please report it with this "
-                       "traceback.", err=True)
+            click.echo(
+                "Error: the above is a bug in sweeps, not a mistake of yours; please report it with this traceback.",
+                err=True,
+            )
             sys.exit(1)
         finally:
             for sig, handler in old.items():

@@ -14,7 +14,16 @@ from sweeps.errors import EXIT_MLFLOW_INCOMPLETE
 if TYPE_CHECKING:
     from studies.sweep import StudySummary
 
-__all__ = ["Progress", "summary_table", "format_value", "mlflow_links", "mlflow_line", "mlflow_end", "UI_HOST", "UI_PORT"]
+__all__ = [
+    "Progress",
+    "summary_table",
+    "format_value",
+    "mlflow_links",
+    "mlflow_line",
+    "mlflow_end",
+    "UI_HOST",
+    "UI_PORT",
+]
 
 UI_HOST, UI_PORT = "127.0.0.1", 5000  # where 'sweep ui' serves MLflow's UI by default
 
@@ -115,8 +124,10 @@ def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, 
     if not isinstance(objective, str) and len(objective) > 1:
         return _front_table(summaries, tuple(objective))
     width = max(7, *(len(s.dataset) for s in summaries))
-    head = (f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  {'complete':>8}  {'pruned':>6}  "
-            f"{'diverged':>8}  {'failed':>6}  best parameters")
+    head = (
+        f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  {'complete':>8}  {'pruned':>6}  "
+        f"{'diverged':>8}  {'failed':>6}  best parameters"
+    )
     rows = [head, "-" * len(head)]
     for s in summaries:
         c = s.counts
@@ -132,9 +143,11 @@ def _front_table(summaries: list[StudySummary], objectives: tuple[str, ...]) -> 
     width = max(7, *(len(s.dataset) for s in summaries))
     cols = [f"best {name}" for name in objectives]
     widths = [max(len(c), 16) for c in cols]
-    head = (f"{'dataset':<{width}}  {'finished':>9}  {'front':>5}  "
-            + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
-            + f"  {'complete':>8}  {'pruned':>6}  {'diverged':>8}  {'failed':>6}")
+    head = (
+        f"{'dataset':<{width}}  {'finished':>9}  {'front':>5}  "
+        + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
+        + f"  {'complete':>8}  {'pruned':>6}  {'diverged':>8}  {'failed':>6}"
+    )
     rows = [head, "-" * len(head)]
     for s in summaries:
         c = s.counts
@@ -145,14 +158,16 @@ def _front_table(summaries: list[StudySummary], objectives: tuple[str, ...]) -> 
         rows.append(
             f"{s.dataset:<{width}}  {f'{s.finished}/{s.total}':>9}  {len(s.front or ()):>5}  "
             + "  ".join(f"{b:>{w}}" for b, w in zip(bests, widths))
-            + f"  {c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  {c.get('failed', 0):>6}"
+            + f"  {c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  "
+            f"{c.get('failed', 0):>6}"
         )
     rows.append("front: the complete trials no other beats in every objective ('sweep status NAME --json' lists them)")
     return "\n".join(rows)
 
 
-def mlflow_links(sweep: str, experiment_id: str, tracking_uri: str | None, *, port: int = UI_PORT,
-                 served: bool = False) -> list[str]:
+def mlflow_links(
+    sweep: str, experiment_id: str, tracking_uri: str | None, *, port: int = UI_PORT, served: bool = False
+) -> list[str]:
     """The links that open a sweep's studies and best trials in MLflow's UI: on the tracking
     server itself, or on 'sweep ui' for a local store (``served``: it is up now)."""
     from studies.tracking import link_lines, server_base
@@ -174,12 +189,17 @@ def mlflow_end(sweep: str, status: MlflowStatus | None) -> int:
     if status.incomplete:
         why = status.stopped or ("MLflow failed" if status.failing else "not written in time")
         missing = f"{status.mine} run(s)" if status.mine and not status.failing else "runs"
-        click.echo(f"Warning: MLflow is missing {missing} of this sweep ({why}); the storage has every trial. "
-                   f"Run 'sweep sync {sweep}' to write them.", err=True)
+        click.echo(
+            f"Warning: MLflow is missing {missing} of this sweep ({why}); the storage has every trial. "
+            f"Run 'sweep sync {sweep}' to write them.",
+            err=True,
+        )
         return EXIT_MLFLOW_INCOMPLETE
     if status.stale_figures:
-        click.echo(f"MLflow: the summary figures of {status.stale_figures} stud"
-                   f"{'y were' if status.stale_figures == 1 else 'ies were'} drawn before their last trials "
-                   f"finished; 'sweep sync {sweep}' redraws them.", err=True)
+        click.echo(
+            f"MLflow: the summary figures of {status.stale_figures} stud"
+            f"{'y were' if status.stale_figures == 1 else 'ies were'} drawn before their last trials "
+            f"finished; 'sweep sync {sweep}' redraws them.",
+            err=True,
+        )
     return 0
-

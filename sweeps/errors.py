@@ -30,7 +30,7 @@ def _flag(param: str) -> str | None:
     """How the running command spells the library's parameter ``param``: its option's flag
     (``--storage``) or its argument's name (``NAME``)."""
     ctx = click.get_current_context(silent=True)
-    for p in (ctx.command.params if ctx is not None else ()):
+    for p in ctx.command.params if ctx is not None else ():
         if p.name == param:
             if isinstance(p, click.Option):
                 return max(p.opts, key=len)

@@ -33,15 +33,29 @@ def max_jobs() -> int:
     return JOBS_PER_CPU * cpu_count()
 
 
-def _need(space: SearchSpace, datasets: Sequence[Dataset], *, jobs: int, batch: int, width: int | None = None,
-          layers: int | None = None) -> tuple[int, Dataset]:
+def _need(
+    space: SearchSpace,
+    datasets: Sequence[Dataset],
+    *,
+    jobs: int,
+    batch: int,
+    width: int | None = None,
+    layers: int | None = None,
+) -> tuple[int, Dataset]:
     """Bytes the sweep's workers need at most, and the dataset whose stack needs the most."""
     data = sum(sum(a.nbytes for a in (d.X_train, d.y_train, d.X_val, d.y_val, d.X_test, d.y_test)) for d in datasets)
     worst, worst_ds = -1, datasets[0]
     for ds in datasets:
         most, wide = space.stack_shape(ds.n_features)
-        need = stack_bytes(most if layers is None else layers, wide if width is None else width, ds.n_features,
-                           ds.n_outputs, members=batch, n_train=len(ds.y_train), n_val=len(ds.y_val))
+        need = stack_bytes(
+            most if layers is None else layers,
+            wide if width is None else width,
+            ds.n_features,
+            ds.n_outputs,
+            members=batch,
+            n_train=len(ds.y_train),
+            n_val=len(ds.y_val),
+        )
         if need > worst:
             worst, worst_ds = need, ds
     return jobs * (worst + 2 * data), worst_ds
@@ -62,14 +76,20 @@ def check_fits(space: SearchSpace, datasets: Sequence[Dataset], *, jobs: int, ba
     if need <= memory:
         return
     layers, width = space.stack_shape(ds.n_features)
-    head = (f"{jobs} worker(s) x {batch} stacked network(s) of up to {layers} layer(s) of {width} units on dataset "
-            f"{ds.name!r} need about {human_bytes(need)} of memory, but this machine has {human_bytes(memory)}")
+    head = (
+        f"{jobs} worker(s) x {batch} stacked network(s) of up to {layers} layer(s) of {width} units on dataset "
+        f"{ds.name!r} need about {human_bytes(need)} of memory, but this machine has {human_bytes(memory)}"
+    )
     fit_width = largest(lambda w: _need(space, datasets, jobs=jobs, batch=batch, width=w)[0], width)
     if fit_width >= 1:
-        raise SweepsError(f"{_key(space, 'hidden_units')!r} = {width}: {head}; at most {fit_width} units fit "
-                         f"(or lower 'batch' or 'jobs').")
+        raise SweepsError(
+            f"{_key(space, 'hidden_units')!r} = {width}: {head}; at most {fit_width} units fit "
+            f"(or lower 'batch' or 'jobs')."
+        )
     fit_layers = largest(lambda n: _need(space, datasets, jobs=jobs, batch=batch, layers=n)[0], layers)
     if fit_layers < 1:
         raise SweepsError(f"{head}; lower 'batch' or 'jobs'.")
-    raise SweepsError(f"{_key(space, 'hidden_layers')!r} = {layers}: {head}; at most {fit_layers} layers fit "
-                     f"(or lower 'batch' or 'jobs').")
+    raise SweepsError(
+        f"{_key(space, 'hidden_layers')!r} = {layers}: {head}; at most {fit_layers} layers fit "
+        f"(or lower 'batch' or 'jobs')."
+    )

@@ -42,8 +42,23 @@ from sweeps.presets import preset_text, presets
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
-TOP_KEYS = ("batch", "datasets", "divergence_factor", "jobs", "mlflow", "name", "objective", "pruner",
-            "report_every", "sampler", "search", "seed", "train", "trials", "warm_start")
+TOP_KEYS = (
+    "batch",
+    "datasets",
+    "divergence_factor",
+    "jobs",
+    "mlflow",
+    "name",
+    "objective",
+    "pruner",
+    "report_every",
+    "sampler",
+    "search",
+    "seed",
+    "train",
+    "trials",
+    "warm_start",
+)
 MLFLOW_KEYS = ("curve_points",)
 WARM_START_KEYS = ("storage", "sweep", "top")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -144,8 +159,10 @@ def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
 def _searched_features(where: _Where, value: object) -> Subsets:
     key = "search.features"
     if not isinstance(value, dict):
-        raise where.error(f"{key!r} must be a table {{ subsets = {list(FEATURES)} }} (one yes/no parameter per "
-                          f"family), but got {value!r}; to fix the families, give the list as 'train.features'.")
+        raise where.error(
+            f"{key!r} must be a table {{ subsets = {list(FEATURES)} }} (one yes/no parameter per "
+            f"family), but got {value!r}; to fix the families, give the list as 'train.features'."
+        )
     for k in value:
         if k != "subsets":
             raise _unknown(where, k, ["subsets"], prefix=f"{key}.")
@@ -163,7 +180,9 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
             raise where.error(f"{key!r} must be a non-empty list of choices, but got [].")
         return Choice(tuple(_setting_value(where, key, name, v) for v in value))
     if not isinstance(value, dict):
-        raise where.error(f"{key!r} must be a list of choices or a range table {{ low = .., high = .. }}, but got {value!r}.")
+        raise where.error(
+            f"{key!r} must be a list of choices or a range table {{ low = .., high = .. }}, but got {value!r}."
+        )
     if name in CHOICES:
         raise where.error(f"{key!r} must be a list of choices such as {list(CHOICES[name])}, not a range.")
     for k in value:
@@ -196,10 +215,17 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
             divides, top = abs(span - round(span)) <= 1e-9 * max(1.0, span), low + math.floor(span + 1e-9) * step
         if not where.stored and not divides:
             shown = str if integer else (lambda x: f"{x:g}")
-            raise where.error(f"'{key}.step' must divide high - low = {shown(high - low)}, but got {step!r} "
-                              f"(Optuna would search only up to {shown(top)}); change 'step' or 'high'.")
-    return Range(low=low, high=high, log=log, step=None if step is None else float(step) if name not in INT_SETTINGS else step,
-                 integer=name in INT_SETTINGS)
+            raise where.error(
+                f"'{key}.step' must divide high - low = {shown(high - low)}, but got {step!r} "
+                f"(Optuna would search only up to {shown(top)}); change 'step' or 'high'."
+            )
+    return Range(
+        low=low,
+        high=high,
+        log=log,
+        step=None if step is None else float(step) if name not in INT_SETTINGS else step,
+        integer=name in INT_SETTINGS,
+    )
 
 
 def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec:
@@ -234,12 +260,17 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
         else:
             raise where.error(f"{key!r} must be a dataset name, a path, or a table with 'name', but got {entry!r}.")
         if not source.strip():
-            raise where.error(f"{key!r} must be one of {sorted(DATASETS)} or a path to a .csv or .npz file, but got ''.")
+            raise where.error(
+                f"{key!r} must be one of {sorted(DATASETS)} or a path to a .csv or .npz file, but got ''."
+            )
         ref = DatasetRef(source=source, name=dataset_name(source), options=options)
         if ref.name in seen:
             raise where.error(f"{key!r}: dataset name {ref.name!r} appears twice (studies are named by it).")
         if not NAME_RE.match(ref.name):
-            raise where.error(f"{key!r}: a dataset's name must be a plain name (letters, digits, '-', '_', '.'), but got {ref.name!r}.")
+            raise where.error(
+                f"{key!r}: a dataset's name must be a plain name (letters, digits, '-', '_', '.'), but got "
+                f"{ref.name!r}."
+            )
         seen[ref.name] = i
         try:
             loaded.append(ref.load(seed=seed))
@@ -254,8 +285,11 @@ def _check_features_fit(where: _Where, space: SearchSpace, refs: tuple[DatasetRe
     """Every family the sweep may use must apply to every dataset (``products`` to at most
     ``engine.MAX_PRODUCT_FEATURES`` raw features)."""
     searched = space.searched.get("features")
-    key, families = (("search.features.subsets", searched.families) if isinstance(searched, Subsets)
-                     else ("train.features", tuple(space.fixed.get("features", ("linear",)))))
+    key, families = (
+        ("search.features.subsets", searched.families)
+        if isinstance(searched, Subsets)
+        else ("train.features", tuple(space.fixed.get("features", ("linear",))))
+    )
     for ref, ds in zip(refs, loaded):
         try:
             check_features(families, n_features=ds.n_raw_features, dataset=ref.name, key=key)
@@ -271,9 +305,11 @@ def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
         if value not in OBJECTIVES:
             raise where.error(f"'objective' must be one of {allowed} or a list of several of them, but got {value!r}.")
         if value not in CURVE_OBJECTIVES:
-            raise where.error(f"'objective' = {value!r} alone is minimized by the smallest or fastest network, "
-                              f"whatever it learns: a single objective must be one of {list(CURVE_OBJECTIVES)}; "
-                              f"list it beside one to trade them off, e.g. ['val_cost', {value!r}].")
+            raise where.error(
+                f"'objective' = {value!r} alone is minimized by the smallest or fastest network, "
+                f"whatever it learns: a single objective must be one of {list(CURVE_OBJECTIVES)}; "
+                f"list it beside one to trade them off, e.g. ['val_cost', {value!r}]."
+            )
         return value
     if not isinstance(value, list) or not value:
         raise where.error(f"'objective' must be one of {allowed} or a list of several of them, but got {value!r}.")
@@ -286,8 +322,10 @@ def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
     if len(value) == 1:
         return _objective(where, value[0])
     if not any(name in CURVE_OBJECTIVES for name in value):
-        raise where.error(f"'objective' = {value!r} needs one of {list(CURVE_OBJECTIVES)} among its objectives "
-                          f"(else the smallest, fastest network wins whatever it learns).")
+        raise where.error(
+            f"'objective' = {value!r} needs one of {list(CURVE_OBJECTIVES)} among its objectives "
+            f"(else the smallest, fastest network wins whatever it learns)."
+        )
     return tuple(value)
 
 
@@ -296,15 +334,17 @@ def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise where.error(f"'warm_start' must be a table such as {{ sweep = \"NAME\", top = 5 }}, but got "
-                          f"{redact(str(value))!r}.")
+        raise where.error(
+            f"'warm_start' must be a table such as {{ sweep = \"NAME\", top = 5 }}, but got {redact(str(value))!r}."
+        )
     for key in value:
         if key not in WARM_START_KEYS:
             raise _unknown(where, key, WARM_START_KEYS, prefix="warm_start.")
     sweep = value.get("sweep")
     if not isinstance(sweep, str) or not NAME_RE.match(sweep):
-        raise where.error(f"'warm_start.sweep' must be the name of another sweep (letters, digits, '-', '_', '.'), "
-                          f"but got {sweep!r}.")
+        raise where.error(
+            f"'warm_start.sweep' must be the name of another sweep (letters, digits, '-', '_', '.'), but got {sweep!r}."
+        )
     top = _int(where, "warm_start.top", value.get("top", 5), 1)
     storage = value.get("storage")
     if storage is not None:
@@ -316,8 +356,10 @@ def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
         except ValueError as exc:
             raise where.error(f"'warm_start.storage'{getattr(exc, 'rest', ': ' + str(exc))}") from None
     elif sweep == name:
-        raise where.error(f"'warm_start.sweep' names this sweep itself ({sweep!r}); name another sweep (or give "
-                          f"'warm_start.storage', the storage of another sweep of this name).")
+        raise where.error(
+            f"'warm_start.sweep' names this sweep itself ({sweep!r}); name another sweep (or give "
+            f"'warm_start.storage', the storage of another sweep of this name)."
+        )
     return WarmStart(sweep=sweep, top=top, storage=storage)
 
 
@@ -326,8 +368,9 @@ def _mlflow(where: _Where, value: object) -> int | str:
     if value is None:
         return DEFAULT_CURVE_POINTS
     if not isinstance(value, dict):
-        raise where.error(f"'mlflow' must be a table such as [mlflow] curve_points = {DEFAULT_CURVE_POINTS}, but got "
-                          f"{value!r}.")
+        raise where.error(
+            f"'mlflow' must be a table such as [mlflow] curve_points = {DEFAULT_CURVE_POINTS}, but got {value!r}."
+        )
     for key in value:
         if key not in MLFLOW_KEYS:
             raise _unknown(where, key, MLFLOW_KEYS, prefix="mlflow.")
@@ -335,8 +378,10 @@ def _mlflow(where: _Where, value: object) -> int | str:
     if points == ALL:
         return ALL
     if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_EPOCHS:
-        raise where.error(f"'mlflow.curve_points' must be \"all\" or an integer from 1 to {MAX_EPOCHS} (points per "
-                          f"curve in MLflow; the storage keeps every epoch), but got {points!r}.")
+        raise where.error(
+            f"'mlflow.curve_points' must be \"all\" or an integer from 1 to {MAX_EPOCHS} (points per "
+            f"curve in MLflow; the storage keeps every epoch), but got {points!r}."
+        )
     return points
 
 
@@ -344,12 +389,16 @@ def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec
     """Several objectives: a sampler that supports them, and no pruner."""
     n = len(objectives)
     if sampler.name not in MULTI_OBJECTIVE_SAMPLERS:
-        raise where.error(f"sampler {sampler.name!r} supports one objective, but 'objective' lists {n}; with several "
-                          f"use one of {sorted(MULTI_OBJECTIVE_SAMPLERS)} ('tpe' or 'nsgaii' learn from the trials).")
+        raise where.error(
+            f"sampler {sampler.name!r} supports one objective, but 'objective' lists {n}; with several "
+            f"use one of {sorted(MULTI_OBJECTIVE_SAMPLERS)} ('tpe' or 'nsgaii' learn from the trials)."
+        )
     if pruner.name != "none":
-        raise where.error(f"pruner {pruner.name!r}: Optuna's pruners support one objective, but 'objective' lists "
-                          f"{n}; set [pruner] name = \"none\" or leave [pruner] out (a diverging trial still stops "
-                          f"at once).")
+        raise where.error(
+            f"pruner {pruner.name!r}: Optuna's pruners support one objective, but 'objective' lists "
+            f'{n}; set [pruner] name = "none" or leave [pruner] out (a diverging trial still stops '
+            f"at once)."
+        )
 
 
 def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -> SweepConfig:
@@ -370,8 +419,10 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     trials = _int(where, "trials", data.get("trials", 40), 1)
     jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
     if jobs > max_jobs():
-        raise where.error(f"'jobs' must be at most {max_jobs()} ({JOBS_PER_CPU} worker processes per CPU; this "
-                          f"machine has {cpu_count()}), but got {jobs}.")
+        raise where.error(
+            f"'jobs' must be at most {max_jobs()} ({JOBS_PER_CPU} worker processes per CPU; this "
+            f"machine has {cpu_count()}), but got {jobs}."
+        )
     seed = _int(where, "seed", data.get("seed", 0), 0)
     report_every = _int(where, "report_every", data.get("report_every", 1), 1)
     batch = _int(where, "batch", data.get("batch", DEFAULT_BATCH), 1)
@@ -408,27 +459,50 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         except ValueError as exc:
             raise where.error(str(exc)) from None
         if trials > size:
-            raise where.error(f"sampler 'grid' has {size} grid points, but 'trials' = {trials}; lower 'trials' to at most {size}.")
+            raise where.error(
+                f"sampler 'grid' has {size} grid points, but 'trials' = {trials}; lower 'trials' to at most {size}."
+            )
 
     refs, loaded = _datasets(where, data.get("datasets"), seed)
     _check_features_fit(where, space, refs, loaded)
     if "val_accuracy" in objectives:
         for ref, ds in zip(refs, loaded):
             if ds.task == "regression":
-                raise where.error(f"'objective' = 'val_accuracy' needs classification datasets, but {ref.name!r} is a regression set; use 'val_cost'.")
+                raise where.error(
+                    f"'objective' = 'val_accuracy' needs classification datasets, but {ref.name!r} is a "
+                    "regression set; use 'val_cost'."
+                )
     try:
         check_fits(space, loaded, jobs=jobs, batch=batch)
     except ValueError as exc:
         raise where.error(str(exc)) from None
     return SweepConfig(
-        name=name, datasets=refs, space=space, trials=trials, jobs=jobs, seed=seed, objective=objective,
-        sampler=sampler, pruner=pruner, report_every=report_every, divergence_factor=float(factor), batch=batch,
-        warm_start=warm_start, curve_points=curve_points,
+        name=name,
+        datasets=refs,
+        space=space,
+        trials=trials,
+        jobs=jobs,
+        seed=seed,
+        objective=objective,
+        sampler=sampler,
+        pruner=pruner,
+        report_every=report_every,
+        divergence_factor=float(factor),
+        batch=batch,
+        warm_start=warm_start,
+        curve_points=curve_points,
     )
 
 
-def apply_overrides(config: SweepConfig, *, trials: int | None = None, jobs: int | None = None,
-                    seed: int | None = None, batch: int | None = None, stored: bool = False) -> SweepConfig:
+def apply_overrides(
+    config: SweepConfig,
+    *,
+    trials: int | None = None,
+    jobs: int | None = None,
+    seed: int | None = None,
+    batch: int | None = None,
+    stored: bool = False,
+) -> SweepConfig:
     """The command line's ``--trials/--jobs/--seed/--batch``, validated by the same rules as the file
     (``stored``: a sweep already stored, by the rules it was stored under)."""
     data = config.to_dict()

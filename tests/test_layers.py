@@ -42,7 +42,7 @@ def _package_of(path: Path) -> str | None:
 @pytest.mark.parametrize("path", _files("studies"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_studies_imports_point_down_and_meet_through_faces(path):
     own = _package_of(path)
-    allowed = LAYERS[:LAYERS.index(own)] if own else LAYERS  # a loose module (errors, hooks) imports none
+    allowed = LAYERS[: LAYERS.index(own)] if own else LAYERS  # a loose module (errors, hooks) imports none
     if own is None:
         allowed = []
     for line, module in _imports(path):
@@ -53,10 +53,13 @@ def test_studies_imports_point_down_and_meet_through_faces(path):
         pkg = module.split(".")[1]
         if pkg == own:
             continue
-        assert pkg in allowed, f"{path.relative_to(ROOT)}:{line} imports {module}: {own or 'a base module'} is " \
-                               f"below {pkg} (layers, lowest first: {LAYERS})"
-        assert module == f"studies.{pkg}", f"{path.relative_to(ROOT)}:{line} imports {module}: another package " \
-                                           f"is used through its face, studies.{pkg}"
+        assert pkg in allowed, (
+            f"{path.relative_to(ROOT)}:{line} imports {module}: {own or 'a base module'} is "
+            f"below {pkg} (layers, lowest first: {LAYERS})"
+        )
+        assert module == f"studies.{pkg}", (
+            f"{path.relative_to(ROOT)}:{line} imports {module}: another package is used through its face, studies.{pkg}"
+        )
 
 
 @pytest.mark.parametrize("path", _files("sweeps"), ids=lambda p: str(p.relative_to(ROOT)))
@@ -73,8 +76,9 @@ def test_the_engine_imports_numpy_and_itself_only(path):
     for line, module in _imports(path):
         top = module.split(".")[0]
         # scikit-learn's bundled datasets are loaded lazily, inside the dataset code
-        assert top in {"engine", "numpy", "__future__", "sklearn"} or top in _stdlib(), \
+        assert top in {"engine", "numpy", "__future__", "sklearn"} or top in _stdlib(), (
             f"{path.relative_to(ROOT)}:{line} imports {module}: the engine is pure NumPy"
+        )
 
 
 def _stdlib() -> frozenset[str]:

@@ -4,5 +4,15 @@ files (read without pickle), split and standardized by a seed, and their input f
 from engine.data.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
 from engine.data.features import FEATURES, MAX_PRODUCT_FEATURES, check_features
 
-__all__ = ["DATASETS", "FEATURES", "MAX_PRODUCT_FEATURES", "TASKS", "Dataset", "check_features", "dataset_name",
-           "from_arrays", "load_dataset", "with_features"]
+__all__ = [
+    "DATASETS",
+    "FEATURES",
+    "MAX_PRODUCT_FEATURES",
+    "TASKS",
+    "Dataset",
+    "check_features",
+    "dataset_name",
+    "from_arrays",
+    "load_dataset",
+    "with_features",
+]

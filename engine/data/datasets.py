@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.files import FILE_SUFFIXES, read_file
 from engine.data.features import check_features, expand, expanded_names
-from engine.limits import check_memory, machine_memory
+from engine.data.files import FILE_SUFFIXES, read_file
 from engine.data.playground import GENERATORS, REGRESSION_GENERATORS
 from engine.errors import SweepsError
+from engine.limits import check_memory, machine_memory
 
 __all__ = ["Dataset", "load_dataset", "from_arrays", "with_features", "DATASETS", "TASKS", "dataset_name"]
 
@@ -70,8 +70,12 @@ class Dataset:
     def signature(self) -> dict[str, object]:
         """What identifies the data a sweep trains on: the content hash of its raw features,
         labels and split (before any expansion or standardization), and its shapes. JSON-ready."""
-        return {"sha256": self.fingerprint, "task": self.task, "features": self.n_raw_features,
-                "rows": [len(self.y_train), len(self.y_val), len(self.y_test)]}
+        return {
+            "sha256": self.fingerprint,
+            "task": self.task,
+            "features": self.n_raw_features,
+            "rows": [len(self.y_train), len(self.y_val), len(self.y_test)],
+        }
 
     @property
     def n_raw_features(self) -> int:
@@ -89,8 +93,10 @@ class Dataset:
         """
         points = np.asarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != self.n_raw_features:
-            raise SweepsError(f"dataset {self.name!r}: points must be rows of {self.n_raw_features} raw features, "
-                             f"but got shape {points.shape}.")
+            raise SweepsError(
+                f"dataset {self.name!r}: points must be rows of {self.n_raw_features} raw features, "
+                f"but got shape {points.shape}."
+            )
         return (expand(points, self.features) - self.input_mean) / self.input_scale
 
     @property
@@ -116,8 +122,11 @@ def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., 
             raise SweepsError(f"dataset {name!r}: 'n_samples' must be an integer >= 10, but got {n_samples!r}.")
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 0.5:
             raise SweepsError(f"dataset {name!r}: 'noise' must be a number in [0, 0.5], but got {noise!r}.")
-        check_memory(f"dataset {name!r}: 'n_samples' = {n_samples}", n_samples * _GENERATED_ROW_BYTES,
-                     advice=f"; at most about {machine_memory() // _GENERATED_ROW_BYTES:,} rows fit")
+        check_memory(
+            f"dataset {name!r}: 'n_samples' = {n_samples}",
+            n_samples * _GENERATED_ROW_BYTES,
+            advice=f"; at most about {machine_memory() // _GENERATED_ROW_BYTES:,} rows fit",
+        )
         X, y = generator(n_samples, float(noise), np.random.default_rng(seed))
         return X, y, ("x1", "x2"), None
 
@@ -250,7 +259,9 @@ def from_arrays(
     if y.ndim != 1:
         raise SweepsError(f"dataset {name!r}: y must be a 1-D array of labels, but got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
-        raise SweepsError(f"dataset {name!r}: X and y must have the same number of rows, but got {X.shape[0]} and {y.shape[0]}.")
+        raise SweepsError(
+            f"dataset {name!r}: X and y must have the same number of rows, but got {X.shape[0]} and {y.shape[0]}."
+        )
     if X.shape[0] == 0:
         raise SweepsError(f"dataset {name!r}: 0 rows are too few to split into train, validation and test.")
     if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
@@ -260,22 +271,29 @@ def from_arrays(
     X = X.astype(np.float64)
     if not np.isfinite(X).all():
         row, col = np.argwhere(~np.isfinite(X))[0]
-        raise SweepsError(f"dataset {name!r}: X contains NaN or infinity (row {row}, column {col}); clean or impute it first.")
+        raise SweepsError(
+            f"dataset {name!r}: X contains NaN or infinity (row {row}, column {col}); clean or impute it first."
+        )
     big = np.abs(X) > MAX_ABS_VALUE
     if big.any():
         row, col = np.argwhere(big)[0]
-        label = f"column {col}" + (f" ({feature_names[col]!r})" if feature_names is not None
-                                   and len(feature_names) == X.shape[1] else "")
-        raise SweepsError(f"dataset {name!r}: X holds {X[row, col]:.3g} at row {row}, {label}: values must be within "
-                         f"+-{MAX_ABS_VALUE:.0e} to be standardized and squared in float64; rescale that column.")
+        label = f"column {col}" + (
+            f" ({feature_names[col]!r})" if feature_names is not None and len(feature_names) == X.shape[1] else ""
+        )
+        raise SweepsError(
+            f"dataset {name!r}: X holds {X[row, col]:.3g} at row {row}, {label}: values must be within "
+            f"+-{MAX_ABS_VALUE:.0e} to be standardized and squared in float64; rescale that column."
+        )
     for frac_name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 0.5:
             raise SweepsError(f"dataset {name!r}: {frac_name!r} must be a number in (0, 0.5), but got {frac!r}.")
     y, task, n_classes, classes = _infer_labels(y, task, class_names, name)
     if task == "regression" and not (np.isfinite(y).all() and (np.abs(y) <= MAX_ABS_VALUE).all()):
         row = int(np.flatnonzero(~(np.isfinite(y) & (np.abs(y) <= MAX_ABS_VALUE)))[0])
-        raise SweepsError(f"dataset {name!r}: the regression target holds {y[row]:.3g} at row {row}: targets must be "
-                         f"finite and within +-{MAX_ABS_VALUE:.0e}; clean or rescale them.")
+        raise SweepsError(
+            f"dataset {name!r}: the regression target holds {y[row]:.3g} at row {row}: targets must be "
+            f"finite and within +-{MAX_ABS_VALUE:.0e}; clean or rescale them."
+        )
     if feature_names is None or len(feature_names) != X.shape[1]:
         feature_names = tuple(f"x{i + 1}" for i in range(X.shape[1]))
 
@@ -302,13 +320,25 @@ def from_arrays(
         t_scale = float(y[train_idx].std()) or 1.0
         y = (y - t_mean) / t_scale
     return Dataset(
-        name=name, task=task,
-        X_train=X_train, y_train=y[train_idx],
-        X_val=X_val, y_val=y[val_idx],
-        X_test=X_test, y_test=y[test_idx],
-        n_classes=n_classes, feature_names=tuple(feature_names), class_names=tuple(classes),
-        target_mean=t_mean, target_scale=t_scale, fingerprint=fingerprint,
-        features=("linear",), raw=raw, raw_names=tuple(feature_names), input_mean=mean, input_scale=std,
+        name=name,
+        task=task,
+        X_train=X_train,
+        y_train=y[train_idx],
+        X_val=X_val,
+        y_val=y[val_idx],
+        X_test=X_test,
+        y_test=y[test_idx],
+        n_classes=n_classes,
+        feature_names=tuple(feature_names),
+        class_names=tuple(classes),
+        target_mean=t_mean,
+        target_scale=t_scale,
+        fingerprint=fingerprint,
+        features=("linear",),
+        raw=raw,
+        raw_names=tuple(feature_names),
+        input_mean=mean,
+        input_scale=std,
     )
 
 
@@ -343,6 +373,13 @@ def with_features(dataset: Dataset, features: tuple[str, ...] | list[str]) -> Da
     if fams == dataset.features:
         return dataset
     (X_train, X_val, X_test), mean, std = _standardized(dataset.raw, fams)
-    return replace(dataset, X_train=X_train, X_val=X_val, X_test=X_test, features=fams,
-                   feature_names=expanded_names(dataset.raw_names, fams), input_mean=mean, input_scale=std)
-
+    return replace(
+        dataset,
+        X_train=X_train,
+        X_val=X_val,
+        X_test=X_test,
+        features=fams,
+        feature_names=expanded_names(dataset.raw_names, fams),
+        input_mean=mean,
+        input_scale=std,
+    )

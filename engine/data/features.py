@@ -26,9 +26,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from engine.errors import SweepsError
 
-__all__ = ["FEATURES", "FEATURE_NAMES", "MAX_PRODUCT_FEATURES", "check_features", "expand", "expanded_names", "n_columns"]
+__all__ = [
+    "FEATURES",
+    "FEATURE_NAMES",
+    "MAX_PRODUCT_FEATURES",
+    "check_features",
+    "expand",
+    "expanded_names",
+    "n_columns",
+]
 
 # 'products' makes d * (d - 1) / 2 columns: 496 for 32 raw features, 2016 for digits' 64.
 # Beyond 32 the first layer would be mostly products; leave the family out for such data.
@@ -77,8 +86,9 @@ FEATURE_NAMES: dict[str, Callable[[tuple[str, ...]], tuple[str, ...]]] = {
 }
 
 
-def check_features(features: Sequence[str], *, n_features: int | None = None,
-                   dataset: str | None = None, key: str = "features") -> tuple[str, ...]:
+def check_features(
+    features: Sequence[str], *, n_features: int | None = None, dataset: str | None = None, key: str = "features"
+) -> tuple[str, ...]:
     """Check a set of families and return it in the table's (the columns') order.
 
     Args:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.limits import DATA_COPIES, check_memory, human_bytes, machine_memory
 from engine.errors import SweepsError
+from engine.limits import DATA_COPIES, check_memory, human_bytes, machine_memory
 
 __all__ = ["FILE_SUFFIXES", "read_file"]
 
@@ -70,7 +70,10 @@ def _read_npz(path: Path):
         with np.load(path, allow_pickle=False) as data:
             missing = sorted({"X", "y"} - set(data.files))
             if missing:
-                raise SweepsError(f"dataset {str(path)!r}: an .npz file needs arrays 'X' and 'y', but {missing[0]!r} is missing (found {sorted(data.files)}).")
+                raise SweepsError(
+                    f"dataset {str(path)!r}: an .npz file needs arrays 'X' and 'y', but {missing[0]!r} is "
+                    f"missing (found {sorted(data.files)})."
+                )
             X, y = data["X"], data["y"]
     except ValueError as exc:
         if "dataset" in str(exc):
@@ -83,9 +86,12 @@ def _read_npz(path: Path):
 
 def _read_csv(path: Path, label: str | None):
     size = path.stat().st_size
-    check_memory(f"dataset {str(path)!r} (a CSV file of {human_bytes(size)})", size * _CSV_BYTES_PER_BYTE,
-                 advice=f"; a CSV file may have at most {human_bytes(machine_memory() / _CSV_BYTES_PER_BYTE)}: "
-                        f"save large data as .npz")
+    check_memory(
+        f"dataset {str(path)!r} (a CSV file of {human_bytes(size)})",
+        size * _CSV_BYTES_PER_BYTE,
+        advice=f"; a CSV file may have at most {human_bytes(machine_memory() / _CSV_BYTES_PER_BYTE)}: "
+        f"save large data as .npz",
+    )
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows, lines = [], []  # the non-blank rows, and each one's line in the file (blank lines skipped)
@@ -102,16 +108,23 @@ def _read_csv(path: Path, label: str | None):
         raise SweepsError(f"dataset {str(path)!r}: a CSV needs a header row and at least one data row.")
     header = [h.strip() for h in rows[0]]
     if len(header) < 2:
-        raise SweepsError(f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the header has {len(header)} column(s).")
+        raise SweepsError(
+            f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the "
+            f"header has {len(header)} column(s)."
+        )
     for lineno, row in zip(lines[1:], rows[1:]):
         if len(row) != len(header):
-            raise SweepsError(f"dataset {str(path)!r}: line {lineno} has {len(row)} fields, but the header has {len(header)}.")
+            raise SweepsError(
+                f"dataset {str(path)!r}: line {lineno} has {len(row)} fields, but the header has {len(header)}."
+            )
     if label is None:
         label_col = len(header) - 1
     elif label in header:
         label_col = header.index(label)
     else:
-        raise SweepsError(f"dataset {str(path)!r}: 'label' must be one of the columns {sorted(header)}, but got {label!r}.")
+        raise SweepsError(
+            f"dataset {str(path)!r}: 'label' must be one of the columns {sorted(header)}, but got {label!r}."
+        )
     features = [h for i, h in enumerate(header) if i != label_col]
     cols = [i for i in range(len(header)) if i != label_col]
     X = np.empty((len(rows) - 1, len(cols)))
@@ -119,16 +132,27 @@ def _read_csv(path: Path, label: str | None):
         for r, row in enumerate(rows[1:]):
             cell = row[col].strip()
             if not cell:
-                raise SweepsError(f"dataset {str(path)!r}: feature column {fname!r} has a missing value on line {lines[r + 1]}.")
+                raise SweepsError(
+                    f"dataset {str(path)!r}: feature column {fname!r} has a missing value on line {lines[r + 1]}."
+                )
             try:
                 X[r, j] = float(cell)
             except ValueError:
-                raise SweepsError(f"dataset {str(path)!r}: feature column {fname!r} is not numeric (line {lines[r + 1]} has {cell!r}).") from None
+                raise SweepsError(
+                    f"dataset {str(path)!r}: feature column {fname!r} is not numeric (line {lines[r + 1]} "
+                    f"has {cell!r})."
+                ) from None
             if not math.isfinite(X[r, j]):
-                raise SweepsError(f"dataset {str(path)!r}: feature column {fname!r} has a missing or infinite value on line {lines[r + 1]}.")
+                raise SweepsError(
+                    f"dataset {str(path)!r}: feature column {fname!r} has a missing or infinite value on "
+                    f"line {lines[r + 1]}."
+                )
     raw = [row[label_col].strip() for row in rows[1:]]
     if any(v == "" for v in raw):
-        raise SweepsError(f"dataset {str(path)!r}: label column {header[label_col]!r} has an empty value on line {lines[raw.index('') + 1]}.")
+        raise SweepsError(
+            f"dataset {str(path)!r}: label column {header[label_col]!r} has an empty value on line "
+            f"{lines[raw.index('') + 1]}."
+        )
     try:
         y = np.array([float(v) for v in raw])
     except ValueError:

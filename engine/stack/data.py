@@ -41,8 +41,9 @@ class EpochRows:
 def _stack(splits: Sequence[Split]) -> Split:
     """Splits of several datasets as one, their leading axis the dataset."""
     sign = None if splits[0].sign is None else np.stack([s.sign for s in splits])
-    return Split(np.stack([s.X for s in splits]), np.stack([s.y for s in splits]),
-                 np.stack([s.targets for s in splits]), sign)
+    return Split(
+        np.stack([s.X for s in splits]), np.stack([s.y for s in splits]), np.stack([s.targets for s in splits]), sign
+    )
 
 
 class StackData:
@@ -90,15 +91,22 @@ class StackData:
             if d is dataset:
                 return i
         base = self.dataset
-        for what, a, b in (("task", dataset.task, base.task), ("n_outputs", dataset.n_outputs, base.n_outputs),
-                           ("training rows", len(dataset.X_train), len(base.X_train)),
-                           ("validation rows", len(dataset.X_val), len(base.X_val))):
+        for what, a, b in (
+            ("task", dataset.task, base.task),
+            ("n_outputs", dataset.n_outputs, base.n_outputs),
+            ("training rows", len(dataset.X_train), len(base.X_train)),
+            ("validation rows", len(dataset.X_val), len(base.X_val)),
+        ):
             if a != b:
-                raise SweepsError(f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its {what} "
-                                 f"is {a!r}, the stack's {b!r}.")
+                raise SweepsError(
+                    f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its {what} "
+                    f"is {a!r}, the stack's {b!r}."
+                )
         if dataset.n_features > self.inputs:
-            raise SweepsError(f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its n_features "
-                             f"is {dataset.n_features}, more than the stack's {self.inputs} inputs.")
+            raise SweepsError(
+                f"dataset {dataset.name!r} can't share a stack with {base.name!r}: its n_features "
+                f"is {dataset.n_features}, more than the stack's {self.inputs} inputs."
+            )
         self.datasets.append(dataset)
         parts = [self._prepare(d) for d in self.datasets]
         self._stacked = tuple(_stack([p[j] for p in parts]) for j in range(2))
@@ -109,8 +117,10 @@ class StackData:
         ``None``: all the stack's first)."""
         if data is None:
             return self.train, self.val
-        return tuple(Split(s.X[data], s.y[data], s.targets[data], None if s.sign is None else s.sign[data])
-                     for s in self._stacked)
+        return tuple(
+            Split(s.X[data], s.y[data], s.targets[data], None if s.sign is None else s.sign[data])
+            for s in self._stacked
+        )
 
     def shufflings(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
         """Each ``(seed, epoch)``'s shuffling: the ``epoch``-th ``rng.permutation(n)`` of

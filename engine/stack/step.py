@@ -12,8 +12,8 @@ import numpy as np
 from engine.costs import Output, add_penalty_gradient
 from engine.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
 from engine.stack.data import EpochRows, StackData
-from engine.stack.layout import Layout
 from engine.stack.kernels import activate, derive, plan_layers
+from engine.stack.layout import Layout
 
 __all__ = ["RowSpec", "Rows"]
 
@@ -42,8 +42,17 @@ class Rows:
         optimizer, momentum, nesterov: as :func:`engine.train`.
     """
 
-    def __init__(self, layout: Layout, rows: Sequence[RowSpec], arrays: dict[str, np.ndarray], *, output: Output,
-                 optimizer: str, momentum: float, nesterov: bool) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        rows: Sequence[RowSpec],
+        arrays: dict[str, np.ndarray],
+        *,
+        output: Output,
+        optimizer: str,
+        momentum: float,
+        nesterov: bool,
+    ) -> None:
         self.layout, self.output, self.D = layout, output, layout.depth
         self.params, self.mask = arrays["params"], arrays["mask"]
         self.grad = np.zeros_like(self.params)
@@ -61,10 +70,16 @@ class Rows:
         l1 = np.array([r.l1 for r in rows], dtype=dt)[:, None]
         has_l2, has_l1 = bool(l2.any()), bool(l1.any())
         identity = any(r.depth < self.D for r in rows)
-        self.optimizer = make_optimizer(optimizer, self.params, learning_rate=self.lr, momentum=momentum,
-                                        nesterov=nesterov, mask=self.mask if identity else None,
-                                        state={name: arrays[name] for name in OPTIMIZERS[optimizer].state_names},
-                                        scale_first=True)
+        self.optimizer = make_optimizer(
+            optimizer,
+            self.params,
+            learning_rate=self.lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            mask=self.mask if identity else None,
+            state={name: arrays[name] for name in OPTIMIZERS[optimizer].state_names},
+            scale_first=True,
+        )
         self.adam = isinstance(self.optimizer, Adam)
         # Plain SGD takes L2 as a decay, w *= 1 - rate * l2: the same step as adding l2 * w to
         # the gradient, with one same-shape product instead of two broadcast ones.
@@ -120,8 +135,13 @@ class Rows:
         for i, start in enumerate(data.starts):
             at = slice(start, start + B)
             acts = self.forward(X[..., at, :])
-            costs[i], delta = cost_grad(acts[-1], targets[..., at], None if sign is None else sign[..., at],
-                                        grad=True, scale=None if scale is None else scale[..., at])
+            costs[i], delta = cost_grad(
+                acts[-1],
+                targets[..., at],
+                None if sign is None else sign[..., at],
+                grad=True,
+                scale=None if scale is None else scale[..., at],
+            )
             self._backward(acts, delta, data.step_ones[i])
             if penalize:
                 add_penalty_gradient(grad[:, weights], params[:, weights], l2=self.l2, l1=self.l1)

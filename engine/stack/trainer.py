@@ -50,14 +50,14 @@ from engine.checks import check, check_number
 from engine.costs import OUTPUT_FOR_TASK, OUTPUTS
 from engine.data.datasets import Dataset
 from engine.divergence import Divergence, divergence_limit
+from engine.errors import SweepsError
 from engine.network import MLP
 from engine.optimizers import OPTIMIZERS, Momentum, check_momentum, check_optimizer
 from engine.stack.data import StackData
-from engine.stack.layout import Layout, effective_width
 from engine.stack.kernels import row_order
+from engine.stack.layout import Layout, effective_width
 from engine.stack.step import Rows, RowSpec
 from engine.training import History
-from engine.errors import SweepsError
 
 __all__ = ["Member", "Stack", "stack_widths", "train_stacked"]
 
@@ -114,10 +114,21 @@ class Stack:
             fewer input columns, padded with zeros.
     """
 
-    def __init__(self, dataset: Dataset, *, widths: Sequence[int], epochs: int, batch_size: int,
-                 optimizer: str = "sgd", momentum: float = 0.9, nesterov: bool = False,
-                 divergence_factor: float = 100.0, dtype: type | np.dtype = np.float32,
-                 activation: str | None = None, inputs: int | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        widths: Sequence[int],
+        epochs: int,
+        batch_size: int,
+        optimizer: str = "sgd",
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        divergence_factor: float = 100.0,
+        dtype: type | np.dtype = np.float32,
+        activation: str | None = None,
+        inputs: int | None = None,
+    ) -> None:
         check_optimizer(optimizer)
         if OPTIMIZERS[optimizer] is Momentum:
             check_momentum(momentum)
@@ -163,16 +174,19 @@ class Stack:
         data = self.data.index(dataset) if dataset is not None else 0
         hidden, n_in = member.hidden, self.data.datasets[data].n_features
         if len(hidden) > self.D or any(h > w for h, w in zip(hidden, self.widths)):
-            raise SweepsError(f"member with hidden layers {list(hidden)} does not fit a stack of "
-                             f"widths {self.widths}.")
-        if self.D > len(hidden) and effective_width(hidden, self.D, n_in) > min(self.widths[len(hidden):]):
-            raise SweepsError(f"member with hidden layers {list(hidden)} needs identity layers of width "
-                             f"{effective_width(hidden, self.D, n_in)} in a stack of widths {self.widths}.")
-        model = MLP(n_in, hidden, self.layout.sizes[-1], activation=act, output=self.output, seed=member.seed,
-                    dtype=self.dt)
+            raise SweepsError(f"member with hidden layers {list(hidden)} does not fit a stack of widths {self.widths}.")
+        if self.D > len(hidden) and effective_width(hidden, self.D, n_in) > min(self.widths[len(hidden) :]):
+            raise SweepsError(
+                f"member with hidden layers {list(hidden)} needs identity layers of width "
+                f"{effective_width(hidden, self.D, n_in)} in a stack of widths {self.widths}."
+            )
+        model = MLP(
+            n_in, hidden, self.layout.sizes[-1], activation=act, output=self.output, seed=member.seed, dtype=self.dt
+        )
         handle, self._next = self._next, self._next + 1
-        self._slots[handle] = _Slot(member, act, model, History(task=self.dataset.task, initial_cost=math.nan),
-                                    data=data)
+        self._slots[handle] = _Slot(
+            member, act, model, History(task=self.dataset.task, initial_cost=math.nan), data=data
+        )
         self._joining.append(handle)
         return handle
 
@@ -218,12 +232,22 @@ class Stack:
         arrays = {}
         for key in ("params", "mask", *OPTIMIZERS[self.optimizer].state_names):
             parts = [fresh[h][key] if h in fresh else current[key][old[h] : old[h] + 1] for h in handles]
-            arrays[key] = (np.ascontiguousarray(np.concatenate(parts)) if parts
-                           else np.zeros((0, self.layout.n_params), dtype=self.dt))
+            arrays[key] = (
+                np.ascontiguousarray(np.concatenate(parts))
+                if parts
+                else np.zeros((0, self.layout.n_params), dtype=self.dt)
+            )
         self._order, self._joining, self._leaving = handles, [], set()
         slots = [self._slots[h] for h in handles]
-        self.rows = Rows(self.layout, [s.spec() for s in slots], arrays, output=self.out, optimizer=self.optimizer,
-                         momentum=self.momentum, nesterov=self.nesterov)
+        self.rows = Rows(
+            self.layout,
+            [s.spec() for s in slots],
+            arrays,
+            output=self.out,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+        )
         self.train_split, self.val_split = self.data.for_rows(self.rows.data if self.rows.multi else None)
         if fresh:  # members that join get their initial cost, from the same forward pass as the rest
             split = self.train_split
@@ -240,8 +264,11 @@ class Stack:
     def _fresh(self, slot: _Slot) -> dict[str, np.ndarray]:
         """A new member's row of every per-row array: its initial parameters placed in the stack."""
         params, mask = self.layout.place(slot.model)
-        return {"params": params, "mask": mask,
-                **{name: np.zeros_like(params) for name in OPTIMIZERS[self.optimizer].state_names}}
+        return {
+            "params": params,
+            "mask": mask,
+            **{name: np.zeros_like(params) for name in OPTIMIZERS[self.optimizer].state_names},
+        }
 
     # -- training -------------------------------------------------------------------------
     def step_epoch(self) -> list[int]:
@@ -269,8 +296,17 @@ class Stack:
         self._record(slots, costs, bad, totals, vcost, vlogits, scores, time.perf_counter() - t0)
         return list(handles)
 
-    def _record(self, slots: list[_Slot], costs: np.ndarray, bad: np.ndarray, totals: np.ndarray,
-                vcost: np.ndarray, vlogits: np.ndarray, scores: np.ndarray | None, elapsed: float) -> None:
+    def _record(
+        self,
+        slots: list[_Slot],
+        costs: np.ndarray,
+        bad: np.ndarray,
+        totals: np.ndarray,
+        vcost: np.ndarray,
+        vlogits: np.ndarray,
+        scores: np.ndarray | None,
+        elapsed: float,
+    ) -> None:
         """Each member's epoch into its History: its divergence (at the same step as the single
         engine would stop), or its costs and score; members that diverged or are done leave."""
         S = costs.shape[0]
@@ -349,13 +385,26 @@ def train_stacked(
     need = stack_widths(members, dataset.n_features)
     if widths is not None:
         if len(widths) < len(need):
-            raise SweepsError(f"'widths' must give every hidden layer of the deepest member ({len(need)}), "
-                             f"but got {list(widths)}.")
-        need = [max(w, *(effective_width(m.hidden, layer, dataset.n_features) for m in members))
-                for layer, w in enumerate(widths)]
-    stack = Stack(dataset, widths=need, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                  momentum=momentum, nesterov=nesterov, divergence_factor=divergence_factor, dtype=dtype,
-                  activation=activation, inputs=inputs)
+            raise SweepsError(
+                f"'widths' must give every hidden layer of the deepest member ({len(need)}), but got {list(widths)}."
+            )
+        need = [
+            max(w, *(effective_width(m.hidden, layer, dataset.n_features) for m in members))
+            for layer, w in enumerate(widths)
+        ]
+    stack = Stack(
+        dataset,
+        widths=need,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        momentum=momentum,
+        nesterov=nesterov,
+        divergence_factor=divergence_factor,
+        dtype=dtype,
+        activation=activation,
+        inputs=inputs,
+    )
     handles = [stack.add(m) for m in members]
     index = {h: i for i, h in enumerate(handles)}
     while len(stack):

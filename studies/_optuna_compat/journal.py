@@ -14,6 +14,7 @@ from studies._optuna_compat.writes import TrialWrites
 
 # -- Journal -----------------------------------------------------------------------------------
 
+
 def journal_worker_id(storage: optuna.storages.JournalStorage) -> str:
     """The id this process's journal records carry (replays raise only for their own records)."""
     return storage._replay_result.worker_id
@@ -46,8 +47,13 @@ def journal_write(storage: optuna.storages.JournalStorage, writes: Sequence[Tria
             if w.trial_id in dropped:
                 continue
             for name, value, dist in w.params:
-                add(Op.SET_TRIAL_PARAM, trial_id=w.trial_id, param_name=name, param_value_internal=value,
-                    distribution=distribution_to_json(dist))
+                add(
+                    Op.SET_TRIAL_PARAM,
+                    trial_id=w.trial_id,
+                    param_name=name,
+                    param_value_internal=value,
+                    distribution=distribution_to_json(dist),
+                )
             for step, value in sorted(w.intermediate.items()):
                 add(Op.SET_TRIAL_INTERMEDIATE_VALUE, trial_id=w.trial_id, step=step, intermediate_value=value)
             for key, value in w.user_attrs.items():
@@ -55,13 +61,15 @@ def journal_write(storage: optuna.storages.JournalStorage, writes: Sequence[Tria
             for key, value in w.system_attrs.items():
                 add(Op.SET_TRIAL_SYSTEM_ATTR, trial_id=w.trial_id, system_attr={key: value})
             if w.state is not None:
-                done = (w.datetime_complete or datetime.datetime.now()).astimezone(datetime.timezone.utc)
-                add(Op.SET_TRIAL_STATE_VALUES, trial_id=w.trial_id, state=w.state,
+                done = (w.datetime_complete or datetime.datetime.now()).astimezone(datetime.UTC)
+                add(
+                    Op.SET_TRIAL_STATE_VALUES,
+                    trial_id=w.trial_id,
+                    state=w.state,
                     values=None if w.values is None else [float(v) for v in w.values],
-                    datetime_complete=done.isoformat(timespec="microseconds"))
+                    datetime_complete=done.isoformat(timespec="microseconds"),
+                )
         if logs:
             storage._backend.append_logs(logs)
             storage._sync_with_backend()
     return dropped
-
-

@@ -12,8 +12,8 @@ from optuna.trial import FrozenTrial
 # studies/search/samplers.py's _PercentilePruner decides as Optuna's PercentilePruner.prune, with
 # Optuna's own helpers, and remembers a step's percentile across the trials of a stack.
 
-def percentile_first_in_interval(step: int, steps: Iterable[int], *, n_warmup_steps: int,
-                                 interval_steps: int) -> bool:
+
+def percentile_first_in_interval(step: int, steps: Iterable[int], *, n_warmup_steps: int, interval_steps: int) -> bool:
     """Whether ``step`` is the first reported step of its pruning interval."""
     from optuna.pruners._percentile import _is_first_in_interval_step
 
@@ -27,8 +27,14 @@ def percentile_best_so_far(trial: FrozenTrial, direction: optuna.study.StudyDire
     return float(_get_best_intermediate_result_over_steps(trial, direction))
 
 
-def percentile_at_step(completed: list[FrozenTrial], direction: optuna.study.StudyDirection, step: int, *,
-                       percentile: float, n_min_trials: int) -> float:
+def percentile_at_step(
+    completed: list[FrozenTrial],
+    direction: optuna.study.StudyDirection,
+    step: int,
+    *,
+    percentile: float,
+    n_min_trials: int,
+) -> float:
     """The ``percentile`` (from the best side) of the complete trials' values at ``step``; NaN
     when fewer than ``n_min_trials`` reported it."""
     from optuna.pruners._percentile import _get_percentile_intermediate_result_over_trials

@@ -16,6 +16,7 @@ from studies._optuna_compat.writes import TrialWrites
 
 # -- RDB ---------------------------------------------------------------------------------------
 
+
 def _models():
     from optuna.storages._rdb import models
 
@@ -50,11 +51,12 @@ def _session(storage: optuna.storages.RDBStorage, *, durable: bool = True) -> It
 
 def _utc(dt: datetime.datetime) -> datetime.datetime:
     """What ``TrialModel.datetime_*`` setters store: naive UTC from naive local time."""
-    return dt.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return dt.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
-def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
-                    after: int | None) -> list[FrozenTrial]:
+def rdb_read_trials(
+    storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int], after: int | None
+) -> list[FrozenTrial]:
     """The trials whose id is in ``include`` or greater than ``after`` (``after=None``: exactly
     ``include``), by id, equal to what Optuna's ``RDBStorage._get_trials`` reads.
 
@@ -75,8 +77,9 @@ def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, inclu
         # from the smallest id wanted: an included one, or the first after ``after``
         where = sqlalchemy.and_(T.study_id == study_id, T.trial_id >= min(min(include), after + 1))
     elif include:
-        where = sqlalchemy.and_(T.study_id == study_id,
-                                sqlalchemy.or_(T.trial_id.in_(sorted(include)), T.trial_id > after))
+        where = sqlalchemy.and_(
+            T.study_id == study_id, sqlalchemy.or_(T.trial_id.in_(sorted(include)), T.trial_id > after)
+        )
     else:
         where = sqlalchemy.and_(T.study_id == study_id, T.trial_id > after)
 
@@ -86,9 +89,11 @@ def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, inclu
 
     with _session(storage) as session:
         m.StudyModel.find_or_raise_by_id(study_id, session)
-        rows = session.execute(sqlalchemy.select(T.trial_id, T.number, T.state, T._datetime_start_utc,
-                                                 T._datetime_complete_utc).where(where)
-                               .order_by(T.trial_id)).all()
+        rows = session.execute(
+            sqlalchemy.select(T.trial_id, T.number, T.state, T._datetime_start_utc, T._datetime_complete_utc)
+            .where(where)
+            .order_by(T.trial_id)
+        ).all()
         if wide:
             rows = [r for r in rows if r[0] in include or r[0] > after]
         if not rows:
@@ -96,24 +101,36 @@ def rdb_read_trials(storage: optuna.storages.RDBStorage, study_id: int, *, inclu
         P, V, IV = m.TrialParamModel, m.TrialValueModel, m.TrialIntermediateValueModel
         UA, SA = m.TrialUserAttributeModel, m.TrialSystemAttributeModel
         return _frozen_trials(
-            rows, params=child(P, P.param_name, P.param_value, P.distribution_json, order=P.param_id),
+            rows,
+            params=child(P, P.param_name, P.param_value, P.distribution_json, order=P.param_id),
             values=child(V, V.objective, V.value, V.value_type, order=V.trial_value_id),
-            inter=child(IV, IV.step, IV.intermediate_value, IV.intermediate_value_type,
-                        order=IV.trial_intermediate_value_id),
+            inter=child(
+                IV, IV.step, IV.intermediate_value, IV.intermediate_value_type, order=IV.trial_intermediate_value_id
+            ),
             user=child(UA, UA.key, UA.value_json, order=UA.trial_user_attribute_id),
-            system=child(SA, SA.key, SA.value_json, order=SA.trial_system_attribute_id))
+            system=child(SA, SA.key, SA.value_json, order=SA.trial_system_attribute_id),
+        )
 
 
-def _frozen_trials(rows: list[Any], *, params: list[Any], values: list[Any], inter: list[Any], user: list[Any],
-                   system: list[Any]) -> list[FrozenTrial]:
+def _frozen_trials(
+    rows: list[Any], *, params: list[Any], values: list[Any], inter: list[Any], user: list[Any], system: list[Any]
+) -> list[FrozenTrial]:
     """``FrozenTrial``s from the trials' rows and their child tables' rows (trial id first),
     as ``RDBStorage._build_frozen_trial_from_trial_model`` builds them; each distinct
     distribution parsed once."""
     m = _models()
     V, IV = m.TrialValueModel, m.TrialIntermediateValueModel
     fields: dict[int, dict[str, Any]] = {
-        r[0]: {"params": {}, "distributions": {}, "values": {}, "intermediate_values": {}, "user_attrs": {},
-               "system_attrs": {}} for r in rows}
+        r[0]: {
+            "params": {},
+            "distributions": {},
+            "values": {},
+            "intermediate_values": {},
+            "user_attrs": {},
+            "system_attrs": {},
+        }
+        for r in rows
+    }
     dists: dict[str, Any] = {}
     for tid, name, stored, dist_json in params:
         f = fields.get(tid)
@@ -139,10 +156,18 @@ def _frozen_trials(rows: list[Any], *, params: list[Any], values: list[Any], int
     for tid, number, state, start, complete in rows:
         f = fields[tid]
         vals = f.pop("values")
-        out.append(FrozenTrial(number=number, state=state, value=None,
-                               values=[vals[i] for i in range(len(vals))] if vals else None,
-                               datetime_start=_local(start), datetime_complete=_local(complete),
-                               trial_id=tid, **f))
+        out.append(
+            FrozenTrial(
+                number=number,
+                state=state,
+                value=None,
+                values=[vals[i] for i in range(len(vals))] if vals else None,
+                datetime_start=_local(start),
+                datetime_complete=_local(complete),
+                trial_id=tid,
+                **f,
+            )
+        )
     return out
 
 
@@ -153,14 +178,15 @@ def _local(dt: datetime.datetime | None) -> datetime.datetime | None:
     """What ``TrialModel.datetime_*`` getters return: naive local time from naive UTC."""
     if dt is None:
         return None
-    return dt.replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
+    return dt.replace(tzinfo=datetime.UTC).astimezone().replace(tzinfo=None)
 
 
 _NO_MORE = 2**31 - 1  # a trial id above every other (INTEGER columns): "no trial beyond those included"
 
 
-def rdb_probe_states(storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int],
-                     after: int) -> dict[int, tuple[TrialState, int]]:
+def rdb_probe_states(
+    storage: optuna.storages.RDBStorage, study_id: int, *, include: set[int], after: int
+) -> dict[int, tuple[TrialState, int]]:
     """Id -> (state, number) of the trials whose id is in ``include`` or greater than
     ``after``: one small query, to learn which trials changed before reading them whole."""
     import sqlalchemy
@@ -174,8 +200,9 @@ def rdb_probe_states(storage: optuna.storages.RDBStorage, study_id: int, *, incl
     return {trial_id: (state, number) for trial_id, state, number in rows}
 
 
-def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int, *,
-                      user_attrs: dict[str, Any] | None = None) -> list[FrozenTrial]:
+def rdb_create_trials(
+    storage: optuna.storages.RDBStorage, study_id: int, n: int, *, user_attrs: dict[str, Any] | None = None
+) -> list[FrozenTrial]:
     """Create ``n`` RUNNING trials in one transaction, as ``create_new_trial`` does each (under
     the study's row lock that numbers them), with ``user_attrs`` and, when the storage has a
     heartbeat, a first heartbeat: no trial is ever RUNNING without one. Returns them."""
@@ -186,8 +213,10 @@ def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int
     now = datetime.datetime.now()
     with _session(storage, durable=False) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
-        rows = [models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now)
-                for _ in range(n)]
+        rows = [
+            models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING, datetime_start=now)
+            for _ in range(n)
+        ]
         session.add_all(rows)
         session.flush()
         rows.sort(key=lambda r: r.trial_id)
@@ -196,15 +225,30 @@ def rdb_create_trials(storage: optuna.storages.RDBStorage, study_id: int, n: int
         beat = session.execute(sqlalchemy.func.now()).scalar() if storage.heartbeat_interval else None
         for i, row in enumerate(rows):
             row.number = first + i
-            extra += [models.TrialUserAttributeModel(trial_id=row.trial_id, key=k, value_json=json.dumps(v))
-                      for k, v in attrs.items()]
+            extra += [
+                models.TrialUserAttributeModel(trial_id=row.trial_id, key=k, value_json=json.dumps(v))
+                for k, v in attrs.items()
+            ]
             if beat is not None:
                 extra.append(models.TrialHeartbeatModel(trial_id=row.trial_id, heartbeat=beat))
         session.add_all(extra)
-        out = [FrozenTrial(number=r.number, state=TrialState.RUNNING, value=None, values=None,
-                           datetime_start=now, datetime_complete=None, params={}, distributions={},
-                           user_attrs=dict(attrs), system_attrs={}, intermediate_values={}, trial_id=r.trial_id)
-               for r in rows]
+        out = [
+            FrozenTrial(
+                number=r.number,
+                state=TrialState.RUNNING,
+                value=None,
+                values=None,
+                datetime_start=now,
+                datetime_complete=None,
+                params={},
+                distributions={},
+                user_attrs=dict(attrs),
+                system_attrs={},
+                intermediate_values={},
+                trial_id=r.trial_id,
+            )
+            for r in rows
+        ]
     return out
 
 
@@ -250,32 +294,49 @@ def rdb_write(storage: optuna.storages.RDBStorage, writes: Sequence[TrialWrites]
 
         for w in live:
             for name, value, dist in w.params:
-                insert(models.TrialParamModel, trial_id=w.trial_id, param_name=name, param_value=value,
-                       distribution_json=distribution_to_json(dist))
+                insert(
+                    models.TrialParamModel,
+                    trial_id=w.trial_id,
+                    param_name=name,
+                    param_value=value,
+                    distribution_json=distribution_to_json(dist),
+                )
             for step, value in sorted(w.intermediate.items()):
                 stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-                insert(models.TrialIntermediateValueModel, trial_id=w.trial_id, step=step,
-                       intermediate_value=stored, intermediate_value_type=kind)
-            for cls, attrs in ((models.TrialUserAttributeModel, w.user_attrs),
-                               (models.TrialSystemAttributeModel, w.system_attrs)):
+                insert(
+                    models.TrialIntermediateValueModel,
+                    trial_id=w.trial_id,
+                    step=step,
+                    intermediate_value=stored,
+                    intermediate_value_type=kind,
+                )
+            for cls, attrs in (
+                (models.TrialUserAttributeModel, w.user_attrs),
+                (models.TrialSystemAttributeModel, w.system_attrs),
+            ):
                 for key, value in attrs.items():
                     if key in w.updated_keys:
                         session.query(cls).filter(cls.trial_id == w.trial_id, cls.key == key).update(
-                            {cls.value_json: json.dumps(value)}, synchronize_session=False)
+                            {cls.value_json: json.dumps(value)}, synchronize_session=False
+                        )
                     else:
                         insert(cls, trial_id=w.trial_id, key=key, value_json=json.dumps(value))
             for objective, value in enumerate(w.values or ()):
                 stored, kind = models.TrialValueModel.value_to_stored_repr(float(value))
-                insert(models.TrialValueModel, trial_id=w.trial_id, objective=objective, value=stored,
-                       value_type=kind)
+                insert(models.TrialValueModel, trial_id=w.trial_id, objective=objective, value=stored, value_type=kind)
         for model, rows in inserts.items():  # one multi-row INSERT per table
             session.execute(sqlalchemy.insert(model), rows)
         finishing = [w for w in live if w.state is not None]
         if finishing:  # one UPDATE, a row of parameters per trial
-            session.execute(sqlalchemy.update(T), [
-                {"trial_id": w.trial_id, "state": w.state,
-                 "_datetime_complete_utc": _utc(w.datetime_complete or datetime.datetime.now())}
-                for w in finishing])
+            session.execute(
+                sqlalchemy.update(T),
+                [
+                    {
+                        "trial_id": w.trial_id,
+                        "state": w.state,
+                        "_datetime_complete_utc": _utc(w.datetime_complete or datetime.datetime.now()),
+                    }
+                    for w in finishing
+                ],
+            )
     return dropped
-
-

@@ -33,19 +33,26 @@ class TPESamplerHooks(optuna.samplers.TPESampler):
     step; by default it is Optuna's.
     """
 
-    def sample_space(self, study: optuna.Study, trial: FrozenTrial,
-                     search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_space(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         """Parameters for ``trial`` in ``search_space`` (external representation): Optuna's step."""
         return optuna.samplers.TPESampler._sample(self, study, trial, search_space)
 
-    def _sample(self, study: optuna.Study, trial: FrozenTrial,
-                search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def _sample(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         return self.sample_space(study, trial, search_space)
 
 
-def tpe_candidates(sampler: optuna.samplers.TPESampler, study: optuna.Study, trial: FrozenTrial,
-                   search_space: dict[str, BaseDistribution], *,
-                   sets: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def tpe_candidates(
+    sampler: optuna.samplers.TPESampler,
+    study: optuna.Study,
+    trial: FrozenTrial,
+    search_space: dict[str, BaseDistribution],
+    *,
+    sets: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``sets`` times ``n_ei_candidates`` candidates from one fit of Optuna's TPE, with their
     acquisition values (internal representation, in the order drawn).
 
@@ -75,7 +82,8 @@ def tpe_candidates(sampler: optuna.samplers.TPESampler, study: optuna.Study, tri
     if len(captured) != 1 or np.shape(captured[0][1]) != (n,):
         raise RuntimeError(
             f"optuna {optuna.__version__}: TPESampler._sample no longer draws its n_ei_candidates and scores them "
-            f"with _compute_acquisition_func once; studies/_optuna_compat/ must follow it.")
+            f"with _compute_acquisition_func once; studies/_optuna_compat/ must follow it."
+        )
     return captured[0]
 
 
@@ -134,5 +142,3 @@ def optuna_log_ndtr(x: np.ndarray) -> np.ndarray:
     with _ndtr_lock:
         f = _ndtr_original if _ndtr_depth else _truncnorm._log_ndtr
     return f(x)
-
-

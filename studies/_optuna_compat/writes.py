@@ -42,5 +42,3 @@ def supports_bulk(storage: optuna.storages.BaseStorage) -> str | None:
     if isinstance(storage, optuna.storages.JournalStorage):
         return "journal"
     return None
-
-

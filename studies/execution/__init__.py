@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
-    from studies.execution.launch import BACKENDS, Launch
-    from studies.execution.runner import SweepHalted, SweepInterrupted, default_jobs, open_sweep, run_sweep
-    from studies.execution.worker import HALT_AFTER, WorkerResult, WorkerTask, halted, work
-    from studies.execution.supervisor import Supervisor
-    from studies.execution.processes import stop_tree
     from studies.execution import signals
+    from studies.execution.launch import BACKENDS, Launch
+    from studies.execution.processes import stop_tree
+    from studies.execution.runner import SweepHalted, SweepInterrupted, default_jobs, open_sweep, run_sweep
+    from studies.execution.supervisor import Supervisor
+    from studies.execution.worker import HALT_AFTER, WorkerResult, WorkerTask, halted, work
 
 __all__ = [
     "BACKENDS",

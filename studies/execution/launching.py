@@ -10,19 +10,27 @@ import time
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
+from studies.errors import SweepsError
 from studies.execution._loky_compat import worker_processes
 from studies.execution.launch import BACKENDS, Launch
-from studies.sweep import StudySummary
 from studies.execution.worker import WorkerTask, work
-from studies.errors import SweepsError
+from studies.sweep import StudySummary
 
 __all__ = ["BACKENDS", "Launch", "executor", "run_round", "stop_workers", "warm_up"]
 
 
-
 # One BLAS thread per worker: the workers are the parallelism.
-_WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+_WORKER_ENV = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
 
 
 def executor(jobs: int):
@@ -62,8 +70,9 @@ def warm_up(kind: str) -> None:
         _optuna_compat.preload_rdb()
 
 
-def run_round(launch: Launch, tasks: list[WorkerTask], pool: list, refresh,
-           poll_seconds: float) -> tuple[list[StudySummary], str | None]:
+def run_round(
+    launch: Launch, tasks: list[WorkerTask], pool: list, refresh, poll_seconds: float
+) -> tuple[list[StudySummary], str | None]:
     """Run the workers once; returns the summaries and, if a worker process died, why."""
     errors: list[BaseException] = []
 
@@ -109,5 +118,3 @@ def set_thread_limits() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-
-

@@ -8,8 +8,8 @@ import optuna
 from optuna.trial import TrialState
 
 from studies import _optuna_compat as compat
-from studies.sweep import outcome_of
 from studies.execution.processes import process_alive
+from studies.sweep import outcome_of
 
 __all__ = ["MAX_RETRIES", "fail_orphans", "requeue", "requeue_failed", "recover"]
 

@@ -27,6 +27,8 @@ from studies.tracking import MlflowStatus, MlflowWriter
 __all__ = ["open_sweep", "run_sweep", "SweepHalted", "SweepInterrupted"]
 
 MAX_ROUNDS = 3
+
+
 class SweepInterrupted(SweepsError):
     """The sweep was stopped by SIGINT or SIGTERM; its studies are consistent and resumable."""
 
@@ -58,10 +60,18 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     studies = []
     for index, ref in enumerate(config.datasets):
         study = optuna.create_study(
-            study_name=config.study_name(ref), storage=storage, directions=config.directions, load_if_exists=True,
+            study_name=config.study_name(ref),
+            storage=storage,
+            directions=config.directions,
+            load_if_exists=True,
         )
-        attrs = {"sweep": config.to_json(), "dataset": ref.name, "trials": config.trials, "index": index,
-                 DATA_ATTR: data[ref.name]}
+        attrs = {
+            "sweep": config.to_json(),
+            "dataset": ref.name,
+            "trials": config.trials,
+            "index": index,
+            DATA_ATTR: data[ref.name],
+        }
         for key, value in attrs.items():
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)
@@ -71,8 +81,6 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
 
 def _complete(summaries: list[StudySummary]) -> bool:
     return all(s.finished >= s.total for s in summaries)
-
-
 
 
 def run_sweep(
@@ -110,8 +118,9 @@ def run_sweep(
     if launch.backend not in BACKENDS:
         raise ParameterError("backend", f" must be one of {sorted(BACKENDS)}, but got {launch.backend!r}.")
     if launch.backend == "dask" and not launch.scheduler:
-        raise ParameterError("scheduler", " is needed with backend 'dask' (the dask scheduler's address, "
-                                          "tcp://HOST:PORT).")
+        raise ParameterError(
+            "scheduler", " is needed with backend 'dask' (the dask scheduler's address, tcp://HOST:PORT)."
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage_url = _absolute(storage_url or DEFAULT_STORAGE)
@@ -133,8 +142,9 @@ def run_sweep(
                     ex.submit(warm_up, storage_kind(storage_url))
             # The warm start's sweep must exist before anything is written (and is read from here).
             source = open_source(config, storage_url) if create and config.warm_start is not None else None
-            storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
-                                   grace_period=launch.grace_period)
+            storage = open_storage(
+                storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
+            )
             with signals.critical():
                 studies = open_sweep(config, storage) if create else _load_studies(config, storage)
                 for study in studies:
@@ -163,8 +173,18 @@ def run_sweep(
             # loky's workers are this process's children: they watch this pid, which catches a
             # launcher killed before a worker's task began (its parent then is already init)
             launcher = os.getpid() if launch.backend == "loky" else 0
-            tasks = [WorkerTask(storage_url, _absolute_datasets(config), i, launch.heartbeat_interval,
-                                launch.grace_period, token, launcher) for i in range(jobs)]
+            tasks = [
+                WorkerTask(
+                    storage_url,
+                    _absolute_datasets(config),
+                    i,
+                    launch.heartbeat_interval,
+                    launch.grace_period,
+                    token,
+                    launcher,
+                )
+                for i in range(jobs)
+            ]
             for _ in range(MAX_ROUNDS):
                 if _complete(summaries):
                     break
@@ -239,8 +259,16 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: list, writer: MlflowWriter | None,
-                 on_progress, say, token: str) -> None:
+def _interrupted(
+    config: SweepConfig,
+    storage_url: str,
+    launch: Launch,
+    pool: list,
+    writer: MlflowWriter | None,
+    on_progress,
+    say,
+    token: str,
+) -> None:
     """Stop the workers and leave the studies consistent after SIGINT/SIGTERM.
 
     The interrupt may have landed in the middle of a storage call, leaving that connection
@@ -248,8 +276,9 @@ def _interrupted(config: SweepConfig, storage_url: str, launch: Launch, pool: li
     is writing; the next run (or ``sweep sync``) writes the rest.
     """
     try:
-        storage = open_storage(storage_url, heartbeat_interval=launch.heartbeat_interval,
-                               grace_period=launch.grace_period)
+        storage = open_storage(
+            storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
+        )
         studies = _load_studies(config, storage)
         studies[0].set_user_attr(f"stop.{token}", True)  # workers that can't be signalled (dask) stop too
     except Exception as exc:  # noqa: BLE001 - stopping must not fail; the next run recovers
@@ -299,4 +328,3 @@ def default_jobs(*, track: bool) -> int:
 
     cores = max(1, cpu_count())
     return max(1, cores - 1) if track else cores
-

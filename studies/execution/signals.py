@@ -24,8 +24,7 @@ class Interrupted(BaseException):
     """Raised in a worker on SIGTERM or SIGINT, so that its trials are failed rather than left RUNNING."""
 
 
-_state: dict[str, object] = {"armed": False, "depth": 0, "pending": 0, "received": 0, "exc": Interrupted,
-                             "exit": True}
+_state: dict[str, object] = {"armed": False, "depth": 0, "pending": 0, "received": 0, "exc": Interrupted, "exit": True}
 
 
 def _raise(signum: int) -> None:

@@ -69,8 +69,13 @@ def watchdog_main() -> None:
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd.get("cmd") == "start":
-            proc = subprocess.Popen(cmd["args"], env=cmd["env"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                cmd["args"],
+                env=cmd["env"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
             sys.stdout.write(f"{proc.pid}\n")
             sys.stdout.flush()
         elif cmd.get("cmd") == "stop":
@@ -91,7 +96,10 @@ class Supervisor:
     def __init__(self) -> None:
         self._proc = subprocess.Popen(
             [sys.executable, "-c", "from studies.execution.supervisor import watchdog_main; watchdog_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
 

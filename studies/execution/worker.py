@@ -28,18 +28,34 @@ from optuna.trial import TrialState
 
 from studies import _optuna_compat as compat
 from studies.execution import signals
-from studies.sweep import SweepConfig
 from studies.execution.heartbeat import Heartbeat, heartbeat_enabled
-from studies.search import run_trial, tell
 from studies.execution.processes import process_identity
-from studies.search import is_surplus, live_counts, needs_work, scouting
 from studies.execution.recovery import requeue
-from studies.search import make_pruner, make_sampler, pruner_startup
-from studies.storage import DEFAULT_STORAGE, open_storage, redact
-from studies.storage import StorageError, SweepStorage
+from studies.search import (
+    is_surplus,
+    live_counts,
+    make_pruner,
+    make_sampler,
+    needs_work,
+    pruner_startup,
+    run_trial,
+    scouting,
+    tell,
+)
+from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact
+from studies.sweep import SweepConfig
 
-__all__ = ["WorkerTask", "WorkerResult", "Interrupted", "work", "halted", "sampler_seed", "FLUSH_SECONDS",
-           "REFRESH_SECONDS", "HALT_AFTER"]
+__all__ = [
+    "WorkerTask",
+    "WorkerResult",
+    "Interrupted",
+    "work",
+    "halted",
+    "sampler_seed",
+    "FLUSH_SECONDS",
+    "REFRESH_SECONDS",
+    "HALT_AFTER",
+]
 
 Interrupted = signals.Interrupted
 # Other workers' trials are read again at most this often (pruning and sampling see them this late).
@@ -93,7 +109,7 @@ def _alike(error: str) -> str:
 
 def halted(study: optuna.Study) -> dict[str, str]:
     """Dataset -> why its study was halted (recorded in the sweep's first study)."""
-    return {k[len("halted."):]: v for k, v in study.user_attrs.items() if k.startswith("halted.") and v}
+    return {k[len("halted.") :]: v for k, v in study.user_attrs.items() if k.startswith("halted.") and v}
 
 
 class _Worker:
@@ -102,16 +118,22 @@ class _Worker:
     def __init__(self, task: WorkerTask) -> None:
         config = task.config
         self.task, self.config = task, config
-        self.backend = open_storage(task.storage, heartbeat_interval=task.heartbeat_interval,
-                                    grace_period=task.grace_period, checked=True)
-        self.storage = SweepStorage(self.backend, refresh_seconds=REFRESH_SECONDS,
-                                    identity={"worker": process_identity()}, guard=signals.critical,
-                                    name=redact(task.storage or DEFAULT_STORAGE))
+        self.backend = open_storage(
+            task.storage, heartbeat_interval=task.heartbeat_interval, grace_period=task.grace_period, checked=True
+        )
+        self.storage = SweepStorage(
+            self.backend,
+            refresh_seconds=REFRESH_SECONDS,
+            identity={"worker": process_identity()},
+            guard=signals.critical,
+            name=redact(task.storage or DEFAULT_STORAGE),
+        )
         self.refs = list(config.datasets)
         self.datasets = {ref.name: ref.load(seed=config.seed) for ref in self.refs}
         self.studies = [
             optuna.load_study(
-                study_name=config.study_name(ref), storage=self.storage,
+                study_name=config.study_name(ref),
+                storage=self.storage,
                 sampler=make_sampler(config.sampler, seed=sampler_seed(config, task.index, k), space=config.space),
                 pruner=make_pruner(config.pruner),
             )
@@ -201,8 +223,11 @@ class _Worker:
             recent = self.recent.setdefault(k, [])
             recent += [_alike(error)] * len(trials)
             del recent[:-HALT_AFTER]
-            if len(recent) == HALT_AFTER and len(set(recent)) == 1 and not study.get_trials(
-                    deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if (
+                len(recent) == HALT_AFTER
+                and len(set(recent)) == 1
+                and not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            ):
                 self.halted.add(k)
                 self.studies[0].set_user_attr(f"halted.{self.refs[k].name}", error.splitlines()[-1][:500])
         self.flush()
@@ -216,8 +241,11 @@ class _Worker:
         self.flush()
 
     def wanted(self, k: int) -> bool:
-        return k not in self.halted and self.failures[k] <= self.config.trials and \
-            needs_work(self.studies[k], self.config.trials)
+        return (
+            k not in self.halted
+            and self.failures[k] <= self.config.trials
+            and needs_work(self.studies[k], self.config.trials)
+        )
 
     # -- loops -----------------------------------------------------------------------------------
 
@@ -241,8 +269,9 @@ class _Worker:
                 continue
             trial = trials[0]
             try:
-                result = run_trial(trial, self.datasets[refs[pick].name], config, on_sampled=self.flush,
-                                   on_epoch=self.flush_if_due)
+                result = run_trial(
+                    trial, self.datasets[refs[pick].name], config, on_sampled=self.flush, on_epoch=self.flush_if_due
+                )
             except StorageError:
                 raise  # not the trial's fault: the worker stops, the launcher says why
             except Exception as exc:  # a bug or a resource error: record it, retry the parameters later
@@ -349,8 +378,11 @@ class _Waiter:
             return False
         for study in w.studies:
             w.storage.refresh(compat.study_id(study))
-        running = {(k, t.number) for k, study in enumerate(w.studies)
-                   for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        running = {
+            (k, t.number)
+            for k, study in enumerate(w.studies)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        }
         if not running:
             return False
         now = time.monotonic()

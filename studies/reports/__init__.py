@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
+    from studies.reports import figures
     from studies.reports.build import ReportFiles, build_report
     from studies.reports.data import divergence_boundary, gather, importances_of
-    from studies.reports import figures
 
 __all__ = [
     "ReportFiles",

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 import optuna
 import tomli_w
 
-from studies.reports.files import prepare_folder, write_atomic
-from studies.sweep import curve_rows
-from studies.sweep import FINISHED, outcome_of
 from studies.reports import figures
 from studies.reports.data import DatasetReport, SweepReport, gather, trial_rows
+from studies.reports.files import prepare_folder, write_atomic
 from studies.reports.render import Code, Heading, Image, Table, Text, to_html, to_markdown
+from studies.sweep import FINISHED, curve_rows, outcome_of
 
 __all__ = ["ReportFiles", "build_report"]
 
@@ -53,16 +52,25 @@ def _front_blocks(i: int, d: DatasetReport) -> list:
     """Several objectives: the Pareto figure and the front's table."""
     s, names = d.summary, d.objectives
     blocks: list = [Heading(3, f"Pareto front: {len(d.front)} trial(s)")]
-    blocks.append(Image(f"{i}-pareto.png", figures.pareto(d.trials, d.front, names, s.directions),
-                        f"Pareto front of {s.dataset}"))
+    blocks.append(
+        Image(f"{i}-pareto.png", figures.pareto(d.trials, d.front, names, s.directions), f"Pareto front of {s.dataset}")
+    )
     shown = d.front[:_FRONT_ROWS]
     warm = bool(d.sources)
-    rows = [[t.user_attrs.get("run", {}).get("label", f"t{t.number}"), *t.values, _params(t.params),
-             *([d.sources.get(t.number, "-")] if warm else [])] for t in shown]
+    rows = [
+        [
+            t.user_attrs.get("run", {}).get("label", f"t{t.number}"),
+            *t.values,
+            _params(t.params),
+            *([d.sources.get(t.number, "-")] if warm else []),
+        ]
+        for t in shown
+    ]
     blocks.append(Table(["trial", *names, "hyperparameters", *(["warm start from"] if warm else [])], rows))
     if len(d.front) > len(shown):
-        blocks.append(Text(f"The first {len(shown)} of {len(d.front)} trials on the front (trials.csv has all, "
-                           f"column 'pareto')."))
+        blocks.append(
+            Text(f"The first {len(shown)} of {len(d.front)} trials on the front (trials.csv has all, column 'pareto').")
+        )
     return blocks
 
 
@@ -75,8 +83,12 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
     if d.retrained is not None:
         ds = d.retrained.dataset
         inputs = "" if ds.features == ("linear",) else f" (the best trial's feature families {'+'.join(ds.features)})"
-        blocks.append(Text(f"{ds.task} task, {ds.n_features} input features{inputs} ({', '.join(ds.feature_names)}), "
-                           f"{len(ds.y_train)}/{len(ds.y_val)}/{len(ds.y_test)} train/validation/test rows."))
+        blocks.append(
+            Text(
+                f"{ds.task} task, {ds.n_features} input features{inputs} ({', '.join(ds.feature_names)}), "
+                f"{len(ds.y_train)}/{len(ds.y_val)}/{len(ds.y_test)} train/validation/test rows."
+            )
+        )
     blocks.append(Table(["outcome", "trials"], [[o, n] for o, n in s.counts.items()] + [["total wanted", s.total]]))
     if multi:
         blocks += _front_blocks(i, d)
@@ -89,49 +101,98 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
         if d.best.number in d.sources:
             blocks.append(Text(f"Its configuration came from the warm start: {d.sources[d.best.number]}."))
         blocks.append(Table(["hyperparameter", "value"], [[k, v] for k, v in d.best.params.items()]))
-        blocks.append(Image(f"{i}-best-curves.png", figures.curves([d.best], "Best trial: cost per epoch"),
-                            f"cost curves of the best trial of {s.dataset}"))
+        blocks.append(
+            Image(
+                f"{i}-best-curves.png",
+                figures.curves([d.best], "Best trial: cost per epoch"),
+                f"cost curves of the best trial of {s.dataset}",
+            )
+        )
         if d.test_score:
             extra = ", ".join(f"{k} {v:.4g}" for k, v in d.test_score.items())
-            blocks.append(Text(f"Held-out test score of the best configuration, retrained from scratch with its "
-                               f"recorded seed (the test split's only use): {extra}."))
-    blocks.append(Image(f"{i}-history.png", figures.history(d.trials, direction, objective, index=d.primary),
-                        f"optimization history of {s.dataset}"))
+            blocks.append(
+                Text(
+                    f"Held-out test score of the best configuration, retrained from scratch with its "
+                    f"recorded seed (the test split's only use): {extra}."
+                )
+            )
+    blocks.append(
+        Image(
+            f"{i}-history.png",
+            figures.history(d.trials, direction, objective, index=d.primary),
+            f"optimization history of {s.dataset}",
+        )
+    )
     if d.importances:
-        blocks.append(Image(f"{i}-importances.png", figures.importances(d.importances),
-                            f"hyperparameter importances of {s.dataset}"))
+        blocks.append(
+            Image(
+                f"{i}-importances.png", figures.importances(d.importances), f"hyperparameter importances of {s.dataset}"
+            )
+        )
     else:
         blocks.append(Text(f"Hyperparameter importances: {d.importance_note}"))
     params = sorted({p for t in d.trials for p in t.params})
     if params:
-        blocks.append(Image(f"{i}-slices.png", figures.slices(d.trials, params, objective, index=d.primary),
-                            f"slice plot of {s.dataset}"))
+        blocks.append(
+            Image(
+                f"{i}-slices.png",
+                figures.slices(d.trials, params, objective, index=d.primary),
+                f"slice plot of {s.dataset}",
+            )
+        )
     sign = -1 if direction == "maximize" else 1
     top = sorted((t for t in d.trials if d.value(t) is not None), key=lambda t: (sign * d.value(t), t.number))[:3]
     if top:
-        blocks.append(Image(f"{i}-top-curves.png", figures.curves(top, "Top trials: train (dashed) and validation cost"),
-                            f"cost curves of the top trials of {s.dataset}"))
+        blocks.append(
+            Image(
+                f"{i}-top-curves.png",
+                figures.curves(top, "Top trials: train (dashed) and validation cost"),
+                f"cost curves of the top trials of {s.dataset}",
+            )
+        )
     diverged = [t for t in d.trials if outcome_of(t) == "diverged"][:3]
     if diverged:
-        blocks.append(Image(f"{i}-diverged-curves.png",
-                            figures.curves(diverged, "Diverged trials (dotted line: where they diverged)"),
-                            f"cost curves of diverged trials of {s.dataset}"))
+        blocks.append(
+            Image(
+                f"{i}-diverged-curves.png",
+                figures.curves(diverged, "Diverged trials (dotted line: where they diverged)"),
+                f"cost curves of diverged trials of {s.dataset}",
+            )
+        )
     if any("learning_rate" in t.params for t in d.trials):
-        blocks.append(Image(f"{i}-divergence-map.png", figures.divergence_map(d.trials, d.stable_lr),
-                            f"divergence map of {s.dataset}"))
+        blocks.append(
+            Image(
+                f"{i}-divergence-map.png",
+                figures.divergence_map(d.trials, d.stable_lr),
+                f"divergence map of {s.dataset}",
+            )
+        )
     if d.lowest_diverged_lr is None:
         blocks.append(Text("No trial diverged."))
     else:
         stable = "none" if d.stable_lr is None else f"{d.stable_lr:.4g}"
-        blocks.append(Text(f"The lowest learning rate that diverged: {d.lowest_diverged_lr:.4g}; the largest "
-                           f"learning rate below it that trained without diverging: {stable}."))
+        blocks.append(
+            Text(
+                f"The lowest learning rate that diverged: {d.lowest_diverged_lr:.4g}; the largest "
+                f"learning rate below it that trained without diverging: {stable}."
+            )
+        )
     if d.sources:
         blocks += _warm_blocks(d)
     r = d.retrained
-    if (r is not None and r.dataset.n_raw_features == 2 and r.dataset.task != "regression"
-            and r.history.divergence is None):
-        blocks.append(Image(f"{i}-decision-boundary.png", figures.decision_boundary(r.model, r.dataset),
-                            f"decision boundary of the best network on {s.dataset}"))
+    if (
+        r is not None
+        and r.dataset.n_raw_features == 2
+        and r.dataset.task != "regression"
+        and r.history.divergence is None
+    ):
+        blocks.append(
+            Image(
+                f"{i}-decision-boundary.png",
+                figures.decision_boundary(r.model, r.dataset),
+                f"decision boundary of the best network on {s.dataset}",
+            )
+        )
     return blocks
 
 
@@ -142,10 +203,14 @@ def _warm_blocks(d: DatasetReport) -> list:
         if t.number in d.sources:
             values = ", ".join(_fmt(v) for v in t.values) if t.values and outcome_of(t) == "complete" else "-"
             rows.append([t.number, d.sources[t.number], outcome_of(t) or "withdrawn", values])
-    return [Heading(3, "Warm start"),
-            Text(f"{len(rows)} trial(s) started from the configurations of another sweep's study (enqueued before "
-                 f"any trial was sampled); the others were sampled."),
-            Table(["trial", "from (study #trial)", "outcome", "value(s)"], rows)]
+    return [
+        Heading(3, "Warm start"),
+        Text(
+            f"{len(rows)} trial(s) started from the configurations of another sweep's study (enqueued before "
+            f"any trial was sampled); the others were sampled."
+        ),
+        Table(["trial", "from (study #trial)", "outcome", "value(s)"], rows),
+    ]
 
 
 def _warm_summary(report: SweepReport) -> list:
@@ -155,9 +220,13 @@ def _warm_summary(report: SweepReport) -> list:
         return []
     where = f" in {ws['storage']}" if ws.get("storage") else " (the same storage)"
     counts = ", ".join(f"{d.summary.dataset} {len(d.sources)}" for d in report.datasets)
-    return [Text(f"Warm start: the top {ws.get('top')} configurations of each dataset's study of sweep "
-                 f"{ws.get('sweep')!r}{where}, enqueued before sampling; trials from it per dataset: {counts} "
-                 f"(a dataset with none started cold).")]
+    return [
+        Text(
+            f"Warm start: the top {ws.get('top')} configurations of each dataset's study of sweep "
+            f"{ws.get('sweep')!r}{where}, enqueued before sampling; trials from it per dataset: {counts} "
+            f"(a dataset with none started cold)."
+        )
+    ]
 
 
 def _blocks(report: SweepReport) -> list:
@@ -165,18 +234,32 @@ def _blocks(report: SweepReport) -> list:
     objective = cfg.get("objective", "val_cost")
     names = (objective,) if isinstance(objective, str) else tuple(objective)
     directions = report.datasets[0].summary.directions if report.datasets else ()
-    blocks: list = [Text(f"Objective{'s' if len(names) > 1 else ''}: "
-                         f"{', '.join(f'{n} ({d})' for n, d in zip(names, directions)) or names[0]}, "
-                         f"{len(report.datasets)} dataset(s), sampler {cfg.get('sampler', {}).get('name')}, "
-                         f"pruner {cfg.get('pruner', {}).get('name')}.")]
+    blocks: list = [
+        Text(
+            f"Objective{'s' if len(names) > 1 else ''}: "
+            f"{', '.join(f'{n} ({d})' for n, d in zip(names, directions)) or names[0]}, "
+            f"{len(report.datasets)} dataset(s), sampler {cfg.get('sampler', {}).get('name')}, "
+            f"pruner {cfg.get('pruner', {}).get('name')}."
+        )
+    ]
     blocks += _warm_summary(report)
     blocks.append(Heading(2, "Across datasets"))
     if len(names) == 1:
-        blocks.append(Table(
-            ["dataset", "finished", f"best {objective}", "test score (best, retrained)", "winning settings"],
-            [[d.summary.dataset, f"{d.summary.finished}/{d.summary.total}", d.summary.best_value, _test(d),
-              _params(d.summary.best_params)] for d in report.datasets],
-        ))
+        blocks.append(
+            Table(
+                ["dataset", "finished", f"best {objective}", "test score (best, retrained)", "winning settings"],
+                [
+                    [
+                        d.summary.dataset,
+                        f"{d.summary.finished}/{d.summary.total}",
+                        d.summary.best_value,
+                        _test(d),
+                        _params(d.summary.best_params),
+                    ]
+                    for d in report.datasets
+                ],
+            )
+        )
     else:
         rows = []
         for d in report.datasets:
@@ -184,12 +267,30 @@ def _blocks(report: SweepReport) -> list:
             for k, name in enumerate(names):
                 f = d.summary.best_of(name)
                 bests.append("-" if f is None else f"{_fmt(f.values[k])} (t{f.number})")
-            rows.append([d.summary.dataset, f"{d.summary.finished}/{d.summary.total}", len(d.front), *bests, _test(d),
-                         _params(d.best.params) if d.best is not None else "-"])
+            rows.append(
+                [
+                    d.summary.dataset,
+                    f"{d.summary.finished}/{d.summary.total}",
+                    len(d.front),
+                    *bests,
+                    _test(d),
+                    _params(d.best.params) if d.best is not None else "-",
+                ]
+            )
         primary = names[report.datasets[0].primary] if report.datasets else names[0]
-        blocks.append(Table(
-            ["dataset", "finished", "front size", *[f"best {n}" for n in names],
-             f"test score (best {primary}, retrained)", f"settings of the best {primary}"], rows))
+        blocks.append(
+            Table(
+                [
+                    "dataset",
+                    "finished",
+                    "front size",
+                    *[f"best {n}" for n in names],
+                    f"test score (best {primary}, retrained)",
+                    f"settings of the best {primary}",
+                ],
+                rows,
+            )
+        )
     for i, d in enumerate(report.datasets):
         blocks += _dataset_blocks(i, d, objective)
     blocks.append(Heading(2, "Environment"))
@@ -224,10 +325,12 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, *, out_dir: st
 def _curves_csv(report: SweepReport) -> str:
     """``curves.csv``: every epoch of every finished trial, one row per trial and epoch (a
     diverged trial's last row: the epoch that diverged and the value that crossed the threshold)."""
-    columns = curve_rows((d.summary.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}),
-                          t.user_attrs.get("divergence"))
-                         for d in report.datasets for t in sorted(d.trials, key=lambda t: t.number)
-                         if outcome_of(t) in FINISHED)
+    columns = curve_rows(
+        (d.summary.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}), t.user_attrs.get("divergence"))
+        for d in report.datasets
+        for t in sorted(d.trials, key=lambda t: t.number)
+        if outcome_of(t) in FINISHED
+    )
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(list(columns))

@@ -13,14 +13,27 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from studies.sweep import CURVE_OBJECTIVES
-from studies.sweep import outcome_of
-from studies.sweep import pareto_front
 from studies.search import Retrained, recorded_data, retrain
-from studies.sweep import StudySummary, SweepStudy, require_sweep, summarize_study
+from studies.sweep import (
+    CURVE_OBJECTIVES,
+    StudySummary,
+    SweepStudy,
+    outcome_of,
+    pareto_front,
+    require_sweep,
+    summarize_study,
+)
 
-__all__ = ["DatasetReport", "SweepReport", "gather", "environment", "source_of", "trial_rows", "divergence_boundary",
-           "importances_of"]
+__all__ = [
+    "DatasetReport",
+    "SweepReport",
+    "gather",
+    "environment",
+    "source_of",
+    "trial_rows",
+    "divergence_boundary",
+    "importances_of",
+]
 
 
 @dataclass
@@ -71,21 +84,30 @@ def environment(config: dict[str, object]) -> dict[str, str]:
     try:
         from threadpoolctl import threadpool_info
 
-        env["BLAS"] = "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-                                for i in threadpool_info() if i.get("user_api") == "blas") or "unknown"
+        env["BLAS"] = (
+            "; ".join(
+                f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+                for i in threadpool_info()
+                if i.get("user_api") == "blas"
+            )
+            or "unknown"
+        )
     except ImportError:  # pragma: no cover
         env["BLAS"] = "unknown"
     env["CPUs"] = str(os.cpu_count())
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     env["git commit"] = commit or "none (not a git checkout)"
     seed = config.get("seed", 0)
-    env["seeds"] = (f"sweep seed {seed}: data split, initial weights and shuffling of every trial; samplers "
-                    f"seeded from SeedSequence([{seed}, worker, dataset index]) (grid and qmc: {seed})")
+    env["seeds"] = (
+        f"sweep seed {seed}: data split, initial weights and shuffling of every trial; samplers "
+        f"seeded from SeedSequence([{seed}, worker, dataset index]) (grid and qmc: {seed})"
+    )
     return env
 
 
@@ -99,8 +121,9 @@ def divergence_boundary(trials: list[FrozenTrial]) -> tuple[float | None, float 
     return (max(stable) if stable else None), lowest
 
 
-def importances_of(study: SweepStudy, trials: list[FrozenTrial], primary: int = 0, *,
-                   n_trees: int = 64) -> tuple[dict[str, float], str]:
+def importances_of(
+    study: SweepStudy, trials: list[FrozenTrial], primary: int = 0, *, n_trees: int = 64
+) -> tuple[dict[str, float], str]:
     """fANOVA importances of the parameters for objective ``primary`` (``{}`` and why, if none),
     from a forest of ``n_trees`` (Optuna's default, 64, in the report; fewer for a quick look)."""
     complete = [t for t in trials if outcome_of(t) == "complete"]
@@ -137,7 +160,10 @@ def _test_score(r: Retrained) -> dict[str, float]:
         return {"test_cost": float(cost), "test_accuracy": float(np.mean(out.predict(logits) == ds.y_test))}
     pred = logits[:, 0]
     ss_tot = float(np.sum((ds.y_test - ds.y_test.mean()) ** 2))
-    return {"test_cost": float(cost), "test_r2": 1.0 - float(np.sum((ds.y_test - pred) ** 2)) / ss_tot if ss_tot else 0.0}
+    return {
+        "test_cost": float(cost),
+        "test_r2": 1.0 - float(np.sum((ds.y_test - pred) ** 2)) / ss_tot if ss_tot else 0.0,
+    }
 
 
 def source_of(trial: FrozenTrial) -> str:
@@ -190,19 +216,37 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
             if outcome is None:
                 continue
             div = t.user_attrs.get("divergence") or {}
-            duration = (t.datetime_complete - t.datetime_start).total_seconds() \
-                if t.datetime_complete and t.datetime_start else None
+            duration = (
+                (t.datetime_complete - t.datetime_start).total_seconds()
+                if t.datetime_complete and t.datetime_start
+                else None
+            )
             got = [float(v) if math.isfinite(v) else None for v in t.values or ()] or [None] * len(objectives)
             row = dict(zip(values, got)) if multi else {"value": got[0]}
             if multi:
                 row["pareto"] = t.number in front
-            rows.append({
-                "number": t.number, "dataset": d.study.dataset, "outcome": outcome, **row,
-                **{p: t.params.get(p) for p in params},
-                "divergence_epoch": div.get("epoch"), "divergence_cause": div.get("cause"),
-                "duration_s": None if duration is None else round(duration, 4),
-                **({"warm_start": d.sources.get(t.number, "")} if warm else {}),
-            })
-    header = ["number", "dataset", "outcome", *values, *params, "divergence_epoch", "divergence_cause", "duration_s",
-              *(["warm_start"] if warm else [])]
+            rows.append(
+                {
+                    "number": t.number,
+                    "dataset": d.study.dataset,
+                    "outcome": outcome,
+                    **row,
+                    **{p: t.params.get(p) for p in params},
+                    "divergence_epoch": div.get("epoch"),
+                    "divergence_cause": div.get("cause"),
+                    "duration_s": None if duration is None else round(duration, 4),
+                    **({"warm_start": d.sources.get(t.number, "")} if warm else {}),
+                }
+            )
+    header = [
+        "number",
+        "dataset",
+        "outcome",
+        *values,
+        *params,
+        "divergence_epoch",
+        "divergence_cause",
+        "duration_s",
+        *(["warm_start"] if warm else []),
+    ]
     return header, rows

@@ -13,8 +13,16 @@ from optuna.trial import FrozenTrial
 
 from studies.sweep import outcome_of
 
-__all__ = ["curves", "history", "importances", "slices", "divergence_map", "decision_boundary", "boundary_grid",
-           "pareto"]
+__all__ = [
+    "curves",
+    "history",
+    "importances",
+    "slices",
+    "divergence_map",
+    "decision_boundary",
+    "boundary_grid",
+    "pareto",
+]
 
 LOG_PARAMS = ("learning_rate", "regularization_rate")
 COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "failed": "#7f7f7f"}
@@ -137,8 +145,9 @@ def _scale(ax, axis: str, values: list[float]) -> None:
         getattr(ax, f"set_{axis}scale")("log")
 
 
-def pareto(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: tuple[str, ...],
-           directions: tuple[str, ...]) -> bytes:
+def pareto(
+    trials: list[FrozenTrial], front: list[FrozenTrial], objectives: tuple[str, ...], directions: tuple[str, ...]
+) -> bytes:
     """Every complete trial's objectives, the Pareto front highlighted (joined in order); two
     objectives in one plot, three or more pairwise."""
     on = {t.number for t in front}
@@ -153,13 +162,20 @@ def pareto(trials: list[FrozenTrial], front: list[FrozenTrial], objectives: tupl
         rest = [t for t in done if t.number not in on]
         best = sorted((t for t in done if t.number in on), key=lambda t: (_value(t, i), _value(t, j)))
         if rest:
-            ax.scatter([_value(t, i) for t in rest], [_value(t, j) for t in rest], s=12, alpha=0.45,
-                       color=COLORS["complete"], label="trial")
+            ax.scatter(
+                [_value(t, i) for t in rest],
+                [_value(t, j) for t in rest],
+                s=12,
+                alpha=0.45,
+                color=COLORS["complete"],
+                label="trial",
+            )
         if best:
             xs, ys = [_value(t, i) for t in best], [_value(t, j) for t in best]
             if len(objectives) == 2:  # the front of two objectives is a staircase
-                ax.step(xs, ys, where="post" if directions[j] == "minimize" else "pre", color="C3", alpha=0.5,
-                        linewidth=1)
+                ax.step(
+                    xs, ys, where="post" if directions[j] == "minimize" else "pre", color="C3", alpha=0.5, linewidth=1
+                )
             ax.scatter(xs, ys, s=30, color="C3", edgecolors="k", linewidths=0.4, label="Pareto front", zorder=3)
             if len(best) <= 12:
                 for t, x, y in zip(best, xs, ys):
@@ -181,13 +197,23 @@ def divergence_map(trials: list[FrozenTrial], stable_lr: float | None) -> bytes:
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for outcome, marker in (("complete", "o"), ("pruned", "s"), ("failed", "^"), ("diverged", "x")):
-        pts = [(t.params["learning_rate"], sum(v for k, v in t.params.items() if k.startswith("hidden_units_")) or 0)
-               for t in trials if outcome_of(t) == outcome and "learning_rate" in t.params]
+        pts = [
+            (t.params["learning_rate"], sum(v for k, v in t.params.items() if k.startswith("hidden_units_")) or 0)
+            for t in trials
+            if outcome_of(t) == outcome and "learning_rate" in t.params
+        ]
         if pts:
             xs, ys = zip(*pts)
             jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(ys))  # fixed jitter: same picture every time
-            ax.scatter(xs, np.asarray(ys) + jitter, marker=marker, s=22 if outcome == "diverged" else 12,
-                       color=COLORS[outcome], label=outcome, alpha=0.75)
+            ax.scatter(
+                xs,
+                np.asarray(ys) + jitter,
+                marker=marker,
+                s=22 if outcome == "diverged" else 12,
+                color=COLORS[outcome],
+                label=outcome,
+                alpha=0.75,
+            )
     if stable_lr is not None:
         ax.axvline(stable_lr, color="C2", linestyle="--", label=f"largest stable lr {stable_lr:.3g}")
     _log(ax, "x")

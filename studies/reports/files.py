@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+
 from studies.errors import SweepsError
 
 __all__ = ["prepare_folder", "write_atomic"]
@@ -21,8 +22,10 @@ _MODE = 0o644
 
 def _refuse_link(path: str, what: str) -> None:
     if os.path.islink(path):
-        raise SweepsError(f"{what} {path!r} is a symbolic link; nothing is written through links: remove it, "
-                         f"or choose another folder.")
+        raise SweepsError(
+            f"{what} {path!r} is a symbolic link; nothing is written through links: remove it, "
+            f"or choose another folder."
+        )
 
 
 def prepare_folder(path: str, *, subfolders: tuple[str, ...] = (), what: str = "'--out'", create: bool = True) -> str:

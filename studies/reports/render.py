@@ -46,8 +46,9 @@ class Code:
 Block = Heading | Text | Table | Image | Code
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}img{max-width:100%;display:block;margin:0.6em 0}pre{background:#f6f6f6;padding:0.8em;overflow:auto}
+table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}
+img{max-width:100%;display:block;margin:0.6em 0}pre{background:#f6f6f6;padding:0.8em;overflow:auto}
 h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:2em}"""
 
 
@@ -59,8 +60,11 @@ def _cell(value: object) -> str:
 
 def to_html(title: str, blocks: list[Block]) -> str:
     """One self-contained page: inline CSS, figures as PNG data URIs, no scripts."""
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+    ]
     for b in blocks:
         if isinstance(b, Heading):
             out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")

@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
-    from studies.search.trial import Reporter, TrialResult, record, run_trial, tell
     from studies.search.pool import Finished, Pool
-    from studies.search.samplers import MULTI_OBJECTIVE_SAMPLERS, PRUNERS, SAMPLERS, check_plugin, make_pruner, make_sampler, pruner_startup
     from studies.search.quota import is_surplus, live_counts, needs_work, scouting
-    from studies.search.warming import open_source, warm_start
     from studies.search.reproduce import Retrained, find_trial, first_difference, recorded_data, retrain
+    from studies.search.samplers import (
+        MULTI_OBJECTIVE_SAMPLERS,
+        PRUNERS,
+        SAMPLERS,
+        check_plugin,
+        make_pruner,
+        make_sampler,
+        pruner_startup,
+    )
+    from studies.search.trial import Reporter, TrialResult, record, run_trial, tell
+    from studies.search.warming import open_source, warm_start
 
 __all__ = [
     "Finished",

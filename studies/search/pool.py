@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 import optuna
 
 from engine import Dataset, Member, Stack, with_features
-from studies.sweep import SweepConfig
-from studies.search.trial import TrialResult, Reporter, record
 from studies.search.samplers import batch_of
-from studies.sweep import TrainArgs
+from studies.search.trial import Reporter, TrialResult, record
+from studies.sweep import SweepConfig, TrainArgs
 
 __all__ = ["Pool", "Finished"]
 
@@ -82,8 +81,9 @@ class Pool:
         """Every trial in the pool, with its study's index."""
         return [(e.study, e.trial) for e in self.entries.values()]
 
-    def add(self, study: int, sampler: optuna.samplers.BaseSampler, dataset: Dataset,
-            trials: list[optuna.Trial]) -> None:
+    def add(
+        self, study: int, sampler: optuna.samplers.BaseSampler, dataset: Dataset, trials: list[optuna.Trial]
+    ) -> None:
         """Sample the trials' parameters (one sampler fit for all) and queue them in their stacks."""
         with batch_of(sampler, len(trials)):
             args = [self.config.space.suggest(t) for t in trials]
@@ -94,14 +94,23 @@ class Pool:
             if stack is None:
                 inputs = self.config.space.input_width(dataset.n_raw_features)
                 stack = self.stacks[key] = Stack(
-                    ds, inputs=inputs, widths=self.config.space.stack_widths(inputs), epochs=a.epochs,
-                    batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, nesterov=a.nesterov,
+                    ds,
+                    inputs=inputs,
+                    widths=self.config.space.stack_widths(inputs),
+                    epochs=a.epochs,
+                    batch_size=a.batch_size,
+                    optimizer=a.optimizer,
+                    momentum=a.momentum,
+                    nesterov=a.nesterov,
                     divergence_factor=self.config.divergence_factor,
                 )
-            handle = stack.add(Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed,
-                                      activation=a.activation), dataset=ds)
-            self.entries[(key, handle)] = _Entry(study, trial, a, Reporter(trial, self.config, a.epochs),
-                                                 inputs=ds.n_features, outputs=ds.n_outputs)
+            handle = stack.add(
+                Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed, activation=a.activation),
+                dataset=ds,
+            )
+            self.entries[(key, handle)] = _Entry(
+                study, trial, a, Reporter(trial, self.config, a.epochs), inputs=ds.n_features, outputs=ds.n_outputs
+            )
 
     def _inputs(self, dataset: Dataset, features: tuple[str, ...]) -> Dataset:
         """The dataset with the inputs of ``features``, made once (a stack knows its datasets by identity)."""
@@ -127,10 +136,18 @@ class Pool:
                     history.stopped_early = True
                     ended = True
                 if ended:
-                    result = record(entry.trial, entry.args, history, self.config, pruned=entry.reporter.pruned,
-                                    train_seconds=entry.seconds, report_seconds=entry.reporter.seconds,
-                                    inputs=entry.inputs, outputs=entry.outputs,
-                                    stack={"widths": stack.widths, "inputs": stack.n_inputs})
+                    result = record(
+                        entry.trial,
+                        entry.args,
+                        history,
+                        self.config,
+                        pruned=entry.reporter.pruned,
+                        train_seconds=entry.seconds,
+                        report_seconds=entry.reporter.seconds,
+                        inputs=entry.inputs,
+                        outputs=entry.outputs,
+                        stack={"widths": stack.widths, "inputs": stack.n_inputs},
+                    )
                     del self.entries[(key, handle)]
                     done.append(Finished(entry.study, entry.trial, result))
             if not any(k == key for k, _ in self.entries):
@@ -144,4 +161,3 @@ class Pool:
         self.entries.clear()
         self.stacks.clear()
         return trials
-

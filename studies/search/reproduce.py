@@ -25,8 +25,9 @@ class Retrained:
     epochs: int
 
 
-def find_trial(storage: optuna.storages.BaseStorage, name: str, dataset: str,
-               trial: int) -> tuple[SweepStudy, FrozenTrial]:
+def find_trial(
+    storage: optuna.storages.BaseStorage, name: str, dataset: str, trial: int
+) -> tuple[SweepStudy, FrozenTrial]:
     """The study of ``dataset`` in sweep ``name`` and its trial number ``trial``; a
     ``ValueError`` naming what exists if absent."""
     studies = {s.dataset: s for s in require_sweep(storage, name)}
@@ -75,18 +76,37 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     # The workers train with one BLAS thread; so does the retraining, for the same sums.
     with threadpool_limits(1):
         if "stack" in run:  # trained stacked: alone in a stack of the same widths, depth and inputs: the same sums
-            (model, history), = train_stacked(
-                [Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed,
-                        activation=args.activation)], ds, epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                momentum=args.momentum, nesterov=args.nesterov, divergence_factor=config.divergence_factor,
-                widths=run["stack"]["widths"], inputs=run["stack"].get("inputs"),
+            ((model, history),) = train_stacked(
+                [
+                    Member(
+                        args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed, activation=args.activation
+                    )
+                ],
+                ds,
+                epochs=epochs,
+                batch_size=args.batch_size,
+                optimizer=args.optimizer,
+                momentum=args.momentum,
+                nesterov=args.nesterov,
+                divergence_factor=config.divergence_factor,
+                widths=run["stack"]["widths"],
+                inputs=run["stack"].get("inputs"),
             )
         else:
             model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)
             history = train(
-                model, ds, learning_rate=args.learning_rate, epochs=epochs, batch_size=args.batch_size,
-                optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=seed, momentum=args.momentum,
-                nesterov=args.nesterov, divergence_factor=config.divergence_factor,
+                model,
+                ds,
+                learning_rate=args.learning_rate,
+                epochs=epochs,
+                batch_size=args.batch_size,
+                optimizer=args.optimizer,
+                l2=args.l2,
+                l1=args.l1,
+                seed=seed,
+                momentum=args.momentum,
+                nesterov=args.nesterov,
+                divergence_factor=config.divergence_factor,
             )
     return Retrained(model=model, dataset=ds, history=history, epochs=epochs)
 

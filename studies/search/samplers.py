@@ -17,12 +17,21 @@ from optuna.trial import FrozenTrial, TrialState
 
 from engine.checks import Interval
 from studies import _optuna_compat as _compat
-from studies.sweep import PluginSpec
-from studies.sweep import SearchSpace
 from studies.errors import SweepsError
+from studies.sweep import PluginSpec, SearchSpace
 
-__all__ = ["SAMPLERS", "PRUNERS", "MULTI_OBJECTIVE_SAMPLERS", "Option", "BatchTPESampler", "batch_of", "check_plugin", "make_sampler",
-           "make_pruner", "pruner_startup"]
+__all__ = [
+    "SAMPLERS",
+    "PRUNERS",
+    "MULTI_OBJECTIVE_SAMPLERS",
+    "Option",
+    "BatchTPESampler",
+    "batch_of",
+    "check_plugin",
+    "make_sampler",
+    "make_pruner",
+    "pruner_startup",
+]
 
 
 @dataclass(frozen=True)
@@ -47,27 +56,45 @@ _PROBABILITY = Interval(False, 0.0, 1.0)
 _RESOURCE = Option((int, str), "'auto' or an integer >= 1", lambda v: v == "auto" or (isinstance(v, int) and v >= 1))
 
 SAMPLERS: dict[str, dict[str, Option]] = {
-    "cmaes": {"n_startup_trials": _NONNEG_INT, "sigma0": Interval(False, 0.0, low_open=True),
-              "consider_pruned_trials": _BOOL},
+    "cmaes": {
+        "n_startup_trials": _NONNEG_INT,
+        "sigma0": Interval(False, 0.0, low_open=True),
+        "consider_pruned_trials": _BOOL,
+    },
     "grid": {},
-    "nsgaii": {"population_size": Interval(True, 2), "mutation_prob": _PROBABILITY,
-               "crossover_prob": _PROBABILITY, "swapping_prob": _PROBABILITY},
+    "nsgaii": {
+        "population_size": Interval(True, 2),
+        "mutation_prob": _PROBABILITY,
+        "crossover_prob": _PROBABILITY,
+        "swapping_prob": _PROBABILITY,
+    },
     "qmc": {"qmc_type": Option(str, "'sobol' or 'halton'", lambda v: v in ("halton", "sobol")), "scramble": _BOOL},
     "random": {},
-    "tpe": {"n_startup_trials": _NONNEG_INT, "n_ei_candidates": _POS_INT, "multivariate": _BOOL,
-            "constant_liar": _BOOL},
+    "tpe": {
+        "n_startup_trials": _NONNEG_INT,
+        "n_ei_candidates": _POS_INT,
+        "multivariate": _BOOL,
+        "constant_liar": _BOOL,
+    },
 }
 # The samplers that support several objectives (Optuna's CMA-ES supports one).
 MULTI_OBJECTIVE_SAMPLERS = ("grid", "nsgaii", "qmc", "random", "tpe")
-_PRUNE_COMMON = {"n_startup_trials": _NONNEG_INT, "n_warmup_steps": _NONNEG_INT, "interval_steps": _POS_INT,
-                 "n_min_trials": _POS_INT}
+_PRUNE_COMMON = {
+    "n_startup_trials": _NONNEG_INT,
+    "n_warmup_steps": _NONNEG_INT,
+    "interval_steps": _POS_INT,
+    "n_min_trials": _POS_INT,
+}
 PRUNERS: dict[str, dict[str, Option]] = {
     "hyperband": {"min_resource": _POS_INT, "max_resource": _RESOURCE, "reduction_factor": Interval(True, 2)},
     "median": _PRUNE_COMMON,
     "none": {},
     "percentile": {**_PRUNE_COMMON, "percentile": Interval(False, 0.0, 100.0)},
-    "successive_halving": {"min_resource": _RESOURCE, "reduction_factor": Interval(True, 2),
-                           "min_early_stopping_rate": _NONNEG_INT},
+    "successive_halving": {
+        "min_resource": _RESOURCE,
+        "reduction_factor": Interval(True, 2),
+        "min_early_stopping_rate": _NONNEG_INT,
+    },
 }
 
 
@@ -128,13 +155,15 @@ class BatchTPESampler(_compat.TPESamplerHooks):
         finally:
             self._batch_size, self._memo = 0, {}
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         with _compat.vectorized_log_ndtr():
             return super().sample_relative(study, trial, search_space)
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         with _compat.vectorized_log_ndtr():
             return super().sample_independent(study, trial, param_name, param_distribution)
 
@@ -150,8 +179,9 @@ class BatchTPESampler(_compat.TPESamplerHooks):
         _compat.set_tpe_search_space_group(self, group)
         return dict(space)
 
-    def sample_space(self, study: optuna.Study, trial: FrozenTrial,
-                     search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_space(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         if not self._batch_size:
             return super().sample_space(study, trial, search_space)
         key = ("sample", study.study_name, tuple(search_space.items()))
@@ -166,8 +196,7 @@ class BatchTPESampler(_compat.TPESamplerHooks):
         n = len(acquisition) // self._batch_size
         chunk = slice(used * n, (used + 1) * n)
         best = int(np.argmax(acquisition[chunk]))
-        return {name: dist.to_external_repr(samples[name][chunk][best].item())
-                for name, dist in search_space.items()}
+        return {name: dist.to_external_repr(samples[name][chunk][best].item()) for name, dist in search_space.items()}
 
 
 def batch_of(sampler: optuna.samplers.BaseSampler, size: int) -> contextlib.AbstractContextManager:
@@ -183,8 +212,11 @@ def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.s
         if spec.name == "tpe":
             multivariate = opts.pop("multivariate", True)
             return BatchTPESampler(
-                seed=seed, multivariate=multivariate, group=multivariate,
-                constant_liar=opts.pop("constant_liar", True), **opts,
+                seed=seed,
+                multivariate=multivariate,
+                group=multivariate,
+                constant_liar=opts.pop("constant_liar", True),
+                **opts,
             )
         if spec.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
@@ -192,8 +224,10 @@ def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.s
             return optuna.samplers.NSGAIISampler(seed=seed, **opts)
         if spec.name == "cmaes":
             return optuna.samplers.CmaEsSampler(
-                seed=seed, warn_independent_sampling=False,
-                independent_sampler=optuna.samplers.RandomSampler(seed=seed), **opts,
+                seed=seed,
+                warn_independent_sampling=False,
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                **opts,
             )
         if spec.name == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False, **opts)
@@ -223,9 +257,12 @@ class _PercentilePruner(optuna.pruners.PercentilePruner):
         step = trial.last_step
         if not completed or len(completed) < o["n_startup_trials"] or step is None or step < o["n_warmup_steps"]:
             return False
-        if not _compat.percentile_first_in_interval(step, trial.intermediate_values.keys(),
-                                                    n_warmup_steps=o["n_warmup_steps"],
-                                                    interval_steps=o["interval_steps"]):
+        if not _compat.percentile_first_in_interval(
+            step,
+            trial.intermediate_values.keys(),
+            n_warmup_steps=o["n_warmup_steps"],
+            interval_steps=o["interval_steps"],
+        ):
             return False
         direction = study.direction
         best = _compat.percentile_best_so_far(trial, direction)
@@ -237,8 +274,9 @@ class _PercentilePruner(optuna.pruners.PercentilePruner):
         if p is None:
             if len(self._memo) > 4096:
                 self._memo.clear()
-            p = self._memo[key] = _compat.percentile_at_step(completed, direction, step, percentile=o["percentile"],
-                                                             n_min_trials=o["n_min_trials"])
+            p = self._memo[key] = _compat.percentile_at_step(
+                completed, direction, step, percentile=o["percentile"], n_min_trials=o["n_min_trials"]
+            )
         if math.isnan(p):
             return False
         return best < p if direction == optuna.study.StudyDirection.MAXIMIZE else best > p

@@ -15,9 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 from engine import MLP, Dataset, History, train, with_features
-from studies.sweep import SweepConfig
-from studies.sweep import Trained, measure
-from studies.sweep import TrainArgs
+from studies.sweep import SweepConfig, TrainArgs, Trained, measure
 
 __all__ = ["run_trial", "record", "tell", "TrialResult", "Reporter"]
 
@@ -51,8 +49,9 @@ class Reporter:
     """Reports a trial's objective to Optuna every ``report_every`` epochs and asks the pruner
     (never with several objectives: there is no pruner then)."""
 
-    def __init__(self, trial: optuna.Trial, config: SweepConfig, epochs: int,
-                 on_epoch: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, trial: optuna.Trial, config: SweepConfig, epochs: int, on_epoch: Callable[[], None] | None = None
+    ) -> None:
         self.trial, self.metric, self.every, self.epochs = trial, config.objectives[0], config.report_every, epochs
         self.reports = not config.multi
         self.pruned = False
@@ -71,9 +70,19 @@ class Reporter:
         return not self.pruned
 
 
-def record(trial: optuna.Trial, args: TrainArgs, history: History, config: SweepConfig, *,
-           pruned: bool, train_seconds: float, report_seconds: float, inputs: int, outputs: int,
-           stack: dict[str, object] | None = None) -> TrialResult:
+def record(
+    trial: optuna.Trial,
+    args: TrainArgs,
+    history: History,
+    config: SweepConfig,
+    *,
+    pruned: bool,
+    train_seconds: float,
+    report_seconds: float,
+    inputs: int,
+    outputs: int,
+    stack: dict[str, object] | None = None,
+) -> TrialResult:
     """Store what the trial did (one attribute, plus the divergence's own) and say how it ended.
 
     ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective)."""
@@ -94,10 +103,14 @@ def record(trial: optuna.Trial, args: TrainArgs, history: History, config: Sweep
     if d is not None:
         attrs["diverged"] = True
         attrs["divergence"] = {
-            "epoch": d.epoch, "step": d.step, "cause": d.cause,
-            "learning_rate": args.learning_rate, "last_finite_cost": d.last_finite_cost,
+            "epoch": d.epoch,
+            "step": d.step,
+            "cause": d.cause,
+            "learning_rate": args.learning_rate,
+            "last_finite_cost": d.last_finite_cost,
             # the value that crossed the threshold, and its curve (JSON has no inf/nan: in words)
-            "cost": d.cost if math.isfinite(d.cost) else repr(d.cost), "curve": d.curve,
+            "cost": d.cost if math.isfinite(d.cost) else repr(d.cost),
+            "curve": d.curve,
         }
         outcome, state, value = "diverged", TrialState.PRUNED, None
     elif pruned:
@@ -112,9 +125,14 @@ def record(trial: optuna.Trial, args: TrainArgs, history: History, config: Sweep
     return TrialResult(state, value, outcome)
 
 
-def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig, *,
-              on_sampled: Callable[[], None] | None = None,
-              on_epoch: Callable[[], None] | None = None) -> TrialResult:
+def run_trial(
+    trial: optuna.Trial,
+    dataset: Dataset,
+    config: SweepConfig,
+    *,
+    on_sampled: Callable[[], None] | None = None,
+    on_epoch: Callable[[], None] | None = None,
+) -> TrialResult:
     """Train one network for ``trial``; the caller tells Optuna the returned state and value.
 
     ``on_sampled`` is called once the parameters are sampled, ``on_epoch`` after each epoch
@@ -128,10 +146,28 @@ def run_trial(trial: optuna.Trial, dataset: Dataset, config: SweepConfig, *,
     reporter = Reporter(trial, config, args.epochs, on_epoch)
     t0 = time.perf_counter()
     history = train(
-        model, dataset, learning_rate=args.learning_rate, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, l2=args.l2, l1=args.l1, seed=config.seed, momentum=args.momentum,
-        nesterov=args.nesterov, divergence_factor=config.divergence_factor, on_epoch=reporter,
+        model,
+        dataset,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        l2=args.l2,
+        l1=args.l1,
+        seed=config.seed,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        divergence_factor=config.divergence_factor,
+        on_epoch=reporter,
     )
-    return record(trial, args, history, config, pruned=reporter.pruned,
-                  train_seconds=time.perf_counter() - t0 - reporter.seconds, report_seconds=reporter.seconds,
-                  inputs=dataset.n_features, outputs=dataset.n_outputs)
+    return record(
+        trial,
+        args,
+        history,
+        config,
+        pruned=reporter.pruned,
+        train_seconds=time.perf_counter() - t0 - reporter.seconds,
+        report_seconds=reporter.seconds,
+        inputs=dataset.n_features,
+        outputs=dataset.n_outputs,
+    )

@@ -33,14 +33,9 @@ from dataclasses import dataclass
 
 import optuna
 
-from studies.sweep import SweepConfig, WarmStart
-from studies.storage import Lease
-from studies.sweep import ranked
-from studies.storage import redact
-from studies.sweep import SearchSpace
-from studies.storage import open_storage, storage_file
-from studies.sweep import SweepStudy, find_sweep
 from studies.errors import SweepsError
+from studies.storage import Lease, open_storage, redact, storage_file
+from studies.sweep import SearchSpace, SweepConfig, SweepStudy, WarmStart, find_sweep, ranked
 
 __all__ = ["ATTR", "WarmSource", "fitting", "open_source", "warm_start", "WAIT_SECONDS"]
 
@@ -64,8 +59,10 @@ class WarmSource:
         matched = [d for d in datasets if d in self.studies]
         cold = [d for d in datasets if d not in self.studies]
         tail = f"; {', '.join(cold)} start(s) cold (no study there)" if cold else ""
-        return (f"warm start from sweep {self.spec.sweep!r} in {self.where}: its best {self.spec.top} "
-                f"configuration(s) per dataset for {', '.join(matched) or 'no dataset'}{tail}")
+        return (
+            f"warm start from sweep {self.spec.sweep!r} in {self.where}: its best {self.spec.top} "
+            f"configuration(s) per dataset for {', '.join(matched) or 'no dataset'}{tail}"
+        )
 
 
 def open_source(config: SweepConfig, storage_url: str) -> WarmSource:
@@ -114,8 +111,9 @@ class _Probe:
         self.open.append((name, alternatives))
         return alternatives[0]
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         def fits(v: object) -> bool:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not low <= v <= high:
                 return False
@@ -171,12 +169,16 @@ def _enqueue(study: optuna.Study, config: SweepConfig, source: WarmSource, datas
     spec = source.spec
     trials = study.get_trials(deepcopy=False)
     if any(_source_key(t) is None for t in trials):
-        return ({"skipped": "the study had trials before its warm start"},
-                f"warm start: {study.study_name} already has trials of its own; not warm-started.")
+        return (
+            {"skipped": "the study had trials before its warm start"},
+            f"warm start: {study.study_name} already has trials of its own; not warm-started.",
+        )
     src = source.studies.get(dataset)
     if src is None:
-        return ({"cold": True, "sweep": spec.sweep},
-                f"warm start: sweep {spec.sweep!r} has no study of dataset {dataset!r}; it starts cold.")
+        return (
+            {"cold": True, "sweep": spec.sweep},
+            f"warm start: sweep {spec.sweep!r} has no study of dataset {dataset!r}; it starts cold.",
+        )
     # An interrupted warm start left some: they count, and their configurations are not repeated.
     sources = [k[1] for t in trials if (k := _source_key(t)) is not None and k[0] == src.name]
     wanted = min(spec.top, config.trials)
@@ -193,12 +195,21 @@ def _enqueue(study: optuna.Study, config: SweepConfig, source: WarmSource, datas
         study.enqueue_trial(params, user_attrs={ATTR: {"sweep": spec.sweep, "study": src.name, "trial": t.number}})
         sources.append(t.number)
     record = {"sweep": spec.sweep, "storage": source.where, "study": src.name, "trials": sources}
-    return record, (f"warm start: {study.study_name} starts with {len(sources)} configuration(s) of "
-                    f"{src.name} (its trials {sources}).")
+    return record, (
+        f"warm start: {study.study_name} starts with {len(sources)} configuration(s) of "
+        f"{src.name} (its trials {sources})."
+    )
 
 
-def warm_start(config: SweepConfig, studies: list[optuna.Study], source: WarmSource, *, storage_url: str,
-               say: Callable[[str], None], wait_seconds: float = WAIT_SECONDS) -> dict[str, dict]:
+def warm_start(
+    config: SweepConfig,
+    studies: list[optuna.Study],
+    source: WarmSource,
+    *,
+    storage_url: str,
+    say: Callable[[str], None],
+    wait_seconds: float = WAIT_SECONDS,
+) -> dict[str, dict]:
     """Warm-start every study of the sweep that has not been yet; returns each study's record.
 
     Under the study's lease (beside this sweep's storage at ``storage_url``): a process that

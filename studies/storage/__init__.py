@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
-    from studies.storage.opening import open_storage
-    from studies.storage.urls import DEFAULT_STORAGE, storage_file, storage_kind
-    from studies.storage.adaptor import StorageError, SweepStorage
     from studies.errors import JournalWarning
+    from studies.storage.adaptor import StorageError, SweepStorage
     from studies.storage.lease import Lease
+    from studies.storage.opening import open_storage
     from studies.storage.redaction import redact, scrub
+    from studies.storage.urls import DEFAULT_STORAGE, storage_file, storage_kind
 
 __all__ = [
     "DEFAULT_STORAGE",

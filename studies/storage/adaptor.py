@@ -56,6 +56,7 @@ class StorageError(SweepsError):
     """The storage cannot be written or read (a read-only or full disk, a database away):
     one line naming the storage and what to do. Nothing that finished is lost."""
 
+
 _ALL = None
 
 
@@ -108,10 +109,17 @@ class SweepStorage(optuna.storages.BaseStorage):
         StorageError: from any method, when the backend cannot be read or written.
     """
 
-    def __init__(self, backend: optuna.storages.BaseStorage, *, refresh_seconds: float = 1.0,
-                 identity: dict[str, Any] | None = None, clock: Callable[[], float] = time.monotonic,
-                 guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                 name: str = "", read_unfinished: bool = True) -> None:
+    def __init__(
+        self,
+        backend: optuna.storages.BaseStorage,
+        *,
+        refresh_seconds: float = 1.0,
+        identity: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        name: str = "",
+        read_unfinished: bool = True,
+    ) -> None:
         self.backend = backend
         self.read_unfinished = read_unfinished
         self._guard = guard
@@ -127,8 +135,15 @@ class SweepStorage(optuna.storages.BaseStorage):
         self._names: dict[int, str] = {}
         self._lock = threading.RLock()
         # Time spent in the backend, by kind ("first_read": a study's first, full read).
-        self.stats = {"flushes": 0, "refreshes": 0, "created": 0, "flush_seconds": 0.0, "refresh_seconds": 0.0,
-                      "create_seconds": 0.0, "first_read_seconds": 0.0}
+        self.stats = {
+            "flushes": 0,
+            "refreshes": 0,
+            "created": 0,
+            "flush_seconds": 0.0,
+            "refresh_seconds": 0.0,
+            "create_seconds": 0.0,
+            "first_read_seconds": 0.0,
+        }
 
     @contextlib.contextmanager
     def _call(self) -> Iterator[None]:
@@ -148,9 +163,11 @@ class SweepStorage(optuna.storages.BaseStorage):
 
         cause = exc.__cause__ or exc
         text = scrub((str(cause).strip().splitlines() or [type(cause).__name__])[0][:300], None)
-        return StorageError(f"cannot use the storage {self.name} ({type(cause).__name__}: {text}); make it "
-                            f"writable and reachable (free space, permissions, the database server), then run "
-                            f"the same command again to resume: nothing that finished is lost.")
+        return StorageError(
+            f"cannot use the storage {self.name} ({type(cause).__name__}: {text}); make it "
+            f"writable and reachable (free space, permissions, the database server), then run "
+            f"the same command again to resume: nothing that finished is lost."
+        )
 
     # -- studies: written and read through -----------------------------------------------------
 
@@ -229,15 +246,29 @@ class SweepStorage(optuna.storages.BaseStorage):
                 trials = compat.rdb_create_trials(self.backend, study_id, n, user_attrs=self.identity)
             else:
                 now = datetime.datetime.now()
-                template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, values=None,
-                                       datetime_start=now, datetime_complete=None, params={}, distributions={},
-                                       user_attrs=dict(self.identity), system_attrs={}, intermediate_values={},
-                                       trial_id=-1)
+                template = FrozenTrial(
+                    number=-1,
+                    state=TrialState.RUNNING,
+                    value=None,
+                    values=None,
+                    datetime_start=now,
+                    datetime_complete=None,
+                    params={},
+                    distributions={},
+                    user_attrs=dict(self.identity),
+                    system_attrs={},
+                    intermediate_values={},
+                    trial_id=-1,
+                )
                 ids = [self.backend.create_new_trial(study_id, template) for _ in range(n)]
                 trials = [self.backend.get_trial(i) for i in ids]
             for t in trials:
-                self._owned[compat.trial_id(t)] = _Owned(study_id, _copy(t), compat.TrialWrites(compat.trial_id(t)),
-                                                  written_keys=set(t.user_attrs) | set(t.system_attrs))
+                self._owned[compat.trial_id(t)] = _Owned(
+                    study_id,
+                    _copy(t),
+                    compat.TrialWrites(compat.trial_id(t)),
+                    written_keys=set(t.user_attrs) | set(t.system_attrs),
+                )
             self.stats["created"] += n
             self.stats["create_seconds"] += time.perf_counter() - t0
             return [compat.trial_id(t) for t in trials]
@@ -258,8 +289,9 @@ class SweepStorage(optuna.storages.BaseStorage):
             raise UpdateFinishedTrialError(f"Trial#{own.trial.number} has already finished and can not be updated.")
         return own
 
-    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
-                        distribution: BaseDistribution) -> None:
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
+    ) -> None:
         with self._lock:
             own = self._mine(trial_id)
             if own is None:
@@ -311,8 +343,7 @@ class SweepStorage(optuna.storages.BaseStorage):
             if key in own.written_keys:
                 own.pending.updated_keys.add(key)
 
-    def set_trial_state_values(self, trial_id: int, state: TrialState,
-                               values: Sequence[float] | None = None) -> bool:
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
         with self._lock:
             own = self._mine(trial_id)
             if own is None:
@@ -324,8 +355,12 @@ class SweepStorage(optuna.storages.BaseStorage):
                 if ok and state == TrialState.RUNNING:  # popped an enqueued trial: now ours
                     t = self.backend.get_trial(trial_id)
                     study_id = study_id if study_id is not None else self._find_study(trial_id)
-                    self._owned[trial_id] = _Owned(study_id, _copy(t), compat.TrialWrites(trial_id),
-                                                   written_keys=set(t.user_attrs) | set(t.system_attrs))
+                    self._owned[trial_id] = _Owned(
+                        study_id,
+                        _copy(t),
+                        compat.TrialWrites(trial_id),
+                        written_keys=set(t.user_attrs) | set(t.system_attrs),
+                    )
                     for key, value in self.identity.items():
                         self.set_trial_user_attr(trial_id, key, value)
                     view = self._view(study_id)
@@ -447,21 +482,26 @@ class SweepStorage(optuna.storages.BaseStorage):
             t0 = time.perf_counter()
             first = view.empty
             with self._call():
-                fresh, top = view.read(self.backend, study_id, kind=self._kind, skip=self._owned,
-                                       whole_unfinished=self.read_unfinished)
+                fresh, top = view.read(
+                    self.backend, study_id, kind=self._kind, skip=self._owned, whole_unfinished=self.read_unfinished
+                )
             view.apply(fresh, top, kind=self._kind, skip=self._owned)
             view.read_at = now
             self.stats["refreshes"] += 1
             self.stats["first_read_seconds" if first and fresh else "refresh_seconds"] += time.perf_counter() - t0
 
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         with self._lock:
             self.refresh(study_id, force=False)
             view = self._view(study_id)
             others = view.select(states, self._owned)
-            mine = [own.trial for own in self._owned.values()
-                    if own.study_id == study_id and (states is None or own.trial.state in states)]
+            mine = [
+                own.trial
+                for own in self._owned.values()
+                if own.study_id == study_id and (states is None or own.trial.state in states)
+            ]
             if mine:
                 trials = sorted(others + mine, key=lambda t: t.number)
             else:

@@ -24,32 +24,40 @@ from collections.abc import Iterator
 import optuna
 
 from studies._optuna_compat import JournalOperation
-from studies.errors import JournalWarning
-from studies.errors import SweepsError
+from studies.errors import JournalWarning, SweepsError
 
 __all__ = ["DURABLE_OPS", "FlockLock", "JournalWarning", "SweepJournalBackend"]
 
 # Journal operations after which the file is fsync'ed: a study's creation and attributes, and
 # every trial's end (SET_TRIAL_STATE_VALUES): a finished trial survives even a power loss.
-DURABLE_OPS = frozenset(int(op) for op in (
-    JournalOperation.CREATE_STUDY, JournalOperation.DELETE_STUDY, JournalOperation.SET_STUDY_USER_ATTR,
-    JournalOperation.SET_TRIAL_STATE_VALUES, JournalOperation.DISCARD_TRIALS,
-))
+DURABLE_OPS = frozenset(
+    int(op)
+    for op in (
+        JournalOperation.CREATE_STUDY,
+        JournalOperation.DELETE_STUDY,
+        JournalOperation.SET_STUDY_USER_ATTR,
+        JournalOperation.SET_TRIAL_STATE_VALUES,
+        JournalOperation.DISCARD_TRIALS,
+    )
+)
 _CHUNK = 1 << 16
 # The keys Optuna's replay reads from each kind of record without a default: a record without
 # them (or with another op_code) is not a journal record, and is reported as damage.
-_RECORD_KEYS = {int(op): ("worker_id", *keys) for op, keys in (
-    (JournalOperation.CREATE_STUDY, ("study_name", "directions")),
-    (JournalOperation.DELETE_STUDY, ("study_id",)),
-    (JournalOperation.SET_STUDY_USER_ATTR, ("study_id", "user_attr")),
-    (JournalOperation.SET_STUDY_SYSTEM_ATTR, ("study_id", "system_attr")),
-    (JournalOperation.CREATE_TRIAL, ("study_id", "datetime_start")),
-    (JournalOperation.SET_TRIAL_PARAM, ("trial_id", "param_name", "param_value_internal", "distribution")),
-    (JournalOperation.SET_TRIAL_STATE_VALUES, ("trial_id", "state", "values")),
-    (JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, ("trial_id", "step", "intermediate_value")),
-    (JournalOperation.SET_TRIAL_USER_ATTR, ("trial_id", "user_attr")),
-    (JournalOperation.SET_TRIAL_SYSTEM_ATTR, ("trial_id", "system_attr")),
-)}
+_RECORD_KEYS = {
+    int(op): ("worker_id", *keys)
+    for op, keys in (
+        (JournalOperation.CREATE_STUDY, ("study_name", "directions")),
+        (JournalOperation.DELETE_STUDY, ("study_id",)),
+        (JournalOperation.SET_STUDY_USER_ATTR, ("study_id", "user_attr")),
+        (JournalOperation.SET_STUDY_SYSTEM_ATTR, ("study_id", "system_attr")),
+        (JournalOperation.CREATE_TRIAL, ("study_id", "datetime_start")),
+        (JournalOperation.SET_TRIAL_PARAM, ("trial_id", "param_name", "param_value_internal", "distribution")),
+        (JournalOperation.SET_TRIAL_STATE_VALUES, ("trial_id", "state", "values")),
+        (JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, ("trial_id", "step", "intermediate_value")),
+        (JournalOperation.SET_TRIAL_USER_ATTR, ("trial_id", "user_attr")),
+        (JournalOperation.SET_TRIAL_SYSTEM_ATTR, ("trial_id", "system_attr")),
+    )
+}
 _RECORD_KEYS[int(JournalOperation.DISCARD_TRIALS)] = ()  # Rustuna's; Optuna's replay skips it, reading nothing
 
 
@@ -156,8 +164,12 @@ class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
         try:
             self.lock.acquire()
         except OSError as exc:  # a read-only folder: readers skip the tail anyway
-            warnings.warn(f"journal {self.path!r}: its last record, from byte {size}, is cut off and skipped "
-                          f"(it can't be repaired here: {exc.strerror}).", JournalWarning, stacklevel=3)
+            warnings.warn(
+                f"journal {self.path!r}: its last record, from byte {size}, is cut off and skipped "
+                f"(it can't be repaired here: {exc.strerror}).",
+                JournalWarning,
+                stacklevel=3,
+            )
             return
         try:
             with open(self.path, "rb+") as f:
@@ -173,8 +185,12 @@ class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
         end = _after_last_newline(fd, size)
         os.ftruncate(fd, end)
         os.fsync(fd)
-        warnings.warn(f"journal {self.path!r}: its last record was cut off by a crash (at byte {end}); removed its "
-                      f"{size - end} byte(s), every record before it is kept.", JournalWarning, stacklevel=4)
+        warnings.warn(
+            f"journal {self.path!r}: its last record was cut off by a crash (at byte {end}); removed its "
+            f"{size - end} byte(s), every record before it is kept.",
+            JournalWarning,
+            stacklevel=4,
+        )
 
     def read_logs(self, log_number_from: int) -> Iterator[dict]:
         number, offset = self._cursor if self._cursor[0] <= log_number_from else (0, 0)

@@ -34,8 +34,13 @@ __all__ = ["Lease"]
 
 # A held PostgreSQL/MySQL connection whose host vanishes is closed by the server after about
 # IDLE + INTERVAL * COUNT seconds.
-_PG_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5, "keepalives_count": 4,
-                 "options": "-c tcp_keepalives_idle=20 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=4"}
+_PG_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 20,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+    "options": "-c tcp_keepalives_idle=20 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=4",
+}
 _REDIS_TTL_MS = 30_000
 
 _files: dict[str, int] = {}  # one descriptor per leases file and process (closing any releases all)
@@ -63,16 +68,29 @@ class Lease:
         self.held = False
         self._release: contextlib.ExitStack | None = None
         scheme = storage_url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in storage_url else ""
-        self.kind = {"": "file", "file": "file", "sqlite": "file", "postgresql": "postgresql",
-                     "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql", "redis": "redis",
-                     "rediss": "redis"}.get(scheme, "none")
+        self.kind = {
+            "": "file",
+            "file": "file",
+            "sqlite": "file",
+            "postgresql": "postgresql",
+            "postgres": "postgresql",
+            "mysql": "mysql",
+            "mariadb": "mysql",
+            "redis": "redis",
+            "rediss": "redis",
+        }.get(scheme, "none")
 
     def acquire(self) -> bool:
         """Take the lease if it is free (or already ours); never waits."""
         if self.held:
             return True
-        taker = {"file": self._file, "postgresql": self._postgres, "mysql": self._mysql, "redis": self._redis,
-                 "none": self._none}[self.kind]
+        taker = {
+            "file": self._file,
+            "postgresql": self._postgres,
+            "mysql": self._mysql,
+            "redis": self._redis,
+            "none": self._none,
+        }[self.kind]
         stack = contextlib.ExitStack()
         try:
             self.held = taker(stack)
@@ -150,9 +168,11 @@ class Lease:
         if not client.set(key, token, nx=True, px=ttl):
             return False
         renew = client.register_script(
-            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0")
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+        )
         drop = client.register_script(
-            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0")
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+        )
         stop = threading.Event()
 
         def keep() -> None:

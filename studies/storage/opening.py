@@ -9,18 +9,32 @@ from collections.abc import Iterator
 
 import optuna
 
-from studies.errors import ParameterError
+from studies.errors import ParameterError, SweepsError
 from studies.storage.journal import FlockLock, JournalWarning, SweepJournalBackend
 from studies.storage.redaction import redact, scrub
 from studies.storage.urls import DEFAULT_STORAGE, storage_file, storage_kind
-from studies.errors import SweepsError
 
-__all__ = ["DEFAULT_STORAGE", "FlockLock", "JournalWarning", "SweepJournalBackend", "open_storage", "redact", "scrub",
-           "storage_file", "storage_kind"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "FlockLock",
+    "JournalWarning",
+    "SweepJournalBackend",
+    "open_storage",
+    "redact",
+    "scrub",
+    "storage_file",
+    "storage_kind",
+]
 
 # Missing module -> the package that brings it.
-_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
-             "pymysql": "pymysql", "redis": "redis", "mariadb": "mariadb"}
+_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "pymysql",
+    "redis": "redis",
+    "mariadb": "mariadb",
+}
 
 
 def _journal_lock(path: str) -> optuna.storages.journal.JournalFileOpenLock | None:
@@ -63,9 +77,14 @@ def _schema_lock(url: str) -> Iterator[None]:
         engine.dispose()
 
 
-def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
-                 grace_period: int | None = 30, max_retry: int = 2,
-                 checked: bool = False) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str | None = None,
+    *,
+    heartbeat_interval: int | None = 10,
+    grace_period: int | None = 30,
+    max_retry: int = 2,
+    checked: bool = False,
+) -> optuna.storages.BaseStorage:
     """Open a storage: a journal file path (default ``sweeps.journal``), ``redis://`` or an RDB URL.
 
     RDB storages get Optuna's heartbeat: a worker records one every ``heartbeat_interval``
@@ -79,7 +98,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
     kind = storage_kind(url)
     try:
         if kind == "journal":
-            path = url[len("file://"):] if url.startswith("file://") else url
+            path = url[len("file://") :] if url.startswith("file://") else url
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise ParameterError("storage", f": the folder of {path!r} does not exist.")
@@ -97,18 +116,21 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = 10,
         with warnings.catch_warnings(), contextlib.nullcontext() if checked else _schema_lock(url):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=heartbeat_interval or None,
+                url,
+                heartbeat_interval=heartbeat_interval or None,
                 grace_period=grace_period if heartbeat_interval else None,
                 heartbeat_stale_trial_callback=callback,
                 engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-                skip_compatibility_check=checked, skip_table_creation=checked,
+                skip_compatibility_check=checked,
+                skip_table_creation=checked,
             )
     except ImportError as exc:
         missing = exc.name or getattr(exc.__cause__, "name", None) or ("redis" if kind == "redis" else "")
         package = _PACKAGES.get(str(missing).split(".")[0], str(missing))
         hint = " (or write mysql+pymysql://... for PyMySQL)" if package == "mysqlclient" else ""
-        raise SweepsError(f"storage {redact(url)!r} needs the Python package {package!r}: "
-                         f"pip install '{package}'{hint}") from None
+        raise SweepsError(
+            f"storage {redact(url)!r} needs the Python package {package!r}: pip install '{package}'{hint}"
+        ) from None
     except ValueError as exc:
         if kind == "journal" or isinstance(exc, ParameterError):  # already names the file or parameter
             raise

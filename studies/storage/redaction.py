@@ -15,8 +15,9 @@ __all__ = ["redact", "scrub"]
 
 MASK = "***"
 # scheme://user:password@host...: the password runs to the last '@' (greedy), the user to the first ':'.
-_URL = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?P<user>[^:/@?#\s]*):)(?P<password>.*)@(?P<tail>[^@]*)$",
-                  re.DOTALL)
+_URL = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?P<user>[^:/@?#\s]*):)(?P<password>.*)@(?P<tail>[^@]*)$", re.DOTALL
+)
 # The same inside a text: a URL's password runs to the last '@' before white space or a quote.
 _IN_TEXT = re.compile(r"(://[^:/@?#\s'\"]*:)[^\s'\"]*@")
 _SEPARATORS = "@:/?#"
@@ -46,7 +47,7 @@ def _pieces(password: str) -> list[str]:
     out: set[str] = set()
     for secret in {password, unquote(password)}:
         cuts = [-1] + [i for i, ch in enumerate(secret) if ch in _SEPARATORS] + [len(secret)]
-        out.update(secret[a + 1:b] for k, a in enumerate(cuts) for b in cuts[k + 1:])
+        out.update(secret[a + 1 : b] for k, a in enumerate(cuts) for b in cuts[k + 1 :])
     return sorted((p for p in out if p), key=len, reverse=True)
 
 

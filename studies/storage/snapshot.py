@@ -23,9 +23,20 @@ __all__ = ["Snapshot"]
 
 def _stub(trial_id: int, state: TrialState, number: int) -> FrozenTrial:
     """An unfinished trial as a snapshot that only counts them shows it: its state and number."""
-    return FrozenTrial(number=number, state=state, value=None, values=None, datetime_start=None,
-                       datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
-                       intermediate_values={}, trial_id=trial_id)
+    return FrozenTrial(
+        number=number,
+        state=state,
+        value=None,
+        values=None,
+        datetime_start=None,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
+    )
 
 
 @dataclass
@@ -45,16 +56,26 @@ class Snapshot:
     def empty(self) -> bool:
         return not self.trials and self.last_finished < 0
 
-    def read(self, backend: optuna.storages.BaseStorage, study_id: int, *, kind: str | None,
-             skip: Collection[int], whole_unfinished: bool) -> tuple[list[FrozenTrial], int]:
+    def read(
+        self,
+        backend: optuna.storages.BaseStorage,
+        study_id: int,
+        *,
+        kind: str | None,
+        skip: Collection[int],
+        whole_unfinished: bool,
+    ) -> tuple[list[FrozenTrial], int]:
         """What changed since the last read (trials of ids in ``skip``, this process's own,
         never); and, on an RDB, the highest id of a finished trial seen."""
         if kind != "rdb":
             return backend.get_all_trials(study_id, deepcopy=False), -1
         probed = compat.rdb_probe_states(backend, study_id, include=self.unfinished, after=self.last_finished)
         others = {tid: sn for tid, sn in probed.items() if tid not in skip}
-        wanted = {tid for tid, (state, _) in others.items()
-                  if tid not in self.trials or not state.is_finished() or self.trials[tid].state != state}
+        wanted = {
+            tid
+            for tid, (state, _) in others.items()
+            if tid not in self.trials or not state.is_finished() or self.trials[tid].state != state
+        }
         top = max((tid for tid, (state, _) in others.items() if state.is_finished()), default=-1)
         stubs = []
         if not whole_unfinished:
@@ -78,9 +99,15 @@ class Snapshot:
             if old is not t:
                 self.trials[tid] = t
                 self.by_number[t.number] = tid
-                changed = changed or old is None or old.state != t.state or \
-                    old.intermediate_values != t.intermediate_values or old.params != t.params or \
-                    old.user_attrs != t.user_attrs or old.system_attrs != t.system_attrs
+                changed = (
+                    changed
+                    or old is None
+                    or old.state != t.state
+                    or old.intermediate_values != t.intermediate_values
+                    or old.params != t.params
+                    or old.user_attrs != t.user_attrs
+                    or old.system_attrs != t.system_attrs
+                )
                 for name, dist in t.distributions.items():
                     self.distributions.setdefault(name, dist)
             if t.state.is_finished():
@@ -92,8 +119,9 @@ class Snapshot:
             # Trials above the last finished one are probed each time: the window stays small,
             # and the unfinished set keeps the older ones still running in sight.
             self.last_finished = max(self.last_finished, top)
-            self.unfinished = {tid for tid in self.unfinished
-                               if tid in self.trials and not self.trials[tid].state.is_finished()}
+            self.unfinished = {
+                tid for tid in self.unfinished if tid in self.trials and not self.trials[tid].state.is_finished()
+            }
         if changed:
             self.changed()
 
@@ -115,6 +143,7 @@ class Snapshot:
         key = tuple(sorted(int(s) for s in states)) if states is not None else None
         out = self.lists.get(key)
         if out is None:
-            out = self.lists[key] = [t for tid, t in sorted(self.trials.items())
-                                     if tid not in skip and (states is None or t.state in states)]
+            out = self.lists[key] = [
+                t for tid, t in sorted(self.trials.items()) if tid not in skip and (states is None or t.state in states)
+            ]
         return out

@@ -25,8 +25,9 @@ def storage_kind(url: str) -> str:
     if scheme in ("", "file"):
         return "journal"
     raise ParameterError(
-        "storage", f" must be a journal file path or a URL with a scheme in "
-        f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}."
+        "storage",
+        f" must be a journal file path or a URL with a scheme in "
+        f"{sorted(('file', 'redis', 'rediss', *_RDB_SCHEMES))}, but got {redact(url)!r}.",
     )
 
 
@@ -40,7 +41,7 @@ def storage_file(url: str) -> str | None:
         ('/tmp/s.journal', 'x.db')
     """
     if storage_kind(url) == "journal":
-        return url[len("file://"):] if url.startswith("file://") else url
+        return url[len("file://") :] if url.startswith("file://") else url
     if url.lower().startswith("sqlite") and ":///" in url:
         path = url.split(":///", 1)[1].split("?", 1)[0]
         return path if path and path != ":memory:" else None

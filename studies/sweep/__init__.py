@@ -10,14 +10,49 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
-    from studies.sweep.config import ALL, DEFAULT_BATCH, DEFAULT_CURVE_POINTS, DatasetRef, PluginSpec, RESUMABLE, SweepConfig, WarmStart
-    from studies.sweep.space import CHOICE_SETTINGS, Choice, INT_SETTINGS, REGULARIZATIONS, Range, SETTINGS, SearchSpace, Subsets, TrainArgs
-    from studies.sweep.objectives import CURVE_OBJECTIVES, OBJECTIVES, Objective, Trained, directions_of, measure, parameter_count
-    from studies.sweep.outcomes import FINISHED, OUTCOMES, outcome_of
-    from studies.sweep.pareto import pareto_front, ranked
+    from studies.sweep.config import (
+        ALL,
+        DEFAULT_BATCH,
+        DEFAULT_CURVE_POINTS,
+        RESUMABLE,
+        DatasetRef,
+        PluginSpec,
+        SweepConfig,
+        WarmStart,
+    )
     from studies.sweep.curves import best_epoch, crossed, curve_rows, curve_stride, epochs_to_log
     from studies.sweep.fingerprints import DATA_ATTR, check_data, data_signatures, remember
-    from studies.sweep.summary import FrontTrial, StudySummary, SweepStudy, find_sweep, require_sweep, summarize, summarize_study
+    from studies.sweep.objectives import (
+        CURVE_OBJECTIVES,
+        OBJECTIVES,
+        Objective,
+        Trained,
+        directions_of,
+        measure,
+        parameter_count,
+    )
+    from studies.sweep.outcomes import FINISHED, OUTCOMES, outcome_of
+    from studies.sweep.pareto import pareto_front, ranked
+    from studies.sweep.space import (
+        CHOICE_SETTINGS,
+        INT_SETTINGS,
+        REGULARIZATIONS,
+        SETTINGS,
+        Choice,
+        Range,
+        SearchSpace,
+        Subsets,
+        TrainArgs,
+    )
+    from studies.sweep.summary import (
+        FrontTrial,
+        StudySummary,
+        SweepStudy,
+        find_sweep,
+        require_sweep,
+        summarize,
+        summarize_study,
+    )
 
 __all__ = [
     "ALL",

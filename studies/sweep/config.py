@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from studies.errors import SweepsError
+from studies.storage import redact
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
 from studies.sweep.objectives import OBJECTIVES, directions_of
-from studies.storage import redact
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
-from studies.errors import SweepsError
 
-__all__ = ["DatasetRef", "PluginSpec", "SweepConfig", "WarmStart", "OBJECTIVES", "DEFAULT_BATCH", "RESUMABLE", "ALL", "DEFAULT_CURVE_POINTS"]
+__all__ = [
+    "DatasetRef",
+    "PluginSpec",
+    "SweepConfig",
+    "WarmStart",
+    "OBJECTIVES",
+    "DEFAULT_BATCH",
+    "RESUMABLE",
+    "ALL",
+    "DEFAULT_CURVE_POINTS",
+]
 
 # Trials a worker keeps training at once as one stack (see benchmarks/batched_trials.py).
 DEFAULT_BATCH = 8
@@ -164,18 +174,30 @@ class SweepConfig:
             elif isinstance(value, list):
                 searched[key] = Choice(tuple(value))
             else:
-                searched[key] = Range(low=value["low"], high=value["high"], log=value.get("log", False),
-                                      step=value.get("step"), integer=key in INT_SETTINGS)
+                searched[key] = Range(
+                    low=value["low"],
+                    high=value["high"],
+                    log=value.get("log", False),
+                    step=value.get("step"),
+                    integer=key in INT_SETTINGS,
+                )
 
         def plugin(v: dict) -> PluginSpec:
             return PluginSpec(v["name"], tuple(sorted((k, x) for k, x in v.items() if k != "name")))
 
         return cls(
-            name=d["name"], datasets=tuple(refs), space=SearchSpace(fixed=dict(d.get("train", {})), searched=searched),
-            trials=int(d.get("trials", 40)), jobs=int(d.get("jobs", 0)), seed=int(d.get("seed", 0)),
-            objective=_objective(d.get("objective", "val_cost")), sampler=plugin(d.get("sampler", {"name": "tpe"})),
-            pruner=plugin(d.get("pruner", {"name": "median"})), report_every=int(d.get("report_every", 1)),
-            divergence_factor=float(d.get("divergence_factor", 100.0)), batch=int(d.get("batch", DEFAULT_BATCH)),
+            name=d["name"],
+            datasets=tuple(refs),
+            space=SearchSpace(fixed=dict(d.get("train", {})), searched=searched),
+            trials=int(d.get("trials", 40)),
+            jobs=int(d.get("jobs", 0)),
+            seed=int(d.get("seed", 0)),
+            objective=_objective(d.get("objective", "val_cost")),
+            sampler=plugin(d.get("sampler", {"name": "tpe"})),
+            pruner=plugin(d.get("pruner", {"name": "median"})),
+            report_every=int(d.get("report_every", 1)),
+            divergence_factor=float(d.get("divergence_factor", 100.0)),
+            batch=int(d.get("batch", DEFAULT_BATCH)),
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
         )

@@ -19,8 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["ALL", "DEFAULT_CURVE_POINTS", "CURVE_COLUMNS", "curve_stride", "epochs_to_log", "best_epoch",
-           "crossed", "curve_rows"]
+__all__ = [
+    "ALL",
+    "DEFAULT_CURVE_POINTS",
+    "CURVE_COLUMNS",
+    "curve_stride",
+    "epochs_to_log",
+    "best_epoch",
+    "crossed",
+    "curve_rows",
+]
 
 ALL = "all"  # the sweep file's value for every epoch
 # Points per curve in MLflow unless the sweep file says otherwise: the issue's floor. 100
@@ -80,8 +88,9 @@ def crossed(divergence: Mapping[str, object] | None) -> tuple[str, int, float] |
     return (curve if curve in ("train_cost", "val_cost") else "train_cost"), epoch, value  # type: ignore[return-value]
 
 
-def curve_rows(trials: Iterable[tuple[str, int, Mapping[str, Sequence[float]], Mapping[str, object] | None]],
-               ) -> dict[str, list]:
+def curve_rows(
+    trials: Iterable[tuple[str, int, Mapping[str, Sequence[float]], Mapping[str, object] | None]],
+) -> dict[str, list]:
     """Every epoch of every trial as columns (``dataset``, ``trial``, ``epoch`` and one per
     curve in :data:`CURVE_COLUMNS` that any trial has; ``None`` where a trial lacks it), from
     ``(dataset, trial number, curves, divergence record or None)``. A diverged trial's last row

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import optuna
 
-from studies.sweep.config import DatasetRef, SweepConfig
 from studies.errors import SweepsError
+from studies.sweep.config import DatasetRef, SweepConfig
 
 __all__ = ["DATA_ATTR", "check_data", "data_signatures", "remember"]
 
@@ -52,12 +52,18 @@ def _difference(here: dict[str, object], stored: dict[str, object]) -> str:
     for what, key in (("task", "task"), ("features", "features"), ("train/validation/test rows", "rows")):
         if here.get(key) != stored.get(key):
             return f"{what} {here.get(key)} here, {stored.get(key)} in the storage"
-    return f"the same shapes, other values: sha256 {str(here.get('sha256'))[:12]} here, " \
-           f"{str(stored.get('sha256'))[:12]} in the storage"
+    return (
+        f"the same shapes, other values: sha256 {str(here.get('sha256'))[:12]} here, "
+        f"{str(stored.get('sha256'))[:12]} in the storage"
+    )
 
 
-def check_data(storage: optuna.storages.BaseStorage, config: SweepConfig, study_ids: Iterable[tuple[str, int]],
-               here: dict[str, dict[str, object]]) -> None:
+def check_data(
+    storage: optuna.storages.BaseStorage,
+    config: SweepConfig,
+    study_ids: Iterable[tuple[str, int]],
+    here: dict[str, dict[str, object]],
+) -> None:
     """Raise ``ValueError`` naming the first dataset whose data differ from what its study
     (``(dataset name, study id)``) recorded; a study without a record (older sweeps) passes."""
     for name, study_id in study_ids:

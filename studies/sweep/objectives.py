@@ -61,16 +61,25 @@ def parameter_count(inputs: int, hidden: Sequence[int], outputs: int) -> int:
 
 OBJECTIVES: dict[str, Objective] = {
     "parameters": Objective(
-        "minimize", lambda t: float(parameter_count(t.inputs, t.args.hidden, t.outputs)),
-        "the network's weights and biases (its input features included)"),
+        "minimize",
+        lambda t: float(parameter_count(t.inputs, t.args.hidden, t.outputs)),
+        "the network's weights and biases (its input features included)",
+    ),
     "train_seconds": Objective(
-        "minimize", lambda t: float(t.train_seconds),
-        "the trial's training time in seconds (depends on the machine and its load)"),
+        "minimize",
+        lambda t: float(t.train_seconds),
+        "the trial's training time in seconds (depends on the machine and its load)",
+    ),
     "val_accuracy": Objective(
-        "maximize", lambda t: float(t.history.val_accuracy[-1]), "the last epoch's validation accuracy",
-        curve=True, classification_only=True),
+        "maximize",
+        lambda t: float(t.history.val_accuracy[-1]),
+        "the last epoch's validation accuracy",
+        curve=True,
+        classification_only=True,
+    ),
     "val_cost": Objective(
-        "minimize", lambda t: float(t.history.val_cost[-1]), "the last epoch's validation cost", curve=True),
+        "minimize", lambda t: float(t.history.val_cost[-1]), "the last epoch's validation cost", curve=True
+    ),
 }
 # The objectives with a per-epoch curve: a single objective is one of them.
 CURVE_OBJECTIVES = tuple(sorted(name for name, o in OBJECTIVES.items() if o.curve))

@@ -283,4 +283,3 @@ class SearchSpace:
             "train": dict(sorted(self.fixed.items())),
             "search": {k: v.to_dict() for k, v in sorted(self.searched.items())},
         }
-

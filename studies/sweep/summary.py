@@ -13,10 +13,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from studies import _optuna_compat as compat
+from studies.errors import SweepsError
 from studies.sweep.config import SweepConfig
 from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
-from studies.errors import SweepsError
 
 __all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
 
@@ -96,19 +96,32 @@ class StudySummary:
     def to_dict(self) -> dict[str, object]:
         if self.front is None:
             return {
-                "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
-                "direction": self.direction, "counts": self.counts, "best_value": self.best_value,
-                "best_trial": self.best_trial, "best_params": self.best_params,
+                "study": self.study,
+                "dataset": self.dataset,
+                "total": self.total,
+                "finished": self.finished,
+                "direction": self.direction,
+                "counts": self.counts,
+                "best_value": self.best_value,
+                "best_trial": self.best_trial,
+                "best_params": self.best_params,
             }
         best = {}
         for name in self.objectives:
             f = self.best_of(name)
             best[name] = None if f is None else {"trial": f.number, "value": f.values[self.objectives.index(name)]}
         return {
-            "study": self.study, "dataset": self.dataset, "total": self.total, "finished": self.finished,
-            "objectives": list(self.objectives), "directions": list(self.directions), "counts": self.counts,
-            "front": [{"trial": f.number, "values": dict(zip(self.objectives, f.values)), "params": f.params}
-                      for f in self.front],
+            "study": self.study,
+            "dataset": self.dataset,
+            "total": self.total,
+            "finished": self.finished,
+            "objectives": list(self.objectives),
+            "directions": list(self.directions),
+            "counts": self.counts,
+            "front": [
+                {"trial": f.number, "values": dict(zip(self.objectives, f.values)), "params": f.params}
+                for f in self.front
+            ],
             "best": best,
         }
 
@@ -120,13 +133,19 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         raw = s.user_attrs.get("sweep")
         if not s.study_name.startswith(f"{name}/") or raw is None:
             continue
-        config = _attr(s, "sweep", raw, lambda v: json.loads(v) if isinstance(v, str) else None, dict,
-                       "the sweep file as JSON text")
+        config = _attr(
+            s,
+            "sweep",
+            raw,
+            lambda v: json.loads(v) if isinstance(v, str) else None,
+            dict,
+            "the sweep file as JSON text",
+        )
         if config.get("name") != name:
             continue
         directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions)
         direction = ", ".join(directions)
-        dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1:]), None, str, "a name")
+        dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1 :]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
         found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
@@ -140,8 +159,10 @@ def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind:
     except ValueError:
         parsed = None
     if not isinstance(parsed, kind) or isinstance(parsed, bool):
-        raise SweepsError(f"study {study.study_name!r} in the storage: its attribute {key!r} must be {what}, but got "
-                         f"{type(value).__name__} {str(value)[:60]!r}; was the storage changed by hand?")
+        raise SweepsError(
+            f"study {study.study_name!r} in the storage: its attribute {key!r} must be {what}, but got "
+            f"{type(value).__name__} {str(value)[:60]!r}; was the storage changed by hand?"
+        )
     return parsed
 
 
@@ -161,8 +182,13 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
     if study.multi:
         front = pareto_front(trials, study.directions)
         return StudySummary(
-            study=study.name, dataset=study.dataset, total=study.total, direction=study.direction, counts=counted,
-            objectives=study.objectives, directions=study.directions,
+            study=study.name,
+            dataset=study.dataset,
+            total=study.total,
+            direction=study.direction,
+            counts=counted,
+            objectives=study.objectives,
+            directions=study.directions,
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
         )
     best = None
@@ -172,8 +198,13 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             if best is None or sign * t.value < sign * best.value:
                 best = t
     return StudySummary(
-        study=study.name, dataset=study.dataset, total=study.total, direction=study.direction,
-        counts=counted, objectives=study.objectives, directions=study.directions,
+        study=study.name,
+        dataset=study.dataset,
+        total=study.total,
+        direction=study.direction,
+        counts=counted,
+        objectives=study.objectives,
+        directions=study.directions,
         best_value=None if best is None else float(best.value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),

@@ -15,8 +15,18 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-__all__ = ["server_base", "SHARE_PARAM", "SHARE_TAG", "WORKFLOW_PARAM", "WORKFLOW_ML", "FACETS", "UI_STATE", "column", "view_state",
-           "runs_url"]
+__all__ = [
+    "server_base",
+    "SHARE_PARAM",
+    "SHARE_TAG",
+    "WORKFLOW_PARAM",
+    "WORKFLOW_ML",
+    "FACETS",
+    "UI_STATE",
+    "column",
+    "view_state",
+    "runs_url",
+]
 
 SHARE_PARAM = "viewStateShareKey"  # the runs page's query parameter naming a shared view
 SHARE_TAG = "mlflow.sharedViewState."  # + key: the experiment tag holding that view
@@ -37,8 +47,16 @@ def column(kind: str, key: str) -> str:
 
 def view_state(*, search: str, order_by: str, ascending: bool, columns: list[str]) -> str:
     """A shared view's JSON (the experiment tag's value): a filter, an order and the columns shown."""
-    return json.dumps({"searchFilter": search, "orderByKey": order_by, "orderByAsc": ascending,
-                       "selectedColumns": columns, "runsExpanded": {}}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "searchFilter": search,
+            "orderByKey": order_by,
+            "orderByAsc": ascending,
+            "selectedColumns": columns,
+            "runsExpanded": {},
+        },
+        separators=(",", ":"),
+    )
 
 
 def runs_url(base: str, experiment_id: str, share_key: str) -> str:

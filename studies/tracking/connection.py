@@ -44,7 +44,7 @@ class MlflowConnection:
         self.sweep = sweep
         if tracking_uri and tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
             # MLflow keeps one store per URI string; a relative path must not outlive a chdir.
-            tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+            tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///") :])
         self.tracking_uri = tracking_uri
         self.client = None
         self.experiment_id: str | None = None

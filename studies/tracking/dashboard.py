@@ -16,8 +16,26 @@ from studies.sweep import CURVE_OBJECTIVES, StudySummary, SweepStudy
 from studies.tracking import _ui_compat as ui
 from studies.tracking.runs import KIND
 
-__all__ = ["NOTE", "BEST", "SHARE_TAG", "STUDIES_VIEW", "BEST_VIEW", "FIGURE_SECONDS", "md_escape", "describe", "best_params",
-           "best_trial", "figure", "figure_names", "views", "view_params", "FigureSchedule", "Links", "links", "link_lines"]
+__all__ = [
+    "NOTE",
+    "BEST",
+    "SHARE_TAG",
+    "STUDIES_VIEW",
+    "BEST_VIEW",
+    "FIGURE_SECONDS",
+    "md_escape",
+    "describe",
+    "best_params",
+    "best_trial",
+    "figure",
+    "figure_names",
+    "views",
+    "view_params",
+    "FigureSchedule",
+    "Links",
+    "links",
+    "link_lines",
+]
 
 NOTE = "mlflow.note.content"  # the run's description, rendered as Markdown by the UI
 BEST = "sweeps.best"  # 'true' on the child run of its study's best trial, 'false' once it is no longer
@@ -59,25 +77,41 @@ def best_params(study: SweepStudy, summary: StudySummary) -> dict[str, object]:
     return next((dict(f.params) for f in summary.front if f.number == number), {})
 
 
-def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial], *, sweep: str,
-             figures: int | None = None, stride: int = 1) -> str:
+def describe(
+    study: SweepStudy,
+    summary: StudySummary,
+    trials: list[FrozenTrial],
+    *,
+    sweep: str,
+    figures: int | None = None,
+    stride: int = 1,
+) -> str:
     """The parent run's description: best value and parameters, counts by outcome, divergence
     boundary, where the figures (drawn with ``figures`` finished trials), the curves (every
     ``stride``-th epoch in the child runs, all in a file) and the report are. User strings are escaped."""
-    lines = [f"**Study {md_escape(study.name)}**: {summary.finished} of {summary.total} trials finished "
-             f"(objective {md_escape(', '.join(study.objectives))}, {md_escape(study.direction)}).", ""]
+    lines = [
+        f"**Study {md_escape(study.name)}**: {summary.finished} of {summary.total} trials finished "
+        f"(objective {md_escape(', '.join(study.objectives))}, {md_escape(study.direction)}).",
+        "",
+    ]
     number, name, value = best_trial(study, summary)
     params = best_params(study, summary)
     if number is None:
         lines += ["**Best**: no complete trial yet.", ""]
     else:
-        lines += [f"**Best {md_escape(name)}: {md_escape(_fmt(value))}** (trial {number}, its run tagged "
-                  f"`{BEST}=true`)", "", "| parameter | value |", "|---|---|"]
+        lines += [
+            f"**Best {md_escape(name)}: {md_escape(_fmt(value))}** (trial {number}, its run tagged `{BEST}=true`)",
+            "",
+            "| parameter | value |",
+            "|---|---|",
+        ]
         lines += [f"| {md_escape(k)} | {md_escape(_fmt(v))} |" for k, v in params.items()]
         lines.append("")
     if summary.front is not None:
-        lines += [f"**Pareto front**: {len(summary.front)} trial(s) (`pareto_front.json`, runs tagged "
-                  f"`pareto=true`).", ""]
+        lines += [
+            f"**Pareto front**: {len(summary.front)} trial(s) (`pareto_front.json`, runs tagged `pareto=true`).",
+            "",
+        ]
     counts = ", ".join(f"{o} {summary.counts.get(o, 0)}" for o in ("complete", "pruned", "diverged", "failed"))
     running = summary.counts.get("running", 0)
     lines += [f"**Outcomes**: {counts}" + (f" (running {running})" if running else "") + ".", ""]
@@ -88,8 +122,11 @@ def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial]
         lines += ["**Divergence boundary**: no trial diverged.", ""]
     else:
         below = "none" if stable is None else f"{stable:.4g}"
-        lines += [f"**Divergence boundary**: the lowest learning rate that diverged is {lowest:.4g}; the largest "
-                  f"below it that trained without diverging is {below}.", ""]
+        lines += [
+            f"**Divergence boundary**: the lowest learning rate that diverged is {lowest:.4g}; the largest "
+            f"below it that trained without diverging is {below}.",
+            "",
+        ]
     sync = f"`sweep sync {md_escape(sweep)}`"
     if figures is None:
         when = f"not drawn by this writer yet; {sync} draws them"
@@ -97,16 +134,21 @@ def describe(study: SweepStudy, summary: StudySummary, trials: list[FrozenTrial]
         when = f"drawn with {figures} of the {summary.finished} finished trials; {sync} draws them with all"
     else:
         when = f"drawn with all {figures} finished trials"
-    lines += ["**Figures**: the Artifacts tab, `figures/` (history, importances, divergence map"
-              + (", Pareto front" if summary.front is not None else "") + f"), {when}.", "",
-              f"**Curves**: each trial's child run holds its curves at chart resolution (every "
-              f"{'epoch' if stride == 1 else f'{stride} epochs'}, plus its first, last and best epochs); every "
-              f"epoch of every finished "
-              f"trial is in `curves.parquet` (Artifacts tab) once the study has finished, and in the storage.", "",
-              f"**Report**: `sweep report {md_escape(sweep)}` writes the full report and attaches it to this "
-              f"run as `report/report.html` (Artifacts tab)."]
+    lines += [
+        "**Figures**: the Artifacts tab, `figures/` (history, importances, divergence map"
+        + (", Pareto front" if summary.front is not None else "")
+        + f"), {when}.",
+        "",
+        f"**Curves**: each trial's child run holds its curves at chart resolution (every "
+        f"{'epoch' if stride == 1 else f'{stride} epochs'}, plus its first, last and best epochs); every "
+        f"epoch of every finished "
+        f"trial is in `curves.parquet` (Artifacts tab) once the study has finished, and in the storage.",
+        "",
+        f"**Report**: `sweep report {md_escape(sweep)}` writes the full report and attaches it to this "
+        f"run as `report/report.html` (Artifacts tab).",
+    ]
     text = "\n".join(lines)
-    return text if len(text) <= _NOTE_LIMIT else text[:_NOTE_LIMIT - 20].rsplit("\n", 1)[0] + "\n\n(cut short)"
+    return text if len(text) <= _NOTE_LIMIT else text[: _NOTE_LIMIT - 20].rsplit("\n", 1)[0] + "\n\n(cut short)"
 
 
 def figure_names(trials: list[FrozenTrial], summary: StudySummary, *, importances: bool) -> list[str]:
@@ -166,8 +208,9 @@ class FigureSchedule:
         last = self._drawn.get(study)
         return None if last is None else last[0]
 
-    def due(self, study: str, finished: int, total: int, *, final: bool, running: int = 0,
-            now: float | None = None) -> bool:
+    def due(
+        self, study: str, finished: int, total: int, *, final: bool, running: int = 0, now: float | None = None
+    ) -> bool:
         """Whether to draw now: a study that finished, a last sync, a study whose last trials are
         all running (closing: drawn then once, so that a run's end need not wait for them), else
         every ``seconds``."""
@@ -200,13 +243,26 @@ def views(params: list[str], objectives: tuple[str, ...]) -> dict[str, str]:
     parent = [f"best_{o}" for o in objectives] + ["front_size"] if multi else ["best_value"]
     child = [f"value.{o}" for o in objectives] if multi else ["value"]
     studies = ui.view_state(
-        search=f"tags.`{KIND}` = 'study'", order_by=ui.column("attributes", "start_time"), ascending=True,
-        columns=[*[ui.column("metrics", m) for m in parent], *[ui.column("tags", f"best.{p}") for p in params],
-                 ui.column("tags", "best_trial")])
+        search=f"tags.`{KIND}` = 'study'",
+        order_by=ui.column("attributes", "start_time"),
+        ascending=True,
+        columns=[
+            *[ui.column("metrics", m) for m in parent],
+            *[ui.column("tags", f"best.{p}") for p in params],
+            ui.column("tags", "best_trial"),
+        ],
+    )
     best = ui.view_state(
-        search=f"tags.`{BEST}` = 'true'", order_by=ui.column("attributes", "start_time"), ascending=True,
-        columns=[ui.column("tags", "dataset"), ui.column("tags", "trial_number"),
-                 *[ui.column("metrics", m) for m in child], *[ui.column("params", p) for p in params]])
+        search=f"tags.`{BEST}` = 'true'",
+        order_by=ui.column("attributes", "start_time"),
+        ascending=True,
+        columns=[
+            ui.column("tags", "dataset"),
+            ui.column("tags", "trial_number"),
+            *[ui.column("metrics", m) for m in child],
+            *[ui.column("params", p) for p in params],
+        ],
+    )
     return {STUDIES_VIEW: studies, BEST_VIEW: best}
 
 

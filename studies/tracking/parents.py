@@ -39,8 +39,9 @@ class ParentRuns:
         dashboard: keep descriptions, best-trial tags, figures and shared views current.
     """
 
-    def __init__(self, mlflow: MlflowConnection, sweep: str, *, warn: Callable[[str], None],
-                 dashboard: bool = True) -> None:
+    def __init__(
+        self, mlflow: MlflowConnection, sweep: str, *, warn: Callable[[str], None], dashboard: bool = True
+    ) -> None:
         self.mlflow = mlflow
         self.sweep = sweep
         self.dashboard = dashboard
@@ -62,8 +63,11 @@ class ParentRuns:
 
     def stale_figures(self) -> int:
         """Studies whose figures (drawn by this writer) miss some of their finished trials."""
-        return sum(1 for study, finished in self._finished.items()
-                   if self.dashboard and (self._figures.drawn_with(study) or 0) < finished)
+        return sum(
+            1
+            for study, finished in self._finished.items()
+            if self.dashboard and (self._figures.drawn_with(study) or 0) < finished
+        )
 
     def known(self, study: str, run_id: str, tags: dict[str, str] | None = None) -> None:
         """A parent run found while reading the study's runs (``tags``: its tags)."""
@@ -85,11 +89,20 @@ class ParentRuns:
         from mlflow.entities import Param
 
         client, cfg = self.mlflow.client, study.sweep
-        run = client.create_run(self.mlflow.experiment_id, run_name=study.dataset,
-                                tags={KIND: "study", STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep})
+        run = client.create_run(
+            self.mlflow.experiment_id,
+            run_name=study.dataset,
+            tags={KIND: "study", STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep},
+        )
         run_id = self._parents[study.name] = run.info.run_id
-        params = {"dataset": study.dataset, "seed": cfg.seed, "objective": cfg.objective,
-                  "direction": study.direction, "sampler": cfg.sampler.name, "pruner": cfg.pruner.name}
+        params = {
+            "dataset": study.dataset,
+            "seed": cfg.seed,
+            "objective": cfg.objective,
+            "direction": study.direction,
+            "sampler": cfg.sampler.name,
+            "pruner": cfg.pruner.name,
+        }
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         client.log_dict(run_id, study.config, "sweep.json")
         return run_id
@@ -117,8 +130,9 @@ class ParentRuns:
         metrics, tags = parent_content(summary)
         if self.dashboard:
             stride = curve_stride(study.sweep.space.max_epochs(), study.sweep.curve_points)
-            tags.append(RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep, figures=drawn,
-                                                        stride=stride)))
+            tags.append(
+                RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep, figures=drawn, stride=stride))
+            )
         self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
         if summary.finished >= summary.total:
             self.mlflow.client.set_terminated(parent, status="FINISHED")
@@ -132,13 +146,16 @@ class ParentRuns:
         tagged = self._best_runs.get(study.name)
         if tagged is None:
             tagged = self._tagged(study.name, dash.BEST)
-        self._best_runs[study.name] = self._move_tag(study.name, dash.BEST, set() if number is None else {number},
-                                                     tagged)
+        self._best_runs[study.name] = self._move_tag(
+            study.name, dash.BEST, set() if number is None else {number}, tagged
+        )
 
     def _tagged(self, study: str, tag: str) -> dict[int, str]:
         """What an earlier writer tagged ``tag=true``: trial number -> its child run."""
-        return {int(r.data.tags[TRIAL]): r.info.run_id
-                for r in self._find_runs(study, f"tags.`{KIND}` = 'trial' and tags.`{tag}` = 'true'")}
+        return {
+            int(r.data.tags[TRIAL]): r.info.run_id
+            for r in self._find_runs(study, f"tags.`{KIND}` = 'trial' and tags.`{tag}` = 'true'")
+        }
 
     def _move_tag(self, study: str, tag: str, wanted: set[int], tagged: dict[int, str]) -> dict[int, str]:
         """Tag the child runs of the trials ``wanted`` ``tag=true``, and those in ``tagged`` (trial
@@ -160,9 +177,11 @@ class ParentRuns:
         import pyarrow.parquet as pq
         from mlflow.entities import RunTag
 
-        rows = curve_rows((study.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}),
-                           t.user_attrs.get("divergence")) for t in sorted(trials, key=lambda t: t.number)
-                          if outcome_of(t) in FINISHED)
+        rows = curve_rows(
+            (study.dataset, t.number, t.user_attrs.get("run", {}).get("curves", {}), t.user_attrs.get("divergence"))
+            for t in sorted(trials, key=lambda t: t.number)
+            if outcome_of(t) in FINISHED
+        )
         with tempfile.TemporaryDirectory(prefix="sweeps-curves-") as folder:
             path = os.path.join(folder, CURVES_FILE)
             pq.write_table(pa.table(rows), path, compression="zstd")
@@ -170,16 +189,18 @@ class ParentRuns:
         self.mlflow.client.log_batch(parent, tags=[RunTag(CURVES_TAG, str(finished))])
         self._curves[study.name] = finished
 
-    def _schedule(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *,
-                  final: bool) -> None:
+    def _schedule(
+        self, study: SweepStudy, parent: str, trials: list[FrozenTrial], summary: StudySummary, *, final: bool
+    ) -> None:
         """Queue the study's summary figures when they are due (not at every sync: when it closes
         or finishes, at a last sync, else at most every ``FIGURE_SECONDS``); :meth:`draw_next`
         draws them one at a time, when the writer has no run to write."""
         pending = self._pending.get(study.name)
         if pending is not None and pending.summary.finished == summary.finished:
             return
-        if not self._figures.due(study.name, summary.finished, summary.total, final=final,
-                                 running=summary.counts.get("running", 0)):
+        if not self._figures.due(
+            study.name, summary.finished, summary.total, final=final, running=summary.counts.get("running", 0)
+        ):
             return
         closing = summary.finished + summary.counts.get("running", 0) >= summary.total
         names = dash.figure_names(trials, summary, importances=final or closing)
@@ -215,8 +236,10 @@ class ParentRuns:
             png, job.names = None, []  # not again until there are new trials
             if not self._figures_warned:
                 self._figures_warned = True
-                self._warn(f"the summary figures of study {study_name!r} could not be drawn ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual.")
+                self._warn(
+                    f"the summary figures of study {study_name!r} could not be drawn ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its runs are written as usual."
+                )
         if png is not None:
             with tempfile.TemporaryDirectory(prefix="sweeps-figures-") as folder:
                 with open(os.path.join(folder, name), "wb") as f:
@@ -268,9 +291,12 @@ class ParentRuns:
         """The runs of ``study`` that also match ``where``, page by page."""
         token = None
         while True:
-            page = self.mlflow.client.search_runs([self.mlflow.experiment_id],
-                                                  filter_string=f"tags.`{STUDY}` = '{study}' and {where}",
-                                                  max_results=5000, page_token=token)
+            page = self.mlflow.client.search_runs(
+                [self.mlflow.experiment_id],
+                filter_string=f"tags.`{STUDY}` = '{study}' and {where}",
+                max_results=5000,
+                page_token=token,
+            )
             yield from page
             token = page.token
             if not token:

@@ -52,8 +52,15 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     info = t.user_attrs.get("run", {})
     cfg = study.sweep
     tags = {
-        "mlflow.parentRunId": parent, KIND: "trial", STUDY: study.name, TRIAL: str(t.number), HOST: host_of(t),
-        "study": study.name, "dataset": study.dataset, "outcome": outcome, "sweep": sweep,
+        "mlflow.parentRunId": parent,
+        KIND: "trial",
+        STUDY: study.name,
+        TRIAL: str(t.number),
+        HOST: host_of(t),
+        "study": study.name,
+        "dataset": study.dataset,
+        "outcome": outcome,
+        "sweep": sweep,
     }
     params = {**cfg.space.fixed, **t.params, "dataset": study.dataset, "seed": cfg.seed}
     end = _ms(t.datetime_complete)
@@ -77,14 +84,26 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     metrics += [Metric(k, float(v), end, 0) for k, v in finals.items()]
     extra = [RunTag("error", str(t.user_attrs["error"])[:5000])] if "error" in t.user_attrs else []
     return TrialRun(
-        name=info.get("label", f"t{t.number}"), start=_ms(t.datetime_start), end=end, status=STATUS_OF[outcome],
-        tags=tags, params=[Param(k, str(v)) for k, v in sorted(params.items())], metrics=metrics,
-        extra_tags=extra, divergence={**div, "trial": t.number, "study": study.name} if div else None,
+        name=info.get("label", f"t{t.number}"),
+        start=_ms(t.datetime_start),
+        end=end,
+        status=STATUS_OF[outcome],
+        tags=tags,
+        params=[Param(k, str(v)) for k, v in sorted(params.items())],
+        metrics=metrics,
+        extra_tags=extra,
+        divergence={**div, "trial": t.number, "study": study.name} if div else None,
     )
 
 
-def _curve_metrics(curves: dict[str, list[float]], div: dict | None, cfg, objectives: tuple[str, ...],  # noqa: ANN001
-                   end: int, Metric) -> list:  # noqa: ANN001, N803
+def _curve_metrics(
+    curves: dict[str, list[float]],
+    div: dict | None,
+    cfg,
+    objectives: tuple[str, ...],  # noqa: ANN001
+    end: int,
+    Metric,
+) -> list:  # noqa: ANN001, N803
     """A trial's curves at the sweep's stride (:mod:`studies.sweep.curves`), with the first, last
     and best epochs, and the value that crossed the divergence threshold at its epoch."""
     stride = curve_stride(cfg.space.max_epochs(), cfg.curve_points)
@@ -97,8 +116,11 @@ def _curve_metrics(curves: dict[str, list[float]], div: dict | None, cfg, object
         # and the first point seen being the latest saves an update per point.
         if cross is not None and cross[0] == key:
             metrics.append(Metric(key, cross[2], end, cross[1]))
-        metrics += [Metric(key, float(values[e - 1]), end, e) for e in reversed(epochs)
-                    if e <= len(values) and math.isfinite(values[e - 1])]
+        metrics += [
+            Metric(key, float(values[e - 1]), end, e)
+            for e in reversed(epochs)
+            if e <= len(values) and math.isfinite(values[e - 1])
+        ]
     return metrics
 
 

@@ -28,7 +28,7 @@ def sqlite_path(uri: str | None) -> str | None:
     """The file of a ``sqlite:///`` URI (absolute), else ``None``."""
     if not uri or not uri.startswith("sqlite:///"):
         return None
-    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
     if not path or path == ":memory:":
         return None
     return os.path.realpath(path)

@@ -58,8 +58,15 @@ class Tracker:
             the experiment's shared views current (:mod:`studies.tracking.dashboard`).
     """
 
-    def __init__(self, sweep: str, tracking_uri: str | None = None, *, storage_url: str | None = None,
-                 warn: Callable[[str], None] | None = None, dashboard: bool = True) -> None:
+    def __init__(
+        self,
+        sweep: str,
+        tracking_uri: str | None = None,
+        *,
+        storage_url: str | None = None,
+        warn: Callable[[str], None] | None = None,
+        dashboard: bool = True,
+    ) -> None:
         self.sweep = sweep
         self.mlflow = MlflowConnection(sweep, tracking_uri)
         self.storage_url = storage_url
@@ -123,9 +130,15 @@ class Tracker:
 
     # -- sync ----------------------------------------------------------------------------------
 
-    def sync(self, storage: optuna.storages.BaseStorage, *, final: bool = False,
-             should_stop: Callable[[], bool] | None = None, figures: EndBudget | None = None,
-             on_run: Callable[[], None] | None = None) -> int:
+    def sync(
+        self,
+        storage: optuna.storages.BaseStorage,
+        *,
+        final: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        figures: EndBudget | None = None,
+        on_run: Callable[[], None] | None = None,
+    ) -> int:
         """Log every finished trial not yet in MLflow that this process may write; returns how
         many runs were created. ``final``: also take over every host whose lease is free, and
         bring the parents' figures up to date (within ``figures``, a run's end: it barely waits
@@ -144,8 +157,10 @@ class Tracker:
         try:
             replaced = self.mlflow.file_replaced()
             if replaced:
-                self._warn(f"MLflow's database {replaced} was deleted or replaced during the sweep; writing the "
-                           f"sweep to it again from the storage.")
+                self._warn(
+                    f"MLflow's database {replaced} was deleted or replaced during the sweep; writing the "
+                    f"sweep to it again from the storage."
+                )
                 self._forget()
             self.mlflow.connect()
             return self._sync(storage, final=final, should_stop=should_stop, figures=figures, on_run=on_run)
@@ -157,8 +172,10 @@ class Tracker:
                 self._warned = True
                 text = scrub(str(exc).strip(), self.mlflow.tracking_uri)
                 first = text.splitlines()[0] if text else type(exc).__name__
-                self._warn(f"MLflow at {self.uri} failed ({first[:200]}); trials go on in the storage. "
-                           f"Run 'sweep sync {self.sweep}' once it works again.")
+                self._warn(
+                    f"MLflow at {self.uri} failed ({first[:200]}); trials go on in the storage. "
+                    f"Run 'sweep sync {self.sweep}' once it works again."
+                )
             return 0
 
     def _forget(self) -> None:
@@ -172,8 +189,15 @@ class Tracker:
         """The sweep's experiment, once connected."""
         return self.mlflow.experiment_id
 
-    def _sync(self, storage: optuna.storages.BaseStorage, *, final: bool, should_stop: Callable[[], bool] | None,
-              figures: EndBudget | None, on_run: Callable[[], None] | None) -> int:
+    def _sync(
+        self,
+        storage: optuna.storages.BaseStorage,
+        *,
+        final: bool,
+        should_stop: Callable[[], bool] | None,
+        figures: EndBudget | None,
+        on_run: Callable[[], None] | None,
+    ) -> int:
         studies = find_sweep(storage, self.sweep)
         if not studies:
             return 0
@@ -207,12 +231,14 @@ class Tracker:
                 if t.number not in logged:
                     by_host.setdefault(host_of(t), []).append((study, t, outcome))
                     self._waiting.setdefault((study.name, t.number), now)
-            phases[study.name] = ("done" if finished >= study.total else
-                                  "closing" if finished + running >= study.total else "open")
+            phases[study.name] = (
+                "done" if finished >= study.total else "closing" if finished + running >= study.total else "open"
+            )
         # Parents: every few seconds, and at once when a study closes or finishes (its figures
         # and curves file are then made while trials still train, not at the sweep's end).
-        update_parents = parents is not None and (final or now - self._parents_at >= _PARENT_SECONDS
-                                                  or phases != self._phases)
+        update_parents = parents is not None and (
+            final or now - self._parents_at >= _PARENT_SECONDS or phases != self._phases
+        )
         # The hosts this process writes now: its own (kept), and those of others whose trials
         # wait too long (no live writer), or all it can take in a last sync.
         mine: dict[str, list] = {}
@@ -236,8 +262,9 @@ class Tracker:
         self._behind = sum(len(todo) for todo in by_host.values())
         self._behind_mine = sum(len(todo) for todo in mine.values())
         try:
-            created, stopped = self._write([item for todo in mine.values() for item in todo], parents is not None,
-                                           should_stop, on_run)
+            created, stopped = self._write(
+                [item for todo in mine.values() for item in todo], parents is not None, should_stop, on_run
+            )
         finally:
             for lease in taken:
                 lease.release()
@@ -260,12 +287,16 @@ class Tracker:
                     self.parents.update(study, trials_of[study.name], final=False)
         self._seen = seen
         self._behind = sum(1 for todo in by_host.values() for s, t, _ in todo if t.number not in self._logged[s.name])
-        self._behind_mine = sum(1 for todo in mine.values() for s, t, _ in todo
-                                if t.number not in self._logged[s.name])
+        self._behind_mine = sum(1 for todo in mine.values() for s, t, _ in todo if t.number not in self._logged[s.name])
         return created
 
-    def _write(self, todo: list[tuple[SweepStudy, FrozenTrial, str]], may_create_parents: bool,
-               should_stop: Callable[[], bool] | None, on_run: Callable[[], None] | None = None) -> tuple[int, bool]:
+    def _write(
+        self,
+        todo: list[tuple[SweepStudy, FrozenTrial, str]],
+        may_create_parents: bool,
+        should_stop: Callable[[], bool] | None,
+        on_run: Callable[[], None] | None = None,
+    ) -> tuple[int, bool]:
         """Write the runs (several at once to a server); returns (created, stopped early)."""
         runs: list[tuple[SweepStudy, TrialRun]] = []
         parents: dict[str, str | None] = {}
@@ -308,12 +339,17 @@ class Tracker:
     def _log(self, run: TrialRun) -> None:
         hooks.pause("MLFLOW_RUN")
         client = self.mlflow.client
-        run_id = client.create_run(self.mlflow.experiment_id, start_time=run.start, tags=run.tags,
-                                   run_name=run.name).info.run_id
+        run_id = client.create_run(
+            self.mlflow.experiment_id, start_time=run.start, tags=run.tags, run_name=run.name
+        ).info.run_id
         metrics = run.metrics
         for i in range(0, max(len(metrics), 1), _BATCH):
-            client.log_batch(run_id, metrics=metrics[i:i + _BATCH], params=run.params if i == 0 else [],
-                             tags=run.extra_tags if i == 0 else [])
+            client.log_batch(
+                run_id,
+                metrics=metrics[i : i + _BATCH],
+                params=run.params if i == 0 else [],
+                tags=run.extra_tags if i == 0 else [],
+            )
         if run.divergence:
             client.log_dict(run_id, run.divergence, "divergence.json")
         client.set_terminated(run_id, status=run.status, end_time=run.end)
@@ -325,8 +361,9 @@ class Tracker:
         where = f"tags.`{STUDY}` = '{study}'" + (f" and tags.`{HOST}` = '{host}'" if host is not None else "")
         token = None
         while True:
-            page = self.mlflow.client.search_runs([self.mlflow.experiment_id], filter_string=where,
-                                                  max_results=5000, page_token=token)
+            page = self.mlflow.client.search_runs(
+                [self.mlflow.experiment_id], filter_string=where, max_results=5000, page_token=token
+            )
             yield from page
             token = page.token
             if not token:
@@ -370,8 +407,10 @@ class Tracker:
             return n
         except Exception as exc:  # noqa: BLE001 - the report is written; MLflow is optional
             text = scrub(str(exc).strip(), self.mlflow.tracking_uri)
-            self._warn(f"MLflow at {self.uri} failed ({(text.splitlines() or [type(exc).__name__])[0][:200]}); "
-                       "the report was not attached.")
+            self._warn(
+                f"MLflow at {self.uri} failed ({(text.splitlines() or [type(exc).__name__])[0][:200]}); "
+                "the report was not attached."
+            )
             return 0
 
     # -- who writes ----------------------------------------------------------------------------

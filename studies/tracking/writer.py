@@ -148,10 +148,20 @@ class _Rate:
 def _status(tracker, previous: MlflowStatus, rate: float, *, final: bool) -> MlflowStatus:  # noqa: ANN001
     seen, behind = tracker.progress()
     since = previous.behind_since if behind and previous.behind else (time.monotonic() if behind else None)
-    return MlflowStatus(logged=tracker.created, seen=seen, behind=behind, behind_since=since, busy=tracker.busy,
-                        experiment_id=tracker.experiment_id, tracking_uri=_masked(tracker.mlflow.resolved_uri),
-                        mine=tracker.behind_mine, rate=rate, finishing=final, failing=tracker.failing,
-                        stale_figures=tracker.parents.stale_figures() if final else 0)
+    return MlflowStatus(
+        logged=tracker.created,
+        seen=seen,
+        behind=behind,
+        behind_since=since,
+        busy=tracker.busy,
+        experiment_id=tracker.experiment_id,
+        tracking_uri=_masked(tracker.mlflow.resolved_uri),
+        mine=tracker.behind_mine,
+        rate=rate,
+        finishing=final,
+        failing=tracker.failing,
+        stale_figures=tracker.parents.stale_figures() if final else 0,
+    )
 
 
 def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: int) -> None:  # noqa: ANN001
@@ -169,8 +179,9 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
         conn.send(("warn", message))
 
     try:
-        view = SweepStorage(open_storage(storage_url, heartbeat_interval=None, checked=True), refresh_seconds=0.0,
-                            read_unfinished=False)
+        view = SweepStorage(
+            open_storage(storage_url, heartbeat_interval=None, checked=True), refresh_seconds=0.0, read_unfinished=False
+        )
     except Exception as exc:  # noqa: BLE001 - reported; the sweep goes on
         warn(f"the MLflow writer could not open the storage ({type(exc).__name__}); run 'sweep sync {sweep}' later.")
         conn.send(("done", MlflowStatus(done=True, failing=True)))
@@ -191,8 +202,13 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
     while not commands.stop_asked():
         final = commands.final
         rate.start()
-        tracker.sync(view, final=final, should_stop=commands.stop_asked,
-                     figures=commands.figures if final else None, on_run=on_run)
+        tracker.sync(
+            view,
+            final=final,
+            should_stop=commands.stop_asked,
+            figures=commands.figures if final else None,
+            on_run=on_run,
+        )
         status = _status(tracker, status, rate.value, final=final)
         conn.send(("status", status))
         # The last sync ends the writer when all it may write is written (other hosts' live
@@ -220,8 +236,9 @@ class MlflowWriter:
         self._conn, child = ctx.Pipe()
         self._warn = warn
         self.status = MlflowStatus()
-        self._process = ctx.Process(target=_main, args=(child, sweep, storage_url, tracking_uri, os.getpid()),
-                                    name="sweep-mlflow", daemon=True)
+        self._process = ctx.Process(
+            target=_main, args=(child, sweep, storage_url, tracking_uri, os.getpid()), name="sweep-mlflow", daemon=True
+        )
         self._process.start()
         child.close()
 
@@ -241,8 +258,13 @@ class MlflowWriter:
                     self.status = dataclasses.replace(payload, finishing=payload.finishing or self.status.finishing)
         return self.status
 
-    def finish(self, *, on_status=None, timeout: float | None = None,  # noqa: ANN001
-               figures_seconds: float | None = None) -> MlflowStatus:
+    def finish(
+        self,
+        *,
+        on_status=None,
+        timeout: float | None = None,  # noqa: ANN001
+        figures_seconds: float | None = None,
+    ) -> MlflowStatus:
         """Ask for a last sync of everything finished, and wait for it (``on_status`` is
         called with each status meanwhile). Summary figures are drawn in it for about
         ``figures_seconds`` once its runs are written (:class:`~studies.tracking.tracker.EndBudget`;

@@ -32,6 +32,7 @@ def report_command(sweep: SweepRef, tracking_uri: str | None, out_dir: str | Non
     """
     from studies.reports import build_report
     from studies.tracking import Tracker
+
     store, name = sweep.storage, sweep.name
     out_dir = out_dir or os.path.join("reports", name)
     files = build_report(store, name, out_dir=out_dir)

@@ -27,6 +27,7 @@ def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
       sweep reproduce playground --dataset circle --trial 12
     """
     from studies.search import find_trial, first_difference, recorded_data, retrain
+
     number = trial
     study, trial = find_trial(sweep.storage, sweep.name, dataset, number)
     again = retrain(study, trial, dataset=recorded_data(sweep.storage, study, trial))
@@ -36,8 +37,9 @@ def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
         epochs = len(trial.user_attrs["run"]["curves"]["train_cost"])
         div = trial.user_attrs.get("divergence")
         tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
-        click.echo(f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match "
-                   f"bit for bit{tail}.")
+        click.echo(
+            f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match bit for bit{tail}."
+        )
         return
     epoch, metric, old, new = diff
     click.echo(f"differs: {study.name} {label}: first at epoch {epoch}, {metric} recorded {old!r}, now {new!r}.")

@@ -22,19 +22,43 @@ __all__ = ["run_command"]
 @click.command("run")
 @click.argument("spec", metavar="SPEC_OR_PRESET")
 @click.option("--trials", type=int, default=None, help="Finished trials per dataset, in total (overrides the file).")
-@click.option("--jobs", type=int, default=None, help="Worker processes (overrides the file; default: all cores, but one for the MLflow writer when MLflow is on).")
+@click.option(
+    "--jobs",
+    type=int,
+    default=None,
+    help="Worker processes (overrides the file; default: all cores, but one for the MLflow writer when MLflow is on).",
+)
 @click.option("--seed", type=int, default=None, help="Seed of data splits, networks and samplers (overrides the file).")
-@click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default 8; 1: one network at a time; overrides the file).")
+@click.option(
+    "--batch",
+    type=int,
+    default=None,
+    help="Trials each worker keeps training at once, stacked (default 8; 1: one network at a time; "
+    "overrides the file).",
+)
 @storage_option
 @tracking_option
-@click.option("--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync').")
+@click.option(
+    "--no-mlflow", is_flag=True, help="Do not log to MLflow (the storage keeps everything; see 'sweep sync')."
+)
 @click.option("--check", is_flag=True, help="Only check the sweep file (datasets included) and say what would run.")
 @launch_options
 @user_errors
-def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | None, batch: int | None,
-                storage: str | None,
-                tracking_uri: str | None, no_mlflow: bool, check: bool, backend: str, scheduler: str | None,
-                heartbeat_interval: int, grace_period: int) -> int:
+def run_command(
+    spec: str,
+    trials: int | None,
+    jobs: int | None,
+    seed: int | None,
+    batch: int | None,
+    storage: str | None,
+    tracking_uri: str | None,
+    no_mlflow: bool,
+    check: bool,
+    backend: str,
+    scheduler: str | None,
+    heartbeat_interval: int,
+    grace_period: int,
+) -> int:
     """Run a sweep, or resume it to its totals: one Optuna study per dataset.
 
     SPEC_OR_PRESET is a sweep file (TOML) or a built-in preset (see 'sweep presets').
@@ -63,17 +87,23 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
     source = open_source(config, storage or DEFAULT_STORAGE) if config.warm_start is not None else None
     if check:
         searched = ", ".join(sorted(config.space.searched)) or "nothing"
-        objective = (f"objective {config.objective}" if not config.multi else
-                     f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)")
-        click.echo(f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
-                   f"{config.trials} trials each, searching {searched}; input features "
-                   f"{config.space.describe_features()}; sampler {config.sampler.name}, "
-                   f"pruner {config.pruner.name}, {objective}.")
+        objective = (
+            f"objective {config.objective}"
+            if not config.multi
+            else f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)"
+        )
+        click.echo(
+            f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
+            f"{config.trials} trials each, searching {searched}; input features "
+            f"{config.space.describe_features()}; sampler {config.sampler.name}, "
+            f"pruner {config.pruner.name}, {objective}."
+        )
         if source is not None:
             click.echo(source.describe([d.name for d in config.datasets]) + ".")
         return 0
-    click.echo(f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, "
-               f"storage {where}", err=True)
+    click.echo(
+        f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, storage {where}", err=True
+    )
     progress = Progress(sweep=config.name)
     last: list[MlflowStatus] = []
 
@@ -83,8 +113,14 @@ def run_command(spec: str, trials: int | None, jobs: int | None, seed: int | Non
 
     try:
         summaries = run_sweep(
-            config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch,
-            on_progress=progress, on_mlflow=on_mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            config,
+            storage_url=storage,
+            tracking_uri=tracking_uri,
+            track=not no_mlflow,
+            launch=launch,
+            on_progress=progress,
+            on_mlflow=on_mlflow,
+            warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
             note=lambda msg: click.echo(msg, err=True),
         )
     except SweepInterrupted as exc:
@@ -108,8 +144,13 @@ def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:
         lenient = load_spec(spec, stored=True)  # another mistake in the file: that one's line
         try:  # read only: no journal file, SQLite file or database tables created to answer
             path = storage_file(storage)
-            found = [] if path is not None and not os.path.isfile(path) else find_sweep(
-                open_storage(storage, heartbeat_interval=None, checked=storage_kind(storage) == "rdb"), lenient.name)
+            found = (
+                []
+                if path is not None and not os.path.isfile(path)
+                else find_sweep(
+                    open_storage(storage, heartbeat_interval=None, checked=storage_kind(storage) == "rdb"), lenient.name
+                )
+            )
         except Exception:  # noqa: BLE001 - no storage to resume from: the file's own mistake is the answer
             found = []
         identity = lenient.identity()

@@ -29,11 +29,11 @@ def status_command(sweep: SweepRef, as_json: bool) -> None:
       sweep status playground --json
     """
     from studies.sweep import summarize
+
     summaries = summarize(sweep.storage, sweep.name)
     objective = sweep.studies[0].sweep.objective
     if as_json:
         shown = objective if isinstance(objective, str) else list(objective)
-        click.echo(json.dumps({"sweep": sweep.name, "objective": shown,
-                               "studies": [s.to_dict() for s in summaries]}))
+        click.echo(json.dumps({"sweep": sweep.name, "objective": shown, "studies": [s.to_dict() for s in summaries]}))
     else:
         click.echo(summary_table(summaries, objective=objective))

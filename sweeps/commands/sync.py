@@ -27,10 +27,12 @@ def sync_command(sweep: SweepRef, tracking_uri: str | None) -> None:
       sweep sync playground --tracking-uri http://127.0.0.1:5000
     """
     from studies.tracking import Tracker
+
     problems: list[str] = []
     url = sweep.storage_url or DEFAULT_STORAGE
-    tracker = Tracker(sweep.name, tracking_uri, storage_url=url if "://" in url else os.path.abspath(url),
-                      warn=problems.append)
+    tracker = Tracker(
+        sweep.name, tracking_uri, storage_url=url if "://" in url else os.path.abspath(url), warn=problems.append
+    )
     created = tracker.sync(sweep.storage, final=True)
     tracker.release()
     if problems:
@@ -38,7 +40,9 @@ def sync_command(sweep: SweepRef, tracking_uri: str | None) -> None:
     seen, behind = tracker.progress()
     click.echo(f"{created} run(s) created in MLflow at {tracker.uri}.")
     if behind:
-        click.echo(f"{behind} more are written by the sweep's running writers"
-                   + (f" ({tracker.busy})." if tracker.busy else "."))
+        click.echo(
+            f"{behind} more are written by the sweep's running writers"
+            + (f" ({tracker.busy})." if tracker.busy else ".")
+        )
     if tracker.experiment_id is not None:
         click.echo("\n".join(mlflow_links(sweep.name, tracker.experiment_id, tracker.mlflow.resolved_uri)))

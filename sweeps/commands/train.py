@@ -24,7 +24,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
-        raise UserError(f"'--hidden' must be comma-separated layer widths >= 1 such as '8,8', or 'none', but got {text!r}.")
+        raise UserError(
+            f"'--hidden' must be comma-separated layer widths >= 1 such as '8,8', or 'none', but got {text!r}."
+        )
     return sizes
 
 
@@ -62,9 +64,15 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
 @click.command("train")
 @click.option("--dataset", "dataset", required=True, help="Built-in name (circle, xor, iris, ...) or a .csv/.npz path.")
 @click.option("--label", default=None, help="CSV label column (default: the last column).")
-@click.option("--features", default="linear", show_default=True,
-              help="Input feature families, comma-separated: linear, squares, products, sines.")
-@click.option("--hidden", default="8,8", show_default=True, help="Hidden layer widths, comma-separated; 'none' for none.")
+@click.option(
+    "--features",
+    default="linear",
+    show_default=True,
+    help="Input feature families, comma-separated: linear, squares, products, sines.",
+)
+@click.option(
+    "--hidden", default="8,8", show_default=True, help="Hidden layer widths, comma-separated; 'none' for none."
+)
 @click.option("--activation", type=click.Choice(sorted(ACTIVATIONS)), default="tanh", show_default=True)
 @click.option("--learning-rate", type=float, default=0.03, show_default=True)
 @click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=200, show_default=True)
@@ -72,12 +80,29 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
 @click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="sgd", show_default=True)
 @click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 regularization rate.")
 @click.option("--l1", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L1 regularization rate.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the split, the weights and the shuffling.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the split, the weights and the shuffling.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the arguments and the curves.")
 @user_errors
 def train_command(
-    dataset: str, label: str | None, features: str, hidden: str, activation: str, learning_rate: float, epochs: int,
-    batch_size: int, optimizer: str, l2: float, l1: float, seed: int, as_json: bool,
+    dataset: str,
+    label: str | None,
+    features: str,
+    hidden: str,
+    activation: str,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    l2: float,
+    l1: float,
+    seed: int,
+    as_json: bool,
 ) -> None:
     """Train one network on one dataset and print how it went.
 
@@ -96,19 +121,37 @@ def train_command(
     ds = with_features(ds, families)
     model = MLP(ds.n_features, sizes, ds.n_outputs, activation=activation, seed=seed)
     args = {
-        "dataset": dataset, "label": label, "features": list(families), "hidden": list(sizes), "activation": activation,
-        "learning_rate": learning_rate, "epochs": epochs, "batch_size": batch_size,
-        "optimizer": optimizer, "l2": l2, "l1": l1, "seed": seed,
+        "dataset": dataset,
+        "label": label,
+        "features": list(families),
+        "hidden": list(sizes),
+        "activation": activation,
+        "learning_rate": learning_rate,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "l2": l2,
+        "l1": l1,
+        "seed": seed,
     }
     # The bar draws itself only on a terminal; piped output (or --json) stays clean.
     show = sys.stderr.isatty()
     with click.progressbar(length=epochs, label=f"training on {ds.name}", file=sys.stderr, hidden=not show) as bar:
+
         def on_epoch(epoch: int, history: History) -> None:
             bar.update(1)
 
         history = train(
-            model, ds, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
-            optimizer=optimizer, l2=l2, l1=l1, seed=seed, on_epoch=on_epoch,
+            model,
+            ds,
+            learning_rate=learning_rate,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            l2=l2,
+            l1=l1,
+            seed=seed,
+            on_epoch=on_epoch,
         )
     if as_json:
         out = {"arguments": args, "task": ds.task, "train_cost": history.train_cost, "val_cost": history.val_cost}

@@ -60,13 +60,17 @@ def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
     """(sweep, experiment id, has its shared views) of each sweep's experiment the MLflow server
     at ``api`` holds, read through its REST API; ``[]`` if it can't be read."""
     from studies.tracking import SHARE_TAG, STUDIES_VIEW
+
     found, token = [], None
     # anything answering at that address may be no MLflow server: no links, never a traceback
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError, http.client.HTTPException):
         for _ in range(100):
             body = {"max_results": 1000, **({"page_token": token} if token else {})}
-            req = urllib.request.Request(f"{api}/api/2.0/mlflow/experiments/search", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"{api}/api/2.0/mlflow/experiments/search",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(req, timeout=10) as resp:
                 page = json.load(resp)
             for exp in page.get("experiments", []):
@@ -125,16 +129,23 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
     try:
         if not store_uri.startswith("http"):
             with signals.critical():  # never a server started and not known
-                pids.append(sup.start(
-                    [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
-                    env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri}))
+                pids.append(
+                    sup.start(
+                        [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
+                        env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
+                    )
+                )
             _wait_up(f"http://{HOST}:{port}/health", sup, pids[-1], "mlflow ui")
             click.echo(f"MLflow UI: http://{HOST}:{port}")
             _print_links(f"http://{HOST}:{port}", port)
         if with_optuna:
             with signals.critical():
-                pids.append(sup.start([sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
-                                      env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE}))
+                pids.append(
+                    sup.start(
+                        [sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
+                        env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE},
+                    )
+                )
             _wait_up(f"http://{HOST}:{optuna_port}/", sup, pids[-1], "optuna-dashboard")
             click.echo(f"optuna-dashboard: http://{HOST}:{optuna_port}")
         click.echo("Press Ctrl-C to stop.")

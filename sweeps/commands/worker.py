@@ -14,16 +14,36 @@ __all__ = ["worker_command"]
 
 
 @click.command("worker")
-@click.option("--jobs", type=int, default=None, help="Worker processes on this host (default: all cores, but one for the MLflow writer with --mlflow).")
-@click.option("--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default: the sweep's).")
+@click.option(
+    "--jobs",
+    type=int,
+    default=None,
+    help="Worker processes on this host (default: all cores, but one for the MLflow writer with --mlflow).",
+)
+@click.option(
+    "--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default: the sweep's)."
+)
 @tracking_option
-@click.option("--mlflow", "track", is_flag=True,
-              help="Also write this host's trials to MLflow (else the 'sweep run' host writes them, later).")
+@click.option(
+    "--mlflow",
+    "track",
+    is_flag=True,
+    help="Also write this host's trials to MLflow (else the 'sweep run' host writes them, later).",
+)
 @launch_options
 @user_errors
 @named_sweep
-def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, tracking_uri: str | None, track: bool,
-                   backend: str, scheduler: str | None, heartbeat_interval: int, grace_period: int) -> int:
+def worker_command(
+    sweep: SweepRef,
+    jobs: int | None,
+    batch: int | None,
+    tracking_uri: str | None,
+    track: bool,
+    backend: str,
+    scheduler: str | None,
+    heartbeat_interval: int,
+    grace_period: int,
+) -> int:
     """Join sweep NAME: its spec is read from the storage; work until every study has its total.
 
     Start any number of workers, on any hosts, at any time; stop them at any time (their
@@ -39,22 +59,31 @@ def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, trackin
     from studies.sweep import check_data, data_signatures
     from sweeps.limits import max_jobs
     from sweeps.spec import apply_overrides, spec_from_dict
+
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     name, storage, store, found = sweep.name, sweep.storage_url, sweep.storage, list(sweep.studies)
     stored = dict(found[0].config)
     stored["trials"] = max(s.total for s in found)
     if isinstance(stored.get("jobs"), int) and stored["jobs"] > max_jobs():
         del stored["jobs"]  # another host's count, more than this one runs: all cores here, or --jobs
-    config = apply_overrides(spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True), jobs=jobs, batch=batch,
-                             stored=True)
+    config = apply_overrides(
+        spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True),
+        jobs=jobs,
+        batch=batch,
+        stored=True,
+    )
     names = {s.name for s in found}
     missing = [config.study_name(ref) for ref in config.datasets if config.study_name(ref) not in names]
     if missing:
-        raise UserError(f"sweep {name!r} in storage {redact(storage or DEFAULT_STORAGE)} has no study {missing[0]!r} "
-                        f"(it lists {sorted(names)}); was it deleted? Run 'sweep run SPEC' to recreate it.")
+        raise UserError(
+            f"sweep {name!r} in storage {redact(storage or DEFAULT_STORAGE)} has no study {missing[0]!r} "
+            f"(it lists {sorted(names)}); was it deleted? Run 'sweep run SPEC' to recreate it."
+        )
     check_data(store, config, [(s.dataset, s.study_id) for s in found], data_signatures(config))
-    click.echo(f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage "
-               f"{redact(storage or DEFAULT_STORAGE)}", err=True)
+    click.echo(
+        f"worker for sweep {name!r}: {len(config.datasets)} dataset(s), storage {redact(storage or DEFAULT_STORAGE)}",
+        err=True,
+    )
     progress = Progress(sweep=name)
     last: list[MlflowStatus] = []
 
@@ -64,8 +93,15 @@ def worker_command(sweep: SweepRef, jobs: int | None, batch: int | None, trackin
 
     try:
         summaries = run_sweep(
-            config, storage_url=storage, tracking_uri=tracking_uri, track=track, launch=launch, create=False,
-            on_progress=progress, on_mlflow=on_mlflow, warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            config,
+            storage_url=storage,
+            tracking_uri=tracking_uri,
+            track=track,
+            launch=launch,
+            create=False,
+            on_progress=progress,
+            on_mlflow=on_mlflow,
+            warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None

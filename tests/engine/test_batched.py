@@ -15,8 +15,18 @@ MEMBERS = [Member((3, 5), 0.05, l2=1e-3), Member((6, 2), 0.02, l1=1e-3), Member(
 
 def _single(ds, m: Member, activation: str, optimizer: str, epochs: int, batch: int = 10, **kw):
     model = MLP(ds.n_features, m.hidden, ds.n_outputs, activation=activation, seed=m.seed, dtype=np.float64)
-    return model, train(model, ds, learning_rate=m.learning_rate, epochs=epochs, batch_size=batch,
-                        optimizer=optimizer, l2=m.l2, l1=m.l1, seed=m.seed, **kw)
+    return model, train(
+        model,
+        ds,
+        learning_rate=m.learning_rate,
+        epochs=epochs,
+        batch_size=batch,
+        optimizer=optimizer,
+        l2=m.l2,
+        l1=m.l1,
+        seed=m.seed,
+        **kw,
+    )
 
 
 def _assert_same(h, hs):
@@ -26,15 +36,19 @@ def _assert_same(h, hs):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, err_msg=field)
     assert (h.divergence is None) == (hs.divergence is None)
     if h.divergence is not None:
-        assert (h.divergence.epoch, h.divergence.step, h.divergence.cause) == \
-               (hs.divergence.epoch, hs.divergence.step, hs.divergence.cause)
+        assert (h.divergence.epoch, h.divergence.step, h.divergence.cause) == (
+            hs.divergence.epoch,
+            hs.divergence.step,
+            hs.divergence.cause,
+        )
 
 
 @pytest.mark.parametrize(("activation", "optimizer"), list(itertools.product(sorted(ACTIVATIONS), sorted(OPTIMIZERS))))
 def test_members_equal_single_networks(activation, optimizer):
     ds = load_dataset("circle", noise=0.1)
-    out = train_stacked(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer=optimizer,
-                        dtype=np.float64)
+    out = train_stacked(
+        MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer=optimizer, dtype=np.float64
+    )
     for m, (model, h) in zip(MEMBERS, out):
         single, hs = _single(ds, m, activation, optimizer, 4)
         _assert_same(h, hs)
@@ -48,10 +62,19 @@ NESTEROV = {"momentum": 0.8, "nesterov": True}
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_nesterov_members_equal_single_networks(activation):
     ds = load_dataset("circle", noise=0.1)
-    out = train_stacked(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
-                        dtype=np.float64, **NESTEROV)
-    plain = train_stacked(MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum",
-                          momentum=0.8, dtype=np.float64)
+    out = train_stacked(
+        MEMBERS, ds, activation=activation, epochs=4, batch_size=10, optimizer="momentum", dtype=np.float64, **NESTEROV
+    )
+    plain = train_stacked(
+        MEMBERS,
+        ds,
+        activation=activation,
+        epochs=4,
+        batch_size=10,
+        optimizer="momentum",
+        momentum=0.8,
+        dtype=np.float64,
+    )
     for m, (model, h), (_, hp) in zip(MEMBERS, out, plain):
         single, hs = _single(ds, m, activation, "momentum", 4, **NESTEROV)
         _assert_same(h, hs)
@@ -109,8 +132,7 @@ def test_padding_changes_nothing_even_where_the_activation_of_zero_is_not_zero()
     # sigmoid(0) = 1/2: padded units must be masked, and L1/Adam must leave their zeros alone.
     ds = load_dataset("spiral")
     members = [Member((2, 3), 0.5, l1=1e-2), Member((9, 7), 0.1)]
-    out = train_stacked(members, ds, activation="sigmoid", epochs=3, batch_size=10, optimizer="adam",
-                        dtype=np.float64)
+    out = train_stacked(members, ds, activation="sigmoid", epochs=3, batch_size=10, optimizer="adam", dtype=np.float64)
     narrow, h = out[0]
     assert [w.shape for w in narrow.weights] == [(2, 2), (2, 3), (3, 1)]
     single, hs = _single(ds, members[0], "sigmoid", "adam", 3)
@@ -119,10 +141,16 @@ def test_padding_changes_nothing_even_where_the_activation_of_zero_is_not_zero()
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
 
 
-MIXED = [Member((3, 5), 0.05, l2=1e-3, activation="relu"), Member((6,), 0.02, l1=1e-3, activation="sigmoid"),
-         Member((), 0.1, activation="tanh"), Member((4, 2, 3), 0.1, activation="tanh"),
-         Member((2,), 0.3, activation="relu"), Member((5, 5, 5), 0.03, l1=1e-3, activation="sigmoid"),
-         Member((2, 4), 0.05, l2=1e-2, activation="sigmoid"), Member((3,), 0.02, activation="linear")]
+MIXED = [
+    Member((3, 5), 0.05, l2=1e-3, activation="relu"),
+    Member((6,), 0.02, l1=1e-3, activation="sigmoid"),
+    Member((), 0.1, activation="tanh"),
+    Member((4, 2, 3), 0.1, activation="tanh"),
+    Member((2,), 0.3, activation="relu"),
+    Member((5, 5, 5), 0.03, l1=1e-3, activation="sigmoid"),
+    Member((2, 4), 0.05, l2=1e-2, activation="sigmoid"),
+    Member((3,), 0.02, activation="linear"),
+]
 # Sigmoid members of depths 1, 2, 3 next to tanh ones of depths 3 and 0: at every layer the
 # sigmoid and tanh rows that have it form one run (their tanh and derivative shared).
 
@@ -166,7 +194,7 @@ def test_alone_in_a_stack_of_the_same_widths_is_bit_identical():
     widths = [8, 8, 8]
     out = train_stacked(MIXED, ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
     for m, (model, h) in zip(MIXED, out):
-        (alone, ha), = train_stacked([m], ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
+        ((alone, ha),) = train_stacked([m], ds, epochs=3, batch_size=10, optimizer="adam", widths=widths)
         mine, alone_d = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), alone_d.pop("epoch_time")
         assert mine == alone_d
@@ -179,8 +207,9 @@ def test_a_nesterov_member_alone_in_a_stack_of_the_same_widths_is_bit_identical(
     widths = [8, 8, 8]
     out = train_stacked(MIXED, ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths, **NESTEROV)
     for m, (model, h) in zip(MIXED, out):
-        (alone, ha), = train_stacked([m], ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths,
-                                     **NESTEROV)
+        ((alone, ha),) = train_stacked(
+            [m], ds, epochs=3, batch_size=10, optimizer="momentum", widths=widths, **NESTEROV
+        )
         mine, alone_d = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), alone_d.pop("epoch_time")
         assert mine == alone_d
@@ -191,8 +220,9 @@ def test_a_nesterov_member_alone_in_a_stack_of_the_same_widths_is_bit_identical(
 def test_bad_stacks():
     ds = load_dataset("xor")
     with pytest.raises(ValueError, match=r"'widths' must give every hidden layer of the deepest member \(2\)"):
-        train_stacked([Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10,
-                      widths=[4])
+        train_stacked(
+            [Member((2,), 0.1), Member((2, 2), 0.1)], ds, activation="tanh", epochs=1, batch_size=10, widths=[4]
+        )
     with pytest.raises(ValueError, match="'activation' must be one of"):
         train_stacked([Member((2,), 0.1)], ds, activation="gelu", epochs=1, batch_size=10)
     with pytest.raises(ValueError, match="'activation' must be one of"):
@@ -243,8 +273,10 @@ def test_members_of_several_datasets_share_a_stack():
     # Studies of same-shaped datasets (the playground's) train in one stack, each member on its own data.
     sets = {name: load_dataset(name) for name in ("circle", "xor", "spiral")}
     stack = Stack(sets["circle"], widths=[6, 6, 6], epochs=4, batch_size=10, dtype=np.float64)
-    placed = [(m, sets[name], stack.add(m, dataset=sets[name]))
-              for m, name in zip(MIXED, itertools.cycle(["circle", "xor", "spiral"]))]
+    placed = [
+        (m, sets[name], stack.add(m, dataset=sets[name]))
+        for m, name in zip(MIXED, itertools.cycle(["circle", "xor", "spiral"]))
+    ]
     while len(stack):
         stack.step_epoch()
     stack.flush()
@@ -263,7 +295,7 @@ def test_a_member_of_a_many_dataset_stack_retrains_alone_bit_for_bit():
         stack.step_epoch()
     stack.flush()
     for i, (m, h) in enumerate(zip(MIXED, handles)):
-        (alone, ha), = train_stacked([m], sets[i % 2], epochs=3, batch_size=10, widths=[8, 8, 8])
+        ((alone, ha),) = train_stacked([m], sets[i % 2], epochs=3, batch_size=10, widths=[8, 8, 8])
         mine, theirs = stack.history(h).to_dict(), ha.to_dict()
         mine.pop("epoch_time"), theirs.pop("epoch_time")
         assert mine == theirs
@@ -281,9 +313,15 @@ def _padded_stack(optimizer: str, dtype) -> list:
     from engine import with_features
 
     raw = load_dataset("spiral", noise=0.1)
-    sets = [with_features(raw, f) for f in (["products"], ["linear", "sines"], ["linear", "squares", "products", "sines"])]
-    members = [Member((4,), 0.05, l2=1e-3, activation="tanh"), Member((3, 2), 0.05, l1=1e-3, activation="relu"),
-               Member((), 0.1, activation="tanh"), Member((5,), 0.05, activation="sigmoid")]
+    sets = [
+        with_features(raw, f) for f in (["products"], ["linear", "sines"], ["linear", "squares", "products", "sines"])
+    ]
+    members = [
+        Member((4,), 0.05, l2=1e-3, activation="tanh"),
+        Member((3, 2), 0.05, l1=1e-3, activation="relu"),
+        Member((), 0.1, activation="tanh"),
+        Member((5,), 0.05, activation="sigmoid"),
+    ]
     stack = Stack(sets[0], inputs=7, widths=[7, 7], epochs=3, batch_size=10, optimizer=optimizer, dtype=dtype)
     placed = [(m, sets[i % 3], stack.add(m, dataset=sets[i % 3])) for i, m in enumerate(members)]
     while len(stack):
@@ -303,7 +341,7 @@ def test_members_of_other_input_features_share_a_padded_stack(optimizer):
         for a, b in zip(model.params, single.params):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-10)
     for m, ds, model, h in _padded_stack(optimizer, np.float32):
-        (alone, ha), = train_stacked([m], ds, epochs=3, batch_size=10, optimizer=optimizer, widths=[7, 7], inputs=7)
+        ((alone, ha),) = train_stacked([m], ds, epochs=3, batch_size=10, optimizer=optimizer, widths=[7, 7], inputs=7)
         mine, theirs = h.to_dict(), ha.to_dict()
         mine.pop("epoch_time"), theirs.pop("epoch_time")
         assert mine == theirs  # retrained alone with the same widths and inputs: bit for bit
@@ -318,6 +356,9 @@ def test_a_stack_refuses_inputs_narrower_than_its_data():
     with pytest.raises(ValueError, match=r"'inputs' must be an integer >= 4, but got 3"):
         Stack(wide, inputs=3, widths=[4], epochs=1, batch_size=10, activation="tanh")
     stack = Stack(load_dataset("xor"), inputs=3, widths=[4], epochs=1, batch_size=10, activation="tanh")
-    with pytest.raises(ValueError, match=r"dataset 'xor' can't share a stack with 'xor': its n_features is 4, "
-                                         r"more than the stack's 3 inputs"):
+    with pytest.raises(
+        ValueError,
+        match=r"dataset 'xor' can't share a stack with 'xor': its n_features is 4, "
+        r"more than the stack's 3 inputs",
+    ):
         stack.add(Member((2,), 0.1), dataset=wide)

@@ -89,8 +89,10 @@ def test_regression_generators():
 
 def test_csv_with_string_labels_and_label_option(tmp_path):
     path = tmp_path / "flowers.csv"
-    path.write_text("colour,petal,width,species\n" + "".join(
-        f"{i % 3},{i * 0.1},{(i * 7) % 5},{['zeta', 'alpha', 'mid'][i % 3]}\n" for i in range(60)))
+    path.write_text(
+        "colour,petal,width,species\n"
+        + "".join(f"{i % 3},{i * 0.1},{(i * 7) % 5},{['zeta', 'alpha', 'mid'][i % 3]}\n" for i in range(60))
+    )
     ds = load_dataset(str(path))
     assert ds.name == "flowers" and ds.task == "multiclass"
     assert ds.class_names == ("alpha", "mid", "zeta")  # sorted order
@@ -167,23 +169,35 @@ def test_binary_file_is_not_a_csv(tmp_path):
         (lambda: load_dataset("mnist"), r"unknown dataset 'mnist': must be one of \['breast_cancer', 'circle'"),
         (lambda: load_dataset("missing.csv"), "dataset file 'missing.csv' does not exist"),
         (lambda: load_dataset("circle", noise=0.9), r"'noise' must be a number in \[0, 0.5\], but got 0.9"),
-        (lambda: load_dataset("circle", n_sample=10), r"unknown option 'n_sample'; allowed options are \['n_samples', 'noise'"),
+        (
+            lambda: load_dataset("circle", n_sample=10),
+            r"unknown option 'n_sample'; allowed options are \['n_samples', 'noise'",
+        ),
         (lambda: load_dataset("iris", noise=0.1), "unknown option 'noise'"),
         (lambda: from_arrays([[1.0], [np.nan]] * 5, [0, 1] * 5), "X contains NaN or infinity"),
         (lambda: from_arrays([[1.0]] * 10, [0, 1] * 4), "X and y must have the same number of rows, but got 10 and 8"),
         (lambda: from_arrays([[1.0]] * 10, [3] * 10), "needs at least 2 classes, but got 1"),
-        (lambda: from_arrays([[1.0]] * 10, [0, 1] * 5, val_fraction=0.7), r"'val_fraction' must be a number in \(0, 0.5\)"),
+        (
+            lambda: from_arrays([[1.0]] * 10, [0, 1] * 5, val_fraction=0.7),
+            r"'val_fraction' must be a number in \(0, 0.5\)",
+        ),
         (lambda: from_arrays([[1.0]] * 3, [0, 1, 0]), "too few to split"),
         (lambda: from_arrays(np.zeros((0, 2)), np.zeros(0)), "0 rows are too few to split"),
         (lambda: from_arrays(np.zeros((0, 2)), np.array([], dtype="<U1")), "0 rows are too few to split"),
         (lambda: from_arrays([[1.0]] * 10, np.zeros(10)), r"needs at least 2 classes, but got 1 \(0.0\)\.$"),
-        (lambda: from_arrays([[1.0, 2.0]] * 9 + [[1.0, 1e300]], [0, 1] * 5, feature_names=["a", "b"]),
-         r"X holds 1e\+300 at row 9, column 1 \('b'\): values must be within \+-1e\+75"),
+        (
+            lambda: from_arrays([[1.0, 2.0]] * 9 + [[1.0, 1e300]], [0, 1] * 5, feature_names=["a", "b"]),
+            r"X holds 1e\+300 at row 9, column 1 \('b'\): values must be within \+-1e\+75",
+        ),
         (lambda: from_arrays([[1.0]] * 9 + [[-2e75]], [0, 1] * 5), r"X holds -2e\+75 at row 9, column 0:"),
-        (lambda: from_arrays([[float(i)] for i in range(10)], [1.0] * 9 + [1e200], task="regression"),
-         r"regression target holds 1e\+200 at row 9"),
-        (lambda: from_arrays([[float(i)] for i in range(10)], [1.0] * 9 + [np.nan], task="regression"),
-         r"regression target holds nan at row 9"),
+        (
+            lambda: from_arrays([[float(i)] for i in range(10)], [1.0] * 9 + [1e200], task="regression"),
+            r"regression target holds 1e\+200 at row 9",
+        ),
+        (
+            lambda: from_arrays([[float(i)] for i in range(10)], [1.0] * 9 + [np.nan], task="regression"),
+            r"regression target holds nan at row 9",
+        ),
     ],
 )
 def test_bad_input_is_named(call, message):

@@ -31,8 +31,7 @@ def test_on_two_dimensional_data_all_families_are_the_playgrounds_seven():
     x = np.array([[2.0, 3.0]])
     full = expand(x, ["linear", "squares", "products", "sines"])
     np.testing.assert_array_equal(full, [[2.0, 3.0, 4.0, 9.0, 6.0, np.sin(2.0), np.sin(3.0)]])
-    assert expanded_names(("x1", "x2"), list(FEATURES)) == (
-        "x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
+    assert expanded_names(("x1", "x2"), list(FEATURES)) == ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
 
 
 def test_expanded_inputs_are_standardized_with_training_statistics_only():
@@ -81,23 +80,35 @@ def test_expansion_is_deterministic_and_trains():
     assert h.epochs == 3 and h.divergence is None
 
 
-@pytest.mark.parametrize("features, message", [
-    (["cubes"], r"'features' must be a list of families from \['linear', 'products', 'sines', 'squares'\], "
-                r"but got 'cubes'"),
-    ([], r"'features' must be a non-empty list of families from \['linear', 'products', 'sines', 'squares'\], "
-         r"but got \[\]"),
-    ("linear", r"must be a non-empty list of families .* but got 'linear'"),
-    (["sines", "sines"], r"'features' lists 'sines' twice"),
-    ([3], r"but got 3"),
-])
+@pytest.mark.parametrize(
+    "features, message",
+    [
+        (
+            ["cubes"],
+            r"'features' must be a list of families from \['linear', 'products', 'sines', 'squares'\], "
+            r"but got 'cubes'",
+        ),
+        (
+            [],
+            r"'features' must be a non-empty list of families from \['linear', 'products', 'sines', 'squares'\], "
+            r"but got \[\]",
+        ),
+        ("linear", r"must be a non-empty list of families .* but got 'linear'"),
+        (["sines", "sines"], r"'features' lists 'sines' twice"),
+        ([3], r"but got 3"),
+    ],
+)
 def test_bad_families_are_named(features, message):
     with pytest.raises(ValueError, match=message):
         with_features(load_dataset("circle"), features)
 
 
 def test_products_on_wide_data_is_refused_with_the_limit():
-    with pytest.raises(ValueError, match=r"'products' takes at most 32 raw features \(496 pairwise products\), "
-                                         r"but dataset 'digits' has 64 \(2016 products\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'products' takes at most 32 raw features \(496 pairwise products\), "
+        r"but dataset 'digits' has 64 \(2016 products\)",
+    ):
         with_features(load_dataset("digits"), ["linear", "products"])
     with pytest.raises(ValueError, match=r"'products' needs at least 2 raw features, but dataset 'one' has 1"):
         with_features(from_arrays(np.arange(40.0)[:, None], np.arange(40) % 2, name="one"), ["products"])

@@ -105,7 +105,14 @@ def test_float32_and_float64_agree():
 
 def test_case_seeds_are_the_same_in_every_process():
     code = "from tests.engine.test_gradients import case_seed; print(case_seed('relu', 'softmax', 'l2', (4, 3)))"
-    seeds = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={**os.environ, "PYTHONHASHSEED": str(salt)}).stdout.strip()
-             for salt in (1, 2)}
+    seeds = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(salt)},
+        ).stdout.strip()
+        for salt in (1, 2)
+    }
     assert seeds == {str(case_seed("relu", "softmax", "l2", (4, 3)))}

@@ -30,8 +30,11 @@ def test_estimates_grow_with_the_shapes_and_largest_inverts_them():
     assert train_bytes((2, 8, 1), 4, n_train=300, n_val=100) > mlp_bytes((2, 8, 1), 4)
     one = stack_bytes(1, 8, 2, 1, members=1, n_train=300, n_val=100)
     assert stack_bytes(1, 8, 2, 1, members=4, n_train=300, n_val=100) == 4 * one
-    assert stack_bytes(2, 8, 2, 1, members=1, n_train=300, n_val=100) > one > stack_bytes(0, 8, 2, 1, members=1,
-                                                                                         n_train=300, n_val=100)
+    assert (
+        stack_bytes(2, 8, 2, 1, members=1, n_train=300, n_val=100)
+        > one
+        > stack_bytes(0, 8, 2, 1, members=1, n_train=300, n_val=100)
+    )
     width = largest(lambda w: stack_bytes(2, w, 2, 1, members=8, n_train=300, n_val=100), 10**9)
     assert stack_bytes(2, width, 2, 1, members=8, n_train=300, n_val=100) <= machine_memory()
     assert stack_bytes(2, width + 1, 2, 1, members=8, n_train=300, n_val=100) > machine_memory()
@@ -49,8 +52,11 @@ def _peak(call) -> int:
 
 
 def test_a_generated_dataset_too_large_is_refused_before_it_is_drawn():
-    with pytest.raises(ValueError, match=rf"dataset 'circle': 'n_samples' = 10000000000 needs about .* of memory, "
-                                         rf"but this machine has {MEMORY}; at most about [\d,]+ rows fit\."):
+    with pytest.raises(
+        ValueError,
+        match=rf"dataset 'circle': 'n_samples' = 10000000000 needs about .* of memory, "
+        rf"but this machine has {MEMORY}; at most about [\d,]+ rows fit\.",
+    ):
         load_dataset("circle", n_samples=10**10)
     assert _peak(lambda: load_dataset("spiral", n_samples=10**12)) < 2**20
 
@@ -69,7 +75,9 @@ def _header_only_npz(path, shape, dtype="<f8") -> None:
 def test_npz_too_large_or_complex_is_refused_from_its_header(tmp_path):
     path = tmp_path / "huge.npz"
     _header_only_npz(path, (10**9, 100))
-    with pytest.raises(ValueError, match=rf"huge.npz' \(arrays of 745.1 GiB\) needs about .* but this machine has {MEMORY}"):
+    with pytest.raises(
+        ValueError, match=rf"huge.npz' \(arrays of 745.1 GiB\) needs about .* but this machine has {MEMORY}"
+    ):
         load_dataset(str(path))
     assert _peak(lambda: load_dataset(str(path))) < 2**20
     _header_only_npz(path, (10, 2), dtype="<c16")
@@ -93,13 +101,18 @@ def test_a_csv_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
     path.write_text("a,b\n1,0\n2,1\n" * 10)
     # As if each byte of the file cost the whole machine: the size alone decides.
     monkeypatch.setattr(datafiles, "_CSV_BYTES_PER_BYTE", machine_memory())
-    with pytest.raises(ValueError, match=r"big.csv' \(a CSV file of \d+ bytes\) needs about .* save large data as .npz"):
+    with pytest.raises(
+        ValueError, match=r"big.csv' \(a CSV file of \d+ bytes\) needs about .* save large data as .npz"
+    ):
         load_dataset(str(path))
 
 
 def test_a_network_too_large_is_refused_before_it_is_allocated():
-    with pytest.raises(ValueError, match=rf"a network 2-1000000000-1 needs about .* but this machine has {MEMORY}; "
-                                         r"use fewer or narrower layers\."):
+    with pytest.raises(
+        ValueError,
+        match=rf"a network 2-1000000000-1 needs about .* but this machine has {MEMORY}; "
+        r"use fewer or narrower layers\.",
+    ):
         MLP(2, (10**9,), 1)
     assert _peak(lambda: MLP(2, (10**6, 10**6), 1)) < 2**20
 
@@ -109,16 +122,20 @@ def test_training_too_large_is_refused_before_it_starts():
     rows = len(ds.y_train)
     width = machine_memory() // (4 * rows) + 1  # a small network, but a forward pass over every row won't fit
     model = MLP(2, (width,), 1, activation="tanh")
-    with pytest.raises(ValueError, match=rf"training a network 2-{width}-1 on {rows} rows needs about .* but this "
-                                         rf"machine has {MEMORY}; use fewer or narrower layers\."):
+    with pytest.raises(
+        ValueError,
+        match=rf"training a network 2-{width}-1 on {rows} rows needs about .* but this "
+        rf"machine has {MEMORY}; use fewer or narrower layers\.",
+    ):
         train(model, ds, learning_rate=0.1, epochs=1, batch_size=10)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_a_stack_of_astronomically_many_epochs_trains_without_a_table_per_epoch(optimizer):
     ds = load_dataset("xor")
-    stack = Stack(ds, widths=[4], epochs=10**15, batch_size=10, optimizer=optimizer, dtype=np.float64,
-                  activation="relu")
+    stack = Stack(
+        ds, widths=[4], epochs=10**15, batch_size=10, optimizer=optimizer, dtype=np.float64, activation="relu"
+    )
     stack.add(Member((4,), 0.05, seed=3), dataset=ds)
     for _ in range(3):
         stack.step_epoch()
@@ -150,6 +167,6 @@ def test_adam_step_sizes_are_bit_identical_to_a_full_table():
         t = np.arange(1, 400 * steps + 1, dtype=np.float64)
         table = (np.sqrt(1 - 0.999**t) / (1 - 0.9**t)).astype(dtype)
         first = np.array([0, 7 * steps, 123 * steps, 399 * steps])
-        expected = np.stack([table[f:f + steps] for f in first])
+        expected = np.stack([table[f : f + steps] for f in first])
         adam = Adam(np.zeros((4, 3), dtype=dtype), learning_rate=np.ones((4, 1), dtype=dtype))
         assert adam.corrections(first, steps, dtype).tobytes() == expected.tobytes()

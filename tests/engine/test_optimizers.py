@@ -9,8 +9,14 @@ import pytest
 from engine import OPTIMIZERS
 from engine.optimizers import Adam, Momentum, make_optimizer
 
-CASES = [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}), ("momentum", {"momentum": 0.5}),
-         ("adam", {}), ("adam", {"scale_first": True})]
+CASES = [
+    ("sgd", {}),
+    ("momentum", {}),
+    ("momentum", {"nesterov": True}),
+    ("momentum", {"momentum": 0.5}),
+    ("adam", {}),
+    ("adam", {"scale_first": True}),
+]
 
 
 def _steps(opt, grads, step_sizes=None):
@@ -47,8 +53,11 @@ def test_every_optimizer_is_in_the_table_and_built_by_name():
     params = np.zeros(3)
     for name, cls in OPTIMIZERS.items():
         assert type(make_optimizer(name, params, learning_rate=0.1)) is cls
-    with pytest.raises(ValueError, match=r"'optimizer' must be one of \['adam', 'momentum', 'sgd'\], "
-                                         r"but got 'rmsprop'"):
+    with pytest.raises(
+        ValueError,
+        match=r"'optimizer' must be one of \['adam', 'momentum', 'sgd'\], "
+        r"but got 'rmsprop'",
+    ):
         make_optimizer("rmsprop", params, learning_rate=0.1)
     with pytest.raises(ValueError, match=r"'momentum' must be a number in \[0, 1\), but got 1.5"):
         make_optimizer("momentum", params, learning_rate=0.1, momentum=1.5)

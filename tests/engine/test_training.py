@@ -15,7 +15,11 @@ from engine import MLP, OPTIMIZERS, load_dataset, train
 def _fit(name, hidden, *, activation="tanh", lr=0.03, epochs=100, batch=10, optimizer="sgd", seed=0, **kw):
     ds = load_dataset(name, seed=seed)
     model = MLP(ds.n_features, hidden, ds.n_outputs, activation=activation, seed=seed)
-    return ds, model, train(model, ds, learning_rate=lr, epochs=epochs, batch_size=batch, optimizer=optimizer, seed=seed, **kw)
+    return (
+        ds,
+        model,
+        train(model, ds, learning_rate=lr, epochs=epochs, batch_size=batch, optimizer=optimizer, seed=seed, **kw),
+    )
 
 
 @pytest.mark.parametrize("name", ["xor", "circle"])
@@ -139,7 +143,10 @@ def test_model_must_fit_the_dataset():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"activation": "gelu"}, r"'activation' must be one of \['linear', 'relu', 'sigmoid', 'tanh'\], but got 'gelu'"),
+        (
+            {"activation": "gelu"},
+            r"'activation' must be one of \['linear', 'relu', 'sigmoid', 'tanh'\], but got 'gelu'",
+        ),
         ({"output": "softplus"}, r"'output' must be one of \['identity', 'sigmoid', 'softmax'\]"),
         ({"init": "lecun"}, r"'init' must be one of \['auto', 'glorot', 'he'\]"),
     ],
@@ -168,7 +175,9 @@ print(json.dumps({"h": [x.hex() for x in h.train_cost + h.val_cost + h.val_accur
 
 
 def test_bit_identical_across_processes():
-    runs = [subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True) for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True) for _ in range(2)
+    ]
     a, b = (json.loads(r.stdout) for r in runs)
     assert a == b
     assert len(a["h"]) == 15

@@ -27,9 +27,19 @@ from sweeps.cli import cli
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("SWEEPS_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"))
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(
+    os.environ.get("SWEEPS_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots")
+)
 EPOCHS = 6
 
 
@@ -56,8 +66,12 @@ def served(sweep_file, tmp_path):
     assert CliRunner().invoke(cli, ["run", str(path)]).exit_code == 0
     assert CliRunner().invoke(cli, ["report", "web", "--out", "report", "--no-mlflow"]).exit_code == 0
     port, dash = _free_port(), _free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "sweeps", "ui", "--port", str(port), "--optuna",
-                           "--optuna-port", str(dash)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "ui", "--port", str(port), "--optuna", "--optuna-port", str(dash)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _up(f"http://127.0.0.1:{port}/health")
         _up(f"http://127.0.0.1:{dash}/dashboard/")
@@ -75,8 +89,11 @@ def test_ui_and_report_in_chromium(served):
     SHOTS.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(f"sqlite:///{where / 'mlflow.db'}")
     exp = client.get_experiment_by_name("web")
-    child = next(r for r in client.search_runs([exp.experiment_id])
-                 if r.data.tags.get("dataset") == "circle" and r.data.tags.get("outcome") == "complete")
+    child = next(
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if r.data.tags.get("dataset") == "circle" and r.data.tags.get("outcome") == "complete"
+    )
     base = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

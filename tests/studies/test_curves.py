@@ -55,13 +55,24 @@ def test_the_best_epoch_follows_the_objective():
 
 
 def test_curve_rows_hold_every_epoch_of_every_trial_and_the_value_that_diverged():
-    rows = curve_rows([
-        ("circle", 0, {"train_cost": [3.0, 2.0], "val_cost": [4.0, 1.0], "val_accuracy": [0.5, 0.75]}, None),
-        ("circle", 3, {"train_cost": [1.0], "val_cost": [2.0], "val_accuracy": [0.25]},
-         {"epoch": 2, "cost": "inf", "curve": "val_cost", "cause": "inf"}),
-        ("circle", 4, {"train_cost": [], "val_cost": []}, {"epoch": 1, "cost": 1e9, "cause": "exploding"}),
-        ("circle", 5, {"train_cost": [1.0], "val_cost": [2.0]}, {"epoch": 2, "cause": "nan"}),  # stored before 'cost'
-    ])
+    rows = curve_rows(
+        [
+            ("circle", 0, {"train_cost": [3.0, 2.0], "val_cost": [4.0, 1.0], "val_accuracy": [0.5, 0.75]}, None),
+            (
+                "circle",
+                3,
+                {"train_cost": [1.0], "val_cost": [2.0], "val_accuracy": [0.25]},
+                {"epoch": 2, "cost": "inf", "curve": "val_cost", "cause": "inf"},
+            ),
+            ("circle", 4, {"train_cost": [], "val_cost": []}, {"epoch": 1, "cost": 1e9, "cause": "exploding"}),
+            (
+                "circle",
+                5,
+                {"train_cost": [1.0], "val_cost": [2.0]},
+                {"epoch": 2, "cause": "nan"},
+            ),  # stored before 'cost'
+        ]
+    )
     assert list(rows) == ["dataset", "trial", "epoch", "train_cost", "val_cost", "val_accuracy"]
     assert rows["trial"] == [0, 0, 3, 3, 4, 5] and rows["epoch"] == [1, 2, 1, 2, 1, 1]
     assert rows["val_cost"] == [4.0, 1.0, 2.0, math.inf, None, 2.0]

@@ -72,7 +72,8 @@ def _visible_rows(page) -> list[dict[str, str]]:
     rows: dict[str, dict[str, str]] = {}
     for row in page.evaluate(ROWS):
         rows.setdefault(row["index"], {}).update(
-            {c["col"]: (c["text"].splitlines() or [""])[-1] for c in row["cells"] if c["seen"]})
+            {c["col"]: (c["text"].splitlines() or [""])[-1] for c in row["cells"] if c["seen"]}
+        )
     return list(rows.values())
 
 
@@ -108,8 +109,12 @@ def test_the_printed_links_open_every_study_with_its_best(sweep_file, tmp_path):
     assert sum(s.finished for s in summaries.values()) == len(DATASETS) * TRIALS
 
     port = _free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "sweeps", "ui", "--port", str(port)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "ui", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         out, deadline = "", time.monotonic() + 120
         while "Press Ctrl-C" not in out and time.monotonic() < deadline and ui.poll() is None:
@@ -128,8 +133,10 @@ def test_the_printed_links_open_every_study_with_its_best(sweep_file, tmp_path):
             for name in DATASETS:
                 page.get_by_role("link", name=name, exact=True).wait_for(timeout=90000)
             page.get_by_text(f"{len(DATASETS)} matching runs").wait_for(timeout=30000)
-            page.wait_for_function(f"() => document.querySelectorAll('[role=row] [role=gridcell]').length "
-                                   f">= {len(DATASETS)} * 6", timeout=30000)
+            page.wait_for_function(
+                f"() => document.querySelectorAll('[role=row] [role=gridcell]').length >= {len(DATASETS)} * 6",
+                timeout=30000,
+            )
             page.screenshot(path=str(SHOTS / "mlflow-dashboard-studies.png"))
             rows = _visible_rows(page)
             for name, s in summaries.items():
@@ -147,15 +154,19 @@ def test_the_printed_links_open_every_study_with_its_best(sweep_file, tmp_path):
             page.screenshot(path=str(SHOTS / "mlflow-dashboard-parent.png"))
             run_page = re.search(r"^(.*/runs/[0-9a-f]{32})", page.url).group(1)
             page.goto(f"{run_page}/artifacts/figures/history.png")
-            page.wait_for_function("() => [...document.querySelectorAll('img')].some(i => i.complete && "
-                                   "i.naturalWidth > 300)", timeout=60000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 300)",
+                timeout=60000,
+            )
             page.screenshot(path=str(SHOTS / "mlflow-dashboard-figure.png"))
 
             # The best trials: one run per study, its value and parameters on screen.
             page.goto(served["best trials"])
             page.get_by_text(f"{len(DATASETS)} matching runs").wait_for(timeout=90000)
-            page.wait_for_function(f"() => document.querySelectorAll('[role=row] [role=gridcell]').length "
-                                   f">= {len(DATASETS)} * 6", timeout=30000)
+            page.wait_for_function(
+                f"() => document.querySelectorAll('[role=row] [role=gridcell]').length >= {len(DATASETS)} * 6",
+                timeout=30000,
+            )
             page.screenshot(path=str(SHOTS / "mlflow-dashboard-best-trials.png"))
             rows = _visible_rows(page)
             assert len(rows) == len(DATASETS), rows

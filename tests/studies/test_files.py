@@ -46,8 +46,12 @@ except ValueError as exc:
 def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(tmp_path):
     path = tmp_path / "trials.csv"
     path.write_text("old,complete\n")
-    r = subprocess.run([sys.executable, "-c", _FAILING_WRITE, str(path)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    r = subprocess.run(
+        [sys.executable, "-c", _FAILING_WRITE, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"can't write {str(path)!r} (File too large)")
     assert path.read_text() == "old,complete\n"

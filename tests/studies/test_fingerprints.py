@@ -84,17 +84,28 @@ def _refused(result, journal, before: bytes, message: str) -> None:
     assert journal.read_bytes() == before  # nothing written
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (_csv(change=0.5), "dataset 'data' is not the data sweep 'same' was started with (the same shapes, other values"),
-    (_csv(rows=70), "(train/validation/test rows [42, 14, 14] here, [36, 12, 12] in the storage)"),
-], ids=["values", "rows"])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            _csv(change=0.5),
+            "dataset 'data' is not the data sweep 'same' was started with (the same shapes, other values",
+        ),
+        (_csv(rows=70), "(train/validation/test rows [42, 14, 14] here, [36, 12, 12] in the storage)"),
+    ],
+    ids=["values", "rows"],
+)
 def test_a_run_or_worker_with_other_data_refuses(two_folders, monkeypatch, data, message):
     a, b, journal = two_folders
     (b / "data.csv").write_text(data)
     monkeypatch.chdir(b)
     before = journal.read_bytes()
-    _refused(CliRunner().invoke(cli, ["run", "same.toml", "--storage", str(journal), "--no-mlflow", "--trials", "3"]),
-             journal, before, message)
+    _refused(
+        CliRunner().invoke(cli, ["run", "same.toml", "--storage", str(journal), "--no-mlflow", "--trials", "3"]),
+        journal,
+        before,
+        message,
+    )
     _refused(CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]), journal, before, message)
 
 
@@ -106,11 +117,19 @@ def test_reproduce_and_report_with_other_data_refuse(two_folders, monkeypatch, t
     (a / "data.csv").write_text(_csv(change=0.5))
     message = "dataset 'data' is not the data sweep 'same' was started with (the same shapes, other values"
     before = journal.read_bytes()
-    _refused(CliRunner().invoke(cli, ["reproduce", "same", "--dataset", "data", "--trial", "0",
-                                      "--storage", str(journal)]), journal, before, message)
+    _refused(
+        CliRunner().invoke(cli, ["reproduce", "same", "--dataset", "data", "--trial", "0", "--storage", str(journal)]),
+        journal,
+        before,
+        message,
+    )
     out = tmp_path / "report"
-    _refused(CliRunner().invoke(cli, ["report", "same", "--out", str(out), "--no-mlflow", "--storage", str(journal)]),
-             journal, before, message)
+    _refused(
+        CliRunner().invoke(cli, ["report", "same", "--out", str(out), "--no-mlflow", "--storage", str(journal)]),
+        journal,
+        before,
+        message,
+    )
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -132,14 +151,26 @@ def test_worker_on_a_damaged_sweep_is_one_line(two_folders, monkeypatch):
     study = optuna.load_study(study_name="same/circle", storage=storage)
     study.set_user_attr("trials", "many")
     before = journal.read_bytes()
-    _refused(CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]), journal, before,
-             "study 'same/circle' in the storage: its attribute 'trials' must be an integer, but got str 'many'")
+    _refused(
+        CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]),
+        journal,
+        before,
+        "study 'same/circle' in the storage: its attribute 'trials' must be an integer, but got str 'many'",
+    )
     study.set_user_attr("trials", 2)
     study.set_user_attr("sweep", 5)
     before = journal.read_bytes()
-    _refused(CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]), journal, before,
-             "its attribute 'sweep' must be the sweep file as JSON text, but got int '5'")
+    _refused(
+        CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]),
+        journal,
+        before,
+        "its attribute 'sweep' must be the sweep file as JSON text, but got int '5'",
+    )
     optuna.delete_study(study_name="same/circle", storage=storage)
     before = journal.read_bytes()
-    _refused(CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]), journal, before,
-             "has no study 'same/circle' (it lists ['same/data']); was it deleted?")
+    _refused(
+        CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]),
+        journal,
+        before,
+        "has no study 'same/circle' (it lists ['same/data']); was it deleted?",
+    )

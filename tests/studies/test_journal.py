@@ -95,15 +95,25 @@ def test_json_that_is_not_a_record_is_refused(tmp_path):
         open_storage(str(path))
 
 
-@pytest.mark.parametrize("record", [b'{"op_code": 99}', b'{"op_code": "6"}', b'{"op_code": true}',
-                                    b'{"op_code": 6}', b'{"op_code": 5, "worker_id": "w", "trial_id": 0}'])
+@pytest.mark.parametrize(
+    "record",
+    [
+        b'{"op_code": 99}',
+        b'{"op_code": "6"}',
+        b'{"op_code": true}',
+        b'{"op_code": 6}',
+        b'{"op_code": 5, "worker_id": "w", "trial_id": 0}',
+    ],
+)
 def test_a_record_optuna_cannot_replay_is_named_and_nothing_is_appended(tmp_path, record):
     path = tmp_path / "s.journal"
     full = _journal(path)
     damaged = full + record + b"\n"
     path.write_bytes(damaged)
     line = len(full.splitlines()) + 1
-    with pytest.raises(ValueError, match=re.escape(f"is damaged at line {line} (byte {len(full)}): not a journal record")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"is damaged at line {line} (byte {len(full)}): not a journal record")
+    ):
         open_storage(str(path))
     r = CliRunner().invoke(cli, ["status", "s", "--storage", str(path)])
     assert r.exit_code == 2 and r.output.count("\n") == 1 and f"line {line} (byte {len(full)})" in r.output
@@ -164,8 +174,9 @@ def test_a_record_being_written_under_the_lock_is_never_cut(tmp_path):
 def test_a_sweep_resumes_to_its_exact_totals_after_a_torn_record(sweep_file, tmp_path):
     path = sweep_file("torn", trials=4, jobs=1, epochs=2)
     # In a process of its own, as a crash would leave it: its workers are gone.
-    first = subprocess.run([sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"],
-                           capture_output=True, text=True, timeout=600)
+    first = subprocess.run(
+        [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"], capture_output=True, text=True, timeout=600
+    )
     assert first.returncode == 0, first.stderr
     journal = tmp_path / "sweeps.journal"
     full = journal.read_bytes()

@@ -50,8 +50,16 @@ def _exclusive_and_freed_by_death(url: str) -> None:
     # Taken, released, taken again by another process.
     mine = Lease(url, "mlflow:a")
     assert mine.acquire() and mine.acquire()  # idempotent while held
-    later = subprocess.run([sys.executable, "-c", "import sys; from studies.storage.lease import Lease; "
-                            "print(Lease(sys.argv[1], 'mlflow:a').acquire())", url], capture_output=True, text=True)
+    later = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from studies.storage.lease import Lease; print(Lease(sys.argv[1], 'mlflow:a').acquire())",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert later.stdout.strip() == "False", later.stderr
     mine.release()
     assert _free_within(url, "mlflow:a", 5)
@@ -97,8 +105,7 @@ print(start, end, flush=True)
 @pytest.mark.parametrize("backend", ["file", "postgres"])
 def test_racing_processes_hold_it_one_at_a_time(tmp_path, pg_database, backend):
     url = str(tmp_path / "sweeps.journal") if backend == "file" else pg_database()
-    procs = [subprocess.Popen([sys.executable, "-c", RACE, url], stdout=subprocess.PIPE, text=True)
-             for _ in range(5)]
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, url], stdout=subprocess.PIPE, text=True) for _ in range(5)]
     spans = sorted(tuple(map(float, p.communicate(timeout=300)[0].split())) for p in procs)
     assert len(spans) == 5
     for (_, end), (start, _) in zip(spans, spans[1:]):

@@ -10,43 +10,65 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from studies.execution.runner import open_sweep
+from studies.storage.adaptor import SweepStorage
+from studies.storage.opening import open_storage
+from studies.sweep.summary import SweepStudy, find_sweep, summarize_study
 from studies.tracking import dashboard as dash
 from studies.tracking.runs import KIND
-from studies.execution.runner import open_sweep
-from studies.storage.opening import open_storage
-from studies.storage.adaptor import SweepStorage
-from studies.sweep.summary import SweepStudy, find_sweep, summarize_study
 from studies.tracking.tracker import Tracker
 from sweeps.spec import load_spec
 
 LR = FloatDistribution(1e-4, 100.0, log=True)
 
 
-def _trial(number: int, lr: float, state: TrialState, value: float | None = None, *, diverged: bool = False,
-           activation: str = "relu"):
-    t = create_trial(params={"learning_rate": lr, "activation": activation},
-                     distributions={"learning_rate": LR, "activation": CategoricalDistribution([activation])},
-                     value=value, state=state, user_attrs={"diverged": True} if diverged else {})
+def _trial(
+    number: int,
+    lr: float,
+    state: TrialState,
+    value: float | None = None,
+    *,
+    diverged: bool = False,
+    activation: str = "relu",
+):
+    t = create_trial(
+        params={"learning_rate": lr, "activation": activation},
+        distributions={"learning_rate": LR, "activation": CategoricalDistribution([activation])},
+        value=value,
+        state=state,
+        user_attrs={"diverged": True} if diverged else {},
+    )
     t.number = number
     return t
 
 
 def _study(dataset: str) -> SweepStudy:
-    return SweepStudy(name=f"demo/{dataset}", dataset=dataset, study_id=0, direction="minimize", total=6,
-                      config={"name": "demo", "objective": "val_cost"}, directions=("minimize",))
+    return SweepStudy(
+        name=f"demo/{dataset}",
+        dataset=dataset,
+        study_id=0,
+        direction="minimize",
+        total=6,
+        config={"name": "demo", "objective": "val_cost"},
+        directions=("minimize",),
+    )
 
 
 def test_the_description_says_best_counts_boundary_and_where_to_look():
     study = _study("circle")
-    trials = [_trial(0, 0.01, TrialState.COMPLETE, 0.5), _trial(1, 0.1, TrialState.COMPLETE, 0.2),
-              _trial(2, 0.03, TrialState.PRUNED), _trial(3, 5.0, TrialState.PRUNED, diverged=True),
-              _trial(4, 2.0, TrialState.PRUNED, diverged=True), _trial(5, 1.0, TrialState.FAIL)]
+    trials = [
+        _trial(0, 0.01, TrialState.COMPLETE, 0.5),
+        _trial(1, 0.1, TrialState.COMPLETE, 0.2),
+        _trial(2, 0.03, TrialState.PRUNED),
+        _trial(3, 5.0, TrialState.PRUNED, diverged=True),
+        _trial(4, 2.0, TrialState.PRUNED, diverged=True),
+        _trial(5, 1.0, TrialState.FAIL),
+    ]
     text = dash.describe(study, summarize_study(study, trials), trials, sweep="demo")
     assert "**Best val&#95;cost: 0.2** (trial 1" in text
     assert "| learning&#95;rate | 0.1 |" in text and "| activation | relu |" in text
     assert "complete 2, pruned 1, diverged 2, failed 1" in text
-    assert "lowest learning rate that diverged is 2; the largest below it that trained without diverging is 0.1" \
-        in text
+    assert "lowest learning rate that diverged is 2; the largest below it that trained without diverging is 0.1" in text
     assert "`figures/`" in text and "`sweep report demo`" in text and "report/report.html" in text
     none = dash.describe(study, summarize_study(study, trials[2:3]), trials[2:3], sweep="demo")
     assert "no complete trial yet" in none and "no trial diverged" in none
@@ -65,13 +87,23 @@ def test_user_strings_are_escaped_in_the_markdown():
 
 
 def test_several_objectives_describe_the_front_and_its_best_in_the_learned_objective():
-    study = SweepStudy(name="demo/xor", dataset="xor", study_id=0, direction="minimize, minimize", total=3,
-                       config={"name": "demo", "objective": ["parameters", "val_cost"]},
-                       directions=("minimize", "minimize"))
+    study = SweepStudy(
+        name="demo/xor",
+        dataset="xor",
+        study_id=0,
+        direction="minimize, minimize",
+        total=3,
+        config={"name": "demo", "objective": ["parameters", "val_cost"]},
+        directions=("minimize", "minimize"),
+    )
     trials = []
     for number, values in enumerate([(10.0, 0.5), (40.0, 0.1), (50.0, 0.3)]):
-        t = create_trial(params={"learning_rate": 0.1 * (number + 1)}, distributions={"learning_rate": LR},
-                         values=list(values), state=TrialState.COMPLETE)
+        t = create_trial(
+            params={"learning_rate": 0.1 * (number + 1)},
+            distributions={"learning_rate": LR},
+            values=list(values),
+            state=TrialState.COMPLETE,
+        )
         t.number = number
         trials.append(t)
     summary = summarize_study(study, trials)
@@ -80,8 +112,11 @@ def test_several_objectives_describe_the_front_and_its_best_in_the_learned_objec
     text = dash.describe(study, summary, trials, sweep="demo")
     assert "**Best val&#95;cost: 0.1** (trial 1" in text and "**Pareto front**: 2 trial(s)" in text
     views = {k: json.loads(v) for k, v in dash.views(["learning_rate"], study.objectives).items()}
-    assert views[dash.STUDIES_VIEW]["selectedColumns"][:3] == ["metrics.`best_parameters`", "metrics.`best_val_cost`",
-                                                               "metrics.`front_size`"]
+    assert views[dash.STUDIES_VIEW]["selectedColumns"][:3] == [
+        "metrics.`best_parameters`",
+        "metrics.`best_val_cost`",
+        "metrics.`front_size`",
+    ]
     assert "metrics.`value.val_cost`" in views[dash.BEST_VIEW]["selectedColumns"]
 
 
@@ -110,8 +145,10 @@ def _tell(study: optuna.Study, lr: float, value: float | None, *, diverged: bool
     trial = study.ask()
     trial.suggest_float("learning_rate", 0.1, 80.0, log=True)
     trial.suggest_int("hidden_layers", 1, 2)
-    trial.set_user_attr("run", {"curves": {"train_cost": [1.0, value or 9.0], "val_cost": [1.0, value or 9.0]},
-                                "label": f"t{trial.number}"})
+    trial.set_user_attr(
+        "run",
+        {"curves": {"train_cost": [1.0, value or 9.0], "val_cost": [1.0, value or 9.0]}, "label": f"t{trial.number}"},
+    )
     if diverged:
         trial.set_user_attr("diverged", True)
         study.tell(trial, state=TrialState.PRUNED)
@@ -156,8 +193,9 @@ def test_parents_hold_description_figures_and_the_best_tag_moves(tracked):
     _tell(circle, 0.15, 0.1)  # a new best
     assert tracker.sync(view, final=True) == 1
     assert _best(client, exp) == {"circle": "5", "xor": "1"}
-    old = client.search_runs([exp], f"tags.`{KIND}` = 'trial' and tags.`sweeps.study` = 'dash/circle' "
-                                    f"and tags.`trial_number` = '1'")[0]
+    old = client.search_runs(
+        [exp], f"tags.`{KIND}` = 'trial' and tags.`sweeps.study` = 'dash/circle' and tags.`trial_number` = '1'"
+    )[0]
     assert old.data.tags[dash.BEST] == "false"
     again = Tracker("dash", tracker.mlflow.tracking_uri)  # a new writer reads what the last one tagged
     _tell(circle, 0.15, 0.05)
@@ -170,14 +208,18 @@ def test_the_shared_views_and_links(tracked):
     tags = client.get_experiment(tracker.experiment_id).tags
     studies = json.loads(tags[dash.SHARE_TAG + dash.STUDIES_VIEW])
     assert studies["searchFilter"] == f"tags.`{KIND}` = 'study'"
-    assert studies["selectedColumns"][:3] == ["metrics.`best_value`", "tags.`best.learning_rate`",
-                                              "tags.`best.hidden_layers`"]
+    assert studies["selectedColumns"][:3] == [
+        "metrics.`best_value`",
+        "tags.`best.learning_rate`",
+        "tags.`best.hidden_layers`",
+    ]
     best = json.loads(tags[dash.SHARE_TAG + dash.BEST_VIEW])
     assert best["searchFilter"] == "tags.`sweeps.best` = 'true'"
     assert {"metrics.`value`", "params.`learning_rate`", "tags.`dataset`"} <= set(best["selectedColumns"])
     links = dash.links("http://127.0.0.1:5000", tracker.experiment_id)
-    assert links.studies.endswith(f"/#/experiments/{tracker.experiment_id}/runs?viewStateShareKey=sweeps-studies"
-                                  "&workflowType=machine_learning")
+    assert links.studies.endswith(
+        f"/#/experiments/{tracker.experiment_id}/runs?viewStateShareKey=sweeps-studies&workflowType=machine_learning"
+    )
     assert "viewStateShareKey=sweeps-best-trials" in links.best
 
 

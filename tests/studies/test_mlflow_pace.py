@@ -81,8 +81,11 @@ def test_child_runs_hold_each_curve_at_the_sweeps_stride_with_first_last_best_an
     folder, journal, uri = swept
     storage = open_storage(journal)
     client, runs = _runs(uri, "pace")
-    by_key = {(r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])): r for r in runs
-              if r.data.tags.get("sweeps.kind") == "trial"}
+    by_key = {
+        (r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])): r
+        for r in runs
+        if r.data.tags.get("sweeps.kind") == "trial"
+    }
     stride = curve_stride(30, 8)
     assert stride == 3
     diverged = 0
@@ -161,7 +164,9 @@ def test_a_runs_last_sync_leaves_figures_past_its_deadline_to_sweep_sync(swept, 
     client, runs = _runs(uri, "pace")
     for parent in (r for r in runs if r.data.tags.get("sweeps.kind") == "study"):
         assert {a.path for a in client.list_artifacts(parent.info.run_id, "figures")} >= {
-            "figures/history.png", "figures/divergence_map.png"}
+            "figures/history.png",
+            "figures/divergence_map.png",
+        }
         assert "drawn with all 8 finished trials" in parent.data.tags["mlflow.note.content"]
     assert again.parents.stale_figures() == 0 and len(runs) == 18  # nothing written twice
 
@@ -180,9 +185,14 @@ def test_ctrl_c_while_mlflow_catches_up_prints_the_summary_and_leaves_the_rest_t
     (tmp_path / "late.toml").write_text(SPEC.format(name="late", trials=6))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # Each MLflow run takes 1.5 s more: the trials are done long before MLflow has them all.
-    proc = subprocess.Popen([sys.executable, "-m", "sweeps", "run", "late.toml"], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**env, "SWEEPS_TEST_SLOW_MLFLOW_RUN": "1.5"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", "late.toml"],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**env, "SWEEPS_TEST_SLOW_MLFLOW_RUN": "1.5"},
+    )
     err: list[str] = []
     reader = _reader(proc.stderr, err)
     deadline = time.monotonic() + 300
@@ -202,11 +212,20 @@ def test_ctrl_c_while_mlflow_catches_up_prints_the_summary_and_leaves_the_rest_t
     warning = [line for line in err if line.startswith("Warning: MLflow is missing")]
     assert len(warning) == 1 and "(interrupted)" in warning[0] and "Run 'sweep sync late'" in warning[0]
 
-    sync = subprocess.run([sys.executable, "-m", "sweeps", "sync", "late"], cwd=tmp_path, text=True,
-                          capture_output=True, env=env, timeout=300)
+    sync = subprocess.run(
+        [sys.executable, "-m", "sweeps", "sync", "late"],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     assert sync.returncode == 0, sync.stderr
     client, runs = _runs(f"sqlite:///{tmp_path}/mlflow.db", "late")
-    keys = [(r.data.tags["sweeps.study"], r.data.tags["trial_number"]) for r in runs
-            if r.data.tags.get("sweeps.kind") == "trial"]
+    keys = [
+        (r.data.tags["sweeps.study"], r.data.tags["trial_number"])
+        for r in runs
+        if r.data.tags.get("sweeps.kind") == "trial"
+    ]
     assert len(keys) == len(set(keys)) == 12  # every trial once, none lost, none twice
     assert not [r for r in runs if r.info.status == "RUNNING"]

@@ -39,10 +39,25 @@ class MlflowServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend,
-             "--artifacts-destination", self.artifacts, "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                self.backend,
+                "--artifacts-destination",
+                self.artifacts,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
         def healthy() -> bool:
@@ -88,9 +103,15 @@ def test_server_down_mid_sweep_then_sync(sweep_file, pg_database, mlflow_server,
     storage = pg_database().replace("postgres@", f"postgres:{SECRET}@")
     tracking = mlflow_server.url.replace("http://", f"http://sweeper:{SECRET}@")
     path = sweep_file("srv", trials=10, jobs=2, epochs=300)
-    run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", storage, "--tracking-uri", tracking),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: len([r for r in _runs(mlflow_server.url, "srv") if r.data.tags.get("sweeps.kind") == "trial"]) >= 2)
+    run = subprocess.Popen(
+        sweep_cmd("run", str(path), "--storage", storage, "--tracking-uri", tracking),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(
+        lambda: len([r for r in _runs(mlflow_server.url, "srv") if r.data.tags.get("sweeps.kind") == "trial"]) >= 2
+    )
     mlflow_server.stop()
     out, err = run.communicate(timeout=300)
     assert run.returncode == 3, err  # the sweep is done; MLflow lacks runs: exit 3 (sweep sync)
@@ -102,22 +123,33 @@ def test_server_down_mid_sweep_then_sync(sweep_file, pg_database, mlflow_server,
     mlflow_server.start()
     before = len(_runs(mlflow_server.url, "srv"))
     assert before < 22
-    sync = subprocess.run(sweep_cmd("sync", "srv", "--storage", storage, "--tracking-uri", tracking),
-                          capture_output=True, text=True, timeout=120)
+    sync = subprocess.run(
+        sweep_cmd("sync", "srv", "--storage", storage, "--tracking-uri", tracking),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert sync.returncode == 0, sync.stderr
     runs = _runs(mlflow_server.url, "srv")
     assert len(runs) == 22  # 2 parents + 20 children
-    assert len({(r.data.tags["study"], r.data.tags["trial_number"]) for r in runs if "trial_number" in r.data.tags}) == 20
-    again = subprocess.run(sweep_cmd("sync", "srv", "--storage", storage, "--tracking-uri", tracking),
-                           capture_output=True, text=True, timeout=120)
+    assert (
+        len({(r.data.tags["study"], r.data.tags["trial_number"]) for r in runs if "trial_number" in r.data.tags}) == 20
+    )
+    again = subprocess.run(
+        sweep_cmd("sync", "srv", "--storage", storage, "--tracking-uri", tracking),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and again.stdout.startswith("0 run(s) created"), again.stdout + again.stderr
     assert len(_runs(mlflow_server.url, "srv")) == 22
 
     # The links: on the server itself, without its user or password.
     links = f"{mlflow_server.url}/#/experiments/{_experiment_id(mlflow_server.url, 'srv')}/runs?viewStateShareKey="
     assert f"studies:     {links}sweeps-studies&" in sync.stdout, sync.stdout
-    ui = subprocess.run(sweep_cmd("ui", "--tracking-uri", mlflow_server.url), capture_output=True, text=True,
-                        timeout=120)
+    ui = subprocess.run(
+        sweep_cmd("ui", "--tracking-uri", mlflow_server.url), capture_output=True, text=True, timeout=120
+    )
     assert ui.returncode == 0 and f"best trials: {links}sweeps-best-trials&" in ui.stdout, ui.stdout + ui.stderr
 
     # The password is nowhere: not printed, not in MLflow's params or tags.

@@ -31,13 +31,14 @@ def test_the_shared_view_names_are_in_the_ui(bundle):
 
 def test_the_facets_and_ui_state_a_shared_view_restores(bundle):
     # The UI's own lists: the search facets it keeps in the URL, and the UI state it persists.
-    facets = '["searchFilter","orderByKey","orderByAsc","startTime","lifecycleFilter","modelVersionFilter",' \
-             '"datasetsFilter"]'
+    facets = (
+        '["searchFilter","orderByKey","orderByAsc","startTime","lifecycleFilter","modelVersionFilter","datasetsFilter"]'
+    )
     assert facets in bundle, "the runs page's search facets changed: update studies/tracking/_ui_compat.py"
     assert all(f'"{name}"' in facets for name in ui.FACETS)
     at = bundle.find('["selectedColumns","columnOrder"')
     assert at >= 0, "the runs page's UI state keys changed"
-    state = bundle[at:bundle.find("]", at)]
+    state = bundle[at : bundle.find("]", at)]
     assert all(f'"{name}"' in state for name in ui.UI_STATE), "the runs page's UI state keys changed"
 
 
@@ -50,8 +51,9 @@ def test_the_column_names_and_the_workflow_switch(bundle):
 
 def test_links_and_server_base():
     url = ui.runs_url("http://127.0.0.1:5000/", "7", "sweeps-studies")
-    assert url == ("http://127.0.0.1:5000/#/experiments/7/runs?viewStateShareKey=sweeps-studies"
-                   "&workflowType=machine_learning")
+    assert url == (
+        "http://127.0.0.1:5000/#/experiments/7/runs?viewStateShareKey=sweeps-studies&workflowType=machine_learning"
+    )
     assert ui.server_base("http://bob:p%40ss@mlflow-host:5000/?x=1") == "http://mlflow-host:5000"
     for password in ("p/ss", "p?ss", "p#ss", "p@s/s"):  # unescaped: nothing of it in the link
         assert ui.server_base(f"https://bob:{password}@mlflow-host/base/") == "https://mlflow-host/base"

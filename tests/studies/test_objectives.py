@@ -20,19 +20,26 @@ from studies.sweep.pareto import front_mask, front_ranks, pareto_front, ranked
 from sweeps.cli import cli
 
 
-@pytest.mark.parametrize(("inputs", "hidden", "outputs"), [(2, (), 1), (2, (8, 8), 1), (64, (5,), 10), (7, (3, 9, 2), 3)])
+@pytest.mark.parametrize(
+    ("inputs", "hidden", "outputs"), [(2, (), 1), (2, (8, 8), 1), (64, (5,), 10), (7, (3, 9, 2), 3)]
+)
 def test_parameter_count_is_the_networks_weights_and_biases(inputs, hidden, outputs):
     assert parameter_count(inputs, hidden, outputs) == MLP(inputs, hidden, outputs, seed=0).n_params
 
 
 def test_the_objectives_table_says_each_direction():
     assert {name: o.direction for name, o in OBJECTIVES.items()} == {
-        "parameters": "minimize", "train_seconds": "minimize", "val_accuracy": "maximize", "val_cost": "minimize"}
+        "parameters": "minimize",
+        "train_seconds": "minimize",
+        "val_accuracy": "maximize",
+        "val_cost": "minimize",
+    }
     assert sorted(name for name, o in OBJECTIVES.items() if o.curve) == ["val_accuracy", "val_cost"]
 
 
-@pytest.mark.parametrize("directions", [["minimize", "minimize"], ["maximize", "minimize"],
-                                        ["minimize", "maximize", "minimize"]])
+@pytest.mark.parametrize(
+    "directions", [["minimize", "minimize"], ["maximize", "minimize"], ["minimize", "maximize", "minimize"]]
+)
 def test_the_front_is_optunas_best_trials(directions):
     # Optuna's own front (Study.best_trials) is the oracle; values on a coarse grid make ties.
     rng = np.random.default_rng(len(directions) + (directions[0] == "maximize"))
@@ -56,7 +63,7 @@ def test_the_front_is_optunas_best_trials(directions):
     left = ranks > 0
     assert np.array_equal(np.flatnonzero(front_mask(losses[left])), np.flatnonzero(ranks[left] == 1))
     top = ranked(study.trials, directions, 7)
-    assert [t.number for t in top[:min(7, len(ours))]] == ours[:7]  # the front first, by number
+    assert [t.number for t in top[: min(7, len(ours))]] == ours[:7]  # the front first, by number
 
 
 def test_ranked_with_one_objective_is_by_value_then_number():
@@ -112,8 +119,9 @@ def test_a_multi_objective_sweep_end_to_end(sweep_file, tmp_path, batch, sampler
             elif t.state == TrialState.COMPLETE:
                 assert len(t.values) == len(objectives)
                 values = dict(zip(objectives, t.values))
-                assert values["parameters"] == parameter_count(2, [t.params[f"hidden_units_{i + 1}"]
-                                                                  for i in range(t.params["hidden_layers"])], 1)
+                assert values["parameters"] == parameter_count(
+                    2, [t.params[f"hidden_units_{i + 1}"] for i in range(t.params["hidden_layers"])], 1
+                )
                 curves = t.user_attrs["run"]["curves"]
                 first = objectives[0]
                 assert values[first] == curves[first][-1]
@@ -144,14 +152,20 @@ def test_a_multi_objective_sweep_end_to_end(sweep_file, tmp_path, batch, sampler
     exp = client.get_experiment_by_name("multi")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     for dataset in ("circle", "xor"):
-        children = [r for r in runs if r.data.tags.get("sweeps.study") == f"multi/{dataset}"
-                    and r.data.tags.get("sweeps.kind") == "trial"]
+        children = [
+            r
+            for r in runs
+            if r.data.tags.get("sweeps.study") == f"multi/{dataset}" and r.data.tags.get("sweeps.kind") == "trial"
+        ]
         tagged = sorted(int(r.data.tags["trial_number"]) for r in children if r.data.tags.get("pareto") == "true")
         assert tagged == fronts[dataset]
         on = next(r for r in children if int(r.data.tags["trial_number"]) == fronts[dataset][0])
         assert set(on.data.metrics) >= {f"value.{name}" for name in objectives}
-        parent = next(r for r in runs if r.data.tags.get("sweeps.study") == f"multi/{dataset}"
-                      and r.data.tags.get("sweeps.kind") == "study")
+        parent = next(
+            r
+            for r in runs
+            if r.data.tags.get("sweeps.study") == f"multi/{dataset}" and r.data.tags.get("sweeps.kind") == "study"
+        )
         assert parent.data.metrics["front_size"] == len(fronts[dataset])
         assert parent.data.tags["pareto_front"] == ", ".join(map(str, fronts[dataset]))
         stored = client.download_artifacts(parent.info.run_id, "pareto_front.json", str(tmp_path))
@@ -173,8 +187,10 @@ def test_a_multi_objective_sweep_end_to_end(sweep_file, tmp_path, batch, sampler
         rows = list(csv.DictReader(fh))
     assert {f"value.{name}" for name in objectives} | {"pareto"} <= set(rows[0])
     for dataset in ("circle", "xor"):
-        assert sorted(int(r["number"]) for r in rows if r["dataset"] == dataset and r["pareto"] == "True") == \
-            fronts[dataset]
+        assert (
+            sorted(int(r["number"]) for r in rows if r["dataset"] == dataset and r["pareto"] == "True")
+            == fronts[dataset]
+        )
 
     # sweep reproduce compares the curves, whatever the objectives (train_seconds differs each time).
     for dataset in ("circle", "xor"):

@@ -23,9 +23,17 @@ from studies import _optuna_compat as compat
 def test_journal_operation_codes_are_the_ones_the_file_holds(tmp_path):
     op = compat.JournalOperation
     assert {o.name: int(o) for o in op} == {
-        "CREATE_STUDY": 0, "DELETE_STUDY": 1, "SET_STUDY_USER_ATTR": 2, "SET_STUDY_SYSTEM_ATTR": 3,
-        "CREATE_TRIAL": 4, "SET_TRIAL_PARAM": 5, "SET_TRIAL_STATE_VALUES": 6, "SET_TRIAL_INTERMEDIATE_VALUE": 7,
-        "SET_TRIAL_USER_ATTR": 8, "SET_TRIAL_SYSTEM_ATTR": 9, "DISCARD_TRIALS": 10,
+        "CREATE_STUDY": 0,
+        "DELETE_STUDY": 1,
+        "SET_STUDY_USER_ATTR": 2,
+        "SET_STUDY_SYSTEM_ATTR": 3,
+        "CREATE_TRIAL": 4,
+        "SET_TRIAL_PARAM": 5,
+        "SET_TRIAL_STATE_VALUES": 6,
+        "SET_TRIAL_INTERMEDIATE_VALUE": 7,
+        "SET_TRIAL_USER_ATTR": 8,
+        "SET_TRIAL_SYSTEM_ATTR": 9,
+        "DISCARD_TRIALS": 10,
     }
     # And a journal written by Optuna says so.
     path = str(tmp_path / "j")
@@ -44,17 +52,23 @@ def test_rdb_private_names_we_use_are_there(tmp_path):
 
     assert list(inspect.signature(_create_scoped_session).parameters) == ["scoped_session", "ignore_integrity_error"]
     assert list(inspect.signature(optuna.storages.RDBStorage._get_trials).parameters) == [
-        "self", "study_id", "states", "included_trial_ids", "trial_id_greater_than"]
+        "self",
+        "study_id",
+        "states",
+        "included_trial_ids",
+        "trial_id_greater_than",
+    ]
     for name in ("trial_id", "number", "study_id", "state", "_datetime_complete_utc", "count_past_trials"):
         assert hasattr(models.TrialModel, name), name
     assert callable(models.StudyModel.find_or_raise_by_id)
-    for cls, fields in ((models.TrialParamModel, ("trial_id", "param_name", "param_value", "distribution_json")),
-                        (models.TrialIntermediateValueModel, ("trial_id", "step", "intermediate_value",
-                                                              "intermediate_value_type")),
-                        (models.TrialValueModel, ("trial_id", "objective", "value", "value_type")),
-                        (models.TrialUserAttributeModel, ("trial_id", "key", "value_json")),
-                        (models.TrialSystemAttributeModel, ("trial_id", "key", "value_json")),
-                        (models.TrialHeartbeatModel, ("trial_id", "heartbeat"))):
+    for cls, fields in (
+        (models.TrialParamModel, ("trial_id", "param_name", "param_value", "distribution_json")),
+        (models.TrialIntermediateValueModel, ("trial_id", "step", "intermediate_value", "intermediate_value_type")),
+        (models.TrialValueModel, ("trial_id", "objective", "value", "value_type")),
+        (models.TrialUserAttributeModel, ("trial_id", "key", "value_json")),
+        (models.TrialSystemAttributeModel, ("trial_id", "key", "value_json")),
+        (models.TrialHeartbeatModel, ("trial_id", "heartbeat")),
+    ):
         assert all(hasattr(cls, f) for f in fields), cls
     assert models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(float("inf"))[1].name == "INF_POS"
     assert models.TrialValueModel.value_to_stored_repr(1.5) == (1.5, models.TrialValueModel.TrialValueType.FINITE)
@@ -80,6 +94,7 @@ def test_journal_backend_interface_we_override():
 
 # -- The sampler side (studies/search/samplers.py) -------------------------------------------------------
 
+
 def _tpe_study(sampler: optuna.samplers.BaseSampler, n: int = 20) -> optuna.Study:
     """A study of ``x`` (always), ``c`` (always) and ``y`` (when c == 'b'), ``n`` trials told."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,8 +105,9 @@ def _tpe_study(sampler: optuna.samplers.BaseSampler, n: int = 20) -> optuna.Stud
         params, dists = {"x": x, "c": c}, {"x": FloatDistribution(-3, 3), "c": CategoricalDistribution(["a", "b"])}
         if c == "b":
             params["y"], dists["y"] = float(rng.uniform(1e-3, 1)), FloatDistribution(1e-3, 1, log=True)
-        study.add_trial(optuna.trial.create_trial(value=x**2 + params.get("y", 1.0) - 1, params=params,
-                                                    distributions=dists))
+        study.add_trial(
+            optuna.trial.create_trial(value=x**2 + params.get("y", 1.0) - 1, params=params, distributions=dists)
+        )
     return study
 
 
@@ -112,7 +128,11 @@ def test_tpe_private_names_we_use_are_there():
     tpe = optuna.samplers.TPESampler
     assert list(inspect.signature(tpe._sample).parameters) == ["self", "study", "trial", "search_space"]
     assert list(inspect.signature(tpe._compute_acquisition_func).parameters) == [
-        "self", "samples", "mpe_below", "mpe_above"]
+        "self",
+        "samples",
+        "mpe_below",
+        "mpe_above",
+    ]
     sampler = _tpe(seed=0, n_ei_candidates=7, multivariate=True, group=True)
     assert sampler._n_ei_candidates == 7
     assert compat.tpe_search_space_group(sampler) is None
@@ -122,8 +142,9 @@ def test_tpe_private_names_we_use_are_there():
     assert sorted(map(sorted, group.search_spaces)) == [["c", "x"], ["y"]] and sorted(space) == ["c", "x", "y"]
 
 
-@pytest.mark.parametrize("options", [dict(multivariate=True, group=True), dict(multivariate=True),
-                                     dict(multivariate=False)])
+@pytest.mark.parametrize(
+    "options", [dict(multivariate=True, group=True), dict(multivariate=True), dict(multivariate=False)]
+)
 def test_tpe_samples_every_parameter_through_the_one_step_we_hook(options):
     """TPESamplerHooks.sample_space replaces ``TPESampler._sample``: both sample_relative (per
     group) and sample_independent must go through it, and by default it is Optuna's."""
@@ -166,8 +187,9 @@ def test_tpe_candidates_of_one_set_are_optunas_step(constant_liar):
             best = int(np.argmax(acquisition))
             assert {k: dists[k].to_external_repr(samples[k][best].item()) for k in dists} == expected
             # The same random state afterwards: Optuna's next step is the same on both.
-            assert optuna.samplers.TPESampler._sample(a, study_a, fa, dists) == \
-                optuna.samplers.TPESampler._sample(b, study_b, fb, dists)
+            assert optuna.samplers.TPESampler._sample(a, study_a, fa, dists) == optuna.samplers.TPESampler._sample(
+                b, study_b, fb, dists
+            )
 
 
 def test_tpe_candidates_fail_loudly_when_optunas_step_changes(monkeypatch):
@@ -190,12 +212,16 @@ def test_a_remembered_search_space_group_is_put_back():
     assert compat.tpe_search_space_group(sampler) is None
     compat.set_tpe_search_space_group(sampler, group)
     trial = study._storage.get_trial(study.ask()._trial_id)
-    space = {"x": FloatDistribution(-3, 3), "c": CategoricalDistribution(["a", "b"]),
-             "y": FloatDistribution(1e-3, 1, log=True)}
+    space = {
+        "x": FloatDistribution(-3, 3),
+        "c": CategoricalDistribution(["a", "b"]),
+        "y": FloatDistribution(1e-3, 1, log=True),
+    }
     assert sorted(sampler.sample_relative(study, trial, space)) == ["c", "x", "y"]  # groups from the one put back
 
 
 # -- The vectorized log Phi --------------------------------------------------------------------------
+
 
 def test_scipys_log_ndtr_equals_optunas_to_1e7():
     from scipy.special import log_ndtr
@@ -264,20 +290,40 @@ def test_the_vectorized_log_ndtr_is_thread_safe():
 
 # -- The percentile pruner's helpers ------------------------------------------------------------------
 
+
 def test_percentile_pruner_helpers_are_there_and_mean_what_we_use_them_for():
     from optuna.pruners import _percentile
 
     assert list(inspect.signature(_percentile._is_first_in_interval_step).parameters) == [
-        "step", "intermediate_steps", "n_warmup_steps", "interval_steps"]
+        "step",
+        "intermediate_steps",
+        "n_warmup_steps",
+        "interval_steps",
+    ]
     assert list(inspect.signature(_percentile._get_best_intermediate_result_over_steps).parameters) == [
-        "trial", "direction"]
+        "trial",
+        "direction",
+    ]
     assert list(inspect.signature(_percentile._get_percentile_intermediate_result_over_trials).parameters) == [
-        "completed_trials", "direction", "step", "percentile", "n_min_trials"]
+        "completed_trials",
+        "direction",
+        "step",
+        "percentile",
+        "n_min_trials",
+    ]
     assert list(inspect.signature(optuna.pruners.PercentilePruner).parameters) == [
-        "percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"]
+        "percentile",
+        "n_startup_trials",
+        "n_warmup_steps",
+        "interval_steps",
+        "n_min_trials",
+    ]
     # steps 0..9 reported, warm-up 2, every 3rd: 2, 5, 8 are the first of their interval
-    first = [s for s in range(2, 10)
-             if compat.percentile_first_in_interval(s, range(s + 1), n_warmup_steps=2, interval_steps=3)]
+    first = [
+        s
+        for s in range(2, 10)
+        if compat.percentile_first_in_interval(s, range(s + 1), n_warmup_steps=2, interval_steps=3)
+    ]
     assert first == [2, 5, 8]
     assert not compat.percentile_first_in_interval(6, [0, 5, 6], n_warmup_steps=2, interval_steps=3)
     assert compat.percentile_first_in_interval(6, [0, 4, 6], n_warmup_steps=2, interval_steps=3)  # 5 skipped
@@ -294,6 +340,7 @@ def test_percentile_pruner_helpers_are_there_and_mean_what_we_use_them_for():
 
 # -- No private name outside this module --------------------------------------------------------------
 
+
 def test_the_sampler_module_uses_no_private_optuna_name():
     """studies/search/samplers.py reaches Optuna's private names only through studies._optuna_compat:
     no private module or name imported, no ``x._name`` on anything but its own attributes, and
@@ -308,10 +355,14 @@ def test_the_sampler_module_uses_no_private_optuna_name():
         upstream |= set(vars(optuna.samplers.TPESampler(multivariate=True, group=True)))
     upstream |= set(vars(optuna.pruners.PercentilePruner(50.0)))
     upstream |= set(vars(optuna.samplers.GridSampler({"x": [0]})))
-    own = {t.attr for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign))
-           for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-           for t in (t.elts if isinstance(t, ast.Tuple) else [t])
-           if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    own = {
+        t.attr
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        for t in (t.elts if isinstance(t, ast.Tuple) else [t])
+        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+    }
     private = lambda name: name.startswith("_") and not name.startswith("__")  # noqa: E731
     assert own and not (own & upstream), own & upstream
     for node in ast.walk(tree):
@@ -321,13 +372,13 @@ def test_the_sampler_module_uses_no_private_optuna_name():
             if any(n.split(".")[0] == "optuna" for n in names) or module.startswith("optuna"):
                 assert not any(private(part) for n in names for part in n.split(".")), ast.unparse(node)
         elif isinstance(node, ast.Attribute) and private(node.attr):
-            assert isinstance(node.value, ast.Name) and node.value.id == "self" and node.attr in own, \
-                ast.unparse(node)
+            assert isinstance(node.value, ast.Name) and node.value.id == "self" and node.attr in own, ast.unparse(node)
         elif isinstance(node, ast.FunctionDef) and private(node.name):
             assert node.name not in upstream, node.name  # no override of a private hook
 
 
 # -- The tested ranges --------------------------------------------------------------------------------
+
 
 def test_the_installed_versions_are_within_the_ranges_pyproject_states():
     """pyproject.toml states the tested ranges (Optuna and MLflow to one minor release): an
@@ -341,8 +392,9 @@ def test_the_installed_versions_are_within_the_ranges_pyproject_states():
     requirements = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
     for req in requirements:
         installed = importlib.metadata.version(req.name)
-        assert req.specifier.contains(installed, prereleases=True), \
+        assert req.specifier.contains(installed, prereleases=True), (
             f"{req.name} {installed} is outside the tested range {req.specifier} of pyproject.toml"
+        )
     bounds = {req.name: {spec.operator for spec in req.specifier} for req in requirements}
     assert bounds["optuna"] == bounds["mlflow"] == {">=", "<"}
     assert next(r for r in requirements if r.name == "optuna").specifier.contains(optuna.__version__)
@@ -362,6 +414,7 @@ def test_loky_keeps_its_worker_processes_where_we_look():
 
 # -- Ids ----------------------------------------------------------------------------------------------
 
+
 def test_the_ids_optuna_keeps_privately_are_where_we_read_them(tmp_path):
     """A study's and a trial's storage ids, and a study's storage, are read through ids.py; if Optuna
     renames the attributes, this fails here rather than deep inside a worker."""
@@ -374,8 +427,11 @@ def test_the_ids_optuna_keeps_privately_are_where_we_read_them(tmp_path):
     assert compat.study_id(study) == compat.study_id(frozen_study) == storage.get_study_id_from_name("ids")
     held = compat.study_storage(study)  # Optuna wraps an RDB storage in its cache
     assert held is storage or held._backend is storage
-    assert compat.trial_id(trial) == compat.trial_id(study.trials[0]) \
+    assert (
+        compat.trial_id(trial)
+        == compat.trial_id(study.trials[0])
         == storage.get_trial_id_from_study_id_trial_number(compat.study_id(study), 0)
+    )
 
 
 def test_no_module_outside_the_compat_modules_imports_a_private_optuna_name():
@@ -390,8 +446,11 @@ def test_no_module_outside_the_compat_modules_imports_a_private_optuna_name():
                 names = [*(node.module or "").split("."), *(a.name for a in node.names)]
             elif isinstance(node, ast.Import):
                 names = [p for a in node.names if a.name.startswith("optuna") for p in a.name.split(".")]
-            elif isinstance(node, ast.Attribute) and node.attr in {"_study_id", "_trial_id", "_storage"} \
-                    and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"_study_id", "_trial_id", "_storage"}
+                and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+            ):
                 names = [node.attr]
             else:
                 continue
@@ -405,8 +464,12 @@ def _varied_study(url: str) -> tuple[optuna.storages.RDBStorage, int]:
     several objectives, infinite and NaN intermediate values, user and system attributes, and
     trials in every state."""
     storage = optuna.storages.RDBStorage(url)
-    study = optuna.create_study(storage=storage, study_name="read", directions=["minimize", "maximize"],
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        storage=storage,
+        study_name="read",
+        directions=["minimize", "maximize"],
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
     for i in range(40):
         trial = study.ask()
         trial.suggest_float("lr", 1e-4, 1.0, log=True)
@@ -428,38 +491,59 @@ def _varied_study(url: str) -> tuple[optuna.storages.RDBStorage, int]:
 def _same(ours, theirs):
     assert [t.number for t in ours] == [t.number for t in theirs]
     for a, b in zip(ours, theirs, strict=True):
-        for field in ("state", "values", "datetime_start", "datetime_complete", "params", "distributions",
-                      "user_attrs", "system_attrs", "_trial_id"):
+        for field in (
+            "state",
+            "values",
+            "datetime_start",
+            "datetime_complete",
+            "params",
+            "distributions",
+            "user_attrs",
+            "system_attrs",
+            "_trial_id",
+        ):
             assert getattr(a, field) == getattr(b, field), (a.number, field)
         assert list(a.params) == list(b.params)
         ia, ib = a.intermediate_values, b.intermediate_values
-        assert sorted(ia) == sorted(ib) and all(ia[k] == ib[k] or (math.isnan(ia[k]) and math.isnan(ib[k]))
-                                                 for k in ia)
+        assert sorted(ia) == sorted(ib) and all(ia[k] == ib[k] or (math.isnan(ia[k]) and math.isnan(ib[k])) for k in ia)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mysql"])
 def test_the_fast_rdb_reader_equals_optunas_get_trials(kind, tmp_path, request):
     """``rdb_read_trials`` reads Optuna's tables with plain queries: what it returns equals
     Optuna's own ``RDBStorage._get_trials`` for every selection the snapshot makes."""
-    url = {"sqlite": lambda: f"sqlite:///{tmp_path / 'r.db'}",
-           "postgres": lambda: request.getfixturevalue("pg_database")(),
-           "mysql": lambda: request.getfixturevalue("mysql_database")()}[kind]()
+    url = {
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'r.db'}",
+        "postgres": lambda: request.getfixturevalue("pg_database")(),
+        "mysql": lambda: request.getfixturevalue("mysql_database")(),
+    }[kind]()
     storage, study_id = _varied_study(url)
     ids = sorted(compat.trial_id(t) for t in storage.get_all_trials(study_id))
-    for include, after in ((set(ids), None), (set(), -1), (set(ids[3:9]), ids[20]), (set(ids[::7]), None),
-                           (set(), ids[-1]), (set(ids[5:]), None)):
+    for include, after in (
+        (set(ids), None),
+        (set(), -1),
+        (set(ids[3:9]), ids[20]),
+        (set(ids[::7]), None),
+        (set(), ids[-1]),
+        (set(ids[5:]), None),
+    ):
         theirs = storage._get_trials(study_id, None, set(include), 2**31 - 1 if after is None else after)
         _same(compat.rdb_read_trials(storage, study_id, include=include, after=after), theirs)
     # More ids than one query binds: the study is read from the smallest and filtered.
     wide = set(ids[1::2])
     import studies._optuna_compat.rdb as rdb
+
     old, rdb._MOST_BOUND = rdb._MOST_BOUND, 3
     try:
-        _same(compat.rdb_read_trials(storage, study_id, include=wide, after=ids[-3]),
-              storage._get_trials(study_id, None, wide, ids[-3]))
+        _same(
+            compat.rdb_read_trials(storage, study_id, include=wide, after=ids[-3]),
+            storage._get_trials(study_id, None, wide, ids[-3]),
+        )
         # ``after`` below every included id: the trials between them are read too.
-        _same(compat.rdb_read_trials(storage, study_id, include=set(ids[20:30]), after=ids[5]),
-              storage._get_trials(study_id, None, set(ids[20:30]), ids[5]))
+        _same(
+            compat.rdb_read_trials(storage, study_id, include=set(ids[20:30]), after=ids[5]),
+            storage._get_trials(study_id, None, set(ids[20:30]), ids[5]),
+        )
     finally:
         rdb._MOST_BOUND = old
     with pytest.raises(KeyError):

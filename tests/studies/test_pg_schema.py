@@ -29,8 +29,15 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(pg_database, tmp
     for attempt in range(3):
         url = pg_database()
         go = tmp_path / f"go{attempt}"
-        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT_ONCE, str(go), url],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT_ONCE, str(go), url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
         time.sleep(3)  # let them import (a slow start only makes the race less likely, never a failure)
         go.touch()
         for p in procs:
@@ -42,12 +49,23 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(pg_database, tmp
 def test_three_sweep_runs_started_together_on_a_fresh_database(sweep_file, pg_database):
     url = pg_database()
     path = sweep_file("together", trials=3, jobs=1, epochs=2)
-    procs = [subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(path), "--storage", url, "--no-mlflow"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sweeps", "run", str(path), "--storage", url, "--no-mlflow"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
-    status = subprocess.run([sys.executable, "-m", "sweeps", "status", "together", "--storage", url, "--json"],
-                            capture_output=True, text=True, timeout=300)
+    status = subprocess.run(
+        [sys.executable, "-m", "sweeps", "status", "together", "--storage", url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert status.returncode == 0, status.stderr
     assert [s["finished"] for s in json.loads(status.stdout)["studies"]] == [3, 3]

@@ -10,10 +10,10 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from studies.sweep.outcomes import outcome_of
 from studies.execution.processes import process_alive, process_identity
-from studies.search.quota import is_surplus as _is_surplus
 from studies.execution.recovery import fail_orphans, recover, requeue_failed
+from studies.search.quota import is_surplus as _is_surplus
+from studies.sweep.outcomes import outcome_of
 
 
 def _dead_pid() -> int:

@@ -23,8 +23,10 @@ HOSTILE = "<script>alert('x')</script>$a$"
 @pytest.fixture
 def finished_sweep(sweep_file, tmp_path):
     csv_path = tmp_path / "mine.csv"
-    rows = "".join(f"{(i % 7) / 3 - 1},{(i * 13 % 11) / 5 - 1},{int((i % 7) / 3 - 1 + (i * 13 % 11) / 5 - 1 > 0)}\n"
-                   for i in range(120))
+    rows = "".join(
+        f"{(i % 7) / 3 - 1},{(i * 13 % 11) / 5 - 1},{int((i % 7) / 3 - 1 + (i * 13 % 11) / 5 - 1 > 0)}\n"
+        for i in range(120)
+    )
     csv_path.write_text(f'"{HOSTILE}",b,label\n' + rows)
     path = sweep_file("rep", trials=8, jobs=1, epochs=6)
     path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', f'datasets = ["circle", "{csv_path}"]'))
@@ -43,8 +45,17 @@ def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) >= 10
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
-    for needle in ("Held-out test score", "optimization history of circle", "numpy", "git commit", "sweep seed 0",
-                   "Dataset circle", "Dataset mine", "The sweep file as it was run", "learning_rate"):
+    for needle in (
+        "Held-out test score",
+        "optimization history of circle",
+        "numpy",
+        "git commit",
+        "sweep seed 0",
+        "Dataset circle",
+        "Dataset mine",
+        "The sweep file as it was run",
+        "learning_rate",
+    ):
         assert needle in page, needle
     md = (finished_sweep / "out" / "report.md").read_text()
     linked = re.findall(r"\]\((figures/[^)]+\.png)\)", md)
@@ -54,8 +65,16 @@ def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
     with open(finished_sweep / "out" / "trials.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 16
-    assert {"number", "dataset", "outcome", "value", "learning_rate", "divergence_epoch", "divergence_cause",
-            "duration_s"} <= set(rows[0])
+    assert {
+        "number",
+        "dataset",
+        "outcome",
+        "value",
+        "learning_rate",
+        "divergence_epoch",
+        "divergence_cause",
+        "duration_s",
+    } <= set(rows[0])
     assert {r["dataset"] for r in rows} == {"circle", "mine"}
     diverged = [r for r in rows if r["outcome"] == "diverged"]
     assert all(r["divergence_cause"] in ("nan", "inf", "exploding") and r["divergence_epoch"] for r in diverged)
@@ -72,7 +91,7 @@ def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
             curve = t.user_attrs["run"]["curves"]["val_cost"]
             div = t.user_attrs.get("divergence")
             assert len(mine) == len(curve) + (div is not None)
-            assert [float(p["val_cost"]) for p in mine[:len(curve)]] == curve
+            assert [float(p["val_cost"]) for p in mine[: len(curve)]] == curve
             if div is not None:
                 assert int(mine[-1]["epoch"]) == div["epoch"]
 
@@ -95,8 +114,12 @@ def test_reproduce_in_a_new_process(finished_sweep):
     for kind, number in picks.items():
         if kind not in ("complete", "pruned", "diverged"):
             continue
-        r = subprocess.run([sys.executable, "-m", "sweeps", "reproduce", "rep", "--dataset", "circle",
-                            "--trial", str(number)], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "sweeps", "reproduce", "rep", "--dataset", "circle", "--trial", str(number)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         assert r.stdout.startswith("reproduced: rep/circle t")
 
@@ -109,8 +132,11 @@ def test_reproduce_names_the_first_epoch_that_differs(finished_sweep):
     curves = {k: list(v) for k, v in run["curves"].items()}
     curves["val_cost"][2] += 1e-3  # a record that the code no longer produces from epoch 3 on
     run["curves"] = curves
-    study.add_trial(optuna.trial.create_trial(params=good.params, distributions=good.distributions, value=good.value,
-                                              user_attrs={"run": run}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=good.params, distributions=good.distributions, value=good.value, user_attrs={"run": run}
+        )
+    )
     forged = study.get_trials()[-1].number
     r = CliRunner().invoke(cli, ["reproduce", "rep", "--dataset", "circle", "--trial", str(forged)])
     assert r.exit_code == 1
@@ -165,7 +191,9 @@ def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
     # trains on its own inputs (in a stack padded to the widest), reproduces alone bit for
     # bit, and the report draws the best network's boundary through the same inputs.
     path = sweep_file("feat", trials=10, jobs=2, epochs=5)
-    text = path.read_text().replace("[search]", '[search]\nfeatures = { subsets = ["linear", "squares", "products", "sines"] }')
+    text = path.read_text().replace(
+        "[search]", '[search]\nfeatures = { subsets = ["linear", "squares", "products", "sines"] }'
+    )
     path.write_text(text.replace("trials = 10", "trials = 10\nbatch = 5"))
     r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
     assert r.exit_code == 0, r.output
@@ -189,8 +217,12 @@ def test_searched_features_run_reproduce_and_report(sweep_file, tmp_path):
         again = CliRunner().invoke(cli, ["reproduce", "feat", "--dataset", dataset, "--trial", str(number)])
         assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
     dataset, number = picks[-1]
-    p = subprocess.run([sys.executable, "-m", "sweeps", "reproduce", "feat", "--dataset", dataset, "--trial", str(number)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "sweeps", "reproduce", "feat", "--dataset", dataset, "--trial", str(number)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and p.stdout.startswith("reproduced:"), p.stdout + p.stderr
 
     r = CliRunner().invoke(cli, ["report", "feat", "--out", "out", "--tracking-uri", "http://127.0.0.1:9"])

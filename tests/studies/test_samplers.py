@@ -19,22 +19,27 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from studies.sweep.config import PluginSpec
-
-from studies.search.samplers import make_pruner, make_sampler
 from studies import _optuna_compat as compat
-from studies.search.samplers import BatchTPESampler, batch_of, pruner_startup
+from studies.search.samplers import BatchTPESampler, batch_of, make_pruner, make_sampler, pruner_startup
+from studies.sweep.config import PluginSpec
 from sweeps.spec import spec_from_dict
 
 # The playground's space as it was when these histories were chosen (the preset may change):
 # conditional units per layer and a rate only with a regularization.
-SPACE = spec_from_dict({
-    "name": "tpe", "datasets": ["circle"],
-    "search": {"learning_rate": {"low": 1e-3, "high": 10.0, "log": True}, "hidden_layers": {"low": 1, "high": 3},
-               "hidden_units": {"low": 2, "high": 8}, "activation": ["sigmoid", "tanh", "relu"],
-               "regularization": ["none", "l1", "l2"],
-               "regularization_rate": {"low": 1e-5, "high": 0.1, "log": True}},
-}).space
+SPACE = spec_from_dict(
+    {
+        "name": "tpe",
+        "datasets": ["circle"],
+        "search": {
+            "learning_rate": {"low": 1e-3, "high": 10.0, "log": True},
+            "hidden_layers": {"low": 1, "high": 3},
+            "hidden_units": {"low": 2, "high": 8},
+            "activation": ["sigmoid", "tanh", "relu"],
+            "regularization": ["none", "l1", "l2"],
+            "regularization_rate": {"low": 1e-5, "high": 0.1, "log": True},
+        },
+    }
+).space
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -66,8 +71,15 @@ def _history(seed: int, *, n: int = 30, running: int = 3, direction: str = "mini
     return study.get_trials(deepcopy=True)
 
 
-def _propose(sampler: optuna.samplers.BaseSampler, history: list[FrozenTrial], *, direction: str = "minimize",
-             rounds: int = 4, together: int = 3, batch: bool = False) -> list[dict]:
+def _propose(
+    sampler: optuna.samplers.BaseSampler,
+    history: list[FrozenTrial],
+    *,
+    direction: str = "minimize",
+    rounds: int = 4,
+    together: int = 3,
+    batch: bool = False,
+) -> list[dict]:
     """Asks ``together`` trials at a time (so the earlier ones are running, with parameters,
     while the later ones sample), suggests each (each inside ``batch(1)`` if ``batch``), then
     tells them all; returns every proposal in order."""
@@ -119,8 +131,17 @@ def test_make_sampler_tpe_is_optunas_multivariate_grouped_tpe_with_constant_liar
     history = _history(seed=2)
     ours = _propose(make_sampler(PluginSpec("tpe", (("n_startup_trials", 5),)), seed=4, space=SPACE), history)
     with compat.vectorized_log_ndtr():
-        theirs = _propose(_tpe(optuna.samplers.TPESampler, seed=4, n_startup_trials=5, multivariate=True,
-                               group=True, constant_liar=True), history)
+        theirs = _propose(
+            _tpe(
+                optuna.samplers.TPESampler,
+                seed=4,
+                n_startup_trials=5,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+            ),
+            history,
+        )
     assert ours == theirs
 
 
@@ -155,8 +176,9 @@ def test_the_current_trial_is_not_its_own_constant_liar(constant_liar):
         study.add_trials(history)
         for params in (liar, current):
             if params is not None:
-                study.add_trial(create_trial(state=TrialState.RUNNING, params=params,
-                                             distributions={k: dists[k] for k in params}))
+                study.add_trial(
+                    create_trial(state=TrialState.RUNNING, params=params, distributions={k: dists[k] for k in params})
+                )
         trial = study.get_trials(deepcopy=False)[-1]
         with compat.vectorized_log_ndtr(), sampler.batch(1) if batch else nullcontext():
             space = sampler.infer_relative_search_space(study, trial)
@@ -200,13 +222,13 @@ def test_a_batch_takes_each_trials_best_of_its_own_candidates_from_one_fit(monke
     # One fit per parameter group (the always-present parameters, each conditional one), not per trial.
     assert 2 <= len(fits) <= 5 and all(sets == k for _, sets, _, _ in fits)
     names = [set(space) for space, _, _, _ in fits]
-    assert all(a.isdisjoint(b) for i, a in enumerate(names) for b in names[i + 1:])
+    assert all(a.isdisjoint(b) for i, a in enumerate(names) for b in names[i + 1 :])
     n = 24  # Optuna's default n_ei_candidates
     checked = 0
     for space, _, samples, acquisition in fits:
         assert len(acquisition) == k * n
         for j, p in enumerate(params):  # trial j took the best of the j-th set of n
-            best = j * n + int(np.argmax(acquisition[j * n:(j + 1) * n]))
+            best = j * n + int(np.argmax(acquisition[j * n : (j + 1) * n]))
             for name, dist in space.items():
                 if name in p:
                     assert p[name] == dist.to_external_repr(samples[name][best].item()), (j, name)
@@ -221,11 +243,11 @@ def test_a_batch_is_reproducible_in_a_new_process():
     here = _batch(seed=3, k=6)
     assert _batch(seed=3, k=6) == here
     assert _batch(seed=4, k=6) != here
-    code = ("import json; from tests.studies.test_samplers import _batch; "
-            "print(json.dumps(_batch(seed=3, k=6)))")
+    code = "import json; from tests.studies.test_samplers import _batch; print(json.dumps(_batch(seed=3, k=6)))"
     env = {**os.environ, "PYTHONPATH": ROOT, "PYTHONHASHSEED": "123"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out.strip().splitlines()[-1]) == json.loads(json.dumps(here))
 
 
@@ -309,8 +331,9 @@ def test_a_batch_with_two_objectives_fits_once_and_proposes_each_trial_its_own(m
     assert len({json.dumps(p, sort_keys=True) for p in params}) == len(params) == 12
     for p in params:
         assert 1e-3 <= p["learning_rate"] <= 10.0 and 1 <= p["hidden_layers"] <= 3
-        assert sorted(k for k in p if k.startswith("hidden_units_")) == [f"hidden_units_{i + 1}"
-                                                                         for i in range(p["hidden_layers"])]
+        assert sorted(k for k in p if k.startswith("hidden_units_")) == [
+            f"hidden_units_{i + 1}" for i in range(p["hidden_layers"])
+        ]
 
 
 @pytest.mark.parametrize("size", [0, -1, 1.5, True, "2"])
@@ -343,15 +366,16 @@ def _decide(pruner: optuna.pruners.BasePruner, study: optuna.Study, trial: Froze
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_the_cached_percentile_pruner_decides_as_optunas(spec, direction):
     opts = dict(spec.options)
-    theirs = (optuna.pruners.MedianPruner(**opts) if spec.name == "median"
-              else optuna.pruners.PercentilePruner(**opts))
+    theirs = optuna.pruners.MedianPruner(**opts) if spec.name == "median" else optuna.pruners.PercentilePruner(**opts)
     ours = make_pruner(spec)
     rng = np.random.default_rng(0)
     study = optuna.create_study(direction=direction)
     decisions = asked = 0
     for n in range(40):
-        running = [{s: float(v) for s, v in enumerate(rng.normal(rng.uniform(-1, 2), 1, rng.integers(1, 12)))}
-                   for _ in range(5)]  # some clearly worse than the complete trials, some better
+        running = [
+            {s: float(v) for s, v in enumerate(rng.normal(rng.uniform(-1, 2), 1, rng.integers(1, 12)))}
+            for _ in range(5)
+        ]  # some clearly worse than the complete trials, some better
         running[0] = {s: v for s, v in running[0].items() if s % 2 == 0}  # steps skipped
         if len(running[1]) > 2:
             running[1][1] = float("nan")  # a NaN among numbers
@@ -376,9 +400,11 @@ def test_the_cached_percentile_pruner_decides_as_optunas(spec, direction):
 
 def test_the_pruners_options_are_optunas_defaults_unless_given():
     assert make_pruner(PluginSpec("median")).options == dict(
-        percentile=50.0, n_startup_trials=5, n_warmup_steps=0, interval_steps=1, n_min_trials=1)
+        percentile=50.0, n_startup_trials=5, n_warmup_steps=0, interval_steps=1, n_min_trials=1
+    )
     assert make_pruner(PluginSpec("percentile", (("percentile", 10.0), ("n_min_trials", 3)))).options == dict(
-        percentile=10.0, n_startup_trials=5, n_warmup_steps=0, interval_steps=1, n_min_trials=3)
+        percentile=10.0, n_startup_trials=5, n_warmup_steps=0, interval_steps=1, n_min_trials=3
+    )
 
 
 def test_pruner_startup_is_what_the_pruner_needs_complete():

@@ -22,10 +22,14 @@ def sweep_cmd(*args: str) -> list[str]:
 
 
 def _studies(url: str) -> dict[str, optuna.Study]:
-    storage = optuna.storages.RDBStorage(url) if "://" in url else optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(url))
-    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage)
-            for s in storage.get_all_studies()}
+    storage = (
+        optuna.storages.RDBStorage(url)
+        if "://" in url
+        else optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+    )
+    return {
+        s.study_name: optuna.load_study(study_name=s.study_name, storage=storage) for s in storage.get_all_studies()
+    }
 
 
 def _counts(url: str) -> dict[str, tuple[int, int]]:
@@ -59,31 +63,45 @@ def test_four_workers_on_two_hosts_commands_reach_the_exact_total(sweep_file, pg
     path = sweep_file("many", trials=60, jobs=2, epochs=200)
     # One trial at a time per worker: the first command does not claim the rest ahead.
     path.write_text(path.read_text().replace("trials = 60", "trials = 60\nbatch = 1"))
-    run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", url, "--no-mlflow"),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        sweep_cmd("run", str(path), "--storage", url, "--no-mlflow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(lambda: len(_studies(url)) == 2)
-    worker = subprocess.run(sweep_cmd("worker", "many", "--storage", url, "--jobs", "2"),
-                            capture_output=True, text=True, timeout=300)
+    worker = subprocess.run(
+        sweep_cmd("worker", "many", "--storage", url, "--jobs", "2"), capture_output=True, text=True, timeout=300
+    )
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     assert worker.returncode == 0, worker.stderr
     assert _counts(url) == {"many/circle": (60, 0), "many/xor": (60, 0)}
     _no_duplicates(url)
     # Both commands did work: trials come from at least three distinct worker processes.
-    pids = {t.user_attrs["worker"]["pid"] for s in _studies(url).values() for t in s.get_trials()
-            if "worker" in t.user_attrs}
+    pids = {
+        t.user_attrs["worker"]["pid"]
+        for s in _studies(url).values()
+        for t in s.get_trials()
+        if "worker" in t.user_attrs
+    }
     assert len(pids) >= 3
 
 
 def _asking(url: str) -> bool:
     """Whether some worker is inside an ask (a RUNNING trial without its "worker" record yet)."""
-    return any("worker" not in t.user_attrs for s in _studies(url).values()
-               for t in s.get_trials(states=(TrialState.RUNNING,)))
+    return any(
+        "worker" not in t.user_attrs for s in _studies(url).values() for t in s.get_trials(states=(TrialState.RUNNING,))
+    )
 
 
 def _running_pids(url: str, exclude: set[int]) -> set[int]:
-    return {t.user_attrs["worker"]["pid"] for s in _studies(url).values()
-            for t in s.get_trials(states=(TrialState.RUNNING,)) if "worker" in t.user_attrs} - exclude
+    return {
+        t.user_attrs["worker"]["pid"]
+        for s in _studies(url).values()
+        for t in s.get_trials(states=(TrialState.RUNNING,))
+        if "worker" in t.user_attrs
+    } - exclude
 
 
 @pytest.mark.postgres
@@ -93,12 +111,21 @@ def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_da
     # Two stacked trials per worker: each host holds some of the trials (heartbeats per trial).
     path.write_text(path.read_text().replace("trials = 8", "trials = 8\nbatch = 2"))
     hb = ["--heartbeat-interval", "1", "--grace-period", "3"]
-    run = subprocess.Popen(sweep_cmd("run", str(path), "--storage", url, "--no-mlflow", *hb),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        sweep_cmd("run", str(path), "--storage", url, "--no-mlflow", *hb),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(lambda: len(_studies(url)) == 2)
     # A second "host": its whole process group (command and worker) dies at once, as a machine would.
-    other = subprocess.Popen(sweep_cmd("worker", "hb", "--storage", url, "--jobs", "1", *hb),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    other = subprocess.Popen(
+        sweep_cmd("worker", "hb", "--storage", url, "--jobs", "1", *hb),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     run_pids: set[int] = set()
     _wait_for(lambda: bool(_running_pids(url, set())))
     run_pids = _running_pids(url, set())
@@ -144,14 +171,21 @@ def test_interrupt_on_postgres_fails_in_flight_trials_and_resumes(sweep_file, pg
 def test_eight_processes_on_the_local_journal(sweep_file, tmp_path):
     path = sweep_file("eight", trials=200, jobs=8, epochs=100)
     # One trial at a time, long enough that every worker starts before the others finish them all.
-    path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', 'datasets = ["gauss"]')
-                    .replace("trials = 200", "trials = 200\nbatch = 1"))
+    path.write_text(
+        path.read_text()
+        .replace('datasets = ["circle", "xor"]', 'datasets = ["gauss"]')
+        .replace("trials = 200", "trials = 200\nbatch = 1")
+    )
     r = subprocess.run(sweep_cmd("run", str(path), "--no-mlflow"), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr and "Warning" not in r.stderr
     journal = str(tmp_path / "sweeps.journal")
     assert _counts(journal) == {"eight/gauss": (200, 0)}
     _no_duplicates(journal)
-    workers = {t.user_attrs["worker"]["pid"] for s in _studies(journal).values() for t in s.get_trials()
-               if "worker" in t.user_attrs}
+    workers = {
+        t.user_attrs["worker"]["pid"]
+        for s in _studies(journal).values()
+        for t in s.get_trials()
+        if "worker" in t.user_attrs
+    }
     assert len(workers) == 8

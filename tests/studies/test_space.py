@@ -5,11 +5,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from studies.sweep.space import Choice, Range, SearchSpace, Subsets
-
-from studies.sweep.config import PluginSpec
-
 from studies.search.samplers import check_plugin, make_pruner, make_sampler
+from studies.sweep.config import PluginSpec
+from studies.sweep.space import Choice, Range, SearchSpace, Subsets
 
 
 def _space(**searched):
@@ -54,8 +52,11 @@ def test_run_names_say_what_the_trial_is():
 
 
 def test_grid_needs_finite_ranges():
-    space = _space(activation=Choice(("relu", "tanh")), hidden_units=Range(2, 4, integer=True),
-                   learning_rate=Range(0.1, 0.3, step=0.1))
+    space = _space(
+        activation=Choice(("relu", "tanh")),
+        hidden_units=Range(2, 4, integer=True),
+        learning_rate=Range(0.1, 0.3, step=0.1),
+    )
     grid = space.grid()
     assert grid["activation"] == ["relu", "tanh"] and grid["hidden_units_1"] == [2, 3, 4]
     assert grid["learning_rate"] == pytest.approx([0.1, 0.2, 0.3])
@@ -70,10 +71,15 @@ def test_every_sampler_runs_the_space(name):
     based ones (TPE, CMA-ES) then concentrate near the optimum (a learning rate of 0.1)."""
     import math
 
-    space = _space(learning_rate=Range(1e-4, 10.0, log=True) if name != "grid" else
-                   Choice(tuple(10.0 ** e for e in range(-4, 2))), activation=Choice(("relu", "tanh")))
-    options = {"tpe": (("n_startup_trials", 10),), "cmaes": (("n_startup_trials", 10),),
-               "nsgaii": (("population_size", 8),)}.get(name, ())
+    space = _space(
+        learning_rate=Range(1e-4, 10.0, log=True) if name != "grid" else Choice(tuple(10.0**e for e in range(-4, 2))),
+        activation=Choice(("relu", "tanh")),
+    )
+    options = {
+        "tpe": (("n_startup_trials", 10),),
+        "cmaes": (("n_startup_trials", 10),),
+        "nsgaii": (("population_size", 8),),
+    }.get(name, ())
     sampler = make_sampler(PluginSpec(name, options), seed=1, space=space)
     study = optuna.create_study(sampler=sampler)
     n = 6 * 2 if name == "grid" else 40
@@ -99,7 +105,9 @@ def test_every_pruner_is_made(name):
 
 
 def test_plugin_errors():
-    with pytest.raises(ValueError, match=r"'sampler.name' must be one of \['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'\]"):
+    with pytest.raises(
+        ValueError, match=r"'sampler.name' must be one of \['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'\]"
+    ):
         check_plugin("sampler", PluginSpec("bohb"))
     with pytest.raises(ValueError, match=r"'pruner.reduction_factor' must be an integer >= 2, but got 1"):
         check_plugin("pruner", PluginSpec("hyperband", (("reduction_factor", 1),)))

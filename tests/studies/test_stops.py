@@ -43,7 +43,8 @@ def _states(url: str) -> dict[str, Counter]:
     out = {}
     for s in storage.get_all_studies():
         out[s.study_name] = Counter(
-            "surplus" if t.user_attrs.get("surplus") else t.state.name for t in storage.get_all_trials(s._study_id))
+            "surplus" if t.user_attrs.get("surplus") else t.state.name for t in storage.get_all_trials(s._study_id)
+        )
     return out
 
 
@@ -66,10 +67,13 @@ def _mlflow_equals_storage(folder, url: str, name: str) -> None:
     keys = [(r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])) for r in trials]
     assert len(keys) == len(set(keys)), "a trial logged twice"
     storage = _storage(url)
-    finished = {(s.study_name, t.number) for s in storage.get_all_studies()
-                for t in storage.get_all_trials(s._study_id)
-                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                or (t.state == TrialState.FAIL and not t.user_attrs.get("surplus"))}
+    finished = {
+        (s.study_name, t.number)
+        for s in storage.get_all_studies()
+        for t in storage.get_all_trials(s._study_id)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and not t.user_attrs.get("surplus"))
+    }
     assert set(keys) == finished
 
 
@@ -97,9 +101,14 @@ name = "none"
 
 
 def _run(args: list[str], folder) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sweeps", "run", *args], cwd=folder, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items()
-                                                                     if k != "MLFLOW_TRACKING_URI"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
 
 
 def _loky_workers(pid: int) -> list[int]:
@@ -146,8 +155,13 @@ def test_a_stop_signal_at_any_moment_of_sweep_run(tmp_path, moment, sig):
     _mlflow_equals_storage(tmp_path, url, "moment")
 
 
-ACTIONS = st.lists(st.tuples(st.sampled_from(["sigint", "sigterm", "kill-launcher", "kill-worker"]),
-                             st.floats(min_value=0.0, max_value=5.0)), min_size=1, max_size=3)
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["sigint", "sigterm", "kill-launcher", "kill-worker"]), st.floats(min_value=0.0, max_value=5.0)
+    ),
+    min_size=1,
+    max_size=3,
+)
 
 
 def _chaos(folder, url: str, name: str, actions: list[tuple[str, float]]) -> None:
@@ -178,8 +192,12 @@ def _chaos(folder, url: str, name: str, actions: list[tuple[str, float]]) -> Non
     _mlflow_equals_storage(folder, url, name)
 
 
-@settings(max_examples=4, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(actions=ACTIONS)
 def test_kills_interrupts_and_restarts_on_the_journal(tmp_path_factory, actions):
     folder = tmp_path_factory.mktemp("chaos")
@@ -187,8 +205,12 @@ def test_kills_interrupts_and_restarts_on_the_journal(tmp_path_factory, actions)
 
 
 @pytest.mark.postgres
-@settings(max_examples=3, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(actions=ACTIONS)
 def test_kills_interrupts_and_restarts_on_postgres(tmp_path_factory, pg_database, actions):
     folder = tmp_path_factory.mktemp("chaos")

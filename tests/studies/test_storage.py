@@ -17,8 +17,11 @@ from sweeps.cli import cli
 
 def test_durable_operations_match_optunas_op_codes():
     assert set(DURABLE_OPS) == {
-        JournalOperation.CREATE_STUDY, JournalOperation.DELETE_STUDY, JournalOperation.SET_STUDY_USER_ATTR,
-        JournalOperation.SET_TRIAL_STATE_VALUES, JournalOperation.DISCARD_TRIALS,
+        JournalOperation.CREATE_STUDY,
+        JournalOperation.DELETE_STUDY,
+        JournalOperation.SET_STUDY_USER_ATTR,
+        JournalOperation.SET_TRIAL_STATE_VALUES,
+        JournalOperation.DISCARD_TRIALS,
     }
 
 
@@ -26,12 +29,25 @@ def test_passwords_are_redacted():
     assert redact("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
     assert redact("redis://:hunter2@localhost:6379/0") == "redis://:***@localhost:6379/0"
     assert redact("sweeps.journal") == "sweeps.journal"
-    assert "s3cret" not in scrub("could not connect to postgresql://bob:s3cret@db/x: s3cret refused",
-                                 "postgresql://bob:s3cret@db/x")
+    assert "s3cret" not in scrub(
+        "could not connect to postgresql://bob:s3cret@db/x: s3cret refused", "postgresql://bob:s3cret@db/x"
+    )
 
 
-HOSTILE_PASSWORDS = ["sec@ret", "a/b@c", "x:y@z", "p%40ss", "pä@ss✓w", "a#b?c", "q?r@s/t", "@@@", "::", "ab@cd/ef:gh",
-                     "%2F%3A%40", "hunter2"]
+HOSTILE_PASSWORDS = [
+    "sec@ret",
+    "a/b@c",
+    "x:y@z",
+    "p%40ss",
+    "pä@ss✓w",
+    "a#b?c",
+    "q?r@s/t",
+    "@@@",
+    "::",
+    "ab@cd/ef:gh",
+    "%2F%3A%40",
+    "hunter2",
+]
 
 
 def _fragments(password: str) -> set[str]:
@@ -49,13 +65,23 @@ def _fragments(password: str) -> set[str]:
 
 
 @pytest.mark.parametrize("password", HOSTILE_PASSWORDS)
-@pytest.mark.parametrize("template", ["postgresql://bob:{}@db.example:5432/x", "redis://:{}@127.0.0.1:6379/0",
-                                      "http://bob:{}@mlflow-host:5000", "mysql+pymysql://bob:{}@db/x?charset=utf8"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql://bob:{}@db.example:5432/x",
+        "redis://:{}@127.0.0.1:6379/0",
+        "http://bob:{}@mlflow-host:5000",
+        "mysql+pymysql://bob:{}@db/x?charset=utf8",
+    ],
+)
 def test_hostile_passwords_are_redacted_to_the_last_at(password, template):
     url = template.format(password)
     expected = template.format("***")
     assert redact(url) == expected
-    assert scrub(f"could not connect to {url} (retrying {url})", None) == f"could not connect to {expected} (retrying {expected})"
+    assert (
+        scrub(f"could not connect to {url} (retrying {url})", None)
+        == f"could not connect to {expected} (retrying {expected})"
+    )
     for piece in _fragments(password):
         assert piece not in scrub(f"failed to resolve host '{piece}@db.example': {url}", url)
 
@@ -72,8 +98,14 @@ def test_drivers_messages_never_show_a_piece_of_the_password(password):
         assert piece not in message, (piece, message)
 
 
-@pytest.mark.parametrize("url", ["postgresql://bob:p@ss:w/rd@127.0.0.1:5432/x", "postgresql://bob@127.0.0.1:port/x",
-                                 "redis://:p@ss:w/rd@127.0.0.1:6379/0"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bob:p@ss:w/rd@127.0.0.1:5432/x",
+        "postgresql://bob@127.0.0.1:port/x",
+        "redis://:p@ss:w/rd@127.0.0.1:6379/0",
+    ],
+)
 def test_urls_their_driver_cannot_parse_are_named(url):
     """An unescaped password makes the driver read a piece of it as the port: the message still
     names the storage (without its password), not just "invalid literal for int()"."""
@@ -89,11 +121,18 @@ def test_urls_without_a_password_are_left_alone():
         assert redact(url) == url
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    ("sweeps.journal", "journal"), ("/tmp/x.journal", "journal"), ("sqlite:///x.db", "rdb"),
-    ("postgresql://u@h/db", "rdb"), ("postgresql+psycopg2://u@h/db", "rdb"), ("mysql://u@h/db", "rdb"),
-    ("redis://localhost:6379", "redis"),
-])
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("sweeps.journal", "journal"),
+        ("/tmp/x.journal", "journal"),
+        ("sqlite:///x.db", "rdb"),
+        ("postgresql://u@h/db", "rdb"),
+        ("postgresql+psycopg2://u@h/db", "rdb"),
+        ("mysql://u@h/db", "rdb"),
+        ("redis://localhost:6379", "redis"),
+    ],
+)
 def test_storage_kinds(url, kind):
     assert storage_kind(url) == kind
 

@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies.storage.opening import open_storage
 from studies.storage.adaptor import SweepStorage
+from studies.storage.opening import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -79,12 +79,17 @@ def _script_multi(study: optuna.Study, flush) -> None:
 
 def _compare(url_plain: str, url_buffered: str, *, script=_script, directions=None) -> None:
     n = 6 if script is _script_multi else 7
-    plain = optuna.create_study(study_name="s", storage=open_storage(url_plain, heartbeat_interval=None),
-                                sampler=optuna.samplers.RandomSampler(seed=3), directions=directions)
+    plain = optuna.create_study(
+        study_name="s",
+        storage=open_storage(url_plain, heartbeat_interval=None),
+        sampler=optuna.samplers.RandomSampler(seed=3),
+        directions=directions,
+    )
     script(plain, lambda: None)
     wrapped = SweepStorage(open_storage(url_buffered, heartbeat_interval=None))
-    buffered = optuna.create_study(study_name="s", storage=wrapped, sampler=optuna.samplers.RandomSampler(seed=3),
-                                   directions=directions)
+    buffered = optuna.create_study(
+        study_name="s", storage=wrapped, sampler=optuna.samplers.RandomSampler(seed=3), directions=directions
+    )
     script(buffered, wrapped.flush)
     assert not wrapped.owned()
     fresh = open_storage(url_buffered, heartbeat_interval=None)
@@ -175,8 +180,9 @@ def test_a_trial_finished_by_another_process_is_dropped_not_overwritten(tmp_path
 
 def test_the_pruner_sees_this_processs_reports_at_once(tmp_path):
     wrapped = SweepStorage(open_storage(str(tmp_path / "j.journal")))
-    study = optuna.create_study(study_name="s", storage=wrapped,
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    study = optuna.create_study(
+        study_name="s", storage=wrapped, pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    )
     first = study.ask()
     for step in range(1, 4):
         first.report(1.0, step)

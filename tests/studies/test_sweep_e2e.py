@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow
 
 def _studies(storage_path):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage_path)))
-    return {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage) for s in storage.get_all_studies()}
+    return {
+        s.study_name: optuna.load_study(study_name=s.study_name, storage=storage) for s in storage.get_all_studies()
+    }
 
 
 def _mlflow_runs(tracking_uri, experiment):
@@ -33,7 +35,7 @@ def _mlflow_runs(tracking_uri, experiment):
     # Absolute: MLflow caches a store per URI string, and a relative sqlite path would keep
     # pointing at the folder of the test that first used it.
     if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
-        tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+        tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///") :])
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     return client, client.search_runs([exp.experiment_id], max_results=1000)
@@ -206,8 +208,12 @@ def test_a_killed_worker_costs_nothing_that_finished(sweep_file, tmp_path):
     assert "a worker process died" in err and "Traceback" not in err
     after = _finished_and_running(journal, "crash")
     assert after == {"crash/circle": (10, 0), "crash/xor": (10, 0)}
-    killed = [t for s in _studies(journal).values() for t in s.get_trials()
-              if t.state == TrialState.FAIL and t.user_attrs.get("worker", {}).get("pid") == victim]
+    killed = [
+        t
+        for s in _studies(journal).values()
+        for t in s.get_trials()
+        if t.state == TrialState.FAIL and t.user_attrs.get("worker", {}).get("pid") == victim
+    ]
     assert killed  # the trial in flight was failed, then re-run:
     retried = {t.user_attrs.get("retry_of") for s in _studies(journal).values() for t in s.get_trials()}
     assert all(t.number in retried for t in killed if not t.user_attrs.get("surplus"))
@@ -231,8 +237,10 @@ def test_batched_sweep_reaches_its_total_and_reproduces(sweep_file, tmp_path):
     # Continuous batching: 12 trials through stacks of 5 slots, trials joining as others end,
     # members of other depths in one stack; every trial reproduces alone, bit for bit.
     path = sweep_file("stk", trials=12, jobs=2, epochs=6)
-    text = path.read_text().replace('learning_rate = [0.1, 80.0]', 'learning_rate = [0.03, 0.3, 80.0]')
-    text = text.replace('activation = "relu"', '').replace('[search]', '[search]\nactivation = ["relu", "tanh", "sigmoid"]')
+    text = path.read_text().replace("learning_rate = [0.1, 80.0]", "learning_rate = [0.03, 0.3, 80.0]")
+    text = text.replace('activation = "relu"', "").replace(
+        "[search]", '[search]\nactivation = ["relu", "tanh", "sigmoid"]'
+    )
     text = text.replace('name = "none"', 'name = "median"\nn_startup_trials = 1\nn_warmup_steps = 1')
     path.write_text(text.replace("trials = 12", "trials = 12\nbatch = 5\nreport_every = 1"))
     r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
@@ -256,14 +264,12 @@ def test_batched_sweep_reaches_its_total_and_reproduces(sweep_file, tmp_path):
         assert again.exit_code == 0 and again.output.startswith("reproduced:"), again.output
 
 
-
-
 def test_a_batched_study_starts_with_scouts(sweep_file, tmp_path):
     # The median pruner compares with complete trials only: each study's first trials (as many
     # as its n_startup_trials) train alone, and the rest start once they are complete, so
     # that they can be pruned from their first report on.
     path = sweep_file("sct", trials=12, jobs=1, epochs=5)
-    text = path.read_text().replace('learning_rate = [0.1, 80.0]', 'learning_rate = [0.05, 0.1]')
+    text = path.read_text().replace("learning_rate = [0.1, 80.0]", "learning_rate = [0.05, 0.1]")
     text = text.replace('name = "none"', 'name = "median"\nn_startup_trials = 3')
     path.write_text(text.replace("trials = 12", "trials = 12\nbatch = 8"))
     r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])

@@ -14,9 +14,9 @@ import pytest
 from optuna.trial import TrialState
 
 import studies.tracking.tracker as tracking
-from studies.storage.opening import open_storage
 from studies.execution.runner import open_sweep
 from studies.storage.adaptor import SweepStorage
+from studies.storage.opening import open_storage
 from studies.tracking.tracker import Tracker
 from sweeps.spec import load_spec
 
@@ -35,8 +35,11 @@ def _runs(uri: str, experiment: str):
 
 
 def _trial_keys(runs) -> list[tuple[str, int]]:
-    return [(r.data.tags["sweeps.study"], int(r.data.tags["trial_number"])) for r in runs
-            if r.data.tags.get("sweeps.kind") == "trial"]
+    return [
+        (r.data.tags["sweeps.study"], int(r.data.tags["trial_number"]))
+        for r in runs
+        if r.data.tags.get("sweeps.kind") == "trial"
+    ]
 
 
 def _finished_trial(study: optuna.Study, host: str, value: float) -> None:
@@ -69,8 +72,11 @@ def test_each_writer_writes_its_own_hosts_trials_and_takes_over_orphans(sweep_fi
     assert one.sync(view) == 1  # h3's trial waited: taken over
     keys = _trial_keys(_runs(uri, "hosts"))
     assert len(keys) == len(set(keys)) == 7
-    hosts = {r.data.tags["trial_number"] + r.data.tags["sweeps.study"]: r.data.tags["sweeps.host"]
-             for r in _runs(uri, "hosts") if r.data.tags.get("sweeps.kind") == "trial"}
+    hosts = {
+        r.data.tags["trial_number"] + r.data.tags["sweeps.study"]: r.data.tags["sweeps.host"]
+        for r in _runs(uri, "hosts")
+        if r.data.tags.get("sweeps.kind") == "trial"
+    }
     assert sorted(set(hosts.values())) == ["h1", "h2", "h3"]
     assert len([r for r in _runs(uri, "hosts") if r.data.tags.get("sweeps.kind") == "study"]) == 2
 
@@ -78,8 +84,13 @@ def test_each_writer_writes_its_own_hosts_trials_and_takes_over_orphans(sweep_fi
 def _other_host(hostname: str, *args: str) -> subprocess.Popen:
     """A command on another "host": a UTS namespace with its own host name (as root)."""
     inner = " ".join(["hostname", hostname, "&&", "exec", sys.executable, "-m", "sweeps", *args])
-    return subprocess.Popen(["unshare", "-u", "sh", "-c", inner], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        ["unshare", "-u", "sh", "-c", inner],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.postgres
@@ -88,13 +99,18 @@ def test_two_hosts_each_write_their_trials_once_and_a_dead_hosts_are_taken_over(
     path = sweep_file("twohosts", trials=16, jobs=1, epochs=300)
     path.write_text(path.read_text().replace("trials = 16", "trials = 16\nbatch = 2"))
     uri = f"sqlite:///{tmp_path}/shared-mlflow.db"  # both hosts see it (one machine); a server in real life
-    run = subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(path), "--storage", url, "--tracking-uri", uri],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", str(path), "--storage", url, "--tracking-uri", uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not open_storage(url).get_all_studies():
         time.sleep(0.3)
-    other = _other_host("host-b", "worker", "twohosts", "--storage", url, "--mlflow", "--tracking-uri", uri,
-                        "--jobs", "1")
+    other = _other_host(
+        "host-b", "worker", "twohosts", "--storage", url, "--mlflow", "--tracking-uri", uri, "--jobs", "1"
+    )
 
     def written_by_b() -> int:
         return sum(r.data.tags.get("sweeps.host") == "host-b" for r in _runs(uri, "twohosts"))
@@ -107,20 +123,28 @@ def test_two_hosts_each_write_their_trials_once_and_a_dead_hosts_are_taken_over(
     out, err = run.communicate(timeout=600)
     assert run.returncode == 0, err
     storage = open_storage(url)
-    finished = {(s.study_name, t.number) for s in storage.get_all_studies()
-                for t in storage.get_all_trials(s._study_id)
-                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                or (t.state == TrialState.FAIL and not t.user_attrs.get("surplus"))}
+    finished = {
+        (s.study_name, t.number)
+        for s in storage.get_all_studies()
+        for t in storage.get_all_trials(s._study_id)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and not t.user_attrs.get("surplus"))
+    }
     runs = _runs(uri, "twohosts")
     keys = _trial_keys(runs)
     assert len(keys) == len(set(keys)), "a trial logged twice"
     if set(keys) != finished:
         missing = finished - set(keys)
-        detail = [(s.study_name, t.number, t.state.name, t.user_attrs.get("worker"), t.datetime_complete)
-                  for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)
-                  if (s.study_name, t.number) in missing]
+        detail = [
+            (s.study_name, t.number, t.state.name, t.user_attrs.get("worker"), t.datetime_complete)
+            for s in storage.get_all_studies()
+            for t in storage.get_all_trials(s._study_id)
+            if (s.study_name, t.number) in missing
+        ]
         raise AssertionError(f"missing {detail}\n{err[-3000:]}")
     assert set(keys) == finished  # host-b's trials too: taken over by host A's writer
     assert not [r for r in runs if r.info.status == "RUNNING" and r.data.tags.get("sweeps.kind") == "trial"]
     assert {r.data.tags.get("sweeps.host") for r in runs if r.data.tags.get("sweeps.kind") == "trial"} >= {
-        "host-b", os.uname().nodename}
+        "host-b",
+        os.uname().nodename,
+    }

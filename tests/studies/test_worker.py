@@ -15,11 +15,11 @@ from optuna.trial import TrialState
 
 import studies.execution.worker as worker_module
 from engine import Stack
-from studies.storage.opening import open_storage
 from studies.execution.heartbeat import Heartbeat
 from studies.execution.runner import open_sweep
-from studies.storage.adaptor import StorageError, SweepStorage
 from studies.execution.worker import HALT_AFTER, WorkerTask, halted, work
+from studies.storage.adaptor import StorageError, SweepStorage
+from studies.storage.opening import open_storage
 from sweeps.spec import load_spec
 
 
@@ -100,8 +100,11 @@ class _Broken(optuna.storages.InMemoryStorage):
 def test_a_storage_that_fails_is_one_clear_error():
     store = SweepStorage(_Broken(), name="/data/sweeps.journal")
     study = optuna.create_study(study_name="s", storage=store)
-    with pytest.raises(StorageError, match=r"cannot use the storage /data/sweeps.journal \(PermissionError:.*"
-                                          r"run the same command again to resume"):
+    with pytest.raises(
+        StorageError,
+        match=r"cannot use the storage /data/sweeps.journal \(PermissionError:.*"
+        r"run the same command again to resume",
+    ):
         study.ask()
 
 
@@ -116,8 +119,12 @@ def test_a_journal_that_vanishes_mid_sweep_stops_the_run_with_one_line(sweep_fil
         time.sleep(0.2)
         if journal.exists():
             studies = open_storage(str(journal)).get_all_studies()
-            done = [t for s in studies for t in open_storage(str(journal)).get_all_trials(s._study_id)
-                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            done = [
+                t
+                for s in studies
+                for t in open_storage(str(journal)).get_all_trials(s._study_id)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            ]
             if done:
                 break
     assert proc.poll() is None
@@ -146,12 +153,20 @@ def test_tpe_learns_past_its_start_up_through_a_real_worker(tmp_path, handlers, 
     from sweeps.spec import spec_from_dict
 
     def last_costs(sampler: dict) -> list[float]:
-        config = spec_from_dict({
-            "name": sampler["name"], "datasets": ["circle"], "trials": 30, "jobs": 1, "seed": 3, "batch": batch,
-            "train": {"epochs": 30, "batch_size": 10, "hidden_layers": 1, "hidden_units": 6, "activation": "tanh"},
-            "search": {"learning_rate": {"low": 1e-4, "high": 30.0, "log": True}},
-            "sampler": sampler, "pruner": {"name": "none"},
-        })
+        config = spec_from_dict(
+            {
+                "name": sampler["name"],
+                "datasets": ["circle"],
+                "trials": 30,
+                "jobs": 1,
+                "seed": 3,
+                "batch": batch,
+                "train": {"epochs": 30, "batch_size": 10, "hidden_layers": 1, "hidden_units": 6, "activation": "tanh"},
+                "search": {"learning_rate": {"low": 1e-4, "high": 30.0, "log": True}},
+                "sampler": sampler,
+                "pruner": {"name": "none"},
+            }
+        )
         storage = str(tmp_path / f"{sampler['name']}.journal")
         open_sweep(config, open_storage(storage))
         work(WorkerTask(storage, config, 0))
@@ -159,8 +174,9 @@ def test_tpe_learns_past_its_start_up_through_a_real_worker(tmp_path, handlers, 
         trials = sorted(study.get_trials(), key=lambda t: t.number)
         assert len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]) == 30
         # A diverged trial is as bad as the untrained network it started from.
-        return [t.value if t.state == TrialState.COMPLETE else t.user_attrs["run"]["initial_cost"]
-                for t in trials[-15:]]
+        return [
+            t.value if t.state == TrialState.COMPLETE else t.user_attrs["run"]["initial_cost"] for t in trials[-15:]
+        ]
 
     tpe = last_costs({"name": "tpe", "n_startup_trials": 8})
     rand = last_costs({"name": "random"})

@@ -23,11 +23,21 @@ def test_the_listed_short_help_is_each_commands_own():
         assert short == command.get_short_help_str(limit=65), name
 
 
-@pytest.mark.parametrize("args", [["--help"], ["presets"], ["presets", "--show", "playground"], ["run", "--help"],
-                                  ["status", "--help"], ["ui", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["presets"],
+        ["presets", "--show", "playground"],
+        ["run", "--help"],
+        ["status", "--help"],
+        ["ui", "--help"],
+    ],
+)
 def test_light_commands_import_none_of_the_heavy_libraries(args):
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sweeps", *args], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "sweeps", *args], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     imported = {m.group(1).strip().split(".")[0] for m in re.finditer(r"import time:.*\|(.*)$", proc.stderr, re.M)}
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))

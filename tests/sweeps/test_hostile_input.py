@@ -33,15 +33,39 @@ BASE = {
     "sampler": {"name": "tpe"},
     "pruner": {"name": "median"},
 }
-PATHS = [("name",), ("datasets",), ("trials",), ("jobs",), ("seed",), ("objective",), ("train",),
-         ("train", "epochs"), ("train", "batch_size"), ("train", "optimizer"), ("search",),
-         ("search", "learning_rate"), ("search", "learning_rate", "low"), ("search", "learning_rate", "log"),
-         ("search", "hidden_units", "high"), ("search", "activation"), ("sampler", "name"), ("pruner",),
-         ("pruner", "n_warmup_steps"), ("report_every",), ("divergence_factor",), ("search", "momentum"),
-         ("train", "regularization"), ("sampler", "gamma"), ("datasets", 0)]
+PATHS = [
+    ("name",),
+    ("datasets",),
+    ("trials",),
+    ("jobs",),
+    ("seed",),
+    ("objective",),
+    ("train",),
+    ("train", "epochs"),
+    ("train", "batch_size"),
+    ("train", "optimizer"),
+    ("search",),
+    ("search", "learning_rate"),
+    ("search", "learning_rate", "low"),
+    ("search", "learning_rate", "log"),
+    ("search", "hidden_units", "high"),
+    ("search", "activation"),
+    ("sampler", "name"),
+    ("pruner",),
+    ("pruner", "n_warmup_steps"),
+    ("report_every",),
+    ("divergence_factor",),
+    ("search", "momentum"),
+    ("train", "regularization"),
+    ("sampler", "gamma"),
+    ("datasets", 0),
+]
 
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=True, allow_infinity=True)
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 10**6)
+    | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
@@ -130,9 +154,11 @@ def test_arbitrary_bytes_as_a_sweep_file(content):
 @pytest.mark.slow
 @settings(max_examples=4, deadline=None)
 @given(
-    trials=st.integers(1, 3), epochs=st.integers(1, 3),
+    trials=st.integers(1, 3),
+    epochs=st.integers(1, 3),
     activations=st.lists(st.sampled_from(["linear", "relu", "sigmoid", "tanh"]), min_size=1, max_size=3, unique=True),
-    lr_high=st.floats(1e-3, 100.0), sampler=st.sampled_from(["tpe", "random", "qmc"]),
+    lr_high=st.floats(1e-3, 100.0),
+    sampler=st.sampled_from(["tpe", "random", "qmc"]),
 )
 def test_valid_sweeps_run_to_their_total(trials, epochs, activations, lr_high, sampler):
     data = copy.deepcopy(BASE)
@@ -143,14 +169,19 @@ def test_valid_sweeps_run_to_their_total(trials, epochs, activations, lr_high, s
     _check(tomli_w.dumps(data), expect_total=trials)
 
 
-csv_cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-9, 9).map(str),
-                      st.sampled_from(["", "a", "b", " ", "1e400", "-0", "x,y", '"q"']), st.text(max_size=4))
+csv_cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-9, 9).map(str),
+    st.sampled_from(["", "a", "b", " ", "1e400", "-0", "x,y", '"q"']),
+    st.text(max_size=4),
+)
 
 
 @settings(max_examples=120, deadline=None)
 @given(
-    header=st.lists(st.text(min_size=1, max_size=6).filter(lambda s: "\n" not in s and "\r" not in s),
-                    min_size=1, max_size=4),
+    header=st.lists(
+        st.text(min_size=1, max_size=6).filter(lambda s: "\n" not in s and "\r" not in s), min_size=1, max_size=4
+    ),
     rows=st.lists(st.lists(csv_cells, min_size=1, max_size=4), max_size=25),
 )
 def test_arbitrary_csv_files_train_or_are_cleanly_refused(header, rows):

@@ -87,92 +87,211 @@ BAD = [
     (_edit("low = 2, high = 64", "low = 0, high = 64"), "'search.hidden_units.low' must be an integer >= 1, but got 0"),
     (_edit("low = 1e-4, high = 10.0", "low = 1.0, high = 0.1"), "`low <= high` must hold, but got (low=1.0, high=0.1)"),
     (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.0, high = 1.0, log = true"), "a log range needs `low > 0`"),
-    (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.1, high = 1.0, log = true, step = 0.1"), "'step' and 'log' cannot be used together"),
-    (_edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0"),
-     "'search.learning_rate.step' must divide high - low = 0.9, but got 5.0 (Optuna would search only up to 0.1)"),
-    (_edit("low = 2, high = 64, log = true", "low = 2, high = 64, step = 5"),
-     "'search.hidden_units.step' must divide high - low = 62, but got 5 (Optuna would search only up to 62)"),
-    (_edit('activation = ["sigmoid", "tanh", "relu"]', "activation = []"), "'search.activation' must be a non-empty list"),
-    (_edit('activation = ["sigmoid", "tanh", "relu"]', 'activation = ["gelu"]'), "'search.activation' must be one of ['linear', 'relu', 'sigmoid', 'tanh'], but got 'gelu'"),
-    (_edit('optimizer = "sgd"', 'optimizer = "rmsprop"'), "'train.optimizer' must be one of ['adam', 'momentum', 'sgd'], but got 'rmsprop'"),
+    (
+        _edit("low = 1e-5, high = 1.0, log = true", "low = 0.1, high = 1.0, log = true, step = 0.1"),
+        "'step' and 'log' cannot be used together",
+    ),
+    (
+        _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0"),
+        "'search.learning_rate.step' must divide high - low = 0.9, but got 5.0 (Optuna would search only up to 0.1)",
+    ),
+    (
+        _edit("low = 2, high = 64, log = true", "low = 2, high = 64, step = 5"),
+        "'search.hidden_units.step' must divide high - low = 62, but got 5 (Optuna would search only up to 62)",
+    ),
+    (
+        _edit('activation = ["sigmoid", "tanh", "relu"]', "activation = []"),
+        "'search.activation' must be a non-empty list",
+    ),
+    (
+        _edit('activation = ["sigmoid", "tanh", "relu"]', 'activation = ["gelu"]'),
+        "'search.activation' must be one of ['linear', 'relu', 'sigmoid', 'tanh'], but got 'gelu'",
+    ),
+    (
+        _edit('optimizer = "sgd"', 'optimizer = "rmsprop"'),
+        "'train.optimizer' must be one of ['adam', 'momentum', 'sgd'], but got 'rmsprop'",
+    ),
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "mnist"]'), "'datasets[1]': unknown dataset 'mnist'"),
     (_edit('datasets = ["circle", "xor"]', "datasets = []"), "'datasets' must be a non-empty list"),
-    (_edit('name = "tpe"', 'name = "bayes"'), "'sampler.name' must be one of ['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'], but got 'bayes'"),
-    (_edit('name = "median"', 'name = "early"'), "'pruner.name' must be one of ['hyperband', 'median', 'none', 'percentile', 'successive_halving'], but got 'early'"),
-    (_edit('name = "tpe"', 'name = "tpe"\nn_startup_trials = -1'), "'sampler.n_startup_trials' must be an integer >= 0, but got -1"),
+    (
+        _edit('name = "tpe"', 'name = "bayes"'),
+        "'sampler.name' must be one of ['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'], but got 'bayes'",
+    ),
+    (
+        _edit('name = "median"', 'name = "early"'),
+        "'pruner.name' must be one of ['hyperband', 'median', 'none', 'percentile', 'successive_halving'], "
+        "but got 'early'",
+    ),
+    (
+        _edit('name = "tpe"', 'name = "tpe"\nn_startup_trials = -1'),
+        "'sampler.n_startup_trials' must be an integer >= 0, but got -1",
+    ),
     (_edit('name = "median"', 'name = "median"\npatience = 3'), "unknown key 'pruner.patience' for pruner 'median'"),
-    (_edit('name = "tpe"', 'name = "grid"'), "sampler 'grid' needs every [search] entry to be a list or a range with a 'step'"),
-    (_edit('objective = "val_cost"', 'objective = "accuracy"'), "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of several of them, but got 'accuracy'"),
-    *[(_edit('objective = "val_cost"', f"objective = {v}"), m) for v, m in [
-        ('["val_cost", "size"]', "'objective[1]' must be one of ['parameters', 'train_seconds', 'val_accuracy', "
-                                 "'val_cost'], but got 'size'"),
-        ('["val_cost", "parameters", "val_cost"]', "'objective' lists 'val_cost' twice; list each objective once"),
-        ("[]", "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of "
-               "several of them, but got []"),
-        ("3", "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of "
-              "several of them, but got 3"),
-        ('"parameters"', "'objective' = 'parameters' alone is minimized by the smallest or fastest network, whatever "
-                         "it learns: a single objective must be one of ['val_accuracy', 'val_cost']; list it beside "
-                         "one to trade them off, e.g. ['val_cost', 'parameters']"),
-        ('["parameters"]', "a single objective must be one of ['val_accuracy', 'val_cost']"),
-        ('["train_seconds", "parameters"]', "'objective' = ['train_seconds', 'parameters'] needs one of "
-                                            "['val_accuracy', 'val_cost'] among its objectives"),
-        ('["val_cost", "parameters"]', "pruner 'median': Optuna's pruners support one objective, but 'objective' "
-                                       "lists 2; set [pruner] name = \"none\" or leave [pruner] out (a diverging "
-                                       "trial still stops at once)"),
-    ]],
-    (_edit('objective = "val_cost"', 'objective = ["val_cost", "parameters"]').replace('name = "tpe"', 'name = "cmaes"'),
-     "sampler 'cmaes' supports one objective, but 'objective' lists 2; with several use one of ['grid', 'nsgaii', "
-     "'qmc', 'random', 'tpe'] ('tpe' or 'nsgaii' learn from the trials)"),
-    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace(
-        'objective = "val_cost"', 'objective = ["parameters", "val_accuracy"]').replace('name = "median"', 'name = "none"'),
-     "'val_accuracy' needs classification datasets"),
-    (_edit('name = "tpe"', 'name = "nsgaii"\npopulation_size = 1'), "'sampler.population_size' must be an integer >= 2, but got 1"),
-    (_edit('name = "tpe"', 'name = "nsgaii"\nmutation_prob = 1.5'), "'sampler.mutation_prob' must be a number in [0, 1], but got 1.5"),
-    (_edit('name = "tpe"', 'name = "nsgaii"\ngenerations = 3'), "unknown key 'sampler.generations' for sampler 'nsgaii' (allowed: ['crossover_prob', 'mutation_prob', 'population_size', 'swapping_prob'])"),
+    (
+        _edit('name = "tpe"', 'name = "grid"'),
+        "sampler 'grid' needs every [search] entry to be a list or a range with a 'step'",
+    ),
+    (
+        _edit('objective = "val_cost"', 'objective = "accuracy"'),
+        "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list "
+        "of several of them, but got 'accuracy'",
+    ),
+    *[
+        (_edit('objective = "val_cost"', f"objective = {v}"), m)
+        for v, m in [
+            (
+                '["val_cost", "size"]',
+                "'objective[1]' must be one of ['parameters', 'train_seconds', 'val_accuracy', "
+                "'val_cost'], but got 'size'",
+            ),
+            ('["val_cost", "parameters", "val_cost"]', "'objective' lists 'val_cost' twice; list each objective once"),
+            (
+                "[]",
+                "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of "
+                "several of them, but got []",
+            ),
+            (
+                "3",
+                "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list of "
+                "several of them, but got 3",
+            ),
+            (
+                '"parameters"',
+                "'objective' = 'parameters' alone is minimized by the smallest or fastest network, whatever "
+                "it learns: a single objective must be one of ['val_accuracy', 'val_cost']; list it beside "
+                "one to trade them off, e.g. ['val_cost', 'parameters']",
+            ),
+            ('["parameters"]', "a single objective must be one of ['val_accuracy', 'val_cost']"),
+            (
+                '["train_seconds", "parameters"]',
+                "'objective' = ['train_seconds', 'parameters'] needs one of "
+                "['val_accuracy', 'val_cost'] among its objectives",
+            ),
+            (
+                '["val_cost", "parameters"]',
+                "pruner 'median': Optuna's pruners support one objective, but 'objective' "
+                'lists 2; set [pruner] name = "none" or leave [pruner] out (a diverging '
+                "trial still stops at once)",
+            ),
+        ]
+    ],
+    (
+        _edit('objective = "val_cost"', 'objective = ["val_cost", "parameters"]').replace(
+            'name = "tpe"', 'name = "cmaes"'
+        ),
+        "sampler 'cmaes' supports one objective, but 'objective' lists 2; with several use one of ['grid', 'nsgaii', "
+        "'qmc', 'random', 'tpe'] ('tpe' or 'nsgaii' learn from the trials)",
+    ),
+    (
+        _edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]')
+        .replace('objective = "val_cost"', 'objective = ["parameters", "val_accuracy"]')
+        .replace('name = "median"', 'name = "none"'),
+        "'val_accuracy' needs classification datasets",
+    ),
+    (
+        _edit('name = "tpe"', 'name = "nsgaii"\npopulation_size = 1'),
+        "'sampler.population_size' must be an integer >= 2, but got 1",
+    ),
+    (
+        _edit('name = "tpe"', 'name = "nsgaii"\nmutation_prob = 1.5'),
+        "'sampler.mutation_prob' must be a number in [0, 1], but got 1.5",
+    ),
+    (
+        _edit('name = "tpe"', 'name = "nsgaii"\ngenerations = 3'),
+        "unknown key 'sampler.generations' for sampler 'nsgaii' (allowed: ['crossover_prob', "
+        "'mutation_prob', 'population_size', 'swapping_prob'])",
+    ),
     (_edit('name = "demo"', 'name = "my sweep!"'), "'name' must be a plain name"),
     (_edit('name = "demo"', 'name = "../escape"'), "'name' must be a plain name"),
-    (_edit("learning_rate =", "learning_rte ="), "unknown key 'search.learning_rte' (did you mean 'search.learning_rate'?)"),
-    (_edit('optimizer = "sgd"', 'optimizer = "sgd"\nlearning_rate = 0.1'), "'learning_rate' is both fixed in [train] and searched in [search]"),
+    (
+        _edit("learning_rate =", "learning_rte ="),
+        "unknown key 'search.learning_rte' (did you mean 'search.learning_rate'?)",
+    ),
+    (
+        _edit('optimizer = "sgd"', 'optimizer = "sgd"\nlearning_rate = 0.1'),
+        "'learning_rate' is both fixed in [train] and searched in [search]",
+    ),
     (_edit("trials = 4", "trials = 4\nobjective2 = 1"), "unknown key 'objective2'"),
     (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "circle"]'), "dataset name 'circle' appears twice"),
-    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace('objective = "val_cost"', 'objective = "val_accuracy"'), "'val_accuracy' needs classification datasets"),
-    (GOOD.replace('name = "demo"', 'name = '), "TOML syntax error"),
-    *[(GOOD + f"\n[mlflow]\n{v}\n", m) for v, m in [
-        ("curve_points = 0", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000 (points per curve "
-                             "in MLflow; the storage keeps every epoch), but got 0"),
-        ('curve_points = "some"', "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
-        ("curve_points = true", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
-        ("curve_points = 2.5", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
-        ("curve_point = 10", "unknown key 'mlflow.curve_point' (did you mean 'mlflow.curve_points'?); allowed keys "
-                             "are ['curve_points']"),
-    ]],
-    (_edit("trials = 4", "trials = 4\nmlflow = 3"), "'mlflow' must be a table such as [mlflow] curve_points = 50, "
-                                                    "but got 3"),
-    *[(_edit('optimizer = "sgd"', f'optimizer = "sgd"\nfeatures = {v}'), m) for v, m in [
-        ('["linear", "cubes"]', "'train.features' must be a list of families from ['linear', 'products', 'sines', "
-                                "'squares'], but got 'cubes'"),
-        ('"linear"', "'train.features' must be a non-empty list of families from ['linear', 'products', 'sines', "
-                     "'squares'], but got 'linear'"),
-        ("[]", "'train.features' must be a non-empty list of families"),
-        ('["sines", "sines"]', "'train.features' lists 'sines' twice"),
-    ]],
-    *[(_edit("[search]", f"[search]\nfeatures = {v}"), m) for v, m in [
-        ('["linear", "sines"]', "'search.features' must be a table { subsets = ['linear', 'squares', 'products', "
-                                "'sines'] } (one yes/no parameter per family), but got ['linear', 'sines']; to fix "
-                                "the families, give the list as 'train.features'"),
-        ('{ subset = ["linear"] }', "unknown key 'search.features.subset' (did you mean 'search.features.subsets'?)"),
-        ("{}", "'search.features' needs 'subsets'"),
-        ('{ subsets = ["linear", "cubes"] }', "'search.features.subsets' must be a list of families from "
-                                              "['linear', 'products', 'sines', 'squares'], but got 'cubes'"),
-        ('{ subsets = [] }', "'search.features.subsets' must be a non-empty list of families"),
-    ]],
-    (_edit("[search]", '[search]\nfeatures = { subsets = ["linear", "products"] }').replace('"xor"]', '"digits"]'),
-     "'search.features.subsets': 'products' takes at most 32 raw features (496 pairwise products), but dataset "
-     "'digits' has 64 (2016 products); leave 'products' out for it"),
-    (_edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines"]').replace(
-        "[search]", '[search]\nfeatures = { subsets = ["sines"] }'),
-     "'features' is both fixed in [train] and searched in [search]"),
+    (
+        _edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace(
+            'objective = "val_cost"', 'objective = "val_accuracy"'
+        ),
+        "'val_accuracy' needs classification datasets",
+    ),
+    (GOOD.replace('name = "demo"', "name = "), "TOML syntax error"),
+    *[
+        (GOOD + f"\n[mlflow]\n{v}\n", m)
+        for v, m in [
+            (
+                "curve_points = 0",
+                "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000 (points per curve "
+                "in MLflow; the storage keeps every epoch), but got 0",
+            ),
+            ('curve_points = "some"', "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
+            ("curve_points = true", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
+            ("curve_points = 2.5", "'mlflow.curve_points' must be \"all\" or an integer from 1 to 100000"),
+            (
+                "curve_point = 10",
+                "unknown key 'mlflow.curve_point' (did you mean 'mlflow.curve_points'?); allowed keys "
+                "are ['curve_points']",
+            ),
+        ]
+    ],
+    (
+        _edit("trials = 4", "trials = 4\nmlflow = 3"),
+        "'mlflow' must be a table such as [mlflow] curve_points = 50, but got 3",
+    ),
+    *[
+        (_edit('optimizer = "sgd"', f'optimizer = "sgd"\nfeatures = {v}'), m)
+        for v, m in [
+            (
+                '["linear", "cubes"]',
+                "'train.features' must be a list of families from ['linear', 'products', 'sines', "
+                "'squares'], but got 'cubes'",
+            ),
+            (
+                '"linear"',
+                "'train.features' must be a non-empty list of families from ['linear', 'products', 'sines', "
+                "'squares'], but got 'linear'",
+            ),
+            ("[]", "'train.features' must be a non-empty list of families"),
+            ('["sines", "sines"]', "'train.features' lists 'sines' twice"),
+        ]
+    ],
+    *[
+        (_edit("[search]", f"[search]\nfeatures = {v}"), m)
+        for v, m in [
+            (
+                '["linear", "sines"]',
+                "'search.features' must be a table { subsets = ['linear', 'squares', 'products', "
+                "'sines'] } (one yes/no parameter per family), but got ['linear', 'sines']; to fix "
+                "the families, give the list as 'train.features'",
+            ),
+            (
+                '{ subset = ["linear"] }',
+                "unknown key 'search.features.subset' (did you mean 'search.features.subsets'?)",
+            ),
+            ("{}", "'search.features' needs 'subsets'"),
+            (
+                '{ subsets = ["linear", "cubes"] }',
+                "'search.features.subsets' must be a list of families from "
+                "['linear', 'products', 'sines', 'squares'], but got 'cubes'",
+            ),
+            ("{ subsets = [] }", "'search.features.subsets' must be a non-empty list of families"),
+        ]
+    ],
+    (
+        _edit("[search]", '[search]\nfeatures = { subsets = ["linear", "products"] }').replace('"xor"]', '"digits"]'),
+        "'search.features.subsets': 'products' takes at most 32 raw features (496 pairwise products), but dataset "
+        "'digits' has 64 (2016 products); leave 'products' out for it",
+    ),
+    (
+        _edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines"]').replace(
+            "[search]", '[search]\nfeatures = { subsets = ["sines"] }'
+        ),
+        "'features' is both fixed in [train] and searched in [search]",
+    ),
 ]
 
 
@@ -180,23 +299,49 @@ MEMORY = human_bytes(machine_memory())
 # What passed '--check' and then failed at run time, or crashed: refused by '--check' now,
 # with the limit and the value in the message.
 LIMITS = [
-    (_edit('datasets = ["circle", "xor"]', 'datasets = [{ name = "circle", n_samples = 10000000000 }]'),
-     f"'datasets[0]': dataset 'circle': 'n_samples' = 10000000000 needs about 1.7 TiB of memory, but this machine "
-     f"has {MEMORY}; at most about"),
-    (_edit("trials = 4", "trials = 4\ndivergence_factor = inf"), "'divergence_factor' must be a finite number > 1, but got inf"),
-    (_edit("trials = 4", "trials = 4\ndivergence_factor = nan"), "'divergence_factor' must be a finite number > 1, but got nan"),
-    (_edit("low = 2, high = 64, log = true", "low = 2, high = 1000000000, log = true"),
-     "'search.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 3 layer(s) of 1000000000 units "
-     "on dataset 'circle' need about"),
-    (_edit("hidden_layers = { low = 1, high = 3 }\nhidden_units = { low = 2, high = 64, log = true }",
-           "hidden_layers = { low = 1, high = 3 }").replace("[train]", "[train]\nhidden_units = 1000000000"),
-     "'train.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s)"),
-    (_edit("hidden_layers = { low = 1, high = 3 }", "hidden_layers = { low = 1, high = 1000000000 }"),
-     "'search.hidden_layers' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 1000000000 layer(s)"),
-    (_edit("trials = 4", "trials = 4\nbatch = 100000000"), "x 100000000 stacked network(s) of up to 3 layer(s) of 64 units"),
-    (_edit("epochs = 3", "epochs = 1000000000000000"), "'train.epochs' must be an integer in [1, 100000], but got 1000000000000000"),
-    (_edit("jobs = 1", "jobs = 100000"), f"'jobs' must be at most {max_jobs()} (8 worker processes per CPU; this machine "
-                                         f"has {cpu_count()}), but got 100000"),
+    (
+        _edit('datasets = ["circle", "xor"]', 'datasets = [{ name = "circle", n_samples = 10000000000 }]'),
+        f"'datasets[0]': dataset 'circle': 'n_samples' = 10000000000 needs about 1.7 TiB of memory, but this machine "
+        f"has {MEMORY}; at most about",
+    ),
+    (
+        _edit("trials = 4", "trials = 4\ndivergence_factor = inf"),
+        "'divergence_factor' must be a finite number > 1, but got inf",
+    ),
+    (
+        _edit("trials = 4", "trials = 4\ndivergence_factor = nan"),
+        "'divergence_factor' must be a finite number > 1, but got nan",
+    ),
+    (
+        _edit("low = 2, high = 64, log = true", "low = 2, high = 1000000000, log = true"),
+        "'search.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 3 layer(s) of "
+        "1000000000 units "
+        "on dataset 'circle' need about",
+    ),
+    (
+        _edit(
+            "hidden_layers = { low = 1, high = 3 }\nhidden_units = { low = 2, high = 64, log = true }",
+            "hidden_layers = { low = 1, high = 3 }",
+        ).replace("[train]", "[train]\nhidden_units = 1000000000"),
+        "'train.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s)",
+    ),
+    (
+        _edit("hidden_layers = { low = 1, high = 3 }", "hidden_layers = { low = 1, high = 1000000000 }"),
+        "'search.hidden_layers' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 1000000000 layer(s)",
+    ),
+    (
+        _edit("trials = 4", "trials = 4\nbatch = 100000000"),
+        "x 100000000 stacked network(s) of up to 3 layer(s) of 64 units",
+    ),
+    (
+        _edit("epochs = 3", "epochs = 1000000000000000"),
+        "'train.epochs' must be an integer in [1, 100000], but got 1000000000000000",
+    ),
+    (
+        _edit("jobs = 1", "jobs = 100000"),
+        f"'jobs' must be at most {max_jobs()} (8 worker processes per CPU; this machine "
+        f"has {cpu_count()}), but got 100000",
+    ),
 ]
 
 
@@ -214,8 +359,11 @@ def test_what_the_machine_cannot_run_is_refused_by_check(in_tmp, text, message, 
 def test_command_line_limits(in_tmp):
     path = in_tmp / "sweep.toml"
     path.write_text(GOOD)
-    _assert_clean_error(_run_file(path, "--jobs", str(max_jobs() + 1), "--check"),
-                        f"command line: 'jobs' must be at most {max_jobs()}", in_tmp)
+    _assert_clean_error(
+        _run_file(path, "--jobs", str(max_jobs() + 1), "--check"),
+        f"command line: 'jobs' must be at most {max_jobs()}",
+        in_tmp,
+    )
     _assert_clean_error(_run_file(path, "--batch", "10000000000", "--check"), "stacked network(s)", in_tmp)
 
 
@@ -272,7 +420,9 @@ def test_unknown_spec_or_preset(in_tmp):
 def test_bad_command_line_overrides(in_tmp):
     path = in_tmp / "sweep.toml"
     path.write_text(GOOD)
-    _assert_clean_error(_run_file(path, "--trials", "0"), "command line: 'trials' must be an integer >= 1, but got 0", in_tmp)
+    _assert_clean_error(
+        _run_file(path, "--trials", "0"), "command line: 'trials' must be an integer >= 1, but got 0", in_tmp
+    )
 
 
 def test_presets_command_lists_and_shows():
@@ -282,7 +432,9 @@ def test_presets_command_lists_and_shows():
     assert r.exit_code == 0 and 'name = "playground"' in r.output
 
 
-@pytest.mark.parametrize("command", ["run", "worker", "status", "presets", "sync", "train", "report", "reproduce", "ui"])
+@pytest.mark.parametrize(
+    "command", ["run", "worker", "status", "presets", "sync", "train", "report", "reproduce", "ui"]
+)
 def test_every_command_has_help_with_examples(command):
     r = CliRunner().invoke(cli, [command, "--help"])
     assert r.exit_code == 0 and "Examples:" in r.output
@@ -296,9 +448,8 @@ def test_features_fixed_or_searched_read_back_the_same(tmp_path):
     import json
     import tomllib
 
-    from studies.sweep.space import Subsets
-
     from studies.sweep.config import SweepConfig
+    from studies.sweep.space import Subsets
 
     fixed = spec_from_dict(tomllib.loads(FEATURES_FIXED), origin="t")
     assert fixed.space.fixed["features"] == ["linear", "sines"]  # the columns' order
@@ -309,8 +460,9 @@ def test_features_fixed_or_searched_read_back_the_same(tmp_path):
         assert SweepConfig.from_dict(json.loads(config.to_json())) == config  # as the storage keeps it
 
 
-@pytest.mark.parametrize(("text", "message"), [(t, m) for t, m in BAD if "features" in m],
-                         ids=[m[:40] for t, m in BAD if "features" in m])
+@pytest.mark.parametrize(
+    ("text", "message"), [(t, m) for t, m in BAD if "features" in m], ids=[m[:40] for t, m in BAD if "features" in m]
+)
 def test_bad_features_raise_value_errors(text, message):
     import re
     import tomllib
@@ -320,10 +472,14 @@ def test_bad_features_raise_value_errors(text, message):
 
 
 def test_check_shows_the_input_features(in_tmp):
-    for text, expected in ((FEATURES_FIXED, "input features linear+sines;"),
-                           (FEATURES_SEARCHED, "input features searched: each of linear, squares, products, sines "
-                                               "on or off (at least one);"),
-                           (GOOD, "input features linear;")):
+    for text, expected in (
+        (FEATURES_FIXED, "input features linear+sines;"),
+        (
+            FEATURES_SEARCHED,
+            "input features searched: each of linear, squares, products, sines on or off (at least one);",
+        ),
+        (GOOD, "input features linear;"),
+    ):
         (in_tmp / "sweep.toml").write_text(text)
         r = _run_file(in_tmp / "sweep.toml", "--check")
         assert r.exit_code == 0 and expected in r.output, r.output
@@ -351,8 +507,13 @@ def test_looking_for_a_sweep_in_a_missing_journal_creates_nothing(tmp_path, monk
     from sweeps.cli import cli
 
     monkeypatch.chdir(tmp_path)
-    for args in (["status", "gone"], ["sync", "gone"], ["report", "gone"], ["worker", "gone"],
-                 ["reproduce", "gone", "--dataset", "circle", "--trial", "1"]):
+    for args in (
+        ["status", "gone"],
+        ["sync", "gone"],
+        ["report", "gone"],
+        ["worker", "gone"],
+        ["reproduce", "gone", "--dataset", "circle", "--trial", "1"],
+    ):
         for storage in ([], ["--storage", "sqlite:///gone.db"]):  # opening SQLite would create its file too
             r = CliRunner().invoke(cli, args + storage)
             assert r.exit_code == 2 and "no sweep named 'gone'" in r.output, (args, storage, r.output)
@@ -370,8 +531,9 @@ def test_the_file_a_storage_keeps_its_records_in():
     assert storage_file("postgresql://u:pw@127.0.0.1/db") is None and storage_file("redis://127.0.0.1") is None
 
 
-OBJECTIVE_ERRORS = [(t, m) for t, m in BAD if "objective" in m or "nsgaii" in m or "population_size" in m
-                    or "mutation_prob" in m]
+OBJECTIVE_ERRORS = [
+    (t, m) for t, m in BAD if "objective" in m or "nsgaii" in m or "population_size" in m or "mutation_prob" in m
+]
 
 
 @pytest.mark.parametrize(("text", "message"), OBJECTIVE_ERRORS, ids=[m[:40] for _, m in OBJECTIVE_ERRORS])
@@ -389,24 +551,35 @@ def test_several_objectives_read_back_the_same_and_one_in_a_list_is_that_one():
 
     from studies.sweep.config import SweepConfig
 
-    multi = spec_from_dict(tomllib.loads(_edit('objective = "val_cost"', 'objective = ["val_accuracy", "parameters"]')
-                                         .replace('[pruner]\nname = "median"\n', "")), origin="t")
+    multi = spec_from_dict(
+        tomllib.loads(
+            _edit('objective = "val_cost"', 'objective = ["val_accuracy", "parameters"]').replace(
+                '[pruner]\nname = "median"\n', ""
+            )
+        ),
+        origin="t",
+    )
     assert multi.objective == ("val_accuracy", "parameters") and multi.multi
     assert multi.directions == ["maximize", "minimize"] and multi.pruner.name == "none"  # no pruner by default
     with pytest.raises(ValueError, match="has several objectives"):
-        multi.direction
+        _ = multi.direction
     assert multi.to_dict()["objective"] == ["val_accuracy", "parameters"]
     assert spec_from_dict(multi.to_dict()) == multi
     assert SweepConfig.from_dict(json.loads(multi.to_json())) == multi  # as the storage keeps it
-    assert multi.identity() != spec_from_dict(multi.to_dict() | {"objective": ["parameters", "val_accuracy"]}).identity()
+    assert (
+        multi.identity() != spec_from_dict(multi.to_dict() | {"objective": ["parameters", "val_accuracy"]}).identity()
+    )
     one = spec_from_dict(tomllib.loads(_edit('objective = "val_cost"', 'objective = ["val_cost"]')), origin="t")
     assert one.objective == "val_cost" and not one.multi and one.to_dict()["objective"] == "val_cost"
     assert one == spec_from_dict(tomllib.loads(GOOD), origin="t")  # stored exactly as the single name
 
 
 def test_check_names_several_objectives(in_tmp):
-    (in_tmp / "sweep.toml").write_text(_edit('objective = "val_cost"', 'objective = ["val_cost", "train_seconds"]')
-                                       .replace('name = "median"', 'name = "none"'))
+    (in_tmp / "sweep.toml").write_text(
+        _edit('objective = "val_cost"', 'objective = ["val_cost", "train_seconds"]').replace(
+            'name = "median"', 'name = "none"'
+        )
+    )
     r = _run_file(in_tmp / "sweep.toml", "--check")
     assert r.exit_code == 0, r.output
     assert "pruner none, objectives val_cost, train_seconds (minimize, minimize: a Pareto front)." in r.output
@@ -414,8 +587,9 @@ def test_check_names_several_objectives(in_tmp):
 
 
 def test_a_step_that_divides_its_range_within_rounding_is_taken_and_a_stored_sweep_keeps_its_own():
-    config = spec_from_dict(tomllib.loads(_edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.1")),
-                            origin="t")
+    config = spec_from_dict(
+        tomllib.loads(_edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.1")), origin="t"
+    )
     assert config.space.searched["learning_rate"].step == 0.1
     # A sweep stored before the rule existed still opens for 'sweep worker' (stored=True).
     text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0")
@@ -456,8 +630,11 @@ def test_an_integer_step_divides_exactly_however_wide_the_range():
     data = tomllib.loads(GOOD)
     del data["train"]["batch_size"]
     data["search"]["batch_size"] = {"low": 1, "high": 10**10 + 1, "step": 3}  # 10**10 / 3: not a whole number
-    with pytest.raises(ValueError, match=r"'search.batch_size.step' must divide high - low = 10000000000, but got 3 "
-                                         r"\(Optuna would search only up to 10000000000\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'search.batch_size.step' must divide high - low = 10000000000, but got 3 "
+        r"\(Optuna would search only up to 10000000000\)",
+    ):
         spec_from_dict(data, origin="t")
     data["search"]["batch_size"] = {"low": 1, "high": 10**10 + 3, "step": 3}
     assert spec_from_dict(data, origin="t").space.searched["batch_size"].step == 3

@@ -23,8 +23,20 @@ def test_train_prints_a_summary():
 
 
 def test_train_json_has_one_value_per_epoch():
-    r = run("train", "--dataset", "iris", "--hidden", "none", "--epochs", "12", "--optimizer", "adam",
-            "--learning-rate", "0.05", "--json")
+    r = run(
+        "train",
+        "--dataset",
+        "iris",
+        "--hidden",
+        "none",
+        "--epochs",
+        "12",
+        "--optimizer",
+        "adam",
+        "--learning-rate",
+        "0.05",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["arguments"]["hidden"] == [] and out["arguments"]["optimizer"] == "adam"
@@ -41,7 +53,9 @@ def test_train_json_reports_divergence():
 
 def test_train_on_a_csv_with_a_label_column(tmp_path):
     path = tmp_path / "mine.csv"
-    path.write_text("kind,a,b\n" + "".join(f"{'yes' if i % 2 else 'no'},{i % 2 + 0.1 * (i % 5)},{i % 7}\n" for i in range(80)))
+    path.write_text(
+        "kind,a,b\n" + "".join(f"{'yes' if i % 2 else 'no'},{i % 2 + 0.1 * (i % 5)},{i % 7}\n" for i in range(80))
+    )
     r = run("train", "--dataset", str(path), "--label", "kind", "--epochs", "20", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["val_accuracy"][-1] > 0.9
@@ -57,12 +71,17 @@ def test_train_on_a_csv_with_a_label_column(tmp_path):
         (["--dataset", "circle", "--epochs", "0"], "'--epochs'"),
         (["--dataset", "circle", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0"),
         (["--dataset", "nothere.csv"], "dataset file 'nothere.csv' does not exist"),
-        (["--dataset", "circle", "--features", "sines,cubes"],
-         "'--features' must be a list of families from ['linear', 'products', 'sines', 'squares'], but got 'cubes'."),
+        (
+            ["--dataset", "circle", "--features", "sines,cubes"],
+            "'--features' must be a list of families from ['linear', 'products', 'sines', 'squares'], but got 'cubes'.",
+        ),
         (["--dataset", "circle", "--features", ""], "'--features' must be a non-empty list of families"),
         (["--dataset", "circle", "--features", "linear,linear"], "'--features' lists 'linear' twice"),
-        (["--dataset", "digits", "--features", "products"],
-         "'--features': 'products' takes at most 32 raw features (496 pairwise products), but dataset 'digits' has 64"),
+        (
+            ["--dataset", "digits", "--features", "products"],
+            "'--features': 'products' takes at most 32 raw features (496 pairwise products), but dataset "
+            "'digits' has 64",
+        ),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args, message):
@@ -86,14 +105,21 @@ def test_help_has_examples():
     assert r.exit_code == 0 and "Examples:" in r.output and "sweep train --dataset circle" in r.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--hidden", "1000000000"], "a network 2-1000000000-1 needs about"),
-    (["--hidden", "8,1000000000,8"], "a network 2-8-1000000000-8-1 needs about"),
-    (["--epochs", "1000000000000000"], "'--epochs': 1000000000000000 is not in the range 1<=x<=100000"),
-    (["--dataset", "spiral", "--hidden", "4"], None),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hidden", "1000000000"], "a network 2-1000000000-1 needs about"),
+        (["--hidden", "8,1000000000,8"], "a network 2-8-1000000000-8-1 needs about"),
+        (["--epochs", "1000000000000000"], "'--epochs': 1000000000000000 is not in the range 1<=x<=100000"),
+        (["--dataset", "spiral", "--hidden", "4"], None),
+    ],
+)
 def test_train_beyond_the_machine_is_one_line(args, message, tmp_path):
-    full = ["train", "--dataset", "circle", *args, "--epochs", "1"] if "--epochs" not in args else ["train", "--dataset", "circle", *args]
+    full = (
+        ["train", "--dataset", "circle", *args, "--epochs", "1"]
+        if "--epochs" not in args
+        else ["train", "--dataset", "circle", *args]
+    )
     if message is None:  # the same command within limits trains
         assert run(*full).exit_code == 0
         return
@@ -112,7 +138,11 @@ def test_complex_npz_is_refused_in_one_line(tmp_path):
 
     np.savez(tmp_path / "c.npz", X=np.ones((30, 2)) * (1 + 1j), y=np.arange(30) % 2)
     r = run("train", "--dataset", str(tmp_path / "c.npz"), "--epochs", "1")
-    assert r.exit_code == 2 and r.output.startswith("Error: dataset") and "X must hold real numbers, but got dtype complex128" in r.output
+    assert (
+        r.exit_code == 2
+        and r.output.startswith("Error: dataset")
+        and "X must hold real numbers, but got dtype complex128" in r.output
+    )
 
 
 def test_train_with_input_features():
@@ -131,6 +161,9 @@ def test_train_with_input_features():
 
 def test_parse_features():
     assert parse_features(" sines , linear") == ("linear", "sines")
-    with pytest.raises(ValueError, match=r"'--features' must be a list of families from \['linear', 'products', "
-                                         r"'sines', 'squares'\], but got 'sin'"):
+    with pytest.raises(
+        ValueError,
+        match=r"'--features' must be a list of families from \['linear', 'products', "
+        r"'sines', 'squares'\], but got 'sin'",
+    ):
         parse_features("linear,sin")

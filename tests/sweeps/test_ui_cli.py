@@ -50,10 +50,28 @@ def test_no_child_command_line_holds_a_password(pg_database, tmp_path):
     with_password = [url.replace("postgres@", f"postgres:{SECRET}@") for url in (pg_database(), pg_database())]
     tracking, storage = with_password
     port, dash = _free_port(), _free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "sweeps", "ui", "--tracking-uri", tracking, "--port", str(port),
-                           "--optuna", "--storage", storage, "--optuna-port", str(dash)],
-                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    ui = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeps",
+            "ui",
+            "--tracking-uri",
+            tracking,
+            "--port",
+            str(port),
+            "--optuna",
+            "--storage",
+            storage,
+            "--optuna-port",
+            str(dash),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
     try:
         _up(f"http://127.0.0.1:{port}/health", ui)
         _up(f"http://127.0.0.1:{dash}/dashboard/", ui)
@@ -89,9 +107,14 @@ def _state(pid: int) -> str:
 
 def test_killing_sweep_ui_with_sigkill_stops_every_server_process(tmp_path):
     port = _free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "sweeps", "ui", "--port", str(port)], cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
     try:
         _up(f"http://127.0.0.1:{port}/health", ui)
         tree = descendants(ui.pid)

@@ -41,11 +41,14 @@ def not_mlflow():
         srv.close()
 
 
-@pytest.mark.parametrize("answer", [
-    b"garbage\r\n\r\n",  # not HTTP: http.client's BadStatusLine
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 6\r\n\r\n[1, 2]",  # JSON, not an object
-    b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"experiments\": [{\"tags\": [\"a\"]}]}      ",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"garbage\r\n\r\n",  # not HTTP: http.client's BadStatusLine
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 6\r\n\r\n[1, 2]",  # JSON, not an object
+        b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"experiments": [{"tags": ["a"]}]}      ',
+    ],
+)
 def test_a_server_that_is_not_mlflow_gives_no_links_and_no_traceback(not_mlflow, answer):
     url = not_mlflow(answer)
     r = CliRunner().invoke(cli, ["ui", "--tracking-uri", url])
@@ -63,5 +66,6 @@ def test_the_writers_status_carries_no_password_and_still_links_to_the_server():
     assert "s3cr" not in repr(status) and "et@" not in repr(status)
     assert mlflow_links("demo", status.experiment_id, status.tracking_uri)[1] == (
         "  studies:     http://mlflow-host:5000/#/experiments/3/runs?viewStateShareKey=sweeps-studies"
-        "&workflowType=machine_learning")
+        "&workflowType=machine_learning"
+    )
     assert _masked(None) is None
