@@ -172,6 +172,28 @@ class MLP:
         logits = self._forward(X)[-1]
         return OUTPUTS[self.output].cost_grad(logits.copy(), y, grad=False)[0], logits
 
+    # -- the face a training loop uses -------------------------------------------------
+
+    @property
+    def flat_parameters(self) -> np.ndarray:
+        """Every weight, then every bias, as one array; ``weights`` and ``biases`` are views of it,
+        so an optimizer stepping this array trains the network."""
+        return self._flat
+
+    @property
+    def flat_gradient(self) -> np.ndarray:
+        """The gradient buffer that :meth:`cost_and_gradient` fills, laid out as :attr:`flat_parameters`."""
+        return self._grad_flat
+
+    def cost_and_gradient(self, X: np.ndarray, y: np.ndarray, l2: float, l1: float) -> tuple[float, float]:
+        """One backpropagation of a mini-batch into :attr:`flat_gradient`; returns (data cost,
+        penalty). No argument checks: the training loop's fast path (see :meth:`loss_and_grads`)."""
+        return self._cost_and_grad(X, y, l2, l1)
+
+    def cost_and_logits(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """The data cost (no penalty) and the logits on ``X``, without gradients; no argument checks."""
+        return self._cost(X, y)
+
     # -- the public face -------------------------------------------------------------
 
     def _require_output(self) -> str:

@@ -15,7 +15,7 @@ from engine.divergence import Divergence, divergence_limit
 from engine.errors import SweepsError
 from engine.limits import check_memory, train_bytes
 from engine.network import MLP
-from engine.optimizers import check_optimizer, make_optimizer
+from engine.optimizers import Optimizer, check_optimizer, make_optimizer
 
 __all__ = ["History", "train"]
 
@@ -110,6 +110,47 @@ def train(
         >>> h.epochs
         2
     """
+    _check_training(
+        model,
+        dataset,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        l2=l2,
+        l1=l1,
+        divergence_factor=divergence_factor,
+        optimizer=optimizer,
+    )
+    opt = make_optimizer(
+        optimizer, model.flat_parameters, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov
+    )
+    rng = np.random.default_rng(seed)
+    with np.errstate(all="ignore"):
+        loop = _Loop(model, opt, dataset, batch_size=batch_size, l2=float(l2), l1=float(l1))
+        history = History(task=dataset.task, initial_cost=loop.last_good)
+        loop.limit = divergence_limit(loop.last_good, divergence_factor)
+        for epoch in range(1, epochs + 1):
+            if not loop.epoch(epoch, rng, history):
+                return history  # diverged: history.divergence says where
+            if on_epoch is not None and on_epoch(epoch, history) is False:
+                history.stopped_early = True
+                break
+    return history
+
+
+def _check_training(
+    model: MLP,
+    dataset: Dataset,
+    *,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    l2: float,
+    l1: float,
+    divergence_factor: float,
+    optimizer: str,
+) -> None:
+    """Every argument of :func:`train`, and the memory it needs, checked before anything runs."""
     for name, value in (
         ("learning_rate", learning_rate),
         ("epochs", epochs),
@@ -127,54 +168,51 @@ def train(
         advice="; use fewer or narrower layers",
     )
 
-    opt = make_optimizer(optimizer, model._flat, learning_rate=learning_rate, momentum=momentum, nesterov=nesterov)
 
-    classification = OUTPUTS[model.output].classification
-    ydtype = np.intp if classification else model.dtype
-    X = np.ascontiguousarray(dataset.X_train, dtype=model.dtype)
-    y = np.ascontiguousarray(dataset.y_train, dtype=ydtype)
-    X_val = np.ascontiguousarray(dataset.X_val, dtype=model.dtype)
-    y_val = np.ascontiguousarray(dataset.y_val, dtype=ydtype)
-    Xs, ys = np.empty_like(X), np.empty_like(y)
-    n = X.shape[0]
-    rng = np.random.default_rng(seed)
-    l2, l1 = float(l2), float(l1)
-    starts = range(0, n, batch_size)
-    grad = model._grad_flat
-    step_of = model._cost_and_grad
+class _Loop:
+    """The state of one training run between epochs: the splits as contiguous arrays of the
+    model's dtype, the shuffled copies, the step count and the last healthy cost."""
 
-    with np.errstate(all="ignore"):
-        initial = model._cost(X, y)[0]
-        history = History(task=dataset.task, initial_cost=initial)
-        limit = divergence_limit(initial, divergence_factor)
-        last_good = initial
-        step = 0
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            perm = rng.permutation(n)
-            np.take(X, perm, axis=0, out=Xs)
-            np.take(y, perm, axis=0, out=ys)
-            total = 0.0
-            for start in starts:
-                xb = Xs[start : start + batch_size]
-                cost, _ = step_of(xb, ys[start : start + batch_size], l2, l1)
-                step += 1
-                if not cost < limit:  # also catches NaN
-                    history.divergence = Divergence.at(epoch, step, cost, last_good)
-                    return history
-                last_good = cost
-                opt.step(grad)
-                total += cost * xb.shape[0]
-            val_cost, logits = model._cost(X_val, y_val)
-            if not val_cost < limit:
-                history.divergence = Divergence.at(epoch, step, val_cost, last_good, curve="val_cost")
-                return history
-            history.train_cost.append(total / n)
-            history.val_cost.append(val_cost)
-            score = float(OUTPUTS[model.output].score(logits, y_val))
-            (history.val_accuracy if classification else history.val_r2).append(score)
-            history.epoch_time.append(time.perf_counter() - t0)
-            if on_epoch is not None and on_epoch(epoch, history) is False:
-                history.stopped_early = True
-                break
-    return history
+    def __init__(self, model: MLP, opt: Optimizer, dataset: Dataset, *, batch_size: int, l2: float, l1: float) -> None:
+        self.model, self.opt, self.batch_size, self.l2, self.l1 = model, opt, batch_size, l2, l1
+        self.output = OUTPUTS[model.output]
+        ydtype = np.intp if self.output.classification else model.dtype
+        self.X = np.ascontiguousarray(dataset.X_train, dtype=model.dtype)
+        self.y = np.ascontiguousarray(dataset.y_train, dtype=ydtype)
+        self.X_val = np.ascontiguousarray(dataset.X_val, dtype=model.dtype)
+        self.y_val = np.ascontiguousarray(dataset.y_val, dtype=ydtype)
+        self.Xs, self.ys = np.empty_like(self.X), np.empty_like(self.y)
+        self.starts = range(0, self.X.shape[0], batch_size)
+        self.step = 0
+        self.last_good = model.cost_and_logits(self.X, self.y)[0]  # the untrained cost, at first
+        self.limit = float("inf")
+
+    def epoch(self, epoch: int, rng: np.random.Generator, history: History) -> bool:
+        """One pass over the shuffled training split, then the validation cost and score, into
+        ``history``; returns ``False`` at the first divergence (recorded in ``history``)."""
+        t0 = time.perf_counter()
+        n, size, model, grad = self.X.shape[0], self.batch_size, self.model, self.model.flat_gradient
+        perm = rng.permutation(n)
+        np.take(self.X, perm, axis=0, out=self.Xs)
+        np.take(self.y, perm, axis=0, out=self.ys)
+        total = 0.0
+        for start in self.starts:
+            xb = self.Xs[start : start + size]
+            cost, _ = model.cost_and_gradient(xb, self.ys[start : start + size], self.l2, self.l1)
+            self.step += 1
+            if not cost < self.limit:  # also catches NaN
+                history.divergence = Divergence.at(epoch, self.step, cost, self.last_good)
+                return False
+            self.last_good = cost
+            self.opt.step(grad)
+            total += cost * xb.shape[0]
+        val_cost, logits = model.cost_and_logits(self.X_val, self.y_val)
+        if not val_cost < self.limit:
+            history.divergence = Divergence.at(epoch, self.step, val_cost, self.last_good, curve="val_cost")
+            return False
+        history.train_cost.append(total / n)
+        history.val_cost.append(val_cost)
+        score = float(self.output.score(logits, self.y_val))
+        (history.val_accuracy if self.output.classification else history.val_r2).append(score)
+        history.epoch_time.append(time.perf_counter() - t0)
+        return True
