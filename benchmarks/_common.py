@@ -49,7 +49,7 @@ def run(config: SweepConfig, *, track: bool = True) -> SweepRun:
     with scratch():
         t0 = time.perf_counter()
         # An explicit URI: another library in this process (MLflowCallback) may have set MLflow's global one.
-        summaries = run_sweep(config, track=track, tracking_uri=f"sqlite:///{os.path.abspath('mlflow.db')}")
+        summaries = run_sweep(config, track=track, tracking_uri=f"sqlite:///{os.path.abspath('mlflow.db')}").summaries
         wall = time.perf_counter() - t0
         storage = open_storage(None)
         trials = [

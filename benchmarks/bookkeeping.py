@@ -5,21 +5,14 @@ subprocess), and runs the alternatives of each question interleaved in one run o
 script, so that the host's noise falls on all of them alike; medians of ``--repeats``.
 
   storage  the same sweep (4 playground sets x 64 trials, 50 epochs, 1 job, MLflow off) on
-           PostgreSQL against the journal file, at --batch 1, 8 and 32 (target: PostgreSQL
+           PostgreSQL against the journal file, at --stack 1, 8 and 32 (target: PostgreSQL
            <= 1.5x the journal's time); then the storage's own cost per trial (seconds in
            storage calls, from the worker's counters) for a study's first 100 trials and for
            trials 1,900-2,000 (target: within 1.3x), on both.
-  mlflow   `sweep run playground --trials 100 --jobs 1` with MLflow on against --no-mlflow
-           (target: >= 0.9x the trials/min), how far MLflow lags; MLflow's CPU per logged
-           trial (curves included) against an empty run's through MLflow's public client
-           (target: <= 1.5x).
-  batch    --batch 32 against --batch 1, whole command, MLflow on, journal (target >= 4x, best
-           validation cost within 10 %).
-  peer     against the hand-written peer (Optuna n_jobs=2 + MLflowCallback + MLPClassifier),
-           whole processes, default storage, MLflow on, 100 trials per set (target >= 10x).
+  (MLflow on against off, batch 32 against 1, and the hand-written peer: benchmarks/mlflow_pace.py.)
   scale    2 workers against 1 on PostgreSQL (target >= 1.8x).
 
-    python benchmarks/bookkeeping.py storage|mlflow|batch|peer|scale|all [--repeats 3]
+    python benchmarks/bookkeeping.py storage|scale|writer|all [--repeats 3]
 """
 
 from __future__ import annotations
@@ -43,7 +36,7 @@ datasets = ["circle", "xor", "gauss", "spiral"]
 trials = {trials}
 seed = 0
 report_every = 1
-batch = {batch}
+stack = {batch}
 jobs = {jobs}
 
 [train]
@@ -199,160 +192,6 @@ def flat(pg: Postgres) -> None:
             )
 
 
-# -- mlflow --------------------------------------------------------------------------------------
-
-
-def empty_and_ours(journal_dir: str) -> tuple[float, float, int]:
-    """CPU ms per run: an empty run through MLflow's public client (create with tags, params,
-    terminate), and our tracker logging the finished trials of the sweep in ``journal_dir``."""
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-
-    from studies.storage.adaptor import SweepStorage
-    from studies.storage.opening import open_storage
-    from studies.tracking.tracker import Tracker
-
-    with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-        client = MlflowClient(f"sqlite:///{d}/empty.db")
-        exp = client.create_experiment("empty")
-        n = 200
-        t0 = time.process_time()
-        for i in range(n):
-            run = client.create_run(exp, tags={f"tag{j}": "x" for j in range(8)}, run_name=f"t{i}")
-            client.log_batch(run.info.run_id, params=[Param(f"p{j}", "1") for j in range(12)])
-            client.set_terminated(run.info.run_id, "FINISHED")
-        empty = 1e3 * (time.process_time() - t0) / n
-        tracker = Tracker("playground", f"sqlite:///{d}/ours.db")
-        tracker.mlflow.connect()  # the connection (imports, tables) is not a per-trial cost
-        view = SweepStorage(open_storage(os.path.join(journal_dir, "sweeps.journal")))
-        t0 = time.process_time()
-        created = tracker.sync(view, final=True)
-        ours = 1e3 * (time.process_time() - t0) / created
-    return empty, ours, created
-
-
-def bench_mlflow(repeats: int) -> None:
-    print("mlflow: `sweep run playground --trials 100 --jobs 1`, MLflow on and off (whole commands)")
-    walls: dict[bool, list[float]] = {True: [], False: []}
-    cpu: list[tuple[float, float]] = []
-    for _ in range(repeats):
-        for track in (False, True):
-            with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-                wall = sweep(
-                    ["run", "playground", "--trials", "100", "--jobs", "1"] + ([] if track else ["--no-mlflow"]),
-                    d,
-                    env={"MLFLOW_TRACKING_URI": ""},
-                )
-                walls[track].append(wall)
-                print(
-                    f"  MLflow {'on ' if track else 'off'} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min",
-                    flush=True,
-                )
-                if not track:
-                    cpu.append(empty_and_ours(d)[:2])
-    on, off = median(walls[True]), median(walls[False])
-    print(f"\ntrials/min MLflow on {60 * 400 / on:.0f}, off {60 * 400 / off:.0f}: {off / on:.2f}x (target >= 0.9x)")
-    empty, ours = median([c[0] for c in cpu]), median([c[1] for c in cpu])
-    print(
-        f"MLflow CPU per run: empty run {empty:.1f} ms, ours with curves {ours:.1f} ms: {ours / empty:.2f}x "
-        f"(target <= 1.5x)"
-    )
-    lag()
-
-
-def lag() -> None:
-    """How far MLflow is behind the storage during a run and when the command returns (in
-    process): trials finished in the storage (the launcher's progress) against runs the
-    MLflow writer has written, sampled at each progress report."""
-    from studies.execution.runner import run_sweep
-    from sweeps.spec import apply_overrides, load_spec
-
-    config = apply_overrides(load_spec("playground"), trials=100, jobs=1)
-    state = {"finished": 0, "logged": 0}
-    samples: list[int] = []
-    old = os.getcwd()
-
-    def progress(summaries) -> None:  # noqa: ANN001
-        state["finished"] = sum(x.finished for x in summaries)
-        if all(x.finished >= x.total for x in summaries) and "t" not in state:
-            state["t"] = time.perf_counter()
-
-    def mlflow(status) -> None:  # noqa: ANN001
-        state["logged"] = status.logged
-        samples.append(max(state["finished"] - status.logged, 0))
-
-    with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-        os.chdir(d)
-        try:
-            t0 = time.perf_counter()
-            run_sweep(config, tracking_uri=f"sqlite:///{d}/mlflow.db", on_progress=progress, on_mlflow=mlflow)
-            end = time.perf_counter() - t0
-        finally:
-            os.chdir(old)
-    done = state.get("t", t0 + end) - t0
-    print(
-        f"MLflow lag during the run: median {median(samples) if samples else 0:.0f} trials behind, "
-        f"max {max(samples, default=0)}; all {state['finished']} trials finished at {done:.1f} s, the command "
-        f"returned at {end:.1f} s with {state['logged']} runs in MLflow"
-    )
-
-
-# -- batch ---------------------------------------------------------------------------------------
-
-
-def bench_batch(repeats: int) -> None:
-    print("batch: `sweep run playground --trials 100`, --batch 32 against --batch 1, MLflow on, journal")
-    walls: dict[int, list[float]] = {1: [], 32: []}
-    best: dict[int, list[dict]] = {1: [], 32: []}
-    for _ in range(repeats):
-        for batch in (1, 32):
-            with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-                wall = sweep(
-                    ["run", "playground", "--trials", "100", "--batch", str(batch)], d, env={"MLFLOW_TRACKING_URI": ""}
-                )
-                _, b = finished(os.path.join(d, "sweeps.journal"), "playground")
-                walls[batch].append(wall)
-                best[batch].append(b)
-                print(
-                    f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
-                    + " ".join(f"{k} {v:.4f}" for k, v in b.items()),
-                    flush=True,
-                )
-    one, many = median(walls[1]), median(walls[32])
-    print(f"\n--batch 32 / --batch 1 trials/min: {one / many:.2f}x (target >= 4x)")
-    for ds in best[1][0]:
-        print(
-            f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "
-            f"batch 32 {median([b[ds] for b in best[32]]):.4f} (medians)"
-        )
-
-
-# -- peer ----------------------------------------------------------------------------------------
-
-
-def bench_peer(repeats: int) -> None:
-    print("peer: 100 trials per playground set, MLflow on for both, whole processes, default storage")
-    ours, theirs = [], []
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-            wall = sweep(["run", "playground", "--trials", "100"], d, env={"MLFLOW_TRACKING_URI": ""})
-            ours.append(60 * 400 / wall)
-        with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-            t0 = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, os.path.join(HERE, "sweep_vs_handwritten.py"), "--only-peer", "--trials", "100"],
-                cwd=d,
-                capture_output=True,
-                text=True,
-            )
-            wall = time.perf_counter() - t0
-            if proc.returncode:
-                raise SystemExit(proc.stderr[-3000:])
-            theirs.append(60 * 400 / wall)
-        print(f"  sweeps {ours[-1]:7.0f} trials/min, hand-written {theirs[-1]:7.0f} trials/min", flush=True)
-    print(f"\nsweeps / hand-written: {median(ours) / median(theirs):.1f}x (target >= 10x, goal 20x)")
-
-
 # -- writer --------------------------------------------------------------------------------------
 
 
@@ -459,20 +298,13 @@ def bench_scale(repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("storage", "mlflow", "batch", "peer", "scale", "writer", "all"))
+    parser.add_argument("what", choices=("storage", "scale", "writer", "all"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    table = {
-        "storage": bench_storage,
-        "mlflow": bench_mlflow,
-        "batch": bench_batch,
-        "peer": bench_peer,
-        "scale": bench_scale,
-        "writer": bench_writer,
-    }
+    table = {"storage": bench_storage, "scale": bench_scale, "writer": bench_writer}
     for name, fn in table.items():
         if args.what in (name, "all"):
             fn(args.repeats)

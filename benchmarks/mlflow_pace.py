@@ -9,7 +9,7 @@ alternatives of each question interleaved in one run of this script; medians of 
            params, terminate) against ours (target <= 2x), runs alone and with the parents'
            updates, figures and curves files; and at 50, 100 and every point per curve (the
            measurement behind the default of 50).
-  batch    --batch 32 against --batch 1, whole command, MLflow on (target >= 3x the trials/min
+  batch    --stack 32 against --stack 1, whole command, MLflow on (target >= 3x the trials/min
            at no worse best validation cost).
   peer     against the hand-written peer (Optuna n_jobs=2 + optuna-integration's MLflowCallback +
            scikit-learn's MLPClassifier), whole processes, MLflow on, 100 trials per set (target >= 20x).
@@ -210,13 +210,13 @@ def bench_cpu(repeats: int) -> None:
 
 
 def bench_batch(repeats: int) -> None:
-    print("batch: `sweep run playground --trials 100`, --batch 32 against --batch 1, MLflow on, journal")
+    print("batch: `sweep run playground --trials 100`, --stack 32 against --stack 1, MLflow on, journal")
     walls: dict[int, list[float]] = {1: [], 32: []}
     best: dict[int, list[dict]] = {1: [], 32: []}
     for _ in range(repeats):
         for batch in (1, 32):
             with tempfile.TemporaryDirectory(prefix="sweeps-bench-") as d:
-                wall, _, _ = sweep(["run", "playground", "--trials", "100", "--batch", str(batch)], d)
+                wall, _, _ = sweep(["run", "playground", "--trials", "100", "--stack", str(batch)], d)
                 b = {
                     s.dataset: min((t.value for t in trials if t.value is not None), default=None)
                     for s, trials in _trials(d, "playground")
@@ -224,12 +224,12 @@ def bench_batch(repeats: int) -> None:
                 walls[batch].append(wall)
                 best[batch].append(b)
                 print(
-                    f"  batch {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
+                    f"  stack {batch:2} {wall:6.2f} s = {60 * 400 / wall:6.0f} trials/min  best "
                     + " ".join(f"{k} {v:.4f}" for k, v in b.items()),
                     flush=True,
                 )
     one, many = median(walls[1]), median(walls[32])
-    print(f"\n--batch 32 / --batch 1 trials/min: {one / many:.2f}x (target >= 3x; medians of {repeats})")
+    print(f"\n--stack 32 / --stack 1 trials/min: {one / many:.2f}x (target >= 3x; medians of {repeats})")
     for ds in best[1][0]:
         print(
             f"  best val cost {ds:7}: batch 1 {median([b[ds] for b in best[1]]):.4f}, "

@@ -24,7 +24,7 @@ name = "stop"
 datasets = ["circle", "xor"]
 trials = 12
 jobs = 2
-batch = 2
+stack = 2
 [train]
 epochs = 400
 batch_size = 10

@@ -79,7 +79,6 @@ def main() -> None:
         base["datasets"], base["train"] = ["iris", "wine"], {**base["train"], "epochs": 10}
         args.seeds, args.trials, args.short_trials, args.top = 2, 8, 6, 3
     datasets = [d if isinstance(d, str) else d["name"] for d in base["datasets"]]
-    quiet = lambda msg: None  # noqa: E731 - the warm start's lines
     kinds = ("cold", "warm")
     # dataset -> measure -> kind -> one number per seed
     table: dict[str, dict[str, dict[str, list[float]]]] = {
@@ -89,7 +88,7 @@ def main() -> None:
     t_start = time.perf_counter()
     with scratch():
         t0 = time.perf_counter()
-        run_sweep(_config(base, name="short", seed=0, trials=args.short_trials), track=False, note=quiet)
+        run_sweep(_config(base, name="short", seed=0, trials=args.short_trials), track=False)
         short_seconds = time.perf_counter() - t0
         print(f"short sweep: {args.short_trials} trials per dataset, seed 0, {short_seconds:.0f} s", flush=True)
         for seed in range(1, args.seeds + 1):
@@ -98,7 +97,7 @@ def main() -> None:
                 extra = {"warm_start": {"sweep": "short", "top": args.top}} if kind == "warm" else {}
                 config = _config(base, name=f"{kind}{seed}", seed=seed, trials=args.trials, **extra)
                 t0 = time.perf_counter()
-                run_sweep(config, track=False, note=quiet)
+                run_sweep(config, track=False)
                 seconds[kind] += time.perf_counter() - t0
                 runs[kind] = _curves(open_storage(os.path.abspath("sweeps.journal")), config.name)
             line = []

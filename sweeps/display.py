@@ -67,7 +67,8 @@ def mlflow_line(status: MlflowStatus, sweep: str) -> str | None:
 
 
 class Progress:
-    """Live progress on stderr: redrawn in place on a terminal, a line now and then otherwise.
+    """What a run shows as it goes (it is the run's ``RunEvents``): live progress on stderr,
+    redrawn in place on a terminal, a line now and then otherwise; warnings and notes as lines.
 
     Args:
         stream: where to draw (default stderr).
@@ -89,9 +90,16 @@ class Progress:
     def mlflow(self, status: MlflowStatus) -> None:
         """How far MLflow is behind: shown under the studies while it is behind."""
         self._mlflow = status
-        self(self._summaries)
+        self.progress(self._summaries)
 
-    def __call__(self, summaries: list[StudySummary]) -> None:
+    def warn(self, message: str) -> None:
+        click.echo(f"Warning: {message}", err=True)
+
+    def note(self, message: str) -> None:
+        click.echo(message, err=True)
+
+    def progress(self, summaries: list[StudySummary]) -> None:
+        """The studies' lines (and MLflow's, while it is behind), redrawn."""
         if not summaries:
             return
         self._summaries = summaries

@@ -3,7 +3,7 @@
 - ``epochs`` at most :data:`MAX_EPOCHS`: a trial keeps a curve point per epoch (in memory,
   in the storage, in MLflow) and reports to its pruner every ``report_every`` epochs.
 - ``jobs`` at most :data:`JOBS_PER_CPU` worker processes per CPU of the machine.
-- the widest networks of the search space, ``batch`` of them stacked in each of ``jobs``
+- the widest networks of the search space, ``stack`` of them stacked in each of ``jobs``
   workers, with each worker's copy of the datasets, must fit in the machine's memory.
 """
 
@@ -38,7 +38,7 @@ def _need(
     datasets: Sequence[Dataset],
     *,
     jobs: int,
-    batch: int,
+    stack: int,
     width: int | None = None,
     layers: int | None = None,
 ) -> tuple[int, Dataset]:
@@ -52,7 +52,7 @@ def _need(
             wide if width is None else width,
             ds.n_features,
             ds.n_outputs,
-            members=batch,
+            members=stack,
             n_train=len(ds.y_train),
             n_val=len(ds.y_val),
         )
@@ -67,29 +67,29 @@ def _key(space: SearchSpace, name: str) -> str:
     return f"train.{name}" if name in space.fixed else f"{name} (default)"
 
 
-def check_fits(space: SearchSpace, datasets: Sequence[Dataset], *, jobs: int, batch: int) -> None:
+def check_fits(space: SearchSpace, datasets: Sequence[Dataset], *, jobs: int, stack: int) -> None:
     """Raise ``ValueError`` if the sweep's workers would need more memory than the machine has;
     the message names the setting that asks for it and what would fit."""
     jobs = jobs or cpu_count()
-    need, ds = _need(space, datasets, jobs=jobs, batch=batch)
+    need, ds = _need(space, datasets, jobs=jobs, stack=stack)
     memory = machine_memory()
     if need <= memory:
         return
     layers, width = space.stack_shape(ds.n_features)
     head = (
-        f"{jobs} worker(s) x {batch} stacked network(s) of up to {layers} layer(s) of {width} units on dataset "
+        f"{jobs} worker(s) x {stack} stacked network(s) of up to {layers} layer(s) of {width} units on dataset "
         f"{ds.name!r} need about {human_bytes(need)} of memory, but this machine has {human_bytes(memory)}"
     )
-    fit_width = largest(lambda w: _need(space, datasets, jobs=jobs, batch=batch, width=w)[0], width)
+    fit_width = largest(lambda w: _need(space, datasets, jobs=jobs, stack=stack, width=w)[0], width)
     if fit_width >= 1:
         raise SweepsError(
             f"{_key(space, 'hidden_units')!r} = {width}: {head}; at most {fit_width} units fit "
-            f"(or lower 'batch' or 'jobs')."
+            f"(or lower 'stack' or 'jobs')."
         )
-    fit_layers = largest(lambda n: _need(space, datasets, jobs=jobs, batch=batch, layers=n)[0], layers)
+    fit_layers = largest(lambda n: _need(space, datasets, jobs=jobs, stack=stack, layers=n)[0], layers)
     if fit_layers < 1:
-        raise SweepsError(f"{head}; lower 'batch' or 'jobs'.")
+        raise SweepsError(f"{head}; lower 'stack' or 'jobs'.")
     raise SweepsError(
         f"{_key(space, 'hidden_layers')!r} = {layers}: {head}; at most {fit_layers} layers fit "
-        f"(or lower 'batch' or 'jobs')."
+        f"(or lower 'stack' or 'jobs')."
     )

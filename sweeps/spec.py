@@ -7,6 +7,7 @@ allowed, e.g. ``demo.toml: 'search.activation' must be a list of ['linear', 'rel
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -21,8 +22,8 @@ from studies.storage import redact, storage_kind
 from studies.sweep import (
     ALL,
     CURVE_OBJECTIVES,
-    DEFAULT_BATCH,
     DEFAULT_CURVE_POINTS,
+    DEFAULT_STACK,
     INT_SETTINGS,
     OBJECTIVES,
     REGULARIZATIONS,
@@ -35,7 +36,6 @@ from studies.sweep import (
     Subsets,
     SweepConfig,
     WarmStart,
-    remember,
 )
 from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
@@ -43,7 +43,7 @@ from sweeps.presets import preset_text, presets
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
 TOP_KEYS = (
-    "batch",
+    "batch",  # the old name of "stack": stored sweeps and old files keep working
     "datasets",
     "divergence_factor",
     "jobs",
@@ -55,6 +55,7 @@ TOP_KEYS = (
     "sampler",
     "search",
     "seed",
+    "stack",
     "train",
     "trials",
     "warm_start",
@@ -276,8 +277,7 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
             loaded.append(ref.load(seed=seed))
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
-        remember(ref, seed, loaded[-1].signature)  # signed once per process (see studies.sweep.fingerprints)
-        refs.append(ref)
+        refs.append(dataclasses.replace(ref, signature=loaded[-1].signature))  # checked later without a reload
     return tuple(refs), loaded
 
 
@@ -402,7 +402,7 @@ def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec
 
 
 def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -> SweepConfig:
-    """Validate the parsed sweep file; raises ``ValueError`` with one clear message.
+    """Validate the parsed sweep file; raises :class:`SweepsError` with one clear message.
 
     ``stored``: the sweep as a storage holds it (``sweep worker``), validated by the rules it
     was stored under: a rule added later (a ``step`` dividing its range) never strands it."""
@@ -410,30 +410,58 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     for key in data:
         if key not in TOP_KEYS:
             raise _unknown(where, key, TOP_KEYS)
+    top = _top_level(where, data)
+    objective = _objective(where, data.get("objective", "val_cost"))
+    objectives = (objective,) if isinstance(objective, str) else objective
+    space = _space(where, data)
+    sampler, pruner = _plugins(where, data, objectives, space, top["trials"])
+    refs = _checked_datasets(where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"])
+    return SweepConfig(
+        datasets=refs,
+        space=space,
+        objective=objective,
+        sampler=sampler,
+        pruner=pruner,
+        warm_start=_warm_start(where, data.get("warm_start"), top["name"]),
+        curve_points=_mlflow(where, data.get("mlflow")),
+        **top,
+    )
+
+
+def _top_level(where: _Where, data: dict) -> dict:
+    """The top-level numbers and the name: ``name``, ``trials``, ``jobs``, ``seed``,
+    ``report_every``, ``stack`` (or its old name ``batch``), ``divergence_factor``."""
     name = data.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise where.error(
             f"'name' must be a plain name (letters, digits, '-', '_', '.', starting with a letter or digit), "
             f"but got {name!r}."
         )
-    trials = _int(where, "trials", data.get("trials", 40), 1)
     jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
     if jobs > max_jobs():
         raise where.error(
             f"'jobs' must be at most {max_jobs()} ({JOBS_PER_CPU} worker processes per CPU; this "
             f"machine has {cpu_count()}), but got {jobs}."
         )
-    seed = _int(where, "seed", data.get("seed", 0), 0)
-    report_every = _int(where, "report_every", data.get("report_every", 1), 1)
-    batch = _int(where, "batch", data.get("batch", DEFAULT_BATCH), 1)
+    if "stack" in data and "batch" in data:
+        raise where.error("'stack' and 'batch' are the same key ('batch' is its old name); keep 'stack'.")
+    stack_key = "batch" if "batch" in data else "stack"
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
-    warm_start = _warm_start(where, data.get("warm_start"), name)
-    curve_points = _mlflow(where, data.get("mlflow"))
-    objective = _objective(where, data.get("objective", "val_cost"))
-    objectives = (objective,) if isinstance(objective, str) else objective
+    return {
+        "name": name,
+        "trials": _int(where, "trials", data.get("trials", 40), 1),
+        "jobs": jobs,
+        "seed": _int(where, "seed", data.get("seed", 0), 0),
+        "report_every": _int(where, "report_every", data.get("report_every", 1), 1),
+        "stack": _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1),
+        "divergence_factor": float(factor),
+    }
 
+
+def _space(where: _Where, data: dict) -> SearchSpace:
+    """``[train]`` (fixed settings) and ``[search]`` (searched ones) as a search space."""
     train, search = data.get("train", {}), data.get("search", {})
     for section, table in (("train", train), ("search", search)):
         if not isinstance(table, dict):
@@ -446,8 +474,13 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         raise where.error(f"'{both[0]}' is both fixed in [train] and searched in [search]; keep one.")
     fixed = {k: _setting_value(where, f"train.{k}", k, v) for k, v in sorted(train.items())}
     searched = {k: _searched(where, k, v) for k, v in sorted(search.items())}
-    space = SearchSpace(fixed=fixed, searched=searched)
+    return SearchSpace(fixed=fixed, searched=searched)
 
+
+def _plugins(
+    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int
+) -> tuple[PluginSpec, PluginSpec]:
+    """The sampler and the pruner, checked against the objectives (and a grid against ``trials``)."""
     sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
     # Optuna's pruners judge one objective: with several, no pruner unless one is asked for (refused).
     pruner = _plugin(where, "pruner", data.get("pruner"), "median" if len(objectives) == 1 else "none")
@@ -462,7 +495,14 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
             raise where.error(
                 f"sampler 'grid' has {size} grid points, but 'trials' = {trials}; lower 'trials' to at most {size}."
             )
+    return sampler, pruner
 
+
+def _checked_datasets(
+    where: _Where, data: dict, space: SearchSpace, objectives: tuple[str, ...], *, seed: int, jobs: int, stack: int
+) -> tuple[DatasetRef, ...]:
+    """The datasets, each loaded and checked against the features, the objectives and the
+    machine's memory."""
     refs, loaded = _datasets(where, data.get("datasets"), seed)
     _check_features_fit(where, space, refs, loaded)
     if "val_accuracy" in objectives:
@@ -473,25 +513,10 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
                     "regression set; use 'val_cost'."
                 )
     try:
-        check_fits(space, loaded, jobs=jobs, batch=batch)
+        check_fits(space, loaded, jobs=jobs, stack=stack)
     except ValueError as exc:
         raise where.error(str(exc)) from None
-    return SweepConfig(
-        name=name,
-        datasets=refs,
-        space=space,
-        trials=trials,
-        jobs=jobs,
-        seed=seed,
-        objective=objective,
-        sampler=sampler,
-        pruner=pruner,
-        report_every=report_every,
-        divergence_factor=float(factor),
-        batch=batch,
-        warm_start=warm_start,
-        curve_points=curve_points,
-    )
+    return refs
 
 
 def apply_overrides(
@@ -500,13 +525,13 @@ def apply_overrides(
     trials: int | None = None,
     jobs: int | None = None,
     seed: int | None = None,
-    batch: int | None = None,
+    stack: int | None = None,
     stored: bool = False,
 ) -> SweepConfig:
-    """The command line's ``--trials/--jobs/--seed/--batch``, validated by the same rules as the file
+    """The command line's ``--trials/--jobs/--seed/--stack``, validated by the same rules as the file
     (``stored``: a sweep already stored, by the rules it was stored under)."""
     data = config.to_dict()
-    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("batch", batch)):
+    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("stack", stack)):
         if value is not None:
             data[key] = value
     return spec_from_dict(data, origin="command line", stored=stored)

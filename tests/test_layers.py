@@ -107,3 +107,15 @@ def test_no_folder_holds_more_than_twelve_modules():
             continue
         modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
         assert len(modules) <= 12, f"{folder.relative_to(ROOT)} holds {len(modules)} modules"
+
+
+def test_no_function_is_longer_than_eighty_lines():
+    long = []
+    for folder in ("engine", "studies", "sweeps"):
+        for path in _files(folder):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 80:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

@@ -252,6 +252,58 @@ def from_arrays(
     test_fraction: float = 0.2,
 ) -> Dataset:
     """Check, split and standardize in-memory arrays into a :class:`Dataset`."""
+    X, y = _checked_arrays(
+        X, y, name=name, feature_names=feature_names, val_fraction=val_fraction, test_fraction=test_fraction
+    )
+    y, task, n_classes, classes = _infer_labels(y, task, class_names, name)
+    if task == "regression" and not (np.isfinite(y).all() and (np.abs(y) <= MAX_ABS_VALUE).all()):
+        row = int(np.flatnonzero(~(np.isfinite(y) & (np.abs(y) <= MAX_ABS_VALUE)))[0])
+        raise SweepsError(
+            f"dataset {name!r}: the regression target holds {y[row]:.3g} at row {row}: targets must be "
+            f"finite and within +-{MAX_ABS_VALUE:.0e}; clean or rescale them."
+        )
+    if feature_names is None or len(feature_names) != X.shape[1]:
+        feature_names = tuple(f"x{i + 1}" for i in range(X.shape[1]))
+
+    train_idx, val_idx, test_idx = _split(
+        y, task, n_classes, seed=seed, name=name, val_fraction=val_fraction, test_fraction=test_fraction
+    )
+    fingerprint = digest(X, y, train_idx, val_idx, test_idx)
+    raw = (X[train_idx], X[val_idx], X[test_idx])
+    (X_train, X_val, X_test), mean, std = _standardized(raw, ("linear",))
+    t_mean, t_scale = 0.0, 1.0
+    if task == "regression":
+        t_mean = float(y[train_idx].mean())
+        t_scale = float(y[train_idx].std()) or 1.0
+        y = (y - t_mean) / t_scale
+    return Dataset(
+        name=name,
+        task=task,
+        X_train=X_train,
+        y_train=y[train_idx],
+        X_val=X_val,
+        y_val=y[val_idx],
+        X_test=X_test,
+        y_test=y[test_idx],
+        n_classes=n_classes,
+        feature_names=tuple(feature_names),
+        class_names=tuple(classes),
+        target_mean=t_mean,
+        target_scale=t_scale,
+        fingerprint=fingerprint,
+        features=("linear",),
+        raw=raw,
+        raw_names=tuple(feature_names),
+        input_mean=mean,
+        input_scale=std,
+    )
+
+
+def _checked_arrays(
+    X: object, y: object, *, name: str, feature_names: tuple[str, ...] | None, val_fraction: float, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """X (as float64) and y, after every check that needs no labels: shapes, dtypes, finite and
+    not too large values, the split's fractions."""
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] < 1:
@@ -287,16 +339,13 @@ def from_arrays(
     for frac_name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 0.5:
             raise SweepsError(f"dataset {name!r}: {frac_name!r} must be a number in (0, 0.5), but got {frac!r}.")
-    y, task, n_classes, classes = _infer_labels(y, task, class_names, name)
-    if task == "regression" and not (np.isfinite(y).all() and (np.abs(y) <= MAX_ABS_VALUE).all()):
-        row = int(np.flatnonzero(~(np.isfinite(y) & (np.abs(y) <= MAX_ABS_VALUE)))[0])
-        raise SweepsError(
-            f"dataset {name!r}: the regression target holds {y[row]:.3g} at row {row}: targets must be "
-            f"finite and within +-{MAX_ABS_VALUE:.0e}; clean or rescale them."
-        )
-    if feature_names is None or len(feature_names) != X.shape[1]:
-        feature_names = tuple(f"x{i + 1}" for i in range(X.shape[1]))
+    return X, y
 
+
+def _split(
+    y: np.ndarray, task: str, n_classes: int, *, seed: int, name: str, val_fraction: float, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test row indices, drawn by ``seed`` (stratified by class)."""
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(y == c) for c in range(n_classes)] if task != "regression" else [np.arange(len(y))]
     parts: list[list[np.ndarray]] = [[], [], []]
@@ -310,36 +359,7 @@ def from_arrays(
     train_idx, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
     if min(len(train_idx), len(val_idx), len(test_idx)) < 1:
         raise SweepsError(f"dataset {name!r}: {len(y)} rows are too few to split into train, validation and test.")
-
-    fingerprint = digest(X, y, train_idx, val_idx, test_idx)
-    raw = (X[train_idx], X[val_idx], X[test_idx])
-    (X_train, X_val, X_test), mean, std = _standardized(raw, ("linear",))
-    t_mean, t_scale = 0.0, 1.0
-    if task == "regression":
-        t_mean = float(y[train_idx].mean())
-        t_scale = float(y[train_idx].std()) or 1.0
-        y = (y - t_mean) / t_scale
-    return Dataset(
-        name=name,
-        task=task,
-        X_train=X_train,
-        y_train=y[train_idx],
-        X_val=X_val,
-        y_val=y[val_idx],
-        X_test=X_test,
-        y_test=y[test_idx],
-        n_classes=n_classes,
-        feature_names=tuple(feature_names),
-        class_names=tuple(classes),
-        target_mean=t_mean,
-        target_scale=t_scale,
-        fingerprint=fingerprint,
-        features=("linear",),
-        raw=raw,
-        raw_names=tuple(feature_names),
-        input_mean=mean,
-        input_scale=std,
-    )
+    return train_idx, val_idx, test_idx
 
 
 MAX_ABS_VALUE = 1e75  # the variances of squared and multiplied inputs stay finite in float64

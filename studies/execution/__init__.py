@@ -13,7 +13,16 @@ if TYPE_CHECKING:
     from studies.execution import signals
     from studies.execution.launch import BACKENDS, Launch
     from studies.execution.processes import stop_tree
-    from studies.execution.runner import SweepHalted, SweepInterrupted, default_jobs, open_sweep, run_sweep
+    from studies.execution.runner import (
+        QuietEvents,
+        RunEvents,
+        RunResult,
+        SweepHalted,
+        SweepInterrupted,
+        default_jobs,
+        open_sweep,
+        run_sweep,
+    )
     from studies.execution.supervisor import Supervisor
     from studies.execution.worker import HALT_AFTER, WorkerResult, WorkerTask, halted, work
 
@@ -21,6 +30,9 @@ __all__ = [
     "BACKENDS",
     "HALT_AFTER",
     "Launch",
+    "QuietEvents",
+    "RunEvents",
+    "RunResult",
     "Supervisor",
     "SweepHalted",
     "SweepInterrupted",

@@ -10,7 +10,7 @@ import signal
 import threading
 import uuid
 import warnings
-from collections.abc import Callable
+from typing import Protocol
 
 import optuna
 
@@ -24,7 +24,16 @@ from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_st
 from studies.sweep import DATA_ATTR, StudySummary, SweepConfig, check_data, data_signatures, find_sweep, summarize
 from studies.tracking import MlflowStatus, MlflowWriter
 
-__all__ = ["open_sweep", "run_sweep", "SweepHalted", "SweepInterrupted"]
+__all__ = [
+    "QuietEvents",
+    "RunEvents",
+    "RunResult",
+    "open_sweep",
+    "run_sweep",
+    "default_jobs",
+    "SweepHalted",
+    "SweepInterrupted",
+]
 
 MAX_ROUNDS = 3
 
@@ -83,149 +92,106 @@ def _complete(summaries: list[StudySummary]) -> bool:
     return all(s.finished >= s.total for s in summaries)
 
 
+class RunEvents(Protocol):
+    """What a run tells its caller as it goes (the command line's display is one; the default,
+    :class:`QuietEvents`, shows nothing and turns warnings into ``RuntimeWarning``)."""
+
+    def progress(self, summaries: list[StudySummary]) -> None:
+        """Fresh summaries, about every ``poll_seconds``."""
+
+    def mlflow(self, status: MlflowStatus) -> None:
+        """How far MLflow is behind the storage (also while the end waits for it)."""
+
+    def warn(self, message: str) -> None:
+        """One line of non-fatal trouble (MLflow away, a worker died)."""
+
+    def note(self, message: str) -> None:
+        """One line about what the run set up (a study's warm start)."""
+
+
+class QuietEvents:
+    """:class:`RunEvents` that show nothing; a warning is a ``RuntimeWarning``."""
+
+    def progress(self, summaries: list[StudySummary]) -> None:
+        pass
+
+    def mlflow(self, status: MlflowStatus) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def note(self, message: str) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """A finished run: each study's summary, and MLflow's state at the end (``None``: not tracked
+    by this process; see :attr:`MlflowStatus.incomplete`)."""
+
+    summaries: list[StudySummary]
+    mlflow: MlflowStatus | None = None
+
+
 def run_sweep(
     config: SweepConfig,
     *,
     storage_url: str | None = None,
     tracking_uri: str | None = None,
     track: bool = True,
-    launch: Launch = Launch(),
+    launch: Launch | None = None,
     create: bool = True,
-    on_progress: Callable[[list[StudySummary]], None] | None = None,
-    on_mlflow: Callable[[MlflowStatus], None] | None = None,
-    warn: Callable[[str], None] | None = None,
-    note: Callable[[str], None] | None = None,
+    events: RunEvents | None = None,
     poll_seconds: float = 1.0,
-) -> list[StudySummary]:
-    """Run (or resume, or join) a sweep until every study has its total; returns the summaries.
+) -> RunResult:
+    """Run (or resume, or join) a sweep until every study has its total.
 
     Args:
         config: the validated sweep.
         storage_url: an Optuna storage (journal file path by default, or an RDB/redis URL).
         tracking_uri: MLflow tracking URI (``None``: MLflow's default).
-        track: keep MLflow current (one process at a time does, see :class:`Tracker`).
-        launch: the workers' backend and heartbeat.
+        track: keep MLflow current, from a writer process of its own (:class:`MlflowWriter`).
+        launch: the workers' backend and heartbeat (default: local loky workers).
         create: create the studies (``sweep run``); ``False`` joins existing ones (``sweep worker``).
-        on_progress: called with fresh summaries about every ``poll_seconds``.
-        on_mlflow: called with how far MLflow is behind the storage, as often (and while the
-            last runs are written at the end).
-        warn: called with a one-line message for non-fatal trouble (MLflow away, a worker died).
-        note: called with a one-line message about what the run set up (a study's warm start).
+        events: what the caller is told as the run goes (:class:`RunEvents`).
+        poll_seconds: how often the progress is read.
+
+    Returns:
+        The summaries, and MLflow's state at the end.
 
     Raises:
         SweepInterrupted: on SIGINT/SIGTERM, after failing the trials in flight.
+        SweepHalted: when every trial of a study failed alike.
+        StorageError: when the storage fails (nothing that finished is lost).
     """
-    if launch.backend not in BACKENDS:
-        raise ParameterError("backend", f" must be one of {sorted(BACKENDS)}, but got {launch.backend!r}.")
-    if launch.backend == "dask" and not launch.scheduler:
-        raise ParameterError(
-            "scheduler", " is needed with backend 'dask' (the dask scheduler's address, tcp://HOST:PORT)."
-        )
+    launch = launch or Launch()
+    _check_launch(launch)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage_url = _absolute(storage_url or DEFAULT_STORAGE)
-    say = warn or (lambda msg: warnings.warn(msg, RuntimeWarning, stacklevel=2))
-    token = uuid.uuid4().hex[:12]
-    pool: list = []
-    writer: MlflowWriter | None = None
-    started = signals.received()
+    run = _Run(
+        config,
+        _absolute(storage_url or DEFAULT_STORAGE),
+        tracking_uri,
+        track=track,
+        launch=launch,
+        create=create,
+        events=events or QuietEvents(),
+        poll_seconds=poll_seconds,
+    )
     # SIGTERM and SIGINT raise KeyboardInterrupt here, except in the middle of a storage write.
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
     own = signals.install(launcher=True)
     try:
         with signals.armed() if own else contextlib.nullcontext():
-            jobs = config.jobs or default_jobs(track=track)
-            if launch.backend == "loky":  # the workers import while this process opens the studies
-                ex = executor(jobs)
-                pool.append(ex)
-                for _ in range(jobs):
-                    ex.submit(warm_up, storage_kind(storage_url))
-            # The warm start's sweep must exist before anything is written (and is read from here).
-            source = open_source(config, storage_url) if create and config.warm_start is not None else None
-            storage = open_storage(
-                storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
-            )
-            with signals.critical():
-                studies = open_sweep(config, storage) if create else _load_studies(config, storage)
-                for study in studies:
-                    recover(study)
-                if create:  # a new run tries the halted studies again
-                    for dataset in halted(studies[0]):
-                        studies[0].set_user_attr(f"halted.{dataset}", None)
-            if source is not None:  # before any trial is asked: each study once, whoever runs it first
-                warm_start(config, studies, source, storage_url=storage_url, say=note or (lambda msg: None))
-            # The launcher's view: summaries read incrementally, whatever the size of the studies.
-            view = SweepStorage(storage, refresh_seconds=0.0, name=redact(storage_url), read_unfinished=False)
-            # MLflow is written by a process of its own, from the storage, while the workers train.
-            writer = MlflowWriter(config.name, storage_url, tracking_uri, warn=say) if track else None
-
-            def refresh() -> list[StudySummary]:
-                summaries = summarize(view, config.name)
-                if on_progress is not None:
-                    on_progress(summaries)
-                if writer is not None:
-                    status = writer.poll()
-                    if on_mlflow is not None:
-                        on_mlflow(status)
-                return summaries
-
-            summaries = refresh()
-            # loky's workers are this process's children: they watch this pid, which catches a
-            # launcher killed before a worker's task began (its parent then is already init)
-            launcher = os.getpid() if launch.backend == "loky" else 0
-            tasks = [
-                WorkerTask(
-                    storage_url,
-                    _absolute_datasets(config),
-                    i,
-                    launch.heartbeat_interval,
-                    launch.grace_period,
-                    token,
-                    launcher,
-                )
-                for i in range(jobs)
-            ]
-            for _ in range(MAX_ROUNDS):
-                if _complete(summaries):
-                    break
-                before = sum(s.finished for s in summaries)
-                summaries, crashed = run_round(launch, tasks, pool, refresh, poll_seconds)
-                if signals.received() != started:
-                    raise KeyboardInterrupt  # a worker stopped by the same signal: not a crash
-                with signals.critical():
-                    for study in studies:
-                        recover(study)
-                if crashed:
-                    say(f"a worker process died ({crashed}); its trial was marked failed and will be re-run.")
-                    summaries = refresh()
-                    continue
-                if sum(s.finished for s in summaries) == before:
-                    break  # no progress: failing trials; the summary shows them
-            if writer is not None:
-                if _finish_mlflow(writer, on_mlflow):
-                    started = signals.received()  # Ctrl-C only skipped the wait for MLflow: the sweep is done
-                writer = None
-            summaries = refresh()
-            if signals.received() != started:
-                raise KeyboardInterrupt  # stopped while finishing: say so, never report success
-            stopped = halted(studies[0])
-            if stopped:
-                dataset, why = sorted(stopped.items())[0]
-                raise SweepHalted(
-                    f"sweep {config.name!r} stopped: the first {HALT_AFTER} trials of dataset {dataset!r} all "
-                    f"failed alike ({why}), so would the others. Fix the cause ('sweep status "
-                    f"{config.name}' shows the counts), then run the same command again."
-                )
-            return summaries
+            return run.run()
     except StorageError:
         with signals.quiet():  # the storage failed under a worker or here: stop everything, say it once
-            stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
-            if writer is not None:
-                writer.stop()
+            run.stop_all()
         raise
     except KeyboardInterrupt:
         with signals.quiet():
-            _interrupted(config, storage_url, launch, pool, writer, on_progress, say, token)
+            run.interrupted()
         raise SweepInterrupted(
             f"sweep {config.name!r} interrupted; its trials in flight were marked failed. "
             f"Run the same command again to resume."
@@ -235,68 +201,205 @@ def run_sweep(
             signal.signal(sig, handler)
 
 
-# A run's last MLflow sync draws summary figures only this long after it begins: the command
-# returns within about two seconds of the last trial ('sweep sync' draws what was left).
+def _check_launch(launch: Launch) -> None:
+    if launch.backend not in BACKENDS:
+        raise ParameterError("backend", f" must be one of {sorted(BACKENDS)}, but got {launch.backend!r}.")
+    if launch.backend == "dask" and not launch.scheduler:
+        raise ParameterError(
+            "scheduler", " is needed with backend 'dask' (the dask scheduler's address, tcp://HOST:PORT)."
+        )
+
+
+# A run's last MLflow sync draws summary figures for about this long once its runs are written:
+# the command returns within about two seconds of the last trial ('sweep sync' draws what was left).
 FIGURES_AT_END_SECONDS = 1.0
 
 
-def _finish_mlflow(writer: MlflowWriter, on_mlflow: Callable[[MlflowStatus], None] | None) -> bool:
+class _Run:
+    """One run of a sweep, step by step: open the studies (:meth:`open`), start the MLflow
+    writer, run the workers in rounds until the totals are reached (:meth:`rounds`), and finish
+    (:meth:`finish`); :meth:`interrupted` and :meth:`stop_all` tidy up after a stop or a failure."""
+
+    def __init__(
+        self,
+        config: SweepConfig,
+        storage_url: str,
+        tracking_uri: str | None,
+        *,
+        track: bool,
+        launch: Launch,
+        create: bool,
+        events: RunEvents,
+        poll_seconds: float,
+    ) -> None:
+        self.config, self.storage_url, self.tracking_uri = config, storage_url, tracking_uri
+        self.track, self.launch, self.create, self.events = track, launch, create, events
+        self.poll_seconds = poll_seconds
+        self.token = uuid.uuid4().hex[:12]  # this launcher's: 'stop.<token>' in the storage stops its workers
+        self.pool: list = []  # the loky executor, once started
+        self.writer: MlflowWriter | None = None
+        self.studies: list[optuna.Study] = []
+        self.view: SweepStorage | None = None
+        self.started = signals.received()
+        self.jobs = config.jobs or default_jobs(track=track)
+
+    def run(self) -> RunResult:
+        self.open()
+        self.writer = (
+            MlflowWriter(self.config.name, self.storage_url, self.tracking_uri, warn=self.events.warn)
+            if self.track
+            else None
+        )
+        summaries = self.rounds()
+        return self.finish(summaries)
+
+    def open(self) -> None:
+        """Warm the workers up, open (or create) the studies, tidy what a killed run left, and
+        warm-start new studies from another sweep."""
+        config, launch = self.config, self.launch
+        if launch.backend == "loky":  # the workers import while this process opens the studies
+            ex = executor(self.jobs)
+            self.pool.append(ex)
+            for _ in range(self.jobs):
+                ex.submit(warm_up, storage_kind(self.storage_url))
+        # The warm start's sweep must exist before anything is written (and is read from here).
+        source = open_source(config, self.storage_url) if self.create and config.warm_start is not None else None
+        storage = open_storage(
+            self.storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
+        )
+        with signals.critical():
+            self.studies = open_sweep(config, storage) if self.create else _load_studies(config, storage)
+            for study in self.studies:
+                recover(study)
+            if self.create:  # a new run tries the halted studies again
+                for dataset in halted(self.studies[0]):
+                    self.studies[0].set_user_attr(f"halted.{dataset}", None)
+        if source is not None:  # before any trial is asked: each study once, whoever runs it first
+            warm_start(config, self.studies, source, storage_url=self.storage_url, say=self.events.note)
+        # The launcher's view: summaries read incrementally, whatever the size of the studies.
+        self.view = SweepStorage(storage, refresh_seconds=0.0, name=redact(self.storage_url), read_unfinished=False)
+
+    def refresh(self) -> list[StudySummary]:
+        """Fresh summaries and MLflow's state, told to the caller."""
+        assert self.view is not None
+        summaries = summarize(self.view, self.config.name)
+        self.events.progress(summaries)
+        if self.writer is not None:
+            self.events.mlflow(self.writer.poll())
+        return summaries
+
+    def tasks(self) -> list[WorkerTask]:
+        # loky's workers are this process's children: they watch this pid, which catches a
+        # launcher killed before a worker's task began (its parent then is already init)
+        launcher = os.getpid() if self.launch.backend == "loky" else 0
+        config = _absolute_datasets(self.config)
+        return [
+            WorkerTask(
+                self.storage_url,
+                config,
+                i,
+                self.launch.heartbeat_interval,
+                self.launch.grace_period,
+                self.token,
+                launcher,
+            )
+            for i in range(self.jobs)
+        ]
+
+    def rounds(self) -> list[StudySummary]:
+        """Run the workers until every study has its total: again after a worker died (its trial
+        re-run), at most ``MAX_ROUNDS`` times, and not again when a round made no progress."""
+        summaries, tasks = self.refresh(), self.tasks()
+        for _ in range(MAX_ROUNDS):
+            if _complete(summaries):
+                break
+            before = sum(s.finished for s in summaries)
+            summaries, crashed = run_round(self.launch, tasks, self.pool, self.refresh, self.poll_seconds)
+            if signals.received() != self.started:
+                raise KeyboardInterrupt  # a worker stopped by the same signal: not a crash
+            with signals.critical():
+                for study in self.studies:
+                    recover(study)
+            if crashed:
+                self.events.warn(f"a worker process died ({crashed}); its trial was marked failed and will be re-run.")
+                summaries = self.refresh()
+                continue
+            if sum(s.finished for s in summaries) == before:
+                break  # no progress: failing trials; the summary shows them
+        return summaries
+
+    def finish(self, summaries: list[StudySummary]) -> RunResult:
+        """Wait for MLflow's last sync (Ctrl-C there leaves it to 'sweep sync'), then say how the
+        run ended: interrupted, halted, or done."""
+        status = None
+        if self.writer is not None:
+            status, interrupted = _finish_mlflow(self.writer, self.events)
+            if interrupted:
+                self.started = signals.received()  # Ctrl-C only skipped the wait for MLflow: the sweep is done
+            self.writer = None
+        summaries = self.refresh()
+        if signals.received() != self.started:
+            raise KeyboardInterrupt  # stopped while finishing: say so, never report success
+        stopped = halted(self.studies[0])
+        if stopped:
+            dataset, why = sorted(stopped.items())[0]
+            raise SweepHalted(
+                f"sweep {self.config.name!r} stopped: the first {HALT_AFTER} trials of dataset {dataset!r} all "
+                f"failed alike ({why}), so would the others. Fix the cause ('sweep status "
+                f"{self.config.name}' shows the counts), then run the same command again."
+            )
+        return RunResult(summaries, status)
+
+    def stop_all(self) -> None:
+        """Stop the workers and the writer (after a storage failure)."""
+        stop_workers(self.pool[-1] if self.pool and self.launch.backend == "loky" else None)
+        if self.writer is not None:
+            self.writer.stop()
+
+    def interrupted(self) -> None:
+        """Stop the workers and leave the studies consistent after SIGINT/SIGTERM.
+
+        The interrupt may have landed in the middle of a storage call, leaving that connection
+        unusable: the clean-up opens the storage afresh. MLflow's writer stops after the run it
+        is writing; the next run (or ``sweep sync``) writes the rest.
+        """
+        config, launch, say = self.config, self.launch, self.events.warn
+        try:
+            storage = open_storage(
+                self.storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
+            )
+            studies = _load_studies(config, storage)
+            studies[0].set_user_attr(f"stop.{self.token}", True)  # workers that can't be signalled (dask) stop too
+        except Exception as exc:  # noqa: BLE001 - stopping must not fail; the next run recovers
+            say(f"could not record the stop in the storage ({type(exc).__name__}); the next 'sweep run' tidies up.")
+            self.stop_all()
+            return
+        self.stop_all()
+        try:
+            for study in studies:
+                fail_orphans(study)
+            self.events.progress(summarize(storage, config.name))
+        except Exception as exc:  # noqa: BLE001
+            say(f"could not finish tidying up ({type(exc).__name__}); the next 'sweep run' does it.")
+
+
+def _finish_mlflow(writer: MlflowWriter, events: RunEvents) -> tuple[MlflowStatus, bool]:
     """Wait for the writer's last sync (the display says how far it is); Ctrl-C (or SIGTERM)
-    stops the wait, leaving the rest to ``sweep sync``. Returns whether it was interrupted."""
+    stops the wait, leaving the rest to ``sweep sync``. Returns its status and whether the wait
+    was interrupted."""
     interrupted = False
     try:
-        status = writer.finish(on_status=on_mlflow, figures_seconds=FIGURES_AT_END_SECONDS)
+        status = writer.finish(on_status=events.mlflow, figures_seconds=FIGURES_AT_END_SECONDS)
     except KeyboardInterrupt:
         interrupted = True
         with signals.quiet():
             status = writer.stop(why="interrupted")
-    if on_mlflow is not None:
-        on_mlflow(status)
-    return interrupted
+    events.mlflow(status)
+    return status, interrupted
 
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
-
-
-def _interrupted(
-    config: SweepConfig,
-    storage_url: str,
-    launch: Launch,
-    pool: list,
-    writer: MlflowWriter | None,
-    on_progress,
-    say,
-    token: str,
-) -> None:
-    """Stop the workers and leave the studies consistent after SIGINT/SIGTERM.
-
-    The interrupt may have landed in the middle of a storage call, leaving that connection
-    unusable: the clean-up opens the storage afresh. MLflow's writer stops after the run it
-    is writing; the next run (or ``sweep sync``) writes the rest.
-    """
-    try:
-        storage = open_storage(
-            storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
-        )
-        studies = _load_studies(config, storage)
-        studies[0].set_user_attr(f"stop.{token}", True)  # workers that can't be signalled (dask) stop too
-    except Exception as exc:  # noqa: BLE001 - stopping must not fail; the next run recovers
-        storage, studies = None, []
-        say(f"could not record the stop in the storage ({type(exc).__name__}); the next 'sweep run' tidies up.")
-    stop_workers(pool[-1] if pool and launch.backend == "loky" else None)
-    if writer is not None:
-        writer.stop()
-    if storage is None:
-        return
-    try:
-        for study in studies:
-            fail_orphans(study)
-        summaries = summarize(storage, config.name)
-        if on_progress is not None:
-            on_progress(summaries)
-    except Exception as exc:  # noqa: BLE001
-        say(f"could not finish tidying up ({type(exc).__name__}); the next 'sweep run' does it.")
 
 
 def _load_studies(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:

@@ -250,7 +250,7 @@ class _Worker:
     # -- loops -----------------------------------------------------------------------------------
 
     def run_single(self) -> None:
-        """``batch`` = 1: one network at a time, the studies in turn."""
+        """``stack`` = 1: one network at a time, the studies in turn."""
         refs, config = self.refs, self.config
         turn = self.task.index
         waiter = _Waiter(self)
@@ -282,12 +282,12 @@ class _Worker:
             self.flush()
 
     def run_pooled(self) -> None:
-        """``batch`` > 1: keep up to ``batch`` trials training in stacks, refilled as trials end
+        """``stack`` > 1: keep up to ``stack`` trials training in stacks, refilled as trials end
         (continuous batching, see :mod:`studies.search.pool`)."""
         from studies.search import Pool
 
         config, refs = self.config, self.refs
-        slots = config.batch
+        slots = config.stack
         refill = max(1, slots // 4)  # ask when this many slots are free: one sampler fit per refill
         pool = Pool(config)
         sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
@@ -412,7 +412,7 @@ def work(task: WorkerTask) -> WorkerResult:
             worker = _Worker(task)
             beat = Heartbeat(worker.backend, worker.storage.owned) if worker.heartbeats else contextlib.nullcontext()
             with beat:
-                if task.config.batch > 1:
+                if task.config.stack > 1:
                     worker.run_pooled()
                 else:
                     worker.run_single()

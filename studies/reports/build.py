@@ -75,11 +75,10 @@ def _front_blocks(i: int, d: DatasetReport) -> list:
 
 
 def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
-    s, blocks = d.summary, []
-    multi = s.front is not None
-    objective = d.objectives[d.primary]
-    direction = s.directions[d.primary] if s.directions else s.direction
-    blocks.append(Heading(2, f"Dataset {s.dataset} (study {s.study})"))
+    """One dataset's section: what it is, the counts, the front, the best trial, the figures,
+    the divergence boundary, the warm start and the decision boundary."""
+    s = d.summary
+    blocks: list = [Heading(2, f"Dataset {s.dataset} (study {s.study})")]
     if d.retrained is not None:
         ds = d.retrained.dataset
         inputs = "" if ds.features == ("linear",) else f" (the best trial's feature families {'+'.join(ds.features)})"
@@ -90,39 +89,70 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
             )
         )
     blocks.append(Table(["outcome", "trials"], [[o, n] for o, n in s.counts.items()] + [["total wanted", s.total]]))
-    if multi:
+    if s.front is not None:
         blocks += _front_blocks(i, d)
-    if d.best is None:
-        blocks.append(Text("No complete trial yet."))
-    else:
-        run = d.best.user_attrs.get("run", {})
-        which = f"Best trial by {objective}" if multi else "Best trial"
-        blocks.append(Heading(3, f"{which}: {run.get('label', d.best.number)} ({objective} {_fmt(d.value(d.best))})"))
-        if d.best.number in d.sources:
-            blocks.append(Text(f"Its configuration came from the warm start: {d.sources[d.best.number]}."))
-        blocks.append(Table(["hyperparameter", "value"], [[k, v] for k, v in d.best.params.items()]))
+    blocks += _best_blocks(i, d)
+    blocks += _figure_blocks(i, d)
+    blocks += _divergence_blocks(i, d)
+    if d.sources:
+        blocks += _warm_blocks(d)
+    r = d.retrained
+    if (
+        r is not None
+        and r.dataset.n_raw_features == 2
+        and r.dataset.task != "regression"
+        and r.history.divergence is None
+    ):
         blocks.append(
             Image(
-                f"{i}-best-curves.png",
-                figures.curves([d.best], "Best trial: cost per epoch"),
-                f"cost curves of the best trial of {s.dataset}",
+                f"{i}-decision-boundary.png",
+                figures.decision_boundary(r.model, r.dataset),
+                f"decision boundary of the best network on {s.dataset}",
             )
         )
-        if d.test_score:
-            extra = ", ".join(f"{k} {v:.4g}" for k, v in d.test_score.items())
-            blocks.append(
-                Text(
-                    f"Held-out test score of the best configuration, retrained from scratch with its "
-                    f"recorded seed (the test split's only use): {extra}."
-                )
-            )
+    return blocks
+
+
+def _best_blocks(i: int, d: DatasetReport) -> list:
+    """The best trial: its hyperparameters, its curves and the test score of its configuration."""
+    if d.best is None:
+        return [Text("No complete trial yet.")]
+    objective = d.objectives[d.primary]
+    run = d.best.user_attrs.get("run", {})
+    which = f"Best trial by {objective}" if d.summary.front is not None else "Best trial"
+    blocks: list = [Heading(3, f"{which}: {run.get('label', d.best.number)} ({objective} {_fmt(d.value(d.best))})")]
+    if d.best.number in d.sources:
+        blocks.append(Text(f"Its configuration came from the warm start: {d.sources[d.best.number]}."))
+    blocks.append(Table(["hyperparameter", "value"], [[k, v] for k, v in d.best.params.items()]))
     blocks.append(
+        Image(
+            f"{i}-best-curves.png",
+            figures.curves([d.best], "Best trial: cost per epoch"),
+            f"cost curves of the best trial of {d.summary.dataset}",
+        )
+    )
+    if d.test_score:
+        extra = ", ".join(f"{k} {v:.4g}" for k, v in d.test_score.items())
+        blocks.append(
+            Text(
+                f"Held-out test score of the best configuration, retrained from scratch with its "
+                f"recorded seed (the test split's only use): {extra}."
+            )
+        )
+    return blocks
+
+
+def _figure_blocks(i: int, d: DatasetReport) -> list:
+    """The optimization history, the importances, the slices and the top trials' curves."""
+    s, objective = d.summary, d.objectives[d.primary]
+    direction = s.directions[d.primary] if s.directions else s.direction
+    blocks: list = [
         Image(
             f"{i}-history.png",
             figures.history(d.trials, direction, objective, index=d.primary),
             f"optimization history of {s.dataset}",
         )
-    )
+    ]
     if d.importances:
         blocks.append(
             Image(
@@ -150,6 +180,12 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
                 f"cost curves of the top trials of {s.dataset}",
             )
         )
+    return blocks
+
+
+def _divergence_blocks(i: int, d: DatasetReport) -> list:
+    """The diverged trials' curves, the divergence map and the boundary in words."""
+    s, blocks = d.summary, []
     diverged = [t for t in d.trials if outcome_of(t) == "diverged"][:3]
     if diverged:
         blocks.append(
@@ -175,22 +211,6 @@ def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
             Text(
                 f"The lowest learning rate that diverged: {d.lowest_diverged_lr:.4g}; the largest "
                 f"learning rate below it that trained without diverging: {stable}."
-            )
-        )
-    if d.sources:
-        blocks += _warm_blocks(d)
-    r = d.retrained
-    if (
-        r is not None
-        and r.dataset.n_raw_features == 2
-        and r.dataset.task != "regression"
-        and r.history.divergence is None
-    ):
-        blocks.append(
-            Image(
-                f"{i}-decision-boundary.png",
-                figures.decision_boundary(r.model, r.dataset),
-                f"decision boundary of the best network on {s.dataset}",
             )
         )
     return blocks

@@ -1,4 +1,4 @@
-"""Trials trained stacked, with continuous batching: a worker keeps up to ``batch`` trials in
+"""Trials trained stacked, with continuous batching: a worker keeps up to ``stack`` trials in
 engine stacks, and refills the slots of finished, pruned and diverged trials with new ones.
 
 A fixed batch would keep training while its members are pruned one by one (a stack's step

@@ -12,8 +12,8 @@ from engine._lazy import lazy_face
 if TYPE_CHECKING:
     from studies.sweep.config import (
         ALL,
-        DEFAULT_BATCH,
         DEFAULT_CURVE_POINTS,
+        DEFAULT_STACK,
         RESUMABLE,
         DatasetRef,
         PluginSpec,
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         WarmStart,
     )
     from studies.sweep.curves import best_epoch, crossed, curve_rows, curve_stride, epochs_to_log
-    from studies.sweep.fingerprints import DATA_ATTR, check_data, data_signatures, remember
+    from studies.sweep.fingerprints import DATA_ATTR, check_data, data_signatures
     from studies.sweep.objectives import (
         CURVE_OBJECTIVES,
         OBJECTIVES,
@@ -60,7 +60,7 @@ __all__ = [
     "CURVE_OBJECTIVES",
     "Choice",
     "DATA_ATTR",
-    "DEFAULT_BATCH",
+    "DEFAULT_STACK",
     "DEFAULT_CURVE_POINTS",
     "DatasetRef",
     "FINISHED",
@@ -96,7 +96,6 @@ __all__ = [
     "parameter_count",
     "pareto_front",
     "ranked",
-    "remember",
     "require_sweep",
     "summarize",
     "summarize_study",

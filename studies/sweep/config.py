@@ -17,14 +17,14 @@ __all__ = [
     "SweepConfig",
     "WarmStart",
     "OBJECTIVES",
-    "DEFAULT_BATCH",
+    "DEFAULT_STACK",
     "RESUMABLE",
     "ALL",
     "DEFAULT_CURVE_POINTS",
 ]
 
-# Trials a worker keeps training at once as one stack (see benchmarks/batched_trials.py).
-DEFAULT_BATCH = 8
+# Trials a worker keeps training at once as one stack (see benchmarks/stacked_trials.py).
+DEFAULT_STACK = 8
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class DatasetRef:
     source: str
     name: str
     options: tuple[tuple[str, object], ...] = ()
+    # The data's signature (engine.Dataset.signature) at the sweep's seed, when the sweep file's
+    # validation loaded it: the studies check it without loading the data again.
+    signature: dict[str, object] | None = field(default=None, compare=False, hash=False, repr=False)
 
     def load(self, *, seed: int):
         from engine import load_dataset
@@ -60,7 +63,7 @@ class PluginSpec:
 # Keys a resumed sweep may change: its totals and parallelism, its warm start (which only
 # decides what a study's first trials are, once; see studies.search.warming), and what MLflow
 # shows of it (runs already written keep their points).
-RESUMABLE = ("trials", "jobs", "batch", "warm_start", "mlflow")
+RESUMABLE = ("trials", "jobs", "stack", "batch", "warm_start", "mlflow")  # "batch": the old name of "stack"
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class SweepConfig:
     pruner: PluginSpec = field(default_factory=lambda: PluginSpec("median"))
     report_every: int = 1
     divergence_factor: float = 100.0
-    batch: int = DEFAULT_BATCH  # trials a worker keeps training at once in stacks (see studies.search.pool)
+    stack: int = DEFAULT_STACK  # trials a worker keeps training at once as one stack (see studies.search.pool)
     warm_start: WarmStart | None = None
     curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.sweep.curves)
 
@@ -140,7 +143,7 @@ class SweepConfig:
             "objective": self.objective if isinstance(self.objective, str) else list(self.objective),
             "report_every": self.report_every,
             "divergence_factor": self.divergence_factor,
-            "batch": self.batch,
+            "stack": self.stack,
             **self.space.to_dict(),
             "sampler": self.sampler.to_dict(),
             "pruner": self.pruner.to_dict(),
@@ -197,7 +200,7 @@ class SweepConfig:
             pruner=plugin(d.get("pruner", {"name": "median"})),
             report_every=int(d.get("report_every", 1)),
             divergence_factor=float(d.get("divergence_factor", 100.0)),
-            batch=int(d.get("batch", DEFAULT_BATCH)),
+            stack=int(d.get("stack", d.get("batch", DEFAULT_STACK))),  # "batch": stored before its rename
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
         )

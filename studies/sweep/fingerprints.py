@@ -6,46 +6,25 @@ trial is asked, instead of silently feeding the study other data.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 import optuna
 
 from studies.errors import SweepsError
-from studies.sweep.config import DatasetRef, SweepConfig
+from studies.sweep.config import SweepConfig
 
-__all__ = ["DATA_ATTR", "check_data", "data_signatures", "remember"]
+__all__ = ["DATA_ATTR", "check_data", "data_signatures"]
 
 DATA_ATTR = "data"  # the study user attribute holding its dataset's signature
 
-# (source, options, seed, the file's identity) -> signature: a dataset already loaded in
-# this process (to validate the sweep file) is not loaded again to sign it.
-_KNOWN: dict[tuple, dict[str, object]] = {}
-
-
-def _key(ref: DatasetRef, seed: int) -> tuple:
-    try:
-        st = os.stat(ref.source)
-        where: tuple = (os.path.abspath(ref.source), st.st_size, st.st_mtime_ns, st.st_ino)
-    except OSError:
-        where = (ref.source,)
-    return (*where, ref.options, seed)
-
-
-def remember(ref: DatasetRef, seed: int, signature: dict[str, object]) -> None:
-    """Note the signature of a dataset this process has loaded."""
-    _KNOWN[_key(ref, seed)] = signature
-
 
 def data_signatures(config: SweepConfig) -> dict[str, dict[str, object]]:
-    """Each dataset's signature (``engine.Dataset.signature``), by dataset name."""
-    out = {}
-    for ref in config.datasets:
-        key = _key(ref, config.seed)
-        if key not in _KNOWN:
-            _KNOWN[key] = ref.load(seed=config.seed).signature
-        out[ref.name] = _KNOWN[key]
-    return out
+    """Each dataset's signature (``engine.Dataset.signature``), by dataset name: the one the sweep
+    file's validation computed (:attr:`DatasetRef.signature`), else the dataset loaded now."""
+    return {
+        ref.name: ref.signature if ref.signature is not None else ref.load(seed=config.seed).signature
+        for ref in config.datasets
+    }
 
 
 def _difference(here: dict[str, object], stored: dict[str, object]) -> str:

@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
@@ -203,6 +204,45 @@ class Tracker:
             return 0
         now = time.monotonic()
         parents = self._take("parents", keep=True)
+        own = self._own_host(storage, studies)
+        todo = self._unwritten(storage, studies, now)
+        # Parents: every few seconds, and at once when a study closes or finishes (its figures
+        # and curves file are then made while trials still train, not at the sweep's end).
+        update_parents = parents is not None and (
+            final or now - self._parents_at >= _PARENT_SECONDS or todo.phases != self._phases
+        )
+        mine, taken = self._hosts_to_write(todo.by_host, studies, own=own, final=final, now=now)
+        # How far behind, known before the writes (and counted down as they go: ``on_run``).
+        self._seen = todo.seen
+        self._behind = sum(len(items) for items in todo.by_host.values())
+        self._behind_mine = sum(len(items) for items in mine.values())
+        try:
+            items = [item for host_items in mine.values() for item in host_items]
+            created, stopped = self._write(items, parents is not None, should_stop, on_run)
+        finally:
+            for lease in taken:
+                lease.release()
+        if update_parents and not stopped:
+            best = [self.parents.update(study, todo.trials_of[study.name], final=final) for study in studies]
+            if self.dashboard:
+                self.parents.update_views(studies, best)
+            self._parents_at = now
+            self._phases = todo.phases
+        if parents is not None and not stopped:
+            self._draw(
+                studies, todo.trials_of, final=final, wrote=bool(created), figures=figures, should_stop=should_stop
+            )
+        self._behind = sum(
+            1 for items in todo.by_host.values() for s, t, _ in items if t.number not in self._logged[s.name]
+        )
+        self._behind_mine = sum(
+            1 for items in mine.values() for s, t, _ in items if t.number not in self._logged[s.name]
+        )
+        return created
+
+    def _own_host(self, storage: optuna.storages.BaseStorage, studies: list[SweepStudy]) -> Lease | None:
+        """This host's lease, if this process holds it (taken now if free: then what a killed
+        writer of this host left half-written is read first)."""
         had_own = self._leases.get(f"host/{self.host}") is not None
         own = self._take(f"host/{self.host}", keep=True)
         self.busy = None if own is not None else self._holder(storage, studies[0].study_id)
@@ -211,13 +251,13 @@ class Tracker:
             for study in studies:
                 self._load(study.name)
             self._load_host(self.host, studies)  # runs a killed writer of this host left half-written
-        # What is finished and not yet written, by study and host.
-        by_host: dict[str, list[tuple[SweepStudy, FrozenTrial, str]]] = {}
-        trials_of: dict[str, list[FrozenTrial]] = {}
-        seen = 0
-        phases: dict[str, str] = {}  # study -> "open", "closing" (its last trials running) or "done"
+        return own
+
+    def _unwritten(self, storage: optuna.storages.BaseStorage, studies: list[SweepStudy], now: float) -> _Unwritten:
+        """What is finished and not yet in MLflow, by host; every study's trials and phase."""
+        out = _Unwritten()
         for study in studies:
-            trials = trials_of[study.name] = storage.get_all_trials(study.study_id, deepcopy=False)
+            trials = out.trials_of[study.name] = storage.get_all_trials(study.study_id, deepcopy=False)
             self._load(study.name)
             logged = self._logged[study.name]
             finished = running = 0
@@ -226,29 +266,30 @@ class Tracker:
                 running += outcome == "running"
                 if outcome not in STATUS_OF:
                     continue
-                seen += 1
+                out.seen += 1
                 finished += outcome != "failed"
                 if t.number not in logged:
-                    by_host.setdefault(host_of(t), []).append((study, t, outcome))
+                    out.by_host.setdefault(host_of(t), []).append((study, t, outcome))
                     self._waiting.setdefault((study.name, t.number), now)
-            phases[study.name] = (
+            out.phases[study.name] = (
                 "done" if finished >= study.total else "closing" if finished + running >= study.total else "open"
             )
-        # Parents: every few seconds, and at once when a study closes or finishes (its figures
-        # and curves file are then made while trials still train, not at the sweep's end).
-        update_parents = parents is not None and (
-            final or now - self._parents_at >= _PARENT_SECONDS or phases != self._phases
-        )
-        # The hosts this process writes now: its own (kept), and those of others whose trials
-        # wait too long (no live writer), or all it can take in a last sync.
-        mine: dict[str, list] = {}
+        return out
+
+    def _hosts_to_write(
+        self, by_host: dict[str, list[_Item]], studies: list[SweepStudy], *, own: Lease | None, final: bool, now: float
+    ) -> tuple[dict[str, list[_Item]], list[Lease]]:
+        """The hosts whose runs this process writes now: its own (if it holds its lease), and
+        those of others whose trials waited too long (no live writer), or every one it can take
+        in a last sync; returns them with the leases taken for this sync."""
+        mine: dict[str, list[_Item]] = {}
         taken: list[Lease] = []
-        for host, todo in by_host.items():
+        for host, items in by_host.items():
             if host == self.host:
                 if own is not None:
-                    mine[host] = todo
+                    mine[host] = items
                 continue
-            stale = min(self._waiting[(s.name, t.number)] for s, t, _ in todo) <= now - TAKEOVER_SECONDS
+            stale = min(self._waiting[(s.name, t.number)] for s, t, _ in items) <= now - TAKEOVER_SECONDS
             if not (final or stale or self.storage_url is None):
                 continue
             lease = self._take(f"host/{host}", keep=False)
@@ -256,39 +297,32 @@ class Tracker:
                 continue
             taken.append(lease)
             self._load_host(host, studies)  # what its own writer wrote meanwhile, or left half-written
-            mine[host] = [(s, t, o) for s, t, o in todo if t.number not in self._logged[s.name]]
-        # How far behind, known before the writes (and counted down as they go: ``on_run``).
-        self._seen = seen
-        self._behind = sum(len(todo) for todo in by_host.values())
-        self._behind_mine = sum(len(todo) for todo in mine.values())
-        try:
-            created, stopped = self._write(
-                [item for todo in mine.values() for item in todo], parents is not None, should_stop, on_run
-            )
-        finally:
-            for lease in taken:
-                lease.release()
-        if update_parents and not stopped:
-            best = [self.parents.update(study, trials_of[study.name], final=final) for study in studies]
-            if self.dashboard:
-                self.parents.update_views(studies, best)
-            self._parents_at = now
-            self._phases = phases
-        if parents is not None and not stopped:
-            drawn = {s.name: self.parents.drawn_with(s.name) for s in studies}
-            if final:  # all that fit the budget (a run's end barely waits for them)
-                until = None if figures is None else figures.until(time.monotonic())
-                while not (should_stop and should_stop()) and self.parents.draw_next(until=until):
-                    pass
-            elif not created or self.parents.figures_overdue():  # one, when no run waited (or they wait long)
-                self.parents.draw_next()
-            for study in studies:  # a study's figures all drawn: its description says so
-                if self.parents.drawn_with(study.name) != drawn[study.name]:
-                    self.parents.update(study, trials_of[study.name], final=False)
-        self._seen = seen
-        self._behind = sum(1 for todo in by_host.values() for s, t, _ in todo if t.number not in self._logged[s.name])
-        self._behind_mine = sum(1 for todo in mine.values() for s, t, _ in todo if t.number not in self._logged[s.name])
-        return created
+            mine[host] = [(s, t, o) for s, t, o in items if t.number not in self._logged[s.name]]
+        return mine, taken
+
+    def _draw(
+        self,
+        studies: list[SweepStudy],
+        trials_of: dict[str, list[FrozenTrial]],
+        *,
+        final: bool,
+        wrote: bool,
+        figures: EndBudget | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        """Summary figures: in a last sync all that fit its budget, else one when no run was
+        written (or figures waited long); a study whose figures are all drawn gets its description
+        updated."""
+        drawn = {s.name: self.parents.drawn_with(s.name) for s in studies}
+        if final:  # all that fit the budget (a run's end barely waits for them)
+            until = None if figures is None else figures.until(time.monotonic())
+            while not (should_stop and should_stop()) and self.parents.draw_next(until=until):
+                pass
+        elif not wrote or self.parents.figures_overdue():  # one, when no run waited (or they wait long)
+            self.parents.draw_next()
+        for study in studies:
+            if self.parents.drawn_with(study.name) != drawn[study.name]:
+                self.parents.update(study, trials_of[study.name], final=False)
 
     def _write(
         self,
@@ -426,6 +460,21 @@ class Tracker:
     def _holder(self, storage: optuna.storages.BaseStorage, study_id: int) -> str:
         holder = storage.get_study_user_attrs(study_id).get(self._record()) or {}
         return f"{holder.get('host', 'another process')} (pid {holder.get('pid', '?')})"
+
+
+_Item = tuple[SweepStudy, FrozenTrial, str]  # a trial to write: its study, itself, its outcome
+
+
+@dataclass
+class _Unwritten:
+    """What a sync found in the storage: unwritten finished trials by host, every study's trials,
+    each study's phase ("open", "closing": its last trials running, or "done"), and how many
+    finished trials it saw."""
+
+    by_host: dict[str, list[_Item]] = field(default_factory=dict)
+    trials_of: dict[str, list[FrozenTrial]] = field(default_factory=dict)
+    phases: dict[str, str] = field(default_factory=dict)
+    seen: int = 0
 
 
 class _NoLease:

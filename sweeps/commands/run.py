@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import click
 
 from studies.storage import DEFAULT_STORAGE, redact, storage_file, storage_kind
-from studies.tracking import MlflowStatus
 from sweeps.display import Progress, mlflow_end, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
@@ -30,11 +29,13 @@ __all__ = ["run_command"]
 )
 @click.option("--seed", type=int, default=None, help="Seed of data splits, networks and samplers (overrides the file).")
 @click.option(
+    "--stack",
     "--batch",
+    "stack",
     type=int,
     default=None,
-    help="Trials each worker keeps training at once, stacked (default 8; 1: one network at a time; "
-    "overrides the file).",
+    help="Trials each worker keeps training at once as one stacked network (default 8; 1: one network at a "
+    "time; overrides the file; --batch is its old name).",
 )
 @storage_option
 @tracking_option
@@ -49,7 +50,7 @@ def run_command(
     trials: int | None,
     jobs: int | None,
     seed: int | None,
-    batch: int | None,
+    stack: int | None,
     storage: str | None,
     tracking_uri: str | None,
     no_mlflow: bool,
@@ -80,7 +81,7 @@ def run_command(
 
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     config, stored = _load(spec, storage or DEFAULT_STORAGE)
-    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, batch=batch, stored=stored)
+    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, stored=stored)
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     # A warm start's sweep must exist: one line if not, before anything is said or written.
@@ -105,28 +106,14 @@ def run_command(
         f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, storage {where}", err=True
     )
     progress = Progress(sweep=config.name)
-    last: list[MlflowStatus] = []
-
-    def on_mlflow(status: MlflowStatus) -> None:
-        last[:] = [status]
-        progress.mlflow(status)
-
     try:
-        summaries = run_sweep(
-            config,
-            storage_url=storage,
-            tracking_uri=tracking_uri,
-            track=not no_mlflow,
-            launch=launch,
-            on_progress=progress,
-            on_mlflow=on_mlflow,
-            warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
-            note=lambda msg: click.echo(msg, err=True),
+        result = run_sweep(
+            config, storage_url=storage, tracking_uri=tracking_uri, track=not no_mlflow, launch=launch, events=progress
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
-    click.echo(summary_table(summaries, objective=config.objective))
-    return mlflow_end(config.name, last[0] if last else None)
+    click.echo(summary_table(result.summaries, objective=config.objective))
+    return mlflow_end(config.name, result.mlflow)
 
 
 def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:

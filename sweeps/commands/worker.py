@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from studies.storage import DEFAULT_STORAGE, redact
-from studies.tracking import MlflowStatus
 from sweeps.display import Progress, mlflow_end, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import SweepRef, launch_options, make_launch, named_sweep, tracking_option
@@ -21,7 +20,13 @@ __all__ = ["worker_command"]
     help="Worker processes on this host (default: all cores, but one for the MLflow writer with --mlflow).",
 )
 @click.option(
-    "--batch", type=int, default=None, help="Trials each worker keeps training at once, stacked (default: the sweep's)."
+    "--stack",
+    "--batch",
+    "stack",
+    type=int,
+    default=None,
+    help="Trials each worker keeps training at once as one stacked network (default: the sweep's; --batch is "
+    "its old name).",
 )
 @tracking_option
 @click.option(
@@ -36,7 +41,7 @@ __all__ = ["worker_command"]
 def worker_command(
     sweep: SweepRef,
     jobs: int | None,
-    batch: int | None,
+    stack: int | None,
     tracking_uri: str | None,
     track: bool,
     backend: str,
@@ -69,7 +74,7 @@ def worker_command(
     config = apply_overrides(
         spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True),
         jobs=jobs,
-        batch=batch,
+        stack=stack,
         stored=True,
     )
     names = {s.name for s in found}
@@ -85,25 +90,17 @@ def worker_command(
         err=True,
     )
     progress = Progress(sweep=name)
-    last: list[MlflowStatus] = []
-
-    def on_mlflow(status: MlflowStatus) -> None:
-        last[:] = [status]
-        progress.mlflow(status)
-
     try:
-        summaries = run_sweep(
+        result = run_sweep(
             config,
             storage_url=storage,
             tracking_uri=tracking_uri,
             track=track,
             launch=launch,
             create=False,
-            on_progress=progress,
-            on_mlflow=on_mlflow,
-            warn=lambda msg: click.echo(f"Warning: {msg}", err=True),
+            events=progress,
         )
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
-    click.echo(summary_table(summaries, objective=config.objective))
-    return mlflow_end(name, last[0] if last else None)
+    click.echo(summary_table(result.summaries, objective=config.objective))
+    return mlflow_end(name, result.mlflow)

@@ -606,7 +606,7 @@ def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins
     text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.25")
     stored = spec_from_dict(tomllib.loads(text), origin="t", stored=True)
     # 'sweep worker' validates the stored sweep again with its --jobs/--batch: by the same old rules.
-    assert apply_overrides(stored, jobs=1, batch=2, stored=True).space.searched["learning_rate"].step == 0.25
+    assert apply_overrides(stored, jobs=1, stack=2, stored=True).space.searched["learning_rate"].step == 0.25
     with pytest.raises(ValueError, match="must divide high - low"):
         apply_overrides(stored, jobs=1)
     path = in_tmp / "sweep.toml"
@@ -653,3 +653,20 @@ def test_mlflow_curve_points_default_all_or_a_number_and_a_change_resumes(tmp_pa
     stored = spec_from_dict(tomllib.loads(GOOD)).to_dict()
     del stored["mlflow"]  # a sweep stored before the key existed
     assert SweepConfig.from_dict(stored).curve_points == 50
+
+
+def test_stack_is_the_key_and_batch_its_old_name(tmp_path):
+    base = tomllib.loads(GOOD)
+    assert spec_from_dict({**base, "stack": 4}).stack == 4
+    assert spec_from_dict({**base, "batch": 4}).stack == 4  # files and stored sweeps of before the rename
+    assert spec_from_dict(base).stack == 8 and spec_from_dict(base).to_dict()["stack"] == 8
+    with pytest.raises(ValueError, match=r"'stack' and 'batch' are the same key \('batch' is its old name\)"):
+        spec_from_dict({**base, "stack": 4, "batch": 4})
+    with pytest.raises(ValueError, match=r"'batch' must be an integer >= 1, but got 0"):
+        spec_from_dict({**base, "batch": 0})
+    from studies.sweep import SweepConfig
+
+    old = spec_from_dict(base).to_dict()
+    old["batch"] = old.pop("stack")  # as a storage kept it before the rename
+    assert SweepConfig.from_dict(old).stack == 8
+    assert SweepConfig.identity_of(old) == spec_from_dict(base).identity()  # it resumes as the same sweep

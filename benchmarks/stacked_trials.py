@@ -7,7 +7,7 @@ value per dataset, side by side in one run (medians of ``--repeats``). With ``--
 the pipeline at K = 32 with MLflow on against the hand-written peer (Optuna +
 ``MLflowCallback`` + scikit-learn's ``MLPClassifier``, as in sweep_vs_handwritten.py).
 
-    python benchmarks/batched_trials.py [--trials 200] [--repeats 3] [--ks 1,8,32,64] [--mlflow] [--peer]
+    python benchmarks/stacked_trials.py [--trials 200] [--repeats 3] [--ks 1,8,32,64] [--mlflow] [--peer]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
     rows: dict[int, list] = {k: [] for k in ks}
     for rep in range(args.repeats):
         for k in ks:  # interleaved, so that the host's noise falls on every K alike
-            r = run(dataclasses.replace(base, batch=k), track=args.mlflow)
+            r = run(dataclasses.replace(base, stack=k), track=args.mlflow)
             rows[k].append(r)
             print(
                 f"  run {rep + 1} K={k:3}: {r.finished} trials in {r.wall:6.1f} s = {r.per_minute:6.0f}/min "
@@ -93,7 +93,7 @@ def main() -> None:
 
         ours, theirs = [], []
         for _ in range(args.repeats):
-            r = run(dataclasses.replace(base, batch=32), track=True)
+            r = run(dataclasses.replace(base, stack=32), track=True)
             with scratch():
                 wall, n, _ = handwritten(base, jobs=2)
             ours.append(r.per_minute)
