@@ -121,7 +121,7 @@ def main() -> None:
                 [signal.SIGINT, signal.SIGTERM][i % 2],
                 ready=f"http://127.0.0.1:{5700 + i}/health",
             )
-            rows.append(("ui", 0.5, 0, took, code, code == 2 and "interrupted" in err))
+            rows.append(("ui", 0.5, 0, took, code, code == 0 and "Stopped" in err))
             print(f"  ui: stopped in {took:5.2f} s, exit {code}", flush=True)
     times = [r[3] for r in rows]
     print(

@@ -66,6 +66,40 @@ def mlflow_line(status: MlflowStatus, sweep: str) -> str | None:
     return line
 
 
+class Waiting:
+    """A line that says what a command waits for, and for how long: redrawn in place every
+    second on a terminal, a line every ``every`` seconds otherwise. Use as a context manager;
+    :meth:`update` changes the text (``""``: done)."""
+
+    def __init__(self, text: str, *, stream: TextIO | None = None, every: float = 10.0) -> None:
+        self.text, self.stream, self.every = text, stream or sys.stderr, every
+        self.tty = self.stream.isatty()
+        self.started = self._last = time.monotonic()
+        self._shown = False
+
+    def __enter__(self) -> Waiting:
+        self._show()
+        return self
+
+    def update(self, text: str) -> None:
+        self.text = text
+        now = time.monotonic()
+        if text and (self.tty and now - self._last >= 1.0 or now - self._last >= self.every):
+            self._show()
+
+    def _show(self) -> None:
+        self._last = time.monotonic()
+        line = f"{self.text} ({self._last - self.started:.0f} s)" if self._last - self.started >= 1 else self.text
+        self.stream.write(f"\r\x1b[K{line}" if self.tty else line + "\n")
+        self.stream.flush()
+        self._shown = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tty and self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
 class Progress:
     """What a run shows as it goes (it is the run's ``RunEvents``): live progress on stderr,
     redrawn in place on a terminal, a line now and then otherwise; warnings and notes as lines.

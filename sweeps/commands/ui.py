@@ -16,7 +16,7 @@ import click
 from studies.execution import Supervisor, signals
 from studies.storage import DEFAULT_STORAGE, redact, storage_kind
 from studies.tracking import server_base
-from sweeps.display import UI_HOST, UI_PORT, mlflow_links
+from sweeps.display import UI_HOST, UI_PORT, Waiting, mlflow_links
 from sweeps.errors import UserError, user_errors
 from sweeps.options import storage_option, tracking_option
 
@@ -36,24 +36,40 @@ _DASHBOARD = (
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server can listen on ``port``: as servers do, with SO_REUSEADDR, so that the
+    TIME-WAIT sockets a UI stopped a moment ago leaves behind do not count as "in use"."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
+            s.listen(1)
         except OSError:
             return False
     return True
 
 
-def _wait_up(url: str, sup: Supervisor, pid: int, name: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not sup.alive(pid):
-            raise UserError(f"{name} exited at start; is the store readable?")
-        with contextlib.suppress(OSError):
-            if urllib.request.urlopen(url, timeout=2).status < 500:
-                return
-        time.sleep(0.3)
-    raise UserError(f"{name} did not answer at {url} within {timeout:.0f} s.")
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        return urllib.request.urlopen(url, timeout=2).status < 500
+    return False
+
+
+def _wait_up(servers: list[tuple[str, str, int]], sup: Supervisor, timeout: float = 180.0) -> None:
+    """Wait until every server (name, URL to ask, pid) answers, saying so on a line that moves."""
+    waiting = {name: (url, pid) for name, url, pid in servers}
+    started = time.monotonic()
+    with Waiting(f"Waiting for {' and '.join(waiting)} to answer") as line:
+        while waiting:
+            for name, (url, pid) in list(waiting.items()):
+                if not sup.alive(pid):
+                    raise UserError(f"{name} exited at start; is the store readable?")
+                if _answers(url):
+                    del waiting[name]
+            if time.monotonic() - started > timeout:
+                name, (url, _) = next(iter(waiting.items()))
+                raise UserError(f"{name} did not answer at {url} within {timeout:.0f} s.")
+            line.update(f"Waiting for {' and '.join(waiting)} to answer" if waiting else "")
+            time.sleep(0.3)
 
 
 def _sweeps_served(api: str) -> list[tuple[str, str, bool]]:
@@ -116,46 +132,65 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
             _print_links(base, port, store_uri)
         if not with_optuna:
             return
-    for p, name in ((port, "--port"), (optuna_port, "--optuna-port")):
-        if (name == "--port" and not store_uri.startswith("http")) or (name == "--optuna-port" and with_optuna):
-            if not _port_free(p):
-                raise UserError(f"'{name}' {p} is in use on {HOST}; pick another port.")
+    local = not store_uri.startswith("http")
+    if local and with_optuna and port == optuna_port:
+        raise UserError(f"'--port' and '--optuna-port' must differ, but both are {port}.")
+    for p, name, used in ((port, "--port", local), (optuna_port, "--optuna-port", with_optuna)):
+        if used and not _port_free(p):
+            raise UserError(f"'{name}' {p} is in use on {HOST}; pick another port.")
     if storage and with_optuna:
         storage_kind(storage)
     # The servers run under a watchdog that stops them (and every helper they start) when this
     # command ends, however it ends: Ctrl-C, SIGTERM, an error, or SIGKILL.
     sup = Supervisor()
-    pids: list[int] = []
     try:
-        if not store_uri.startswith("http"):
-            with signals.critical():  # never a server started and not known
-                pids.append(
-                    sup.start(
-                        [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
-                        env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
-                    )
-                )
-            _wait_up(f"http://{HOST}:{port}/health", sup, pids[-1], "mlflow ui")
+        servers = _start(
+            sup,
+            store_uri if local else None,
+            port,
+            storage if with_optuna else None,
+            optuna_port,
+            with_optuna=with_optuna,
+        )
+        _wait_up(servers, sup)  # both at once: each takes seconds to start
+        if local:
             click.echo(f"MLflow UI: http://{HOST}:{port}")
             _print_links(f"http://{HOST}:{port}", port)
         if with_optuna:
-            with signals.critical():
-                pids.append(
-                    sup.start(
-                        [sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
-                        env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE},
-                    )
-                )
-            _wait_up(f"http://{HOST}:{optuna_port}/", sup, pids[-1], "optuna-dashboard")
             click.echo(f"optuna-dashboard: http://{HOST}:{optuna_port}")
         click.echo("Press Ctrl-C to stop.")
-        while all(sup.alive(p) for p in pids):
+        while all(sup.alive(pid) for _, _, pid in servers):
             time.sleep(0.2)
         raise UserError("a UI server stopped by itself; everything was stopped.")
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment: the way to stop it
         with signals.quiet():
             sup.stop()
-        raise UserError("interrupted; the UI servers were stopped.") from None
+        click.echo("Stopped: the UI servers are down.", err=True)
+        return
     finally:
         with signals.quiet():
             sup.stop()
+
+
+def _start(
+    sup: Supervisor, store_uri: str | None, port: int, storage: str | None, optuna_port: int, *, with_optuna: bool
+) -> list[tuple[str, str, int]]:
+    """Start MLflow's UI (``store_uri`` given) and optuna-dashboard (``with_optuna``) under the
+    watchdog; returns each server's name, the URL that answers once it is up, and its pid."""
+    servers = []
+    with signals.critical():  # never a server started and not known
+        if store_uri is not None:
+            click.echo(f"Starting MLflow's UI on http://{HOST}:{port} ...", err=True)
+            pid = sup.start(
+                [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
+                env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
+            )
+            servers.append(("mlflow ui", f"http://{HOST}:{port}/health", pid))
+        if with_optuna:
+            click.echo(f"Starting optuna-dashboard on http://{HOST}:{optuna_port} ...", err=True)
+            pid = sup.start(
+                [sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
+                env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE},
+            )
+            servers.append(("optuna-dashboard", f"http://{HOST}:{optuna_port}/", pid))
+    return servers

@@ -83,7 +83,7 @@ def test_no_child_command_line_holds_a_password(pg_database, tmp_path):
     finally:
         ui.send_signal(signal.SIGTERM)
         out, err = ui.communicate(timeout=60)
-    assert ui.returncode == 2 and "interrupted" in err, err
+    assert ui.returncode == 0 and "Stopped: the UI servers are down." in err, err  # the way to stop it
     assert "never-in-ps" not in out + err
 
 
@@ -125,3 +125,29 @@ def test_killing_sweep_ui_with_sigkill_stops_every_server_process(tmp_path):
     assert _gone(tree) == [], "a server's process outlived sweep ui"
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):
         s.connect(("127.0.0.1", port))
+
+
+def test_ui_refuses_one_port_for_both_servers_and_takes_a_port_in_time_wait(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sweeps.cli import cli
+    from sweeps.commands.ui import _port_free
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["ui", "--optuna", "--port", "5077", "--optuna-port", "5077"])
+    assert r.exit_code == 2 and "'--port' and '--optuna-port' must differ, but both are 5077" in r.output
+    # A port a server has just let go of (its connections in TIME-WAIT) is free to listen on again.
+    import socket
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    assert not _port_free(port)  # listening: in use
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    conn.close()  # the server side closes first: its end of the connection waits in TIME-WAIT
+    client.close()
+    server.close()
+    assert _port_free(port)
