@@ -34,7 +34,7 @@ def handlers():
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_a_study_whose_trials_all_fail_alike_is_halted(sweep_file, tmp_path, monkeypatch, handlers, batch):
-    config = dataclasses.replace(load_spec(str(sweep_file("halt", trials=8, jobs=1, epochs=2))), batch=batch)
+    config = dataclasses.replace(load_spec(str(sweep_file("halt", trials=8, jobs=1, epochs=2))), stack=batch)
     storage = str(tmp_path / "sweeps.journal")
     open_sweep(config, open_storage(storage))
     calls = []
@@ -56,7 +56,7 @@ def test_a_study_whose_trials_all_fail_alike_is_halted(sweep_file, tmp_path, mon
 
 
 def test_failures_of_different_causes_do_not_halt(sweep_file, tmp_path, monkeypatch, handlers):
-    config = dataclasses.replace(load_spec(str(sweep_file("mixed", trials=3, jobs=1, epochs=2))), batch=1)
+    config = dataclasses.replace(load_spec(str(sweep_file("mixed", trials=3, jobs=1, epochs=2))), stack=1)
     storage = str(tmp_path / "sweeps.journal")
     open_sweep(config, open_storage(storage))
     causes = iter([ValueError("a"), KeyError("b"), ValueError("a")] * 10)
