@@ -1,4 +1,4 @@
-"""Trials trained as stacks (``batch = K``): the playground preset with K = 1, 8, 32, 64.
+"""Trials trained as stacks (``stack = K``): the playground preset with K = 1, 8, 32, 64.
 
 First the engine alone: K networks of the preset's space (1-3 layers of 2-8 units, sigmoid,
 tanh or relu) in one stack against one at a time (per-network time). Then the whole
@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--ks", default="1,8,32,64", help="the batch sizes K to compare (comma-separated)")
+    parser.add_argument("--ks", default="1,8,32,64", help="the stack sizes K to compare (comma-separated)")
     parser.add_argument("--mlflow", action="store_true", help="log to MLflow too (default: storage only)")
     parser.add_argument("--peer", action="store_true", help="also K=32 with MLflow against the hand-written peer")
     args = parser.parse_args()

@@ -14,7 +14,7 @@ over the seeds, warm beside cold, and the short sweep's own cost (trials it spen
 
     python benchmarks/warm_start.py [--seeds 5] [--trials 30] [--short-trials 20] [--top 5] [--quick]
 
-The classics preset as it is (30 trials, 40 epochs, batch 8, TPE, median pruner); MLflow off.
+The classics preset as it is (30 trials, 40 epochs, stack 8, TPE, median pruner); MLflow off.
 About 2 minutes on 2 busy cores with the defaults (30 s on idle ones); ``--quick`` (iris and wine, fewer trials and
 epochs, 2 seeds) is a smoke run of seconds.
 """
@@ -119,7 +119,7 @@ def main() -> None:
             print(f"  seed {seed}: " + "; ".join(line), flush=True)
     med = statistics.median
     print(
-        f"\nclassics preset ({base['train']['epochs']} epochs, batch {base.get('batch')}, {base['sampler']['name']}, "
+        f"\nclassics preset ({base['train']['epochs']} epochs, stack {base.get('stack')}, {base['sampler']['name']}, "
         f"{base['pruner']['name']} pruner): a short sweep of {args.short_trials} trials per dataset (seed 0), then "
         f"per seed 1-{args.seeds} the full sweep of {args.trials} trials cold and warm-started from it (top "
         f"{args.top}). Medians of {args.seeds} seeds."

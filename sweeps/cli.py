@@ -18,7 +18,11 @@ import click
 from studies.errors import JournalWarning
 from studies.execution import signals
 
-__all__ = ["cli", "main", "COMMANDS"]
+__all__ = ["cli", "main", "COMMANDS", "EXIT_BUG"]
+
+# A bug (an exception outside the library's error family): EX_SOFTWARE of sysexits.h, apart
+# from 1, which 'sweep reproduce' uses for "the curves differ".
+EXIT_BUG = 70
 
 # name -> (module, command, short help as `sweep --help` lists it: the command's own, at click's
 # width; tests/sweeps/test_cli.py checks it, so that listing the commands imports none of them).
@@ -93,7 +97,7 @@ class SweepGroup(click.Group):
                 "Error: the above is a bug in sweeps, not a mistake of yours; please report it with this traceback.",
                 err=True,
             )
-            sys.exit(1)
+            sys.exit(EXIT_BUG)
         finally:
             for sig, handler in old.items():
                 if installed and handler is not None:

@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from engine import Dataset
 from engine.checks import MAX_EPOCHS  # one limit, the engine's rule
 from engine.limits import human_bytes, largest, machine_memory, stack_bytes
 from studies.errors import SweepsError
-from studies.sweep import SearchSpace
+
+if TYPE_CHECKING:
+    from engine import Dataset
+    from studies.sweep import SearchSpace
 
 __all__ = ["JOBS_PER_CPU", "MAX_EPOCHS", "check_fits", "cpu_count", "max_jobs"]
 

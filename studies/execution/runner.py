@@ -51,8 +51,8 @@ class SweepHalted(SweepsError):
 def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> list[optuna.Study]:
     """Create the sweep's studies, or check that existing ones belong to this same sweep.
 
-    Raises ``ValueError`` (before writing anything) when a sweep of this name exists with a
-    different spec: only ``trials`` and ``jobs`` may change on resume.
+    Raises :class:`SweepsError` (before writing anything) when a sweep of this name exists with a
+    different spec: only the keys in ``RESUMABLE`` (trials, jobs, stack, warm_start, mlflow) may change.
     """
     existing = {s.name: s for s in find_sweep(storage, config.name)}
     identity = config.identity()

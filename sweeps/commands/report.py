@@ -19,7 +19,7 @@ __all__ = ["report_command"]
 @user_errors
 @named_sweep
 def report_command(sweep: SweepRef, tracking_uri: str | None, out_dir: str | None, no_mlflow: bool) -> None:
-    """Write a sweep's report: report.html (self-contained), report.md with its figures, trials.csv.
+    """Write a sweep's report: report.html (self-contained), report.md with its figures, trials.csv, curves.csv.
 
     Built from the storage alone (MLflow may be away); the best trial of each dataset is
     retrained once to score it on the held-out test split. When MLflow is reachable the
@@ -36,7 +36,9 @@ def report_command(sweep: SweepRef, tracking_uri: str | None, out_dir: str | Non
     store, name = sweep.storage, sweep.name
     out_dir = out_dir or os.path.join("reports", name)
     files = build_report(store, name, out_dir=out_dir)
-    click.echo(f"report written: {files.html}, {files.markdown} ({len(files.figures)} figures), {files.csv}")
+    click.echo(
+        f"report written: {files.html}, {files.markdown} ({len(files.figures)} figures), {files.csv}, {files.curves}"
+    )
     if not no_mlflow:
         problems: list[str] = []
         attached = Tracker(name, tracking_uri, warn=problems.append).attach(store, files.html)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import socket
@@ -133,6 +134,8 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
         if not with_optuna:
             return
     local = not store_uri.startswith("http")
+    if with_optuna and importlib.util.find_spec("optuna_dashboard") is None:
+        raise UserError("'--optuna' needs optuna-dashboard: pip install 'sweeps[ui]' (or optuna-dashboard).")
     if local and with_optuna and port == optuna_port:
         raise UserError(f"'--port' and '--optuna-port' must differ, but both are {port}.")
     for p, name, used in ((port, "--port", local), (optuna_port, "--optuna-port", with_optuna)):

@@ -508,7 +508,10 @@ def _same(ours, theirs):
         assert sorted(ia) == sorted(ib) and all(ia[k] == ib[k] or (math.isnan(ia[k]) and math.isnan(ib[k])) for k in ia)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mysql"])
+@pytest.mark.parametrize(
+    "kind",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
+)
 def test_the_fast_rdb_reader_equals_optunas_get_trials(kind, tmp_path, request):
     """``rdb_read_trials`` reads Optuna's tables with plain queries: what it returns equals
     Optuna's own ``RDBStorage._get_trials`` for every selection the snapshot makes."""

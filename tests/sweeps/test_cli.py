@@ -51,7 +51,7 @@ def test_a_bug_keeps_its_traceback_and_says_it_is_one(monkeypatch):
 
     monkeypatch.setattr(train_module, "train", broken)
     result = CliRunner().invoke(cli, ["train", "--dataset", "xor", "--epochs", "1"])
-    assert result.exit_code == 1
+    assert result.exit_code == 70  # EX_SOFTWARE: not 1, which 'sweep reproduce' uses for "differs"
     assert "Traceback" in result.output and "ZeroDivisionError: an internal bug" in result.output
     assert "is a bug in sweeps" in result.output.splitlines()[-1]
 
