@@ -162,6 +162,8 @@ def _read(path: str) -> dict[str, np.ndarray]:
     where = repr(path)
     if not os.path.isfile(path):
         raise SweepsError(f"model file {where} does not exist.")
+    if not zipfile.is_zipfile(path):
+        raise SweepsError(f"{where} is not a {MODEL_FORMAT} file (not an .npz file); 'sweep report' writes them.")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -169,7 +171,7 @@ def _read(path: str) -> dict[str, np.ndarray]:
         raise SweepsError(f"{where} is not a {MODEL_FORMAT} file (not an .npz of plain arrays: {exc}).") from None
     fmt = str(arrays["format"]) if "format" in arrays and arrays["format"].dtype.kind == "U" else None
     if fmt != MODEL_FORMAT:
-        raise SweepsError(f"{where} is not a {MODEL_FORMAT} file (its format is {fmt!r}); save one with 'sweep report'.")
+        raise SweepsError(f"{where} is not a {MODEL_FORMAT} file (its format is {fmt!r}); 'sweep report' writes them.")
     version = arrays.get("version")
     got = int(version) if version is not None and version.dtype.kind in "iu" and version.ndim == 0 else version
     if got != MODEL_VERSION:

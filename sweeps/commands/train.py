@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import click
 
-from engine import ACTIVATIONS, MLP, OPTIMIZERS, History, check_features, load_dataset, train, with_features
+from engine import (
+    ACTIVATIONS,
+    MLP,
+    OPTIMIZERS,
+    Dataset,
+    History,
+    check_features,
+    load_dataset,
+    load_model,
+    train,
+    with_features,
+)
 from sweeps.errors import UserError, user_errors
 from sweeps.limits import MAX_EPOCHS
 
@@ -61,6 +73,28 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
     return "\n".join(lines)
 
 
+def _loaded(path: str, ds: Dataset) -> tuple[MLP, Dataset]:
+    """The kept network of ``path`` and the dataset with its inputs: the same raw columns (by
+    name), its feature families, and the standardization it was trained with."""
+    saved = load_model(path)
+    if tuple(ds.raw_names) != saved.raw_names:
+        raise UserError(
+            f"'--load' {path!r} takes the inputs {list(saved.raw_names)}, but dataset {ds.name!r} has "
+            f"{list(ds.raw_names)}."
+        )
+    if ds.task != saved.task or ds.n_outputs != saved.model.sizes[-1]:
+        raise UserError(
+            f"'--load' {path!r} is a {saved.task} network with {saved.model.sizes[-1]} output(s), but dataset "
+            f"{ds.name!r} is a {ds.task} task with {ds.n_outputs}."
+        )
+    ds = with_features(ds, saved.features)
+    # The network's own standardization, so that it sees its inputs as it was trained to.
+    raw = tuple(saved.inputs(part) for part in ds.raw)
+    ds = replace(ds, X_train=raw[0], X_val=raw[1], X_test=raw[2], input_mean=saved.input_mean)
+    ds = replace(ds, input_scale=saved.input_scale)
+    return saved.model, ds
+
+
 @click.command("train")
 @click.option("--dataset", "dataset", required=True, help="Built-in name (circle, xor, iris, ...) or a .csv/.npz path.")
 @click.option("--label", default=None, help="CSV label column (default: the last column).")
@@ -88,6 +122,14 @@ def _summary(dataset_name: str, model: MLP, history: History, args: dict) -> str
     help="Seed of the split, the weights and the shuffling.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the arguments and the curves.")
+@click.option(
+    "--load",
+    "load",
+    default=None,
+    metavar="MODEL.npz",
+    help="Start from a kept network (sweep report's model-DATASET.npz): its layers, activation and "
+    "inputs; --hidden, --activation and --features are then its own.",
+)
 @user_errors
 def train_command(
     dataset: str,
@@ -103,6 +145,7 @@ def train_command(
     l1: float,
     seed: int,
     as_json: bool,
+    load: str | None,
 ) -> None:
     """Train one network on one dataset and print how it went.
 
@@ -112,14 +155,19 @@ def train_command(
       sweep train --dataset xor --hidden 4 --activation relu --learning-rate 0.1 --epochs 50
       sweep train --dataset spiral --features linear,sines --hidden 8 --learning-rate 0.1
       sweep train --dataset data/mine.csv --label species --hidden none --json
+      sweep train --dataset circle --load reports/playground/model-circle.npz --epochs 20
     """
-    sizes = parse_hidden(hidden)
-    families = parse_features(features)
     options = {} if label is None else {"label": label}
     ds = load_dataset(dataset, seed=seed, **options)
-    check_features(families, n_features=ds.n_raw_features, dataset=ds.name, key="--features")
-    ds = with_features(ds, families)
-    model = MLP(ds.n_features, sizes, ds.n_outputs, activation=activation, seed=seed)
+    if load is not None:
+        model, ds = _loaded(load, ds)
+        sizes, families, activation = model.hidden_sizes, ds.features, model.activation
+    else:
+        sizes = parse_hidden(hidden)
+        families = parse_features(features)
+        check_features(families, n_features=ds.n_raw_features, dataset=ds.name, key="--features")
+        ds = with_features(ds, families)
+        model = MLP(ds.n_features, sizes, ds.n_outputs, activation=activation, seed=seed)
     args = {
         "dataset": dataset,
         "label": label,
