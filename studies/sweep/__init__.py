@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         RESUMABLE,
         DatasetRef,
         PluginSpec,
+        StackShape,
         SweepConfig,
         WarmStart,
     )
@@ -81,6 +82,7 @@ __all__ = [
     "SweepStudy",
     "TrainArgs",
     "Trained",
+    "StackShape",
     "WarmStart",
     "best_epoch",
     "check_data",
