@@ -27,6 +27,7 @@ EXIT_BUG = 70
 # name -> (module, command, short help as `sweep --help` lists it: the command's own, at click's
 # width; tests/sweeps/test_cli.py checks it, so that listing the commands imports none of them).
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "best": ("sweeps.commands.best", "best_command", "Print each study's best configuration: a sweep file of one..."),
     "run": ("sweeps.commands.run", "run_command", "Run a sweep, or resume it to its totals: one Optuna study per..."),
     "worker": (
         "sweeps.commands.worker",

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from studies.reports import figures
     from studies.reports.build import MODEL_FILE, ReportFiles, build_report
     from studies.reports.data import divergence_boundary, gather, importances_of
-    from studies.reports.files import write_atomic
+    from studies.reports.files import prepare_folder, write_atomic
 
 __all__ = [
     "MODEL_FILE",
@@ -22,6 +22,7 @@ __all__ = [
     "figures",
     "gather",
     "importances_of",
+    "prepare_folder",
     "write_atomic",
 ]
 
