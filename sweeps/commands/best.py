@@ -7,12 +7,16 @@ import json
 import os
 import re
 import shlex
+from typing import TYPE_CHECKING
 
 import click
 
 from studies.errors import SweepsError
 from sweeps.errors import user_errors
 from sweeps.options import SweepRef, named_sweep
+
+if TYPE_CHECKING:
+    from studies.sweep import BestConfig
 
 __all__ = ["best_command", "train_line", "FORMATS"]
 
@@ -25,7 +29,7 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def train_line(best) -> str:  # noqa: ANN001 - a studies.sweep.BestConfig
+def train_line(best: BestConfig) -> str:
     """The ``sweep train`` command (every argument quoted for a POSIX shell) that trains the
     best trial's network again: same data, settings and seed, alone or in a stack of its shape."""
     a, ref = best.args, next(r for r in best.study.sweep.datasets if r.name == best.study.dataset)
@@ -61,13 +65,13 @@ def train_line(best) -> str:  # noqa: ANN001 - a studies.sweep.BestConfig
     return " ".join(shlex.quote(str(w)) for w in words)
 
 
-def _about(best) -> str:  # noqa: ANN001
+def _about(best: BestConfig) -> str:
     """One line saying which trial this is (names JSON-quoted: no newline can break the line)."""
     values = ", ".join(f"{k} {v:.6g}" for k, v in best.values.items())
     return f"study {json.dumps(best.study.name)}: trial {best.trial.number} ({values}), {best.chosen_by}"
 
 
-def _as_dict(best) -> dict[str, object]:  # noqa: ANN001
+def _as_dict(best: BestConfig) -> dict[str, object]:
     from studies.sweep import train_settings
 
     d: dict[str, object] = {
@@ -91,7 +95,7 @@ def _as_dict(best) -> dict[str, object]:  # noqa: ANN001
     return d
 
 
-def _text(best, fmt: str) -> str:  # noqa: ANN001
+def _text(best: BestConfig, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(_as_dict(best), indent=2) + "\n"
     if fmt == "command":
@@ -136,7 +140,7 @@ def best_command(sweep: SweepRef, dataset: str | None, fmt: str, out_dir: str | 
         if not studies:
             names = sorted(s.dataset for s in sweep.studies)
             raise SweepsError(f"'--dataset' must be one of {names}, but got {dataset!r}.")
-    found = []
+    found: list[BestConfig] = []
     for study in studies:
         best = best_config(sweep.storage, study)
         if best is None:
@@ -158,7 +162,7 @@ def best_command(sweep: SweepRef, dataset: str | None, fmt: str, out_dir: str | 
         click.echo("".join(_text(b, fmt) for b in found), nl=False)
 
 
-def _write(found: list, fmt: str, out_dir: str) -> None:
+def _write(found: list[BestConfig], fmt: str, out_dir: str) -> None:
     """One file per study in ``out_dir``, named after its dataset (a plain name: never a path)."""
     from studies.reports import prepare_folder, write_atomic
 
