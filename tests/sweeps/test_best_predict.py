@@ -255,3 +255,19 @@ def test_several_objectives_the_fronts_best_said_so(tmp_path, monkeypatch):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
     (again,) = optuna.load_study(study_name="mo-best-xor/xor", storage=storage).get_trials()
     assert again.values == list(study["values"].values())
+
+
+def test_a_trial_trained_alone_runs_again_alone_to_the_same_value(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = SPEC.format(name="solo", csv='"xor"', objective='"val_cost"').replace(
+        'datasets = ["circle", { name = "xor", val_fraction = 0.25 }]', 'datasets = ["xor"]\nstack = 1'
+    )
+    (tmp_path / "solo.toml").write_text(text.replace("trials = 5", "trials = 3"))
+    assert invoke("run", "solo.toml", "--no-mlflow").exit_code == 0
+    r = invoke("best", "solo")
+    assert r.exit_code == 0, r.output
+    spec = tomllib.loads(r.output)
+    assert spec["stack"] == 1 and "stack_shape" not in spec
+    (tmp_path / "again.toml").write_text(r.output)
+    assert invoke("run", "again.toml", "--no-mlflow").exit_code == 0
+    assert _study("solo-best-xor/xor").best_value == _study("solo/xor").best_value
