@@ -143,7 +143,8 @@ def _best_blocks(i: int, d: DatasetReport) -> list:
 
 
 def _figure_blocks(i: int, d: DatasetReport) -> list:
-    """The optimization history, the importances, the slices and the top trials' curves."""
+    """The optimization history, the importances, the slices, the parallel coordinates and the
+    top trials' curves."""
     s, objective = d.summary, d.objectives[d.primary]
     direction = s.directions[d.primary] if s.directions else s.direction
     blocks: list = [
@@ -168,6 +169,13 @@ def _figure_blocks(i: int, d: DatasetReport) -> list:
                 f"{i}-slices.png",
                 figures.slices(d.trials, params, objective, index=d.primary),
                 f"slice plot of {s.dataset}",
+            )
+        )
+        blocks.append(
+            Image(
+                f"{i}-parallel-coordinates.png",
+                figures.parallel_coordinates(d.trials, params, objective, direction, index=d.primary),
+                f"parallel coordinates of {s.dataset}",
             )
         )
     sign = -1 if direction == "maximize" else 1
