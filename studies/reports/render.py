@@ -64,6 +64,7 @@ def to_html(title: str, blocks: list[Block]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
     ]
     for b in blocks:
         if isinstance(b, Heading):
@@ -83,12 +84,32 @@ def to_html(title: str, blocks: list[Block]) -> str:
     return "\n".join(out)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+# What Markdown would misread anywhere in a line (emphasis, code, links, entities, table cells,
+# strikethrough); '<' becomes '&lt;', so no raw HTML gets through; other punctuation stays as it
+# is, so that the text reads as text.
+_MD_INLINE = re.compile(r"([\\`*_\[\]&|~])")
+# What it would misread at the start of a line only: a heading, a quote, a list item, a rule.
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")
+
+
+def _line_start(m: re.Match[str]) -> str:
+    if m.group(2):
+        return f"{m.group(1)}\\{m.group(2)}"
+    return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
 
 
 def md_escape(text: str) -> str:
-    """Markdown with every special character escaped, and no raw HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", " ")
+    r"""A user's string as literal Markdown text, on one line: a backslash before each character
+    Markdown would misread, '<' as '&lt;', and nothing else.
+
+    >>> print(md_escape("lr-0.1 (best) <b>x</b> a_b"))
+    lr-0.1 (best) &lt;b>x&lt;/b> a\_b
+    >>> print(md_escape("1. not a list"))
+    1\. not a list
+    """
+    one_line = " ".join(str(text).splitlines())
+    escaped = _MD_INLINE.sub(r"\\\1", one_line).replace("<", "&lt;")
+    return _MD_LINE_START.sub(_line_start, escaped)
 
 
 def to_markdown(title: str, blocks: list[Block], figures_dir: str) -> tuple[str, dict[str, bytes]]:
