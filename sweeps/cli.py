@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Retrain trial N of a sweep from what the storage recorded and...",
     ),
     "report": ("sweeps.commands.report", "report_command", "Write a sweep's report: report.html (self-contained),..."),
+    "compare": (
+        "sweeps.commands.compare",
+        "compare_command",
+        "Compare sweeps side by side: compare.html (self-contained) and...",
+    ),
     "ui": ("sweeps.commands.ui", "ui_command", "Start MLflow's UI over the sweep's runs (and optuna-dashboard..."),
 }
 

@@ -33,6 +33,7 @@ __all__ = [
     "trial_rows",
     "divergence_boundary",
     "importances_of",
+    "score_on_test",
 ]
 
 
@@ -164,6 +165,9 @@ def _test_score(r: Retrained) -> dict[str, float]:
         "test_cost": float(cost),
         "test_r2": 1.0 - float(np.sum((ds.y_test - pred) ** 2)) / ss_tot if ss_tot else 0.0,
     }
+
+
+score_on_test = _test_score  # the held-out test score of a retrained trial (empty if it diverged)
 
 
 def source_of(trial: FrozenTrial) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "boundary_grid",
     "pareto",
     "parallel_coordinates",
+    "histories",
 ]
 
 LOG_PARAMS = ("learning_rate", "regularization_rate")
@@ -104,6 +105,33 @@ def history(trials: list[FrozenTrial], direction: str, objective: str, *, index:
     ax.set_xlabel("trial number")
     ax.set_ylabel(objective)
     ax.set_title("Optimization history")
+    return _png(fig)
+
+
+def histories(series: list[tuple[str, list[tuple[int, float]]]], direction: str, objective: str) -> bytes:
+    """Several sweeps' optimization histories overlaid: each one's complete values (faint) and
+    best so far (a step line), by trial number; ``series``: (label, [(trial number, value)])."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    every = [v for _, points in series for _, v in points]
+    for k, (label, points) in enumerate(series):
+        if not points:
+            continue
+        xs = [n for n, _ in points]
+        ys = np.array([v for _, v in points])
+        best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
+        color = f"C{k % 10}"
+        ax.scatter(xs, ys, s=8, alpha=0.25, color=color)
+        ax.step(xs, best, where="post", color=color, linewidth=1.6, label=_label(label))
+    if every and direction == "minimize" and min(every) > 0:
+        _log(ax, "y")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no complete trial yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(_label(objective))
+    ax.set_title("Optimization histories: best so far (line), each trial (dots)")
     return _png(fig)
 
 

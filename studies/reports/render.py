@@ -41,6 +41,7 @@ class Image:
 @dataclass(frozen=True)
 class Code:
     text: str
+    lang: str = "toml"  # the Markdown fence's language
 
 
 Block = Heading | Text | Table | Image | Code
@@ -122,7 +123,7 @@ def to_markdown(title: str, blocks: list[Block], figures_dir: str) -> tuple[str,
             out += [md_escape(b.text), ""]
         elif isinstance(b, Code):
             fence = "````" if "```" in b.text else "```"
-            out += [fence + "toml", b.text.replace(fence, ""), fence, ""]
+            out += [fence + b.lang, b.text.replace(fence, ""), fence, ""]
         elif isinstance(b, Table):
             out.append("| " + " | ".join(md_escape(h) for h in b.header) + " |")
             out.append("|" + "---|" * len(b.header))
