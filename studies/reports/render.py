@@ -99,9 +99,10 @@ def _line_start(m: re.Match[str]) -> str:
     return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
 
 
-def md_escape(text: str) -> str:
+def md_escape(text: str, *, line_start: bool = True) -> str:
     r"""A user's string as literal Markdown text, on one line: a backslash before each character
-    Markdown would misread, '<' as '&lt;', and nothing else.
+    Markdown would misread, '<' as '&lt;', and nothing else (``line_start=False``: text that does
+    not start a line, a table's cell, where '1.' or '-' mean nothing).
 
     >>> print(md_escape("lr-0.1 (best) <b>x</b> a_b"))
     lr-0.1 (best) &lt;b>x&lt;/b> a\_b
@@ -110,7 +111,7 @@ def md_escape(text: str) -> str:
     """
     one_line = " ".join(str(text).splitlines())
     escaped = _MD_INLINE.sub(r"\\\1", one_line).replace("<", "&lt;")
-    return _MD_LINE_START.sub(_line_start, escaped)
+    return _MD_LINE_START.sub(_line_start, escaped) if line_start else escaped
 
 
 def to_markdown(title: str, blocks: list[Block], figures_dir: str) -> tuple[str, dict[str, bytes]]:
@@ -125,12 +126,12 @@ def to_markdown(title: str, blocks: list[Block], figures_dir: str) -> tuple[str,
             fence = "````" if "```" in b.text else "```"
             out += [fence + b.lang, b.text.replace(fence, ""), fence, ""]
         elif isinstance(b, Table):
-            out.append("| " + " | ".join(md_escape(h) for h in b.header) + " |")
+            out.append("| " + " | ".join(md_escape(h, line_start=False) for h in b.header) + " |")
             out.append("|" + "---|" * len(b.header))
-            out += ["| " + " | ".join(md_escape(_cell(c)) for c in r) + " |" for r in b.rows]
+            out += ["| " + " | ".join(md_escape(_cell(c), line_start=False) for c in r) + " |" for r in b.rows]
             out.append("")
         elif isinstance(b, Image):
             path = f"{figures_dir}/{b.name}"
             files[path] = b.png
-            out += [f"![{md_escape(b.alt)}]({path})", ""]
+            out += [f"![{md_escape(b.alt, line_start=False)}]({path})", ""]
     return "\n".join(out), files

@@ -45,6 +45,7 @@ def test_markdown_lets_no_html_link_or_table_break_through():
     md, _ = to_markdown(HOSTILE, [Heading(2, HOSTILE), Table(["dataset", HOSTILE], [[HOSTILE, 1.5]])], "figures")
     assert "<" not in md
     assert "](" not in md.replace(r"\](", "")  # no link survives
+    assert "| 1.5 |" in md  # a number in a cell is not a list item
     table_rows = [line for line in md.splitlines() if line.startswith("| ")]
     assert all(line.count("|") - line.count(r"\|") == 3 for line in table_rows)  # two cells, no more
 
