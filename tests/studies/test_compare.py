@@ -123,3 +123,18 @@ def test_trials_to_within_counts_finished_trials_in_order():
     assert trials_to_within(values, finished, "minimize", share=0.0) == 8
     assert trials_to_within([(0, 0.91), (3, 0.95)], [0, 1, 3], "maximize") == 1
     assert trials_to_within([], [], "minimize") is None
+
+
+@pytest.mark.slow
+def test_compare_two_run_sweeps_with_test_scores(sweep_file):
+    for name, sampler in (("a", "random"), ("b", "tpe")):
+        path = sweep_file(name, trials=6, jobs=1, epochs=4)
+        path.write_text(path.read_text().replace('name = "random"', f'name = "{sampler}"'))
+        r = CliRunner().invoke(cli, ["run", str(path)])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["compare", "a", "b", "--out", "cmp"])
+    assert r.exit_code == 0, r.output
+    md = open("cmp/compare.md").read()
+    assert md.count("## Dataset ") == 2 and "accuracy" in md  # circle and xor, each best retrained
+    assert '-name = "random"' in md and '+name = "tpe"' in md
+    assert sorted(os.listdir("cmp/figures")) == ["0-histories.png", "1-histories.png"]
