@@ -1,0 +1,60 @@
+"""The run's live display: elapsed time, pace and ETA per dataset and overall, a study waiting
+for a worker said so, and where to look at the end (in process, on a fake clock)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from studies.sweep import StudySummary
+from sweeps.display import Pace, Progress, format_duration, next_steps
+
+
+def _summary(dataset: str, finished: int, running: int, total: int = 20) -> StudySummary:
+    counts = {"complete": finished, "running": running} if running else {"complete": finished}
+    return StudySummary(study=f"s/{dataset}", dataset=dataset, total=total, direction="minimize", counts=counts)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0 s"), (59.4, "59 s"), (65, "1 min 05 s"), (7440, "2 h 04 min")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_pace_counts_this_runs_trials_only():
+    pace = Pace()
+    pace.see(finished=8, working=False, now=0.0)  # a resumed study, not yet at work
+    assert pace.since is None
+    pace.see(finished=8, working=True, now=10.0)
+    assert pace.per_minute(8, 40.0) is None  # nothing finished in this run yet
+    assert pace.per_minute(11, 70.0) == pytest.approx(3.0)  # 3 trials in a minute
+    assert pace.eta(11, 20, 70.0) == pytest.approx(180.0)  # 9 left at 3 a minute
+
+
+def test_progress_lines_show_pace_eta_and_waiting_for_a_slot():
+    p = Progress(io.StringIO(), sweep="s")
+    p.started = 0.0
+    p.lines([_summary("circle", 0, 2), _summary("xor", 0, 0)], now=0.0)
+    head, circle, xor = p.lines([_summary("circle", 6, 2), _summary("xor", 0, 0)], now=120.0)
+    assert head == "elapsed 2 min 00 s, 6/40 trials, 3.0/min, ETA 11 min 20 s"
+    assert circle.endswith("running  2  3.0/min, ETA 4 min 40 s")
+    assert xor.endswith("running  0  waiting for a slot")
+    head, circle, xor = p.lines([_summary("circle", 20, 0), _summary("xor", 1, 2)], now=240.0)
+    assert circle.endswith("done") and xor.endswith("starting")
+    assert head.startswith("elapsed 4 min 00 s, 21/40 trials, ")
+
+
+def test_progress_without_a_terminal_writes_when_something_changed_only():
+    out = io.StringIO()
+    p = Progress(out, sweep="s", every=0.0)
+    p.progress([_summary("circle", 1, 1)])
+    p.progress([_summary("circle", 1, 1)])  # only the clock moved
+    p.progress([_summary("circle", 2, 1)])
+    assert out.getvalue().count("elapsed") == 2
+
+
+def test_next_steps_names_the_report_and_the_storage():
+    assert next_steps("s", None).startswith("Next: sweep report s  # the report: reports/s/")
+    report, status = next_steps("s", "runs/my sweeps.journal").splitlines()
+    assert report.startswith("Next: sweep report s --storage 'runs/my sweeps.journal'  # ")
+    assert status.startswith("      sweep status s --storage 'runs/my sweeps.journal'  # ")
