@@ -254,17 +254,21 @@ def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, 
     if not isinstance(objective, str) and len(objective) > 1:
         return _front_table(summaries, tuple(objective))
     width = max(7, *(len(s.dataset) for s in summaries))
+    # Classification: the best trial's validation accuracy beside its cost.
+    acc = objective != "val_accuracy" and any(s.best_accuracy is not None for s in summaries)
     head = (
-        f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  {'complete':>8}  {'pruned':>6}  "
-        f"{'diverged':>8}  {'failed':>6}  best parameters"
+        f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  "
+        + (f"{'val accuracy':>12}  " if acc else "")
+        + f"{'complete':>8}  {'pruned':>6}  {'diverged':>8}  {'failed':>6}  best parameters"
     )
     rows = [head, "-" * len(head)]
     for s in summaries:
         c = s.counts
         rows.append(
             f"{s.dataset:<{width}}  {f'{s.finished}/{s.total}':>9}  {format_value(s.best_value):>16}  "
-            f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  {c.get('failed', 0):>6}  "
-            f"{_params(s.best_params)}"
+            + (f"{format_value(s.best_accuracy):>12}  " if acc else "")
+            + f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  "
+            f"{c.get('failed', 0):>6}  {_params(s.best_params)}"
         )
     return "\n".join(rows)
 

@@ -273,14 +273,24 @@ def _blocks(report: SweepReport) -> list:
     blocks += _warm_summary(report)
     blocks.append(Heading(2, "Across datasets"))
     if len(names) == 1:
+        # Classification: the best trial's validation accuracy beside its cost.
+        acc = objective != "val_accuracy" and any(d.summary.best_accuracy is not None for d in report.datasets)
         blocks.append(
             Table(
-                ["dataset", "finished", f"best {objective}", "test score (best, retrained)", "winning settings"],
+                [
+                    "dataset",
+                    "finished",
+                    f"best {objective}",
+                    *(["its val accuracy"] if acc else []),
+                    "test score (best, retrained)",
+                    "winning settings",
+                ],
                 [
                     [
                         d.summary.dataset,
                         f"{d.summary.finished}/{d.summary.total}",
                         d.summary.best_value,
+                        *([d.summary.best_accuracy] if acc else []),
                         _test(d),
                         _params(d.summary.best_params),
                     ]

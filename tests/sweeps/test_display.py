@@ -58,3 +58,33 @@ def test_next_steps_names_the_report_and_the_storage():
     report, status = next_steps("s", "runs/my sweeps.journal").splitlines()
     assert report.startswith("Next: sweep report s --storage 'runs/my sweeps.journal'  # ")
     assert status.startswith("      sweep status s --storage 'runs/my sweeps.journal'  # ")
+
+
+def test_summary_shows_validation_accuracy_beside_the_cost_for_classification():
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from studies.sweep import SweepStudy, summarize_study
+    from sweeps.display import summary_table
+
+    def trial(number: int, cost: float, accuracy: float | None):
+        curves = {"val_cost": [cost]} | ({} if accuracy is None else {"val_accuracy": [0.5, accuracy]})
+        t = create_trial(
+            params={"learning_rate": 0.1},
+            distributions={"learning_rate": FloatDistribution(0.01, 1.0)},
+            value=cost,
+            state=TrialState.COMPLETE,
+            user_attrs={"run": {"curves": curves}},
+        )
+        t.number = number
+        return t
+
+    study = SweepStudy("s/circle", "circle", 0, "minimize", 2, {"name": "s", "objective": "val_cost"})
+    classified = summarize_study(study, [trial(0, 0.4, 0.81), trial(1, 0.3, 0.875)])
+    assert classified.best_accuracy == 0.875 and classified.to_dict()["best_val_accuracy"] == 0.875
+    regression = summarize_study(study, [trial(0, 0.4, None)])
+    assert regression.best_accuracy is None and "best_val_accuracy" not in regression.to_dict()
+    table = summary_table([classified, regression], objective="val_cost").splitlines()
+    assert "val accuracy" in table[0]
+    assert "0.3         0.875" in table[2] and "0.4             -" in table[3]
+    assert "val accuracy" not in summary_table([regression], objective="val_cost")
