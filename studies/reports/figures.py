@@ -46,11 +46,14 @@ def _value(t: FrozenTrial, index: int) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, *, tight: bool = True) -> bytes:
+    """``tight=False``: a figure whose margins are set by hand is drawn once (a layout engine or
+    a "tight" box draws it twice, which matters for thousands of lines)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     # A figure laid out by its layout engine needs no second, "tight" pass (it doubles the cost).
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if fig.get_layout_engine() is None else None)
+    tight = tight and fig.get_layout_engine() is None
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
@@ -364,6 +367,35 @@ def _lines(rows: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
     return segments, owners
 
 
+def _placed(group: list[FrozenTrial], axes: list[_Axis], values: list[float | None]) -> np.ndarray:
+    """Each trial's position on each axis (the last: the objective's, ``values``), in [0, 1];
+    NaN where a trial has no value."""
+    out = np.full((len(group), len(axes)), np.nan)
+    for i, t in enumerate(group):
+        out[i, :-1] = [a.place(t.params[a.name]) if a.name in t.params else np.nan for a in axes[:-1]]
+        if values[i] is not None:
+            out[i, -1] = axes[-1].place(values[i])
+    # Lines that share a choice would draw over each other: a fixed spread (same picture every time).
+    spread = np.random.default_rng(0).uniform(-0.02, 0.02, out.shape)
+    return out + spread * np.array([bool(a.choices) for a in axes], dtype=float)
+
+
+def _draw_axes(ax, axes: list[_Axis]) -> None:  # noqa: ANN001
+    """The vertical axes, their ticks' labels, and their names below."""
+    for k, a in enumerate(axes):
+        ax.axvline(k, color="k", linewidth=0.8)
+        for y, text in a.ticks():
+            box = {"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 0.5}
+            ax.text(k + 0.03, y, text, fontsize=6.5, va="center", ha="left", bbox=box)
+    ax.set_xlim(-0.15, len(axes) - 0.6)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_yticks([])
+    names = [_label(a.name) + (" (log)" if a.log else "") for a in axes]
+    ax.set_xticks(range(len(axes)), names, fontsize=7, rotation=20, ha="right")
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+
+
 def parallel_coordinates(
     trials: list[FrozenTrial], params: list[str], objective: str, direction: str, *, index: int = 0
 ) -> bytes:
@@ -385,16 +417,14 @@ def parallel_coordinates(
     else:
         lo, hi, log = 0.0, 1.0, False
     axes.append(_Axis(objective, log, lo, hi))
-    fig = Figure(figsize=(max(6.0, 1.3 * len(axes) + 1.5), 4.2), layout="constrained")
+    width = max(6.0, 1.3 * len(axes) + 1.5)
+    fig = Figure(figsize=(width, 4.2))
+    # Margins by hand: drawn once, not twice as a layout engine would (see _png).
+    fig.subplots_adjust(left=0.6 / width, right=1 - 0.2 / width, bottom=0.2, top=0.9)
     ax = fig.add_subplot()
 
     def rows(group: list[FrozenTrial], with_value: bool) -> np.ndarray:
-        out = np.full((len(group), len(axes)), np.nan)
-        for i, t in enumerate(group):
-            out[i, :-1] = [a.place(t.params[a.name]) if a.name in t.params else np.nan for a in axes[:-1]]
-            if with_value:
-                out[i, -1] = axes[-1].place(_value(t, index))
-        return out
+        return _placed(group, axes, [_value(t, index) if with_value else None for t in group])
 
     alpha = float(np.clip(40.0 / max(1, len(finished)), 0.05, 0.6))
     others = [t for t in finished if _value(t, index) is None]
@@ -421,26 +451,11 @@ def parallel_coordinates(
                 linewidths=1.6,
             )
         )
-    for k, a in enumerate(axes):
-        ax.axvline(k, color="k", linewidth=0.8)
-        for y, text in a.ticks():
-            ax.text(k + 0.03, y, text, fontsize=6.5, va="center", ha="left")
-    ax.set_xlim(-0.15, len(axes) - 0.6)
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_yticks([])
-    ax.set_xticks(
-        range(len(axes)),
-        [_label(a.name) + (" (log)" if a.log else "") for a in axes],
-        fontsize=7,
-        rotation=20,
-        ha="right",
-    )
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
+    _draw_axes(ax, axes)
     best = "lowest" if direction == "minimize" else "highest"
     ax.set_title(
         f"Parallel coordinates: {len(done)} complete trial(s), the {best} {n_top} in red; "
         f"{len(others)} pruned, diverged or failed in grey",
         fontsize=8,
     )
-    return _png(fig)
+    return _png(fig, tight=False)
