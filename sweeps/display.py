@@ -77,13 +77,13 @@ class Pace:
         return None if rate is None else 60.0 * max(0, total - finished) / rate
 
 
-def _timing(pace: Pace, finished: int, total: int, running: int, now: float) -> str:
-    """``12.5/min, ETA 1 min 20 s``; a study that has trials left but none running waits for a
-    worker to be free ("waiting for a slot"), which says it is not stuck."""
+def _timing(pace: Pace, finished: int, total: int, running: int, now: float, *, busy: bool = True) -> str:
+    """``12.5/min, ETA 1 min 20 s``; a study that has trials left but none running while others
+    run (``busy``) waits for a worker to be free ("waiting for a slot"): it is not stuck."""
     if finished >= total:
         return "done"
     if not running:
-        return "waiting for a slot"
+        return "waiting for a slot" if busy else "starting"
     rate = pace.per_minute(finished, now)
     if rate is None:
         return "starting"
@@ -190,12 +190,13 @@ class Progress:
     def lines(self, summaries: list[StudySummary], *, now: float) -> list[str]:
         """The overall line (elapsed time, pace, ETA) and one line per study."""
         width = max(len(s.dataset) for s in summaries)
+        busy = any(s.counts.get("running", 0) for s in summaries)
         out = []
         for s in summaries:
             running = s.counts.get("running", 0)
             pace = self._paces.setdefault(s.dataset, Pace())
             pace.see(s.finished, bool(running), now)
-            out.append(_line(s, width, _timing(pace, s.finished, s.total, running, now)))
+            out.append(_line(s, width, _timing(pace, s.finished, s.total, running, now, busy=busy)))
         finished = sum(min(s.finished, s.total) for s in summaries)
         total = sum(s.total for s in summaries)
         running = sum(s.counts.get("running", 0) for s in summaries)

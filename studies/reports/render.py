@@ -86,9 +86,9 @@ def to_html(title: str, blocks: list[Block]) -> str:
 
 
 # What Markdown would misread anywhere in a line (emphasis, code, links, entities, table cells,
-# strikethrough); '<' becomes '&lt;', so no raw HTML gets through; other punctuation stays as it
-# is, so that the text reads as text.
-_MD_INLINE = re.compile(r"([\\`*_\[\]&|~])")
+# strikethrough; an '_' inside a word, as in 'val_cost', is none of these); '<' becomes '&lt;', so
+# no raw HTML gets through; other punctuation stays as it is, so that the text reads as text.
+_MD_INLINE = re.compile(r"([\\`*\[\]&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # What it would misread at the start of a line only: a heading, a quote, a list item, a rule.
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")
 
@@ -104,8 +104,8 @@ def md_escape(text: str, *, line_start: bool = True) -> str:
     Markdown would misread, '<' as '&lt;', and nothing else (``line_start=False``: text that does
     not start a line, a table's cell, where '1.' or '-' mean nothing).
 
-    >>> print(md_escape("lr-0.1 (best) <b>x</b> a_b"))
-    lr-0.1 (best) &lt;b>x&lt;/b> a\_b
+    >>> print(md_escape("val_cost 0.1 (best) <b>x</b> _a_"))
+    val_cost 0.1 (best) &lt;b>x&lt;/b> \_a\_
     >>> print(md_escape("1. not a list"))
     1\. not a list
     """

@@ -26,7 +26,7 @@ def test_html_has_the_title_as_h1_escaped():
     ("text", "want"),
     [
         ("lr-0.1 (best), ok. 3+4=7!", "lr-0.1 (best), ok. 3+4=7!"),  # plain punctuation untouched
-        ("a_b *c*", r"a\_b \*c\*"),
+        ("a_b *c* _d_", r"a_b \*c\* \_d\_"),
         ("<b>x</b>", "&lt;b>x&lt;/b>"),
         ("# not a heading", r"\# not a heading"),
         ("- not a list", r"\- not a list"),

@@ -34,6 +34,8 @@ def test_pace_counts_this_runs_trials_only():
 def test_progress_lines_show_pace_eta_and_waiting_for_a_slot():
     p = Progress(io.StringIO(), sweep="s")
     p.started = 0.0
+    _, circle, xor = p.lines([_summary("circle", 0, 0), _summary("xor", 0, 0)], now=0.0)
+    assert circle.endswith("starting") and xor.endswith("starting")  # no worker at work yet
     p.lines([_summary("circle", 0, 2), _summary("xor", 0, 0)], now=0.0)
     head, circle, xor = p.lines([_summary("circle", 6, 2), _summary("xor", 0, 0)], now=120.0)
     assert head == "elapsed 2 min 00 s, 6/40 trials, 3.0/min, ETA 11 min 20 s"
