@@ -135,7 +135,7 @@ def describe(
     else:
         when = f"drawn with all {figures} finished trials"
     lines += [
-        "**Figures**: the Artifacts tab, `figures/` (history, importances, divergence map"
+        "**Figures**: the Artifacts tab, `figures/` (history, importances, parallel coordinates, divergence map"
         + (", Pareto front" if summary.front is not None else "")
         + f"), {when}.",
         "",
