@@ -102,7 +102,7 @@ def history(trials: list[FrozenTrial], direction: str, objective: str, *, index:
         best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
         ax.scatter(xs, ys, s=10, alpha=0.6, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
-        if direction == "minimize" and min(ys) > 0:
+        if direction == "minimize" and min(ys) > 0 and max(ys) / min(ys) > 10:  # within a decade: no tick
             _log(ax, "y")
         ax.legend(fontsize=8)
     ax.set_xlabel("trial number")
@@ -123,10 +123,11 @@ def histories(series: list[tuple[str, list[tuple[int, float]]]], direction: str,
         xs = [n for n, _ in points]
         ys = np.array([v for _, v in points])
         best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
-        color = f"C{k % 10}"
+        color, style = f"C{k % 10}", ("-", "--", ":", "-.")[k % 4]  # two sweeps alike stay apart
         ax.scatter(xs, ys, s=8, alpha=0.25, color=color)
-        ax.step(xs, best, where="post", color=color, linewidth=1.6, label=_label(label))
-    if every and direction == "minimize" and min(every) > 0:
+        ax.step(xs, best, where="post", color=color, linestyle=style, linewidth=1.6, label=_label(label))
+    # A log axis only over more than a decade: within one it would have no tick to read.
+    if every and direction == "minimize" and min(every) > 0 and max(every) / min(every) > 10:
         _log(ax, "y")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
