@@ -119,8 +119,8 @@ def _gather(refs: list[SweptRef], *, test: bool) -> tuple[dict[str, list[_Entry]
     """Per dataset (first-seen order) each sweep's entry, and each sweep's stored configuration."""
     by_dataset: dict[str, list[_Entry]] = {}
     configs: dict[str, dict[str, object]] = {}
-    for ref in refs:
-        studies = require_sweep(ref.storage, ref.name)
+    found = [require_sweep(ref.storage, ref.name) for ref in refs]  # every sweep there before any retraining
+    for ref, studies in zip(refs, found):
         configs[ref.label] = studies[0].config
         for study in studies:
             by_dataset.setdefault(study.dataset, []).append(_entry(ref.label, ref.storage, study, test=test))
