@@ -112,7 +112,7 @@ def mlflow_line(status: MlflowStatus, sweep: str) -> str | None:
     if not left:
         return None if status.done else "MLflow: bringing the studies' parent runs up to date"
     eta = status.eta_seconds()
-    line = f"MLflow: {left} run{'s' if left != 1 else ''} to write" + (f", ~{eta:.0f} s" if eta else "")
+    line = f"MLflow: {left} run{'s' if left != 1 else ''} to write" + (f", ~{format_duration(eta)}" if eta else "")
     if status.finishing:
         line += f" (Ctrl-C leaves them to 'sweep sync {sweep}')"
     return line

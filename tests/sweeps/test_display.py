@@ -90,3 +90,11 @@ def test_summary_shows_validation_accuracy_beside_the_cost_for_classification():
     assert "val accuracy" in table[0]
     assert "0.3         0.875" in table[2] and "0.4             -" in table[3]
     assert "val accuracy" not in summary_table([regression], objective="val_cost")
+
+
+def test_the_mlflow_line_says_its_eta_as_the_studies_do():
+    from studies.tracking import MlflowStatus
+    from sweeps.display import mlflow_line
+
+    status = MlflowStatus(behind=130, mine=130, rate=1.0)
+    assert mlflow_line(status, "s") == "MLflow: 130 runs to write, ~2 min 10 s"
