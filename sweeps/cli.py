@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "predict_command",
         "Predict with a kept network (the report's model-DATASET.npz)...",
     ),
+    "compare": (
+        "sweeps.commands.compare",
+        "compare_command",
+        "Compare sweeps side by side: compare.html (self-contained) and...",
+    ),
     "ui": ("sweeps.commands.ui", "ui_command", "Start MLflow's UI over the sweep's runs (and optuna-dashboard..."),
 }
 

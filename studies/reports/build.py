@@ -149,7 +149,8 @@ def _best_blocks(i: int, d: DatasetReport) -> list:
 
 
 def _figure_blocks(i: int, d: DatasetReport) -> list:
-    """The optimization history, the importances, the slices and the top trials' curves."""
+    """The optimization history, the importances, the slices, the parallel coordinates and the
+    top trials' curves."""
     s, objective = d.summary, d.objectives[d.primary]
     direction = s.directions[d.primary] if s.directions else s.direction
     blocks: list = [
@@ -174,6 +175,13 @@ def _figure_blocks(i: int, d: DatasetReport) -> list:
                 f"{i}-slices.png",
                 figures.slices(d.trials, params, objective, index=d.primary),
                 f"slice plot of {s.dataset}",
+            )
+        )
+        blocks.append(
+            Image(
+                f"{i}-parallel-coordinates.png",
+                figures.parallel_coordinates(d.trials, params, objective, direction, index=d.primary),
+                f"parallel coordinates of {s.dataset}",
             )
         )
     sign = -1 if direction == "maximize" else 1
@@ -271,14 +279,24 @@ def _blocks(report: SweepReport) -> list:
     blocks += _warm_summary(report)
     blocks.append(Heading(2, "Across datasets"))
     if len(names) == 1:
+        # Classification: the best trial's validation accuracy beside its cost.
+        acc = objective != "val_accuracy" and any(d.summary.best_accuracy is not None for d in report.datasets)
         blocks.append(
             Table(
-                ["dataset", "finished", f"best {objective}", "test score (best, retrained)", "winning settings"],
+                [
+                    "dataset",
+                    "finished",
+                    f"best {objective}",
+                    *(["its val accuracy"] if acc else []),
+                    "test score (best, retrained)",
+                    "winning settings",
+                ],
                 [
                     [
                         d.summary.dataset,
                         f"{d.summary.finished}/{d.summary.total}",
                         d.summary.best_value,
+                        *([d.summary.best_accuracy] if acc else []),
                         _test(d),
                         _params(d.summary.best_params),
                     ]

@@ -18,7 +18,16 @@ from studies.sweep.config import SweepConfig
 from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
-__all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
+__all__ = [
+    "FrontTrial",
+    "StudySummary",
+    "SweepStudy",
+    "find_sweep",
+    "last_accuracy",
+    "require_sweep",
+    "summarize",
+    "summarize_study",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class StudySummary:
     objectives: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
+    best_accuracy: float | None = None  # classification: the best trial's last validation accuracy
 
     @property
     def finished(self) -> int:
@@ -105,6 +115,7 @@ class StudySummary:
                 "best_value": self.best_value,
                 "best_trial": self.best_trial,
                 "best_params": self.best_params,
+                **({} if self.best_accuracy is None else {"best_val_accuracy": self.best_accuracy}),
             }
         best = {}
         for name in self.objectives:
@@ -208,7 +219,19 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         best_value=None if best is None else float(best.value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),
+        best_accuracy=None if best is None else last_accuracy(best),
     )
+
+
+def last_accuracy(trial: FrozenTrial) -> float | None:
+    """A classification trial's last validation accuracy, as its curves recorded it (``None``:
+    not classification, or no curve)."""
+    run = trial.user_attrs.get("run")
+    curve = run.get("curves", {}).get("val_accuracy") if isinstance(run, dict) else None
+    if not curve:
+        return None
+    value = float(curve[-1])
+    return value if math.isfinite(value) else None
 
 
 def summarize(storage: optuna.storages.BaseStorage, name: str) -> list[StudySummary]:

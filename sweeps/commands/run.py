@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from studies.storage import DEFAULT_STORAGE, redact, storage_file, storage_kind
-from sweeps.display import Progress, mlflow_end, summary_table
+from sweeps.display import Progress, mlflow_end, next_steps, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
 
@@ -113,6 +113,7 @@ def run_command(
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
     click.echo(summary_table(result.summaries, objective=config.objective))
+    click.echo(next_steps(config.name, where if storage else None))
     return mlflow_end(config.name, result.mlflow)
 
 
