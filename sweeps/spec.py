@@ -37,7 +37,7 @@ from studies.sweep import (
     SweepConfig,
     WarmStart,
 )
-from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
+from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
@@ -414,7 +414,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     objective = _objective(where, data.get("objective", "val_cost"))
     objectives = (objective,) if isinstance(objective, str) else objective
     space = _space(where, data)
-    sampler, pruner = _plugins(where, data, objectives, space, top["trials"])
+    sampler, pruner = _plugins(where, data, objectives, space, top["trials"], jobs=top["jobs"])
     refs = _checked_datasets(where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"])
     return SweepConfig(
         datasets=refs,
@@ -446,6 +446,12 @@ def _top_level(where: _Where, data: dict) -> dict:
     if "stack" in data and "batch" in data:
         raise where.error("'stack' and 'batch' are the same key ('batch' is its old name); keep 'stack'.")
     stack_key = "batch" if "batch" in data else "stack"
+    stack = _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1)
+    if stack > MAX_STACK and not where.stored:
+        raise where.error(
+            f"'{stack_key}' must be at most {MAX_STACK} (trials a worker trains at once, each a running trial "
+            f"in the storage; the gain stops at about 64), but got {stack}."
+        )
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
@@ -455,7 +461,7 @@ def _top_level(where: _Where, data: dict) -> dict:
         "jobs": jobs,
         "seed": _int(where, "seed", data.get("seed", 0), 0),
         "report_every": _int(where, "report_every", data.get("report_every", 1), 1),
-        "stack": _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1),
+        "stack": stack,
         "divergence_factor": float(factor),
     }
 
@@ -478,7 +484,7 @@ def _space(where: _Where, data: dict) -> SearchSpace:
 
 
 def _plugins(
-    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int
+    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int, *, jobs: int
 ) -> tuple[PluginSpec, PluginSpec]:
     """The sampler and the pruner, checked against the objectives (and a grid against ``trials``)."""
     sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
@@ -488,7 +494,7 @@ def _plugins(
         _check_multi(where, objectives, sampler, pruner)
     if sampler.name == "grid":
         try:
-            size = space.grid_size()
+            size = check_grid(space, jobs=jobs)
         except ValueError as exc:
             raise where.error(str(exc)) from None
         if trials > size:
