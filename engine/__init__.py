@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         dataset_name,
         from_arrays,
         load_dataset,
+        reading,
         with_features,
     )
     from engine.divergence import DIVERGENCE_CAUSES, Divergence
@@ -55,6 +56,7 @@ __all__ = [
     "dataset_name",
     "from_arrays",
     "load_dataset",
+    "reading",
     "train",
     "Stack",
     "SweepsError",

@@ -7,12 +7,16 @@ allowed, e.g. ``demo.toml: 'search.activation' must be a list of ['linear', 'rel
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import math
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from engine.checks import MAX_EPOCHS, RULES, Interval
@@ -40,7 +44,10 @@ from studies.sweep import (
 from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
 
-__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
+if TYPE_CHECKING:
+    from engine import Dataset
+
+__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides", "describe_dataset", "loading_once"]
 
 TOP_KEYS = (
     "batch",  # the old name of "stack": stored sweeps and old files keep working
@@ -243,9 +250,44 @@ def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec
     return spec
 
 
+_reused: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reused_datasets", default=None)
+
+
+@contextlib.contextmanager
+def loading_once() -> Iterator[None]:
+    """While inside, a sweep validated twice (its file, then with the command line's overrides)
+    loads each dataset once: a large file is read once."""
+    token = _reused.set({})
+    try:
+        yield
+    finally:
+        _reused.reset(token)
+
+
+def _names(names: tuple[str, ...], most: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return f"[{shown}]" if len(names) <= most else f"[{shown}, ... {len(names) - most} more]"
+
+
+def describe_dataset(ds: Dataset) -> str:
+    """A dataset as the run will see it: rows, the feature columns, the label and the task."""
+    train, val, test = len(ds.y_train), len(ds.y_val), len(ds.y_test)
+    label = f"column {ds.label!r}" if ds.label else "the set's own"
+    if ds.task == "regression":
+        task = "regression"
+    else:
+        task = f"{ds.task} ({ds.n_classes} classes: {_names(ds.class_names, 5)[1:-1]})"
+    return (
+        f"dataset {ds.name!r}: {train + val + test} rows ({train} train, {val} validation, {test} test); "
+        f"{len(ds.raw_names)} feature column(s) {_names(ds.raw_names)}; label {label}; task {task}"
+    )
+
+
 def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef, ...], list]:
     if not isinstance(value, list) or not value:
         raise where.error(f"'datasets' must be a non-empty list of dataset names or paths, but got {value!r}.")
+    from sweeps.display import file_progress  # a line that moves while a large file loads
+
     refs, loaded, seen = [], [], {}
     for i, entry in enumerate(value):
         key = f"datasets[{i}]"
@@ -273,11 +315,20 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
                 f"{ref.name!r}."
             )
         seen[ref.name] = i
+        reused = _reused.get()
         try:
-            loaded.append(ref.load(seed=seed))
+            if reused is not None and (ref, seed) in reused:
+                ds = reused[ref, seed]
+            else:
+                with file_progress():
+                    ds = ref.load(seed=seed)
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
-        refs.append(dataclasses.replace(ref, signature=loaded[-1].signature))  # checked later without a reload
+        if reused is not None:
+            reused[ref, seed] = ds
+        loaded.append(ds)
+        # The signature: checked later without a reload.
+        refs.append(dataclasses.replace(ref, signature=ds.signature, described=describe_dataset(ds)))
     return tuple(refs), loaded
 
 
