@@ -218,3 +218,80 @@ def test_the_largest_values_allowed_take_every_feature_family_without_a_warning(
         warnings.simplefilter("error")
         wide = with_features(ds, ["linear", "squares", "products", "sines"])
     assert all(np.isfinite(part).all() for part in (wide.X_train, wide.X_val, wide.X_test))
+
+
+def _csv(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 12 cells: every file below is read in many chunks, as a large one would be."""
+    import engine.data.files as files
+
+    monkeypatch.setattr(files, "_CHUNK_CELLS", 12)
+    return files
+
+
+def test_a_csv_read_in_chunks_is_the_file(tmp_path, small_chunks):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(101, 3)).round(6)
+    y = rng.integers(0, 3, 101)
+    path = _csv(tmp_path / "d.csv", ["a", "b", "c", "y"], [[*x, v] for x, v in zip(X, y)])
+    X2, y2, names, _, label = small_chunks._read_csv(path, None, None)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y.astype(float))
+    assert names == ("a", "b", "c") and label == "y"
+    assert load_dataset(str(path)).label == "y"
+
+
+def test_a_bad_cell_in_a_later_chunk_names_its_line(tmp_path, small_chunks):
+    rows = [[i * 0.5, i % 2] for i in range(50)]
+    rows[37][0] = "oops"
+    path = _csv(tmp_path / "d.csv", ["x", "y"], rows)
+    with pytest.raises(ValueError, match=r"feature column 'x' is not numeric \(line 39 has 'oops'\)"):
+        load_dataset(str(path))
+    rows[37][0] = "inf"
+    _csv(path, ["x", "y"], rows)
+    with pytest.raises(ValueError, match="feature column 'x' has a missing or infinite value on line 39"):
+        load_dataset(str(path))
+
+
+def test_a_large_csv_reports_its_rows_as_it_loads(tmp_path, small_chunks, monkeypatch):
+    from engine import reading
+
+    monkeypatch.setattr(small_chunks, "PROGRESS_BYTES", 0)
+    path = _csv(tmp_path / "d.csv", ["a", "b", "y"], [[i, -i, i % 2] for i in range(60)])
+    seen = []
+    with reading(lambda p, rows, done, size: seen.append((rows, done, size))):
+        load_dataset(str(path))
+    assert [r for r, _, _ in seen] == list(range(4, 61, 4))  # 12 cells: 4 rows a chunk
+    assert all(0 < done <= size == path.stat().st_size for _, done, size in seen)
+    seen.clear()
+    load_dataset(str(path))  # outside reading(): nobody is told
+    assert seen == []
+
+
+def test_a_label_in_the_first_column_is_not_guessed_away(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2)).round(4)
+    path = _csv(tmp_path / "first.csv", ["y", "a", "b"], [[int(x[0] > 0), *x] for x in X])
+    with pytest.raises(ValueError, match=r"which column is the label\? Without 'label' it is the last, 'b', "):
+        load_dataset(str(path))
+    assert load_dataset(str(path), label="y").task == "binary"
+    assert load_dataset(str(path), label="b").task == "regression"
+    assert load_dataset(str(path), task="regression").task == "regression"
+    # A first column of row numbers is no label: the last column stays a regression target.
+    _csv(path, ["id", "a", "b"], [[i, *x] for i, x in enumerate(X)])
+    assert load_dataset(str(path)).task == "regression"
+
+
+def test_a_missing_file_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as info:
+        load_dataset("data/none.csv")
+    assert str(info.value) == (
+        f"dataset file 'data/none.csv' does not exist (looked for '{tmp_path}/data/none.csv', relative to the "
+        f"current folder '{tmp_path}')."
+    )
