@@ -47,6 +47,10 @@ MAX_GRID_POINTS = 10_000_000
 # plus 8 bytes per value. Grids may take at most a quarter of the memory.
 GRID_POINT_BYTES = 128
 GRID_SHARE = 4
+# A trial in a worker besides its stack's arrays: its Optuna trial and reports, and its
+# curves (four Python floats an epoch in lists, and as many in the record written at its end).
+TRIAL_BYTES = 16 * 1024
+EPOCH_BYTES = 256
 
 
 def cpu_count() -> int:
@@ -115,7 +119,8 @@ def _need(
         )
         if need > worst:
             worst, worst_ds = need, ds
-    return jobs * (worst + 2 * data), worst_ds
+    trials = stack * (TRIAL_BYTES + EPOCH_BYTES * space.max_epochs())
+    return jobs * (worst + trials + 2 * data), worst_ds
 
 
 def _key(space: SearchSpace, name: str) -> str:

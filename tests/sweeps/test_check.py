@@ -3,6 +3,7 @@ task, and what the storage holds; the limits that come from the machine."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 
@@ -145,3 +146,19 @@ def test_a_large_file_shows_a_line_that_moves(tmp_path, monkeypatch):
     assert lines[0].startswith(f"reading {str(path)!r}: 10 rows, ") and lines[-1].startswith(
         f"reading {str(path)!r}: 100 rows, 100% of "
     )
+
+
+def test_a_stack_counts_its_trials_curves_against_the_memory(monkeypatch):
+    from engine import load_dataset
+
+    circle = [load_dataset("circle", seed=0)]
+    space = SearchSpace(fixed={"epochs": 100000}, searched={"learning_rate": Range(0.01, 1.0, log=True)})
+    monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 1024**3)
+    limits.check_fits(space, circle, jobs=1, stack=8)  # 8 curves of 100000 epochs: ~200 MiB
+    with pytest.raises(
+        ValueError,
+        match=r"1 worker\(s\) x 1024 stacked network\(s\) .* need about 24\.4 GiB of "
+        r"memory, but this machine has 2\.0 GiB; lower 'stack' or 'jobs'",
+    ):
+        limits.check_fits(space, circle, jobs=1, stack=1024)
+    limits.check_fits(dataclasses.replace(space, fixed={"epochs": 100}), circle, jobs=1, stack=1024)
