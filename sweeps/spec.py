@@ -498,11 +498,8 @@ def _top_level(where: _Where, data: dict) -> dict:
         raise where.error("'stack' and 'batch' are the same key ('batch' is its old name); keep 'stack'.")
     stack_key = "batch" if "batch" in data else "stack"
     stack = _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1)
-    if stack > MAX_STACK and not where.stored:
-        raise where.error(
-            f"'{stack_key}' must be at most {MAX_STACK} (trials a worker trains at once, each a running trial "
-            f"in the storage; the gain stops at about 64), but got {stack}."
-        )
+    if not where.stored:
+        _check_stack(where, stack_key, stack)
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
@@ -515,6 +512,14 @@ def _top_level(where: _Where, data: dict) -> dict:
         "stack": stack,
         "divergence_factor": float(factor),
     }
+
+
+def _check_stack(where: _Where, key: str, stack: int) -> None:
+    if stack > MAX_STACK:
+        raise where.error(
+            f"'{key}' must be at most {MAX_STACK} (trials a worker trains at once, each a running trial "
+            f"in the storage; the gain stops at about 64), but got {stack}."
+        )
 
 
 def _space(where: _Where, data: dict) -> SearchSpace:
@@ -591,4 +596,6 @@ def apply_overrides(
     for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("stack", stack)):
         if value is not None:
             data[key] = value
+    if stack is not None and stored:  # a stored sweep keeps its own stack, but a new one is checked now
+        _check_stack(_Where("command line"), "stack", stack)
     return spec_from_dict(data, origin="command line", stored=stored)

@@ -162,3 +162,13 @@ def test_a_stack_counts_its_trials_curves_against_the_memory(monkeypatch):
     ):
         limits.check_fits(space, circle, jobs=1, stack=1024)
     limits.check_fits(dataclasses.replace(space, fixed={"epochs": 100}), circle, jobs=1, stack=1024)
+
+
+def test_a_worker_stack_beyond_the_cap_is_refused(folder):
+    path = _write(folder)
+    open_sweep(load_spec(str(path)), open_storage(str(folder / "sweeps.journal")))
+    for flag in ("--stack", "--batch"):
+        _one_error(
+            CliRunner().invoke(cli, ["worker", "chk", flag, "5000"]),
+            "command line: 'stack' must be at most 1024 (trials a worker trains at once",
+        )
