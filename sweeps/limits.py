@@ -64,12 +64,12 @@ def max_jobs() -> int:
     return JOBS_PER_CPU * cpu_count()
 
 
-def max_grid_points(space: SearchSpace, *, jobs: int) -> int:
-    """The most grid points a sweep of ``jobs`` workers (0: one per CPU) may search: each
-    worker's grid sampler holds them all."""
+def max_grid_points(space: SearchSpace, *, jobs: int, studies: int = 1) -> int:
+    """The most grid points a sweep of ``jobs`` workers (0: one per CPU) and ``studies``
+    datasets may search: each worker holds a grid sampler, with every point, per study."""
     per_point = GRID_POINT_BYTES + 8 * space.grid_params()
-    workers = jobs or cpu_count()
-    return max(1, min(MAX_GRID_POINTS, machine_memory() // (GRID_SHARE * workers * per_point)))
+    samplers = (jobs or cpu_count()) * max(1, studies)
+    return max(1, min(MAX_GRID_POINTS, machine_memory() // (GRID_SHARE * samplers * per_point)))
 
 
 def _count(n: int) -> str:
@@ -77,20 +77,20 @@ def _count(n: int) -> str:
     return str(n) if n < 10**15 else f"about 10^{len(str(n)) - 1}"
 
 
-def check_grid(space: SearchSpace, *, jobs: int) -> int:
+def check_grid(space: SearchSpace, *, jobs: int, studies: int = 1) -> int:
     """Raise if ``sampler = "grid"`` would have more points than :func:`max_grid_points`;
     returns the grid's size. Counted from the ranges' bounds, before anything is built."""
     size = space.grid_size()
-    limit = max_grid_points(space, jobs=jobs)
+    limit = max_grid_points(space, jobs=jobs, studies=studies)
     if size <= limit:
         return size
     counts = {name: searched.count() or 0 for name, searched in space.searched.items()}
     widest = max(sorted(counts), key=lambda name: counts[name])
     raise SweepsError(
         f"'sampler' = 'grid': the search space has {_count(size)} grid points ('search.{widest}' alone has "
-        f"{counts[widest]} values), but at most {limit} fit (Optuna's grid sampler lists every point in each "
-        f"of {jobs or cpu_count()} worker(s); this machine has {human_bytes(machine_memory())}); search fewer "
-        f"values, or use sampler 'random' or 'tpe'."
+        f"{counts[widest]} values), but at most {limit} fit (Optuna's grid sampler lists every point, for each "
+        f"of {max(1, studies)} dataset(s) in each of {jobs or cpu_count()} worker(s); this machine has "
+        f"{human_bytes(machine_memory())}); search fewer values, or use sampler 'random' or 'tpe'."
     )
 
 

@@ -550,7 +550,8 @@ def _plugins(
         _check_multi(where, objectives, sampler, pruner)
     if sampler.name == "grid":
         try:
-            size = check_grid(space, jobs=jobs)
+            datasets = data.get("datasets")
+            size = check_grid(space, jobs=jobs, studies=len(datasets) if isinstance(datasets, list) else 1)
         except ValueError as exc:
             raise where.error(str(exc)) from None
         if trials > size:

@@ -121,10 +121,11 @@ def test_the_grid_limit_comes_from_the_memory(monkeypatch):
     per_point = limits.GRID_POINT_BYTES + 8 * 2
     monkeypatch.setattr(limits, "machine_memory", lambda: 1000 * limits.GRID_SHARE * 2 * per_point)
     assert limits.max_grid_points(space, jobs=2) == 1000
+    assert limits.max_grid_points(space, jobs=1, studies=4) == 500  # a sampler per study in each worker
     with pytest.raises(
         ValueError,
         match=r"has 2002 grid points \('search.learning_rate' alone has 1001 values\), "
-        r"but at most 1000 fit .* each of 2 worker\(s\)",
+        r"but at most 1000 fit .* for each of 1 dataset\(s\) in each of 2 worker\(s\)",
     ):
         limits.check_grid(space, jobs=2)
     monkeypatch.setattr(limits, "machine_memory", lambda: 10**18)
