@@ -112,19 +112,18 @@ def _read_csv(path: Path, label: str | None, task: str | None):
     try:
         with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
-            header = next((row for row in reader if any(cell.strip() for cell in row)), None)
-            header = [h.strip() for h in header] if header is not None else None
-            label_col = _label_column(path, header, label)
+            first = next((row for row in reader if any(cell.strip() for cell in row)), None)
+            header, label_col = _header(path, first, label)
             table = _Table(path, header, label_col)
             chunk: list[list[str]] = []
             lines: list[int] = []
-            every = max(1, _CHUNK_CELLS // len(header))  # type: ignore[arg-type]
+            every = max(1, _CHUNK_CELLS // len(header))
             for row in reader:
                 if row and (row[0].strip() or any(cell.strip() for cell in row)):  # blank lines skipped
-                    if len(row) != len(header):  # type: ignore[arg-type]
+                    if len(row) != len(header):
                         raise SweepsError(
                             f"dataset {str(path)!r}: line {reader.line_num} has {len(row)} fields, but the header "
-                            f"has {len(header)}."  # type: ignore[arg-type]
+                            f"has {len(header)}."
                         )
                     chunk.append(row)
                     lines.append(reader.line_num)
@@ -139,22 +138,24 @@ def _read_csv(path: Path, label: str | None, task: str | None):
         raise SweepsError(f"dataset {str(path)!r}: malformed CSV ({exc}).") from None
     X, y = table.arrays()
     if label is None and task in (None, "auto"):
-        _check_label_guess(path, header, X, y)  # type: ignore[arg-type]
-    return X, y, tuple(table.features), None, header[label_col]  # type: ignore[index]
+        _check_label_guess(path, header, X, y)
+    return X, y, tuple(table.features), None, header[label_col]
 
 
-def _label_column(path: Path, header: list[str] | None, label: str | None) -> int:
-    if header is None:
+def _header(path: Path, first: list[str] | None, label: str | None) -> tuple[list[str], int]:
+    """The header's column names and the label's column."""
+    if first is None:
         raise SweepsError(f"dataset {str(path)!r}: a CSV needs a header row and at least one data row.")
+    header = [h.strip() for h in first]
     if len(header) < 2:
         raise SweepsError(
             f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the "
             f"header has {len(header)} column(s)."
         )
     if label is None:
-        return len(header) - 1
+        return header, len(header) - 1
     if label in header:
-        return header.index(label)
+        return header, header.index(label)
     raise SweepsError(f"dataset {str(path)!r}: 'label' must be one of the columns {sorted(header)}, but got {label!r}.")
 
 
