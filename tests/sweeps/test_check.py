@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from optuna.trial import TrialState
 
 import sweeps.limits as limits
 from studies.execution import open_sweep
@@ -96,12 +97,19 @@ def test_check_says_where_a_missing_file_was_looked_for(folder):
 def test_check_says_what_the_storage_holds(folder):
     path = _write(folder)
     url = str(folder / "sweeps.journal")
-    open_sweep(load_spec(str(path)), open_storage(url))
+    (study,) = open_sweep(load_spec(str(path)), open_storage(url))
     result = _check(path)
     assert result.exit_code == 0, result.output
     assert "storage sweeps.journal: holds sweep 'chk', finished trials circle 0/4; the run resumes it." in (
         result.output.splitlines()
     )
+    for value in (0.5, 0.25, None):  # two finished trials, and one failed (not counted)
+        trial = study.ask()
+        study.tell(trial, value, state=TrialState.FAIL if value is None else TrialState.COMPLETE)
+    assert "storage sweeps.journal: holds sweep 'chk', finished trials circle 2/4; the run resumes it." in (
+        _check(path).output.splitlines()
+    )
+    assert "finished trials circle 2/2; nothing left to run." in _check(path, "--trials", "2").output
     other = _write(folder, name="other")
     assert "storage sweeps.journal: holds no sweep 'other'; the run starts it." in _check(other).output
     # Another spec under the same name: refused as the run would refuse it, and nothing is written.
