@@ -5,6 +5,7 @@ is refused from its size (CSV) or its array headers (.npz) before any of it is r
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import contextvars
 import csv
@@ -27,6 +28,7 @@ FILE_SUFFIXES = (".csv", ".npz")
 # cells, so what counts is the float64 copies (DATA_COPIES of 8 bytes for a cell of 2 bytes, "1,").
 _CSV_BYTES_PER_BYTE = 4 * DATA_COPIES
 _CHUNK_CELLS = 1_000_000
+_PLAIN_CHUNK_BYTES = 8 * 1024 * 1024
 # Files from this size on report their progress while they load (a few seconds of reading).
 PROGRESS_BYTES = 4 * 1024 * 1024
 # The most classes a numeric label column may have to be read as classes (the engine's rule).
@@ -109,6 +111,49 @@ def _read_csv(path: Path, label: str | None, task: str | None):
         advice=f"; a CSV file may have at most {human_bytes(machine_memory() / _CSV_BYTES_PER_BYTE)}: "
         f"save large data as .npz",
     )
+    fast = _read_plain(path, label, size)
+    X, y, header, label_col = fast if fast is not None else _read_careful(path, label, size)
+    if label is None and task in (None, "auto"):
+        _check_label_guess(path, header, X, y)
+    return X, y, tuple(h for i, h in enumerate(header) if i != label_col), None, header[label_col]
+
+
+def _read_plain(path: Path, label: str | None, size: int):
+    """A plain numeric CSV (no quotes, every cell a finite number, labels too), read by
+    NumPy's C parser in chunks of about :data:`_PLAIN_CHUNK_BYTES`, about 3x as fast as
+    :func:`_read_careful`. ``None`` for anything else: the careful reader then reads the file
+    and names what is wrong, with its line."""
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline().removeprefix(codecs.BOM_UTF8).decode("utf-8")
+            if '"' in first or not first.strip():
+                return None
+            header, label_col = _header(path, first.rstrip("\r\n").split(","), label)
+            parts: list[np.ndarray] = []
+            rows = 0
+            while buf := fh.read(_PLAIN_CHUNK_BYTES):
+                buf += fh.readline()
+                if b'"' in buf:
+                    return None
+                part = np.loadtxt(
+                    io.BytesIO(buf), delimiter=",", comments=None, dtype=np.float64, ndmin=2, encoding="utf-8"
+                )
+                if part.shape[1] != len(header) or not np.isfinite(part).all():
+                    return None
+                parts.append(part)
+                rows += len(part)
+                _report(path, rows, fh.tell(), size)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not rows:
+        return None
+    table = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    X = np.delete(table, label_col, axis=1)  # a copy: the label's column is not kept twice
+    return X, table[:, label_col].copy(), header, label_col
+
+
+def _read_careful(path: Path, label: str | None, size: int):
+    """Any CSV, with the csv module (quotes, blank lines), chunk by chunk; its errors name the line."""
     try:
         with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
@@ -137,9 +182,7 @@ def _read_csv(path: Path, label: str | None, task: str | None):
     except csv.Error as exc:
         raise SweepsError(f"dataset {str(path)!r}: malformed CSV ({exc}).") from None
     X, y = table.arrays()
-    if label is None and task in (None, "auto"):
-        _check_label_guess(path, header, X, y)
-    return X, y, tuple(table.features), None, header[label_col]
+    return X, y, header, label_col
 
 
 def _header(path: Path, first: list[str] | None, label: str | None) -> tuple[list[str], int]:
