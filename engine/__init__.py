@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         dataset_name,
         from_arrays,
         load_dataset,
+        reading,
         with_features,
     )
     from engine.divergence import DIVERGENCE_CAUSES, Divergence
@@ -63,6 +64,7 @@ __all__ = [
     "model_bytes",
     "read_rows",
     "save_model",
+    "reading",
     "train",
     "Stack",
     "SweepsError",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Pace",
     "Progress",
+    "Waiting",
+    "file_progress",
     "format_duration",
     "summary_table",
     "format_value",
@@ -150,6 +154,30 @@ class Waiting:
         if self.tty and self._shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+@contextlib.contextmanager
+def file_progress(*, stream: TextIO | None = None, every: float = 5.0) -> Iterator[None]:
+    """While inside, a large CSV file that loads shows a line that moves, e.g. ``reading
+    'big.csv': 120000 rows, 35% of 73.2 MiB (4 s)`` (engine.reading says which files are large)."""
+    from engine import reading
+    from engine.limits import human_bytes
+
+    shown: dict[str, Waiting] = {}
+
+    def watch(path: str, rows: int, done: int, size: int) -> None:
+        text = f"reading {path!r}: {rows} rows, {100 * done // max(size, 1)}% of {human_bytes(size)}"
+        if path in shown:
+            shown[path].update(text)
+        else:
+            shown[path] = Waiting(text, stream=stream, every=every).__enter__()
+
+    try:
+        with reading(watch):
+            yield
+    finally:
+        for waiting in shown.values():
+            waiting.__exit__(None, None, None)
 
 
 class Progress:

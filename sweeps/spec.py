@@ -7,12 +7,16 @@ allowed, e.g. ``demo.toml: 'search.activation' must be a list of ['linear', 'rel
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import math
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from engine.checks import MAX_EPOCHS, RULES, Interval
@@ -38,10 +42,13 @@ from studies.sweep import (
     SweepConfig,
     WarmStart,
 )
-from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
+from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
 
-__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
+if TYPE_CHECKING:
+    from engine import Dataset
+
+__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides", "describe_dataset", "loading_once"]
 
 TOP_KEYS = (
     "batch",  # the old name of "stack": stored sweeps and old files keep working
@@ -245,9 +252,44 @@ def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec
     return spec
 
 
+_reused: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reused_datasets", default=None)
+
+
+@contextlib.contextmanager
+def loading_once() -> Iterator[None]:
+    """While inside, a sweep validated twice (its file, then with the command line's overrides)
+    loads each dataset once: a large file is read once."""
+    token = _reused.set({})
+    try:
+        yield
+    finally:
+        _reused.reset(token)
+
+
+def _names(names: tuple[str, ...], most: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return f"[{shown}]" if len(names) <= most else f"[{shown}, ... {len(names) - most} more]"
+
+
+def describe_dataset(ds: Dataset) -> str:
+    """A dataset as the run will see it: rows, the feature columns, the label and the task."""
+    train, val, test = len(ds.y_train), len(ds.y_val), len(ds.y_test)
+    label = f"column {ds.label!r}" if ds.label else "the set's own"
+    if ds.task == "regression":
+        task = "regression"
+    else:
+        task = f"{ds.task} ({ds.n_classes} classes: {_names(ds.class_names, 5)[1:-1]})"
+    return (
+        f"dataset {ds.name!r}: {train + val + test} rows ({train} train, {val} validation, {test} test); "
+        f"{len(ds.raw_names)} feature column(s) {_names(ds.raw_names)}; label {label}; task {task}"
+    )
+
+
 def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef, ...], list]:
     if not isinstance(value, list) or not value:
         raise where.error(f"'datasets' must be a non-empty list of dataset names or paths, but got {value!r}.")
+    from sweeps.display import file_progress  # a line that moves while a large file loads
+
     refs, loaded, seen = [], [], {}
     for i, entry in enumerate(value):
         key = f"datasets[{i}]"
@@ -275,11 +317,20 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
                 f"{ref.name!r}."
             )
         seen[ref.name] = i
+        reused = _reused.get()
         try:
-            loaded.append(ref.load(seed=seed))
+            if reused is not None and (ref, seed) in reused:
+                ds = reused[ref, seed]
+            else:
+                with file_progress():
+                    ds = ref.load(seed=seed)
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
-        refs.append(dataclasses.replace(ref, signature=loaded[-1].signature))  # checked later without a reload
+        if reused is not None:
+            reused[ref, seed] = ds
+        loaded.append(ds)
+        # The signature: checked later without a reload.
+        refs.append(dataclasses.replace(ref, signature=ds.signature, described=describe_dataset(ds)))
     return tuple(refs), loaded
 
 
@@ -416,7 +467,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     objective = _objective(where, data.get("objective", "val_cost"))
     objectives = (objective,) if isinstance(objective, str) else objective
     space = _space(where, data)
-    sampler, pruner = _plugins(where, data, objectives, space, top["trials"])
+    sampler, pruner = _plugins(where, data, objectives, space, top["trials"], jobs=top["jobs"])
     refs, loaded = _checked_datasets(
         where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"]
     )
@@ -478,6 +529,9 @@ def _top_level(where: _Where, data: dict) -> dict:
     if "stack" in data and "batch" in data:
         raise where.error("'stack' and 'batch' are the same key ('batch' is its old name); keep 'stack'.")
     stack_key = "batch" if "batch" in data else "stack"
+    stack = _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1)
+    if not where.stored:
+        _check_stack(where, stack_key, stack)
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
@@ -487,9 +541,17 @@ def _top_level(where: _Where, data: dict) -> dict:
         "jobs": jobs,
         "seed": _int(where, "seed", data.get("seed", 0), 0),
         "report_every": _int(where, "report_every", data.get("report_every", 1), 1),
-        "stack": _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1),
+        "stack": stack,
         "divergence_factor": float(factor),
     }
+
+
+def _check_stack(where: _Where, key: str, stack: int) -> None:
+    if stack > MAX_STACK:
+        raise where.error(
+            f"'{key}' must be at most {MAX_STACK} (trials a worker trains at once, each a running trial "
+            f"in the storage; the gain stops at about 64), but got {stack}."
+        )
 
 
 def _space(where: _Where, data: dict) -> SearchSpace:
@@ -538,7 +600,7 @@ def _widths(where: _Where, train: dict, search: dict) -> list[int]:
 
 
 def _plugins(
-    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int
+    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int, *, jobs: int
 ) -> tuple[PluginSpec, PluginSpec]:
     """The sampler and the pruner, checked against the objectives (and a grid against ``trials``)."""
     sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
@@ -548,7 +610,8 @@ def _plugins(
         _check_multi(where, objectives, sampler, pruner)
     if sampler.name == "grid":
         try:
-            size = space.grid_size()
+            datasets = data.get("datasets")
+            size = check_grid(space, jobs=jobs, studies=len(datasets) if isinstance(datasets, list) else 1)
         except ValueError as exc:
             raise where.error(str(exc)) from None
         if trials > size:
@@ -594,4 +657,6 @@ def apply_overrides(
     for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("stack", stack)):
         if value is not None:
             data[key] = value
+    if stack is not None and stored:  # a stored sweep keeps its own stack, but a new one is checked now
+        _check_stack(_Where("command line"), "stack", stack)
     return spec_from_dict(data, origin="command line", stored=stored)

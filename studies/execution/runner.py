@@ -21,7 +21,16 @@ from studies.execution.recovery import fail_orphans, recover
 from studies.execution.worker import HALT_AFTER, WorkerTask, halted
 from studies.search import open_source, warm_start
 from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact, storage_kind
-from studies.sweep import DATA_ATTR, StudySummary, SweepConfig, check_data, data_signatures, find_sweep, summarize
+from studies.sweep import (
+    DATA_ATTR,
+    StudySummary,
+    SweepConfig,
+    check_data,
+    check_same_sweep,
+    data_signatures,
+    find_sweep,
+    summarize,
+)
 from studies.tracking import MlflowStatus, MlflowWriter
 
 __all__ = [
@@ -55,15 +64,7 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     different spec: only the keys in ``RESUMABLE`` (trials, jobs, stack, warm_start, mlflow) may change.
     """
     existing = {s.name: s for s in find_sweep(storage, config.name)}
-    identity = config.identity()
-    for s in existing.values():
-        stored = SweepConfig.identity_of(dict(s.config))
-        if stored != identity:
-            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-            raise SweepsError(
-                f"sweep {config.name!r} already exists in this storage with a different spec "
-                f"(key {diff[0]!r} differs); give the new sweep another 'name', or restore the file."
-            )
+    check_same_sweep(config, list(existing.values()))
     data = data_signatures(config)  # the same data as when the studies were created, or refuse
     check_data(storage, config, [(s.dataset, s.study_id) for s in existing.values()], data)
     studies = []

@@ -38,6 +38,8 @@ class DatasetRef:
     # The data's signature (engine.Dataset.signature) at the sweep's seed, when the sweep file's
     # validation loaded it: the studies check it without loading the data again.
     signature: dict[str, object] | None = field(default=None, compare=False, hash=False, repr=False)
+    # What the validation found, in words (rows, feature columns, label, task), for 'sweep run --check'.
+    described: str = field(default="", compare=False, hash=False, repr=False)
 
     def load(self, *, seed: int):
         from engine import load_dataset

@@ -78,6 +78,14 @@ class Range:
         n = int(math.floor((self.high - self.low) / self.step + 1e-9))
         return [self.low + i * self.step for i in range(n + 1)]
 
+    def count(self) -> int | None:
+        """How many values :meth:`grid` holds, counted without building them (``None``: continuous)."""
+        if self.integer:
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        if self.step is None:
+            return None
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"low": self.low, "high": self.high}
         if self.log:
@@ -98,6 +106,9 @@ class Choice:
 
     def grid(self) -> list[object]:
         return list(self.choices)
+
+    def count(self) -> int:
+        return len(self.choices)
 
     def to_dict(self) -> list[object]:
         return list(self.choices)
@@ -126,6 +137,9 @@ class Subsets:
     def grid(self) -> list[bool]:
         """Each family parameter's values."""
         return [False, True]
+
+    def count(self) -> int:
+        return 2
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"subsets": list(self.families)}
@@ -289,7 +303,30 @@ class SearchSpace:
         return "+".join(self.families())
 
     def grid_size(self) -> int:
-        return math.prod(len(v) for v in self.grid().values()) if self.searched else 1
+        """The grid sampler's points, counted without building them (a range of 10**12 steps is
+        a number here, not a list); raises as :meth:`grid` does if a range is continuous."""
+        size = 1
+        for name, searched in sorted(self.searched.items()):
+            n = searched.count()
+            if n is None:
+                raise SweepsError(
+                    f"sampler 'grid' needs every [search] entry to be a list or a range with a 'step', "
+                    f"but 'search.{name}' is a continuous range."
+                )
+            if name == "hidden_units":
+                size *= n ** self.max_layers()
+            elif isinstance(searched, Subsets):
+                size *= n ** len(searched.params(name))
+            else:
+                size *= n
+        return size
+
+    def grid_params(self) -> int:
+        """How many parameters each grid point holds (one per grid dimension)."""
+        return sum(
+            self.max_layers() if name == "hidden_units" else len(s.params(name)) if isinstance(s, Subsets) else 1
+            for name, s in self.searched.items()
+        )
 
     def to_dict(self) -> dict[str, dict[str, object]]:
         return {

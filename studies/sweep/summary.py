@@ -22,6 +22,7 @@ __all__ = [
     "FrontTrial",
     "StudySummary",
     "SweepStudy",
+    "check_same_sweep",
     "find_sweep",
     "last_accuracy",
     "require_sweep",
@@ -161,6 +162,20 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
         found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
     return sorted(found, key=lambda s: (s.index, s.dataset))
+
+
+def check_same_sweep(config: SweepConfig, found: list[SweepStudy]) -> None:
+    """Raise :class:`SweepsError` if the storage holds sweep ``config.name`` (its studies
+    ``found``) with another spec: only the keys in ``RESUMABLE`` may change."""
+    identity = config.identity()
+    for s in found:
+        stored = SweepConfig.identity_of(dict(s.config))
+        if stored != identity:
+            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+            raise SweepsError(
+                f"sweep {config.name!r} already exists in this storage with a different spec "
+                f"(key {diff[0]!r} differs); give the new sweep another 'name', or restore the file."
+            )
 
 
 def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind: type, what: str) -> object:

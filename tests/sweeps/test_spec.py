@@ -334,6 +334,22 @@ LIMITS = [
         "x 100000000 stacked network(s) of up to 3 layer(s) of 64 units",
     ),
     (
+        _edit("trials = 4", "trials = 4\nbatch = 5000"),
+        "'batch' must be at most 1024 (trials a worker trains at once, each a running trial in the storage; the "
+        "gain stops at about 64), but got 5000",
+    ),
+    (
+        _edit("trials = 4", "trials = 4\nstack = 1024").replace("high = 64, log = true", "high = 100000"),
+        "'search.hidden_units' = 100000: 1 worker(s) x 1024 stacked network(s) of up to 3 layer(s) of 100000 units",
+    ),
+    (
+        _edit('name = "tpe"', 'name = "grid"')
+        .replace("{ low = 1e-4, high = 10.0, log = true }", "{ low = 0.001, high = 1.0, step = 0.001 }")
+        .replace("{ low = 1e-5, high = 1.0, log = true }", "{ low = 0.0, high = 1.0, step = 0.000001 }"),
+        "'sampler' = 'grid': the search space has about 10^15 grid points ('search.regularization_rate' "
+        "alone has 1000001 values), but at most ",
+    ),
+    (
         _edit("epochs = 3", "epochs = 1000000000000000"),
         "'train.epochs' must be an integer in [1, 100000], but got 1000000000000000",
     ),
@@ -364,7 +380,12 @@ def test_command_line_limits(in_tmp):
         f"command line: 'jobs' must be at most {max_jobs()}",
         in_tmp,
     )
-    _assert_clean_error(_run_file(path, "--batch", "10000000000", "--check"), "stacked network(s)", in_tmp)
+    for flag in ("--batch", "--stack"):
+        _assert_clean_error(
+            _run_file(path, flag, "10000000000", "--check"),
+            "command line: 'stack' must be at most 1024 (trials a worker trains at once",
+            in_tmp,
+        )
 
 
 @pytest.fixture
