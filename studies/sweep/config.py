@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from studies.errors import SweepsError
 from studies.storage import redact
+from studies.sweep.constraints import Constraint
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
 from studies.sweep.objectives import OBJECTIVES, directions_of
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
@@ -105,6 +106,8 @@ class SweepConfig:
     stack: int = DEFAULT_STACK  # trials a worker keeps training at once as one stack (see studies.search.pool)
     warm_start: WarmStart | None = None
     curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.sweep.curves)
+    repeats: int = 1  # seeds per configuration, trained as members of one stack (studies.sweep.constraints)
+    constraints: tuple[Constraint, ...] = ()  # bounds a feasible trial meets (studies.sweep.constraints)
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -153,6 +156,11 @@ class SweepConfig:
             del d["jobs"]
         if self.warm_start is not None:
             d["warm_start"] = self.warm_start.to_dict(redacted=redacted)
+        # Written only when used: the identity of sweeps stored before these keys is unchanged.
+        if self.repeats != 1:
+            d["repeats"] = self.repeats
+        if self.constraints:
+            d["constraints"] = {c.name: c.to_dict() for c in self.constraints}
         return d
 
     def to_json(self) -> str:
@@ -203,6 +211,11 @@ class SweepConfig:
             stack=int(d.get("stack", d.get("batch", DEFAULT_STACK))),  # "batch": stored before its rename
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
+            repeats=int(d.get("repeats", 1)),
+            constraints=tuple(
+                Constraint(name, low=b.get("min"), high=b.get("max"))
+                for name, b in sorted(dict(d.get("constraints") or {}).items())
+            ),
         )
 
     def identity(self) -> dict[str, object]:
