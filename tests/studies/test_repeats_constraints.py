@@ -233,8 +233,8 @@ def test_a_metric_constraint_on_a_multi_objective_sweep_keeps_the_front_feasible
 
 @pytest.mark.slow
 def test_mlflow_runs_and_the_report_show_seeds_std_and_feasibility(tmp_path, handlers, monkeypatch):
-    from studies.tracking.runs import parent_content, trial_run
     from studies.sweep import require_sweep
+    from studies.tracking.runs import parent_content, trial_run
 
     monkeypatch.chdir(tmp_path)
     config, storage = _run(
@@ -258,3 +258,73 @@ def test_mlflow_runs_and_the_report_show_seeds_std_and_feasibility(tmp_path, han
     assert "mean ± std over 2 seeds" in md and "Constraints:" in md
     header = (tmp_path / "rep" / "trials.csv").read_text().splitlines()[0]
     assert header.endswith("feasible,value_std")
+
+
+@pytest.mark.slow
+def test_a_killed_worker_and_a_resume_leave_every_trial_with_all_its_seeds(tmp_path, monkeypatch):
+    """SIGKILL a worker while K-seed trials train: the launcher fails and re-runs its trials,
+    and every finished trial has K seeds' curves and its feasibility; a second run adds nothing."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    text = (
+        'name = "kill"\ndatasets = ["circle", "xor"]\ntrials = 8\njobs = 2\nseed = 0\nrepeats = 3\nstack = 2\n'
+        '[train]\nepochs = 400\nbatch_size = 10\nactivation = "tanh"\n'
+        "[search]\nlearning_rate = { low = 0.01, high = 0.5, log = true }\nhidden_units = { low = 2, high = 8 }\n"
+        '[sampler]\nname = "tpe"\nn_startup_trials = 3\n[pruner]\nname = "none"\n'
+        "[constraints]\nparameters = { max = 25 }\n"
+    )
+    (tmp_path / "kill.toml").write_text(text)
+    cmd = [sys.executable, "-m", "sweeps", "run", "kill.toml", "--no-mlflow"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = str(tmp_path / "sweeps.journal")
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        if os.path.exists(journal):
+            try:
+                running = [
+                    t
+                    for d in ("circle", "xor")
+                    for t in _trials(journal, f"kill/{d}")
+                    if t.state == TrialState.RUNNING and t.user_attrs.get("worker")
+                ]
+            except KeyError:  # the studies are being created
+                continue
+            victim = int(running[0].user_attrs["worker"]["pid"]) if running else None
+    assert victim is not None, proc.communicate()
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    for d in ("circle", "xor"):
+        trials = _trials(journal, f"kill/{d}")
+        done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert len(done) == 8 and not [t for t in trials if t.state == TrialState.RUNNING]
+        for t in done:
+            assert len(t.user_attrs["repeats"]["curves"]) == 3 and "feasible" in t.user_attrs
+            assert all(len(c["val_cost"]) == 400 for c in t.user_attrs["repeats"]["curves"])
+
+
+@pytest.mark.slow
+def test_a_warm_start_from_a_constrained_sweep_takes_its_feasible_best_first(tmp_path, handlers, monkeypatch):
+    _, source = _run(tmp_path, "src", trials=8, datasets=["circle"], constraints={"parameters": {"max": 25}})
+    src = [t for t in _trials(source, "src/circle") if t.state == TrialState.COMPLETE]
+    ok = sorted((t for t in src if t.user_attrs["feasible"]), key=lambda t: t.value)
+    assert ok and len(ok) < len(src)
+    import tomli_w
+
+    monkeypatch.chdir(tmp_path)
+    dst = {**BASE, "name": "dst", "datasets": ["circle"], "trials": 3, "repeats": 2}
+    dst["warm_start"] = {"sweep": "src", "top": 1, "storage": source}
+    (tmp_path / "dst.toml").write_text(tomli_w.dumps(dst))
+    storage = str(tmp_path / "dst.journal")
+    result = CliRunner().invoke(cli, ["run", "dst.toml", "--no-mlflow", "--storage", storage])
+    assert result.exit_code == 0, result.output
+    first = min(_trials(storage, "dst/circle"), key=lambda t: t.number)
+    assert first.user_attrs["warm_start"]["trial"] == ok[0].number
+    assert first.params == ok[0].params and len(first.user_attrs["repeats"]["seeds"]) == 2
