@@ -258,6 +258,10 @@ def test_mlflow_runs_and_the_report_show_seeds_std_and_feasibility(tmp_path, han
     assert "mean ± std over 2 seeds" in md and "Constraints:" in md
     header = (tmp_path / "rep" / "trials.csv").read_text().splitlines()[0]
     assert header.endswith("feasible,value_std")
+    status = CliRunner().invoke(cli, ["status", "view", "--storage", storage])
+    assert status.exit_code == 0, status.output
+    assert f"circle: best {summary.best_value:.4g} ± " in status.output
+    assert f"{summary.infeasible} infeasible trial(s)" in status.output
 
 
 @pytest.mark.slow
