@@ -145,7 +145,7 @@ class Pool:
     def _after_epoch(self, key: tuple, stack: Stack, entry: _Entry) -> Finished | None:
         """Report a trial's epoch (its seeds' mean with ``repeats``), and record it if it ended."""
         seeds = [stack.history(h) for h in entry.handles]
-        history = seeds[0] if len(seeds) == 1 else mean_history(seeds)
+        history = seeds[0] if len(seeds) == 1 else mean_history(seeds, last=True)  # the whole mean once it ends
         epoch = stack.epoch_of(entry.handles[0])
         ended = history.divergence is not None or epoch >= entry.args.epochs
         if history.divergence is None and not entry.reporter(epoch, history):
@@ -156,6 +156,8 @@ class Pool:
             ended = True
         if not ended:
             return None
+        if len(seeds) > 1:
+            history = mean_history(seeds)
         for h in entry.handles:  # a seed diverged: its mates leave with it
             stack.remove(h)
         result = record(

@@ -121,15 +121,17 @@ def repeat_seeds(seed: int, repeats: int) -> list[int]:
     return [seed + j for j in range(repeats)]
 
 
-def mean_history(histories: Sequence[History]) -> History:
+def mean_history(histories: Sequence[History], *, last: bool = False) -> History:
     """The seeds' mean curves, epoch by epoch (they train in step, so their curves are as long),
-    the first divergence among them, and the first seed's epoch times (the stack's)."""
+    the first divergence among them, and the first seed's epoch times (the stack's).
+    ``last``: only the latest epoch's means (what a report to the pruner needs, every epoch)."""
     first = histories[0]
     n = min(h.epochs for h in histories)
+    start = max(0, n - 1) if last else 0
 
     def mean(metric: str) -> list[float]:
-        curves = [getattr(h, metric)[:n] for h in histories]
-        if not all(len(c) == n for c in curves) or not n:
+        curves = [getattr(h, metric)[start:n] for h in histories]
+        if not all(len(c) == n - start for c in curves) or not n:
             return []
         return [float(x) for x in np.mean(np.asarray(curves, dtype=np.float64), axis=0)]
 
@@ -140,7 +142,7 @@ def mean_history(histories: Sequence[History]) -> History:
         val_cost=mean("val_cost"),
         val_accuracy=mean("val_accuracy"),
         val_r2=mean("val_r2"),
-        epoch_time=list(first.epoch_time[:n]),
+        epoch_time=list(first.epoch_time[start:n]),
         divergence=next((h.divergence for h in histories if h.divergence is not None), None),
         stopped_early=any(h.stopped_early for h in histories),
     )

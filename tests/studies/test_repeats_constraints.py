@@ -126,6 +126,8 @@ def test_mean_history_is_the_seeds_mean_epoch_by_epoch():
         expected = np.mean([getattr(h, metric) for _, h in out], axis=0)
         assert np.allclose(getattr(mean, metric), expected)
     assert len({tuple(h.val_cost) for _, h in out}) == 3  # the seeds differ
+    latest = mean_history([h for _, h in out], last=True)  # what the pruner is told each epoch
+    assert latest.val_cost == [mean.val_cost[-1]] and latest.val_accuracy == [mean.val_accuracy[-1]]
 
 
 # -- whole sweeps in this process ------------------------------------------------------------------
