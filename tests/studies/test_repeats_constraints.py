@@ -180,8 +180,8 @@ def test_reproduce_checks_every_seed_and_names_the_one_that_differs(tmp_path, ha
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sampler", ["tpe", "random", "nsgaii"])
-def test_infeasible_trials_are_kept_marked_and_never_the_best(tmp_path, handlers, sampler):
+@pytest.mark.parametrize(("sampler", "stack"), [("tpe", 8), ("random", 1), ("nsgaii", 8)])
+def test_infeasible_trials_are_kept_marked_and_never_the_best(tmp_path, handlers, sampler, stack):
     """A bound on the weights that about half the space breaks: every finished trial is marked,
     Optuna holds the values (what TPE and NSGA-II read), and the best is the feasible best."""
     name = f"con-{sampler}"
@@ -191,6 +191,7 @@ def test_infeasible_trials_are_kept_marked_and_never_the_best(tmp_path, handlers
         trials=10,
         sampler={"name": sampler, **({"n_startup_trials": 4} if sampler == "tpe" else {})},
         constraints={"parameters": {"max": 25}},
+        stack=stack,  # 1: trials trained one at a time (run_trial), not in a pool
     )
     for dataset in ("circle", "xor"):
         trials = [t for t in _trials(storage, f"{name}/{dataset}") if t.state == TrialState.COMPLETE]
