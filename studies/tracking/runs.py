@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from optuna.trial import FrozenTrial
 
 from studies.sweep import StudySummary, SweepStudy, best_epoch, crossed, curve_stride, epochs_to_log
@@ -67,6 +68,7 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     curves = info.get("curves", {})
     div = t.user_attrs.get("divergence")
     metrics = _curve_metrics(curves, div, cfg, study.objectives, end, Metric)
+    metrics += _std_curves(t, curves, cfg, study.objectives, end, Metric)
     finals = {f"final_{k}": v[-1] for k, v in curves.items() if v and math.isfinite(v[-1])}
     values = t.values or []
     if len(values) == 1 and math.isfinite(values[0]):
@@ -113,6 +115,30 @@ def _seeds_and_constraints(
     if "feasible" in t.user_attrs:
         tags["feasible"] = "true" if t.user_attrs["feasible"] else "false"
         out.update({f"constraint.{k}": v for k, v in dict(t.user_attrs.get("constraints") or {}).items()})
+    return out
+
+
+def _std_curves(t: FrozenTrial, curves: dict, cfg, objectives: tuple[str, ...], end: int, Metric) -> list:  # noqa: ANN001, N803
+    """With ``repeats``: each objective curve's std over the seeds ('val_cost_std', ...) at the
+    epochs its mean curve is logged at."""
+    seeds = (t.user_attrs.get("repeats") or {}).get("curves") or []
+    if not seeds:
+        return []
+    stride = curve_stride(cfg.space.max_epochs(), cfg.curve_points)
+    trained = max((len(v) for v in curves.values()), default=0)
+    epochs = epochs_to_log(trained, stride=stride, marks=(best_epoch(curves, objectives),))
+    out = []
+    for key in (k for k in objectives if k in curves):
+        table = [c.get(key, []) for c in seeds]
+        n = min(len(c) for c in table)
+        if not n:
+            continue
+        std = np.std(np.asarray([c[:n] for c in table], dtype=np.float64), axis=0)
+        out += [
+            Metric(f"{key}_std", float(std[e - 1]), end, e)
+            for e in reversed(epochs)
+            if e <= n and np.isfinite(std[e - 1])
+        ]
     return out
 
 

@@ -252,6 +252,12 @@ def test_mlflow_runs_and_the_report_show_seeds_std_and_feasibility(tmp_path, han
         assert run.tags["feasible"] == ("true" if t.user_attrs["feasible"] else "false")
         assert metrics["constraint.parameters.max"] == t.user_attrs["constraints"]["parameters.max"]
         assert {p.key: p.value for p in run.params}["seeds"] == "2,3"
+        seeds = t.user_attrs["repeats"]["curves"]
+        stds = {m.step: m.value for m in run.metrics if m.key == "val_cost_std"}
+        means = {m.step: m.value for m in run.metrics if m.key == "val_cost"}
+        assert stds and set(stds) == set(means)  # the std beside the mean curve, epoch for epoch
+        for e, v in stds.items():
+            assert v == pytest.approx(np.std([c["val_cost"][e - 1] for c in seeds]))
     (summary,) = summarize(open_storage(storage), "view")
     metrics, _ = parent_content(summary)
     assert {m.key for m in metrics} >= {"n_infeasible", "best_value_std"}
