@@ -341,3 +341,47 @@ def test_a_warm_start_from_a_constrained_sweep_takes_its_feasible_best_first(tmp
     first = min(_trials(storage, "dst/circle"), key=lambda t: t.number)
     assert first.user_attrs["warm_start"]["trial"] == ok[0].number
     assert first.params == ok[0].params and len(first.user_attrs["repeats"]["seeds"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_commands_on_postgresql_record_every_seed_and_constraint(tmp_path, monkeypatch, pg_database):
+    """A run and a worker (another host's command) on one PostgreSQL sweep with repeats and
+    constraints: every finished trial has its seeds and Optuna's constraint values, once."""
+    import subprocess
+    import sys
+    import time
+
+    import tomli_w
+
+    monkeypatch.chdir(tmp_path)
+    url = pg_database()
+    spec = {**BASE, "name": "pg", "trials": 12, "jobs": 1, "repeats": 2, "stack": 2}
+    spec["train"] = {**BASE["train"], "epochs": 60}
+    spec["constraints"] = {"parameters": {"max": 25}}
+    (tmp_path / "pg.toml").write_text(tomli_w.dumps(spec))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", "pg.toml", "--storage", url, "--no-mlflow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(optuna.get_all_study_names(storage=url)) < 2:
+        time.sleep(0.3)
+    worker = subprocess.run(
+        [sys.executable, "-m", "sweeps", "worker", "pg", "--storage", url, "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err
+    assert worker.returncode == 0, worker.stderr
+    for d in ("circle", "xor"):
+        trials = optuna.load_study(study_name=f"pg/{d}", storage=url).get_trials()
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        assert len(done) == 12
+        for t in done:
+            assert t.user_attrs["repeats"]["seeds"] == [2, 3]
+            assert t.constraints == t.user_attrs["constraints"] and "feasible" in t.user_attrs
