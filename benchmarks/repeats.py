@@ -64,8 +64,9 @@ def _choices(name: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def _run(config) -> tuple[float, float, dict[str, dict[str, float]], int]:
-    """Wall time, the trials' training time (their shares of their stacks' time), choices, trials."""
+def _run(config) -> tuple[float, float, dict[str, dict[str, float]], str]:
+    """Wall time, the trials' training time (their shares of their stacks' time), choices, and
+    the trials and epochs trained (the pruner may cut the two sweeps differently)."""
     with scratch():
         t0 = time.perf_counter()
         run_sweep(config, track=False)
@@ -73,13 +74,15 @@ def _run(config) -> tuple[float, float, dict[str, dict[str, float]], int]:
         choices = _choices(config.name)
         storage = open_storage(None)
         finished = sum(s.finished for s in summarize(storage, config.name))
-        train = sum(
-            t.user_attrs["run"]["train_seconds"]
+        runs = [
+            t.user_attrs["run"]
             for s in require_sweep(storage, config.name)
             for t in storage.get_all_trials(s.study_id)
             if "run" in t.user_attrs
-        )
-    return wall, train, choices, finished
+        ]
+    train = sum(r["train_seconds"] for r in runs)
+    epochs = sum(len(r["curves"]["train_cost"]) for r in runs)
+    return wall, train, choices, f"{finished} trials, {epochs} configuration-epochs"
 
 
 def main() -> None:
@@ -101,7 +104,7 @@ def main() -> None:
             trains[repeats].append(train)
             choices[repeats] = chosen
             print(
-                f"run {run + 1}: repeats = {repeats}: {wall:.1f} s wall, {train:.1f} s training, {finished} trials",
+                f"run {run + 1}: repeats = {repeats}: {wall:.1f} s wall, {train:.1f} s training, {finished}",
                 flush=True,
             )
     one, four = statistics.median(walls[1]), statistics.median(walls[4])
