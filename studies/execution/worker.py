@@ -416,7 +416,7 @@ def work(task: WorkerTask) -> WorkerResult:
             worker = _Worker(task)
             beat = Heartbeat(worker.backend, worker.storage.owned) if worker.heartbeats else contextlib.nullcontext()
             with beat:
-                if task.config.stack > 1:
+                if task.config.stack > 1 or task.config.repeats > 1:  # repeats: a trial's seeds share a stack
                     worker.run_pooled()
                 else:
                     worker.run_single()

@@ -20,27 +20,38 @@ __all__ = ["reproduce_command"]
 def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
     """Retrain trial N of a sweep from what the storage recorded and compare the curves.
 
-    Prints "reproduced" (exit 0) or the first epoch that differs (exit 1).
+    Prints "reproduced" (exit 0) or the first epoch that differs (exit 1). A trial of a sweep
+    with 'repeats' has each of its seeds retrained and compared.
 
     \b
     Examples:
       sweep reproduce playground --dataset circle --trial 12
     """
-    from studies.search import find_trial, first_difference, recorded_data, retrain
+    from studies.search import find_trial, first_difference, recorded_data, retrain_seeds, seed_difference
 
     number = trial
     study, trial = find_trial(sweep.storage, sweep.name, dataset, number)
-    again = retrain(study, trial, dataset=recorded_data(sweep.storage, study, trial))
-    diff = first_difference(trial, again.history)
+    again = retrain_seeds(study, trial, dataset=recorded_data(sweep.storage, study, trial))
     label = trial.user_attrs["run"].get("label", f"t{number}")
-    if diff is None:
-        epochs = len(trial.user_attrs["run"]["curves"]["train_cost"])
-        div = trial.user_attrs.get("divergence")
-        tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
-        click.echo(
-            f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match bit for bit{tail}."
-        )
-        return
-    epoch, metric, old, new = diff
-    click.echo(f"differs: {study.name} {label}: first at epoch {epoch}, {metric} recorded {old!r}, now {new!r}.")
-    sys.exit(1)
+    rep = trial.user_attrs.get("repeats")
+    if isinstance(rep, dict):
+        diffs = [
+            (f" seed {s}", seed_difference(trial, j, r.history)) for j, (s, r) in enumerate(zip(rep["seeds"], again))
+        ]
+    else:
+        diffs = [("", first_difference(trial, again[0].history))]
+    for which, diff in diffs:
+        if diff is not None:
+            epoch, metric, old, new = diff
+            click.echo(
+                f"differs: {study.name} {label}{which}: first at epoch {epoch}, {metric} recorded {old!r}, now {new!r}."
+            )
+            sys.exit(1)
+    epochs = len(trial.user_attrs["run"]["curves"]["train_cost"])
+    div = trial.user_attrs.get("divergence")
+    tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
+    seeds = f" for each of its {len(rep['seeds'])} seeds {rep['seeds']}" if isinstance(rep, dict) else ""
+    click.echo(
+        f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match bit for bit"
+        f"{seeds}{tail}."
+    )
