@@ -7,10 +7,17 @@ import logging
 import os
 import warnings
 
+from studies.errors import SweepsError
 from studies.storage import redact
 from studies.tracking import sqlite as mlflow_sqlite
 
-__all__ = ["MlflowConnection"]
+__all__ = ["MlflowConnection", "TrackingStoreError"]
+
+
+class TrackingStoreError(SweepsError):
+    """MLflow's local store can't be used as it is (unwritable, half-migrated): the message
+    says why and how to recover; the storage keeps every trial meanwhile."""
+
 
 # MLflow's HTTP client retries a dead server for minutes by default; a sweep would wait that
 # long at every sync. These apply unless the user set them.
@@ -49,6 +56,7 @@ class MlflowConnection:
         self.client = None
         self.experiment_id: str | None = None
         self.resolved_uri: str | None = None
+        self.tried_uri: str | None = None  # the URI the last connect tried (MLflow's default made explicit)
         self._db: tuple[str, tuple[int, int]] | None = None  # a local SQLite store: its file and inode
         self._reopened = 0
 
@@ -61,7 +69,7 @@ class MlflowConnection:
     @property
     def uri(self) -> str:
         """The tracking URI, safe to print."""
-        return redact(self.resolved_uri or self.tracking_uri or "(MLflow default)")
+        return redact(self.resolved_uri or self.tried_uri or self.tracking_uri or "(MLflow default)")
 
     def connect(self) -> None:
         """Open the client and the sweep's experiment (once; again after :meth:`reset`)."""
@@ -82,10 +90,30 @@ class MlflowConnection:
             # new store, which creates the tables of a new file.
             folder, name = os.path.split(path)
             uri = "sqlite:///" + folder + "/." * self._reopened + "/" + name
+        self.tried_uri = uri
+        self._check(path)
         mlflow_sqlite.tune(uri)
-        with mlflow_sqlite.creating(uri):
-            client = MlflowClient(tracking_uri=uri)
-            exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
+        try:
+            with mlflow_sqlite.creating(uri):
+                if path is not None and mlflow_sqlite.half_migrated(path):  # under the lock: not one being made
+                    raise self._half_migrated(path)
+                client = MlflowClient(tracking_uri=uri)
+                exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
+        except TrackingStoreError:
+            raise
+        except Exception as exc:
+            text = str(exc).lower()
+            if path is not None and (
+                mlflow_sqlite.half_migrated(path) or "already exists" in text or "duplicate column" in text
+            ):
+                raise self._half_migrated(path) from exc
+            if path is not None and "out-of-date database schema" in text:
+                raise TrackingStoreError(
+                    f"MLflow's database {path} was made by an older MLflow; back it up, then run 'mlflow db "
+                    f"upgrade sqlite:///{path}', or move it aside and run 'sweep sync {self.sweep}' to rebuild "
+                    f"MLflow from the storage."
+                ) from exc
+            raise
         if path is not None:
             try:
                 st = os.stat(path)
@@ -102,6 +130,25 @@ class MlflowConnection:
                 if exp.tags.get(key) != value:
                     client.set_experiment_tag(exp_id, key, value)
         self.client, self.experiment_id, self.resolved_uri = client, exp_id, uri
+
+    def _check(self, path: str | None) -> None:
+        """A local store that can't be written: said at once, not after MLflow's engine has
+        retried it for 100 seconds."""
+        if path is None:
+            return
+        why = mlflow_sqlite.unwritable(path)
+        if why is not None:
+            raise TrackingStoreError(
+                f"MLflow's database {path} can't be written ({why}); the storage keeps every trial: make it "
+                f"writable or choose another --tracking-uri, then run 'sweep sync {self.sweep}'."
+            )
+
+    def _half_migrated(self, path: str) -> TrackingStoreError:
+        return TrackingStoreError(
+            f"MLflow's database {path} is half-migrated (its set-up was cut off, e.g. by a full disk) and no "
+            f"sync can finish it; move it aside (mv {path} {path}.broken), then run 'sweep sync {self.sweep}': "
+            f"it rebuilds MLflow from the storage, which keeps every trial."
+        )
 
     def reset(self) -> None:
         """Drop the client: the next :meth:`connect` opens it again."""
