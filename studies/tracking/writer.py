@@ -230,7 +230,7 @@ def _ended(code: int | None) -> str:
     """Why a writer process ended without its last sync, from its exit code."""
     if code is not None and code < 0:
         with contextlib.suppress(ValueError):
-            return f"the MLflow writer process was killed ({signal.Signals(-code).name})"
+            return f"the MLflow writer process was killed by {signal.Signals(-code).name}"
     if code:
         return f"the MLflow writer process crashed (exit code {code})"
     return "the MLflow writer process ended early"
