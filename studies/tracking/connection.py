@@ -26,6 +26,8 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
+# Database servers as MLflow's store (SQLAlchemy URIs): reached once before MLflow's engine is made.
+_SERVERS = ("postgresql", "mysql")
 # A "model training" experiment. MLflow 3.17's UI reads this only where its sidebar has no
 # GenAI / Model training switch; where it has one (the default), the switch decides, so the
 # printed links carry it (studies/tracking/_ui_compat.py) and the README says how to flip it.
@@ -35,6 +37,9 @@ _KIND = {"mlflow.experimentKind": "custom_model_development"}
 def _quiet_mlflow() -> None:
     for name in ("mlflow", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # "SQLAlchemy engine could not be created ... Operation will be retried": a three-line warning
+    # per attempt; the failure, if it lasts, is said once by the tracker.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")
 
 
@@ -91,7 +96,7 @@ class MlflowConnection:
             folder, name = os.path.split(path)
             uri = "sqlite:///" + folder + "/." * self._reopened + "/" + name
         self.tried_uri = uri
-        self._check(path)
+        self._check(uri, path)
         mlflow_sqlite.tune(uri)
         try:
             with mlflow_sqlite.creating(uri):
@@ -131,10 +136,11 @@ class MlflowConnection:
                     client.set_experiment_tag(exp_id, key, value)
         self.client, self.experiment_id, self.resolved_uri = client, exp_id, uri
 
-    def _check(self, path: str | None) -> None:
+    def _check(self, uri: str, path: str | None) -> None:
         """A local store that can't be written: said at once, not after MLflow's engine has
         retried it for 100 seconds."""
         if path is None:
+            self._reach(uri)
             return
         why = mlflow_sqlite.unwritable(path)
         if why is not None:
@@ -142,6 +148,31 @@ class MlflowConnection:
                 f"MLflow's database {path} can't be written ({why}); the storage keeps every trial: make it "
                 f"writable or choose another --tracking-uri, then run 'sweep sync {self.sweep}'."
             )
+
+    def _reach(self, uri: str) -> None:
+        """A database server as MLflow's store: one connection tried (10 s at most) before MLflow's
+        engine, which retries an unreachable one for 100 seconds."""
+        if not uri.split("://", 1)[0].startswith(_SERVERS):
+            return
+        import sqlalchemy
+
+        from studies.storage import plain_cause
+
+        try:
+            engine = sqlalchemy.create_engine(
+                uri, poolclass=sqlalchemy.pool.NullPool, connect_args={"connect_timeout": 10}
+            )
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - said in one line, with its cause
+            cause, _ = plain_cause(exc, uri)
+            raise TrackingStoreError(
+                f"MLflow's database {redact(uri)} can't be reached ({cause}); the storage keeps every trial: "
+                f"run 'sweep sync {self.sweep}' once it works again."
+            ) from None
 
     def _half_migrated(self, path: str) -> TrackingStoreError:
         return TrackingStoreError(

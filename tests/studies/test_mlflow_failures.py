@@ -164,3 +164,14 @@ def test_a_killed_writer_is_said_and_sync_catches_up(sweep_file, tmp_path):
     assert synced.exit_code == 0 and "run(s) created" in synced.output, synced.output
     again = CliRunner().invoke(cli, ["sync", "kw"])
     assert again.output.startswith("0 run(s) created"), again.output
+
+
+def test_a_database_server_away_is_said_at_once_with_its_password_masked():
+    from studies.tracking.connection import MlflowConnection, TrackingStoreError
+
+    conn = MlflowConnection("db", "postgresql://bob:pw1234567@127.0.0.1:1/mlflow")  # nothing listens on port 1
+    with pytest.raises(TrackingStoreError) as info:
+        conn.connect()
+    text = str(info.value)
+    assert "postgresql://bob:***@127.0.0.1:1/mlflow can't be reached" in text and "pw1234567" not in text
+    assert "sweep sync db" in text and "\n" not in text
