@@ -57,6 +57,12 @@ _CAUSES: tuple[tuple[int | None, tuple[str, ...], str, str], ...] = (
         "make both writable or choose another --storage",
     ),
     (
+        None,
+        ("unable to open database file",),
+        "SQLite can't open or create the file (its folder missing, read-only or not permitted)",
+        "check that its folder exists and is writable, or choose another --storage",
+    ),
+    (
         errno.EACCES,
         ("permission denied",),
         "permission denied",

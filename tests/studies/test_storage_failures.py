@@ -37,6 +37,7 @@ def _chained(outer: Exception, inner: BaseException) -> Exception:
             "runs read-only",
         ),
         (sqlite3.OperationalError("database or disk is full"), "the disk is full"),
+        (sqlite3.OperationalError("unable to open database file"), "SQLite can't open or create the file"),
     ],
 )
 def test_the_cause_is_found_behind_optunas_words(inner, cause):
