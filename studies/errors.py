@@ -4,6 +4,8 @@ that set it (``'--storage'``)."""
 
 from __future__ import annotations
 
+import warnings
+
 from engine.errors import SweepsError
 
 __all__ = ["SweepsError", "ParameterError", "JournalWarning"]
@@ -28,3 +30,17 @@ class ParameterError(SweepsError):
 
 class JournalWarning(UserWarning):
     """A journal file was repaired: its torn last record was cut off."""
+
+
+_format_default = warnings.formatwarning
+
+
+def _format(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
+    """A :class:`JournalWarning` is news for the user, in any process (a worker's too): one line,
+    like the command line's, without the Python source line that raised it."""
+    if isinstance(category, type) and issubclass(category, JournalWarning):
+        return f"Warning: {message}\n"
+    return _format_default(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _format

@@ -110,6 +110,8 @@ def mlflow_line(status: MlflowStatus, sweep: str) -> str | None:
     that takes at the writer's pace, who else writes them, or what the last sync is doing."""
     if status.busy:
         return f"MLflow: written by {status.busy}"
+    if status.failing and status.failure and not status.finishing:
+        return f"MLflow failing, tried again every 30 s: {status.failure}"
     left = status.mine if status.finishing else status.behind
     if not left and not status.finishing:
         return None
@@ -364,6 +366,9 @@ def mlflow_end(sweep: str, status: MlflowStatus | None) -> int:
     if status.experiment_id is not None:
         click.echo("\n".join(mlflow_links(sweep, status.experiment_id, status.tracking_uri)))
     if status.incomplete:
+        if status.failing and status.failure and status.stopped is None:
+            click.echo(f"Warning: {status.failure}", err=True)  # the cause, and the 'sweep sync' to run
+            return EXIT_MLFLOW_INCOMPLETE
         why = status.stopped or ("MLflow failed" if status.failing else "not written in time")
         missing = f"{status.mine} run(s)" if status.mine and not status.failing else "runs"
         click.echo(

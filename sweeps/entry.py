@@ -1,12 +1,19 @@
-"""The ``sweep`` console script: stop signals are handled from the first instant.
+"""The ``sweep`` console script: stop signals are handled from the first instant to the last.
 
 Importing the command line takes a moment (Optuna, NumPy, ...); a SIGINT or SIGTERM then
 ends the process with the same one line and exit code as later on, since nothing has
 been written yet. The command group then takes the signals over (see ``sweeps.cli``).
+
+Once the command has finished, its exit code is decided: a stop signal during the exit
+(joining helper processes, then Python's teardown, which can take a second after a report
+or a run) ends the process at once with that code, never with "interrupted" nor as killed
+by the signal (143).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -18,12 +25,45 @@ def _early(signum: int, frame: object) -> None:
     os._exit(2)
 
 
+def _finished(code: int) -> None:
+    """From now on, a stop signal ends the process with ``code``: the command is done."""
+
+    def leave(signum: int, frame: object) -> None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, leave)
+    signal.signal(signal.SIGTERM, leave)
+
+
+def _teardown() -> None:
+    # The last exit handler (registered first): what follows is Python's teardown, which gives
+    # the signals' default action (death by the signal) back to handlers written in Python, but
+    # keeps an "ignore".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, _early)
     signal.signal(signal.SIGTERM, _early)
+    atexit.register(_teardown)  # before anything the command imports registers its own
     from sweeps.cli import main as cli_main
 
-    cli_main()
+    try:
+        cli_main()
+    except SystemExit as exc:
+        _finished(_code(exc))
+        raise
+    _finished(0)
 
 
 if __name__ == "__main__":

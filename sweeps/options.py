@@ -101,6 +101,13 @@ def named_sweep(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args: object, name: str, storage: str | None, **kwargs: object) -> object:
+        from sweeps.spec import NAME_MAX, NAME_RE, shown_name
+
+        if not NAME_RE.match(name):  # no sweep has it (a sweep file's 'name' is checked the same way)
+            raise SweepsError(
+                f"no sweep can be named {shown_name(name)}: a sweep's name is a plain name of at most {NAME_MAX} "
+                f"characters (letters, digits, '-', '_', '.', starting with a letter or digit)."
+            )
         url = storage or DEFAULT_STORAGE
         path = storage_file(url)
         if path is not None and not os.path.exists(path):  # looking must not create the file (as opening would)

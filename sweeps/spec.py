@@ -76,7 +76,19 @@ TOP_KEYS = (
 )
 MLFLOW_KEYS = ("curve_points",)
 WARM_START_KEYS = ("storage", "sweep", "top")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_MAX = 100  # characters in a sweep's or a dataset's name
+NAME_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}$")
+
+
+def shown_name(value: object) -> str:
+    """A name as a message quotes it: whole when it could be one, else its start and its length
+    (a name of 100,000 characters is not repeated)."""
+    text = repr(value)
+    if isinstance(value, str) and len(value) > NAME_MAX:
+        return f"{value[:40]!r}... ({len(value)} characters, at most {NAME_MAX})"
+    return text if len(text) <= NAME_MAX + 2 else f"{text[:40]}... (a {type(value).__name__})"
+
+
 CHOICES: dict[str, tuple[object, ...]] = {
     "activation": tuple(sorted(ACTIVATIONS)),
     "optimizer": tuple(sorted(OPTIMIZERS)),
@@ -318,8 +330,8 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
             raise where.error(f"{key!r}: dataset name {ref.name!r} appears twice (studies are named by it).")
         if not NAME_RE.match(ref.name):
             raise where.error(
-                f"{key!r}: a dataset's name must be a plain name (letters, digits, '-', '_', '.'), but got "
-                f"{ref.name!r}."
+                f"{key!r}: a dataset's name must be a plain name of at most {NAME_MAX} characters (letters, "
+                f"digits, '-', '_', '.'), but got {shown_name(ref.name)}."
             )
         seen[ref.name] = i
         reused = _reused.get()
@@ -401,7 +413,8 @@ def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
     sweep = value.get("sweep")
     if not isinstance(sweep, str) or not NAME_RE.match(sweep):
         raise where.error(
-            f"'warm_start.sweep' must be the name of another sweep (letters, digits, '-', '_', '.'), but got {sweep!r}."
+            f"'warm_start.sweep' must be the name of another sweep (at most {NAME_MAX} letters, digits, '-', '_', "
+            f"'.'), but got {shown_name(sweep)}."
         )
     top = _int(where, "warm_start.top", value.get("top", 5), 1)
     storage = value.get("storage")
@@ -576,8 +589,8 @@ def _top_level(where: _Where, data: dict) -> dict:
     name = data.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise where.error(
-            f"'name' must be a plain name (letters, digits, '-', '_', '.', starting with a letter or digit), "
-            f"but got {name!r}."
+            f"'name' must be a plain name of at most {NAME_MAX} characters (letters, digits, '-', '_', '.', "
+            f"starting with a letter or digit), but got {shown_name(name)}."
         )
     jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
     if jobs > max_jobs():

@@ -20,7 +20,15 @@ from studies.execution.launching import BACKENDS, Launch, executor, run_round, s
 from studies.execution.recovery import fail_orphans, recover
 from studies.execution.worker import HALT_AFTER, WorkerTask, halted
 from studies.search import open_source, warm_start
-from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact, storage_kind
+from studies.storage import (
+    DEFAULT_STORAGE,
+    StorageError,
+    SweepStorage,
+    open_storage,
+    redact,
+    storage_errors,
+    storage_kind,
+)
 from studies.sweep import (
     DATA_ATTR,
     StudySummary,
@@ -271,7 +279,8 @@ class _Run:
         storage = open_storage(
             self.storage_url, heartbeat_interval=launch.heartbeat_interval, grace_period=launch.grace_period
         )
-        with signals.critical():
+        # A storage that opens but can't be written (full, read-only): one line, no traceback.
+        with signals.critical(), storage_errors(self.storage_url):
             self.studies = open_sweep(config, storage) if self.create else _load_studies(config, storage)
             for study in self.studies:
                 recover(study)

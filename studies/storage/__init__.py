@@ -13,6 +13,7 @@ from engine._lazy import lazy_face
 if TYPE_CHECKING:
     from studies.errors import JournalWarning
     from studies.storage.adaptor import StorageError, SweepStorage
+    from studies.storage.causes import plain_cause, storage_errors
     from studies.storage.lease import Lease
     from studies.storage.opening import open_storage
     from studies.storage.redaction import redact, scrub
@@ -25,8 +26,10 @@ __all__ = [
     "StorageError",
     "SweepStorage",
     "open_storage",
+    "plain_cause",
     "redact",
     "scrub",
+    "storage_errors",
     "storage_file",
     "storage_kind",
 ]

@@ -159,14 +159,13 @@ class SweepStorage(optuna.storages.BaseStorage):
                 raise
 
     def _error(self, exc: BaseException) -> StorageError:
-        from studies.storage.opening import scrub
+        from studies.storage.causes import plain_cause
 
-        cause = exc.__cause__ or exc
-        text = scrub((str(cause).strip().splitlines() or [type(cause).__name__])[0][:300], None)
+        cause, todo = plain_cause(exc)
+        todo = todo or "make it writable and reachable (free space, permissions, the database server)"
         return StorageError(
-            f"cannot use the storage {self.name} ({type(cause).__name__}: {text}); make it "
-            f"writable and reachable (free space, permissions, the database server), then run "
-            f"the same command again to resume: nothing that finished is lost."
+            f"cannot use the storage {self.name} ({cause}); {todo}, then run the same command again "
+            f"to resume: nothing that finished is lost."
         )
 
     # -- studies: written and read through -----------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import optuna
 
 from studies.errors import ParameterError, SweepsError
+from studies.storage.causes import plain_cause, storage_failure
 from studies.storage.journal import FlockLock, JournalWarning, SweepJournalBackend
 from studies.storage.redaction import redact, scrub
 from studies.storage.urls import DEFAULT_STORAGE, storage_file, storage_kind
@@ -136,5 +137,8 @@ def open_storage(
             raise
         # a URL its driver can't parse (e.g. an unescaped password: "invalid literal for int()")
         raise SweepsError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None
-    except Exception as exc:  # connection refused, unknown database, ...
-        raise SweepsError(f"cannot open storage {redact(url)!r}: {scrub(str(exc).splitlines()[0], url)}") from None
+    except OSError as exc:  # a journal's lock file on a read-only or full disk, ...
+        raise SweepsError(storage_failure(url, exc, doing="open")) from None
+    except Exception as exc:  # connection refused, unknown database, read-only, ...
+        cause, todo = plain_cause(exc, url)
+        raise SweepsError(f"cannot open storage {redact(url)!r}: {cause}" + (f"; {todo}." if todo else "")) from None

@@ -7,10 +7,17 @@ import logging
 import os
 import warnings
 
+from studies.errors import SweepsError
 from studies.storage import redact
 from studies.tracking import sqlite as mlflow_sqlite
 
-__all__ = ["MlflowConnection"]
+__all__ = ["MlflowConnection", "TrackingStoreError"]
+
+
+class TrackingStoreError(SweepsError):
+    """MLflow's local store can't be used as it is (unwritable, half-migrated): the message
+    says why and how to recover; the storage keeps every trial meanwhile."""
+
 
 # MLflow's HTTP client retries a dead server for minutes by default; a sweep would wait that
 # long at every sync. These apply unless the user set them.
@@ -19,6 +26,8 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
+# Database servers as MLflow's store (SQLAlchemy URIs): reached once before MLflow's engine is made.
+_SERVERS = ("postgresql", "mysql")
 # A "model training" experiment. MLflow 3.17's UI reads this only where its sidebar has no
 # GenAI / Model training switch; where it has one (the default), the switch decides, so the
 # printed links carry it (studies/tracking/_ui_compat.py) and the README says how to flip it.
@@ -28,6 +37,9 @@ _KIND = {"mlflow.experimentKind": "custom_model_development"}
 def _quiet_mlflow() -> None:
     for name in ("mlflow", "alembic", "alembic.runtime.migration", "sqlalchemy.engine"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # "SQLAlchemy engine could not be created ... Operation will be retried": a three-line warning
+    # per attempt; the failure, if it lasts, is said once by the tracker.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")
 
 
@@ -49,6 +61,7 @@ class MlflowConnection:
         self.client = None
         self.experiment_id: str | None = None
         self.resolved_uri: str | None = None
+        self.tried_uri: str | None = None  # the URI the last connect tried (MLflow's default made explicit)
         self._db: tuple[str, tuple[int, int]] | None = None  # a local SQLite store: its file and inode
         self._reopened = 0
 
@@ -61,7 +74,7 @@ class MlflowConnection:
     @property
     def uri(self) -> str:
         """The tracking URI, safe to print."""
-        return redact(self.resolved_uri or self.tracking_uri or "(MLflow default)")
+        return redact(self.resolved_uri or self.tried_uri or self.tracking_uri or "(MLflow default)")
 
     def connect(self) -> None:
         """Open the client and the sweep's experiment (once; again after :meth:`reset`)."""
@@ -82,10 +95,30 @@ class MlflowConnection:
             # new store, which creates the tables of a new file.
             folder, name = os.path.split(path)
             uri = "sqlite:///" + folder + "/." * self._reopened + "/" + name
+        self.tried_uri = uri
+        self._check(uri, path)
         mlflow_sqlite.tune(uri)
-        with mlflow_sqlite.creating(uri):
-            client = MlflowClient(tracking_uri=uri)
-            exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
+        try:
+            with mlflow_sqlite.creating(uri):
+                if path is not None and mlflow_sqlite.half_migrated(path):  # under the lock: not one being made
+                    raise self._half_migrated(path)
+                client = MlflowClient(tracking_uri=uri)
+                exp = client.get_experiment_by_name(self.sweep)  # creates an SQLite store's tables
+        except TrackingStoreError:
+            raise
+        except Exception as exc:
+            text = str(exc).lower()
+            if path is not None and (
+                mlflow_sqlite.half_migrated(path) or "already exists" in text or "duplicate column" in text
+            ):
+                raise self._half_migrated(path) from exc
+            if path is not None and "out-of-date database schema" in text:
+                raise TrackingStoreError(
+                    f"MLflow's database {path} was made by an older MLflow; back it up, then run 'mlflow db "
+                    f"upgrade sqlite:///{path}', or move it aside and run 'sweep sync {self.sweep}' to rebuild "
+                    f"MLflow from the storage."
+                ) from exc
+            raise
         if path is not None:
             try:
                 st = os.stat(path)
@@ -102,6 +135,51 @@ class MlflowConnection:
                 if exp.tags.get(key) != value:
                     client.set_experiment_tag(exp_id, key, value)
         self.client, self.experiment_id, self.resolved_uri = client, exp_id, uri
+
+    def _check(self, uri: str, path: str | None) -> None:
+        """A local store that can't be written: said at once, not after MLflow's engine has
+        retried it for 100 seconds."""
+        if path is None:
+            self._reach(uri)
+            return
+        why = mlflow_sqlite.unwritable(path)
+        if why is not None:
+            raise TrackingStoreError(
+                f"MLflow's database {path} can't be written ({why}); the storage keeps every trial: make it "
+                f"writable or choose another --tracking-uri, then run 'sweep sync {self.sweep}'."
+            )
+
+    def _reach(self, uri: str) -> None:
+        """A database server as MLflow's store: one connection tried (10 s at most) before MLflow's
+        engine, which retries an unreachable one for 100 seconds."""
+        if not uri.split("://", 1)[0].startswith(_SERVERS):
+            return
+        import sqlalchemy
+
+        from studies.storage import plain_cause
+
+        try:
+            engine = sqlalchemy.create_engine(
+                uri, poolclass=sqlalchemy.pool.NullPool, connect_args={"connect_timeout": 10}
+            )
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - said in one line, with its cause
+            cause, _ = plain_cause(exc, uri)
+            raise TrackingStoreError(
+                f"MLflow's database {redact(uri)} can't be reached ({cause}); the storage keeps every trial: "
+                f"run 'sweep sync {self.sweep}' once it works again."
+            ) from None
+
+    def _half_migrated(self, path: str) -> TrackingStoreError:
+        return TrackingStoreError(
+            f"MLflow's database {path} is half-migrated (its set-up was cut off, e.g. by a full disk) and no "
+            f"sync can finish it; move it aside (mv {path} {path}.broken), then run 'sweep sync {self.sweep}': "
+            f"it rebuilds MLflow from the storage, which keeps every trial."
+        )
 
     def reset(self) -> None:
         """Drop the client: the next :meth:`connect` opens it again."""

@@ -10,15 +10,29 @@
   is fast too.
 - Creating the file (MLflow's migrations) is serialized between processes with a lock on
   its folder: two processes creating it at once would race ("duplicate column name").
+- A store that can't be written is told at once (:func:`unwritable`), not after MLflow's
+  engine has retried for 100 seconds; one whose set-up was cut off (a full disk during
+  MLflow's migrations) is recognised (:func:`half_migrated`): no migration can finish it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import tempfile
 from collections.abc import Iterator
 
-__all__ = ["sqlite_path", "tune", "creating"]
+__all__ = ["sqlite_path", "tune", "creating", "unwritable", "half_migrated"]
+
+_WHY = {
+    errno.EROFS: "is on a read-only file system",
+    errno.ENOSPC: "is on a full disk",
+    errno.EDQUOT: "is over its disk quota",
+    errno.EACCES: "is not writable (permission denied)",
+    errno.EPERM: "is not writable (not permitted: immutable?)",
+    errno.ENOTDIR: "has a file where a folder should be",
+}
 
 _paths: set[str] = set()
 _listening = False
@@ -78,3 +92,50 @@ def creating(uri: str | None) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _why(exc: OSError) -> str:
+    return _WHY.get(exc.errno or 0) or f"can't be written ({exc.strerror or type(exc).__name__})"
+
+
+def unwritable(path: str) -> str | None:
+    """Why MLflow could not write its SQLite store ``path`` (the file, or its folder, where
+    SQLite keeps its write-ahead log and MLflow creates the file), in plain words; ``None``: it can.
+    Tried, not guessed from permission bits (which say nothing of a read-only mount to root)."""
+    folder = os.path.dirname(path)
+    existing = folder
+    while existing and not os.path.exists(existing):  # MLflow creates the missing folders
+        existing = os.path.dirname(existing)
+    if existing and not os.path.isdir(existing):
+        return f"{existing} is a file, not a folder"
+    try:
+        if os.path.exists(path):
+            os.close(os.open(path, os.O_RDWR))
+        fd, probe = tempfile.mkstemp(prefix=".mlflow-probe-", dir=existing or None)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        where = path if exc.filename == path else f"its folder {existing}"
+        return f"{where} {_why(exc)}"
+    return None
+
+
+def half_migrated(path: str) -> bool:
+    """Whether the SQLite file ``path`` holds some of MLflow's tables but no record of its schema's
+    version (``alembic_version``): its set-up was cut off, and MLflow's next migration fails on the
+    tables it finds ("table ... already exists", "duplicate column name")."""
+    import sqlite3
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "experiments" not in tables and "runs" not in tables:
+                return False  # not (yet) MLflow's
+            return "alembic_version" not in tables or not db.execute("SELECT 1 FROM alembic_version").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False

@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial
 from studies import hooks
 from studies.storage import Lease, scrub
 from studies.sweep import SweepStudy, find_sweep, outcome_of
-from studies.tracking.connection import MlflowConnection
+from studies.tracking.connection import MlflowConnection, TrackingStoreError
 from studies.tracking.parents import ParentRuns
 from studies.tracking.runs import HOST, KIND, STATUS_OF, STUDY, TRIAL, TrialRun, host_of, trial_run
 
@@ -41,6 +41,7 @@ __all__ = ["Tracker", "STATUS_OF", "TAKEOVER_SECONDS"]
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
 _PARENT_SECONDS = 5.0  # parents (best value, counts) are brought up to date this often
+RETRY_SECONDS = 30.0  # a failing MLflow is tried again this often (a last sync tries at once)
 TAKEOVER_SECONDS = 15.0  # a host's trials waiting this long have no live writer: another takes them
 _THREADS = 4  # runs written at once to an MLflow server (a local SQLite store takes one at a time)
 
@@ -54,7 +55,8 @@ class Tracker:
             (``MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working directory).
         storage_url: the storage's URL or path, beside which the writers' leases live;
             ``None``: no lease (a single writer, e.g. attaching a report).
-        warn: called once with a message when MLflow cannot be reached.
+        warn: called once with a message when MLflow cannot be reached (unless
+            ``warn_failures`` is false: then :attr:`failure` holds it, for a display to show).
         dashboard: keep the parents' descriptions, the best trials' tags, the summary figures and
             the experiment's shared views current (:mod:`studies.tracking.dashboard`).
     """
@@ -67,8 +69,11 @@ class Tracker:
         storage_url: str | None = None,
         warn: Callable[[str], None] | None = None,
         dashboard: bool = True,
+        warn_failures: bool = True,
     ) -> None:
         self.sweep = sweep
+        self.warn_failures = warn_failures
+        self.failure: str | None = None  # while MLflow fails: what, why, and the 'sweep sync' to run
         self.mlflow = MlflowConnection(sweep, tracking_uri)
         self.storage_url = storage_url
         self.host = socket.gethostname()
@@ -168,16 +173,26 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001 - MLflow is a view; nothing here may stop a sweep
             self.failing = True
             self.mlflow.reset()
-            self._retry_at = time.monotonic() + 30.0
-            if not self._warned:
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+            self.failure = self._failure(exc)
+            if not self._warned and self.warn_failures:
                 self._warned = True
-                text = scrub(str(exc).strip(), self.mlflow.tracking_uri)
-                first = text.splitlines()[0] if text else type(exc).__name__
-                self._warn(
-                    f"MLflow at {self.uri} failed ({first[:200]}); trials go on in the storage. "
-                    f"Run 'sweep sync {self.sweep}' once it works again."
-                )
+                self._warn(self.failure)
             return 0
+        finally:
+            if not self.failing:
+                self.failure = None
+
+    def _failure(self, exc: Exception) -> str:
+        """One line: what failed, why, and the 'sweep sync' that catches up."""
+        if isinstance(exc, TrackingStoreError):  # a local store's trouble, in plain words
+            return str(exc)
+        text = scrub(str(exc).strip(), self.mlflow.tracking_uri)
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return (
+            f"MLflow at {self.uri} failed ({first[:200]}); the storage keeps every trial: "
+            f"run 'sweep sync {self.sweep}' once it works again."
+        )
 
     def _forget(self) -> None:
         self.parents.forget()

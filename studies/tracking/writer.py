@@ -52,6 +52,7 @@ class MlflowStatus:
     failing: bool = False  # the last sync failed (MLflow away or unwritable)
     stale_figures: int = 0  # studies whose figures the last sync left to 'sweep sync'
     stopped: str | None = None  # why the writer ended before writing its share ("interrupted", ...)
+    failure: str | None = None  # while MLflow fails: one line saying why, and the 'sweep sync' to run
 
     @property
     def incomplete(self) -> bool:
@@ -161,6 +162,7 @@ def _status(tracker, previous: MlflowStatus, rate: float, *, final: bool) -> Mlf
         finishing=final,
         failing=tracker.failing,
         stale_figures=tracker.parents.stale_figures() if final else 0,
+        failure=tracker.failure,
     )
 
 
@@ -183,10 +185,11 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
             open_storage(storage_url, heartbeat_interval=None, checked=True), refresh_seconds=0.0, read_unfinished=False
         )
     except Exception as exc:  # noqa: BLE001 - reported; the sweep goes on
-        warn(f"the MLflow writer could not open the storage ({type(exc).__name__}); run 'sweep sync {sweep}' later.")
-        conn.send(("done", MlflowStatus(done=True, failing=True)))
+        why = f"the MLflow writer could not open the storage ({type(exc).__name__}); run 'sweep sync {sweep}' later."
+        conn.send(("done", MlflowStatus(done=True, failing=True, failure=why)))
         return
-    tracker = Tracker(sweep, tracking_uri, storage_url=storage_url, warn=warn)
+    # MLflow's failures are said by the display (a line while failing, one warning at the end).
+    tracker = Tracker(sweep, tracking_uri, storage_url=storage_url, warn=warn, warn_failures=False)
     status = MlflowStatus()
     rate = _Rate()
     sent = [0.0]
@@ -221,6 +224,16 @@ def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: 
     conn.send(("done", dataclasses.replace(_status(tracker, status, rate.value, final=True), done=True)))
     conn.close()
     os._exit(0)  # everything is committed and the leases released: no interpreter teardown to wait for
+
+
+def _ended(code: int | None) -> str:
+    """Why a writer process ended without its last sync, from its exit code."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"the MLflow writer process was killed by {signal.Signals(-code).name}"
+    if code:
+        return f"the MLflow writer process crashed (exit code {code})"
+    return "the MLflow writer process ended early"
 
 
 class MlflowWriter:
@@ -297,10 +310,13 @@ class MlflowWriter:
         self.poll()
         if self._process.is_alive():
             self._process.join(1.0)
-        if self._process.is_alive():
+        code = None
+        if self._process.is_alive():  # stopped by the timeout
             self._process.terminate()
             self._process.join(5.0)
+        else:
+            code = self._process.exitcode
         if not self.status.done and self.status.stopped is None:
             # killed, crashed, or stopped by the timeout: whatever it had not written is left
-            self.status = dataclasses.replace(self.status, stopped="the MLflow writer process ended early")
+            self.status = dataclasses.replace(self.status, stopped=_ended(code))
         return self.status

@@ -134,10 +134,10 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
         if not with_optuna:
             return
     local = not store_uri.startswith("http")
+    if local and with_optuna and port == optuna_port:  # the arguments first, then what is installed
+        raise UserError(f"'--port' and '--optuna-port' must differ, but both are {port}.")
     if with_optuna and importlib.util.find_spec("optuna_dashboard") is None:
         raise UserError("'--optuna' needs optuna-dashboard: pip install 'sweeps[ui]' (or optuna-dashboard).")
-    if local and with_optuna and port == optuna_port:
-        raise UserError(f"'--port' and '--optuna-port' must differ, but both are {port}.")
     for p, name, used in ((port, "--port", local), (optuna_port, "--optuna-port", with_optuna)):
         if used and not _port_free(p):
             raise UserError(f"'{name}' {p} is in use on {HOST}; pick another port.")

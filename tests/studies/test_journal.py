@@ -193,3 +193,15 @@ def test_a_sweep_resumes_to_its_exact_totals_after_a_torn_record(sweep_file, tmp
         warnings.simplefilter("error")
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
         assert len(storage.get_all_studies()) == 2
+
+
+def test_the_cut_warning_is_one_line_without_source_in_any_process(tmp_path):
+    # A worker process cuts a torn tail with Python's own warning display: no source line.
+    path = tmp_path / "s.journal"
+    full = _journal(path)
+    path.write_bytes(full + b'{"op_code":4,"worker_id":"dead')
+    code = f"from studies.storage.opening import open_storage; open_storage({str(path)!r})"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.startswith("Warning: journal ") and "cut off by a crash" in run.stderr, run.stderr
+    assert len(run.stderr.splitlines()) == 1 and "warnings.warn" not in run.stderr, run.stderr

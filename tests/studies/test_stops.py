@@ -243,3 +243,26 @@ def test_the_console_script_handles_stop_signals_from_its_first_instant():
     scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["sweep"] == "sweeps.entry:main"
     assert "sweeps.entry" in (root / "sweeps" / "__main__.py").read_text()
+
+
+@pytest.mark.parametrize("after", [0.3, 1.5])
+def test_a_stop_signal_once_a_report_is_written_keeps_exit_0(tmp_path, after):
+    # The report is written and said; a SIGTERM during the exit (helper processes joined, then
+    # Python's teardown, a second or more) leaves its exit code 0, never 2 nor 143 (killed).
+    spec = _spec(tmp_path, "rep", trials=2, epochs=2, batch=1)
+    done = _run([spec, "--no-mlflow"], tmp_path)
+    assert done.communicate(timeout=600)[0] and done.returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "report", "rep", "--no-mlflow", "--out", "out"],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    line = proc.stdout.readline()  # said once every file is in place: the command's work is done
+    assert line.startswith("report written"), (line, proc.communicate(timeout=HANG))
+    time.sleep(after)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=HANG)
+    assert proc.returncode == 0 and not err, (proc.returncode, err)
+    assert (tmp_path / "out" / "report.html").exists()

@@ -102,7 +102,7 @@ def test_a_storage_that_fails_is_one_clear_error():
     study = optuna.create_study(study_name="s", storage=store)
     with pytest.raises(
         StorageError,
-        match=r"cannot use the storage /data/sweeps.journal \(PermissionError:.*"
+        match=r"cannot use the storage /data/sweeps.journal \(permission denied\); make it writable.*"
         r"run the same command again to resume",
     ):
         study.ask()

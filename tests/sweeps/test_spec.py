@@ -416,6 +416,21 @@ def test_bad_sweep_files(in_tmp, text, message):
     assert "sweep.toml" in result.output  # the file is named
 
 
+def test_an_over_long_name_states_the_limit_and_is_not_repeated(in_tmp):
+    long = "a" * 100_000
+    path = in_tmp / "sweep.toml"
+    path.write_text(_edit('name = "demo"', f'name = "{long}"'))
+    result = _run_file(path)
+    _assert_clean_error(result, "'name' must be a plain name of at most 100 characters", in_tmp)
+    assert "(100000 characters, at most 100)" in result.output and len(result.output) < 500, result.output[:300]
+    status = CliRunner().invoke(cli, ["status", long])  # a NAME on the command line: the same rule
+    assert status.exit_code == 2 and "at most 100 characters" in status.output and len(status.output) < 500
+    assert "a" * 101 not in status.output and os.listdir(in_tmp) == ["sweep.toml"]
+    exact = "b" * 100  # the limit itself is a name
+    ok = CliRunner().invoke(cli, ["status", exact])
+    assert ok.exit_code == 2 and f"no sweep named '{exact}'" in ok.output
+
+
 def test_file_that_is_not_text(in_tmp):
     path = in_tmp / "sweep.toml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 20)

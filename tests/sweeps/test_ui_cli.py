@@ -127,6 +127,29 @@ def test_killing_sweep_ui_with_sigkill_stops_every_server_process(tmp_path):
         s.connect(("127.0.0.1", port))
 
 
+def test_ctrl_c_stops_sweep_ui_with_exit_0(tmp_path):
+    # Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
+    port = _free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        start_new_session=True,  # its own group, as a shell gives a foreground job
+    )
+    try:
+        _up(f"http://127.0.0.1:{port}/health", ui)
+        tree = descendants(ui.pid)
+    finally:
+        os.killpg(ui.pid, signal.SIGINT)
+        out, err = ui.communicate(timeout=60)
+    assert ui.returncode == 0, err
+    assert "Stopped: the UI servers are down." in err and "Error" not in err and "Traceback" not in err, err
+    assert _gone(tree) == []
+
+
 def test_ui_refuses_one_port_for_both_servers_and_takes_a_port_in_time_wait(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
