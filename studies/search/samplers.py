@@ -206,7 +206,7 @@ def batch_of(sampler: optuna.samplers.BaseSampler, size: int) -> contextlib.Abst
 
 def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """A seeded sampler; TPE is multivariate with grouped (conditional) parameters by default."""
-    opts = dict(spec.options)
+    opts: dict[str, Any] = dict(spec.options)  # checked against the constructor's signature
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if spec.name == "tpe":
@@ -283,7 +283,7 @@ class _PercentilePruner(optuna.pruners.PercentilePruner):
 
 
 def make_pruner(spec: PluginSpec) -> optuna.pruners.BasePruner:
-    opts = dict(spec.options)
+    opts: dict[str, Any] = dict(spec.options)  # checked against the constructor's signature
     factories: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "hyperband": optuna.pruners.HyperbandPruner,
         "median": lambda **kw: _PercentilePruner(50.0, **kw),

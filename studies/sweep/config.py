@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from studies.errors import SweepsError
 from studies.storage import redact
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
-from studies.sweep.objectives import OBJECTIVES, directions_of
+from studies.sweep.objectives import OBJECTIVES, Direction, directions_of
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
 __all__ = [
@@ -124,7 +125,7 @@ class SweepConfig:
         return OBJECTIVES[self.objectives[0]].direction
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         """One Optuna direction per objective."""
         return directions_of(self.objectives)
 
@@ -160,7 +161,7 @@ class SweepConfig:
         return json.dumps(self.to_dict(redacted=True), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> SweepConfig:
+    def from_dict(cls, d: dict[str, Any]) -> SweepConfig:
         """The inverse of :meth:`to_dict`, for a sweep read back from the storage (already valid;
         a file from a user goes through ``sweeps.spec`` instead)."""
         refs = []

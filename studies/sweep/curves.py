@@ -85,7 +85,7 @@ def crossed(divergence: Mapping[str, object] | None) -> tuple[str, int, float] |
     except (TypeError, ValueError):
         return None
     curve = divergence.get("curve", "train_cost")
-    return (curve if curve in ("train_cost", "val_cost") else "train_cost"), epoch, value  # type: ignore[return-value]
+    return (curve if curve in ("train_cost", "val_cost") else "train_cost"), epoch, value
 
 
 def curve_rows(

@@ -6,7 +6,9 @@ import functools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import optuna
 from optuna.study import StudyDirection
@@ -19,6 +21,8 @@ from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
 __all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,14 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
     return sorted(found, key=lambda s: (s.index, s.dataset))
 
 
-def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind: type, what: str) -> object:
+def _attr(
+    study: compat.FrozenStudy,
+    key: str,
+    value: object,
+    parse: Callable[[object], object] | None,
+    kind: type[T],
+    what: str,
+) -> T:
     """A study attribute this project wrote, checked: one clear error if it was changed by hand."""
     try:
         parsed = parse(value) if parse is not None else value
@@ -191,12 +202,14 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             directions=study.directions,
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
         )
-    best = None
+    best: FrozenTrial | None = None
+    best_value = math.nan  # the value of best
     sign = -1.0 if study.direction == "maximize" else 1.0
     for t in trials:
-        if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value):
-            if best is None or sign * t.value < sign * best.value:
-                best = t
+        value = t.value
+        if outcome_of(t) == "complete" and value is not None and math.isfinite(value):
+            if best is None or sign * value < sign * best_value:
+                best, best_value = t, value
     return StudySummary(
         study=study.name,
         dataset=study.dataset,
@@ -205,7 +218,7 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         counts=counted,
         objectives=study.objectives,
         directions=study.directions,
-        best_value=None if best is None else float(best.value),
+        best_value=None if best is None else float(best_value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),
     )
