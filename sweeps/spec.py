@@ -13,6 +13,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import ACTIVATIONS, DATASETS, FEATURES, OPTIMIZERS, check_features, dataset_name
 from engine.checks import MAX_EPOCHS, RULES, Interval
@@ -40,6 +41,9 @@ from studies.sweep import (
 from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
 
+if TYPE_CHECKING:
+    from optuna.distributions import CategoricalChoiceType
+
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
 
 TOP_KEYS = (
@@ -63,7 +67,7 @@ TOP_KEYS = (
 MLFLOW_KEYS = ("curve_points",)
 WARM_START_KEYS = ("storage", "sweep", "top")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-CHOICES: dict[str, tuple[object, ...]] = {
+CHOICES: dict[str, tuple[str, ...] | tuple[bool, ...]] = {
     "activation": tuple(sorted(ACTIVATIONS)),
     "optimizer": tuple(sorted(OPTIMIZERS)),
     "regularization": REGULARIZATIONS,
@@ -138,10 +142,15 @@ def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
         raise where.error(str(exc)) from None
 
 
-def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
+def _setting_value(where: _Where, key: str, name: str, value: object) -> CategoricalChoiceType | list[str]:
     """Check one value of a training setting (fixed, or an element of a list)."""
     if name == "features":
         return list(_families(where, key, value))
+    return _choice_value(where, key, name, value)
+
+
+def _choice_value(where: _Where, key: str, name: str, value: object) -> CategoricalChoiceType:
+    """Check one value of a training setting other than the features."""
     if name in CHOICES:
         allowed = CHOICES[name]
         if name == "nesterov":
@@ -151,6 +160,11 @@ def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
         if value not in allowed or not isinstance(value, str):
             raise where.error(f"{key!r} must be one of {sorted(allowed)}, but got {value!r}.")
         return value
+    return _number_value(where, key, name, value)
+
+
+def _number_value(where: _Where, key: str, name: str, value: object) -> float | int:
+    """Check one value of a numeric training setting."""
     try:
         return SETTING_RULES[name].check(key, value)
     except ValueError as exc:
@@ -179,7 +193,7 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
     if isinstance(value, list):
         if not value:
             raise where.error(f"{key!r} must be a non-empty list of choices, but got [].")
-        return Choice(tuple(_setting_value(where, key, name, v) for v in value))
+        return Choice(tuple(_choice_value(where, key, name, v) for v in value))  # not the features: above
     if not isinstance(value, dict):
         raise where.error(
             f"{key!r} must be a list of choices or a range table {{ low = .., high = .. }}, but got {value!r}."
@@ -192,8 +206,8 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
     for k in ("low", "high"):
         if k not in value:
             raise where.error(f"{key!r} needs '{k}' (a range is {{ low = .., high = .. }}).")
-    low = _setting_value(where, f"{key}.low", name, value["low"])
-    high = _setting_value(where, f"{key}.high", name, value["high"])
+    low = _number_value(where, f"{key}.low", name, value["low"])  # a choice's name was refused above
+    high = _number_value(where, f"{key}.high", name, value["high"])
     log = value.get("log", False)
     if not isinstance(log, bool):
         raise where.error(f"'{key}.log' must be true or false, but got {log!r}.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -86,7 +87,7 @@ def record(
     """Store what the trial did (one attribute, plus the divergence's own) and say how it ended.
 
     ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective)."""
-    attrs: dict[str, object] = {
+    attrs: dict[str, Any] = {
         "run": {
             "curves": _curves(history),
             "epoch_time": [round(t, 6) for t in history.epoch_time],

@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import optuna
 
@@ -119,13 +120,15 @@ class _Probe:
                 return False
             return step is None or abs((v - low) / step - round((v - low) / step)) < 1e-8
 
-        return float(self._answer(name, fits, [low, high]))  # type: ignore[arg-type]
+        ends: list[object] = [low, high]
+        return float(cast(float, self._answer(name, fits, ends)))  # a fitting number, the branch's or an end
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         def fits(v: object) -> bool:
             return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high and (v - low) % step == 0
 
-        return int(self._answer(name, fits, sorted({low, high})))  # type: ignore[arg-type]
+        ends: list[object] = [*sorted({low, high})]
+        return int(cast(int, self._answer(name, fits, ends)))  # a fitting int, the branch's or an end
 
     def suggest_categorical(self, name: str, choices: list[object]) -> object:
         def fits(v: object) -> bool:

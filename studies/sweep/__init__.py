@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from studies.sweep.objectives import (
         CURVE_OBJECTIVES,
         OBJECTIVES,
+        Direction,
         Objective,
         Trained,
         directions_of,
@@ -63,6 +64,7 @@ __all__ = [
     "DEFAULT_STACK",
     "DEFAULT_CURVE_POINTS",
     "DatasetRef",
+    "Direction",
     "FINISHED",
     "FrontTrial",
     "INT_SETTINGS",

@@ -20,7 +20,16 @@ from typing import Literal
 from engine import History
 from studies.sweep.space import TrainArgs
 
-__all__ = ["OBJECTIVES", "CURVE_OBJECTIVES", "Objective", "Trained", "parameter_count", "measure", "directions_of"]
+__all__ = [
+    "OBJECTIVES",
+    "CURVE_OBJECTIVES",
+    "Direction",
+    "Objective",
+    "Trained",
+    "parameter_count",
+    "measure",
+    "directions_of",
+]
 
 
 @dataclass(frozen=True)

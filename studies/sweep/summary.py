@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 from studies import _optuna_compat as compat
 from studies.errors import SweepsError
 from studies.sweep.config import SweepConfig
+from studies.sweep.objectives import Direction
 from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
@@ -37,7 +38,7 @@ class SweepStudy:
     total: int
     config: dict[str, object]
     index: int = 0
-    directions: tuple[str, ...] = ()
+    directions: tuple[Direction, ...] = ()
 
     @functools.cached_property
     def sweep(self) -> SweepConfig:
@@ -77,7 +78,7 @@ class StudySummary:
     best_trial: int | None = None
     best_params: dict[str, object] = field(default_factory=dict)
     objectives: tuple[str, ...] = ()
-    directions: tuple[str, ...] = ()
+    directions: tuple[Direction, ...] = ()
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
 
     @property
@@ -147,7 +148,9 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         )
         if config.get("name") != name:
             continue
-        directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions)
+        directions: tuple[Direction, ...] = tuple(
+            "maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions
+        )
         direction = ", ".join(directions)
         dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1 :]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")

@@ -28,14 +28,13 @@ def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
     """
     from studies.search import find_trial, first_difference, recorded_data, retrain
 
-    number = trial
-    study, trial = find_trial(sweep.storage, sweep.name, dataset, number)
-    again = retrain(study, trial, dataset=recorded_data(sweep.storage, study, trial))
-    diff = first_difference(trial, again.history)
-    label = trial.user_attrs["run"].get("label", f"t{number}")
+    study, found = find_trial(sweep.storage, sweep.name, dataset, trial)
+    again = retrain(study, found, dataset=recorded_data(sweep.storage, study, found))
+    diff = first_difference(found, again.history)
+    label = found.user_attrs["run"].get("label", f"t{trial}")
     if diff is None:
-        epochs = len(trial.user_attrs["run"]["curves"]["train_cost"])
-        div = trial.user_attrs.get("divergence")
+        epochs = len(found.user_attrs["run"]["curves"]["train_cost"])
+        div = found.user_attrs.get("divergence")
         tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
         click.echo(
             f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match bit for bit{tail}."
