@@ -137,7 +137,7 @@ def _int(where: _Where, key: str, value: object, low: int) -> int:
 def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
     """Check a list of feature families; returns them in the columns' order."""
     try:
-        return check_features(value, key=key)  # type: ignore[arg-type]
+        return check_features(value, key=key)  # type: ignore[arg-type]  # it checks any value
     except ValueError as exc:
         raise where.error(str(exc)) from None
 

@@ -71,7 +71,7 @@ class Dataset:
     target_scale: float = 1.0
     fingerprint: str = ""  # sha256 of the raw features, the labels and the split (see ``signature``)
     features: tuple[str, ...] = ("linear",)
-    raw: tuple[np.ndarray, np.ndarray, np.ndarray] = ()  # type: ignore[assignment]
+    raw: tuple[np.ndarray, ...] = ()  # train, validation and test (from_arrays sets all three)
     raw_names: tuple[str, ...] = ()
     input_mean: np.ndarray | None = None
     input_scale: np.ndarray | None = None

@@ -151,7 +151,7 @@ def fitting(space: SearchSpace, params: dict[str, object]) -> dict[str, object]:
         if replays > _REPLAYS:
             return {}  # too many combinations to tell what is consistent: nothing, safely
         probe = _Probe(params, branch)
-        space.suggest(probe)  # type: ignore[arg-type]
+        space.suggest(probe)  # type: ignore[arg-type]  # a trial in duck type: only its suggest_* are called
         kept = dict(probe.kept) if kept is None else {k: v for k, v in kept.items() if probe.kept.get(k, _NO) == v}
         if probe.open:
             name, alternatives = probe.open[0]  # branch on the first open parameter; the others follow

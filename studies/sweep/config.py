@@ -216,11 +216,11 @@ class SweepConfig:
         return {k: v for k, v in stored.items() if k not in RESUMABLE}
 
 
-def _curve_points(value: object) -> int | str:
+def _curve_points(value: int | str) -> int | str:
     """A stored ``mlflow.curve_points``: a number of points, or ``"all"``."""
-    return ALL if value == ALL else int(value)  # type: ignore[call-overload]
+    return ALL if value == ALL else int(value)
 
 
-def _objective(value: object) -> str | tuple[str, ...]:
+def _objective(value: str | list[str]) -> str | tuple[str, ...]:
     """A stored objective: a name, or a list of names (several objectives)."""
-    return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
+    return value if isinstance(value, str) else tuple(value)

@@ -48,7 +48,7 @@ class SweepStudy:
     def objectives(self) -> tuple[str, ...]:
         """The objectives' names, as the sweep file gave them."""
         objective = self.config.get("objective", "val_cost")
-        return (objective,) if isinstance(objective, str) else tuple(objective)  # type: ignore[arg-type]
+        return (objective,) if isinstance(objective, str) else tuple(objective)  # type: ignore[arg-type]  # a list of names
 
     @property
     def multi(self) -> bool:
