@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 import click
@@ -15,12 +18,17 @@ if TYPE_CHECKING:
     from studies.sweep import StudySummary
 
 __all__ = [
+    "Pace",
     "Progress",
+    "Waiting",
+    "file_progress",
+    "format_duration",
     "summary_table",
     "format_value",
     "mlflow_links",
     "mlflow_line",
     "mlflow_end",
+    "next_steps",
     "UI_HOST",
     "UI_PORT",
 ]
@@ -39,13 +47,61 @@ def _params(params: dict[str, object]) -> str:
     return " ".join(parts) or "-"
 
 
-def _line(s: StudySummary, width: int) -> str:
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``3 min 05 s``, ``2 h 04 min``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@dataclass
+class Pace:
+    """Trials finished per second since a study (or the sweep) was first seen at work in this
+    run, and what that makes of the time left. A resumed sweep's earlier trials do not count:
+    the pace is this run's."""
+
+    since: float | None = None  # when it was first seen at work
+    at_start: int = 0  # finished trials then
+
+    def see(self, finished: int, working: bool, now: float) -> None:
+        if self.since is None and working:
+            self.since, self.at_start = now, finished
+
+    def per_minute(self, finished: int, now: float) -> float | None:
+        if self.since is None or now - self.since < 1.0 or finished <= self.at_start:
+            return None
+        return 60.0 * (finished - self.at_start) / (now - self.since)
+
+    def eta(self, finished: int, total: int, now: float) -> float | None:
+        """Seconds until ``total`` at this pace (``None``: no pace yet)."""
+        rate = self.per_minute(finished, now)
+        return None if rate is None else 60.0 * max(0, total - finished) / rate
+
+
+def _timing(pace: Pace, finished: int, total: int, running: int, now: float, *, busy: bool = True) -> str:
+    """``12.5/min, ETA 1 min 20 s``; a study that has trials left but none running while others
+    run (``busy``) waits for a worker to be free ("waiting for a slot"): it is not stuck."""
+    if finished >= total:
+        return "done"
+    if not running:
+        return "waiting for a slot" if busy else "starting"
+    rate = pace.per_minute(finished, now)
+    if rate is None:
+        return "starting"
+    eta = pace.eta(finished, total, now)
+    return f"{rate:.1f}/min, ETA {format_duration(eta or 0.0)}"
+
+
+def _line(s: StudySummary, width: int, timing: str = "") -> str:
     c = s.counts
     best = f"front {len(s.front):>4}" if s.front is not None else f"best {format_value(s.best_value):>8}"
     return (
         f"{s.dataset:<{width}}  {s.finished:>4}/{s.total:<4}  {best}  "
         f"pruned {c.get('pruned', 0):>3}  diverged {c.get('diverged', 0):>3}  failed {c.get('failed', 0):>3}  "
-        f"running {c.get('running', 0):>2}"
+        f"running {c.get('running', 0):>2}" + (f"  {timing}" if timing else "")
     )
 
 
@@ -60,7 +116,7 @@ def mlflow_line(status: MlflowStatus, sweep: str) -> str | None:
     if not left:
         return None if status.done else "MLflow: bringing the studies' parent runs up to date"
     eta = status.eta_seconds()
-    line = f"MLflow: {left} run{'s' if left != 1 else ''} to write" + (f", ~{eta:.0f} s" if eta else "")
+    line = f"MLflow: {left} run{'s' if left != 1 else ''} to write" + (f", ~{format_duration(eta)}" if eta else "")
     if status.finishing:
         line += f" (Ctrl-C leaves them to 'sweep sync {sweep}')"
     return line
@@ -100,6 +156,30 @@ class Waiting:
             self.stream.flush()
 
 
+@contextlib.contextmanager
+def file_progress(*, stream: TextIO | None = None, every: float = 5.0) -> Iterator[None]:
+    """While inside, a large CSV file that loads shows a line that moves, e.g. ``reading
+    'big.csv': 120000 rows, 35% of 73.2 MiB (4 s)`` (engine.reading says which files are large)."""
+    from engine import reading
+    from engine.limits import human_bytes
+
+    shown: dict[str, Waiting] = {}
+
+    def watch(path: str, rows: int, done: int, size: int) -> None:
+        text = f"reading {path!r}: {rows} rows, {100 * done // max(size, 1)}% of {human_bytes(size)}"
+        if path in shown:
+            shown[path].update(text)
+        else:
+            shown[path] = Waiting(text, stream=stream, every=every).__enter__()
+
+    try:
+        with reading(watch):
+            yield
+    finally:
+        for waiting in shown.values():
+            waiting.__exit__(None, None, None)
+
+
 class Progress:
     """What a run shows as it goes (it is the run's ``RunEvents``): live progress on stderr,
     redrawn in place on a terminal, a line now and then otherwise; warnings and notes as lines.
@@ -120,6 +200,9 @@ class Progress:
         self._last_text = ""
         self._summaries: list[StudySummary] = []
         self._mlflow: MlflowStatus | None = None
+        self.started = time.monotonic()
+        self._paces: dict[str, Pace] = {}
+        self._overall = Pace()
 
     def mlflow(self, status: MlflowStatus) -> None:
         """How far MLflow is behind: shown under the studies while it is behind."""
@@ -132,18 +215,39 @@ class Progress:
     def note(self, message: str) -> None:
         click.echo(message, err=True)
 
+    def lines(self, summaries: list[StudySummary], *, now: float) -> list[str]:
+        """The overall line (elapsed time, pace, ETA) and one line per study."""
+        width = max(len(s.dataset) for s in summaries)
+        busy = any(s.counts.get("running", 0) for s in summaries)
+        out = []
+        for s in summaries:
+            running = s.counts.get("running", 0)
+            pace = self._paces.setdefault(s.dataset, Pace())
+            pace.see(s.finished, bool(running), now)
+            out.append(_line(s, width, _timing(pace, s.finished, s.total, running, now, busy=busy)))
+        finished = sum(min(s.finished, s.total) for s in summaries)
+        total = sum(s.total for s in summaries)
+        running = sum(s.counts.get("running", 0) for s in summaries)
+        self._overall.see(finished, bool(running), now)
+        head = f"elapsed {format_duration(now - self.started)}, {finished}/{total} trials"
+        rate = self._overall.per_minute(finished, now)
+        if rate is not None and finished < total:
+            head += f", {rate:.1f}/min, ETA {format_duration(self._overall.eta(finished, total, now) or 0.0)}"
+        return [head, *out]
+
     def progress(self, summaries: list[StudySummary]) -> None:
         """The studies' lines (and MLflow's, while it is behind), redrawn."""
         if not summaries:
             return
         self._summaries = summaries
-        width = max(len(s.dataset) for s in summaries)
-        lines = [_line(s, width) for s in summaries]
+        lines = self.lines(summaries, now=time.monotonic())
         m = self._mlflow
         extra = mlflow_line(m, self.sweep) if m is not None else None
         if extra is not None:
             lines.append(extra)
         text = "\n".join(lines)
+        # Without a terminal, a line when something changed (the clock alone does not count).
+        key = repr([(s.dataset, s.finished, s.counts, s.best_value) for s in summaries]) + (extra or "")
         # Without a terminal, a line now and then; while the end waits for MLflow, more often.
         every = min(self.every, 2.0) if m is not None and m.finishing else self.every
         if self.tty:
@@ -151,11 +255,24 @@ class Progress:
                 self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
             self.stream.write(text + "\n")
             self._drawn = len(lines)
-        elif text != self._last_text and time.monotonic() - self._last >= every:
+        elif key != self._last_text and time.monotonic() - self._last >= every:
             self.stream.write(text + "\n")
             self._last = time.monotonic()
-            self._last_text = text
+            self._last_text = key
         self.stream.flush()
+
+
+def next_steps(sweep: str, storage: str | None) -> str:
+    """Where to look once a run has ended: the report and the status (MLflow's links follow)."""
+    from shlex import quote
+
+    where = f" --storage {quote(storage)}" if storage else ""
+    report, status = f"sweep report {quote(sweep)}{where}", f"sweep status {quote(sweep)}{where}"
+    width = max(len(report), len(status))
+    return (
+        f"Next: {report:<{width}}  # the report: reports/{sweep}/ (figures, test scores, trials.csv)\n"
+        f"      {status:<{width}}  # this table again"
+    )
 
 
 def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, ...]) -> str:
@@ -168,17 +285,21 @@ def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, 
             return _front_table(summaries, tuple(objective))
         objective = objective[0]
     width = max(7, *(len(s.dataset) for s in summaries))
+    # Classification: the best trial's validation accuracy beside its cost.
+    acc = objective != "val_accuracy" and any(s.best_accuracy is not None for s in summaries)
     head = (
-        f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  {'complete':>8}  {'pruned':>6}  "
-        f"{'diverged':>8}  {'failed':>6}  best parameters"
+        f"{'dataset':<{width}}  {'finished':>9}  {'best ' + objective:>16}  "
+        + (f"{'val accuracy':>12}  " if acc else "")
+        + f"{'complete':>8}  {'pruned':>6}  {'diverged':>8}  {'failed':>6}  best parameters"
     )
     rows = [head, "-" * len(head)]
     for s in summaries:
         c = s.counts
         rows.append(
             f"{s.dataset:<{width}}  {f'{s.finished}/{s.total}':>9}  {format_value(s.best_value):>16}  "
-            f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  {c.get('failed', 0):>6}  "
-            f"{_params(s.best_params)}"
+            + (f"{format_value(s.best_accuracy):>12}  " if acc else "")
+            + f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  "
+            f"{c.get('failed', 0):>6}  {_params(s.best_params)}"
         )
     return "\n".join(rows)
 

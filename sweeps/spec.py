@@ -7,11 +7,14 @@ allowed, e.g. ``demo.toml: 'search.activation' must be a list of ['linear', 'rel
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import math
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,17 +37,20 @@ from studies.sweep import (
     PluginSpec,
     Range,
     SearchSpace,
+    StackShape,
     Subsets,
     SweepConfig,
     WarmStart,
 )
-from sweeps.limits import JOBS_PER_CPU, check_fits, cpu_count, max_jobs
+from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
 
 if TYPE_CHECKING:
     from optuna.distributions import CategoricalChoiceType
 
-__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides"]
+    from engine import Dataset
+
+__all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides", "describe_dataset", "loading_once"]
 
 TOP_KEYS = (
     "batch",  # the old name of "stack": stored sweeps and old files keep working
@@ -60,6 +66,7 @@ TOP_KEYS = (
     "search",
     "seed",
     "stack",
+    "stack_shape",
     "train",
     "trials",
     "warm_start",
@@ -257,9 +264,44 @@ def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec
     return spec
 
 
+_reused: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reused_datasets", default=None)
+
+
+@contextlib.contextmanager
+def loading_once() -> Iterator[None]:
+    """While inside, a sweep validated twice (its file, then with the command line's overrides)
+    loads each dataset once: a large file is read once."""
+    token = _reused.set({})
+    try:
+        yield
+    finally:
+        _reused.reset(token)
+
+
+def _names(names: tuple[str, ...], most: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return f"[{shown}]" if len(names) <= most else f"[{shown}, ... {len(names) - most} more]"
+
+
+def describe_dataset(ds: Dataset) -> str:
+    """A dataset as the run will see it: rows, the feature columns, the label and the task."""
+    train, val, test = len(ds.y_train), len(ds.y_val), len(ds.y_test)
+    label = f"column {ds.label!r}" if ds.label else "the set's own"
+    if ds.task == "regression":
+        task = "regression"
+    else:
+        task = f"{ds.task} ({ds.n_classes} classes: {_names(ds.class_names, 5)[1:-1]})"
+    return (
+        f"dataset {ds.name!r}: {train + val + test} rows ({train} train, {val} validation, {test} test); "
+        f"{len(ds.raw_names)} feature column(s) {_names(ds.raw_names)}; label {label}; task {task}"
+    )
+
+
 def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef, ...], list]:
     if not isinstance(value, list) or not value:
         raise where.error(f"'datasets' must be a non-empty list of dataset names or paths, but got {value!r}.")
+    from sweeps.display import file_progress  # a line that moves while a large file loads
+
     refs, loaded, seen = [], [], {}
     for i, entry in enumerate(value):
         key = f"datasets[{i}]"
@@ -287,11 +329,20 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
                 f"{ref.name!r}."
             )
         seen[ref.name] = i
+        reused = _reused.get()
         try:
-            loaded.append(ref.load(seed=seed))
+            if reused is not None and (ref, seed) in reused:
+                ds = reused[ref, seed]
+            else:
+                with file_progress():
+                    ds = ref.load(seed=seed)
         except ValueError as exc:
             raise where.error(f"{key!r}: {exc}") from None
-        refs.append(dataclasses.replace(ref, signature=loaded[-1].signature))  # checked later without a reload
+        if reused is not None:
+            reused[ref, seed] = ds
+        loaded.append(ds)
+        # The signature: checked later without a reload.
+        refs.append(dataclasses.replace(ref, signature=ds.signature, described=describe_dataset(ds)))
     return tuple(refs), loaded
 
 
@@ -428,8 +479,11 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     objective = _objective(where, data.get("objective", "val_cost"))
     objectives = (objective,) if isinstance(objective, str) else objective
     space = _space(where, data)
-    sampler, pruner = _plugins(where, data, objectives, space, top["trials"])
-    refs = _checked_datasets(where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"])
+    sampler, pruner = _plugins(where, data, objectives, space, top["trials"], jobs=top["jobs"])
+    refs, loaded = _checked_datasets(
+        where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"]
+    )
+    shape = _stack_shape(where, data.get("stack_shape"), space, loaded)
     return SweepConfig(
         datasets=refs,
         space=space,
@@ -438,8 +492,35 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         pruner=pruner,
         warm_start=_warm_start(where, data.get("warm_start"), top["name"]),
         curve_points=_mlflow(where, data.get("mlflow")),
+        stack_shape=shape,
         **top,
     )
+
+
+def _stack_shape(where: _Where, value: object, space: SearchSpace, loaded: list) -> StackShape | None:
+    """``stack_shape = { widths = [8, 8], inputs = 7 }``: every stack's hidden widths and input
+    columns (as 'sweep best' writes them), at least what every network of the space needs."""
+    if value is None:
+        return None
+    example = "{ widths = [8, 8], inputs = 2 }"
+    if not isinstance(value, dict) or set(value) != {"widths", "inputs"}:
+        raise where.error(f"'stack_shape' must be a table {example}, but got {value!r}.")
+    widths = value["widths"]
+    if not isinstance(widths, list) or not widths:
+        raise where.error(f"'stack_shape.widths' must be a non-empty list of widths >= 1, but got {widths!r}.")
+    shape = StackShape(
+        widths=tuple(_int(where, f"stack_shape.widths[{i}]", w, 1) for i, w in enumerate(widths)),
+        inputs=_int(where, "stack_shape.inputs", value["inputs"], 1),
+    )
+    for ds in loaded:
+        inputs = space.input_width(ds.n_raw_features)
+        layers, width = space.stack_shape(max(inputs, shape.inputs))
+        if shape.inputs < inputs or len(shape.widths) < layers or min(shape.widths) < width:
+            raise where.error(
+                f"'stack_shape' = {shape.to_dict()} is too small for the networks of this sweep on dataset "
+                f"{ds.name!r}: they need {layers} layer(s) of at least {width} units and {inputs} inputs."
+            )
+    return shape
 
 
 def _top_level(where: _Where, data: dict) -> dict:
@@ -460,6 +541,9 @@ def _top_level(where: _Where, data: dict) -> dict:
     if "stack" in data and "batch" in data:
         raise where.error("'stack' and 'batch' are the same key ('batch' is its old name); keep 'stack'.")
     stack_key = "batch" if "batch" in data else "stack"
+    stack = _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1)
+    if not where.stored:
+        _check_stack(where, stack_key, stack)
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
@@ -469,9 +553,17 @@ def _top_level(where: _Where, data: dict) -> dict:
         "jobs": jobs,
         "seed": _int(where, "seed", data.get("seed", 0), 0),
         "report_every": _int(where, "report_every", data.get("report_every", 1), 1),
-        "stack": _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1),
+        "stack": stack,
         "divergence_factor": float(factor),
     }
+
+
+def _check_stack(where: _Where, key: str, stack: int) -> None:
+    if stack > MAX_STACK:
+        raise where.error(
+            f"'{key}' must be at most {MAX_STACK} (trials a worker trains at once, each a running trial "
+            f"in the storage; the gain stops at about 64), but got {stack}."
+        )
 
 
 def _space(where: _Where, data: dict) -> SearchSpace:
@@ -486,13 +578,41 @@ def _space(where: _Where, data: dict) -> SearchSpace:
     both = sorted(set(train) & set(search))
     if both:
         raise where.error(f"'{both[0]}' is both fixed in [train] and searched in [search]; keep one.")
-    fixed = {k: _setting_value(where, f"train.{k}", k, v) for k, v in sorted(train.items())}
+    fixed = {
+        k: _widths(where, train, search)
+        if k == "hidden_units" and isinstance(v, list)
+        else _setting_value(where, f"train.{k}", k, v)
+        for k, v in sorted(train.items())
+    }
     searched = {k: _searched(where, k, v) for k, v in sorted(search.items())}
     return SearchSpace(fixed=fixed, searched=searched)
 
 
+def _widths(where: _Where, train: dict, search: dict) -> list[int]:
+    """``train.hidden_units`` as a list: one width per hidden layer (the list sets the depth)."""
+    widths = train["hidden_units"]
+    if not widths:
+        raise where.error(
+            "'train.hidden_units' must list one width per hidden layer, but got []; for none set "
+            "'train.hidden_layers' = 0."
+        )
+    checked = [int(_number_value(where, f"train.hidden_units[{i}]", "hidden_units", w)) for i, w in enumerate(widths)]
+    if "hidden_layers" in search:
+        raise where.error(
+            "'train.hidden_units' lists one width per layer, so 'search.hidden_layers' can't search the depth; "
+            "give 'train.hidden_units' one width, or leave 'search.hidden_layers' out."
+        )
+    layers = train.get("hidden_layers", len(checked))
+    if layers != len(checked):
+        raise where.error(
+            f"'train.hidden_layers' = {layers!r}, but 'train.hidden_units' lists {len(checked)} width(s) "
+            f"{checked}; they must agree (or leave 'train.hidden_layers' out)."
+        )
+    return checked
+
+
 def _plugins(
-    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int
+    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int, *, jobs: int
 ) -> tuple[PluginSpec, PluginSpec]:
     """The sampler and the pruner, checked against the objectives (and a grid against ``trials``)."""
     sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
@@ -502,7 +622,8 @@ def _plugins(
         _check_multi(where, objectives, sampler, pruner)
     if sampler.name == "grid":
         try:
-            size = space.grid_size()
+            datasets = data.get("datasets")
+            size = check_grid(space, jobs=jobs, studies=len(datasets) if isinstance(datasets, list) else 1)
         except ValueError as exc:
             raise where.error(str(exc)) from None
         if trials > size:
@@ -514,9 +635,9 @@ def _plugins(
 
 def _checked_datasets(
     where: _Where, data: dict, space: SearchSpace, objectives: tuple[str, ...], *, seed: int, jobs: int, stack: int
-) -> tuple[DatasetRef, ...]:
+) -> tuple[tuple[DatasetRef, ...], list]:
     """The datasets, each loaded and checked against the features, the objectives and the
-    machine's memory."""
+    machine's memory (with the loaded datasets)."""
     refs, loaded = _datasets(where, data.get("datasets"), seed)
     _check_features_fit(where, space, refs, loaded)
     if "val_accuracy" in objectives:
@@ -530,7 +651,7 @@ def _checked_datasets(
         check_fits(space, loaded, jobs=jobs, stack=stack)
     except ValueError as exc:
         raise where.error(str(exc)) from None
-    return refs
+    return refs, loaded
 
 
 def apply_overrides(
@@ -548,4 +669,6 @@ def apply_overrides(
     for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("stack", stack)):
         if value is not None:
             data[key] = value
+    if stack is not None and stored:  # a stored sweep keeps its own stack, but a new one is checked now
+        _check_stack(_Where("command line"), "stack", stack)
     return spec_from_dict(data, origin="command line", stored=stored)

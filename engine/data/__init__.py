@@ -3,6 +3,7 @@ files (read without pickle), split and standardized by a seed, and their input f
 
 from engine.data.datasets import DATASETS, TASKS, Dataset, dataset_name, from_arrays, load_dataset, with_features
 from engine.data.features import FEATURES, MAX_PRODUCT_FEATURES, check_features
+from engine.data.files import reading
 
 __all__ = [
     "DATASETS",
@@ -14,5 +15,6 @@ __all__ = [
     "dataset_name",
     "from_arrays",
     "load_dataset",
+    "reading",
     "with_features",
 ]

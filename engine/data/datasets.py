@@ -75,6 +75,7 @@ class Dataset:
     raw_names: tuple[str, ...] = ()
     input_mean: np.ndarray | None = None
     input_scale: np.ndarray | None = None
+    label: str = ""  # a file's label column (a CSV's header name, an .npz's "y"); "" for a built-in set
 
     @property
     def n_features(self) -> int:
@@ -207,8 +208,10 @@ def load_dataset(name_or_path: str | Path, *, seed: int = 0, **options: Any) -> 
         name = key
     elif Path(key).suffix.lower() in FILE_SUFFIXES:
         _check_options(key, options, _FILE_OPTIONS)
-        X, y, features, classes, task = read_file(Path(key), **options)
+        X, y, features, classes, task, label = read_file(Path(key), **options)
         name = Path(key).stem
+        ds = from_arrays(X, y, name=name, task=task, feature_names=features, class_names=classes, seed=seed, **split)
+        return replace(ds, label=label)
     else:
         raise SweepsError(
             f"unknown dataset {key!r}: must be one of {sorted(DATASETS)} or a path to a .csv or .npz file."

@@ -21,7 +21,16 @@ from studies.execution.recovery import fail_orphans, recover
 from studies.execution.worker import HALT_AFTER, WorkerTask, halted
 from studies.search import open_source, warm_start
 from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact, storage_kind
-from studies.sweep import DATA_ATTR, StudySummary, SweepConfig, check_data, data_signatures, find_sweep, summarize
+from studies.sweep import (
+    DATA_ATTR,
+    StudySummary,
+    SweepConfig,
+    check_data,
+    check_same_sweep,
+    data_signatures,
+    find_sweep,
+    summarize,
+)
 from studies.tracking import MlflowStatus, MlflowWriter
 
 __all__ = [
@@ -55,15 +64,7 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
     different spec: only the keys in ``RESUMABLE`` (trials, jobs, stack, warm_start, mlflow) may change.
     """
     existing = {s.name: s for s in find_sweep(storage, config.name)}
-    identity = config.identity()
-    for s in existing.values():
-        stored = SweepConfig.identity_of(dict(s.config))
-        if stored != identity:
-            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-            raise SweepsError(
-                f"sweep {config.name!r} already exists in this storage with a different spec "
-                f"(key {diff[0]!r} differs); give the new sweep another 'name', or restore the file."
-            )
+    check_same_sweep(config, list(existing.values()))
     data = data_signatures(config)  # the same data as when the studies were created, or refuse
     check_data(storage, config, [(s.dataset, s.study_id) for s in existing.values()], data)
     studies = []
@@ -197,6 +198,8 @@ def run_sweep(
             f"Run the same command again to resume."
         ) from None
     finally:
+        with signals.quiet():
+            run.release_workers()  # whatever happened above: no worker outlives the run
         for sig, handler in old.items():
             signal.signal(sig, handler)
 
@@ -251,6 +254,7 @@ class _Run:
             else None
         )
         summaries = self.rounds()
+        self.release_workers()  # idle from here: their CPU goes to MLflow's last sync
         return self.finish(summaries)
 
     def open(self) -> None:
@@ -350,9 +354,17 @@ class _Run:
             )
         return RunResult(summaries, status)
 
+    def release_workers(self) -> None:
+        """Stop the loky workers for good (idempotent). Left to the interpreter's exit, an idle
+        worker can wait for a lock loky's manager thread holds while it joins that worker: the
+        process would hang at exit (seen after Ctrl-C once its output pipe had broken)."""
+        if self.pool and self.launch.backend == "loky":
+            stop_workers(self.pool[-1])
+        self.pool.clear()
+
     def stop_all(self) -> None:
         """Stop the workers and the writer (after a storage failure)."""
-        stop_workers(self.pool[-1] if self.pool and self.launch.backend == "loky" else None)
+        self.release_workers()
         if self.writer is not None:
             self.writer.stop()
 

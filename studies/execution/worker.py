@@ -55,11 +55,15 @@ __all__ = [
     "FLUSH_SECONDS",
     "REFRESH_SECONDS",
     "HALT_AFTER",
+    "ASK_AT_ONCE",
 ]
 
 Interrupted = signals.Interrupted
 # Other workers' trials are read again at most this often (pruning and sampling see them this late).
 REFRESH_SECONDS = 1.0
+# Trials created by one ask, however large the stack or the total: a stack fills in a few steps,
+# and a stop never waits for thousands of new trials (each withdrawal reads the study's trials).
+ASK_AT_ONCE = 64
 # Running trials' reports reach the storage at least this often (dashboards, other workers' pruners).
 FLUSH_SECONDS = 2.0
 # How often a worker looks for the launcher's stop request (workers that cannot be signalled: dask).
@@ -194,7 +198,7 @@ class _Worker:
         # How many to ask, from a view at most REFRESH_SECONDS old; the exact total is kept by
         # the withdrawal below, from a current view.
         finished, running, waiting = live_counts(study)
-        n = min(n, waiting + max(0, total - finished - len(running)))
+        n = min(n, ASK_AT_ONCE, waiting + max(0, total - finished - len(running)))
         if n <= 0:
             return []
         # The trials the asks will create, in one transaction (enqueued retries are taken first).

@@ -1,4 +1,5 @@
-"""A sweep's research report (HTML, Markdown with PNGs, CSVs) from the storage alone, and the
+"""A sweep's research report (HTML, Markdown with PNGs, CSVs) from the storage alone, several
+sweeps compared side by side, and the
 figures and numbers it is made of (the MLflow dashboard draws the same figures).
 """
 
@@ -10,16 +11,24 @@ from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
     from studies.reports import figures
-    from studies.reports.build import ReportFiles, build_report
+    from studies.reports.build import MODEL_FILE, ReportFiles, build_report
+    from studies.reports.compare import CompareFiles, SweptRef, build_comparison
     from studies.reports.data import divergence_boundary, gather, importances_of
+    from studies.reports.files import prepare_folder, write_atomic
 
 __all__ = [
+    "MODEL_FILE",
+    "CompareFiles",
     "ReportFiles",
+    "SweptRef",
+    "build_comparison",
     "build_report",
     "divergence_boundary",
     "figures",
     "gather",
     "importances_of",
+    "prepare_folder",
+    "write_atomic",
 ]
 
 __getattr__, __dir__ = lazy_face(__name__, __file__, __all__)

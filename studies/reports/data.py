@@ -20,6 +20,7 @@ from studies.sweep import (
     Direction,
     StudySummary,
     SweepStudy,
+    last_accuracy,
     outcome_of,
     pareto_front,
     require_sweep,
@@ -35,6 +36,7 @@ __all__ = [
     "trial_rows",
     "divergence_boundary",
     "importances_of",
+    "score_on_test",
 ]
 
 
@@ -169,6 +171,9 @@ def _test_score(r: Retrained) -> dict[str, float]:
     }
 
 
+score_on_test = _test_score  # the held-out test score of a retrained trial (empty if it diverged)
+
+
 def source_of(trial: FrozenTrial) -> str:
     """Where a warm-started trial's parameters came from (``sweep/dataset #trial``), or ''."""
     w = trial.user_attrs.get("warm_start")
@@ -211,6 +216,11 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
     # One value column ('value'), or one per objective and whether the trial is on the front.
     values = [f"value.{name}" for name in objectives] + ["pareto"] if multi else ["value"]
     warm = any(d.sources for d in report.datasets)
+    # Classification: each trial's last validation accuracy beside its value (unless it is the value).
+    acc = "val_accuracy" not in objectives and any(
+        last_accuracy(t) is not None for d in report.datasets for t in d.trials
+    )
+    accuracy = ["val_accuracy"] if acc else []
     rows = []
     for d in report.datasets:
         front = {t.number for t in d.front}
@@ -234,6 +244,7 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
                     "dataset": d.study.dataset,
                     "outcome": outcome,
                     **row,
+                    **({"val_accuracy": last_accuracy(t)} if acc else {}),
                     **{p: t.params.get(p) for p in params},
                     "divergence_epoch": div.get("epoch"),
                     "divergence_cause": div.get("cause"),
@@ -246,6 +257,7 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
         "dataset",
         "outcome",
         *values,
+        *accuracy,
         *params,
         "divergence_epoch",
         "divergence_cause",

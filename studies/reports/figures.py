@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial
 
 from studies.sweep import outcome_of
@@ -22,6 +25,8 @@ __all__ = [
     "decision_boundary",
     "boundary_grid",
     "pareto",
+    "parallel_coordinates",
+    "histories",
 ]
 
 LOG_PARAMS = ("learning_rate", "regularization_rate")
@@ -48,11 +53,14 @@ def _known(t: FrozenTrial, index: int) -> float:
     return v
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, *, tight: bool = True) -> bytes:
+    """``tight=False``: a figure whose margins are set by hand is drawn once (a layout engine or
+    a "tight" box draws it twice, which matters for thousands of lines)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     # A figure laid out by its layout engine needs no second, "tight" pass (it doubles the cost).
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if fig.get_layout_engine() is None else None)
+    tight = tight and fig.get_layout_engine() is None
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
@@ -101,12 +109,40 @@ def history(trials: list[FrozenTrial], direction: str, objective: str, *, index:
         best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
         ax.scatter(xs, ys, s=10, alpha=0.6, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
-        if direction == "minimize" and min(ys) > 0:
+        if direction == "minimize" and min(ys) > 0 and max(ys) / min(ys) > 10:  # within a decade: no tick
             _log(ax, "y")
         ax.legend(fontsize=8)
     ax.set_xlabel("trial number")
     ax.set_ylabel(objective)
     ax.set_title("Optimization history")
+    return _png(fig)
+
+
+def histories(series: list[tuple[str, list[tuple[int, float]]]], direction: str, objective: str) -> bytes:
+    """Several sweeps' optimization histories overlaid: each one's complete values (faint) and
+    best so far (a step line), by trial number; ``series``: (label, [(trial number, value)])."""
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    every = [v for _, points in series for _, v in points]
+    for k, (label, points) in enumerate(series):
+        if not points:
+            continue
+        xs = [n for n, _ in points]
+        ys = np.array([v for _, v in points])
+        best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
+        color, style = f"C{k % 10}", ("-", "--", ":", "-.")[k % 4]  # two sweeps alike stay apart
+        ax.scatter(xs, ys, s=8, alpha=0.25, color=color)
+        ax.step(xs, best, where="post", color=color, linestyle=style, linewidth=1.6, label=_label(label))
+    # A log axis only over more than a decade: within one it would have no tick to read.
+    if every and direction == "minimize" and min(every) > 0 and max(every) / min(every) > 10:
+        _log(ax, "y")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no complete trial yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(_label(objective))
+    ax.set_title("Optimization histories: best so far (line), each trial (dots)")
     return _png(fig)
 
 
@@ -263,3 +299,171 @@ def decision_boundary(model, dataset) -> bytes:
     inputs = "" if dataset.features == ("linear",) else f"\ninputs: {'+'.join(dataset.features)}"
     ax.set_title(f"Decision boundary of the best network{inputs}")
     return _png(fig)
+
+
+_GREY = "#9a9a9a"
+_TOP_SHARE = 0.10  # the best tenth of the complete trials is highlighted
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One vertical axis: how a value maps to [0, 1], and its ticks (position, label)."""
+
+    name: str
+    log: bool
+    low: float
+    high: float
+    choices: tuple[object, ...] = ()
+
+    def place(self, value: object) -> float:
+        if self.choices:
+            labels = [str(c) for c in self.choices]
+            if str(value) not in labels:
+                return math.nan
+            return labels.index(str(value)) / max(1, len(labels) - 1) if len(labels) > 1 else 0.5
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or (self.log and value <= 0):
+            return math.nan
+        lo, hi, v = (
+            (math.log10(self.low), math.log10(self.high), math.log10(value))
+            if self.log
+            else (
+                self.low,
+                self.high,
+                float(value),
+            )
+        )
+        return 0.5 if hi == lo else (v - lo) / (hi - lo)
+
+    def ticks(self) -> list[tuple[float, str]]:
+        if self.choices:
+            shown = self.choices if len(self.choices) <= 12 else self.choices[:: math.ceil(len(self.choices) / 12)]
+            return [(self.place(c), _label(str(c))) for c in shown]
+        if self.low == self.high:
+            return [(0.5, f"{self.low:.3g}")]
+        mid = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+        return [(self.place(v), f"{v:.3g}") for v in (self.low, mid, self.high)]
+
+
+def _param_axis(name: str, trials: list[FrozenTrial]) -> _Axis:
+    """A parameter's axis from its distribution (the searched range, log or not, or the choices)."""
+    dist = next((t.distributions[name] for t in trials if name in t.distributions), None)
+    if isinstance(dist, CategoricalDistribution):
+        return _Axis(name, False, 0.0, 0.0, tuple(dist.choices))
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        return _Axis(name, bool(dist.log), float(dist.low), float(dist.high))
+    seen = [t.params[name] for t in trials if name in t.params]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen) and seen:
+        return _Axis(name, False, float(min(seen)), float(max(seen)))
+    return _Axis(name, False, 0.0, 0.0, tuple(sorted({str(v) for v in seen})))
+
+
+def _lines(rows: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+    """Polylines over the axes (x = axis index), broken where a value is missing (a
+    conditional parameter a trial did not have); and the row each piece belongs to."""
+    segments, owners = [], []
+    xs = np.arange(rows.shape[1], dtype=float)
+    for i, row in enumerate(rows):
+        ok = np.isfinite(row)
+        if ok.all():
+            segments.append(np.column_stack([xs, row]))
+            owners.append(i)
+            continue
+        for j in range(rows.shape[1] - 1):
+            if ok[j] and ok[j + 1]:
+                segments.append(np.array([[xs[j], row[j]], [xs[j + 1], row[j + 1]]]))
+                owners.append(i)
+    return segments, owners
+
+
+def _placed(group: list[FrozenTrial], axes: list[_Axis], values: list[float | None]) -> np.ndarray:
+    """Each trial's position on each axis (the last: the objective's, ``values``), in [0, 1];
+    NaN where a trial has no value."""
+    out = np.full((len(group), len(axes)), np.nan)
+    for i, t in enumerate(group):
+        out[i, :-1] = [a.place(t.params[a.name]) if a.name in t.params else np.nan for a in axes[:-1]]
+        if values[i] is not None:
+            out[i, -1] = axes[-1].place(values[i])
+    # Lines that share a choice would draw over each other: a fixed spread (same picture every time).
+    spread = np.random.default_rng(0).uniform(-0.02, 0.02, out.shape)
+    return out + spread * np.array([bool(a.choices) for a in axes], dtype=float)
+
+
+def _draw_axes(ax, axes: list[_Axis]) -> None:  # noqa: ANN001
+    """The vertical axes, their ticks' labels, and their names below."""
+    for k, a in enumerate(axes):
+        ax.axvline(k, color="k", linewidth=0.8)
+        for y, text in a.ticks():
+            box = {"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 0.5}
+            ax.text(k + 0.03, y, text, fontsize=6.5, va="center", ha="left", bbox=box)
+    ax.set_xlim(-0.15, len(axes) - 0.6)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_yticks([])
+    names = [_label(a.name) + (" (log)" if a.log else "") for a in axes]
+    ax.set_xticks(range(len(axes)), names, fontsize=7, rotation=20, ha="right")
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+
+
+def parallel_coordinates(
+    trials: list[FrozenTrial], params: list[str], objective: str, direction: str, *, index: int = 0
+) -> bytes:
+    """One line per finished trial over the searched ``params`` and the objective (number
+    ``index``): log axes for log ranges, categorical axes labelled with their choices; the
+    pruned, diverged and failed trials in grey beneath (they have no value: their lines stop at
+    the last parameter), the complete ones coloured by value, the best tenth highlighted.
+
+    Readable at thousands of trials: one ``LineCollection`` per group, and transparency that
+    falls as the number of lines grows.
+    """
+    finished = [t for t in trials if outcome_of(t) in ("complete", "pruned", "diverged", "failed")]
+    done = [t for t in finished if _value(t, index) is not None]
+    values = np.array([_value(t, index) for t in done], dtype=float)
+    axes = [_param_axis(p, finished) for p in params]
+    if len(values):
+        lo, hi = float(values.min()), float(values.max())
+        log = lo > 0 and hi / lo > 100
+    else:
+        lo, hi, log = 0.0, 1.0, False
+    axes.append(_Axis(objective, log, lo, hi))
+    width = max(6.0, 1.3 * len(axes) + 1.5)
+    fig = Figure(figsize=(width, 4.2))
+    # Margins by hand: drawn once, not twice as a layout engine would (see _png).
+    fig.subplots_adjust(left=0.6 / width, right=1 - 0.2 / width, bottom=0.2, top=0.9)
+    ax = fig.add_subplot()
+
+    def rows(group: list[FrozenTrial], with_value: bool) -> np.ndarray:
+        return _placed(group, axes, [_value(t, index) if with_value else None for t in group])
+
+    alpha = float(np.clip(40.0 / max(1, len(finished)), 0.05, 0.6))
+    others = [t for t in finished if _value(t, index) is None]
+    if others:
+        ax.add_collection(LineCollection(_lines(rows(others, False))[0], colors=_GREY, alpha=alpha, linewidths=0.8))
+    order = np.argsort(values if direction == "minimize" else -values, kind="stable")
+    n_top = max(1, math.ceil(_TOP_SHARE * len(done))) if len(done) else 0
+    top = set(order[:n_top].tolist())
+    rest = [i for i in range(len(done)) if i not in top]
+    placed = rows(done, True)
+    if rest:
+        segments, owners = _lines(placed[rest])
+        rest_lines = LineCollection(segments, cmap="viridis_r" if direction == "minimize" else "viridis", alpha=alpha)
+        rest_lines.set_array(placed[rest][owners, -1] if owners else np.zeros(0))
+        rest_lines.set_clim(0.0, 1.0)
+        rest_lines.set_linewidth(0.8)
+        ax.add_collection(rest_lines)
+    if top:
+        ax.add_collection(
+            LineCollection(
+                _lines(placed[sorted(top)])[0],
+                colors="C3",
+                alpha=float(np.clip(15.0 / n_top, 0.15, 0.9)),
+                linewidths=1.6,
+            )
+        )
+    _draw_axes(ax, axes)
+    best = "lowest" if direction == "minimize" else "highest"
+    ax.set_title(
+        f"Parallel coordinates: {len(done)} complete trial(s), the {best} {n_top} in red; "
+        f"{len(others)} pruned, diverged or failed in grey",
+        fontsize=8,
+    )
+    return _png(fig, tight=False)

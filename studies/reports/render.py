@@ -41,6 +41,7 @@ class Image:
 @dataclass(frozen=True)
 class Code:
     text: str
+    lang: str = "toml"  # the Markdown fence's language
 
 
 Block = Heading | Text | Table | Image | Code
@@ -64,6 +65,7 @@ def to_html(title: str, blocks: list[Block]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
     ]
     for b in blocks:
         if isinstance(b, Heading):
@@ -83,12 +85,33 @@ def to_html(title: str, blocks: list[Block]) -> str:
     return "\n".join(out)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+# What Markdown would misread anywhere in a line (emphasis, code, links, entities, table cells,
+# strikethrough; an '_' inside a word, as in 'val_cost', is none of these); '<' becomes '&lt;', so
+# no raw HTML gets through; other punctuation stays as it is, so that the text reads as text.
+_MD_INLINE = re.compile(r"([\\`*\[\]&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# What it would misread at the start of a line only: a heading, a quote, a list item, a rule.
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")
 
 
-def md_escape(text: str) -> str:
-    """Markdown with every special character escaped, and no raw HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", " ")
+def _line_start(m: re.Match[str]) -> str:
+    if m.group(2):
+        return f"{m.group(1)}\\{m.group(2)}"
+    return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
+
+
+def md_escape(text: str, *, line_start: bool = True) -> str:
+    r"""A user's string as literal Markdown text, on one line: a backslash before each character
+    Markdown would misread, '<' as '&lt;', and nothing else (``line_start=False``: text that does
+    not start a line, a table's cell, where '1.' or '-' mean nothing).
+
+    >>> print(md_escape("val_cost 0.1 (best) <b>x</b> _a_"))
+    val_cost 0.1 (best) &lt;b>x&lt;/b> \_a\_
+    >>> print(md_escape("1. not a list"))
+    1\. not a list
+    """
+    one_line = " ".join(str(text).splitlines())
+    escaped = _MD_INLINE.sub(r"\\\1", one_line).replace("<", "&lt;")
+    return _MD_LINE_START.sub(_line_start, escaped) if line_start else escaped
 
 
 def to_markdown(title: str, blocks: list[Block], figures_dir: str) -> tuple[str, dict[str, bytes]]:
@@ -101,14 +124,14 @@ def to_markdown(title: str, blocks: list[Block], figures_dir: str) -> tuple[str,
             out += [md_escape(b.text), ""]
         elif isinstance(b, Code):
             fence = "````" if "```" in b.text else "```"
-            out += [fence + "toml", b.text.replace(fence, ""), fence, ""]
+            out += [fence + b.lang, b.text.replace(fence, ""), fence, ""]
         elif isinstance(b, Table):
-            out.append("| " + " | ".join(md_escape(h) for h in b.header) + " |")
+            out.append("| " + " | ".join(md_escape(h, line_start=False) for h in b.header) + " |")
             out.append("|" + "---|" * len(b.header))
-            out += ["| " + " | ".join(md_escape(_cell(c)) for c in r) + " |" for r in b.rows]
+            out += ["| " + " | ".join(md_escape(_cell(c), line_start=False) for c in r) + " |" for r in b.rows]
             out.append("")
         elif isinstance(b, Image):
             path = f"{figures_dir}/{b.name}"
             files[path] = b.png
-            out += [f"![{md_escape(b.alt)}]({path})", ""]
+            out += [f"![{md_escape(b.alt, line_start=False)}]({path})", ""]
     return "\n".join(out), files

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
+    from studies.sweep.best import BestConfig, best_config, train_settings
     from studies.sweep.config import (
         ALL,
         DEFAULT_CURVE_POINTS,
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
         RESUMABLE,
         DatasetRef,
         PluginSpec,
+        StackShape,
         SweepConfig,
         WarmStart,
     )
@@ -49,13 +51,18 @@ if TYPE_CHECKING:
         FrontTrial,
         StudySummary,
         SweepStudy,
+        check_same_sweep,
         find_sweep,
+        last_accuracy,
         require_sweep,
         summarize,
         summarize_study,
     )
 
 __all__ = [
+    "BestConfig",
+    "best_config",
+    "train_settings",
     "ALL",
     "CHOICE_SETTINGS",
     "CURVE_OBJECTIVES",
@@ -80,9 +87,11 @@ __all__ = [
     "StudySummary",
     "Subsets",
     "SweepConfig",
+    "check_same_sweep",
     "SweepStudy",
     "TrainArgs",
     "Trained",
+    "StackShape",
     "WarmStart",
     "best_epoch",
     "check_data",
@@ -93,6 +102,7 @@ __all__ = [
     "directions_of",
     "epochs_to_log",
     "find_sweep",
+    "last_accuracy",
     "measure",
     "outcome_of",
     "parameter_count",

@@ -16,6 +16,7 @@ __all__ = [
     "DatasetRef",
     "PluginSpec",
     "SweepConfig",
+    "StackShape",
     "WarmStart",
     "OBJECTIVES",
     "DEFAULT_STACK",
@@ -38,6 +39,8 @@ class DatasetRef:
     # The data's signature (engine.Dataset.signature) at the sweep's seed, when the sweep file's
     # validation loaded it: the studies check it without loading the data again.
     signature: dict[str, object] | None = field(default=None, compare=False, hash=False, repr=False)
+    # What the validation found, in words (rows, feature columns, label, task), for 'sweep run --check'.
+    described: str = field(default="", compare=False, hash=False, repr=False)
 
     def load(self, *, seed: int):
         from engine import load_dataset
@@ -89,6 +92,20 @@ class WarmStart:
 
 
 @dataclass(frozen=True)
+class StackShape:
+    """The shape of every stack the sweep's workers train (``stack_shape`` in the sweep file):
+    hidden widths per layer and input columns, at least what the search space needs. Unset, a
+    stack is as wide as the space's widest network; set, a trial of another sweep, trained in a
+    stack of this shape, is trained again bit for bit (``sweep best`` writes it)."""
+
+    widths: tuple[int, ...]
+    inputs: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"widths": list(self.widths), "inputs": self.inputs}
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """Everything a sweep needs; stored in each study so that any worker can rebuild it."""
 
@@ -106,6 +123,7 @@ class SweepConfig:
     stack: int = DEFAULT_STACK  # trials a worker keeps training at once as one stack (see studies.search.pool)
     warm_start: WarmStart | None = None
     curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.sweep.curves)
+    stack_shape: StackShape | None = None  # every stack's widths and inputs; None: the space's widest
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -154,6 +172,8 @@ class SweepConfig:
             del d["jobs"]
         if self.warm_start is not None:
             d["warm_start"] = self.warm_start.to_dict(redacted=redacted)
+        if self.stack_shape is not None:
+            d["stack_shape"] = self.stack_shape.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -204,6 +224,7 @@ class SweepConfig:
             stack=int(d.get("stack", d.get("batch", DEFAULT_STACK))),  # "batch": stored before its rename
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
+            stack_shape=_stack_shape(d.get("stack_shape")),
         )
 
     def identity(self) -> dict[str, object]:
@@ -224,3 +245,10 @@ def _curve_points(value: int | str) -> int | str:
 def _objective(value: str | list[str]) -> str | tuple[str, ...]:
     """A stored objective: a name, or a list of names (several objectives)."""
     return value if isinstance(value, str) else tuple(value)
+
+
+def _stack_shape(value: object) -> StackShape | None:
+    """A stored ``stack_shape``, or ``None``."""
+    if not isinstance(value, dict):
+        return None
+    return StackShape(widths=tuple(int(w) for w in value["widths"]), inputs=int(value["inputs"]))

@@ -2,7 +2,8 @@
 
 Every trainable setting has a name (the sweep file's key) and is either fixed or
 searched (a range or a list of choices). ``hidden_units`` is suggested once per
-layer (``hidden_units_1``, ``hidden_units_2``, ...) and ``regularization_rate``
+layer (``hidden_units_1``, ``hidden_units_2``, ...), or fixed as one width for every layer or
+a list of widths, one per layer (the list sets the depth too) and ``regularization_rate``
 only when ``regularization`` is not ``"none"``: conditional parameters appear
 only when they apply. ``features`` (the input feature families, see
 :mod:`engine.data.features`) is a list when fixed, and searched as :class:`Subsets`: one
@@ -80,6 +81,14 @@ class Range:
         n = int(math.floor((self.high - self.low) / self.step + 1e-9))
         return [self.low + i * self.step for i in range(n + 1)]
 
+    def count(self) -> int | None:
+        """How many values :meth:`grid` holds, counted without building them (``None``: continuous)."""
+        if self.integer:
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        if self.step is None:
+            return None
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"low": self.low, "high": self.high}
         if self.log:
@@ -100,6 +109,9 @@ class Choice:
 
     def grid(self) -> list[CategoricalChoiceType]:
         return list(self.choices)
+
+    def count(self) -> int:
+        return len(self.choices)
 
     def to_dict(self) -> list[object]:
         return list(self.choices)
@@ -128,6 +140,9 @@ class Subsets:
     def grid(self) -> list[bool]:
         """Each family parameter's values."""
         return [False, True]
+
+    def count(self) -> int:
+        return 2
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"subsets": list(self.families)}
@@ -186,9 +201,15 @@ class SearchSpace:
             return self.searched[name].suggest(trial, param or name)
         return self.fixed.get(name, SETTINGS[name])
 
-    def suggest(self, trial: optuna.trial.BaseTrial) -> TrainArgs:
+    def _hidden(self, trial: optuna.trial.BaseTrial) -> tuple[int, ...]:
+        fixed = self.fixed.get("hidden_units")
+        if isinstance(fixed, (list, tuple)):  # one width per layer, fixed (what 'sweep best' writes)
+            return tuple(int(w) for w in fixed)
         layers = int(self._value(trial, "hidden_layers"))
-        hidden = tuple(int(self._value(trial, "hidden_units", f"hidden_units_{i + 1}")) for i in range(layers))
+        return tuple(int(self._value(trial, "hidden_units", f"hidden_units_{i + 1}")) for i in range(layers))
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> TrainArgs:
+        hidden = self._hidden(trial)
         regularization = str(self._value(trial, "regularization"))
         rate = float(self._value(trial, "regularization_rate")) if regularization != "none" else 0.0
         optimizer = str(self._value(trial, "optimizer"))
@@ -213,6 +234,12 @@ class SearchSpace:
     def _bounds(self, name: str) -> tuple[int, int]:
         """The lowest and highest value an integer setting takes, fixed or searched."""
         s = self.searched.get(name)
+        widths = self.fixed.get("hidden_units")
+        if s is None and isinstance(widths, (list, tuple)):  # fixed widths, one per layer
+            if name == "hidden_layers":
+                return len(widths), len(widths)
+            if name == "hidden_units":
+                return min(widths, default=0), max(widths, default=0)
         if s is None:
             v = int(self.fixed.get(name, SETTINGS[name]))
             return v, v
@@ -281,7 +308,30 @@ class SearchSpace:
         return "+".join(self.families())
 
     def grid_size(self) -> int:
-        return math.prod(len(v) for v in self.grid().values()) if self.searched else 1
+        """The grid sampler's points, counted without building them (a range of 10**12 steps is
+        a number here, not a list); raises as :meth:`grid` does if a range is continuous."""
+        size = 1
+        for name, searched in sorted(self.searched.items()):
+            n = searched.count()
+            if n is None:
+                raise SweepsError(
+                    f"sampler 'grid' needs every [search] entry to be a list or a range with a 'step', "
+                    f"but 'search.{name}' is a continuous range."
+                )
+            if name == "hidden_units":
+                size *= n ** self.max_layers()
+            elif isinstance(searched, Subsets):
+                size *= n ** len(searched.params(name))
+            else:
+                size *= n
+        return size
+
+    def grid_params(self) -> int:
+        """How many parameters each grid point holds (one per grid dimension)."""
+        return sum(
+            self.max_layers() if name == "hidden_units" else len(s.params(name)) if isinstance(s, Subsets) else 1
+            for name, s in self.searched.items()
+        )
 
     def to_dict(self) -> dict[str, dict[str, object]]:
         return {

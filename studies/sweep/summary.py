@@ -21,7 +21,17 @@ from studies.sweep.objectives import Direction
 from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
-__all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
+__all__ = [
+    "FrontTrial",
+    "StudySummary",
+    "SweepStudy",
+    "check_same_sweep",
+    "find_sweep",
+    "last_accuracy",
+    "require_sweep",
+    "summarize",
+    "summarize_study",
+]
 
 T = TypeVar("T")
 
@@ -80,6 +90,7 @@ class StudySummary:
     objectives: tuple[str, ...] = ()
     directions: tuple[Direction, ...] = ()
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
+    best_accuracy: float | None = None  # classification: the best trial's last validation accuracy
 
     @property
     def finished(self) -> int:
@@ -110,6 +121,7 @@ class StudySummary:
                 "best_value": self.best_value,
                 "best_trial": self.best_trial,
                 "best_params": self.best_params,
+                **({} if self.best_accuracy is None else {"best_val_accuracy": self.best_accuracy}),
             }
         best = {}
         for name in self.objectives:
@@ -157,6 +169,20 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
         found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
     return sorted(found, key=lambda s: (s.index, s.dataset))
+
+
+def check_same_sweep(config: SweepConfig, found: list[SweepStudy]) -> None:
+    """Raise :class:`SweepsError` if the storage holds sweep ``config.name`` (its studies
+    ``found``) with another spec: only the keys in ``RESUMABLE`` may change."""
+    identity = config.identity()
+    for s in found:
+        stored = SweepConfig.identity_of(dict(s.config))
+        if stored != identity:
+            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+            raise SweepsError(
+                f"sweep {config.name!r} already exists in this storage with a different spec "
+                f"(key {diff[0]!r} differs); give the new sweep another 'name', or restore the file."
+            )
 
 
 def _attr(
@@ -224,7 +250,19 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         best_value=None if best is None else float(best_value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),
+        best_accuracy=None if best is None else last_accuracy(best),
     )
+
+
+def last_accuracy(trial: FrozenTrial) -> float | None:
+    """A classification trial's last validation accuracy, as its curves recorded it (``None``:
+    not classification, or no curve)."""
+    run = trial.user_attrs.get("run")
+    curve = run.get("curves", {}).get("val_accuracy") if isinstance(run, dict) else None
+    if not curve:
+        return None
+    value = float(curve[-1])
+    return value if math.isfinite(value) else None
 
 
 def summarize(storage: optuna.storages.BaseStorage, name: str) -> list[StudySummary]:

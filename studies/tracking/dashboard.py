@@ -135,7 +135,7 @@ def describe(
     else:
         when = f"drawn with all {figures} finished trials"
     lines += [
-        "**Figures**: the Artifacts tab, `figures/` (history, importances, divergence map"
+        "**Figures**: the Artifacts tab, `figures/` (history, importances, parallel coordinates, divergence map"
         + (", Pareto front" if summary.front is not None else "")
         + f"), {when}.",
         "",
@@ -157,6 +157,8 @@ def figure_names(trials: list[FrozenTrial], summary: StudySummary, *, importance
     names = ["history.png"]
     if importances:
         names.append("importances.png")
+    if any(t.params for t in trials):
+        names.append("parallel_coordinates.png")
     if any("learning_rate" in t.params for t in trials):
         names.append("divergence_map.png")
     if summary.front is not None:
@@ -180,6 +182,10 @@ def figure(name: str, study: SweepStudy, trials: list[FrozenTrial], summary: Stu
         # A quick look: 16 trees instead of the report's 64 (a quarter of the CPU; 'sweep report' has the full one).
         values = importances_of(study, trials, index, n_trees=DASHBOARD_TREES)[0]
         return fig.importances(values) if values else None
+    if name == "parallel_coordinates.png":
+        direction = study.directions[index] if study.directions else study.direction
+        params = sorted({p for t in trials for p in t.params})
+        return fig.parallel_coordinates(trials, params, objective, direction, index=index)
     if name == "divergence_map.png":
         return fig.divergence_map(trials, divergence_boundary(trials)[0])
     if name == "pareto_front.png":

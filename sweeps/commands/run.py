@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from studies.storage import DEFAULT_STORAGE, redact, storage_file, storage_kind
-from sweeps.display import Progress, mlflow_end, summary_table
+from sweeps.display import Progress, mlflow_end, next_steps, summary_table
 from sweeps.errors import UserError, user_errors
 from sweeps.options import launch_options, make_launch, storage_option, tracking_option
 
@@ -77,30 +77,18 @@ def run_command(
     """
     from studies.execution import SweepInterrupted, run_sweep
     from studies.search import open_source
-    from sweeps.spec import apply_overrides
+    from sweeps.spec import apply_overrides, loading_once
 
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
-    config, stored = _load(spec, storage or DEFAULT_STORAGE)
-    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, stored=stored)
+    with loading_once():  # the file, then its overrides: a large dataset file is read once
+        config, stored = _load(spec, storage or DEFAULT_STORAGE)
+        config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, stored=stored)
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     # A warm start's sweep must exist: one line if not, before anything is said or written.
     source = open_source(config, storage or DEFAULT_STORAGE) if config.warm_start is not None else None
     if check:
-        searched = ", ".join(sorted(config.space.searched)) or "nothing"
-        objective = (
-            f"objective {config.objective}"
-            if not config.multi
-            else f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)"
-        )
-        click.echo(
-            f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
-            f"{config.trials} trials each, searching {searched}; input features "
-            f"{config.space.describe_features()}; sampler {config.sampler.name}, "
-            f"pruner {config.pruner.name}, {objective}."
-        )
-        if source is not None:
-            click.echo(source.describe([d.name for d in config.datasets]) + ".")
+        _tell_check(config, storage or DEFAULT_STORAGE, source)
         return 0
     click.echo(
         f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, storage {where}", err=True
@@ -113,7 +101,54 @@ def run_command(
     except SweepInterrupted as exc:
         raise UserError(str(exc)) from None
     click.echo(summary_table(result.summaries, objective=config.objective))
+    click.echo(next_steps(config.name, where if storage else None))
     return mlflow_end(config.name, result.mlflow)
+
+
+def _tell_check(config: SweepConfig, storage: str, source: object) -> None:
+    """What ``--check`` says: the sweep, each dataset as the run will see it, and what the
+    storage holds of it (a spec the run would refuse fails here too)."""
+    searched = ", ".join(sorted(config.space.searched)) or "nothing"
+    objective = (
+        f"objective {config.objective}"
+        if not config.multi
+        else f"objectives {', '.join(config.objectives)} ({', '.join(config.directions)}: a Pareto front)"
+    )
+    state = _storage_state(config, storage)  # before 'valid': a spec the run refuses is refused here
+    click.echo(
+        f"sweep {config.name!r} is valid: datasets {[d.name for d in config.datasets]}, "
+        f"{config.trials} trials each, searching {searched}; input features "
+        f"{config.space.describe_features()}; sampler {config.sampler.name}, "
+        f"pruner {config.pruner.name}, {objective}."
+    )
+    for ref in config.datasets:
+        click.echo(f"  {ref.described}.")
+    click.echo(state)
+    if source is not None:
+        click.echo(source.describe([d.name for d in config.datasets]) + ".")  # type: ignore[attr-defined]
+
+
+def _storage_state(config: SweepConfig, storage: str) -> str:
+    """Whether the storage is new, holds this sweep (and how far it got), or holds another
+    spec under its name (raised, as the run would). Read only: nothing is created to answer."""
+    from studies.storage import open_storage
+    from studies.sweep import check_data, check_same_sweep, data_signatures, find_sweep, summarize
+
+    where = redact(storage)
+    path = storage_file(storage)
+    if path is not None and not os.path.isfile(path):
+        return f"storage {where}: new (no file yet); the run creates it and starts the sweep."
+    backend = open_storage(storage, heartbeat_interval=None, checked=storage_kind(storage) == "rdb")
+    found = find_sweep(backend, config.name)
+    if not found:
+        return f"storage {where}: holds no sweep {config.name!r}; the run starts it."
+    check_same_sweep(config, found)
+    check_data(backend, config, [(s.dataset, s.study_id) for s in found], data_signatures(config))
+    done = {s.dataset: s.finished for s in summarize(backend, config.name)}
+    counts = ", ".join(f"{ref.name} {done.get(ref.name, 0)}/{config.trials}" for ref in config.datasets)
+    left = all(done.get(ref.name, 0) >= config.trials for ref in config.datasets)
+    then = "nothing left to run" if left else "the run resumes it"
+    return f"storage {where}: holds sweep {config.name!r}, finished trials {counts}; {then}."
 
 
 def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:

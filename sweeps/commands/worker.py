@@ -63,7 +63,7 @@ def worker_command(
     from studies.execution import SweepInterrupted, run_sweep
     from studies.sweep import check_data, data_signatures
     from sweeps.limits import max_jobs
-    from sweeps.spec import apply_overrides, spec_from_dict
+    from sweeps.spec import apply_overrides, loading_once, spec_from_dict
 
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     name, storage, store, found = sweep.name, sweep.storage_url, sweep.storage, list(sweep.studies)
@@ -72,12 +72,13 @@ def worker_command(
     stored_jobs = stored.get("jobs")
     if isinstance(stored_jobs, int) and stored_jobs > max_jobs():
         del stored["jobs"]  # another host's count, more than this one runs: all cores here, or --jobs
-    config = apply_overrides(
-        spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True),
-        jobs=jobs,
-        stack=stack,
-        stored=True,
-    )
+    with loading_once():  # the stored spec, then its overrides: a large dataset file is read once
+        config = apply_overrides(
+            spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True),
+            jobs=jobs,
+            stack=stack,
+            stored=True,
+        )
     names = {s.name for s in found}
     missing = [config.study_name(ref) for ref in config.datasets if config.study_name(ref) not in names]
     if missing:

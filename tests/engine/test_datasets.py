@@ -218,3 +218,98 @@ def test_the_largest_values_allowed_take_every_feature_family_without_a_warning(
         warnings.simplefilter("error")
         wide = with_features(ds, ["linear", "squares", "products", "sines"])
     assert all(np.isfinite(part).all() for part in (wide.X_train, wide.X_val, wide.X_test))
+
+
+def _csv(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 12 cells or 40 bytes: every file below is read in many chunks, as a large one would be."""
+    import engine.data.files as files
+
+    monkeypatch.setattr(files, "_CHUNK_CELLS", 12)
+    monkeypatch.setattr(files, "_PLAIN_CHUNK_BYTES", 40)
+    return files
+
+
+def test_a_csv_read_in_chunks_is_the_file(tmp_path, small_chunks):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(101, 3)).round(6)
+    y = rng.integers(0, 3, 101)
+    path = _csv(tmp_path / "d.csv", ["a", "b", "c", "y"], [[*x, v] for x, v in zip(X, y)])
+    size = path.stat().st_size
+    plain, careful = small_chunks._read_plain(path, None, size), small_chunks._read_careful(path, None, size)
+    for X2, y2, header, label_col in (plain, careful):  # NumPy's parser and the csv module agree
+        np.testing.assert_array_equal(X2, X)
+        np.testing.assert_array_equal(y2, y.astype(float))
+        assert header == ["a", "b", "c", "y"] and label_col == 3
+    ds = load_dataset(str(path), label="b")
+    assert ds.label == "b" and ds.feature_names == ("a", "c", "y")
+
+
+_ROWS = [f"{i + 0.5},{i},{'xy'[i % 2]}" for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,y\n" + "\n".join(_ROWS) + "\n",  # string labels
+        'a,b,y\n"0.5",0,x\n' + "\n".join(_ROWS[1:]) + "\n",  # quotes
+        "a,b,y\n" + "\n   \n".join(_ROWS) + "\n",  # blank lines of spaces
+        "\ufeffa,b,y\n0.5 , 0,x\n\n" + "\n".join(_ROWS[1:]),  # a BOM, spaces, no final newline
+    ],
+)
+def test_csvs_beyond_plain_numbers_are_read_by_the_careful_reader(tmp_path, small_chunks, text):
+    path = tmp_path / "d.csv"
+    path.write_text(text, encoding="utf-8")
+    assert small_chunks._read_plain(path, None, path.stat().st_size) is None
+    ds = load_dataset(str(path))
+    assert ds.task == "binary" and ds.feature_names == ("a", "b") and ds.label == "y"
+    np.testing.assert_array_equal(np.sort(np.concatenate([r[:, 0] for r in ds.raw])), np.arange(20) + 0.5)
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_large_csv_reports_its_rows_as_it_loads(tmp_path, small_chunks, monkeypatch, quoted):
+    from engine import reading
+
+    monkeypatch.setattr(small_chunks, "PROGRESS_BYTES", 0)
+    q = '"' if quoted else ""  # quotes: the careful reader
+    path = _csv(tmp_path / "d.csv", ["a", "b", "y"], [[f"{q}{i}{q}", -i, i % 2] for i in range(60)])
+    seen = []
+    with reading(lambda p, rows, done, size: seen.append((rows, done, size))):
+        load_dataset(str(path))
+    rows = [r for r, _, _ in seen]
+    assert len(rows) > 5 and rows == sorted(set(rows)) and rows[-1] == 60
+    if quoted:
+        assert rows == list(range(4, 61, 4))  # 12 cells: 4 rows a chunk
+    assert all(0 < done <= size == path.stat().st_size for _, done, size in seen)
+    seen.clear()
+    load_dataset(str(path))  # outside reading(): nobody is told
+    assert seen == []
+
+
+def test_a_label_in_the_first_column_is_not_guessed_away(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2)).round(4)
+    path = _csv(tmp_path / "first.csv", ["y", "a", "b"], [[int(x[0] > 0), *x] for x in X])
+    with pytest.raises(ValueError, match=r"which column is the label\? Without 'label' it is the last, 'b', "):
+        load_dataset(str(path))
+    assert load_dataset(str(path), label="y").task == "binary"
+    assert load_dataset(str(path), label="b").task == "regression"
+    assert load_dataset(str(path), task="regression").task == "regression"
+    # A first column of row numbers is no label: the last column stays a regression target.
+    _csv(path, ["id", "a", "b"], [[i, *x] for i, x in enumerate(X)])
+    assert load_dataset(str(path)).task == "regression"
+
+
+def test_a_missing_file_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as info:
+        load_dataset("data/none.csv")
+    assert str(info.value) == (
+        f"dataset file 'data/none.csv' does not exist (looked for '{tmp_path}/data/none.csv', relative to the "
+        f"current folder '{tmp_path}')."
+    )

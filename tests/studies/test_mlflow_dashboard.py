@@ -188,7 +188,12 @@ def test_parents_hold_description_figures_and_the_best_tag_moves(tracked):
     assert "**Best val&#95;cost: 0.3** (trial 1" in note and "diverged 1" in note
     assert "lowest learning rate that diverged is 50" in note
     figures = sorted(a.path for a in client.list_artifacts(parents["circle"].info.run_id, "figures"))
-    assert figures == ["figures/divergence_map.png", "figures/history.png", "figures/importances.png"]
+    assert figures == [
+        "figures/divergence_map.png",
+        "figures/history.png",
+        "figures/importances.png",
+        "figures/parallel_coordinates.png",
+    ]
     assert _best(client, exp) == {"circle": "1", "xor": "1"}
     _tell(circle, 0.15, 0.1)  # a new best
     assert tracker.sync(view, final=True) == 1

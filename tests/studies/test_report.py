@@ -41,6 +41,8 @@ def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
     assert "attached to 2 MLflow parent run(s)" in r.output
     page = (finished_sweep / "out" / "report.html").read_text()
     assert "<script" not in page and "&lt;script&gt;" in page  # the CSV column name, escaped
+    assert "<h1>Sweep rep</h1>" in page
+    assert "parallel coordinates of circle" in page and "its val accuracy" in page
     assert not re.search(r'(src|href)="(?!data:image/png;base64,)', page)  # nothing external
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) >= 10
@@ -76,6 +78,8 @@ def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
         "duration_s",
     } <= set(rows[0])
     assert {r["dataset"] for r in rows} == {"circle", "mine"}
+    finished = [r for r in rows if r["outcome"] in ("complete", "pruned")]
+    assert finished and all(0.0 <= float(r["val_accuracy"]) <= 1.0 for r in finished)  # classification
     diverged = [r for r in rows if r["outcome"] == "diverged"]
     assert all(r["divergence_cause"] in ("nan", "inf", "exploding") and r["divergence_epoch"] for r in diverged)
     # Every epoch of every finished trial (MLflow's runs have them at chart resolution).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import optuna
 import pytest
 
@@ -162,3 +164,21 @@ def test_every_sampler_searches_features(name):
         assert args.features and set(args.features) <= {"linear", "squares", "products", "sines"}
         study.tell(trial, float(len(args.features)))
     assert len(study.trials) == 6
+
+
+def test_the_grid_is_counted_from_the_bounds_without_building_it():
+    small = _space(
+        hidden_layers=Range(1, 2, integer=True),
+        hidden_units=Range(2, 5, integer=True),
+        learning_rate=Range(0.1, 0.5, step=0.1),
+        features=Subsets(("linear", "squares")),
+        activation=Choice(("relu", "tanh", "sigmoid")),
+    )
+    grid = small.grid()
+    assert small.grid_size() == len(list(itertools.product(*grid.values())))
+    assert small.grid_params() == len(grid)
+    # 10**12 + 1 values: a list of them would take terabytes; the count is a number at once.
+    huge = _space(learning_rate=Range(0.0, 1.0, step=1e-12), hidden_units=Range(1, 10**6, integer=True))
+    assert huge.grid_size() == (10**12 + 1) * 10**6
+    with pytest.raises(ValueError, match="'search.learning_rate' is a continuous range"):
+        _space(learning_rate=Range(1e-3, 1.0, log=True)).grid_size()

@@ -155,6 +155,22 @@ def test_a_stop_signal_at_any_moment_of_sweep_run(tmp_path, moment, sig):
     _mlflow_equals_storage(tmp_path, url, "moment")
 
 
+def test_ctrl_c_stops_a_run_of_a_large_stack_and_huge_totals(tmp_path):
+    """The issue's case: --trials 1e20 --batch 100000 created 100,000 trials at once and
+    Ctrl-C took 93 s. The stack is at most 1024 and a worker asks 64 trials at a time."""
+    spec = _spec(tmp_path, "huge", trials=10**20, epochs=5000, batch=1024)
+    url = str(tmp_path / "sweeps.journal")
+    proc = _run([spec, "--no-mlflow"], tmp_path)
+    started = time.monotonic()
+    while time.monotonic() - started < HANG and proc.poll() is None and not _running(url):
+        time.sleep(0.5)  # until trials train
+    assert _running(url), proc.communicate(timeout=HANG) if proc.poll() is not None else "no trial started"
+    proc.send_signal(signal.SIGINT)
+    _stopped_cleanly(proc, url, signal.SIGINT)  # within HANG: a hang fails, a slow machine does not
+    created = {name: sum(c.values()) for name, c in _states(url).items()}
+    assert created and max(created.values()) <= 2 * 1024, created  # jobs x stack, never the total
+
+
 ACTIONS = st.lists(
     st.tuples(
         st.sampled_from(["sigint", "sigterm", "kill-launcher", "kill-worker"]), st.floats(min_value=0.0, max_value=5.0)

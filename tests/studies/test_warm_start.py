@@ -210,8 +210,8 @@ def test_warm_start_end_to_end_once_across_runs_and_cold_for_unmatched(in_tmp):
     r = CliRunner().invoke(cli, ["report", "full", "--out", "out", "--no-mlflow"])
     assert r.exit_code == 0, r.output
     md = (in_tmp / "out" / "report.md").read_text()
-    assert "trials from it per dataset: iris 3, wine 3, breast\\_cancer 0" in md
-    assert md.count("### Warm start") == 2 and "short/iris \\#" in md
+    assert "trials from it per dataset: iris 3, wine 3, breast_cancer 0" in md
+    assert md.count("### Warm start") == 2 and "short/iris #" in md
     with open(in_tmp / "out" / "trials.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     warm_rows = [r for r in rows if r["warm_start"]]

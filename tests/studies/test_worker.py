@@ -181,3 +181,24 @@ def test_tpe_learns_past_its_start_up_through_a_real_worker(tmp_path, handlers, 
     tpe = last_costs({"name": "tpe", "n_startup_trials": 8})
     rand = last_costs({"name": "random"})
     assert sorted(tpe)[7] < sorted(rand)[7] / 2, (tpe, rand)
+
+
+def test_a_large_stack_is_filled_a_few_trials_per_ask(sweep_file, tmp_path, monkeypatch, handlers):
+    config = dataclasses.replace(load_spec(str(sweep_file("fill", trials=9, jobs=1, epochs=2))), stack=1000)
+    storage = str(tmp_path / "sweeps.journal")
+    open_sweep(config, open_storage(storage))
+    monkeypatch.setattr(worker_module, "ASK_AT_ONCE", 4)
+    asked = []
+    real_ask = worker_module._Worker.ask
+
+    def ask(self, k, n):
+        trials = real_ask(self, k, n)
+        asked.append(len(trials))
+        return trials
+
+    monkeypatch.setattr(worker_module._Worker, "ask", ask)
+    result = work(WorkerTask(storage, config, 0))
+    assert sum(result.counts.values()) == 18 and max(asked) == 4  # 1000 free slots, 4 trials at a time
+    for name in ("fill/circle", "fill/xor"):
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+        assert len(study.trials) == 9  # none created beyond the total

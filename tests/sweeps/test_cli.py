@@ -31,6 +31,7 @@ def test_the_listed_short_help_is_each_commands_own():
         ["presets", "--show", "playground"],
         ["run", "--help"],
         ["status", "--help"],
+        ["compare", "--help"],
         ["ui", "--help"],
     ],
 )
