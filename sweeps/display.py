@@ -301,7 +301,21 @@ def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, 
             + f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  "
             f"{c.get('failed', 0):>6}  {_params(s.best_params)}"
         )
-    return "\n".join(rows)
+    return "\n".join(rows + _notes(summaries))
+
+
+def _notes(summaries: list[StudySummary]) -> list[str]:
+    """A line per study with repeated seeds (the best's std) or constraints (the infeasible count)."""
+    lines = []
+    for s in summaries:
+        said = []
+        if s.best_std:
+            said.append(f"best {format_value(s.best_value)} ± {format_value(s.best_std[0])} (std over its seeds)")
+        if s.infeasible is not None:
+            said.append(f"{s.infeasible} infeasible trial(s) kept apart; the best is the feasible best")
+        if said:
+            lines.append(f"{s.dataset}: {'; '.join(said)}")
+    return [""] + lines if lines else []
 
 
 def _front_table(summaries: list[StudySummary], objectives: tuple[str, ...]) -> str:

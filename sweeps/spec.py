@@ -25,14 +25,17 @@ from studies.search import MULTI_OBJECTIVE_SAMPLERS, check_plugin
 from studies.storage import redact, storage_kind
 from studies.sweep import (
     ALL,
+    CONSTRAINTS,
     CURVE_OBJECTIVES,
     DEFAULT_CURVE_POINTS,
     DEFAULT_STACK,
     INT_SETTINGS,
+    MAX_REPEATS,
     OBJECTIVES,
     REGULARIZATIONS,
     SETTINGS,
     Choice,
+    Constraint,
     DatasetRef,
     PluginSpec,
     Range,
@@ -54,6 +57,7 @@ __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides", "describ
 
 TOP_KEYS = (
     "batch",  # the old name of "stack": stored sweeps and old files keep working
+    "constraints",
     "datasets",
     "divergence_factor",
     "jobs",
@@ -61,6 +65,7 @@ TOP_KEYS = (
     "name",
     "objective",
     "pruner",
+    "repeats",
     "report_every",
     "sampler",
     "search",
@@ -480,10 +485,17 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     objectives = (objective,) if isinstance(objective, str) else objective
     space = _space(where, data)
     sampler, pruner = _plugins(where, data, objectives, space, top["trials"], jobs=top["jobs"])
+    repeats = _int(where, "repeats", data.get("repeats", 1), 1)
+    if repeats > MAX_REPEATS:
+        raise where.error(
+            f"'repeats' must be an integer from 1 to {MAX_REPEATS} (seeds per configuration), but got {repeats}."
+        )
+    constraints = _constraints(where, data.get("constraints"))
     refs, loaded = _checked_datasets(
-        where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"]
+        where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"] * repeats
     )
     shape = _stack_shape(where, data.get("stack_shape"), space, loaded)
+    _check_constraint_tasks(where, constraints, refs)
     return SweepConfig(
         datasets=refs,
         space=space,
@@ -493,6 +505,8 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         warm_start=_warm_start(where, data.get("warm_start"), top["name"]),
         curve_points=_mlflow(where, data.get("mlflow")),
         stack_shape=shape,
+        repeats=repeats,
+        constraints=constraints,
         **top,
     )
 
@@ -521,6 +535,51 @@ def _stack_shape(where: _Where, value: object, space: SearchSpace, loaded: list)
                 f"{ds.name!r}: they need {layers} layer(s) of at least {width} units and {inputs} inputs."
             )
     return shape
+
+
+def _constraints(where: _Where, value: object) -> tuple[Constraint, ...]:
+    """``[constraints]``: ``name = { min = .., max = .. }`` for names of :data:`CONSTRAINTS`."""
+    if value is None:
+        return ()
+    example = "[constraints] parameters = { max = 200 }"
+    if not isinstance(value, dict):
+        raise where.error(f"'constraints' must be a table such as {example}, but got {value!r}.")
+    out = []
+    for name, bounds in sorted(value.items()):
+        key = f"constraints.{name}"
+        if name not in CONSTRAINTS:
+            raise where.error(f"{key!r}: the constraint's name must be one of {sorted(CONSTRAINTS)}, but got {name!r}.")
+        if not isinstance(bounds, dict) or not bounds:
+            raise where.error(f"{key!r} must be a table {{ min = .., max = .. }} (one or both), but got {bounds!r}.")
+        for k in bounds:
+            if k not in ("max", "min"):
+                raise _unknown(where, k, ["max", "min"], prefix=f"{key}.")
+        for k, v in bounds.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise where.error(f"'{key}.{k}' must be a finite number, but got {v!r}.")
+        low, high = bounds.get("min"), bounds.get("max")
+        if low is not None and high is not None and low > high:
+            raise where.error(f"{key!r}: `min <= max` must hold, but got (min={low!r}, max={high!r}).")
+        out.append(
+            Constraint(name, low=None if low is None else float(low), high=None if high is None else float(high))
+        )
+    return tuple(out)
+
+
+def _check_constraint_tasks(where: _Where, constraints: tuple[Constraint, ...], refs: tuple[DatasetRef, ...]) -> None:
+    """``val_accuracy`` bounds classification sets only, ``val_r2`` regression sets only."""
+    for c in constraints:
+        if c.name not in ("val_accuracy", "val_r2"):
+            continue
+        wanted = "regression" if c.name == "val_r2" else None
+        for ref in refs:
+            task = (ref.signature or {}).get("task")
+            if task is not None and (task == "regression") != (wanted == "regression"):
+                kind = "classification" if wanted is None else "regression"
+                raise where.error(
+                    f"'constraints.{c.name}' needs {kind} datasets, but {ref.name!r} is a {task} set; "
+                    f"bound 'val_cost' instead."
+                )
 
 
 def _top_level(where: _Where, data: dict) -> dict:

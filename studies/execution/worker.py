@@ -420,7 +420,7 @@ def work(task: WorkerTask) -> WorkerResult:
             else:
                 beat = contextlib.nullcontext()
             with beat:
-                if task.config.stack > 1:
+                if task.config.stack > 1 or task.config.repeats > 1:  # repeats: a trial's seeds share a stack
                     worker.run_pooled()
                 else:
                     worker.run_single()

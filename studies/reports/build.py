@@ -16,7 +16,7 @@ from studies.reports import figures
 from studies.reports.data import DatasetReport, SweepReport, gather, trial_rows
 from studies.reports.files import prepare_folder, write_atomic
 from studies.reports.render import Code, Heading, Image, Table, Text, to_html, to_markdown
-from studies.sweep import FINISHED, curve_rows, outcome_of
+from studies.sweep import FINISHED, curve_rows, feasible, outcome_of
 
 __all__ = ["MODEL_FILE", "ReportFiles", "build_report"]
 
@@ -100,6 +100,7 @@ def _dataset_blocks(i: int, d: DatasetReport) -> list:
     blocks += _best_blocks(i, d)
     blocks += _figure_blocks(i, d)
     blocks += _divergence_blocks(i, d)
+    blocks += _infeasible_blocks(d)
     if d.sources:
         blocks += _warm_blocks(d)
     r = d.retrained
@@ -126,7 +127,18 @@ def _best_blocks(i: int, d: DatasetReport) -> list:
     objective = d.objectives[d.primary]
     run = d.best.user_attrs.get("run", {})
     which = f"Best trial by {objective}" if d.summary.front is not None else "Best trial"
-    blocks: list = [Heading(3, f"{which}: {run.get('label', d.best.number)} ({objective} {_fmt(d.value(d.best))})")]
+    if d.summary.infeasible is not None:
+        which = f"{which} among the feasible"
+    rep = d.best.user_attrs.get("repeats") or {}
+    spread = ""
+    if rep.get("std"):
+        spread = f" ± {_fmt(float(rep['std'][d.primary]))}, mean ± std over {len(rep['seeds'])} seeds"
+    blocks: list = [
+        Heading(3, f"{which}: {run.get('label', d.best.number)} ({objective} {_fmt(d.value(d.best))}{spread})")
+    ]
+    if rep.get("values"):
+        per_seed = ", ".join(f"seed {s}: {_fmt(float(v[d.primary]))}" for s, v in zip(rep["seeds"], rep["values"]))
+        blocks.append(Text(f"Each seed's {objective}: {per_seed}. The curves below: the mean, and each seed thin."))
     if d.best.number in d.sources:
         blocks.append(Text(f"Its configuration came from the warm start: {d.sources[d.best.number]}."))
     blocks.append(Table(["hyperparameter", "value"], [[k, v] for k, v in d.best.params.items()]))
@@ -142,8 +154,9 @@ def _best_blocks(i: int, d: DatasetReport) -> list:
         blocks.append(
             Text(
                 f"Held-out test score of the best configuration, retrained from scratch with its "
-                f"recorded seed (the test split's only use): {extra}. This network is kept as "
-                f"{MODEL_FILE.format(dataset=d.summary.dataset)} beside the report (sweep predict uses it)."
+                f"recorded {'seeds (their mean and std)' if rep else 'seed'} (the test split's only use): {extra}. "
+                f"This network is kept as {MODEL_FILE.format(dataset=d.summary.dataset)} beside the report "
+                "(sweep predict uses it)."
             )
         )
     return blocks
@@ -186,7 +199,7 @@ def _figure_blocks(i: int, d: DatasetReport) -> list:
             )
         )
     sign = -1 if direction == "maximize" else 1
-    valued = [(v, t) for t in d.trials if (v := d.value(t)) is not None]
+    valued = [(v, t) for t in d.trials if (v := d.value(t)) is not None and feasible(t)]
     top = [t for _, t in sorted(valued, key=lambda vt: (sign * vt[0], vt[1].number))][:3]
     if top:
         blocks.append(
@@ -196,6 +209,35 @@ def _figure_blocks(i: int, d: DatasetReport) -> list:
                 f"cost curves of the top trials of {s.dataset}",
             )
         )
+    return blocks
+
+
+_INFEASIBLE_ROWS = 20  # rows of the infeasible trials' table
+
+
+def _infeasible_blocks(d: DatasetReport) -> list:
+    """With constraints: the infeasible trials, apart (the best and the front are the feasible
+    trials'), each with the bounds it broke."""
+    if d.summary.infeasible is None:
+        return []
+    bad = [t for t in d.trials if t.user_attrs.get("feasible") is False and outcome_of(t) in FINISHED]
+    bounds = ", ".join(f"{c.name} {c.to_dict()}" for c in d.study.sweep.constraints)
+    blocks: list = [
+        Heading(3, f"Constraints: {len(bad)} infeasible trial(s)"),
+        Text(f"The sweep's bounds: {bounds}. The best trial and the front above are the feasible trials'."),
+    ]
+    if bad:
+        rows = [
+            [
+                t.user_attrs.get("run", {}).get("label", f"t{t.number}"),
+                outcome_of(t),
+                ", ".join(f"{k} by {_fmt(v)}" for k, v in t.user_attrs.get("constraints", {}).items() if v > 0),
+            ]
+            for t in bad[:_INFEASIBLE_ROWS]
+        ]
+        blocks.append(Table(["trial", "outcome", "broken bounds"], rows))
+        if len(bad) > len(rows):
+            blocks.append(Text(f"The first {len(rows)} of {len(bad)} (trials.csv has all, column 'feasible')."))
     return blocks
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from studies.search import Retrained, recorded_data, retrain
+from studies.search import Retrained, recorded_data, retrain_seeds
 from studies.sweep import (
     CURVE_OBJECTIVES,
     Direction,
@@ -174,6 +174,17 @@ def _test_score(r: Retrained) -> dict[str, float]:
 score_on_test = _test_score  # the held-out test score of a retrained trial (empty if it diverged)
 
 
+def _mean_score(scores: list[dict[str, float]]) -> dict[str, float]:
+    """One seed's test score, or the seeds' mean with each score's std (``<name>_std``)."""
+    if len(scores) == 1 or not all(scores):
+        return scores[0]
+    out: dict[str, float] = {}
+    for key in scores[0]:
+        values = np.array([s[key] for s in scores])
+        out[key], out[f"{key}_std"] = float(values.mean()), float(values.std())
+    return out
+
+
 def source_of(trial: FrozenTrial) -> str:
     """Where a warm-started trial's parameters came from (``sweep/dataset #trial``), or ''."""
     w = trial.user_attrs.get("warm_start")
@@ -199,8 +210,9 @@ def gather(storage: optuna.storages.BaseStorage, name: str) -> SweepReport:
         best = next((t for t in trials if t.number == number), None)
         dr = DatasetReport(study=study, summary=summary, trials=trials, best=best, front=front, primary=primary)
         if best is not None and "run" in best.user_attrs:
-            dr.retrained = retrain(study, best, dataset=recorded_data(storage, study, best))
-            dr.test_score = _test_score(dr.retrained)
+            seeds = retrain_seeds(study, best, dataset=recorded_data(storage, study, best))
+            dr.retrained = seeds[0]
+            dr.test_score = _mean_score([_test_score(r) for r in seeds])
         dr.sources = {t.number: source_of(t) for t in trials if source_of(t)}
         dr.importances, dr.importance_note = importances_of(study, trials, primary)
         dr.stable_lr, dr.lowest_diverged_lr = divergence_boundary(trials)
@@ -221,6 +233,8 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
         last_accuracy(t) is not None for d in report.datasets for t in d.trials
     )
     accuracy = ["val_accuracy"] if acc else []
+    constrained = any(d.summary.infeasible is not None for d in report.datasets)
+    repeated = any("repeats" in t.user_attrs for d in report.datasets for t in d.trials)
     rows = []
     for d in report.datasets:
         front = {t.number for t in d.front}
@@ -250,6 +264,8 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
                     "divergence_cause": div.get("cause"),
                     "duration_s": None if duration is None else round(duration, 4),
                     **({"warm_start": d.sources.get(t.number, "")} if warm else {}),
+                    **({"feasible": t.user_attrs.get("feasible")} if constrained else {}),
+                    **({"value_std": _first_std(t)} if repeated else {}),
                 }
             )
     header = [
@@ -263,5 +279,13 @@ def trial_rows(report: SweepReport) -> tuple[list[str], list[dict[str, object]]]
         "divergence_cause",
         "duration_s",
         *(["warm_start"] if warm else []),
+        *(["feasible"] if constrained else []),
+        *(["value_std"] if repeated else []),
     ]
     return header, rows
+
+
+def _first_std(trial: FrozenTrial) -> float | None:
+    """The std over a trial's seeds of its (first) objective, when it has repeats and values."""
+    std = (trial.user_attrs.get("repeats") or {}).get("std")
+    return float(std[0]) if std else None

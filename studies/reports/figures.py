@@ -72,7 +72,8 @@ def _log(ax, which: str) -> None:  # noqa: ANN001
 
 
 def curves(trials: list[FrozenTrial], title: str) -> bytes:
-    """Train (dashed) and validation (solid) cost per epoch of each trial."""
+    """Train (dashed) and validation (solid) cost per epoch of each trial; a trial with repeated
+    seeds shows its seeds' mean, and each seed's validation cost as a thin line."""
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for i, t in enumerate(trials):
@@ -80,10 +81,15 @@ def curves(trials: list[FrozenTrial], title: str) -> bytes:
         c = run.get("curves", {})
         color = f"C{i % 10}"
         label = _label(run.get("label", f"t{t.number}"))
+        seeds = (t.user_attrs.get("repeats") or {}).get("curves") or []
         if c.get("val_cost"):
             epochs = np.arange(1, len(c["val_cost"]) + 1)
-            ax.plot(epochs, c["val_cost"], color=color, label=f"{label} (validation)")
+            mean = f", mean of {len(seeds)} seeds" if seeds else ""
+            ax.plot(epochs, c["val_cost"], color=color, label=f"{label} (validation{mean})")
             ax.plot(epochs, c["train_cost"], color=color, linestyle="--", alpha=0.7)
+        for sc in seeds:  # the spread over the seeds: one thin line each
+            if sc.get("val_cost"):
+                ax.plot(np.arange(1, len(sc["val_cost"]) + 1), sc["val_cost"], color=color, lw=0.6, alpha=0.35)
         div = t.user_attrs.get("divergence")
         if div:
             ax.axvline(div["epoch"], color=color, linestyle=":", alpha=0.8)

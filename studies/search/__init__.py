@@ -12,7 +12,15 @@ from engine._lazy import lazy_face
 if TYPE_CHECKING:
     from studies.search.pool import Finished, Pool
     from studies.search.quota import is_surplus, live_counts, needs_work, scouting
-    from studies.search.reproduce import Retrained, find_trial, first_difference, recorded_data, retrain
+    from studies.search.reproduce import (
+        Retrained,
+        find_trial,
+        first_difference,
+        recorded_data,
+        retrain,
+        retrain_seeds,
+        seed_difference,
+    )
     from studies.search.samplers import (
         MULTI_OBJECTIVE_SAMPLERS,
         PRUNERS,
@@ -47,6 +55,8 @@ __all__ = [
     "record",
     "recorded_data",
     "retrain",
+    "retrain_seeds",
+    "seed_difference",
     "run_trial",
     "scouting",
     "tell",

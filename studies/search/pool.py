@@ -33,7 +33,7 @@ import optuna
 from engine import Dataset, Member, Stack, with_features
 from studies.search.samplers import batch_of
 from studies.search.trial import Reporter, TrialResult, record
-from studies.sweep import SweepConfig, TrainArgs
+from studies.sweep import SweepConfig, TrainArgs, mean_history, repeat_seeds
 
 __all__ = ["Pool", "Finished"]
 
@@ -46,6 +46,7 @@ class _Entry:
     reporter: Reporter
     inputs: int  # its own network's inputs and outputs (without the stack's padding)
     outputs: int
+    handles: list[int] = field(default_factory=list)  # its members: one per seed (``repeats``)
     seconds: float = 0.0  # its share of the stack's time
 
 
@@ -74,12 +75,16 @@ class Pool:
     inputs: dict[tuple[int, tuple[str, ...]], tuple[Dataset, Dataset]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._distinct())
+
+    def _distinct(self) -> list[_Entry]:
+        """Each trial's entry once (a trial with repeated seeds has one per member)."""
+        return list({id(e): e for e in self.entries.values()}.values())
 
     @property
     def trials(self) -> list[tuple[int, optuna.Trial]]:
         """Every trial in the pool, with its study's index."""
-        return [(e.study, e.trial) for e in self.entries.values()]
+        return [(e.study, e.trial) for e in self._distinct()]
 
     def add(
         self, study: int, sampler: optuna.samplers.BaseSampler, dataset: Dataset, trials: list[optuna.Trial]
@@ -105,13 +110,13 @@ class Pool:
                     nesterov=a.nesterov,
                     divergence_factor=self.config.divergence_factor,
                 )
-            handle = stack.add(
-                Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed, activation=a.activation),
-                dataset=ds,
-            )
-            self.entries[(key, handle)] = _Entry(
+            entry = _Entry(
                 study, trial, a, Reporter(trial, self.config, a.epochs), inputs=ds.n_features, outputs=ds.n_outputs
             )
+            for seed in repeat_seeds(self.config.seed, self.config.repeats):  # K seeds of one configuration
+                member = Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=seed, activation=a.activation)
+                entry.handles.append(stack.add(member, dataset=ds))
+                self.entries[(key, entry.handles[-1])] = entry
 
     def _inputs(self, dataset: Dataset, features: tuple[str, ...]) -> Dataset:
         """The dataset with the inputs of ``features``, made once (a stack knows its datasets by identity)."""
@@ -127,33 +132,51 @@ class Pool:
             t0 = time.perf_counter()
             trained = stack.step_epoch()
             share = (time.perf_counter() - t0) / max(1, len(trained))
+            stepped = {id(e): e for e in (self.entries[(key, h)] for h in trained)}  # each trial once
             for handle in trained:
-                entry = self.entries[(key, handle)]
-                entry.seconds += share
-                history = stack.history(handle)
-                ended = history.divergence is not None or stack.epoch_of(handle) >= entry.args.epochs
-                if history.divergence is None and not entry.reporter(stack.epoch_of(handle), history):
-                    stack.remove(handle)
-                    history.stopped_early = True
-                    ended = True
-                if ended:
-                    result = record(
-                        entry.trial,
-                        entry.args,
-                        history,
-                        self.config,
-                        pruned=entry.reporter.pruned,
-                        train_seconds=entry.seconds,
-                        report_seconds=entry.reporter.seconds,
-                        inputs=entry.inputs,
-                        outputs=entry.outputs,
-                        stack={"widths": stack.widths, "inputs": stack.n_inputs},
-                    )
-                    del self.entries[(key, handle)]
-                    done.append(Finished(entry.study, entry.trial, result))
+                self.entries[(key, handle)].seconds += share
+            for entry in stepped.values():
+                finished = self._after_epoch(key, stack, entry)
+                if finished is not None:
+                    done.append(finished)
             if not any(k == key for k, _ in self.entries):
                 del self.stacks[key]
         return done
+
+    def _after_epoch(self, key: tuple, stack: Stack, entry: _Entry) -> Finished | None:
+        """Report a trial's epoch (its seeds' mean with ``repeats``), and record it if it ended."""
+        seeds = [stack.history(h) for h in entry.handles]
+        history = seeds[0] if len(seeds) == 1 else mean_history(seeds, last=True)  # the whole mean once it ends
+        epoch = stack.epoch_of(entry.handles[0])
+        ended = history.divergence is not None or epoch >= entry.args.epochs
+        if history.divergence is None and not entry.reporter(epoch, history):
+            history.stopped_early = True
+            for h, seed in zip(entry.handles, seeds):
+                stack.remove(h)
+                seed.stopped_early = True
+            ended = True
+        if not ended:
+            return None
+        if len(seeds) > 1:
+            history = mean_history(seeds)
+        for h in entry.handles:  # a seed diverged: its mates leave with it
+            stack.remove(h)
+        result = record(
+            entry.trial,
+            entry.args,
+            history,
+            self.config,
+            pruned=entry.reporter.pruned,
+            train_seconds=entry.seconds,
+            report_seconds=entry.reporter.seconds,
+            inputs=entry.inputs,
+            outputs=entry.outputs,
+            stack={"widths": stack.widths, "inputs": stack.n_inputs},
+            seeds=seeds if len(seeds) > 1 else None,
+        )
+        for h in entry.handles:
+            del self.entries[(key, h)]
+        return Finished(entry.study, entry.trial, result)
 
     def abandon(self) -> list[tuple[int, optuna.Trial]]:
         """Stop every trial in the pool (after an error); returns them (with their study's

@@ -12,7 +12,15 @@ from engine import MLP, Dataset, History, Member, train, train_stacked, with_fea
 from studies.errors import ParameterError
 from studies.sweep import SweepStudy, require_sweep
 
-__all__ = ["Retrained", "retrain", "find_trial", "first_difference", "recorded_data"]
+__all__ = [
+    "Retrained",
+    "retrain",
+    "retrain_seeds",
+    "seed_difference",
+    "find_trial",
+    "first_difference",
+    "recorded_data",
+]
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,59 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
                 divergence_factor=config.divergence_factor,
             )
     return Retrained(model=model, dataset=ds, history=history, epochs=epochs)
+
+
+def retrain_seeds(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = None) -> list[Retrained]:
+    """A trial with repeated seeds (``repeats``) trained again: every seed at once, as members of
+    one stack of its recorded widths (a member's sums do not depend on its stack-mates), in the
+    order of its recorded seeds. A trial without repeats: :func:`retrain` alone."""
+    from threadpoolctl import threadpool_limits
+
+    rep = trial.user_attrs.get("repeats")
+    if not isinstance(rep, dict):
+        return [retrain(study, trial, dataset=dataset)]
+    config = study.sweep
+    ref = next(r for r in config.datasets if r.name == study.dataset)
+    run = trial.user_attrs["run"]
+    args = config.space.from_params(dict(trial.params))
+    ds = with_features(dataset if dataset is not None else ref.load(seed=config.seed), args.features)
+    # The seeds train in step and leave together (when one diverges, at that epoch): as long as the longest.
+    div = trial.user_attrs.get("divergence") or {}
+    epochs = max([1, *(len(c.get("train_cost", [])) for c in rep["curves"]), int(div.get("epoch", 0))])
+    members = [
+        Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=int(seed), activation=args.activation)
+        for seed in rep["seeds"]
+    ]
+    with threadpool_limits(1):
+        out = train_stacked(
+            members,
+            ds,
+            epochs=epochs,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            momentum=args.momentum,
+            nesterov=args.nesterov,
+            divergence_factor=config.divergence_factor,
+            widths=run["stack"]["widths"],
+            inputs=run["stack"].get("inputs"),
+        )
+    return [Retrained(model=m, dataset=ds, history=h, epochs=epochs) for m, h in out]
+
+
+def seed_difference(trial: FrozenTrial, seed: int, history: History) -> tuple[int, str, float, float] | None:
+    """:func:`first_difference` for the ``seed``-th seed of a trial with repeats (its own curves;
+    a diverged seed's divergence is the trial's, compared by :func:`first_difference`)."""
+    curves = trial.user_attrs["repeats"]["curves"][seed]
+    now: dict[str, Any] = history.to_dict()
+    for metric in ("train_cost", "val_cost", "val_accuracy", "val_r2"):
+        old, new = curves.get(metric, []), now.get(metric, [])
+        for epoch, (a, b) in enumerate(zip(old, new), start=1):
+            if a != b:
+                return epoch, metric, a, b
+        if len(old) != len(new):
+            epoch = min(len(old), len(new)) + 1
+            return epoch, f"{metric} (epochs)", float(len(old)), float(len(new))
+    return None
 
 
 def first_difference(trial: FrozenTrial, history: History) -> tuple[int, str, float, float] | None:

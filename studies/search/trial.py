@@ -12,11 +12,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from engine import MLP, Dataset, History, train, with_features
-from studies.sweep import SweepConfig, TrainArgs, Trained, measure
+from studies.sweep import (
+    SweepConfig,
+    TrainArgs,
+    Trained,
+    constraint_values,
+    is_feasible,
+    measure,
+    repeat_seeds,
+)
 
 __all__ = ["run_trial", "record", "tell", "TrialResult", "Reporter"]
 
@@ -83,10 +92,14 @@ def record(
     inputs: int,
     outputs: int,
     stack: dict[str, object] | None = None,
+    seeds: list[History] | None = None,
 ) -> TrialResult:
     """Store what the trial did (one attribute, plus the divergence's own) and say how it ended.
 
-    ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective)."""
+    ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective). With
+    repeated seeds, ``history`` is their mean (:func:`studies.sweep.mean_history`) and
+    ``seeds`` each seed's own, in the order of :func:`studies.sweep.repeat_seeds`; the trial's
+    values are the mean of the seeds' values."""
     attrs: dict[str, Any] = {
         "run": {
             "curves": _curves(history),
@@ -100,6 +113,12 @@ def record(
     }
     if stack is not None:  # trained in a stack: reproduce it in a stack of the same widths
         attrs["run"]["stack"] = stack
+    trained = Trained(history, args, inputs, outputs, train_seconds)
+    if config.constraints:
+        limits = constraint_values(config.constraints, trained)
+        attrs["constraints"], attrs["feasible"] = limits, is_feasible(limits)
+    if seeds is not None and len(seeds) > 1:
+        attrs["repeats"] = _repeats(seeds, args, config, inputs=inputs, outputs=outputs, seconds=train_seconds)
     d = history.divergence
     if d is not None:
         attrs["diverged"] = True
@@ -118,12 +137,46 @@ def record(
         outcome, state, value = "pruned", TrialState.PRUNED, None
     else:
         # The trainer stops at any non-finite cost, so the last values are finite.
-        values = measure(config.objectives, Trained(history, args, inputs, outputs, train_seconds))
+        if "repeats" in attrs:
+            values = [float(v) for v in attrs["repeats"]["mean"]]
+        else:
+            values = measure(config.objectives, trained)
         value = values if config.multi else values[0]
         outcome, state = "complete", TrialState.COMPLETE
     for key, val in attrs.items():
         trial.set_user_attr(key, val)
+    for key, val in dict(attrs.get("constraints") or {}).items():  # what Optuna 5's TPE and NSGA-II read
+        trial.set_constraint(key, val)
     return TrialResult(state, value, outcome)
+
+
+def _repeats(
+    seeds: list[History], args: TrainArgs, config: SweepConfig, *, inputs: int, outputs: int, seconds: float
+) -> dict[str, object]:
+    """What the storage keeps of a trial's seeds: each seed, its curves and objective values,
+    and the values' mean and standard deviation (population, over the seeds). Each curve is
+    as long as the trial's own (K times the single curves' size: mind ``repeats`` with many epochs)."""
+    kept: dict[str, object] = {
+        "seeds": repeat_seeds(config.seed, len(seeds)),
+        "curves": [_curves(h) for h in seeds],
+        "diverged": [h.divergence is not None for h in seeds],
+    }
+    if any(kept["diverged"]):  # type: ignore[arg-type]
+        return kept  # the trial diverged: no values
+    share = seconds / len(seeds)
+    per_seed = [measure(config.objectives, Trained(h, args, inputs, outputs, share)) for h in seeds]
+    if "train_seconds" in config.objectives:  # one stack for all: the trial's time is the seeds' total
+        i = config.objectives.index("train_seconds")
+        per_seed = [[*v[:i], seconds, *v[i + 1 :]] for v in per_seed]
+    table = np.asarray(per_seed, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        mean, std = table.mean(axis=0), table.std(axis=0)
+    return {
+        **kept,
+        "values": [[float(x) for x in row] for row in per_seed],
+        "mean": [float(x) for x in mean],
+        "std": [float(x) for x in std],
+    }
 
 
 def run_trial(

@@ -10,6 +10,8 @@ cold.
 - **The best**: the other study's complete trials by its own objective (with several
   objectives, its Pareto front first, then the next front, each by trial number), walked
   down until ``top`` distinct configurations are enqueued (at most this sweep's ``trials``).
+- **Feasible first**: a sweep with ``[constraints]`` gives its feasible trials first, by the
+  same order, and its infeasible ones only to make up ``top``.
 - **What fits**: only the parameters this sweep's search space would take as they are (a
   value within its range or among its choices); a parameter that does not fit is left to
   the sampler, and so is every parameter that depends on it (the units of a layer whose
@@ -36,7 +38,7 @@ import optuna
 
 from studies.errors import SweepsError
 from studies.storage import Lease, open_storage, redact, storage_file
-from studies.sweep import SearchSpace, SweepConfig, SweepStudy, WarmStart, find_sweep, ranked
+from studies.sweep import SearchSpace, SweepConfig, SweepStudy, WarmStart, feasible, find_sweep, ranked
 
 __all__ = ["ATTR", "WarmSource", "fitting", "open_source", "warm_start", "WAIT_SECONDS"]
 
@@ -187,7 +189,11 @@ def _enqueue(study: optuna.Study, config: SweepConfig, source: WarmSource, datas
     wanted = min(spec.top, config.trials)
     pool = source.storage.get_all_trials(src.study_id, deepcopy=False)
     seen = {json.dumps(fitting(config.space, dict(t.params)), sort_keys=True) for t in pool if t.number in sources}
-    for t in ranked(pool, src.directions, max(4 * wanted, wanted + 20)):
+    n = max(4 * wanted, wanted + 20)
+    # The other sweep's feasible trials first (its best is its feasible best), then the others.
+    ok = [t for t in pool if feasible(t)]
+    candidates = ranked(ok, src.directions, n) + ranked([t for t in pool if not feasible(t)], src.directions, n)
+    for t in candidates:
         if len(sources) >= wanted:
             break
         params = fitting(config.space, dict(t.params))

@@ -22,6 +22,17 @@ if TYPE_CHECKING:
         SweepConfig,
         WarmStart,
     )
+    from studies.sweep.constraints import (
+        CONSTRAINTS,
+        MAX_REPEATS,
+        Constraint,
+        constraint_keys,
+        constraint_values,
+        feasible,
+        is_feasible,
+        mean_history,
+        repeat_seeds,
+    )
     from studies.sweep.curves import best_epoch, crossed, curve_rows, curve_stride, epochs_to_log
     from studies.sweep.fingerprints import DATA_ATTR, check_data, data_signatures
     from studies.sweep.objectives import (
@@ -65,6 +76,15 @@ __all__ = [
     "train_settings",
     "ALL",
     "CHOICE_SETTINGS",
+    "CONSTRAINTS",
+    "Constraint",
+    "MAX_REPEATS",
+    "constraint_keys",
+    "constraint_values",
+    "feasible",
+    "is_feasible",
+    "mean_history",
+    "repeat_seeds",
     "CURVE_OBJECTIVES",
     "Choice",
     "DATA_ATTR",

@@ -8,6 +8,7 @@ from typing import Any
 
 from studies.errors import SweepsError
 from studies.storage import redact
+from studies.sweep.constraints import Constraint
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
 from studies.sweep.objectives import OBJECTIVES, Direction, directions_of
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
@@ -124,6 +125,8 @@ class SweepConfig:
     warm_start: WarmStart | None = None
     curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.sweep.curves)
     stack_shape: StackShape | None = None  # every stack's widths and inputs; None: the space's widest
+    repeats: int = 1  # seeds per configuration, trained as members of one stack (studies.sweep.constraints)
+    constraints: tuple[Constraint, ...] = ()  # bounds a feasible trial meets (studies.sweep.constraints)
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -174,6 +177,11 @@ class SweepConfig:
             d["warm_start"] = self.warm_start.to_dict(redacted=redacted)
         if self.stack_shape is not None:
             d["stack_shape"] = self.stack_shape.to_dict()
+        # Written only when used: the identity of sweeps stored before these keys is unchanged.
+        if self.repeats != 1:
+            d["repeats"] = self.repeats
+        if self.constraints:
+            d["constraints"] = {c.name: c.to_dict() for c in self.constraints}
         return d
 
     def to_json(self) -> str:
@@ -225,6 +233,11 @@ class SweepConfig:
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
             stack_shape=_stack_shape(d.get("stack_shape")),
+            repeats=int(d.get("repeats", 1)),
+            constraints=tuple(
+                Constraint(name, low=b.get("min"), high=b.get("max"))
+                for name, b in sorted(dict(d.get("constraints") or {}).items())
+            ),
         )
 
     def identity(self) -> dict[str, object]:

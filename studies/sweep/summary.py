@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 from studies import _optuna_compat as compat
 from studies.errors import SweepsError
 from studies.sweep.config import SweepConfig
+from studies.sweep.constraints import feasible
 from studies.sweep.objectives import Direction
 from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
@@ -91,6 +92,8 @@ class StudySummary:
     directions: tuple[Direction, ...] = ()
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
     best_accuracy: float | None = None  # classification: the best trial's last validation accuracy
+    infeasible: int | None = None  # finished trials that broke the sweep's constraints (None: no constraints)
+    best_std: tuple[float, ...] | None = None  # the best trial's values' std over its seeds (``repeats``)
 
     @property
     def finished(self) -> int:
@@ -110,6 +113,14 @@ class StudySummary:
         return min(self.front, key=lambda f: (sign * f.values[i], f.number))
 
     def to_dict(self) -> dict[str, object]:
+        extra: dict[str, object] = {}
+        if self.infeasible is not None:
+            extra["infeasible"] = self.infeasible
+        if self.best_std is not None:
+            extra["best_std"] = list(self.best_std)
+        return {**self._to_dict(), **extra}
+
+    def _to_dict(self) -> dict[str, object]:
         if self.front is None:
             return {
                 "study": self.study,
@@ -219,6 +230,10 @@ def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[Sweep
 def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:
     counts = Counter(o for o in map(outcome_of, trials) if o is not None)
     counted = {o: counts[o] for o in OUTCOMES if counts[o]}
+    infeasible = None
+    if study.config.get("constraints"):  # the best and the front are the feasible trials'
+        infeasible = sum(1 for t in trials if not feasible(t) and outcome_of(t) in ("complete", "pruned", "diverged"))
+        trials = [t for t in trials if feasible(t)]
     if study.multi:
         front = pareto_front(trials, study.directions)
         return StudySummary(
@@ -230,6 +245,7 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             objectives=study.objectives,
             directions=study.directions,
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
+            infeasible=infeasible,
         )
     best: FrozenTrial | None = None
     best_value = math.nan  # the value of best
@@ -251,6 +267,8 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),
         best_accuracy=None if best is None else last_accuracy(best),
+        infeasible=infeasible,
+        best_std=None if best is None else _std(best),
     )
 
 
@@ -263,6 +281,12 @@ def last_accuracy(trial: FrozenTrial) -> float | None:
         return None
     value = float(curve[-1])
     return value if math.isfinite(value) else None
+
+
+def _std(trial: FrozenTrial) -> tuple[float, ...] | None:
+    """A trial's values' standard deviation over its seeds, when it trained several."""
+    std = (trial.user_attrs.get("repeats") or {}).get("std")
+    return None if std is None else tuple(float(x) for x in std)
 
 
 def summarize(storage: optuna.storages.BaseStorage, name: str) -> list[StudySummary]:

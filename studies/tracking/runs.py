@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from optuna.trial import FrozenTrial
 
 from studies.sweep import StudySummary, SweepStudy, best_epoch, crossed, curve_stride, epochs_to_log
@@ -67,6 +68,7 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
     curves = info.get("curves", {})
     div = t.user_attrs.get("divergence")
     metrics = _curve_metrics(curves, div, cfg, study.objectives, end, Metric)
+    metrics += _std_curves(t, curves, cfg, study.objectives, end, Metric)
     finals = {f"final_{k}": v[-1] for k, v in curves.items() if v and math.isfinite(v[-1])}
     values = t.values or []
     if len(values) == 1 and math.isfinite(values[0]):
@@ -81,6 +83,7 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
         finals["best_epoch"] = best
     if div:
         finals["diverged_epoch"] = div["epoch"]
+    finals.update(_seeds_and_constraints(t, study.objectives, tags, params))
     metrics += [Metric(k, float(v), end, 0) for k, v in finals.items()]
     extra = [RunTag("error", str(t.user_attrs["error"])[:5000])] if "error" in t.user_attrs else []
     return TrialRun(
@@ -94,6 +97,49 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
         extra_tags=extra,
         divergence={**div, "trial": t.number, "study": study.name} if div else None,
     )
+
+
+def _seeds_and_constraints(
+    t: FrozenTrial, objectives: tuple[str, ...], tags: dict[str, str], params: dict[str, object]
+) -> dict[str, float]:
+    """With ``repeats``: the seeds (a param) and the values' std over them ('value_std', or
+    'value_std.<objective>'; the curves logged are the seeds' mean). With constraints: the
+    'feasible' tag and each bound's value ('constraint.<key>', <= 0 feasible)."""
+    out: dict[str, float] = {}
+    rep = t.user_attrs.get("repeats")
+    if isinstance(rep, dict):
+        params["seeds"] = ",".join(str(s) for s in rep.get("seeds", []))
+        std = rep.get("std") or []
+        names = ["value_std"] if len(objectives) == 1 else [f"value_std.{n}" for n in objectives]
+        out.update({k: v for k, v in zip(names, std) if math.isfinite(v)})
+    if "feasible" in t.user_attrs:
+        tags["feasible"] = "true" if t.user_attrs["feasible"] else "false"
+        out.update({f"constraint.{k}": v for k, v in dict(t.user_attrs.get("constraints") or {}).items()})
+    return out
+
+
+def _std_curves(t: FrozenTrial, curves: dict, cfg, objectives: tuple[str, ...], end: int, Metric) -> list:  # noqa: ANN001, N803
+    """With ``repeats``: each objective curve's std over the seeds ('val_cost_std', ...) at the
+    epochs its mean curve is logged at."""
+    seeds = (t.user_attrs.get("repeats") or {}).get("curves") or []
+    if not seeds:
+        return []
+    stride = curve_stride(cfg.space.max_epochs(), cfg.curve_points)
+    trained = max((len(v) for v in curves.values()), default=0)
+    epochs = epochs_to_log(trained, stride=stride, marks=(best_epoch(curves, objectives),))
+    out = []
+    for key in (k for k in objectives if k in curves):
+        table = [c.get(key, []) for c in seeds]
+        n = min(len(c) for c in table)
+        if not n:
+            continue
+        std = np.std(np.asarray([c[:n] for c in table], dtype=np.float64), axis=0)
+        out += [
+            Metric(f"{key}_std", float(std[e - 1]), end, e)
+            for e in reversed(epochs)
+            if e <= n and np.isfinite(std[e - 1])
+        ]
+    return out
 
 
 def _curve_metrics(
@@ -131,10 +177,14 @@ def parent_content(summary: StudySummary) -> tuple[list, list]:
 
     ts = int(time.time() * 1000)
     metrics = [Metric(f"n_{o}", float(n), ts, summary.finished) for o, n in summary.counts.items()]
+    if summary.infeasible is not None:
+        metrics.append(Metric("n_infeasible", float(summary.infeasible), ts, summary.finished))
     if summary.front is not None:  # several objectives: the front instead (studies.tracking.tracker's _update_front)
         return metrics, []
     tags = [RunTag("best_trial", str(summary.best_trial))]
     if summary.best_value is not None:
         metrics.append(Metric("best_value", summary.best_value, ts, summary.finished))
+        if summary.best_std:
+            metrics.append(Metric("best_value_std", summary.best_std[0], ts, summary.finished))
         tags += [RunTag(f"best.{k}", str(v)) for k, v in summary.best_params.items()]
     return metrics, tags

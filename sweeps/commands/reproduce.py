@@ -20,26 +20,37 @@ __all__ = ["reproduce_command"]
 def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
     """Retrain trial N of a sweep from what the storage recorded and compare the curves.
 
-    Prints "reproduced" (exit 0) or the first epoch that differs (exit 1).
+    Prints "reproduced" (exit 0) or the first epoch that differs (exit 1). A trial of a sweep
+    with 'repeats' has each of its seeds retrained and compared.
 
     \b
     Examples:
       sweep reproduce playground --dataset circle --trial 12
     """
-    from studies.search import find_trial, first_difference, recorded_data, retrain
+    from studies.search import find_trial, first_difference, recorded_data, retrain_seeds, seed_difference
 
     study, found = find_trial(sweep.storage, sweep.name, dataset, trial)
-    again = retrain(study, found, dataset=recorded_data(sweep.storage, study, found))
-    diff = first_difference(found, again.history)
+    again = retrain_seeds(study, found, dataset=recorded_data(sweep.storage, study, found))
     label = found.user_attrs["run"].get("label", f"t{trial}")
-    if diff is None:
-        epochs = len(found.user_attrs["run"]["curves"]["train_cost"])
-        div = found.user_attrs.get("divergence")
-        tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
-        click.echo(
-            f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match bit for bit{tail}."
-        )
-        return
-    epoch, metric, old, new = diff
-    click.echo(f"differs: {study.name} {label}: first at epoch {epoch}, {metric} recorded {old!r}, now {new!r}.")
-    sys.exit(1)
+    rep = found.user_attrs.get("repeats")
+    if isinstance(rep, dict):
+        diffs = [
+            (f" seed {s}", seed_difference(found, j, r.history)) for j, (s, r) in enumerate(zip(rep["seeds"], again))
+        ]
+    else:
+        diffs = [("", first_difference(found, again[0].history))]
+    for which, diff in diffs:
+        if diff is not None:
+            epoch, metric, old, new = diff
+            click.echo(
+                f"differs: {study.name} {label}{which}: first at epoch {epoch}, {metric} recorded {old!r}, now {new!r}."
+            )
+            sys.exit(1)
+    epochs = len(found.user_attrs["run"]["curves"]["train_cost"])
+    div = found.user_attrs.get("divergence")
+    tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
+    seeds = f" for each of its {len(rep['seeds'])} seeds {rep['seeds']}" if isinstance(rep, dict) else ""
+    click.echo(
+        f"reproduced: {study.name} {label}: {epochs} epochs of train and validation costs match bit for bit"
+        f"{seeds}{tail}."
+    )
