@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import cast
 
 import numpy as np
 
@@ -45,11 +46,12 @@ class Interval:
     def holds(self, value: object) -> bool:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral if self.integer else Real):
             return False
-        if not math.isfinite(value):
+        number = cast("float", value)  # a Real: numbers.Real declares no comparisons to type-check
+        if not math.isfinite(number):
             return False
-        if self.low is not None and not (value > self.low if self.low_open else value >= self.low):
+        if self.low is not None and not (number > self.low if self.low_open else number >= self.low):
             return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return self.high is None or (number < self.high if self.high_open else number <= self.high)
 
     @property
     def words(self) -> str:
@@ -72,7 +74,8 @@ class Interval:
         ``ValueError`` naming ``name``, the rule and the value."""
         if not self.holds(value):
             raise SweepsError(f"'{name}' must be {self.words}, but got {value!r}.")
-        return int(value) if self.integer else float(value)  # type: ignore[arg-type]
+        number = cast("float", value)  # holds() checked that it is a finite Real
+        return int(number) if self.integer else float(number)
 
 
 # Every numeric setting of a network and its training, by the name users type.

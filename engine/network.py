@@ -163,14 +163,15 @@ class MLP:
     def _cost_and_grad(self, X: np.ndarray, y: np.ndarray, l2: float, l1: float) -> tuple[float, float]:
         """One backpropagation into the gradient buffer; returns (data cost, penalty)."""
         acts = self._forward(X)
-        cost, delta = OUTPUTS[self.output].cost_grad(acts[-1], y, grad=True)
+        cost, delta = OUTPUTS[self._require_output()].cost_grad(acts[-1], y, grad=True)
+        assert delta is not None  # grad=True always returns the gradient
         self._backward(acts, delta)
         return cost, self._regularize(l2, l1)
 
     def _cost(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Data cost (no penalty) and logits, without gradients."""
         logits = self._forward(X)[-1]
-        return OUTPUTS[self.output].cost_grad(logits.copy(), y, grad=False)[0], logits
+        return OUTPUTS[self._require_output()].cost_grad(logits.copy(), y, grad=False)[0], logits
 
     # -- the face a training loop uses -------------------------------------------------
 

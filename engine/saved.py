@@ -127,7 +127,7 @@ def model_bytes(model: MLP, dataset: Dataset) -> bytes:
     for i, (w, b) in enumerate(zip(model.weights, model.biases)):
         arrays[f"W{i}"], arrays[f"b{i}"] = w, b
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # NumPy's stub: a ** key might be allow_pickle
     return buf.getvalue()
 
 

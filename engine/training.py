@@ -175,7 +175,7 @@ class _Loop:
 
     def __init__(self, model: MLP, opt: Optimizer, dataset: Dataset, *, batch_size: int, l2: float, l1: float) -> None:
         self.model, self.opt, self.batch_size, self.l2, self.l1 = model, opt, batch_size, l2, l1
-        self.output = OUTPUTS[model.output]
+        self.output = OUTPUTS[model._require_output()]
         ydtype = np.intp if self.output.classification else model.dtype
         self.X = np.ascontiguousarray(dataset.X_train, dtype=model.dtype)
         self.y = np.ascontiguousarray(dataset.y_train, dtype=ydtype)

@@ -83,8 +83,15 @@ class SweepGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:
-        extra.pop("standalone_mode", None)
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,  # ignored: errors are always said here, in one line
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         # SIGTERM like Ctrl-C: one line and exit code 2, at any moment.
         installed = signals.install(launcher=True)
@@ -93,7 +100,14 @@ class SweepGroup(click.Group):
                 # A repaired store is news, in one line like the rest: "Warning: ...".
                 warnings.simplefilter("always", JournalWarning)
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
-                rv = super().main(args=args, prog_name=prog_name or "sweep", standalone_mode=False, **extra)
+                rv = super().main(
+                    args=args,
+                    prog_name=prog_name or "sweep",
+                    complete_var=complete_var,
+                    standalone_mode=False,
+                    windows_expand_args=windows_expand_args,
+                    **extra,
+                )
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)

@@ -282,8 +282,10 @@ def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, 
     objectives, the Pareto front's size and the best value of each objective (its trial)."""
     if not summaries:
         return "(no studies)"
-    if not isinstance(objective, str) and len(objective) > 1:
-        return _front_table(summaries, tuple(objective))
+    if not isinstance(objective, str):
+        if len(objective) > 1:
+            return _front_table(summaries, tuple(objective))
+        objective = objective[0]
     width = max(7, *(len(s.dataset) for s in summaries))
     # Classification: the best trial's validation accuracy beside its cost.
     acc = objective != "val_accuracy" and any(s.best_accuracy is not None for s in summaries)

@@ -49,6 +49,8 @@ from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_c
 from sweeps.presets import preset_text, presets
 
 if TYPE_CHECKING:
+    from optuna.distributions import CategoricalChoiceType
+
     from engine import Dataset
 
 __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides", "describe_dataset", "loading_once"]
@@ -89,7 +91,7 @@ def shown_name(value: object) -> str:
     return text if len(text) <= NAME_MAX + 2 else f"{text[:40]}... (a {type(value).__name__})"
 
 
-CHOICES: dict[str, tuple[object, ...]] = {
+CHOICES: dict[str, tuple[str, ...] | tuple[bool, ...]] = {
     "activation": tuple(sorted(ACTIVATIONS)),
     "optimizer": tuple(sorted(OPTIMIZERS)),
     "regularization": REGULARIZATIONS,
@@ -159,15 +161,20 @@ def _int(where: _Where, key: str, value: object, low: int) -> int:
 def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
     """Check a list of feature families; returns them in the columns' order."""
     try:
-        return check_features(value, key=key)  # type: ignore[arg-type]
+        return check_features(value, key=key)  # type: ignore[arg-type]  # it checks any value
     except ValueError as exc:
         raise where.error(str(exc)) from None
 
 
-def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
+def _setting_value(where: _Where, key: str, name: str, value: object) -> CategoricalChoiceType | list[str]:
     """Check one value of a training setting (fixed, or an element of a list)."""
     if name == "features":
         return list(_families(where, key, value))
+    return _choice_value(where, key, name, value)
+
+
+def _choice_value(where: _Where, key: str, name: str, value: object) -> CategoricalChoiceType:
+    """Check one value of a training setting other than the features."""
     if name in CHOICES:
         allowed = CHOICES[name]
         if name == "nesterov":
@@ -177,6 +184,11 @@ def _setting_value(where: _Where, key: str, name: str, value: object) -> object:
         if value not in allowed or not isinstance(value, str):
             raise where.error(f"{key!r} must be one of {sorted(allowed)}, but got {value!r}.")
         return value
+    return _number_value(where, key, name, value)
+
+
+def _number_value(where: _Where, key: str, name: str, value: object) -> float | int:
+    """Check one value of a numeric training setting."""
     try:
         return SETTING_RULES[name].check(key, value)
     except ValueError as exc:
@@ -205,7 +217,7 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
     if isinstance(value, list):
         if not value:
             raise where.error(f"{key!r} must be a non-empty list of choices, but got [].")
-        return Choice(tuple(_setting_value(where, key, name, v) for v in value))
+        return Choice(tuple(_choice_value(where, key, name, v) for v in value))  # not the features: above
     if not isinstance(value, dict):
         raise where.error(
             f"{key!r} must be a list of choices or a range table {{ low = .., high = .. }}, but got {value!r}."
@@ -218,8 +230,8 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
     for k in ("low", "high"):
         if k not in value:
             raise where.error(f"{key!r} needs '{k}' (a range is {{ low = .., high = .. }}).")
-    low = _setting_value(where, f"{key}.low", name, value["low"])
-    high = _setting_value(where, f"{key}.high", name, value["high"])
+    low = _number_value(where, f"{key}.low", name, value["low"])  # a choice's name was refused above
+    high = _number_value(where, f"{key}.high", name, value["high"])
     log = value.get("log", False)
     if not isinstance(log, bool):
         raise where.error(f"'{key}.log' must be true or false, but got {log!r}.")
@@ -656,7 +668,7 @@ def _widths(where: _Where, train: dict, search: dict) -> list[int]:
             "'train.hidden_units' must list one width per hidden layer, but got []; for none set "
             "'train.hidden_layers' = 0."
         )
-    checked = [int(_setting_value(where, f"train.hidden_units[{i}]", "hidden_units", w)) for i, w in enumerate(widths)]
+    checked = [int(_number_value(where, f"train.hidden_units[{i}]", "hidden_units", w)) for i, w in enumerate(widths)]
     if "hidden_layers" in search:
         raise where.error(
             "'train.hidden_units' lists one width per layer, so 'search.hidden_layers' can't search the depth; "

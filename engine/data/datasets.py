@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -26,6 +27,20 @@ __all__ = ["Dataset", "load_dataset", "from_arrays", "with_features", "DATASETS"
 TASKS = ("binary", "multiclass", "regression")
 # Memory per generated row: the generator's temporaries and the split's copies of two features.
 _GENERATED_ROW_BYTES = 192
+
+
+class Loader(Protocol):
+    """A built-in dataset's loader: called with ``seed`` and its ``options`` by keyword, it
+    returns ``(X, y, feature_names, class_names)``."""
+
+    options: tuple[str, ...]
+
+    def __call__(self, *, seed: int, **options: Any) -> tuple: ...
+
+
+def _loader(load: Callable[..., tuple], options: tuple[str, ...]) -> Loader:
+    load.options = options  # type: ignore[attr-defined]  # a function takes attributes; Loader names this one
+    return cast(Loader, load)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +71,7 @@ class Dataset:
     target_scale: float = 1.0
     fingerprint: str = ""  # sha256 of the raw features, the labels and the split (see ``signature``)
     features: tuple[str, ...] = ("linear",)
-    raw: tuple[np.ndarray, np.ndarray, np.ndarray] = ()  # type: ignore[assignment]
+    raw: tuple[np.ndarray, ...] = ()  # train, validation and test (from_arrays sets all three)
     raw_names: tuple[str, ...] = ()
     input_mean: np.ndarray | None = None
     input_scale: np.ndarray | None = None
@@ -117,7 +132,7 @@ def digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., tuple]:
+def _generated(name: str, generator: Callable, default_n: int) -> Loader:
     def load(*, seed: int, n_samples: int = default_n, noise: float = 0.0) -> tuple:
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
             raise SweepsError(f"dataset {name!r}: 'n_samples' must be an integer >= 10, but got {n_samples!r}.")
@@ -131,11 +146,10 @@ def _generated(name: str, generator: Callable, default_n: int) -> Callable[..., 
         X, y = generator(n_samples, float(noise), np.random.default_rng(seed))
         return X, y, ("x1", "x2"), None
 
-    load.options = ("n_samples", "noise")  # type: ignore[attr-defined]
-    return load
+    return _loader(load, ("n_samples", "noise"))
 
 
-def _sklearn(loader_name: str) -> Callable[..., tuple]:
+def _sklearn(loader_name: str) -> Loader:
     def load(*, seed: int) -> tuple:
         import sklearn.datasets  # lazily: only this code needs scikit-learn
 
@@ -146,11 +160,10 @@ def _sklearn(loader_name: str) -> Callable[..., tuple]:
         classes = tuple(str(c) for c in bunch.target_names) if "target_names" in bunch else None
         return bunch.data, bunch.target, names, classes
 
-    load.options = ()  # type: ignore[attr-defined]
-    return load
+    return _loader(load, ())
 
 
-DATASETS: dict[str, Callable[..., tuple]] = {
+DATASETS: dict[str, Loader] = {
     **{n: _generated(n, g, 500) for n, g in GENERATORS.items()},
     **{n: _generated(n, g, 1200) for n, g in REGRESSION_GENERATORS.items()},
     "iris": _sklearn("load_iris"),
@@ -169,7 +182,7 @@ def dataset_name(name_or_path: str) -> str:
     return name_or_path if name_or_path in DATASETS else Path(name_or_path).stem
 
 
-def load_dataset(name_or_path: str | Path, *, seed: int = 0, **options: object) -> Dataset:
+def load_dataset(name_or_path: str | Path, *, seed: int = 0, **options: Any) -> Dataset:
     """Load a built-in dataset or a user's ``.csv``/``.npz`` file, split and standardized.
 
     Args:
@@ -213,7 +226,9 @@ def _check_options(name: str, options: dict, allowed: tuple[str, ...]) -> None:
         raise SweepsError(f"dataset {name!r}: unknown option {unknown[0]!r}; allowed options are {ok}.")
 
 
-def _infer_labels(y: np.ndarray, task: str | None, classes: tuple[str, ...] | None, name: str):
+def _infer_labels(
+    y: np.ndarray, task: str | None, classes: tuple[str, ...] | None, name: str
+) -> tuple[np.ndarray, str, int, tuple[str, ...]]:
     """Turn raw labels into (y, task, n_classes, class_names)."""
     if task not in (None, "auto", *TASKS):
         raise SweepsError(f"dataset {name!r}: 'task' must be one of {sorted(('auto', *TASKS))}, but got {task!r}.")

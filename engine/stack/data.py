@@ -40,7 +40,8 @@ class EpochRows:
 
 def _stack(splits: Sequence[Split]) -> Split:
     """Splits of several datasets as one, their leading axis the dataset."""
-    sign = None if splits[0].sign is None else np.stack([s.sign for s in splits])
+    # The datasets of a stack share their task, so either all splits have a sign or none has.
+    sign = None if splits[0].sign is None else np.stack([s.sign for s in splits if s.sign is not None])
     return Split(
         np.stack([s.X for s in splits]), np.stack([s.y for s in splits]), np.stack([s.targets for s in splits]), sign
     )
@@ -109,7 +110,7 @@ class StackData:
             )
         self.datasets.append(dataset)
         parts = [self._prepare(d) for d in self.datasets]
-        self._stacked = tuple(_stack([p[j] for p in parts]) for j in range(2))
+        self._stacked = (_stack([p[0] for p in parts]), _stack([p[1] for p in parts]))
         return len(self.datasets) - 1
 
     def for_rows(self, data: np.ndarray | None) -> tuple[Split, Split]:
@@ -117,10 +118,12 @@ class StackData:
         ``None``: all the stack's first)."""
         if data is None:
             return self.train, self.val
-        return tuple(
+        assert self._stacked is not None  # rows name datasets only once there are several
+        train, val = (
             Split(s.X[data], s.y[data], s.targets[data], None if s.sign is None else s.sign[data])
             for s in self._stacked
         )
+        return train, val
 
     def shufflings(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
         """Each ``(seed, epoch)``'s shuffling: the ``epoch``-th ``rng.permutation(n)`` of
@@ -152,6 +155,7 @@ class StackData:
         else:  # each member's own shuffling (members joined at other epochs, or other seeds) or data
             idx = np.stack([perms[k] for k in keys])
             if data is not None:
+                assert self._stacked is not None  # rows name datasets only once there are several
                 full = self._stacked[0]
                 X, y = full.X[data[:, None], idx], full.y[data[:, None], idx]
             else:

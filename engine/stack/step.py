@@ -87,7 +87,9 @@ class Rows:
         if isinstance(self.optimizer, SGD) and has_l2:
             self.decay = np.ones_like(self.params)
             w = layout.weights
-            self.decay[:, w] -= self.optimizer.rate[:, w] * l2
+            rate = self.optimizer.rate
+            assert isinstance(rate, np.ndarray)  # a stack's rates: one per row
+            self.decay[:, w] -= rate[:, w] * l2
         # Penalties only when some member has one (as the single engine skips them).
         self.l2 = l2 if has_l2 and self.decay is None else None
         self.l1 = l1 if has_l1 else None
@@ -130,8 +132,9 @@ class Rows:
         B, X, targets, sign, scale = data.batch_size, rows.X, rows.targets, rows.sign, rows.scale
         cost_grad, params, grad, opt = self.output.stacked_cost_grad, self.params, self.grad, self.optimizer
         decay, weights, penalize = self.decay, self.layout.weights, self.l2 is not None or self.l1 is not None
-        if self.adam:
-            sizes = opt.corrections(first_steps, len(data.starts), params.dtype)
+        adam = opt if isinstance(opt, Adam) else None
+        if adam is not None:
+            sizes = adam.corrections(first_steps, len(data.starts), params.dtype)
         for i, start in enumerate(data.starts):
             at = slice(start, start + B)
             acts = self.forward(X[..., at, :])
@@ -142,13 +145,14 @@ class Rows:
                 grad=True,
                 scale=None if scale is None else scale[..., at],
             )
+            assert delta is not None  # grad=True always returns the gradient
             self._backward(acts, delta, data.step_ones[i])
             if penalize:
                 add_penalty_gradient(grad[:, weights], params[:, weights], l2=self.l2, l1=self.l1)
             if decay is not None:  # plain SGD's L2
                 params *= decay
-            if self.adam:
-                opt.step(grad, step_size=self.lr * sizes[:, i, None])
+            if adam is not None:
+                adam.step(grad, step_size=self.lr * sizes[:, i, None])
             else:
                 opt.step(grad)
         return costs

@@ -114,6 +114,8 @@ class Stack:
             fewer input columns, padded with zeros.
     """
 
+    rows: Rows  # the members' rows, set by _rebuild once members join
+
     def __init__(
         self,
         dataset: Dataset,
@@ -289,7 +291,7 @@ class Stack:
             costs = rows.train_epoch(epoch, self.data, np.array([s.epoch * S for s in slots], dtype=np.int64))
             vlogits = rows.forward(val.X)[-1]
             vcost = self.out.stacked_cost_grad(vlogits, val.targets, val.sign, grad=False)[0] / val.X.shape[-2]
-            scores = self.out.score(vlogits, val.y) if self.out.classification else None
+            scores = np.asarray(self.out.score(vlogits, val.y)) if self.out.classification else None
             totals = costs.sum(0)
             costs /= self.data.step_rows[:, None]  # each step's mean cost
             bad = ~(costs < self.limit)  # the divergence rule; NaN too
@@ -311,7 +313,7 @@ class Stack:
         engine would stop), or its costs and score; members that diverged or are done leave."""
         S = costs.shape[0]
         # Python floats once for all rows (indexing NumPy scalars row by row costs more).
-        diverged = bad.any(axis=0).tolist()
+        diverged = np.any(bad, axis=0).tolist()
         last_costs, vcosts, limits = costs[-1].tolist(), vcost.tolist(), self.limit.tolist()
         train_costs = (totals / self.n).tolist()
         score_list = scores.tolist() if scores is not None else None
@@ -336,7 +338,7 @@ class Stack:
             if score_list is not None:
                 hist.val_accuracy.append(score_list[r])
             else:
-                hist.val_r2.append(self.out.score(vlogits[r], yv[r] if self.rows.multi else yv))
+                hist.val_r2.append(float(self.out.score(vlogits[r], yv[r] if self.rows.multi else yv)))
             hist.epoch_time.append(elapsed)
             if s.epoch >= self.epochs:
                 self._leaving.add(h)

@@ -17,7 +17,8 @@ def percentile_first_in_interval(step: int, steps: Iterable[int], *, n_warmup_st
     """Whether ``step`` is the first reported step of its pruning interval."""
     from optuna.pruners._percentile import _is_first_in_interval_step
 
-    return _is_first_in_interval_step(step, steps, n_warmup_steps, interval_steps)
+    # Optuna annotates the steps as KeysView but only iterates over them.
+    return _is_first_in_interval_step(step, steps, n_warmup_steps, interval_steps)  # type: ignore[arg-type]
 
 
 def percentile_best_so_far(trial: FrozenTrial, direction: optuna.study.StudyDirection) -> float:

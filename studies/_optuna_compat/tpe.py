@@ -73,7 +73,7 @@ def tpe_candidates(
     with _tpe_lock:
         saved = sampler._n_ei_candidates
         sampler._n_ei_candidates = n
-        sampler._compute_acquisition_func = capture  # type: ignore[method-assign]
+        sampler._compute_acquisition_func = capture  # type: ignore[method-assign]  # for this call, under the lock
         try:
             optuna.samplers.TPESampler._sample(sampler, study, trial, search_space)
         finally:

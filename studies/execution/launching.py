@@ -79,6 +79,7 @@ def run_round(
     def target() -> None:
         try:
             if launch.backend == "dask":
+                assert launch.scheduler is not None  # the run's checks require one with dask
                 run_on_dask(launch.scheduler, tasks)
             else:
                 pool_executor = executor(len(tasks))

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import time
+from typing import cast
 
 __all__ = ["descendants", "process_alive", "process_identity", "stop_tree"]
 
@@ -40,7 +41,7 @@ def process_alive(identity: dict[str, object]) -> bool | None:
     if identity.get("host") != socket.gethostname():
         return None
     try:
-        pid = int(identity.get("pid", -1))  # type: ignore[arg-type]
+        pid = int(cast("int | str", identity.get("pid", -1)))  # an int as written; anything else fails here
     except (TypeError, ValueError):
         return None
     if pid <= 0:
@@ -102,4 +103,6 @@ def stop_tree(pid: int, *, grace: float = 10.0) -> None:
 
 def _alive(pid: int) -> bool:
     fields = _stat(pid)
-    return bool(fields) and fields[0] != "Z"
+    if not fields:
+        return False
+    return fields[0] != "Z"

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from typing import TypedDict
 
 __all__ = ["Interrupted", "armed", "critical", "install", "quiet", "received", "watch_parent"]
 
@@ -24,12 +25,21 @@ class Interrupted(BaseException):
     """Raised in a worker on SIGTERM or SIGINT, so that its trials are failed rather than left RUNNING."""
 
 
-_state: dict[str, object] = {"armed": False, "depth": 0, "pending": 0, "received": 0, "exc": Interrupted, "exit": True}
+class _State(TypedDict):
+    armed: bool  # a stop signal raises (else a worker exits, a launcher raises)
+    depth: int  # critical or quiet sections entered
+    pending: int  # a signal held until the critical section is done (0: none)
+    received: int  # the last stop signal (0: none)
+    exc: type[BaseException]  # what a stop signal raises
+    exit: bool  # exit on the spot when not armed
+
+
+_state: _State = {"armed": False, "depth": 0, "pending": 0, "received": 0, "exc": Interrupted, "exit": True}
 
 
 def _raise(signum: int) -> None:
     exc = _state["exc"]
-    raise exc(signum) if exc is Interrupted else exc()  # type: ignore[operator]
+    raise exc(signum) if exc is Interrupted else exc()
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -61,7 +71,7 @@ def install(*, launcher: bool = False) -> bool:
 
 def received() -> int:
     """The last stop signal this process received (0: none)."""
-    return int(_state["received"])  # type: ignore[arg-type]
+    return int(_state["received"])
 
 
 @contextlib.contextmanager
@@ -77,24 +87,24 @@ def armed() -> Iterator[None]:
 @contextlib.contextmanager
 def critical() -> Iterator[None]:
     """A write that a stop signal must not cut: the signal takes effect when it is done."""
-    _state["depth"] = int(_state["depth"]) + 1  # type: ignore[arg-type]
+    _state["depth"] = int(_state["depth"]) + 1
     try:
         yield
     finally:
-        _state["depth"] = int(_state["depth"]) - 1  # type: ignore[arg-type]
+        _state["depth"] = int(_state["depth"]) - 1
         if not _state["depth"] and _state["pending"] and _state["armed"]:
-            signum, _state["pending"] = int(_state["pending"]), 0  # type: ignore[arg-type]
+            signum, _state["pending"] = int(_state["pending"]), 0
             _raise(signum)
 
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Tidying up after a stop: further signals are remembered, not raised, until it is done."""
-    _state["depth"] = int(_state["depth"]) + 1  # type: ignore[arg-type]
+    _state["depth"] = int(_state["depth"]) + 1
     try:
         yield
     finally:
-        _state["depth"] = int(_state["depth"]) - 1  # type: ignore[arg-type]
+        _state["depth"] = int(_state["depth"]) - 1
         _state["pending"] = 0
 
 

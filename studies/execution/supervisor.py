@@ -59,10 +59,15 @@ def _stop_everything(grace: float) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _stop_and_exit(signum: int, frame: object) -> None:
+    _stop_everything(5.0)
+    os._exit(0)
+
+
 def watchdog_main() -> None:
     """The watchdog: ``start`` commands in, children's pids out; end of input stops them all."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command decides; a terminal's Ctrl-C is its
-    signal.signal(signal.SIGTERM, lambda *a: (_stop_everything(5.0), os._exit(0)))
+    signal.signal(signal.SIGTERM, _stop_and_exit)
     _subreaper()
     threading.Thread(target=_reap_forever, daemon=True).start()
     grace = 10.0

@@ -414,7 +414,11 @@ def work(task: WorkerTask) -> WorkerResult:
     try:
         with signals.armed():
             worker = _Worker(task)
-            beat = Heartbeat(worker.backend, worker.storage.owned) if worker.heartbeats else contextlib.nullcontext()
+            backend = worker.backend  # heartbeats: an RDB storage
+            if worker.heartbeats and isinstance(backend, optuna.storages.RDBStorage):
+                beat: contextlib.AbstractContextManager = Heartbeat(backend, worker.storage.owned)
+            else:
+                beat = contextlib.nullcontext()
             with beat:
                 if task.config.stack > 1 or task.config.repeats > 1:  # repeats: a trial's seeds share a stack
                     worker.run_pooled()

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 import tomli_w
@@ -79,7 +80,7 @@ def _front_blocks(i: int, d: DatasetReport) -> list:
     return blocks
 
 
-def _dataset_blocks(i: int, d: DatasetReport, objective: str) -> list:
+def _dataset_blocks(i: int, d: DatasetReport) -> list:
     """One dataset's section: what it is, the counts, the front, the best trial, the figures,
     the divergence boundary, the warm start and the decision boundary."""
     s = d.summary
@@ -198,9 +199,8 @@ def _figure_blocks(i: int, d: DatasetReport) -> list:
             )
         )
     sign = -1 if direction == "maximize" else 1
-    top = sorted(
-        (t for t in d.trials if d.value(t) is not None and feasible(t)), key=lambda t: (sign * d.value(t), t.number)
-    )[:3]
+    valued = [(v, t) for t in d.trials if (v := d.value(t)) is not None and feasible(t)]
+    top = [t for _, t in sorted(valued, key=lambda vt: (sign * vt[0], vt[1].number))][:3]
     if top:
         blocks.append(
             Image(
@@ -243,7 +243,8 @@ def _infeasible_blocks(d: DatasetReport) -> list:
 
 def _divergence_blocks(i: int, d: DatasetReport) -> list:
     """The diverged trials' curves, the divergence map and the boundary in words."""
-    s, blocks = d.summary, []
+    s = d.summary
+    blocks: list = []
     diverged = [t for t in d.trials if outcome_of(t) == "diverged"][:3]
     if diverged:
         blocks.append(
@@ -308,7 +309,7 @@ def _warm_summary(report: SweepReport) -> list:
 
 
 def _blocks(report: SweepReport) -> list:
-    cfg = report.config
+    cfg: dict[str, Any] = report.config  # the sweep file, as stored
     objective = cfg.get("objective", "val_cost")
     names = (objective,) if isinstance(objective, str) else tuple(objective)
     directions = report.datasets[0].summary.directions if report.datasets else ()
@@ -380,7 +381,7 @@ def _blocks(report: SweepReport) -> list:
             )
         )
     for i, d in enumerate(report.datasets):
-        blocks += _dataset_blocks(i, d, objective)
+        blocks += _dataset_blocks(i, d)
     blocks.append(Heading(2, "Environment"))
     blocks.append(Table(["", ""], [[k, v] for k, v in report.env.items()]))
     blocks.append(Heading(2, "The sweep file as it was run"))

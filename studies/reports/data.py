@@ -8,6 +8,7 @@ import platform
 import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import cast
 
 import numpy as np
 import optuna
@@ -16,6 +17,7 @@ from optuna.trial import FrozenTrial
 from studies.search import Retrained, recorded_data, retrain_seeds
 from studies.sweep import (
     CURVE_OBJECTIVES,
+    Direction,
     StudySummary,
     SweepStudy,
     last_accuracy,
@@ -115,8 +117,8 @@ def environment(config: dict[str, object]) -> dict[str, str]:
 
 def divergence_boundary(trials: list[FrozenTrial]) -> tuple[float | None, float | None]:
     """(the largest learning rate below every diverged one that trained, the lowest that diverged)."""
-    lrs = [(t.params.get("learning_rate"), outcome_of(t)) for t in trials]
-    lrs = [(lr, o) for lr, o in lrs if lr is not None and o in ("complete", "pruned", "diverged")]
+    found = [(t.params.get("learning_rate"), outcome_of(t)) for t in trials]
+    lrs = [(lr, o) for lr, o in found if lr is not None and o in ("complete", "pruned", "diverged")]
     diverged = [lr for lr, o in lrs if o == "diverged"]
     lowest = min(diverged) if diverged else None
     stable = [lr for lr, o in lrs if o != "diverged" and (lowest is None or lr < lowest)]
@@ -134,7 +136,8 @@ def importances_of(
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "a new study created in memory" each time
     try:
-        loaded = optuna.create_study(directions=list(study.directions) or [study.direction])
+        # A single objective's direction is "minimize" or "maximize" (several: their directions).
+        loaded = optuna.create_study(directions=list(study.directions) or [cast("Direction", study.direction)])
     finally:
         optuna.logging.set_verbosity(level)
     loaded.add_trials(complete)
@@ -155,7 +158,7 @@ def _test_score(r: Retrained) -> dict[str, float]:
         logits = model.decision_function(ds.X_test)
     from engine.costs import OUTPUTS
 
-    out = OUTPUTS[model.output]
+    out = OUTPUTS[model._require_output()]
     y = ds.y_test.astype(np.intp) if out.classification else ds.y_test.astype(model.dtype)
     cost = out.cost_grad(logits.copy(), y, grad=False)[0]
     if out.classification:

@@ -46,6 +46,13 @@ def _value(t: FrozenTrial, index: int) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _known(t: FrozenTrial, index: int) -> float:
+    """The value of a trial picked for having one (see :func:`_value`)."""
+    v = _value(t, index)
+    assert v is not None
+    return v
+
+
 def _png(fig: Figure, *, tight: bool = True) -> bytes:
     """``tight=False``: a figure whose margins are set by hand is drawn once (a layout engine or
     a "tight" box draws it twice, which matters for thousands of lines)."""
@@ -104,7 +111,7 @@ def history(trials: list[FrozenTrial], direction: str, objective: str, *, index:
     done = sorted((t for t in trials if _value(t, index) is not None), key=lambda t: t.number)
     if done:
         xs = [t.number for t in done]
-        ys = [_value(t, index) for t in done]
+        ys = [_known(t, index) for t in done]
         best = np.minimum.accumulate(ys) if direction == "minimize" else np.maximum.accumulate(ys)
         ax.scatter(xs, ys, s=10, alpha=0.6, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
@@ -202,18 +209,18 @@ def pareto(
     for k, (i, j) in enumerate(pairs):
         ax = fig.add_subplot(rows, cols, k + 1)
         rest = [t for t in done if t.number not in on]
-        best = sorted((t for t in done if t.number in on), key=lambda t: (_value(t, i), _value(t, j)))
+        best = sorted((t for t in done if t.number in on), key=lambda t: (_known(t, i), _known(t, j)))
         if rest:
             ax.scatter(
-                [_value(t, i) for t in rest],
-                [_value(t, j) for t in rest],
+                [_known(t, i) for t in rest],
+                [_known(t, j) for t in rest],
                 s=12,
                 alpha=0.45,
                 color=COLORS["complete"],
                 label="trial",
             )
         if best:
-            xs, ys = [_value(t, i) for t in best], [_value(t, j) for t in best]
+            xs, ys = [_known(t, i) for t in best], [_known(t, j) for t in best]
             if len(objectives) == 2:  # the front of two objectives is a staircase
                 ax.step(
                     xs, ys, where="post" if directions[j] == "minimize" else "pre", color="C3", alpha=0.5, linewidth=1
@@ -222,8 +229,8 @@ def pareto(
             if len(best) <= 12:
                 for t, x, y in zip(best, xs, ys):
                     ax.annotate(f"t{t.number}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        _scale(ax, "x", [_value(t, i) for t in done])
-        _scale(ax, "y", [_value(t, j) for t in done])
+        _scale(ax, "x", [_known(t, i) for t in done])
+        _scale(ax, "y", [_known(t, j) for t in done])
         ax.set_xlabel(f"{_label(objectives[i])} ({directions[i]})", fontsize=8)
         ax.set_ylabel(f"{_label(objectives[j])} ({directions[j]})", fontsize=8)
         if k == 0 and ax.get_legend_handles_labels()[0]:

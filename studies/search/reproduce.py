@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -160,7 +161,7 @@ def seed_difference(trial: FrozenTrial, seed: int, history: History) -> tuple[in
     """:func:`first_difference` for the ``seed``-th seed of a trial with repeats (its own curves;
     a diverged seed's divergence is the trial's, compared by :func:`first_difference`)."""
     curves = trial.user_attrs["repeats"]["curves"][seed]
-    now = history.to_dict()
+    now: dict[str, Any] = history.to_dict()
     for metric in ("train_cost", "val_cost", "val_accuracy", "val_r2"):
         old, new = curves.get(metric, []), now.get(metric, [])
         for epoch, (a, b) in enumerate(zip(old, new), start=1):
@@ -178,7 +179,7 @@ def first_difference(trial: FrozenTrial, history: History) -> tuple[int, str, fl
     Returns ``(epoch, metric, recorded, now)``; the divergence epoch counts as a value too.
     """
     curves = trial.user_attrs["run"]["curves"]
-    now = history.to_dict()
+    now: dict[str, Any] = history.to_dict()
     for metric in ("train_cost", "val_cost", "val_accuracy", "val_r2"):
         old, new = curves.get(metric, []), now.get(metric, [])
         for epoch, (a, b) in enumerate(zip(old, new), start=1):
@@ -188,9 +189,11 @@ def first_difference(trial: FrozenTrial, history: History) -> tuple[int, str, fl
             epoch = min(len(old), len(new)) + 1
             return epoch, f"{metric} (epochs)", float(len(old)), float(len(new))
     recorded = trial.user_attrs.get("divergence")
-    if bool(recorded) != (history.divergence is not None):
-        epoch = recorded["epoch"] if recorded else history.divergence.epoch
-        return epoch, "divergence", float(bool(recorded)), float(history.divergence is not None)
-    if recorded and recorded["epoch"] != history.divergence.epoch:
-        return recorded["epoch"], "divergence epoch", float(recorded["epoch"]), float(history.divergence.epoch)
+    diverged = history.divergence
+    if recorded and diverged is None:
+        return recorded["epoch"], "divergence", 1.0, 0.0
+    if not recorded and diverged is not None:
+        return diverged.epoch, "divergence", 0.0, 1.0
+    if recorded and diverged is not None and recorded["epoch"] != diverged.epoch:
+        return recorded["epoch"], "divergence epoch", float(recorded["epoch"]), float(diverged.epoch)
     return None

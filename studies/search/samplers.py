@@ -49,13 +49,16 @@ class Option:
         return isinstance(value, self.kind) and self.test(value)
 
 
+# A sampler's or pruner's option: a number's Interval, or an Option of another type.
+Rule = Option | Interval
+
 _NONNEG_INT = Interval(True, 0)
 _POS_INT = Interval(True, 1)
 _BOOL = Option(bool, "true or false")
 _PROBABILITY = Interval(False, 0.0, 1.0)
 _RESOURCE = Option((int, str), "'auto' or an integer >= 1", lambda v: v == "auto" or (isinstance(v, int) and v >= 1))
 
-SAMPLERS: dict[str, dict[str, Option]] = {
+SAMPLERS: dict[str, dict[str, Rule]] = {
     "cmaes": {
         "n_startup_trials": _NONNEG_INT,
         "sigma0": Interval(False, 0.0, low_open=True),
@@ -79,13 +82,13 @@ SAMPLERS: dict[str, dict[str, Option]] = {
 }
 # The samplers that support several objectives (Optuna's CMA-ES supports one).
 MULTI_OBJECTIVE_SAMPLERS = ("grid", "nsgaii", "qmc", "random", "tpe")
-_PRUNE_COMMON = {
+_PRUNE_COMMON: dict[str, Rule] = {
     "n_startup_trials": _NONNEG_INT,
     "n_warmup_steps": _NONNEG_INT,
     "interval_steps": _POS_INT,
     "n_min_trials": _POS_INT,
 }
-PRUNERS: dict[str, dict[str, Option]] = {
+PRUNERS: dict[str, dict[str, Rule]] = {
     "hyperband": {"min_resource": _POS_INT, "max_resource": _RESOURCE, "reduction_factor": Interval(True, 2)},
     "median": _PRUNE_COMMON,
     "none": {},
@@ -206,7 +209,7 @@ def batch_of(sampler: optuna.samplers.BaseSampler, size: int) -> contextlib.Abst
 
 def make_sampler(spec: PluginSpec, *, seed: int, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """A seeded sampler; TPE is multivariate with grouped (conditional) parameters by default."""
-    opts = dict(spec.options)
+    opts: dict[str, Any] = dict(spec.options)  # checked against the constructor's signature
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if spec.name == "tpe":
@@ -283,7 +286,7 @@ class _PercentilePruner(optuna.pruners.PercentilePruner):
 
 
 def make_pruner(spec: PluginSpec) -> optuna.pruners.BasePruner:
-    opts = dict(spec.options)
+    opts: dict[str, Any] = dict(spec.options)  # checked against the constructor's signature
     factories: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "hyperband": optuna.pruners.HyperbandPruner,
         "median": lambda **kw: _PercentilePruner(50.0, **kw),
@@ -301,6 +304,6 @@ def pruner_startup(spec: PluginSpec) -> int:
     and percentile pruners compare with complete trials only); 0 for pruners that compare
     with running trials too, or never prune."""
     if spec.name in ("median", "percentile"):
-        opts = dict(spec.options)
+        opts: dict[str, Any] = dict(spec.options)
         return max(1, int(opts.get("n_startup_trials", 5)), int(opts.get("n_min_trials", 1)))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -99,7 +100,7 @@ def record(
     repeated seeds, ``history`` is their mean (:func:`studies.sweep.mean_history`) and
     ``seeds`` each seed's own, in the order of :func:`studies.sweep.repeat_seeds`; the trial's
     values are the mean of the seeds' values."""
-    attrs: dict[str, object] = {
+    attrs: dict[str, Any] = {
         "run": {
             "curves": _curves(history),
             "epoch_time": [round(t, 6) for t in history.epoch_time],
@@ -114,8 +115,8 @@ def record(
         attrs["run"]["stack"] = stack
     trained = Trained(history, args, inputs, outputs, train_seconds)
     if config.constraints:
-        values = constraint_values(config.constraints, trained)
-        attrs["constraints"], attrs["feasible"] = values, is_feasible(values)
+        limits = constraint_values(config.constraints, trained)
+        attrs["constraints"], attrs["feasible"] = limits, is_feasible(limits)
     if seeds is not None and len(seeds) > 1:
         attrs["repeats"] = _repeats(seeds, args, config, inputs=inputs, outputs=outputs, seconds=train_seconds)
     d = history.divergence
@@ -137,7 +138,7 @@ def record(
     else:
         # The trainer stops at any non-finite cost, so the last values are finite.
         if "repeats" in attrs:
-            values = [float(v) for v in attrs["repeats"]["mean"]]  # type: ignore[index]
+            values = [float(v) for v in attrs["repeats"]["mean"]]
         else:
             values = measure(config.objectives, trained)
         value = values if config.multi else values[0]

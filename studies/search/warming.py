@@ -32,6 +32,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import optuna
 
@@ -121,13 +122,15 @@ class _Probe:
                 return False
             return step is None or abs((v - low) / step - round((v - low) / step)) < 1e-8
 
-        return float(self._answer(name, fits, [low, high]))  # type: ignore[arg-type]
+        ends: list[object] = [low, high]
+        return float(cast(float, self._answer(name, fits, ends)))  # a fitting number, the branch's or an end
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         def fits(v: object) -> bool:
             return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high and (v - low) % step == 0
 
-        return int(self._answer(name, fits, sorted({low, high})))  # type: ignore[arg-type]
+        ends: list[object] = [*sorted({low, high})]
+        return int(cast(int, self._answer(name, fits, ends)))  # a fitting int, the branch's or an end
 
     def suggest_categorical(self, name: str, choices: list[object]) -> object:
         def fits(v: object) -> bool:
@@ -150,7 +153,7 @@ def fitting(space: SearchSpace, params: dict[str, object]) -> dict[str, object]:
         if replays > _REPLAYS:
             return {}  # too many combinations to tell what is consistent: nothing, safely
         probe = _Probe(params, branch)
-        space.suggest(probe)  # type: ignore[arg-type]
+        space.suggest(probe)  # type: ignore[arg-type]  # a trial in duck type: only its suggest_* are called
         kept = dict(probe.kept) if kept is None else {k: v for k, v in kept.items() if probe.kept.get(k, _NO) == v}
         if probe.open:
             name, alternatives = probe.open[0]  # branch on the first open parameter; the others follow

@@ -241,7 +241,7 @@ class SweepStorage(optuna.storages.BaseStorage):
         first heartbeat); returns their ids."""
         t0 = time.perf_counter()
         with self._lock, self._call():
-            if self._kind == "rdb":
+            if isinstance(self.backend, optuna.storages.RDBStorage):  # self._kind == "rdb"
                 trials = compat.rdb_create_trials(self.backend, study_id, n, user_attrs=self.identity)
             else:
                 now = datetime.datetime.now()
@@ -394,9 +394,9 @@ class SweepStorage(optuna.storages.BaseStorage):
             t0 = time.perf_counter()
             writes = [own.pending for own in owned]
             with self._call():
-                if self._kind == "rdb":
+                if isinstance(self.backend, optuna.storages.RDBStorage):  # self._kind == "rdb"
                     dropped = compat.rdb_write(self.backend, writes)
-                elif self._kind == "journal":
+                elif isinstance(self.backend, optuna.storages.JournalStorage):  # self._kind == "journal"
                     dropped = compat.journal_write(self.backend, writes)
                 else:
                     dropped = self._write_one_by_one(writes)

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator
+from typing import Any
 
 import optuna
+import optuna.storages.journal
 
 from studies._optuna_compat import JournalOperation
 from studies.errors import JournalWarning, SweepsError
@@ -192,7 +194,7 @@ class SweepJournalBackend(optuna.storages.journal.JournalFileBackend):
             stacklevel=4,
         )
 
-    def read_logs(self, log_number_from: int) -> Iterator[dict]:
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         number, offset = self._cursor if self._cursor[0] <= log_number_from else (0, 0)
         with open(self.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size  # what others append while we read waits for the next call

@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Iterator
 
 import optuna
+import optuna.storages.journal
 
 from studies.errors import ParameterError, SweepsError
 from studies.storage.causes import plain_cause, storage_failure

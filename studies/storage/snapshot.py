@@ -9,8 +9,9 @@ them as their state and number alone, and reads each trial whole once, when it f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -67,7 +68,7 @@ class Snapshot:
     ) -> tuple[list[FrozenTrial], int]:
         """What changed since the last read (trials of ids in ``skip``, this process's own,
         never); and, on an RDB, the highest id of a finished trial seen."""
-        if kind != "rdb":
+        if kind != "rdb" or not isinstance(backend, optuna.storages.RDBStorage):
             return backend.get_all_trials(study_id, deepcopy=False), -1
         probed = compat.rdb_probe_states(backend, study_id, include=self.unfinished, after=self.last_finished)
         others = {tid: sn for tid, sn in probed.items() if tid not in skip}
@@ -140,7 +141,8 @@ class Snapshot:
     def select(self, states: Container[TrialState] | None, skip: Collection[int]) -> list[FrozenTrial]:
         """The trials in ``states`` (all: ``None``), by trial id, without those in ``skip``;
         the same list object until the snapshot changes."""
-        key = tuple(sorted(int(s) for s in states)) if states is not None else None
+        # Optuna's get_all_trials types states as a Container; every caller passes a tuple or a list.
+        key = tuple(sorted(int(s) for s in cast("Iterable[TrialState]", states))) if states is not None else None
         out = self.lists.get(key)
         if out is None:
             out = self.lists[key] = [

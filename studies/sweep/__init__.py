@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from studies.sweep.objectives import (
         CURVE_OBJECTIVES,
         OBJECTIVES,
+        Direction,
         Objective,
         Trained,
         directions_of,
@@ -90,6 +91,7 @@ __all__ = [
     "DEFAULT_STACK",
     "DEFAULT_CURVE_POINTS",
     "DatasetRef",
+    "Direction",
     "FINISHED",
     "FrontTrial",
     "INT_SETTINGS",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -42,7 +43,7 @@ class BestConfig:
     trial: FrozenTrial
     args: TrainArgs
     seed: int
-    stack: dict[str, object] | None
+    stack: dict[str, Any] | None  # as the trial's run record holds it (JSON)
     chosen_by: str
     front: tuple[FrozenTrial, ...] | None = None
 

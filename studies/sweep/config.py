@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from studies.errors import SweepsError
 from studies.storage import redact
 from studies.sweep.constraints import Constraint
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
-from studies.sweep.objectives import OBJECTIVES, directions_of
+from studies.sweep.objectives import OBJECTIVES, Direction, directions_of
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
 
 __all__ = [
@@ -145,7 +146,7 @@ class SweepConfig:
         return OBJECTIVES[self.objectives[0]].direction
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         """One Optuna direction per objective."""
         return directions_of(self.objectives)
 
@@ -188,7 +189,7 @@ class SweepConfig:
         return json.dumps(self.to_dict(redacted=True), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> SweepConfig:
+    def from_dict(cls, d: dict[str, Any]) -> SweepConfig:
         """The inverse of :meth:`to_dict`, for a sweep read back from the storage (already valid;
         a file from a user goes through ``sweeps.spec`` instead)."""
         refs = []
@@ -249,14 +250,14 @@ class SweepConfig:
         return {k: v for k, v in stored.items() if k not in RESUMABLE}
 
 
-def _curve_points(value: object) -> int | str:
+def _curve_points(value: int | str) -> int | str:
     """A stored ``mlflow.curve_points``: a number of points, or ``"all"``."""
-    return ALL if value == ALL else int(value)  # type: ignore[call-overload]
+    return ALL if value == ALL else int(value)
 
 
-def _objective(value: object) -> str | tuple[str, ...]:
+def _objective(value: str | list[str]) -> str | tuple[str, ...]:
     """A stored objective: a name, or a list of names (several objectives)."""
-    return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
+    return value if isinstance(value, str) else tuple(value)
 
 
 def _stack_shape(value: object) -> StackShape | None:

@@ -81,11 +81,11 @@ def crossed(divergence: Mapping[str, object] | None) -> tuple[str, int, float] |
         return None
     try:
         value = float(divergence["cost"])  # type: ignore[arg-type]  # 'inf', 'nan' in words (JSON has neither)
-        epoch = int(divergence["epoch"])  # type: ignore[call-overload]
+        epoch = int(divergence["epoch"])  # type: ignore[call-overload]  # anything but an int fails here
     except (TypeError, ValueError):
         return None
     curve = divergence.get("curve", "train_cost")
-    return (curve if curve in ("train_cost", "val_cost") else "train_cost"), epoch, value  # type: ignore[return-value]
+    return (curve if curve in ("train_cost", "val_cost") else "train_cost"), epoch, value
 
 
 def curve_rows(

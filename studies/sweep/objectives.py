@@ -15,11 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from engine import History
 from studies.sweep.space import TrainArgs
 
-__all__ = ["OBJECTIVES", "CURVE_OBJECTIVES", "Objective", "Trained", "parameter_count", "measure", "directions_of"]
+__all__ = [
+    "OBJECTIVES",
+    "CURVE_OBJECTIVES",
+    "Direction",
+    "Objective",
+    "Trained",
+    "parameter_count",
+    "measure",
+    "directions_of",
+]
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,16 @@ class Trained:
     train_seconds: float
 
 
+# Optuna's name of an objective's direction.
+Direction = Literal["minimize", "maximize"]
+
+
 @dataclass(frozen=True)
 class Objective:
     """One objective: its direction, how to compute it, and whether it has a per-epoch curve
     (only those can be reported to a pruner, or be a sweep's single objective)."""
 
-    direction: str
+    direction: Direction
     measure: Callable[[Trained], float]
     about: str
     curve: bool = False
@@ -90,6 +104,6 @@ def measure(names: Sequence[str], trained: Trained) -> list[float]:
     return [OBJECTIVES[name].measure(trained) for name in names]
 
 
-def directions_of(names: Sequence[str]) -> list[str]:
+def directions_of(names: Sequence[str]) -> list[Direction]:
     """Optuna's directions of the objectives ``names``."""
     return [OBJECTIVES[name].direction for name in names]

@@ -13,9 +13,12 @@ yes/no parameter per family (``features_linear``, ``features_sines``, ...).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalChoiceType
 
 from engine import check_features
 from engine.data.features import n_columns
@@ -64,7 +67,7 @@ class Range:
     step: float | None = None
     integer: bool = False
 
-    def suggest(self, trial: optuna.Trial, name: str) -> float | int:
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> float | int:
         if self.integer:
             return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
@@ -99,12 +102,12 @@ class Range:
 class Choice:
     """A list of choices searched by ``suggest_categorical``."""
 
-    choices: tuple[object, ...]
+    choices: tuple[CategoricalChoiceType, ...]
 
-    def suggest(self, trial: optuna.Trial, name: str) -> object:
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> CategoricalChoiceType:
         return trial.suggest_categorical(name, list(self.choices))
 
-    def grid(self) -> list[object]:
+    def grid(self) -> list[CategoricalChoiceType]:
         return list(self.choices)
 
     def count(self) -> int:
@@ -130,7 +133,7 @@ class Subsets:
         """The Optuna parameters, one per family."""
         return [f"{name}_{f}" for f in self.families]
 
-    def suggest(self, trial: optuna.Trial, name: str) -> tuple[str, ...]:
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> tuple[str, ...]:
         on = tuple(f for f, p in zip(self.families, self.params(name)) if trial.suggest_categorical(p, [False, True]))
         return on or self.families[:1]
 
@@ -190,22 +193,22 @@ class TrainArgs:
 class SearchSpace:
     """Fixed settings and searched ones; ``suggest`` turns a trial into :class:`TrainArgs`."""
 
-    fixed: dict[str, object] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)  # each setting's value, of the setting's type
     searched: dict[str, Searched] = field(default_factory=dict)
 
-    def _value(self, trial: optuna.Trial, name: str, param: str | None = None) -> object:
+    def _value(self, trial: optuna.trial.BaseTrial, name: str, param: str | None = None) -> Any:
         if name in self.searched:
             return self.searched[name].suggest(trial, param or name)
         return self.fixed.get(name, SETTINGS[name])
 
-    def _hidden(self, trial: optuna.Trial) -> tuple[int, ...]:
+    def _hidden(self, trial: optuna.trial.BaseTrial) -> tuple[int, ...]:
         fixed = self.fixed.get("hidden_units")
         if isinstance(fixed, (list, tuple)):  # one width per layer, fixed (what 'sweep best' writes)
             return tuple(int(w) for w in fixed)
         layers = int(self._value(trial, "hidden_layers"))
         return tuple(int(self._value(trial, "hidden_units", f"hidden_units_{i + 1}")) for i in range(layers))
 
-    def suggest(self, trial: optuna.Trial) -> TrainArgs:
+    def suggest(self, trial: optuna.trial.BaseTrial) -> TrainArgs:
         hidden = self._hidden(trial)
         regularization = str(self._value(trial, "regularization"))
         rate = float(self._value(trial, "regularization_rate")) if regularization != "none" else 0.0
@@ -242,7 +245,9 @@ class SearchSpace:
             return v, v
         if isinstance(s, Range):
             return int(s.low), int(s.high)
-        return min(int(c) for c in s.choices), max(int(c) for c in s.choices)
+        assert isinstance(s, Choice)  # only the features are searched as subsets
+        values = [int(c) for c in s.choices if c is not None]  # an integer setting's choices: ints
+        return min(values), max(values)
 
     def max_layers(self) -> int:
         return self._bounds("hidden_layers")[1]
@@ -263,9 +268,9 @@ class SearchSpace:
         layers, width = self.stack_shape(n_features)
         return [width] * layers
 
-    def grid(self) -> dict[str, list[object]]:
+    def grid(self) -> dict[str, Sequence[CategoricalChoiceType]]:
         """Optuna parameter name -> values, for the grid sampler; raises if a range is continuous."""
-        out: dict[str, list[object]] = {}
+        out: dict[str, Sequence[CategoricalChoiceType]] = {}
         for name, searched in sorted(self.searched.items()):
             values = searched.grid()
             if values is None:

@@ -6,7 +6,9 @@ import functools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import optuna
 from optuna.study import StudyDirection
@@ -16,6 +18,7 @@ from studies import _optuna_compat as compat
 from studies.errors import SweepsError
 from studies.sweep.config import SweepConfig
 from studies.sweep.constraints import feasible
+from studies.sweep.objectives import Direction
 from studies.sweep.outcomes import OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
@@ -31,6 +34,8 @@ __all__ = [
     "summarize_study",
 ]
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class SweepStudy:
@@ -44,7 +49,7 @@ class SweepStudy:
     total: int
     config: dict[str, object]
     index: int = 0
-    directions: tuple[str, ...] = ()
+    directions: tuple[Direction, ...] = ()
 
     @functools.cached_property
     def sweep(self) -> SweepConfig:
@@ -54,7 +59,7 @@ class SweepStudy:
     def objectives(self) -> tuple[str, ...]:
         """The objectives' names, as the sweep file gave them."""
         objective = self.config.get("objective", "val_cost")
-        return (objective,) if isinstance(objective, str) else tuple(objective)  # type: ignore[arg-type]
+        return (objective,) if isinstance(objective, str) else tuple(objective)  # type: ignore[arg-type]  # a list of names
 
     @property
     def multi(self) -> bool:
@@ -84,7 +89,7 @@ class StudySummary:
     best_trial: int | None = None
     best_params: dict[str, object] = field(default_factory=dict)
     objectives: tuple[str, ...] = ()
-    directions: tuple[str, ...] = ()
+    directions: tuple[Direction, ...] = ()
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
     best_accuracy: float | None = None  # classification: the best trial's last validation accuracy
     infeasible: int | None = None  # finished trials that broke the sweep's constraints (None: no constraints)
@@ -166,7 +171,9 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         )
         if config.get("name") != name:
             continue
-        directions = tuple("maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions)
+        directions: tuple[Direction, ...] = tuple(
+            "maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in s.directions
+        )
         direction = ", ".join(directions)
         dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1 :]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
@@ -189,7 +196,14 @@ def check_same_sweep(config: SweepConfig, found: list[SweepStudy]) -> None:
             )
 
 
-def _attr(study: optuna.study.FrozenStudy, key: str, value: object, parse, kind: type, what: str) -> object:
+def _attr(
+    study: compat.FrozenStudy,
+    key: str,
+    value: object,
+    parse: Callable[[object], object] | None,
+    kind: type[T],
+    what: str,
+) -> T:
     """A study attribute this project wrote, checked: one clear error if it was changed by hand."""
     try:
         parsed = parse(value) if parse is not None else value
@@ -233,12 +247,14 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
             infeasible=infeasible,
         )
-    best = None
+    best: FrozenTrial | None = None
+    best_value = math.nan  # the value of best
     sign = -1.0 if study.direction == "maximize" else 1.0
     for t in trials:
-        if outcome_of(t) == "complete" and t.value is not None and math.isfinite(t.value):
-            if best is None or sign * t.value < sign * best.value:
-                best = t
+        value = t.value
+        if outcome_of(t) == "complete" and value is not None and math.isfinite(value):
+            if best is None or sign * value < sign * best_value:
+                best, best_value = t, value
     return StudySummary(
         study=study.name,
         dataset=study.dataset,
@@ -247,7 +263,7 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         counts=counted,
         objectives=study.objectives,
         directions=study.directions,
-        best_value=None if best is None else float(best.value),
+        best_value=None if best is None else float(best_value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),
         best_accuracy=None if best is None else last_accuracy(best),

@@ -6,10 +6,14 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from studies.errors import SweepsError
 from studies.storage import redact
 from studies.tracking import sqlite as mlflow_sqlite
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 __all__ = ["MlflowConnection", "TrackingStoreError"]
 
@@ -58,12 +62,26 @@ class MlflowConnection:
             # MLflow keeps one store per URI string; a relative path must not outlive a chdir.
             tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///") :])
         self.tracking_uri = tracking_uri
-        self.client = None
+        self._client: MlflowClient | None = None
         self.experiment_id: str | None = None
         self.resolved_uri: str | None = None
         self.tried_uri: str | None = None  # the URI the last connect tried (MLflow's default made explicit)
         self._db: tuple[str, tuple[int, int]] | None = None  # a local SQLite store: its file and inode
         self._reopened = 0
+
+    @property
+    def client(self) -> MlflowClient:
+        """The open client (after :meth:`connect`)."""
+        if self._client is None:
+            raise AttributeError("the MLflow client is not open: connect() first")
+        return self._client
+
+    @property
+    def experiment(self) -> str:
+        """The sweep's experiment id (after :meth:`connect`)."""
+        if self.experiment_id is None:
+            raise AttributeError("the MLflow client is not open: connect() first")
+        return self.experiment_id
 
     @property
     def remote(self) -> bool:
@@ -78,7 +96,7 @@ class MlflowConnection:
 
     def connect(self) -> None:
         """Open the client and the sweep's experiment (once; again after :meth:`reset`)."""
-        if self.client is not None:
+        if self._client is not None:
             return
         for key, value in _HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
@@ -134,7 +152,7 @@ class MlflowConnection:
             for key, value in _KIND.items():
                 if exp.tags.get(key) != value:
                     client.set_experiment_tag(exp_id, key, value)
-        self.client, self.experiment_id, self.resolved_uri = client, exp_id, uri
+        self._client, self.experiment_id, self.resolved_uri = client, exp_id, uri
 
     def _check(self, uri: str, path: str | None) -> None:
         """A local store that can't be written: said at once, not after MLflow's engine has
@@ -183,7 +201,7 @@ class MlflowConnection:
 
     def reset(self) -> None:
         """Drop the client: the next :meth:`connect` opens it again."""
-        self.client = None
+        self._client = None
 
     def file_replaced(self) -> str | None:
         """A local SQLite store deleted or replaced since it was opened: its path (the next
@@ -197,6 +215,6 @@ class MlflowConnection:
                 return None
         except OSError:
             pass
-        self.client, self._db = None, None
+        self._client, self._db = None, None
         self._reopened += 1
         return path

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from optuna.trial import FrozenTrial
 
@@ -55,7 +56,7 @@ class ParentRuns:
         self._curves: dict[str, int] = {}  # study -> finished trials in its parent's curves file
         self._finished: dict[str, int] = {}  # study -> its finished trials at the last update
         self._pending: dict[str, _Drawing] = {}  # study -> its figures queued, not drawn yet
-        self._best: dict[str, tuple[int | None, int]] = {}
+        self._best: dict[str, tuple[int | None, int, int | None]] = {}
         self._fronts: dict[str, tuple[tuple, dict[int, str]]] = {}  # study -> (front's key, trial -> run tagged on it)
         self._best_runs: dict[str, dict[int, str]] = {}  # study -> trial -> its run, tagged sweeps.best=true
         self._views: dict[str, str] = {}  # shared view key -> the JSON last written
@@ -76,6 +77,12 @@ class ParentRuns:
         if written.isdigit():
             self._curves.setdefault(study, int(written))
 
+    @overload
+    def get(self, study: SweepStudy, *, create: Literal[True]) -> str: ...
+
+    @overload
+    def get(self, study: SweepStudy, *, create: bool) -> str | None: ...
+
     def get(self, study: SweepStudy, *, create: bool) -> str | None:
         """The study's parent run (created, with its parameters and sweep.json, if ``create``)."""
         run_id = self._parents.get(study.name)
@@ -90,7 +97,7 @@ class ParentRuns:
 
         client, cfg = self.mlflow.client, study.sweep
         run = client.create_run(
-            self.mlflow.experiment_id,
+            self.mlflow.experiment,
             run_name=study.dataset,
             tags={KIND: "study", STUDY: study.name, "dataset": study.dataset, "sweep": self.sweep},
         )
@@ -260,7 +267,7 @@ class ParentRuns:
         """Keep the experiment's shared views (what the printed links open) current."""
         for key, state in dash.views(dash.view_params(best), studies[0].objectives).items():
             if self._views.get(key) != state:
-                self.mlflow.client.set_experiment_tag(self.mlflow.experiment_id, dash.SHARE_TAG + key, state)
+                self.mlflow.client.set_experiment_tag(self.mlflow.experiment, dash.SHARE_TAG + key, state)
                 self._views[key] = state
 
     def _update_front(self, study: SweepStudy, parent: str, summary: StudySummary) -> None:
@@ -297,7 +304,7 @@ class ParentRuns:
         token = None
         while True:
             page = self.mlflow.client.search_runs(
-                [self.mlflow.experiment_id],
+                [self.mlflow.experiment],
                 filter_string=f"tags.`{STUDY}` = '{study}' and {where}",
                 max_results=5000,
                 page_token=token,

@@ -82,7 +82,7 @@ class Tracker:
         self._retry_at = 0.0
         self._logged: dict[str, set[int]] = {}  # study -> trial numbers with a run
         self._loaded: set[str] = set()  # studies whose runs were read
-        self._leases: dict[str, Lease] = {}  # what this tracker holds (kept): its host's, the parents'
+        self._leases: dict[str, Lease | _NoLease] = {}  # what this tracker holds (kept): its host's, the parents'
         self._waiting: dict[tuple[str, int], float] = {}  # (study, trial) -> when first seen unwritten
         self._parents_at = 0.0
         self._phases: dict[str, str] = {}  # each study's phase at the last parents' update
@@ -113,14 +113,14 @@ class Tracker:
         uri = self.mlflow.resolved_uri or self.mlflow.tracking_uri or ""
         return f"mlflow/{hashlib.sha256(uri.encode()).hexdigest()[:12]}/{self.sweep}/{what}"
 
-    def _take(self, what: str, *, keep: bool) -> Lease | None:
+    def _take(self, what: str, *, keep: bool) -> Lease | _NoLease | None:
         """The lease for ``what`` if this process holds it or can take it now."""
         if self.storage_url is None:
-            lease = self._leases[what] = self._leases.get(what) or _NoLease()
-            return lease
-        lease = self._leases.get(what)
-        if lease is not None and lease.held:
-            return lease
+            free = self._leases[what] = self._leases.get(what) or _NoLease()
+            return free
+        held = self._leases.get(what)
+        if held is not None and held.held:
+            return held
         lease = Lease(self.storage_url, self._lease_name(what))
         if not lease.acquire():
             return None
@@ -255,7 +255,7 @@ class Tracker:
         )
         return created
 
-    def _own_host(self, storage: optuna.storages.BaseStorage, studies: list[SweepStudy]) -> Lease | None:
+    def _own_host(self, storage: optuna.storages.BaseStorage, studies: list[SweepStudy]) -> Lease | _NoLease | None:
         """This host's lease, if this process holds it (taken now if free: then what a killed
         writer of this host left half-written is read first)."""
         had_own = self._leases.get(f"host/{self.host}") is not None
@@ -292,13 +292,19 @@ class Tracker:
         return out
 
     def _hosts_to_write(
-        self, by_host: dict[str, list[_Item]], studies: list[SweepStudy], *, own: Lease | None, final: bool, now: float
-    ) -> tuple[dict[str, list[_Item]], list[Lease]]:
+        self,
+        by_host: dict[str, list[_Item]],
+        studies: list[SweepStudy],
+        *,
+        own: Lease | _NoLease | None,
+        final: bool,
+        now: float,
+    ) -> tuple[dict[str, list[_Item]], list[Lease | _NoLease]]:
         """The hosts whose runs this process writes now: its own (if it holds its lease), and
         those of others whose trials waited too long (no live writer), or every one it can take
         in a last sync; returns them with the leases taken for this sync."""
         mine: dict[str, list[_Item]] = {}
-        taken: list[Lease] = []
+        taken: list[Lease | _NoLease] = []
         for host, items in by_host.items():
             if host == self.host:
                 if own is not None:
@@ -389,7 +395,7 @@ class Tracker:
         hooks.pause("MLFLOW_RUN")
         client = self.mlflow.client
         run_id = client.create_run(
-            self.mlflow.experiment_id, start_time=run.start, tags=run.tags, run_name=run.name
+            self.mlflow.experiment, start_time=run.start, tags=run.tags, run_name=run.name
         ).info.run_id
         metrics = run.metrics
         for i in range(0, max(len(metrics), 1), _BATCH):
@@ -411,7 +417,7 @@ class Tracker:
         token = None
         while True:
             page = self.mlflow.client.search_runs(
-                [self.mlflow.experiment_id], filter_string=where, max_results=5000, page_token=token
+                [self.mlflow.experiment], filter_string=where, max_results=5000, page_token=token
             )
             yield from page
             token = page.token

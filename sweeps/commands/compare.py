@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from studies.errors import SweepsError
 from studies.storage import DEFAULT_STORAGE, redact, storage_file
 from sweeps.errors import user_errors
 from sweeps.options import storage_option
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["compare_command", "split_ref"]
 
@@ -63,7 +67,7 @@ def compare_command(
     if len(sweeps) < 2:
         raise SweepsError(f"'sweep compare' needs at least two sweeps, but got {list(sweeps)}.")
     parsed = [split_ref(ref, storage) for ref in sweeps]
-    opened: dict[str, object] = {}
+    opened: dict[str, optuna.storages.BaseStorage] = {}
     refs = []
     for name, url in parsed:
         url = url or DEFAULT_STORAGE

@@ -29,17 +29,16 @@ def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
     """
     from studies.search import find_trial, first_difference, recorded_data, retrain_seeds, seed_difference
 
-    number = trial
-    study, trial = find_trial(sweep.storage, sweep.name, dataset, number)
-    again = retrain_seeds(study, trial, dataset=recorded_data(sweep.storage, study, trial))
-    label = trial.user_attrs["run"].get("label", f"t{number}")
-    rep = trial.user_attrs.get("repeats")
+    study, found = find_trial(sweep.storage, sweep.name, dataset, trial)
+    again = retrain_seeds(study, found, dataset=recorded_data(sweep.storage, study, found))
+    label = found.user_attrs["run"].get("label", f"t{trial}")
+    rep = found.user_attrs.get("repeats")
     if isinstance(rep, dict):
         diffs = [
-            (f" seed {s}", seed_difference(trial, j, r.history)) for j, (s, r) in enumerate(zip(rep["seeds"], again))
+            (f" seed {s}", seed_difference(found, j, r.history)) for j, (s, r) in enumerate(zip(rep["seeds"], again))
         ]
     else:
-        diffs = [("", first_difference(trial, again[0].history))]
+        diffs = [("", first_difference(found, again[0].history))]
     for which, diff in diffs:
         if diff is not None:
             epoch, metric, old, new = diff
@@ -47,8 +46,8 @@ def reproduce_command(sweep: SweepRef, dataset: str, trial: int) -> None:
                 f"differs: {study.name} {label}{which}: first at epoch {epoch}, {metric} recorded {old!r}, now {new!r}."
             )
             sys.exit(1)
-    epochs = len(trial.user_attrs["run"]["curves"]["train_cost"])
-    div = trial.user_attrs.get("divergence")
+    epochs = len(found.user_attrs["run"]["curves"]["train_cost"])
+    div = found.user_attrs.get("divergence")
     tail = f", diverged at epoch {div['epoch']} ({div['cause']}) again" if div else ""
     seeds = f" for each of its {len(rep['seeds'])} seeds {rep['seeds']}" if isinstance(rep, dict) else ""
     click.echo(

@@ -207,7 +207,12 @@ def train_command(
     stack = None if stack_widths is None else (parse_hidden(stack_widths), stack_inputs)
     model, history = _fit(model, ds, stack, opts)
     if as_json:
-        out = {"arguments": args, "task": ds.task, "train_cost": history.train_cost, "val_cost": history.val_cost}
+        out: dict[str, object] = {
+            "arguments": args,
+            "task": ds.task,
+            "train_cost": history.train_cost,
+            "val_cost": history.val_cost,
+        }
         out["val_accuracy" if history.val_accuracy or ds.task != "regression" else "val_r2"] = (
             history.val_accuracy if ds.task != "regression" else history.val_r2
         )

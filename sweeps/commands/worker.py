@@ -69,7 +69,8 @@ def worker_command(
     name, storage, store, found = sweep.name, sweep.storage_url, sweep.storage, list(sweep.studies)
     stored = dict(found[0].config)
     stored["trials"] = max(s.total for s in found)
-    if isinstance(stored.get("jobs"), int) and stored["jobs"] > max_jobs():
+    stored_jobs = stored.get("jobs")
+    if isinstance(stored_jobs, int) and stored_jobs > max_jobs():
         del stored["jobs"]  # another host's count, more than this one runs: all cores here, or --jobs
     with loading_once():  # the stored spec, then its overrides: a large dataset file is read once
         config = apply_overrides(
