@@ -12,7 +12,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from studies.sweep import outcome_of
+from studies.sweep import FINISHED, outcome_of
 
 __all__ = ["is_surplus", "live_counts", "needs_work", "scouting"]
 
@@ -22,7 +22,7 @@ def live_counts(study: optuna.Study) -> tuple[int, list[int], int]:
     finished, running, waiting = 0, [], 0
     for t in study.get_trials(deepcopy=False):
         o = outcome_of(t)
-        if o in ("complete", "pruned", "diverged"):
+        if o in FINISHED:
             finished += 1
         elif o == "running":
             running.append(t.number)

@@ -44,6 +44,18 @@ if TYPE_CHECKING:
         Subsets,
         TrainArgs,
     )
+    from studies.sweep.stopping import (
+        BUDGET_ATTR,
+        CUTS,
+        STOPPED_ATTR,
+        Stop,
+        budget_record,
+        converged,
+        deadline_of,
+        format_duration,
+        parse_duration,
+        stopped_record,
+    )
     from studies.sweep.summary import (
         FrontTrial,
         StudySummary,
@@ -56,6 +68,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL",
+    "BUDGET_ATTR",
+    "CUTS",
+    "STOPPED_ATTR",
+    "Stop",
+    "budget_record",
+    "converged",
+    "deadline_of",
+    "format_duration",
+    "parse_duration",
+    "stopped_record",
     "CHOICE_SETTINGS",
     "CURVE_OBJECTIVES",
     "Choice",

@@ -10,12 +10,14 @@ from studies.storage import redact
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
 from studies.sweep.objectives import OBJECTIVES, directions_of
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
+from studies.sweep.stopping import Stop, format_duration, parse_duration
 
 __all__ = [
     "DatasetRef",
     "PluginSpec",
     "SweepConfig",
     "WarmStart",
+    "Stop",
     "OBJECTIVES",
     "DEFAULT_STACK",
     "RESUMABLE",
@@ -62,8 +64,10 @@ class PluginSpec:
 
 # Keys a resumed sweep may change: its totals and parallelism, its warm start (which only
 # decides what a study's first trials are, once; see studies.search.warming), and what MLflow
-# shows of it (runs already written keep their points).
-RESUMABLE = ("trials", "jobs", "stack", "batch", "warm_start", "mlflow")  # "batch": the old name of "stack"
+# shows of it (runs already written keep their points); its time budgets and its stop on
+# convergence (a study already stopped stays stopped).
+RESUMABLE = ("trials", "jobs", "stack", "batch", "warm_start", "mlflow", "budget", "trial_budget", "stop")
+# ("batch": the old name of "stack")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,9 @@ class SweepConfig:
     stack: int = DEFAULT_STACK  # trials a worker keeps training at once as one stack (see studies.search.pool)
     warm_start: WarmStart | None = None
     curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.sweep.curves)
+    budget: float | None = None  # wall-clock seconds for the whole sweep from each run's start (sweep.stopping)
+    trial_budget: float | None = None  # seconds of wall clock per trial
+    stop: Stop | None = None  # stop each study on convergence
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -153,6 +160,11 @@ class SweepConfig:
             del d["jobs"]
         if self.warm_start is not None:
             d["warm_start"] = self.warm_start.to_dict(redacted=redacted)
+        for key in ("budget", "trial_budget"):
+            if getattr(self, key) is not None:
+                d[key] = format_duration(getattr(self, key))
+        if self.stop is not None:
+            d["stop"] = self.stop.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -203,6 +215,9 @@ class SweepConfig:
             stack=int(d.get("stack", d.get("batch", DEFAULT_STACK))),  # "batch": stored before its rename
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
+            budget=None if d.get("budget") is None else parse_duration("budget", d["budget"]),
+            trial_budget=None if d.get("trial_budget") is None else parse_duration("trial_budget", d["trial_budget"]),
+            stop=None if d.get("stop") is None else Stop(int(d["stop"]["patience"]), float(d["stop"]["min_delta"])),
         )
 
     def identity(self) -> dict[str, object]:

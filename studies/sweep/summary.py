@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from optuna.trial import FrozenTrial
 from studies import _optuna_compat as compat
 from studies.errors import SweepsError
 from studies.sweep.config import SweepConfig
-from studies.sweep.outcomes import OUTCOMES, outcome_of
+from studies.sweep.outcomes import FINISHED, OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
 __all__ = ["FrontTrial", "StudySummary", "SweepStudy", "find_sweep", "require_sweep", "summarize", "summarize_study"]
@@ -34,6 +35,8 @@ class SweepStudy:
     config: dict[str, object]
     index: int = 0
     directions: tuple[str, ...] = ()
+    budget: dict[str, object] | None = None  # the sweep's time budget as the storage keeps it (studies.sweep.stopping)
+    stopped: dict[str, object] | None = None  # the study's stop on convergence: which trial, when
 
     @functools.cached_property
     def sweep(self) -> SweepConfig:
@@ -75,10 +78,22 @@ class StudySummary:
     objectives: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
+    budget: dict[str, object] | None = None  # the sweep's time budget: seconds, deadline (Unix time), set
+    stopped: dict[str, object] | None = None  # stopped on convergence: trial, at, patience, min_delta
 
     @property
     def finished(self) -> int:
-        return sum(self.counts.get(o, 0) for o in ("complete", "pruned", "diverged"))
+        return sum(self.counts.get(o, 0) for o in FINISHED)
+
+    def done(self, now: float | None = None) -> bool:
+        """Whether the study asks for no more trials: its total reached, stopped on convergence,
+        or the sweep's deadline passed."""
+        deadline = None if self.budget is None else self.budget.get("deadline")
+        expired = isinstance(deadline, (int, float)) and (time.time() if now is None else now) >= deadline
+        return self.finished >= self.total or self.stopped is not None or expired
+
+    def _limits(self) -> dict[str, object]:
+        return {k: v for k, v in (("budget", self.budget), ("stopped", self.stopped)) if v is not None}
 
     @property
     def multi(self) -> bool:
@@ -105,6 +120,7 @@ class StudySummary:
                 "best_value": self.best_value,
                 "best_trial": self.best_trial,
                 "best_params": self.best_params,
+                **self._limits(),
             }
         best = {}
         for name in self.objectives:
@@ -123,6 +139,7 @@ class StudySummary:
                 for f in self.front
             ],
             "best": best,
+            **self._limits(),
         }
 
 
@@ -148,7 +165,12 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1 :]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
-        found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
+        budget, stopped = (v if isinstance(v := s.user_attrs.get(k), dict) else None for k in ("budget", "stopped"))
+        found.append(
+            SweepStudy(
+                s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions, budget, stopped
+            )
+        )
     return sorted(found, key=lambda s: (s.index, s.dataset))
 
 
@@ -190,6 +212,8 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             objectives=study.objectives,
             directions=study.directions,
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
+            budget=study.budget,
+            stopped=study.stopped,
         )
     best = None
     sign = -1.0 if study.direction == "maximize" else 1.0
@@ -208,6 +232,8 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         best_value=None if best is None else float(best.value),
         best_trial=None if best is None else best.number,
         best_params={} if best is None else dict(best.params),
+        budget=study.budget,
+        stopped=study.stopped,
     )
 
 

@@ -16,7 +16,7 @@ from studies.sweep import StudySummary, SweepStudy, best_epoch, crossed, curve_s
 __all__ = ["KIND", "STUDY", "TRIAL", "HOST", "STATUS_OF", "TrialRun", "trial_run", "host_of", "parent_content"]
 
 # Outcome -> MLflow run status.
-STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "cut": "KILLED", "failed": "FAILED"}
 KIND, STUDY, TRIAL, HOST = "sweeps.kind", "sweeps.study", "trial_number", "sweeps.host"
 
 
