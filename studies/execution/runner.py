@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 import threading
+import time
 import uuid
 import warnings
 from typing import Protocol
@@ -21,7 +22,18 @@ from studies.execution.recovery import fail_orphans, recover
 from studies.execution.worker import HALT_AFTER, WorkerTask, halted
 from studies.search import open_source, warm_start
 from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact, storage_kind
-from studies.sweep import DATA_ATTR, StudySummary, SweepConfig, check_data, data_signatures, find_sweep, summarize
+from studies.sweep import (
+    BUDGET_ATTR,
+    DATA_ATTR,
+    StudySummary,
+    SweepConfig,
+    budget_record,
+    check_data,
+    data_signatures,
+    deadline_of,
+    find_sweep,
+    summarize,
+)
 from studies.tracking import MlflowStatus, MlflowWriter
 
 __all__ = [
@@ -89,7 +101,24 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
 
 
 def _complete(summaries: list[StudySummary]) -> bool:
-    return all(s.finished >= s.total for s in summaries)
+    return all(s.done() for s in summaries)
+
+
+def set_budget(config: SweepConfig, studies: list[optuna.Study], *, create: bool) -> None:
+    """Write the sweep's deadline (:data:`~studies.sweep.BUDGET_ATTR`) in every study, shared by all
+    its workers: ``sweep run`` (``create``) starts its budget now, or clears the deadline when it
+    has none; ``sweep worker --budget`` starts one only when none is running (it joins it otherwise)."""
+    if config.budget is None:
+        if create and any(s.user_attrs.get(BUDGET_ATTR) is not None for s in studies):
+            for study in studies:
+                study.set_user_attr(BUDGET_ATTR, None)
+        return
+    deadline = deadline_of(studies[0].user_attrs)
+    if not create and deadline is not None and deadline > time.time():
+        return
+    record = budget_record(config.budget)
+    for study in studies:
+        study.set_user_attr(BUDGET_ATTR, record)
 
 
 class RunEvents(Protocol):
@@ -274,6 +303,7 @@ class _Run:
             if self.create:  # a new run tries the halted studies again
                 for dataset in halted(self.studies[0]):
                     self.studies[0].set_user_attr(f"halted.{dataset}", None)
+            set_budget(config, self.studies, create=self.create)
         if source is not None:  # before any trial is asked: each study once, whoever runs it first
             warm_start(config, self.studies, source, storage_url=self.storage_url, say=self.events.note)
         # The launcher's view: summaries read incrementally, whatever the size of the studies.

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import optuna
 
 from engine import Dataset, Member, Stack, with_features
+from studies.search.quota import Limits
 from studies.search.samplers import batch_of
 from studies.search.trial import Reporter, TrialResult, record
 from studies.sweep import SweepConfig, TrainArgs
@@ -72,6 +73,7 @@ class Pool:
     stacks: dict[tuple, Stack] = field(default_factory=dict)
     entries: dict[tuple[tuple, int], _Entry] = field(default_factory=dict)
     inputs: dict[tuple[int, tuple[str, ...]], tuple[Dataset, Dataset]] = field(default_factory=dict)
+    limits: Limits | None = None  # the sweep's deadline, the trials' limit, the stopped studies
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -108,8 +110,14 @@ class Pool:
                 Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=self.config.seed, activation=a.activation),
                 dataset=ds,
             )
+            cut = None if self.limits is None else self.limits.cutter(study)
             self.entries[(key, handle)] = _Entry(
-                study, trial, a, Reporter(trial, self.config, a.epochs), inputs=ds.n_features, outputs=ds.n_outputs
+                study,
+                trial,
+                a,
+                Reporter(trial, self.config, a.epochs, cut=cut),
+                inputs=ds.n_features,
+                outputs=ds.n_outputs,
             )
 
     def _inputs(self, dataset: Dataset, features: tuple[str, ...]) -> Dataset:
@@ -142,6 +150,7 @@ class Pool:
                         history,
                         self.config,
                         pruned=entry.reporter.pruned,
+                        cut=entry.reporter.cut,
                         train_seconds=entry.seconds,
                         report_seconds=entry.reporter.seconds,
                         inputs=entry.inputs,

@@ -37,6 +37,13 @@ __all__ = ["run_command"]
     help="Trials each worker keeps training at once as one stacked network (default 8; 1: one network at a "
     "time; overrides the file; --batch is its old name).",
 )
+@click.option(
+    "--budget",
+    default=None,
+    metavar="DURATION",
+    help='Wall-clock budget of this run, for every worker on any host (e.g. "90s", "30m", "1h30m"; '
+    "overrides the file): running trials stop at their next epoch when it ends.",
+)
 @storage_option
 @tracking_option
 @click.option(
@@ -51,6 +58,7 @@ def run_command(
     jobs: int | None,
     seed: int | None,
     stack: int | None,
+    budget: str | None,
     storage: str | None,
     tracking_uri: str | None,
     no_mlflow: bool,
@@ -71,6 +79,7 @@ def run_command(
     Examples:
       sweep run playground
       sweep run playground --trials 100 --jobs 2
+      sweep run playground --budget 30m
       sweep run my-sweep.toml --check
       sweep run my-sweep.toml --storage postgresql://me@db-host/sweeps --tracking-uri http://mlflow-host:5000
       sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
@@ -81,7 +90,7 @@ def run_command(
 
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     config, stored = _load(spec, storage or DEFAULT_STORAGE)
-    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, stored=stored)
+    config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, budget=budget, stored=stored)
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     # A warm start's sweep must exist: one line if not, before anything is said or written.
