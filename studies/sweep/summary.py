@@ -80,6 +80,7 @@ class StudySummary:
     front: tuple[FrontTrial, ...] | None = None  # None: one objective
     budget: dict[str, object] | None = None  # the sweep's time budget: seconds, deadline (Unix time), set
     stopped: dict[str, object] | None = None  # stopped on convergence: trial, at, patience, min_delta
+    cuts: dict[str, int] = field(default_factory=dict)  # trials cut short, by why (studies.sweep.CUTS)
 
     @property
     def finished(self) -> int:
@@ -93,7 +94,8 @@ class StudySummary:
         return self.finished >= self.total or self.stopped is not None or expired
 
     def _limits(self) -> dict[str, object]:
-        return {k: v for k, v in (("budget", self.budget), ("stopped", self.stopped)) if v is not None}
+        pairs = (("budget", self.budget), ("stopped", self.stopped), ("cuts", self.cuts or None))
+        return {k: v for k, v in pairs if v is not None}
 
     @property
     def multi(self) -> bool:
@@ -201,6 +203,7 @@ def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[Sweep
 def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:
     counts = Counter(o for o in map(outcome_of, trials) if o is not None)
     counted = {o: counts[o] for o in OUTCOMES if counts[o]}
+    cuts = dict(sorted(Counter(str(t.user_attrs.get("cut")) for t in trials if outcome_of(t) == "cut").items()))
     if study.multi:
         front = pareto_front(trials, study.directions)
         return StudySummary(
@@ -214,6 +217,7 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
             budget=study.budget,
             stopped=study.stopped,
+            cuts=cuts,
         )
     best = None
     sign = -1.0 if study.direction == "maximize" else 1.0
@@ -234,6 +238,7 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         best_params={} if best is None else dict(best.params),
         budget=study.budget,
         stopped=study.stopped,
+        cuts=cuts,
     )
 
 
