@@ -117,7 +117,7 @@ class ParentRuns:
         self._finished[study.name] = summary.finished
         if summary.front is not None:
             self._update_front(study, parent, summary)
-        if summary.finished >= summary.total and self._curves.get(study.name) != summary.finished:
+        if summary.done() and self._curves.get(study.name) != summary.finished:
             self._log_curves(study, parent, trials, summary.finished)
         if self.dashboard:
             self._mark_best(study, summary)
@@ -134,7 +134,7 @@ class ParentRuns:
                 RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep, figures=drawn, stride=stride))
             )
         self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
-        if summary.finished >= summary.total:
+        if summary.done():  # its total, its stop on convergence, or the sweep's deadline
             self.mlflow.client.set_terminated(parent, status="FINISHED")
         self._best[study.name] = key
         return best
