@@ -32,6 +32,7 @@ from studies.sweep import (
     format_duration,
     outcome_of,
     parse_duration,
+    stopped_record,
     summarize,
 )
 from sweeps.spec import load_spec
@@ -266,3 +267,37 @@ def test_the_sweep_file_checks_the_budget_and_stop_keys(tmp_path):
     config = load_spec(str(path))
     assert (config.budget, config.trial_budget, config.stop) == (5400.0, 20.0, Stop(30, 0.0))
     assert load_spec(str(path)).to_dict()["budget"] == "1h30m"
+
+
+def test_a_stopped_study_gives_its_slots_to_the_others(sweep_file, tmp_path, handlers):
+    config = _config(sweep_file, "slots", stack=4, trials=8, stop=Stop(patience=1000))
+    url = str(tmp_path / "sweeps.journal")
+    studies = open_sweep(config, open_storage(url))
+    studies[0].set_user_attr(STOPPED_ATTR, stopped_record(0, config.stop))  # as a resume finds it
+    result = work(WorkerTask(url, config, 0))
+    storage = open_storage(url)
+    counts = {s.dataset: (s.finished, s.stopped is not None) for s in summarize(storage, "slots")}
+    assert counts == {"circle": (0, True), "xor": (8, False)}
+    assert sum(result.counts.values()) == 8 and all(s.done() for s in summarize(storage, "slots"))
+
+
+def test_the_parent_run_says_the_budget_what_it_cut_and_the_stop():
+    from studies.sweep import StudySummary
+    from studies.tracking.runs import parent_content
+
+    summary = StudySummary(
+        study="s/circle",
+        dataset="circle",
+        total=10,
+        direction="minimize",
+        counts={"complete": 3, "cut": 2},
+        budget=budget_record(60.0, now=1000.0),
+        stopped=stopped_record(4, Stop(3), now=1000.0),
+        cuts={"budget": 1, "stop": 1},
+    )
+    _, tags = parent_content(summary)
+    tags = {t.key: t.value for t in tags}
+    assert tags["cut"] == "budget 1, stop 1"
+    assert tags["stopped"] == "converged at trial 4, 1970-01-01T00:16:40+00:00"
+    assert '"seconds": 60.0' in tags["budget"]
+    assert summary.done(now=1059.0) and StudySummary("s/x", "x", 10, "minimize").done(now=0) is False
