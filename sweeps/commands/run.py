@@ -110,6 +110,9 @@ def run_command(
         )
         if source is not None:
             click.echo(source.describe([d.name for d in config.datasets]) + ".")
+        limits = _limits(config)
+        if limits:
+            click.echo(limits)
         return 0
     click.echo(
         f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, storage {where}", err=True
@@ -123,6 +126,23 @@ def run_command(
         raise UserError(str(exc)) from None
     click.echo(summary_table(result.summaries, objective=config.objective))
     return mlflow_end(config.name, result.mlflow)
+
+
+def _limits(config: SweepConfig) -> str:
+    """What may stop the sweep short of its totals, for --check ('' if nothing)."""
+    from studies.sweep import format_duration
+
+    parts = []
+    if config.budget is not None:
+        parts.append(f"a budget of {format_duration(config.budget)} from the start of the run")
+    if config.trial_budget is not None:
+        parts.append(f"at most {format_duration(config.trial_budget)} per trial")
+    if config.stop is not None:
+        parts.append(
+            f"each study stops after {config.stop.patience} finished trials without an improvement "
+            f"> {config.stop.min_delta}"
+        )
+    return ("Limits: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:

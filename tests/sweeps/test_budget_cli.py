@@ -50,3 +50,13 @@ def test_status_shows_the_budget_and_the_stopped_studies(tmp_path, monkeypatch):
     assert xor["stopped"]["trial"] == 3 and xor["stopped"]["patience"] == 7
     study = optuna.load_study(study_name="shown/xor", storage=open_storage(str(tmp_path / "sweeps.journal")))
     assert study.user_attrs[STOPPED_ATTR]["min_delta"] == 0.5
+
+
+def test_check_says_what_may_stop_the_sweep_short(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = SPEC.format(name="chk").replace("trials = 5\n", 'trials = 5\ntrial_budget = "20s"\n')
+    (tmp_path / "s.toml").write_text(text)
+    result = CliRunner().invoke(cli, ["run", "s.toml", "--check", "--budget", "2h"])
+    assert result.exit_code == 0, result.output
+    assert "Limits: a budget of 2h from the start of the run; at most 20s per trial." in result.output
+    assert sorted(os.listdir(tmp_path)) == ["s.toml"]
