@@ -198,11 +198,14 @@ class ParentRuns:
         pending = self._pending.get(study.name)
         if pending is not None and pending.summary.finished == summary.finished:
             return
+        # stopped, or past the deadline, and its last trials (cut at their next epoch) ended: finished
+        ended = summary.done() and not summary.counts.get("running")
+        total = summary.finished if ended else summary.total
         if not self._figures.due(
-            study.name, summary.finished, summary.total, final=final, running=summary.counts.get("running", 0)
+            study.name, summary.finished, total, final=final, running=summary.counts.get("running", 0)
         ):
             return
-        closing = summary.finished + summary.counts.get("running", 0) >= summary.total
+        closing = summary.finished + summary.counts.get("running", 0) >= total
         names = dash.figure_names(trials, summary, importances=final or closing)
         queued = pending.queued if pending is not None else time.monotonic()
         self._pending[study.name] = _Drawing(study, parent, list(trials), summary, names, queued)
