@@ -277,6 +277,20 @@ class _Worker:
             and needs_work(self.studies[k], self.config.trials)
         )
 
+    def candidates(self, sticky: int | None, order: list[int]) -> list[int]:
+        """The studies to fill, best first: the one being filled, then the worker's order. With a
+        time budget the studies least advanced come first instead, so that the budget is shared
+        among them rather than spent on the first one (totals then are rarely all reached)."""
+        wanted = [k for k in dict.fromkeys(([sticky] if sticky is not None else []) + order) if self.wanted(k)]
+        if self.limits.deadline is None:
+            return wanted
+
+        def advanced(k: int) -> int:
+            finished, running, waiting = live_counts(self.studies[k])
+            return finished + len(running)
+
+        return sorted(wanted, key=advanced)  # stable: ties keep the worker's order
+
     # -- loops -----------------------------------------------------------------------------------
 
     def run_single(self) -> None:
@@ -356,7 +370,7 @@ class _Worker:
             live = len(pool)
             if slots - live >= refill or live == 0:
                 free = slots - live
-                candidates = [k for k in ([sticky] if sticky is not None else []) + order if self.wanted(k)]
+                candidates = self.candidates(sticky, order)
                 pick, n = next(((k, r) for k in candidates if (r := room(k, free)) > 0), (None, 0))
                 if pick is None and candidates and live == 0:
                     pick, n = candidates[0], free  # only others' scouts left: don't sit idle

@@ -143,9 +143,9 @@ def test_run_starts_a_budget_a_worker_joins_it_and_a_run_without_one_clears_it(s
 def test_a_deadline_written_mid_sweep_cuts_running_trials_within_an_epoch(
     sweep_file, tmp_path, monkeypatch, handlers, stack
 ):
-    config = _config(sweep_file, f"cut{stack}", stack=stack)
+    config = _config(sweep_file, f"cut{stack}", stack=stack, budget=3600.0)
     url = str(tmp_path / "sweeps.journal")
-    open_sweep(config, open_storage(url))
+    set_budget(config, open_sweep(config, open_storage(url)), create=True)  # as 'sweep run' starts it
     monkeypatch.setattr(worker_module, "STOP_CHECK_SECONDS", 0.0)  # the deadline is read again at once
     epochs, at = [0], {}
     patched = "step_epoch" if stack > 1 else None
@@ -154,7 +154,7 @@ def test_a_deadline_written_mid_sweep_cuts_running_trials_within_an_epoch(
         epochs[0] += 1
         if epochs[0] == 30 and not at:
             storage = open_storage(url)
-            for name in ("circle", "xor"):  # as 'sweep run' writes it: in every study
+            for name in ("circle", "xor"):  # the deadline moved to the past, in every study
                 study = optuna.load_study(study_name=f"cut{stack}/{name}", storage=storage)
                 study.set_user_attr(BUDGET_ATTR, budget_record(1.0, now=time.time() - 10))
             at["trials"] = sum(len(storage.get_all_trials(s._study_id)) for s in storage.get_all_studies())
@@ -191,6 +191,8 @@ def test_a_deadline_written_mid_sweep_cuts_running_trials_within_an_epoch(
     summaries = summarize(storage, f"cut{stack}")
     assert sum(s.cuts.get("budget", 0) for s in summaries) == len(cut) and all(s.done() for s in summaries)
     assert work(WorkerTask(url, config, 0)).counts == {}  # past the deadline: nothing starts
+    # with a budget the studies share the worker, not the first one alone
+    assert all(s.finished > 0 for s in summaries), [(s.dataset, s.finished) for s in summaries]
 
 
 def test_a_trial_budget_cuts_each_trial_at_its_own_limit(sweep_file, tmp_path, monkeypatch, handlers):
