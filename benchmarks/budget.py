@@ -46,6 +46,7 @@ def one_run(budget: int, jobs: int, mlflow: bool) -> dict[str, float | int | str
         record = studies[0].user_attrs["budget"]
         start = record["deadline"] - record["seconds"]
         trials = [t for s in studies for t in storage.get_all_trials(s._study_id)]
+        per_study = {s.study_name.split("/", 1)[1]: len(storage.get_all_trials(s._study_id)) for s in studies}
         outcomes = Counter(outcome_of(t) or "withdrawn" for t in trials)
         last = max(t.datetime_complete.timestamp() for t in trials if t.datetime_complete is not None)
         slowest = max(max(t.user_attrs["run"]["epoch_time"], default=0.0) for t in trials if "run" in t.user_attrs)
@@ -62,6 +63,7 @@ def one_run(budget: int, jobs: int, mlflow: bool) -> dict[str, float | int | str
         "outcomes": ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())),
         "mlflow_runs": -1 if runs is None else runs,
         "finished": finished,
+        "per_dataset": ", ".join(f"{k} {v}" for k, v in per_study.items()),
     }
 
 
@@ -93,6 +95,7 @@ def main() -> None:
         )
         runs = "" if r["mlflow_runs"] < 0 else f"; MLflow child runs {r['mlflow_runs']} of {r['finished']}"
         print(f"       trials {r['trials']}: {r['outcomes']}; running {r['running']}{runs}")
+        print(f"       per dataset: {r['per_dataset']}")
     med = {k: statistics.median(float(r[k]) for r in results) for k in ("last_trial", "exit", "bound", "tail")}
     print(
         f"median of {len(results)}: last trial {med['last_trial']:.1f} s, exit {med['exit']:.1f} s, "
