@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from engine.errors import SweepsError
     from engine.network import MLP
     from engine.optimizers import OPTIMIZERS
+    from engine.saved import MODEL_FORMAT, MODEL_VERSION, SavedModel, load_model, model_bytes, read_rows, save_model
     from engine.stack import Member, Stack, stack_widths, train_stacked
     from engine.training import History, train
 
@@ -46,15 +47,22 @@ __all__ = [
     "History",
     "MAX_PRODUCT_FEATURES",
     "MLP",
+    "MODEL_FORMAT",
+    "MODEL_VERSION",
     "Member",
     "OPTIMIZERS",
     "OUTPUTS",
     "OUTPUT_FOR_TASK",
+    "SavedModel",
     "TASKS",
     "check_features",
     "dataset_name",
     "from_arrays",
     "load_dataset",
+    "load_model",
+    "model_bytes",
+    "read_rows",
+    "save_model",
     "train",
     "Stack",
     "SweepsError",

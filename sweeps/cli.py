@@ -27,6 +27,7 @@ EXIT_BUG = 70
 # name -> (module, command, short help as `sweep --help` lists it: the command's own, at click's
 # width; tests/sweeps/test_cli.py checks it, so that listing the commands imports none of them).
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "best": ("sweeps.commands.best", "best_command", "Print each study's best configuration: a sweep file of one..."),
     "run": ("sweeps.commands.run", "run_command", "Run a sweep, or resume it to its totals: one Optuna study per..."),
     "worker": (
         "sweeps.commands.worker",
@@ -43,6 +44,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Retrain trial N of a sweep from what the storage recorded and...",
     ),
     "report": ("sweeps.commands.report", "report_command", "Write a sweep's report: report.html (self-contained),..."),
+    "predict": (
+        "sweeps.commands.predict",
+        "predict_command",
+        "Predict with a kept network (the report's model-DATASET.npz)...",
+    ),
     "ui": ("sweeps.commands.ui", "ui_command", "Start MLflow's UI over the sweep's runs (and optuna-dashboard..."),
 }
 

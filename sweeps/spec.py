@@ -33,6 +33,7 @@ from studies.sweep import (
     PluginSpec,
     Range,
     SearchSpace,
+    StackShape,
     Stop,
     Subsets,
     SweepConfig,
@@ -59,6 +60,7 @@ TOP_KEYS = (
     "search",
     "seed",
     "stack",
+    "stack_shape",
     "stop",
     "train",
     "trial_budget",
@@ -452,7 +454,10 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
     objectives = (objective,) if isinstance(objective, str) else objective
     space = _space(where, data)
     sampler, pruner = _plugins(where, data, objectives, space, top["trials"])
-    refs = _checked_datasets(where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"])
+    refs, loaded = _checked_datasets(
+        where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"]
+    )
+    shape = _stack_shape(where, data.get("stack_shape"), space, loaded)
     return SweepConfig(
         datasets=refs,
         space=space,
@@ -461,9 +466,36 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         pruner=pruner,
         warm_start=_warm_start(where, data.get("warm_start"), top["name"]),
         curve_points=_mlflow(where, data.get("mlflow")),
+        stack_shape=shape,
         **_limits(where, data, objectives),
         **top,
     )
+
+
+def _stack_shape(where: _Where, value: object, space: SearchSpace, loaded: list) -> StackShape | None:
+    """``stack_shape = { widths = [8, 8], inputs = 7 }``: every stack's hidden widths and input
+    columns (as 'sweep best' writes them), at least what every network of the space needs."""
+    if value is None:
+        return None
+    example = "{ widths = [8, 8], inputs = 2 }"
+    if not isinstance(value, dict) or set(value) != {"widths", "inputs"}:
+        raise where.error(f"'stack_shape' must be a table {example}, but got {value!r}.")
+    widths = value["widths"]
+    if not isinstance(widths, list) or not widths:
+        raise where.error(f"'stack_shape.widths' must be a non-empty list of widths >= 1, but got {widths!r}.")
+    shape = StackShape(
+        widths=tuple(_int(where, f"stack_shape.widths[{i}]", w, 1) for i, w in enumerate(widths)),
+        inputs=_int(where, "stack_shape.inputs", value["inputs"], 1),
+    )
+    for ds in loaded:
+        inputs = space.input_width(ds.n_raw_features)
+        layers, width = space.stack_shape(max(inputs, shape.inputs))
+        if shape.inputs < inputs or len(shape.widths) < layers or min(shape.widths) < width:
+            raise where.error(
+                f"'stack_shape' = {shape.to_dict()} is too small for the networks of this sweep on dataset "
+                f"{ds.name!r}: they need {layers} layer(s) of at least {width} units and {inputs} inputs."
+            )
+    return shape
 
 
 def _top_level(where: _Where, data: dict) -> dict:
@@ -510,9 +542,37 @@ def _space(where: _Where, data: dict) -> SearchSpace:
     both = sorted(set(train) & set(search))
     if both:
         raise where.error(f"'{both[0]}' is both fixed in [train] and searched in [search]; keep one.")
-    fixed = {k: _setting_value(where, f"train.{k}", k, v) for k, v in sorted(train.items())}
+    fixed = {
+        k: _widths(where, train, search)
+        if k == "hidden_units" and isinstance(v, list)
+        else _setting_value(where, f"train.{k}", k, v)
+        for k, v in sorted(train.items())
+    }
     searched = {k: _searched(where, k, v) for k, v in sorted(search.items())}
     return SearchSpace(fixed=fixed, searched=searched)
+
+
+def _widths(where: _Where, train: dict, search: dict) -> list[int]:
+    """``train.hidden_units`` as a list: one width per hidden layer (the list sets the depth)."""
+    widths = train["hidden_units"]
+    if not widths:
+        raise where.error(
+            "'train.hidden_units' must list one width per hidden layer, but got []; for none set "
+            "'train.hidden_layers' = 0."
+        )
+    checked = [int(_setting_value(where, f"train.hidden_units[{i}]", "hidden_units", w)) for i, w in enumerate(widths)]
+    if "hidden_layers" in search:
+        raise where.error(
+            "'train.hidden_units' lists one width per layer, so 'search.hidden_layers' can't search the depth; "
+            "give 'train.hidden_units' one width, or leave 'search.hidden_layers' out."
+        )
+    layers = train.get("hidden_layers", len(checked))
+    if layers != len(checked):
+        raise where.error(
+            f"'train.hidden_layers' = {layers!r}, but 'train.hidden_units' lists {len(checked)} width(s) "
+            f"{checked}; they must agree (or leave 'train.hidden_layers' out)."
+        )
+    return checked
 
 
 def _plugins(
@@ -538,9 +598,9 @@ def _plugins(
 
 def _checked_datasets(
     where: _Where, data: dict, space: SearchSpace, objectives: tuple[str, ...], *, seed: int, jobs: int, stack: int
-) -> tuple[DatasetRef, ...]:
+) -> tuple[tuple[DatasetRef, ...], list]:
     """The datasets, each loaded and checked against the features, the objectives and the
-    machine's memory."""
+    machine's memory (with the loaded datasets)."""
     refs, loaded = _datasets(where, data.get("datasets"), seed)
     _check_features_fit(where, space, refs, loaded)
     if "val_accuracy" in objectives:
@@ -554,7 +614,7 @@ def _checked_datasets(
         check_fits(space, loaded, jobs=jobs, stack=stack)
     except ValueError as exc:
         raise where.error(str(exc)) from None
-    return refs
+    return refs, loaded
 
 
 def apply_overrides(

@@ -226,6 +226,8 @@ def run_sweep(
             f"Run the same command again to resume."
         ) from None
     finally:
+        with signals.quiet():
+            run.release_workers()  # whatever happened above: no worker outlives the run
         for sig, handler in old.items():
             signal.signal(sig, handler)
 
@@ -280,6 +282,7 @@ class _Run:
             else None
         )
         summaries = self.rounds()
+        self.release_workers()  # idle from here: their CPU goes to MLflow's last sync
         return self.finish(summaries)
 
     def open(self) -> None:
@@ -380,9 +383,17 @@ class _Run:
             )
         return RunResult(summaries, status)
 
+    def release_workers(self) -> None:
+        """Stop the loky workers for good (idempotent). Left to the interpreter's exit, an idle
+        worker can wait for a lock loky's manager thread holds while it joins that worker: the
+        process would hang at exit (seen after Ctrl-C once its output pipe had broken)."""
+        if self.pool and self.launch.backend == "loky":
+            stop_workers(self.pool[-1])
+        self.pool.clear()
+
     def stop_all(self) -> None:
         """Stop the workers and the writer (after a storage failure)."""
-        stop_workers(self.pool[-1] if self.pool and self.launch.backend == "loky" else None)
+        self.release_workers()
         if self.writer is not None:
             self.writer.stop()
 

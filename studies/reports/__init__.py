@@ -10,16 +10,20 @@ from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
     from studies.reports import figures
-    from studies.reports.build import ReportFiles, build_report
+    from studies.reports.build import MODEL_FILE, ReportFiles, build_report
     from studies.reports.data import divergence_boundary, gather, importances_of
+    from studies.reports.files import prepare_folder, write_atomic
 
 __all__ = [
+    "MODEL_FILE",
     "ReportFiles",
     "build_report",
     "divergence_boundary",
     "figures",
     "gather",
     "importances_of",
+    "prepare_folder",
+    "write_atomic",
 ]
 
 __getattr__, __dir__ = lazy_face(__name__, __file__, __all__)

@@ -5,18 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 import tomli_w
 
+from engine import model_bytes
 from studies.reports import figures
 from studies.reports.data import DatasetReport, SweepReport, gather, trial_rows
 from studies.reports.files import prepare_folder, write_atomic
 from studies.reports.render import Code, Heading, Image, Table, Text, to_html, to_markdown
 from studies.sweep import FINISHED, curve_rows, outcome_of
 
-__all__ = ["ReportFiles", "build_report"]
+__all__ = ["MODEL_FILE", "ReportFiles", "build_report"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class ReportFiles:
     csv: str
     figures: tuple[str, ...]
     curves: str = ""  # every epoch of every finished trial's curves
+    models: dict[str, str] = field(default_factory=dict)  # dataset -> its best network, retrained (.npz)
+
+
+MODEL_FILE = "model-{dataset}.npz"  # the best network of a dataset, in the report's folder
 
 
 _FRONT_ROWS = 50  # rows of a front's table in the report
@@ -164,7 +169,8 @@ def _best_blocks(i: int, d: DatasetReport) -> list:
         blocks.append(
             Text(
                 f"Held-out test score of the best configuration, retrained from scratch with its "
-                f"recorded seed (the test split's only use): {extra}."
+                f"recorded seed (the test split's only use): {extra}. This network is kept as "
+                f"{MODEL_FILE.format(dataset=d.summary.dataset)} beside the report (sweep predict uses it)."
             )
         )
     return blocks
@@ -365,9 +371,27 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, *, out_dir: st
     written = [write_atomic(os.path.join(out_dir, rel), png) for rel, png in files.items()]
     csv_path = write_atomic(os.path.join(out_dir, "trials.csv"), table.getvalue())
     curves_path = write_atomic(os.path.join(out_dir, "curves.csv"), _curves_csv(report))
+    models = _write_models(report, out_dir)
     md_path = write_atomic(os.path.join(out_dir, "report.md"), md)
     html_path = write_atomic(os.path.join(out_dir, "report.html"), to_html(title, blocks))
-    return ReportFiles(html=html_path, markdown=md_path, csv=csv_path, figures=tuple(written), curves=curves_path)
+    return ReportFiles(
+        html=html_path, markdown=md_path, csv=csv_path, figures=tuple(written), curves=curves_path, models=models
+    )
+
+
+def _write_models(report: SweepReport, out_dir: str) -> dict[str, str]:
+    """Each dataset's retrained best network (unless it diverged) as ``model-<dataset>.npz``
+    (``engine.load_model`` reads it; ``sweep predict`` predicts with it)."""
+    models = {}
+    for d in report.datasets:
+        r = d.retrained
+        if r is None or r.history.divergence is not None:
+            continue
+        name = MODEL_FILE.format(dataset=d.study.dataset)
+        if os.path.basename(name) != name or name.startswith("."):  # a dataset's name is plain; never a path
+            continue
+        models[d.study.dataset] = write_atomic(os.path.join(out_dir, name), model_bytes(r.model, r.dataset))
+    return models
 
 
 def _curves_csv(report: SweepReport) -> str:

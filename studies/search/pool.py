@@ -94,11 +94,12 @@ class Pool:
             key = (_shapes(dataset), a.optimizer, a.batch_size, a.epochs, a.momentum, a.nesterov)
             stack = self.stacks.get(key)
             if stack is None:
-                inputs = self.config.space.input_width(dataset.n_raw_features)
+                shape = self.config.stack_shape
+                inputs = shape.inputs if shape else self.config.space.input_width(dataset.n_raw_features)
                 stack = self.stacks[key] = Stack(
                     ds,
                     inputs=inputs,
-                    widths=self.config.space.stack_widths(inputs),
+                    widths=list(shape.widths) if shape else self.config.space.stack_widths(inputs),
                     epochs=a.epochs,
                     batch_size=a.batch_size,
                     optimizer=a.optimizer,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
+    from studies.sweep.best import BestConfig, best_config, train_settings
     from studies.sweep.config import (
         ALL,
         DEFAULT_CURVE_POINTS,
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
         RESUMABLE,
         DatasetRef,
         PluginSpec,
+        StackShape,
         SweepConfig,
         WarmStart,
     )
@@ -67,6 +69,9 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BestConfig",
+    "best_config",
+    "train_settings",
     "ALL",
     "BUDGET_ATTR",
     "CUTS",
@@ -103,6 +108,7 @@ __all__ = [
     "SweepStudy",
     "TrainArgs",
     "Trained",
+    "StackShape",
     "WarmStart",
     "best_epoch",
     "check_data",

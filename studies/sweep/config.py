@@ -16,6 +16,7 @@ __all__ = [
     "DatasetRef",
     "PluginSpec",
     "SweepConfig",
+    "StackShape",
     "WarmStart",
     "Stop",
     "OBJECTIVES",
@@ -92,6 +93,20 @@ class WarmStart:
 
 
 @dataclass(frozen=True)
+class StackShape:
+    """The shape of every stack the sweep's workers train (``stack_shape`` in the sweep file):
+    hidden widths per layer and input columns, at least what the search space needs. Unset, a
+    stack is as wide as the space's widest network; set, a trial of another sweep, trained in a
+    stack of this shape, is trained again bit for bit (``sweep best`` writes it)."""
+
+    widths: tuple[int, ...]
+    inputs: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"widths": list(self.widths), "inputs": self.inputs}
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """Everything a sweep needs; stored in each study so that any worker can rebuild it."""
 
@@ -109,6 +124,7 @@ class SweepConfig:
     stack: int = DEFAULT_STACK  # trials a worker keeps training at once as one stack (see studies.search.pool)
     warm_start: WarmStart | None = None
     curve_points: int | str = DEFAULT_CURVE_POINTS  # points per curve in MLflow, or "all" (studies.sweep.curves)
+    stack_shape: StackShape | None = None  # every stack's widths and inputs; None: the space's widest
     budget: float | None = None  # wall-clock seconds for the whole sweep from each run's start (sweep.stopping)
     trial_budget: float | None = None  # seconds of wall clock per trial
     stop: Stop | None = None  # stop each study on convergence
@@ -160,6 +176,8 @@ class SweepConfig:
             del d["jobs"]
         if self.warm_start is not None:
             d["warm_start"] = self.warm_start.to_dict(redacted=redacted)
+        if self.stack_shape is not None:
+            d["stack_shape"] = self.stack_shape.to_dict()
         for key in ("budget", "trial_budget"):
             if getattr(self, key) is not None:
                 d[key] = format_duration(getattr(self, key))
@@ -215,6 +233,7 @@ class SweepConfig:
             stack=int(d.get("stack", d.get("batch", DEFAULT_STACK))),  # "batch": stored before its rename
             warm_start=None if d.get("warm_start") is None else WarmStart(**d["warm_start"]),
             curve_points=_curve_points(dict(d.get("mlflow") or {}).get("curve_points", DEFAULT_CURVE_POINTS)),
+            stack_shape=_stack_shape(d.get("stack_shape")),
             budget=None if d.get("budget") is None else parse_duration("budget", d["budget"]),
             trial_budget=None if d.get("trial_budget") is None else parse_duration("trial_budget", d["trial_budget"]),
             stop=None if d.get("stop") is None else Stop(int(d["stop"]["patience"]), float(d["stop"]["min_delta"])),
@@ -238,3 +257,10 @@ def _curve_points(value: object) -> int | str:
 def _objective(value: object) -> str | tuple[str, ...]:
     """A stored objective: a name, or a list of names (several objectives)."""
     return value if isinstance(value, str) else tuple(value)  # type: ignore[arg-type]
+
+
+def _stack_shape(value: object) -> StackShape | None:
+    """A stored ``stack_shape``, or ``None``."""
+    if not isinstance(value, dict):
+        return None
+    return StackShape(widths=tuple(int(w) for w in value["widths"]), inputs=int(value["inputs"]))

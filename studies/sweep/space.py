@@ -2,7 +2,8 @@
 
 Every trainable setting has a name (the sweep file's key) and is either fixed or
 searched (a range or a list of choices). ``hidden_units`` is suggested once per
-layer (``hidden_units_1``, ``hidden_units_2``, ...) and ``regularization_rate``
+layer (``hidden_units_1``, ``hidden_units_2``, ...), or fixed as one width for every layer or
+a list of widths, one per layer (the list sets the depth too) and ``regularization_rate``
 only when ``regularization`` is not ``"none"``: conditional parameters appear
 only when they apply. ``features`` (the input feature families, see
 :mod:`engine.data.features`) is a list when fixed, and searched as :class:`Subsets`: one
@@ -183,9 +184,15 @@ class SearchSpace:
             return self.searched[name].suggest(trial, param or name)
         return self.fixed.get(name, SETTINGS[name])
 
-    def suggest(self, trial: optuna.Trial) -> TrainArgs:
+    def _hidden(self, trial: optuna.Trial) -> tuple[int, ...]:
+        fixed = self.fixed.get("hidden_units")
+        if isinstance(fixed, (list, tuple)):  # one width per layer, fixed (what 'sweep best' writes)
+            return tuple(int(w) for w in fixed)
         layers = int(self._value(trial, "hidden_layers"))
-        hidden = tuple(int(self._value(trial, "hidden_units", f"hidden_units_{i + 1}")) for i in range(layers))
+        return tuple(int(self._value(trial, "hidden_units", f"hidden_units_{i + 1}")) for i in range(layers))
+
+    def suggest(self, trial: optuna.Trial) -> TrainArgs:
+        hidden = self._hidden(trial)
         regularization = str(self._value(trial, "regularization"))
         rate = float(self._value(trial, "regularization_rate")) if regularization != "none" else 0.0
         optimizer = str(self._value(trial, "optimizer"))
@@ -210,6 +217,12 @@ class SearchSpace:
     def _bounds(self, name: str) -> tuple[int, int]:
         """The lowest and highest value an integer setting takes, fixed or searched."""
         s = self.searched.get(name)
+        widths = self.fixed.get("hidden_units")
+        if s is None and isinstance(widths, (list, tuple)):  # fixed widths, one per layer
+            if name == "hidden_layers":
+                return len(widths), len(widths)
+            if name == "hidden_units":
+                return min(widths, default=0), max(widths, default=0)
         if s is None:
             v = int(self.fixed.get(name, SETTINGS[name]))
             return v, v

@@ -170,6 +170,11 @@ class ParentRuns:
                 tagged[number] = run.info.run_id
         return tagged
 
+    def log_model(self, parent: str, path: str) -> None:
+        """The study's best network, retrained by the report (an ``engine`` model file), as the
+        parent run's artifact ``model/<file>``."""
+        self.mlflow.client.log_artifact(parent, path, "model")
+
     def _log_curves(self, study: SweepStudy, parent: str, trials: list[FrozenTrial], finished: int) -> None:
         """Every epoch of every finished trial's curves as one Parquet file, ``curves.parquet``
         (MLflow's runs hold them at chart resolution): logged when the study finishes."""

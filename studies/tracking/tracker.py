@@ -434,13 +434,17 @@ class Tracker:
                     self.mlflow.client.delete_run(run.info.run_id)
                     logged.discard(int(tags[TRIAL]))
 
-    def attach(self, storage: optuna.storages.BaseStorage, path: str) -> int:
-        """Log the file at ``path`` (the report) as an artifact of each parent run; returns how many."""
+    def attach(self, storage: optuna.storages.BaseStorage, path: str, *, models: dict[str, str] | None = None) -> int:
+        """Log the file at ``path`` (the report) as an artifact of each parent run, and each
+        study's best network (``models``: dataset -> its .npz file) under ``model/``; returns how many."""
         try:
             self.mlflow.connect()
             n = 0
             for study in find_sweep(storage, self.sweep):
-                self.mlflow.client.log_artifact(self.parents.get(study, create=True), path, "report")
+                parent = self.parents.get(study, create=True)
+                self.mlflow.client.log_artifact(parent, path, "report")
+                if models and study.dataset in models:
+                    self.parents.log_model(parent, models[study.dataset])
                 n += 1
             return n
         except Exception as exc:  # noqa: BLE001 - the report is written; MLflow is optional

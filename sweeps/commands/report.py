@@ -39,9 +39,11 @@ def report_command(sweep: SweepRef, tracking_uri: str | None, out_dir: str | Non
     click.echo(
         f"report written: {files.html}, {files.markdown} ({len(files.figures)} figures), {files.csv}, {files.curves}"
     )
+    if files.models:
+        click.echo(f"best networks kept: {', '.join(files.models.values())} (see 'sweep predict').")
     if not no_mlflow:
         problems: list[str] = []
-        attached = Tracker(name, tracking_uri, warn=problems.append).attach(store, files.html)
+        attached = Tracker(name, tracking_uri, warn=problems.append).attach(store, files.html, models=files.models)
         if problems:
             click.echo(f"Warning: {problems[0]}", err=True)
         elif attached:

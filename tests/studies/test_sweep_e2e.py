@@ -280,3 +280,14 @@ def test_a_batched_study_starts_with_scouts(sweep_file, tmp_path):
         completes = [t.datetime_complete for t in trials if t.state == TrialState.COMPLETE]
         for t in trials[3:]:
             assert sum(c <= t.datetime_start for c in completes) >= 3, t.number
+
+
+def test_no_worker_process_outlives_the_run(sweep_file):
+    # Left to the interpreter's exit, an idle loky worker could deadlock with loky's manager
+    # thread (the command hung at exit); the run stops its workers once the rounds are done.
+    import multiprocessing
+
+    path = sweep_file("alone", trials=2, jobs=2, epochs=2)
+    r = CliRunner().invoke(cli, ["run", str(path), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    assert [p.name for p in multiprocessing.active_children() if p.name.startswith("Loky")] == []

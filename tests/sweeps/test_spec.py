@@ -670,3 +670,45 @@ def test_stack_is_the_key_and_batch_its_old_name(tmp_path):
     old["batch"] = old.pop("stack")  # as a storage kept it before the rename
     assert SweepConfig.from_dict(old).stack == 8
     assert SweepConfig.identity_of(old) == spec_from_dict(base).identity()  # it resumes as the same sweep
+
+
+def test_fixed_widths_per_layer_and_the_stack_shape_round_trip():
+    # What 'sweep best' writes: one width per layer, and the stacks' shape.
+    data = tomllib.loads(GOOD)
+    del data["search"]["hidden_layers"], data["search"]["hidden_units"]
+    data["train"]["hidden_units"] = [16, 4, 9]
+    data["stack_shape"] = {"widths": [20, 20, 20, 20], "inputs": 3}
+    config = spec_from_dict(data)
+    assert config.space.from_params({"learning_rate": 0.1, "activation": "tanh", "regularization": "none"}).hidden == (
+        16,
+        4,
+        9,
+    )
+    assert config.space.max_layers() == 3 and config.space.stack_widths(2) == [16, 16, 16]
+    again = spec_from_dict(config.to_dict())
+    assert again == config and again.stack_shape.widths == (20, 20, 20, 20) and again.stack_shape.inputs == 3
+    from studies.sweep import SweepConfig
+
+    assert SweepConfig.from_dict(config.to_dict()) == config  # as a worker reads it from the storage
+
+
+@pytest.mark.parametrize(
+    ("train", "search", "shape", "message"),
+    [
+        ({"hidden_units": []}, {}, None, "'train.hidden_units' must list one width per hidden layer, but got []"),
+        ({"hidden_units": [4, 0]}, {}, None, "'train.hidden_units[1]' must be an integer >= 1, but got 0"),
+        ({"hidden_units": [4, 4], "hidden_layers": 3}, {}, None, "'train.hidden_layers' = 3, but"),
+        ({"hidden_units": [4, 4]}, {"hidden_layers": [1, 2]}, None, "can't search the depth"),
+        ({"hidden_units": [4, 4]}, {}, {"widths": [4]}, "'stack_shape' must be a table"),
+        ({"hidden_units": [4, 4]}, {}, {"widths": [4], "inputs": 2}, "too small for the networks"),
+        ({"hidden_units": [4, 4]}, {}, {"widths": [4, 4], "inputs": 1}, "too small for the networks"),
+        ({"hidden_units": [4, 4]}, {}, {"widths": [], "inputs": 2}, "must be a non-empty list"),
+    ],
+)
+def test_bad_widths_and_stack_shapes(train, search, shape, message):
+    data = {"name": "w", "datasets": ["xor"], "train": train, "search": search}
+    if shape is not None:
+        data["stack_shape"] = shape
+    with pytest.raises(ValueError) as info:
+        spec_from_dict(data)
+    assert message in str(info.value)

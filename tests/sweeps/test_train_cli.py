@@ -77,6 +77,13 @@ def test_train_on_a_csv_with_a_label_column(tmp_path):
         ),
         (["--dataset", "circle", "--features", ""], "'--features' must be a non-empty list of families"),
         (["--dataset", "circle", "--features", "linear,linear"], "'--features' lists 'linear' twice"),
+        (["--dataset", "circle", "--dataset-option", "noise"], "'--dataset-option' must be KEY=VALUE"),
+        (["--dataset", "circle", "--dataset-option", "nois=0.1"], "dataset 'circle': unknown option 'nois'"),
+        (["--dataset", "circle", "--load", "nothere.npz"], "model file 'nothere.npz' does not exist"),
+        (
+            ["--dataset", "circle", "--load", "m.npz", "--stack-widths", "8"],
+            "'--load' starts from a kept network; it can't be trained in a stack",
+        ),
         (
             ["--dataset", "digits", "--features", "products"],
             "'--features': 'products' takes at most 32 raw features (496 pairwise products), but dataset "
@@ -167,3 +174,26 @@ def test_parse_features():
         r"'sines', 'squares'\], but got 'sin'",
     ):
         parse_features("linear,sin")
+
+
+def test_dataset_options_and_a_stack_of_a_given_shape():
+    # The options 'sweep best --format command' prints: the dataset's options as in the
+    # sweep file, and training alone in a stack of the trial's shape.
+    plain = run("train", "--dataset", "circle", "--dataset-option", "noise=0.2", "--epochs", "3", "--json")
+    other = run("train", "--dataset", "circle", "--dataset-option", "noise=0.0", "--epochs", "3", "--json")
+    assert plain.exit_code == other.exit_code == 0, plain.output + other.output
+    assert json.loads(plain.output)["val_cost"] != json.loads(other.output)["val_cost"]  # the option reached the data
+    args = ["train", "--dataset", "xor", "--hidden", "3,2", "--epochs", "3", "--json"]
+    stacked = run(*args, "--stack-widths", "6,6,6", "--stack-inputs", "4")
+    assert stacked.exit_code == 0, stacked.output
+    from engine import Member, load_dataset, train_stacked
+
+    ((_, history),) = train_stacked(
+        [Member((3, 2), 0.03, seed=0, activation="tanh")],
+        load_dataset("xor", seed=0),
+        epochs=3,
+        batch_size=10,
+        widths=[6, 6, 6],
+        inputs=4,
+    )
+    assert json.loads(stacked.output)["val_cost"] == history.val_cost
