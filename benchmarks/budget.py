@@ -89,17 +89,17 @@ def main() -> None:
         results.append(r)
         ok = a.budget <= r["last_trial"] <= r["bound"]
         print(
-            f"run {i + 1}: last trial {r['last_trial']:.1f} s, exit {r['exit']:.1f} s after the budget started; "
-            f"target {a.budget} s .. {r['bound']:.1f} s (slowest epoch {r['slowest_epoch']:.2f} s): "
-            f"{'within' if ok else 'OUTSIDE'}; tail {r['tail']:.1f} s"
+            f"run {i + 1}: last trial {r['last_trial']:.2f} s, exit {r['exit']:.2f} s after the budget started; "
+            f"target {a.budget} s .. {r['bound']:.2f} s (slowest epoch {r['slowest_epoch']:.2f} s): "
+            f"{'within' if ok else 'OUTSIDE by %.2f s' % (r['last_trial'] - r['bound'])}; tail {r['tail']:.1f} s"
         )
         runs = "" if r["mlflow_runs"] < 0 else f"; MLflow child runs {r['mlflow_runs']} of {r['finished']}"
         print(f"       trials {r['trials']}: {r['outcomes']}; running {r['running']}{runs}")
         print(f"       per dataset: {r['per_dataset']}")
     med = {k: statistics.median(float(r[k]) for r in results) for k in ("last_trial", "exit", "bound", "tail")}
     print(
-        f"median of {len(results)}: last trial {med['last_trial']:.1f} s, exit {med['exit']:.1f} s, "
-        f"bound {med['bound']:.1f} s, tail {med['tail']:.1f} s ({'MLflow on' if not a.no_mlflow else '--no-mlflow'}, "
+        f"median of {len(results)}: last trial {med['last_trial']:.2f} s, exit {med['exit']:.2f} s, "
+        f"bound {med['bound']:.2f} s, tail {med['tail']:.1f} s ({'MLflow on' if not a.no_mlflow else '--no-mlflow'}, "
         f"{a.jobs} jobs)"
     )
 
