@@ -21,6 +21,7 @@ import traceback
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -45,6 +46,9 @@ from studies.search import (
 )
 from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact
 from studies.sweep import STOPPED_ATTR, SweepConfig, converged, deadline_of, stopped_record
+
+if TYPE_CHECKING:
+    from studies.search import Finished, Pool
 
 __all__ = [
     "WorkerTask",
@@ -277,6 +281,15 @@ class _Worker:
             and needs_work(self.studies[k], self.config.trials)
         )
 
+    def expire(self, pool: Pool) -> list[Finished]:
+        """The deadline passed (as this step began): the pool's trials stop without another epoch;
+        those that never trained withdraw, as surplus trials do (outcome ``None``, never counted)."""
+        finished, unstarted = pool.expire()
+        for k, trial in unstarted:
+            trial.set_user_attr("surplus", True)
+            self.studies[k].tell(trial, state=TrialState.FAIL)
+        return finished
+
     def candidates(self, sticky: int | None, order: list[int]) -> list[int]:
         """The studies to fill, best first: the one being filled, then the worker's order. With a
         time budget the studies least advanced come first instead, so that the budget is shared
@@ -391,7 +404,7 @@ class _Worker:
                             fail_all([(pick, t) for t in trials], _error(exc), count=True)
                     self.flush()  # the new trials' parameters, for other workers' samplers
             try:
-                finished = pool.step()
+                finished = self.expire(pool) if self.limits.expired() else pool.step()
             except StorageError:
                 raise
             except Exception as exc:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from engine import Dataset, Member, Stack, with_features
+from engine import Dataset, History, Member, Stack, with_features
 from studies.search.quota import Limits
 from studies.search.samplers import batch_of
 from studies.search.trial import Reporter, TrialResult, record
@@ -145,24 +145,44 @@ class Pool:
                     history.stopped_early = True
                     ended = True
                 if ended:
-                    result = record(
-                        entry.trial,
-                        entry.args,
-                        history,
-                        self.config,
-                        pruned=entry.reporter.pruned,
-                        cut=entry.reporter.cut,
-                        train_seconds=entry.seconds,
-                        report_seconds=entry.reporter.seconds,
-                        inputs=entry.inputs,
-                        outputs=entry.outputs,
-                        stack={"widths": stack.widths, "inputs": stack.n_inputs},
-                    )
                     del self.entries[(key, handle)]
-                    done.append(Finished(entry.study, entry.trial, result))
+                    done.append(Finished(entry.study, entry.trial, self._record(entry, stack, history)))
             if not any(k == key for k, _ in self.entries):
                 del self.stacks[key]
         return done
+
+    def _record(self, entry: _Entry, stack: Stack, history: History, *, cut: str | None = None) -> TrialResult:
+        return record(
+            entry.trial,
+            entry.args,
+            history,
+            self.config,
+            pruned=entry.reporter.pruned,
+            cut=cut or entry.reporter.cut,
+            train_seconds=entry.seconds,
+            report_seconds=entry.reporter.seconds,
+            inputs=entry.inputs,
+            outputs=entry.outputs,
+            stack={"widths": stack.widths, "inputs": stack.n_inputs},
+        )
+
+    def expire(self) -> tuple[list[Finished], list[tuple[int, optuna.Trial]]]:
+        """The sweep's deadline passed before the next epoch began: every trial leaves without
+        training another epoch. Returns those that trained, recorded as cut by the budget, and
+        those that never trained (sampled as the deadline passed), for the caller to withdraw."""
+        done: list[Finished] = []
+        unstarted: list[tuple[int, optuna.Trial]] = []
+        for (key, handle), entry in list(self.entries.items()):
+            stack = self.stacks[key]
+            if stack.epoch_of(handle) == 0:
+                unstarted.append((entry.study, entry.trial))
+                continue
+            history = stack.history(handle)
+            history.stopped_early = True
+            done.append(Finished(entry.study, entry.trial, self._record(entry, stack, history, cut="budget")))
+        self.entries.clear()
+        self.stacks.clear()
+        return done, unstarted
 
     def abandon(self) -> list[tuple[int, optuna.Trial]]:
         """Stop every trial in the pool (after an error); returns them (with their study's

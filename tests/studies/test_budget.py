@@ -187,7 +187,8 @@ def test_a_deadline_written_mid_sweep_cuts_running_trials_within_an_epoch(
     for t in cut:  # each kept its curve so far, and trained at most one epoch past the deadline
         curve = t.user_attrs["run"]["curves"]["train_cost"]
         assert 1 <= len(curve) < 12
-    assert epochs[0] <= 30 + (2 if stack > 1 else 1)  # one more epoch per stack (circle and xor may share one)
+    # the deadline was read before the next epoch began: no epoch trained past it
+    assert epochs[0] == 30
     summaries = summarize(storage, f"cut{stack}")
     assert sum(s.cuts.get("budget", 0) for s in summaries) == len(cut) and all(s.done() for s in summaries)
     assert work(WorkerTask(url, config, 0)).counts == {}  # past the deadline: nothing starts
@@ -303,3 +304,23 @@ def test_the_parent_run_says_the_budget_what_it_cut_and_the_stop():
     assert tags["stopped"] == "converged at trial 4, 1970-01-01T00:16:40+00:00"
     assert '"seconds": 60.0' in tags["budget"]
     assert summary.done(now=1059.0) and StudySummary("s/x", "x", 10, "minimize").done(now=0) is False
+
+
+def test_at_the_deadline_a_pool_stops_without_another_epoch(sweep_file):
+    from studies.search import Pool
+
+    config = _config(sweep_file, "pool", stack=8)
+    study = optuna.create_study()
+    dataset = config.datasets[0].load(seed=0)
+    pool = Pool(config, limits=Limits())
+    for _ in range(3):
+        study.enqueue_trial({"learning_rate": 0.1})  # not 80: no trial diverges before the deadline
+    pool.add(0, study.sampler, dataset, [study.ask() for _ in range(3)])
+    assert pool.step() == [] and pool.step() == []
+    fresh = [study.ask() for _ in range(2)]
+    pool.add(0, study.sampler, dataset, fresh)
+    done, unstarted = pool.expire()
+    assert len(pool) == 0 and [t for _, t in unstarted] == fresh
+    assert len(done) == 3 and {f.result.outcome for f in done} == {"cut"}
+    assert all(len(f.trial.user_attrs["run"]["curves"]["train_cost"]) == 2 for f in done)
+    assert all(f.trial.user_attrs["cut"] == "budget" for f in done)
