@@ -29,6 +29,7 @@ __all__ = [
     "mlflow_line",
     "mlflow_end",
     "next_steps",
+    "limits_lines",
     "UI_HOST",
     "UI_PORT",
 ]
@@ -303,7 +304,7 @@ def summary_table(summaries: list[StudySummary], *, objective: str | tuple[str, 
             + f"{c.get('complete', 0):>8}  {c.get('pruned', 0):>6}  {c.get('diverged', 0):>8}  "
             f"{c.get('failed', 0):>6}  {_params(s.best_params)}"
         )
-    return "\n".join(rows + _notes(summaries))
+    return "\n".join(rows + _notes(summaries) + limits_lines(summaries))
 
 
 def _notes(summaries: list[StudySummary]) -> list[str]:
@@ -343,7 +344,43 @@ def _front_table(summaries: list[StudySummary], objectives: tuple[str, ...]) -> 
             f"{c.get('failed', 0):>6}"
         )
     rows.append("front: the complete trials no other beats in every objective ('sweep status NAME --json' lists them)")
-    return "\n".join(rows)
+    return "\n".join(rows + limits_lines(summaries))
+
+
+def _clock(t: object) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(float(t))) if isinstance(t, (int, float)) else "?"
+
+
+def limits_lines(summaries: list[StudySummary], *, now: float | None = None) -> list[str]:
+    """What stopped the sweep short: its time budget (when it ends or ended, the trials it cut)
+    and the studies stopped on convergence (at which trial, when)."""
+    from studies.sweep import format_duration
+
+    lines = []
+    budget = next((s.budget for s in summaries if s.budget), None)
+    cut = {s.dataset: s.cuts for s in summaries if s.cuts}
+    if budget is not None:
+        deadline = budget.get("deadline")
+        over = isinstance(deadline, (int, float)) and (time.time() if now is None else now) >= deadline
+        lines.append(
+            f"budget {format_duration(float(budget.get('seconds', 0)))} from {str(budget.get('set', '?'))[11:19]} UTC: "
+            f"{'ended' if over else 'ends'} at {_clock(deadline)}"
+        )
+    if cut:
+        lines.append(
+            "cut short: "
+            + ", ".join(
+                f"{d} {sum(n.values())} ({', '.join(f'{k} {v}' for k, v in n.items())})" for d, n in cut.items()
+            )
+        )
+    for s in summaries:
+        if s.stopped:
+            st = s.stopped
+            lines.append(
+                f"{s.dataset}: stopped on convergence at trial {st.get('trial')} ({str(st.get('at', '?'))[:19]} UTC; "
+                f"no improvement > {st.get('min_delta')} in {st.get('patience')} finished trials)"
+            )
+    return lines
 
 
 def mlflow_links(

@@ -41,9 +41,11 @@ from studies.sweep import (
     Range,
     SearchSpace,
     StackShape,
+    Stop,
     Subsets,
     SweepConfig,
     WarmStart,
+    parse_duration,
 )
 from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
@@ -57,6 +59,7 @@ __all__ = ["load_spec", "spec_from_dict", "presets", "apply_overrides", "describ
 
 TOP_KEYS = (
     "batch",  # the old name of "stack": stored sweeps and old files keep working
+    "budget",
     "constraints",
     "datasets",
     "divergence_factor",
@@ -72,12 +75,15 @@ TOP_KEYS = (
     "seed",
     "stack",
     "stack_shape",
+    "stop",
     "train",
+    "trial_budget",
     "trials",
     "warm_start",
 )
 MLFLOW_KEYS = ("curve_points",)
 WARM_START_KEYS = ("storage", "sweep", "top")
+STOP_KEYS = ("min_delta", "patience")
 NAME_MAX = 100  # characters in a sweep's or a dataset's name
 NAME_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}$")
 
@@ -484,6 +490,37 @@ def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec
         )
 
 
+def _limits(where: _Where, data: dict, objectives: tuple[str, ...]) -> dict:
+    """``budget`` and ``trial_budget`` (durations), and ``stop = { patience = N, min_delta = X }``."""
+    limits: dict[str, object] = {}
+    for key in ("budget", "trial_budget"):
+        if key in data:
+            try:
+                limits[key] = parse_duration(key, data[key])
+            except SweepsError as exc:
+                raise where.error(str(exc)) from None
+    stop = data.get("stop")
+    if stop is None:
+        return limits
+    if not isinstance(stop, dict):
+        raise where.error(f"'stop' must be a table such as {{ patience = 30, min_delta = 0.0 }}, but got {stop!r}.")
+    for key in stop:
+        if key not in STOP_KEYS:
+            raise _unknown(where, key, STOP_KEYS, prefix="stop.")
+    if "patience" not in stop:
+        raise where.error("'stop.patience' is needed: the finished trials without improvement that stop a study.")
+    delta = stop.get("min_delta", 0.0)
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
+        raise where.error(f"'stop.min_delta' must be a finite number >= 0, but got {delta!r}.")
+    if len(objectives) > 1:
+        raise where.error(
+            f"'stop' needs one objective (a best value to improve), but 'objective' lists {len(objectives)}; "
+            "leave 'stop' out, or use 'budget' to bound the sweep."
+        )
+    limits["stop"] = Stop(_int(where, "stop.patience", stop["patience"], 1), float(delta))
+    return limits
+
+
 def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -> SweepConfig:
     """Validate the parsed sweep file; raises :class:`SweepsError` with one clear message.
 
@@ -520,6 +557,7 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         stack_shape=shape,
         repeats=repeats,
         constraints=constraints,
+        **_limits(where, data, objectives),
         **top,
     )
 
@@ -733,12 +771,13 @@ def apply_overrides(
     jobs: int | None = None,
     seed: int | None = None,
     stack: int | None = None,
+    budget: str | None = None,
     stored: bool = False,
 ) -> SweepConfig:
-    """The command line's ``--trials/--jobs/--seed/--stack``, validated by the same rules as the file
-    (``stored``: a sweep already stored, by the rules it was stored under)."""
+    """The command line's ``--trials/--jobs/--seed/--stack/--budget``, validated by the same rules as
+    the file (``stored``: a sweep already stored, by the rules it was stored under)."""
     data = config.to_dict()
-    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("stack", stack)):
+    for key, value in (("trials", trials), ("jobs", jobs), ("seed", seed), ("stack", stack), ("budget", budget)):
         if value is not None:
             data[key] = value
     if stack is not None and stored:  # a stored sweep keeps its own stack, but a new one is checked now

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 import threading
+import time
 import uuid
 import warnings
 from typing import Protocol
@@ -30,12 +31,15 @@ from studies.storage import (
     storage_kind,
 )
 from studies.sweep import (
+    BUDGET_ATTR,
     DATA_ATTR,
     StudySummary,
     SweepConfig,
+    budget_record,
     check_data,
     check_same_sweep,
     data_signatures,
+    deadline_of,
     find_sweep,
     summarize,
 )
@@ -98,7 +102,24 @@ def open_sweep(config: SweepConfig, storage: optuna.storages.BaseStorage) -> lis
 
 
 def _complete(summaries: list[StudySummary]) -> bool:
-    return all(s.finished >= s.total for s in summaries)
+    return all(s.done() for s in summaries)
+
+
+def set_budget(config: SweepConfig, studies: list[optuna.Study], *, create: bool) -> None:
+    """Write the sweep's deadline (:data:`~studies.sweep.BUDGET_ATTR`) in every study, shared by all
+    its workers: ``sweep run`` (``create``) starts its budget now, or clears the deadline when it
+    has none; ``sweep worker --budget`` starts one only when none is running (it joins it otherwise)."""
+    if config.budget is None:
+        if create and any(s.user_attrs.get(BUDGET_ATTR) is not None for s in studies):
+            for study in studies:
+                study.set_user_attr(BUDGET_ATTR, None)
+        return
+    deadline = deadline_of(studies[0].user_attrs)
+    if not create and deadline is not None and deadline > time.time():
+        return
+    record = budget_record(config.budget)
+    for study in studies:
+        study.set_user_attr(BUDGET_ATTR, record)
 
 
 class RunEvents(Protocol):
@@ -287,6 +308,7 @@ class _Run:
             if self.create:  # a new run tries the halted studies again
                 for dataset in halted(self.studies[0]):
                     self.studies[0].set_user_attr(f"halted.{dataset}", None)
+            set_budget(config, self.studies, create=self.create)
         if source is not None:  # before any trial is asked: each study once, whoever runs it first
             warm_start(config, self.studies, source, storage_url=self.storage_url, say=self.events.note)
         # The launcher's view: summaries read incrementally, whatever the size of the studies.

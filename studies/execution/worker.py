@@ -21,6 +21,7 @@ import traceback
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -32,6 +33,7 @@ from studies.execution.heartbeat import Heartbeat, heartbeat_enabled
 from studies.execution.processes import process_identity
 from studies.execution.recovery import requeue
 from studies.search import (
+    Limits,
     is_surplus,
     live_counts,
     make_pruner,
@@ -43,7 +45,10 @@ from studies.search import (
     tell,
 )
 from studies.storage import DEFAULT_STORAGE, StorageError, SweepStorage, open_storage, redact
-from studies.sweep import SweepConfig
+from studies.sweep import STOPPED_ATTR, SweepConfig, converged, deadline_of, stopped_record
+
+if TYPE_CHECKING:
+    from studies.search import Finished, Pool
 
 __all__ = [
     "WorkerTask",
@@ -66,7 +71,8 @@ REFRESH_SECONDS = 1.0
 ASK_AT_ONCE = 64
 # Running trials' reports reach the storage at least this often (dashboards, other workers' pruners).
 FLUSH_SECONDS = 2.0
-# How often a worker looks for the launcher's stop request (workers that cannot be signalled: dask).
+# How often a worker looks for the launcher's stop request (workers that cannot be signalled: dask),
+# a halted study, and the sweep's deadline (a new budget, set by another process).
 STOP_CHECK_SECONDS = 0.5
 # A study whose trials all failed so far, the last HALT_AFTER alike, is halted: the cause would
 # fail every trial (a bug, a resource no trial can have), so the budget is not burnt on it.
@@ -150,6 +156,9 @@ class _Worker:
         self.lost = 0  # trials another process finished under us (stale heartbeat)
         self.recent: dict[int, list[str]] = {}  # study -> its latest failures' causes
         self.halted: set[int] = set()
+        self.limits = Limits(trial_budget=config.trial_budget, deadline=deadline_of(self.studies[0].user_attrs))
+        # a study stopped on convergence stays stopped, whatever the sweep's 'stop' says now
+        self.limits.stopped = {k for k, s in enumerate(self.studies) if s.user_attrs.get(STOPPED_ATTR)}
         self._next_stop = self._next_stale = self._last_flush = 0.0
         self._stopping = False
 
@@ -164,17 +173,23 @@ class _Worker:
         if self.storage.pending() and time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
+    def between_epochs(self) -> None:
+        """A trial trained alone: its queued records written, and the deadline read again (a
+        new budget given meanwhile)."""
+        self.flush_if_due()
+        self.stop_requested()
+
     def stop_requested(self) -> bool:
-        """The launcher asked its workers to stop (checked every STOP_CHECK_SECONDS)."""
-        if not self.task.token:
-            return False
+        """The launcher asked its workers to stop (checked every STOP_CHECK_SECONDS, with the
+        halted studies and the sweep's deadline)."""
         now = time.monotonic()
         if now >= self._next_stop:
             self._next_stop = now + STOP_CHECK_SECONDS
             attrs = self.studies[0].user_attrs
-            self._stopping = bool(attrs.get(f"stop.{self.task.token}"))
+            self._stopping = bool(self.task.token and attrs.get(f"stop.{self.task.token}"))
             names = {ref.name: k for k, ref in enumerate(self.refs)}
             self.halted |= {names[d] for d in halted(self.studies[0]) if d in names}
+            self.limits.deadline = deadline_of(attrs)
         return self._stopping
 
     def fail_stale(self, *, now: bool = False) -> None:
@@ -244,12 +259,54 @@ class _Worker:
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         self.flush()
 
+    def converged(self, k: int) -> bool:
+        """Whether study ``k`` is stopped on convergence: recorded (by any process), or found
+        now in its finished trials (then recorded, and its running trials cut at their next epoch)."""
+        stop = self.config.stop
+        if k in self.limits.stopped:
+            return True
+        if stop is None or self.config.multi:
+            return False
+        study = self.studies[k]
+        number = converged(study.get_trials(deepcopy=False), stop, study.direction.name.lower())
+        if number is None:
+            return False
+        self.limits.stopped.add(k)
+        if not study.user_attrs.get(STOPPED_ATTR):  # another worker may have found it first
+            study.set_user_attr(STOPPED_ATTR, stopped_record(number, stop))
+        return True
+
     def wanted(self, k: int) -> bool:
         return (
             k not in self.halted
+            and not self.limits.expired()
             and self.failures[k] <= self.config.trials
+            and not self.converged(k)
             and needs_work(self.studies[k], self.config.trials)
         )
+
+    def expire(self, pool: Pool) -> list[Finished]:
+        """The deadline passed (as this step began): the pool's trials stop without another epoch;
+        those that never trained withdraw, as surplus trials do (outcome ``None``, never counted)."""
+        finished, unstarted = pool.expire()
+        for k, trial in unstarted:
+            trial.set_user_attr("surplus", True)
+            self.studies[k].tell(trial, state=TrialState.FAIL)
+        return finished
+
+    def candidates(self, sticky: int | None, order: list[int]) -> list[int]:
+        """The studies to fill, best first: the one being filled, then the worker's order. With a
+        time budget the studies least advanced come first instead, so that the budget is shared
+        among them rather than spent on the first one (totals then are rarely all reached)."""
+        wanted = [k for k in dict.fromkeys(([sticky] if sticky is not None else []) + order) if self.wanted(k)]
+        if self.limits.deadline is None:
+            return wanted
+
+        def advanced(k: int) -> int:
+            finished, running, waiting = live_counts(self.studies[k])
+            return finished + len(running)
+
+        return sorted(wanted, key=advanced)  # stable: ties keep the worker's order
 
     # -- loops -----------------------------------------------------------------------------------
 
@@ -274,7 +331,12 @@ class _Worker:
             trial = trials[0]
             try:
                 result = run_trial(
-                    trial, self.datasets[refs[pick].name], config, on_sampled=self.flush, on_epoch=self.flush_if_due
+                    trial,
+                    self.datasets[refs[pick].name],
+                    config,
+                    on_sampled=self.flush,
+                    on_epoch=self.between_epochs,
+                    cut=self.limits.cutter(pick),
                 )
             except StorageError:
                 raise  # not the trial's fault: the worker stops, the launcher says why
@@ -293,7 +355,7 @@ class _Worker:
         config, refs = self.config, self.refs
         slots = config.stack
         refill = max(1, slots // 4)  # ask when this many slots are free: one sampler fit per refill
-        pool = Pool(config)
+        pool = Pool(config, limits=self.limits)
         sticky: int | None = None  # the study being filled: one study at a time keeps stacks full
         order = [(self.task.index + j) % len(refs) for j in range(len(refs))]
         waiter = _Waiter(self)
@@ -325,7 +387,7 @@ class _Worker:
             live = len(pool)
             if slots - live >= refill or live == 0:
                 free = slots - live
-                candidates = [k for k in ([sticky] if sticky is not None else []) + order if self.wanted(k)]
+                candidates = self.candidates(sticky, order)
                 pick, n = next(((k, r) for k in candidates if (r := room(k, free)) > 0), (None, 0))
                 if pick is None and candidates and live == 0:
                     pick, n = candidates[0], free  # only others' scouts left: don't sit idle
@@ -346,7 +408,7 @@ class _Worker:
                             fail_all([(pick, t) for t in trials], _error(exc), count=True)
                     self.flush()  # the new trials' parameters, for other workers' samplers
             try:
-                finished = pool.step()
+                finished = self.expire(pool) if self.limits.expired() else pool.step()
             except StorageError:
                 raise
             except Exception as exc:
@@ -357,6 +419,8 @@ class _Worker:
                 self.counts[f.result.outcome] += 1
             if finished:
                 self.flush()
+                for k in {f.study for f in finished}:
+                    self.converged(k)  # its running trials stop at their next epoch: slots for the others
             else:
                 self.flush_if_due()
 

@@ -80,6 +80,33 @@ def _front_blocks(i: int, d: DatasetReport) -> list:
     return blocks
 
 
+def _limit_blocks(d: DatasetReport) -> list:
+    """What stopped the study short: the sweep's time budget (and the trials it cut, whose curves
+    so far are in the figures and curves.csv), and its stop on convergence."""
+    from studies.sweep import format_duration
+
+    s, lines = d.summary, []
+    if s.budget is not None:
+        lines.append(
+            f"Time budget {format_duration(float(s.budget.get('seconds', 0)))} from {s.budget.get('set')} "
+            "(each run with a budget starts it again)."
+        )
+    if s.cuts:
+        why = {"budget": "the budget ended", "trial_budget": "their own time limit", "stop": "the study stopped"}
+        lines.append(
+            "Trials cut short (state PRUNED, user attribute 'cut'): "
+            + ", ".join(f"{n} by {why.get(k, k)}" for k, n in s.cuts.items())
+            + "."
+        )
+    if s.stopped is not None:
+        st = s.stopped
+        lines.append(
+            f"Stopped on convergence at trial {st.get('trial')} ({st.get('at')}): no improvement of the best value "
+            f"by more than {st.get('min_delta')} in {st.get('patience')} finished trials."
+        )
+    return [Text(line) for line in lines]
+
+
 def _dataset_blocks(i: int, d: DatasetReport) -> list:
     """One dataset's section: what it is, the counts, the front, the best trial, the figures,
     the divergence boundary, the warm start and the decision boundary."""
@@ -95,6 +122,7 @@ def _dataset_blocks(i: int, d: DatasetReport) -> list:
             )
         )
     blocks.append(Table(["outcome", "trials"], [[o, n] for o, n in s.counts.items()] + [["total wanted", s.total]]))
+    blocks += _limit_blocks(d)
     if s.front is not None:
         blocks += _front_blocks(i, d)
     blocks += _best_blocks(i, d)

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 LOG_PARAMS = ("learning_rate", "regularization_rate")
-COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "failed": "#7f7f7f"}
+COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "diverged": "#d62728", "cut": "#9467bd", "failed": "#7f7f7f"}
 
 
 def _label(text: str) -> str:

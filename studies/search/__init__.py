@@ -11,7 +11,7 @@ from engine._lazy import lazy_face
 
 if TYPE_CHECKING:
     from studies.search.pool import Finished, Pool
-    from studies.search.quota import is_surplus, live_counts, needs_work, scouting
+    from studies.search.quota import Limits, is_surplus, live_counts, needs_work, scouting
     from studies.search.reproduce import (
         Retrained,
         find_trial,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Finished",
+    "Limits",
     "MULTI_OBJECTIVE_SAMPLERS",
     "PRUNERS",
     "Pool",

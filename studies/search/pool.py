@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from engine import Dataset, Member, Stack, with_features
+from engine import Dataset, History, Member, Stack, with_features
+from studies.search.quota import Limits
 from studies.search.samplers import batch_of
 from studies.search.trial import Reporter, TrialResult, record
 from studies.sweep import SweepConfig, TrainArgs, mean_history, repeat_seeds
@@ -73,6 +74,7 @@ class Pool:
     stacks: dict[tuple, Stack] = field(default_factory=dict)
     entries: dict[tuple[tuple, int], _Entry] = field(default_factory=dict)
     inputs: dict[tuple[int, tuple[str, ...]], tuple[Dataset, Dataset]] = field(default_factory=dict)
+    limits: Limits | None = None  # the sweep's deadline, the trials' limit, the stopped studies
 
     def __len__(self) -> int:
         return len(self._distinct())
@@ -110,8 +112,14 @@ class Pool:
                     nesterov=a.nesterov,
                     divergence_factor=self.config.divergence_factor,
                 )
+            cut = None if self.limits is None else self.limits.cutter(study)
             entry = _Entry(
-                study, trial, a, Reporter(trial, self.config, a.epochs), inputs=ds.n_features, outputs=ds.n_outputs
+                study,
+                trial,
+                a,
+                Reporter(trial, self.config, a.epochs, cut=cut),
+                inputs=ds.n_features,
+                outputs=ds.n_outputs,
             )
             for seed in repeat_seeds(self.config.seed, self.config.repeats):  # K seeds of one configuration
                 member = Member(a.hidden, a.learning_rate, l2=a.l2, l1=a.l1, seed=seed, activation=a.activation)
@@ -151,22 +159,30 @@ class Pool:
         ended = history.divergence is not None or epoch >= entry.args.epochs
         if history.divergence is None and not entry.reporter(epoch, history):
             history.stopped_early = True
-            for h, seed in zip(entry.handles, seeds):
-                stack.remove(h)
+            for seed in seeds:
                 seed.stopped_early = True
             ended = True
         if not ended:
             return None
-        if len(seeds) > 1:
-            history = mean_history(seeds)
-        for h in entry.handles:  # a seed diverged: its mates leave with it
+        return self._leave(key, stack, entry, seeds)
+
+    def _leave(
+        self, key: tuple, stack: Stack, entry: _Entry, seeds: list[History], *, cut: str | None = None
+    ) -> Finished:
+        """A trial leaves its stack (every seed: a seed diverged, its mates leave with it), recorded."""
+        history = seeds[0] if len(seeds) == 1 else mean_history(seeds)
+        if cut is not None:
+            history.stopped_early = True
+        for h in entry.handles:
             stack.remove(h)
+            del self.entries[(key, h)]
         result = record(
             entry.trial,
             entry.args,
             history,
             self.config,
             pruned=entry.reporter.pruned,
+            cut=cut or entry.reporter.cut,
             train_seconds=entry.seconds,
             report_seconds=entry.reporter.seconds,
             inputs=entry.inputs,
@@ -174,9 +190,30 @@ class Pool:
             stack={"widths": stack.widths, "inputs": stack.n_inputs},
             seeds=seeds if len(seeds) > 1 else None,
         )
-        for h in entry.handles:
-            del self.entries[(key, h)]
         return Finished(entry.study, entry.trial, result)
+
+    def expire(self) -> tuple[list[Finished], list[tuple[int, optuna.Trial]]]:
+        """The sweep's deadline passed before the next epoch began: every trial leaves without
+        training another epoch. Returns those that trained, recorded as cut by the budget, and
+        those that never trained (sampled as the deadline passed), for the caller to withdraw."""
+        done: list[Finished] = []
+        unstarted: list[tuple[int, optuna.Trial]] = []
+        for (key, _), entry in list(self.entries.items()):
+            if (key, entry.handles[0]) not in self.entries:
+                continue  # a trial with several seeds: already left with its first member
+            stack = self.stacks[key]
+            if stack.epoch_of(entry.handles[0]) == 0:
+                unstarted.append((entry.study, entry.trial))
+                for h in entry.handles:
+                    del self.entries[(key, h)]
+                continue
+            seeds = [stack.history(h) for h in entry.handles]
+            for seed in seeds:
+                seed.stopped_early = True
+            done.append(self._leave(key, stack, entry, seeds, cut="budget"))
+        self.entries.clear()
+        self.stacks.clear()
+        return done, unstarted
 
     def abandon(self) -> list[tuple[int, optuna.Trial]]:
         """Stop every trial in the pool (after an error); returns them (with their study's

@@ -57,20 +57,36 @@ def _curves(history: History) -> dict[str, list[float]]:
 
 class Reporter:
     """Reports a trial's objective to Optuna every ``report_every`` epochs and asks the pruner
-    (never with several objectives: there is no pruner then)."""
+    (never with several objectives: there is no pruner then).
+
+    ``cut``, asked after every epoch but the last, says why the trial must stop now (a deadline
+    passed, its own limit, its study stopped: :class:`~studies.search.quota.Limits`) or ``None``.
+    """
 
     def __init__(
-        self, trial: optuna.Trial, config: SweepConfig, epochs: int, on_epoch: Callable[[], None] | None = None
+        self,
+        trial: optuna.Trial,
+        config: SweepConfig,
+        epochs: int,
+        on_epoch: Callable[[], None] | None = None,
+        *,
+        cut: Callable[[], str | None] | None = None,
     ) -> None:
         self.trial, self.metric, self.every, self.epochs = trial, config.objectives[0], config.report_every, epochs
         self.reports = not config.multi
         self.pruned = False
+        self.cut: str | None = None  # why the trial was cut short (studies.sweep.CUTS)
         self.seconds = 0.0  # time in Optuna's report/should_prune, kept apart from training
         self.on_epoch = on_epoch
+        self._cut = cut
 
     def __call__(self, epoch: int, history: History) -> bool:
         if self.on_epoch is not None:
             self.on_epoch()
+        if self._cut is not None and epoch < self.epochs:
+            self.cut = self._cut()
+            if self.cut is not None:
+                return False
         if not self.reports or (epoch % self.every and epoch != self.epochs):
             return True
         t = time.perf_counter()
@@ -88,6 +104,7 @@ def record(
     *,
     pruned: bool,
     train_seconds: float,
+    cut: str | None = None,
     report_seconds: float,
     inputs: int,
     outputs: int,
@@ -96,7 +113,8 @@ def record(
 ) -> TrialResult:
     """Store what the trial did (one attribute, plus the divergence's own) and say how it ended.
 
-    ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective). With
+    ``inputs`` and ``outputs`` are its network's (for the ``parameters`` objective); ``cut``: why
+    it was cut short (recorded as the outcome ``cut``, PRUNED for Optuna, its curves kept). With
     repeated seeds, ``history`` is their mean (:func:`studies.sweep.mean_history`) and
     ``seeds`` each seed's own, in the order of :func:`studies.sweep.repeat_seeds`; the trial's
     values are the mean of the seeds' values."""
@@ -133,6 +151,9 @@ def record(
             "curve": d.curve,
         }
         outcome, state, value = "diverged", TrialState.PRUNED, None
+    elif cut is not None:
+        attrs["cut"] = cut
+        outcome, state, value = "cut", TrialState.PRUNED, None
     elif pruned:
         outcome, state, value = "pruned", TrialState.PRUNED, None
     else:
@@ -186,18 +207,19 @@ def run_trial(
     *,
     on_sampled: Callable[[], None] | None = None,
     on_epoch: Callable[[], None] | None = None,
+    cut: Callable[[], str | None] | None = None,
 ) -> TrialResult:
     """Train one network for ``trial``; the caller tells Optuna the returned state and value.
 
     ``on_sampled`` is called once the parameters are sampled, ``on_epoch`` after each epoch
-    (the worker writes its queued records then).
+    (the worker writes its queued records then), ``cut`` too (see :class:`Reporter`).
     """
     args = config.space.suggest(trial)
     if on_sampled is not None:
         on_sampled()
     dataset = with_features(dataset, args.features)  # its inputs: the raw features unless the trial says otherwise
     model = MLP(dataset.n_features, args.hidden, dataset.n_outputs, activation=args.activation, seed=config.seed)
-    reporter = Reporter(trial, config, args.epochs, on_epoch)
+    reporter = Reporter(trial, config, args.epochs, on_epoch, cut=cut)
     t0 = time.perf_counter()
     history = train(
         model,
@@ -220,6 +242,7 @@ def run_trial(
         history,
         config,
         pruned=reporter.pruned,
+        cut=reporter.cut,
         train_seconds=time.perf_counter() - t0 - reporter.seconds,
         report_seconds=reporter.seconds,
         inputs=dataset.n_features,

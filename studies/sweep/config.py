@@ -12,6 +12,7 @@ from studies.sweep.constraints import Constraint
 from studies.sweep.curves import ALL, DEFAULT_CURVE_POINTS
 from studies.sweep.objectives import OBJECTIVES, Direction, directions_of
 from studies.sweep.space import INT_SETTINGS, Choice, Range, SearchSpace, Subsets
+from studies.sweep.stopping import Stop, format_duration, parse_duration
 
 __all__ = [
     "DatasetRef",
@@ -19,6 +20,7 @@ __all__ = [
     "SweepConfig",
     "StackShape",
     "WarmStart",
+    "Stop",
     "OBJECTIVES",
     "DEFAULT_STACK",
     "RESUMABLE",
@@ -67,8 +69,10 @@ class PluginSpec:
 
 # Keys a resumed sweep may change: its totals and parallelism, its warm start (which only
 # decides what a study's first trials are, once; see studies.search.warming), and what MLflow
-# shows of it (runs already written keep their points).
-RESUMABLE = ("trials", "jobs", "stack", "batch", "warm_start", "mlflow")  # "batch": the old name of "stack"
+# shows of it (runs already written keep their points); its time budgets and its stop on
+# convergence (a study already stopped stays stopped).
+RESUMABLE = ("trials", "jobs", "stack", "batch", "warm_start", "mlflow", "budget", "trial_budget", "stop")
+# ("batch": the old name of "stack")
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,9 @@ class SweepConfig:
     stack_shape: StackShape | None = None  # every stack's widths and inputs; None: the space's widest
     repeats: int = 1  # seeds per configuration, trained as members of one stack (studies.sweep.constraints)
     constraints: tuple[Constraint, ...] = ()  # bounds a feasible trial meets (studies.sweep.constraints)
+    budget: float | None = None  # wall-clock seconds for the whole sweep from each run's start (sweep.stopping)
+    trial_budget: float | None = None  # seconds of wall clock per trial
+    stop: Stop | None = None  # stop each study on convergence
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -182,6 +189,11 @@ class SweepConfig:
             d["repeats"] = self.repeats
         if self.constraints:
             d["constraints"] = {c.name: c.to_dict() for c in self.constraints}
+        for key in ("budget", "trial_budget"):
+            if getattr(self, key) is not None:
+                d[key] = format_duration(getattr(self, key))
+        if self.stop is not None:
+            d["stop"] = self.stop.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -238,6 +250,9 @@ class SweepConfig:
                 Constraint(name, low=b.get("min"), high=b.get("max"))
                 for name, b in sorted(dict(d.get("constraints") or {}).items())
             ),
+            budget=None if d.get("budget") is None else parse_duration("budget", d["budget"]),
+            trial_budget=None if d.get("trial_budget") is None else parse_duration("trial_budget", d["trial_budget"]),
+            stop=None if d.get("stop") is None else Stop(int(d["stop"]["patience"]), float(d["stop"]["min_delta"])),
         )
 
     def identity(self) -> dict[str, object]:

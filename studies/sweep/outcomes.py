@@ -1,4 +1,9 @@
-"""A trial's outcome (complete, pruned, diverged, failed, ...) from what the storage holds."""
+"""A trial's outcome (complete, pruned, diverged, cut, failed, ...) from what the storage holds.
+
+A trial ``cut`` short by a time budget or by its study's stop on convergence is PRUNED for
+Optuna (its samplers then see its last reported value, never a best one) and keeps the reason
+in its user attribute ``cut``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["OUTCOMES", "FINISHED", "outcome_of"]
 
-OUTCOMES = ("complete", "pruned", "diverged", "failed", "running", "waiting")
+OUTCOMES = ("complete", "pruned", "diverged", "cut", "failed", "running", "waiting")
 # Outcomes that count toward a study's total.
-FINISHED = ("complete", "pruned", "diverged")
+FINISHED = ("complete", "pruned", "diverged", "cut")
 
 
 def outcome_of(trial: FrozenTrial) -> str | None:
@@ -17,7 +22,9 @@ def outcome_of(trial: FrozenTrial) -> str | None:
     if state == TrialState.COMPLETE:
         return "complete"
     if state == TrialState.PRUNED:
-        return "diverged" if trial.user_attrs.get("diverged") else "pruned"
+        if trial.user_attrs.get("diverged"):
+            return "diverged"
+        return "cut" if trial.user_attrs.get("cut") else "pruned"
     if state == TrialState.FAIL:
         return None if trial.user_attrs.get("surplus") else "failed"
     if state == TrialState.RUNNING:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import optuna
 from optuna.study import StudyDirection
@@ -19,7 +20,7 @@ from studies.errors import SweepsError
 from studies.sweep.config import SweepConfig
 from studies.sweep.constraints import feasible
 from studies.sweep.objectives import Direction
-from studies.sweep.outcomes import OUTCOMES, outcome_of
+from studies.sweep.outcomes import FINISHED, OUTCOMES, outcome_of
 from studies.sweep.pareto import pareto_front
 
 __all__ = [
@@ -50,6 +51,10 @@ class SweepStudy:
     config: dict[str, object]
     index: int = 0
     directions: tuple[Direction, ...] = ()
+    budget: dict[str, Any] | None = (
+        None  # the sweep's time budget as the storage keeps it (JSON: studies.sweep.stopping)
+    )
+    stopped: dict[str, object] | None = None  # the study's stop on convergence: which trial, when
 
     @functools.cached_property
     def sweep(self) -> SweepConfig:
@@ -94,10 +99,24 @@ class StudySummary:
     best_accuracy: float | None = None  # classification: the best trial's last validation accuracy
     infeasible: int | None = None  # finished trials that broke the sweep's constraints (None: no constraints)
     best_std: tuple[float, ...] | None = None  # the best trial's values' std over its seeds (``repeats``)
+    budget: dict[str, Any] | None = None  # the sweep's time budget (JSON): seconds, deadline (Unix time), set
+    stopped: dict[str, object] | None = None  # stopped on convergence: trial, at, patience, min_delta
+    cuts: dict[str, int] = field(default_factory=dict)  # trials cut short, by why (studies.sweep.CUTS)
 
     @property
     def finished(self) -> int:
-        return sum(self.counts.get(o, 0) for o in ("complete", "pruned", "diverged"))
+        return sum(self.counts.get(o, 0) for o in FINISHED)
+
+    def done(self, now: float | None = None) -> bool:
+        """Whether the study asks for no more trials: its total reached, stopped on convergence,
+        or the sweep's deadline passed."""
+        deadline = None if self.budget is None else self.budget.get("deadline")
+        expired = isinstance(deadline, (int, float)) and (time.time() if now is None else now) >= deadline
+        return self.finished >= self.total or self.stopped is not None or expired
+
+    def _limits(self) -> dict[str, object]:
+        pairs = (("budget", self.budget), ("stopped", self.stopped), ("cuts", self.cuts or None))
+        return {k: v for k, v in pairs if v is not None}
 
     @property
     def multi(self) -> bool:
@@ -133,6 +152,7 @@ class StudySummary:
                 "best_trial": self.best_trial,
                 "best_params": self.best_params,
                 **({} if self.best_accuracy is None else {"best_val_accuracy": self.best_accuracy}),
+                **self._limits(),
             }
         best = {}
         for name in self.objectives:
@@ -151,6 +171,7 @@ class StudySummary:
                 for f in self.front
             ],
             "best": best,
+            **self._limits(),
         }
 
 
@@ -178,7 +199,12 @@ def find_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[SweepStu
         dataset = _attr(s, "dataset", s.user_attrs.get("dataset", s.study_name[len(name) + 1 :]), None, str, "a name")
         total = _attr(s, "trials", s.user_attrs.get("trials", config.get("trials", 0)), None, int, "an integer")
         index = _attr(s, "index", s.user_attrs.get("index", 0), None, int, "an integer")
-        found.append(SweepStudy(s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions))
+        budget, stopped = (v if isinstance(v := s.user_attrs.get(k), dict) else None for k in ("budget", "stopped"))
+        found.append(
+            SweepStudy(
+                s.study_name, dataset, compat.study_id(s), direction, total, config, index, directions, budget, stopped
+            )
+        )
     return sorted(found, key=lambda s: (s.index, s.dataset))
 
 
@@ -230,6 +256,7 @@ def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[Sweep
 def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummary:
     counts = Counter(o for o in map(outcome_of, trials) if o is not None)
     counted = {o: counts[o] for o in OUTCOMES if counts[o]}
+    cuts = dict(sorted(Counter(str(t.user_attrs.get("cut")) for t in trials if outcome_of(t) == "cut").items()))
     infeasible = None
     if study.config.get("constraints"):  # the best and the front are the feasible trials'
         infeasible = sum(1 for t in trials if not feasible(t) and outcome_of(t) in ("complete", "pruned", "diverged"))
@@ -246,6 +273,9 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
             directions=study.directions,
             front=tuple(FrontTrial(t.number, tuple(float(v) for v in t.values), dict(t.params)) for t in front),
             infeasible=infeasible,
+            budget=study.budget,
+            stopped=study.stopped,
+            cuts=cuts,
         )
     best: FrozenTrial | None = None
     best_value = math.nan  # the value of best
@@ -269,6 +299,9 @@ def summarize_study(study: SweepStudy, trials: list[FrozenTrial]) -> StudySummar
         best_accuracy=None if best is None else last_accuracy(best),
         infeasible=infeasible,
         best_std=None if best is None else _std(best),
+        budget=study.budget,
+        stopped=study.stopped,
+        cuts=cuts,
     )
 
 

@@ -113,8 +113,12 @@ def describe(
             "",
         ]
     counts = ", ".join(f"{o} {summary.counts.get(o, 0)}" for o in ("complete", "pruned", "diverged", "failed"))
+    if summary.counts.get("cut"):  # by a time budget or the study's stop (its tag 'cut' says which)
+        counts += f", cut {summary.counts['cut']}"
     running = summary.counts.get("running", 0)
     lines += [f"**Outcomes**: {counts}" + (f" (running {running})" if running else "") + ".", ""]
+    if summary.stopped is not None:
+        lines += [f"**Stopped on convergence** at trial {md_escape(str(summary.stopped.get('trial')))}.", ""]
     from studies.reports import divergence_boundary
 
     stable, lowest = divergence_boundary(trials)

@@ -124,7 +124,7 @@ class ParentRuns:
         self._finished[study.name] = summary.finished
         if summary.front is not None:
             self._update_front(study, parent, summary)
-        if summary.finished >= summary.total and self._curves.get(study.name) != summary.finished:
+        if summary.done() and self._curves.get(study.name) != summary.finished:
             self._log_curves(study, parent, trials, summary.finished)
         if self.dashboard:
             self._mark_best(study, summary)
@@ -141,7 +141,7 @@ class ParentRuns:
                 RunTag(dash.NOTE, dash.describe(study, summary, trials, sweep=self.sweep, figures=drawn, stride=stride))
             )
         self.mlflow.client.log_batch(parent, metrics=metrics, tags=tags)
-        if summary.finished >= summary.total:
+        if summary.done():  # its total, its stop on convergence, or the sweep's deadline
             self.mlflow.client.set_terminated(parent, status="FINISHED")
         self._best[study.name] = key
         return best
@@ -210,11 +210,14 @@ class ParentRuns:
         pending = self._pending.get(study.name)
         if pending is not None and pending.summary.finished == summary.finished:
             return
+        # stopped, or past the deadline, and its last trials (cut at their next epoch) ended: finished
+        ended = summary.done() and not summary.counts.get("running")
+        total = summary.finished if ended else summary.total
         if not self._figures.due(
-            study.name, summary.finished, summary.total, final=final, running=summary.counts.get("running", 0)
+            study.name, summary.finished, total, final=final, running=summary.counts.get("running", 0)
         ):
             return
-        closing = summary.finished + summary.counts.get("running", 0) >= summary.total
+        closing = summary.finished + summary.counts.get("running", 0) >= total
         names = dash.figure_names(trials, summary, importances=final or closing)
         queued = pending.queued if pending is not None else time.monotonic()
         self._pending[study.name] = _Drawing(study, parent, list(trials), summary, names, queued)

@@ -5,6 +5,7 @@ Builders only (what to write); :mod:`studies.tracking.tracker` writes it through
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from studies.sweep import StudySummary, SweepStudy, best_epoch, crossed, curve_s
 __all__ = ["KIND", "STUDY", "TRIAL", "HOST", "STATUS_OF", "TrialRun", "trial_run", "host_of", "parent_content"]
 
 # Outcome -> MLflow run status.
-STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
+STATUS_OF = {"complete": "FINISHED", "pruned": "KILLED", "diverged": "FAILED", "cut": "KILLED", "failed": "FAILED"}
 KIND, STUDY, TRIAL, HOST = "sweeps.kind", "sweeps.study", "trial_number", "sweeps.host"
 
 
@@ -63,6 +64,8 @@ def trial_run(study: SweepStudy, t: FrozenTrial, outcome: str, *, parent: str, s
         "outcome": outcome,
         "sweep": sweep,
     }
+    if t.user_attrs.get("cut"):  # cut short by a time budget or its study's stop: why
+        tags["cut"] = str(t.user_attrs["cut"])
     params = {**cfg.space.fixed, **t.params, "dataset": study.dataset, "seed": cfg.seed}
     end = _ms(t.datetime_complete)
     curves = info.get("curves", {})
@@ -172,16 +175,24 @@ def _curve_metrics(
 
 def parent_content(summary: StudySummary) -> tuple[list, list]:
     """The metrics and tags that keep a study's parent run current (counts, best value and
-    parameters)."""
+    parameters; the sweep's budget, the trials it cut, and the study's stop on convergence)."""
     from mlflow.entities import Metric, RunTag
 
     ts = int(time.time() * 1000)
     metrics = [Metric(f"n_{o}", float(n), ts, summary.finished) for o, n in summary.counts.items()]
     if summary.infeasible is not None:
         metrics.append(Metric("n_infeasible", float(summary.infeasible), ts, summary.finished))
+    limits = []
+    if summary.budget is not None:
+        limits.append(RunTag("budget", json.dumps(summary.budget, sort_keys=True)))
+    if summary.cuts:
+        limits.append(RunTag("cut", ", ".join(f"{k} {v}" for k, v in summary.cuts.items())))
+    if summary.stopped is not None:
+        st = summary.stopped
+        limits.append(RunTag("stopped", f"converged at trial {st.get('trial')}, {st.get('at')}"))
     if summary.front is not None:  # several objectives: the front instead (studies.tracking.tracker's _update_front)
-        return metrics, []
-    tags = [RunTag("best_trial", str(summary.best_trial))]
+        return metrics, limits
+    tags = [RunTag("best_trial", str(summary.best_trial)), *limits]
     if summary.best_value is not None:
         metrics.append(Metric("best_value", summary.best_value, ts, summary.finished))
         if summary.best_std:

@@ -287,7 +287,11 @@ class Tracker:
                     out.by_host.setdefault(host_of(t), []).append((study, t, outcome))
                     self._waiting.setdefault((study.name, t.number), now)
             out.phases[study.name] = (
-                "done" if finished >= study.total else "closing" if finished + running >= study.total else "open"
+                "done"
+                if finished >= study.total or (study.stopped is not None and not running)
+                else "closing"
+                if finished + running >= study.total
+                else "open"
             )
         return out
 

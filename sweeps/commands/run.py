@@ -37,6 +37,13 @@ __all__ = ["run_command"]
     help="Trials each worker keeps training at once as one stacked network (default 8; 1: one network at a "
     "time; overrides the file; --batch is its old name).",
 )
+@click.option(
+    "--budget",
+    default=None,
+    metavar="DURATION",
+    help='Wall-clock budget of this run, for every worker on any host (e.g. "90s", "30m", "1h30m"; '
+    "overrides the file): running trials stop at their next epoch when it ends.",
+)
 @storage_option
 @tracking_option
 @click.option(
@@ -51,6 +58,7 @@ def run_command(
     jobs: int | None,
     seed: int | None,
     stack: int | None,
+    budget: str | None,
     storage: str | None,
     tracking_uri: str | None,
     no_mlflow: bool,
@@ -71,6 +79,7 @@ def run_command(
     Examples:
       sweep run playground
       sweep run playground --trials 100 --jobs 2
+      sweep run playground --budget 30m
       sweep run my-sweep.toml --check
       sweep run my-sweep.toml --storage postgresql://me@db-host/sweeps --tracking-uri http://mlflow-host:5000
       sweep run my-sweep.toml --backend dask --scheduler tcp://dask-host:8786 --jobs 16
@@ -82,13 +91,16 @@ def run_command(
     launch = make_launch(backend, scheduler, heartbeat_interval, grace_period)
     with loading_once():  # the file, then its overrides: a large dataset file is read once
         config, stored = _load(spec, storage or DEFAULT_STORAGE)
-        config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, stored=stored)
+        config = apply_overrides(config, trials=trials, jobs=jobs, seed=seed, stack=stack, budget=budget, stored=stored)
     where = redact(storage or DEFAULT_STORAGE)
     storage_kind(storage or DEFAULT_STORAGE)  # a bad URL is one line, before anything else is said
     # A warm start's sweep must exist: one line if not, before anything is said or written.
     source = open_source(config, storage or DEFAULT_STORAGE) if config.warm_start is not None else None
     if check:
         _tell_check(config, storage or DEFAULT_STORAGE, source)
+        limits = _limits(config)
+        if limits:
+            click.echo(limits)
         return 0
     click.echo(
         f"sweep {config.name!r}: {len(config.datasets)} dataset(s) x {config.trials} trials, storage {where}", err=True
@@ -149,6 +161,23 @@ def _storage_state(config: SweepConfig, storage: str) -> str:
     left = all(done.get(ref.name, 0) >= config.trials for ref in config.datasets)
     then = "nothing left to run" if left else "the run resumes it"
     return f"storage {where}: holds sweep {config.name!r}, finished trials {counts}; {then}."
+
+
+def _limits(config: SweepConfig) -> str:
+    """What may stop the sweep short of its totals, for --check ('' if nothing)."""
+    from studies.sweep import format_duration
+
+    parts = []
+    if config.budget is not None:
+        parts.append(f"a budget of {format_duration(config.budget)} from the start of the run")
+    if config.trial_budget is not None:
+        parts.append(f"at most {format_duration(config.trial_budget)} per trial")
+    if config.stop is not None:
+        parts.append(
+            f"each study stops after {config.stop.patience} finished trials without an improvement "
+            f"> {config.stop.min_delta}"
+        )
+    return ("Limits: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _load(spec: str, storage: str) -> tuple[SweepConfig, bool]:

@@ -28,6 +28,13 @@ __all__ = ["worker_command"]
     help="Trials each worker keeps training at once as one stacked network (default: the sweep's; --batch is "
     "its old name).",
 )
+@click.option(
+    "--budget",
+    default=None,
+    metavar="DURATION",
+    help='Start the sweep\'s wall-clock budget now (e.g. "30m") if none is running; without it, the '
+    "worker keeps the deadline its 'sweep run' set, if any.",
+)
 @tracking_option
 @click.option(
     "--mlflow",
@@ -42,6 +49,7 @@ def worker_command(
     sweep: SweepRef,
     jobs: int | None,
     stack: int | None,
+    budget: str | None,
     tracking_uri: str | None,
     track: bool,
     backend: str,
@@ -69,6 +77,7 @@ def worker_command(
     name, storage, store, found = sweep.name, sweep.storage_url, sweep.storage, list(sweep.studies)
     stored = dict(found[0].config)
     stored["trials"] = max(s.total for s in found)
+    stored.pop("budget", None)  # the deadline in the storage is the budget; --budget starts one if none runs
     stored_jobs = stored.get("jobs")
     if isinstance(stored_jobs, int) and stored_jobs > max_jobs():
         del stored["jobs"]  # another host's count, more than this one runs: all cores here, or --jobs
@@ -77,6 +86,7 @@ def worker_command(
             spec_from_dict(stored, origin=f"sweep {name!r} in the storage", stored=True),
             jobs=jobs,
             stack=stack,
+            budget=budget,
             stored=True,
         )
     names = {s.name for s in found}
