@@ -324,3 +324,27 @@ def test_at_the_deadline_a_pool_stops_without_another_epoch(sweep_file):
     assert len(done) == 3 and {f.result.outcome for f in done} == {"cut"}
     assert all(len(f.trial.user_attrs["run"]["curves"]["train_cost"]) == 2 for f in done)
     assert all(f.trial.user_attrs["cut"] == "budget" for f in done)
+
+
+def test_at_the_deadline_a_trial_with_repeated_seeds_leaves_with_all_its_seeds(sweep_file):
+    from studies.search import Pool
+
+    config = _config(sweep_file, "poolrep", stack=2, repeats=3)
+    study = optuna.create_study()
+    dataset = config.datasets[0].load(seed=0)
+    pool = Pool(config, limits=Limits())
+    for _ in range(2):
+        study.enqueue_trial({"learning_rate": 0.1})
+    trials = [study.ask() for _ in range(2)]
+    pool.add(0, study.sampler, dataset, trials)
+    assert len(pool.entries) == 6 and len(pool) == 2  # 2 configurations x 3 seeds
+    assert pool.step() == []
+    fresh = [study.ask()]
+    pool.add(0, study.sampler, dataset, fresh)
+    done, unstarted = pool.expire()
+    assert len(pool) == 0 and not pool.entries and [t for _, t in unstarted] == fresh
+    assert sorted(f.trial.number for f in done) == [t.number for t in trials]  # each trial once
+    for f in done:
+        assert f.result.outcome == "cut" and f.trial.user_attrs["cut"] == "budget"
+        seeds = f.trial.user_attrs["repeats"]
+        assert len(seeds["seeds"]) == 3 and all(len(c["train_cost"]) == 1 for c in seeds["curves"])
