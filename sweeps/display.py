@@ -218,8 +218,9 @@ class Progress:
     def note(self, message: str) -> None:
         click.echo(message, err=True)
 
-    def lines(self, summaries: list[StudySummary], *, now: float) -> list[str]:
-        """The overall line (elapsed time, pace, ETA) and one line per study."""
+    def lines(self, summaries: list[StudySummary], *, now: float, wall: float | None = None) -> list[str]:
+        """The overall line (elapsed time, pace, ETA, the time budget left) and one line per study
+        (``now``: the monotonic clock; ``wall``: Unix time, for a budget's deadline)."""
         width = max(len(s.dataset) for s in summaries)
         busy = any(s.counts.get("running", 0) for s in summaries)
         out = []
@@ -236,6 +237,10 @@ class Progress:
         rate = self._overall.per_minute(finished, now)
         if rate is not None and finished < total:
             head += f", {rate:.1f}/min, ETA {format_duration(self._overall.eta(finished, total, now) or 0.0)}"
+        deadline = next((s.budget.get("deadline") for s in summaries if s.budget), None)
+        if isinstance(deadline, (int, float)):  # the sweep's time budget, kept in the storage
+            left = deadline - (time.time() if wall is None else wall)
+            head += f", budget left {format_duration(left)}" if left > 0 else ", budget ended"
         return [head, *out]
 
     def progress(self, summaries: list[StudySummary]) -> None:

@@ -3,6 +3,7 @@ for a worker said so, and where to look at the end (in process, on a fake clock)
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -98,3 +99,16 @@ def test_the_mlflow_line_says_its_eta_as_the_studies_do():
 
     status = MlflowStatus(behind=130, mine=130, rate=1.0)
     assert mlflow_line(status, "s") == "MLflow: 130 runs to write, ~2 min 10 s"
+
+
+def test_progress_says_the_time_budget_left():
+    p = Progress(io.StringIO(), sweep="s")
+    p.started = 0.0
+    budget = {"seconds": 600.0, "deadline": 1000.0 + 600.0, "set": "2026-12-03T12:00:00+00:00"}
+    budgeted = dataclasses.replace(_summary("circle", 0, 1), budget=budget)
+    head, _ = p.lines([budgeted], now=0.0, wall=1000.0 + 125.0)
+    assert head.endswith("budget left 7 min 55 s")
+    head, _ = p.lines([budgeted], now=0.0, wall=1000.0 + 600.5)
+    assert head.endswith("budget ended")
+    head, _ = p.lines([_summary("circle", 0, 1)], now=0.0, wall=0.0)
+    assert "budget" not in head
