@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,15 @@ from engine.network import MLP
 from engine.optimizers import Optimizer, check_optimizer, make_optimizer
 
 __all__ = ["History", "train"]
+
+SLOW_EPOCH = "SWEEPS_TEST_SLOW_EPOCH"  # the test hook of studies/hooks.py's step EPOCH
+
+
+def epoch_pause() -> float:
+    """Seconds to sleep after each epoch: the test hook ``SWEEPS_TEST_SLOW_EPOCH`` (read once per
+    run; unset, always outside the tests, it is 0). Tests slow training down with it to catch a
+    run mid-training, instead of using epoch counts as timers."""
+    return float(os.environ.get(SLOW_EPOCH) or 0.0)
 
 
 @dataclass
@@ -129,9 +139,12 @@ def train(
         loop = _Loop(model, opt, dataset, batch_size=batch_size, l2=float(l2), l1=float(l1))
         history = History(task=dataset.task, initial_cost=loop.last_good)
         loop.limit = divergence_limit(loop.last_good, divergence_factor)
+        pause = epoch_pause()
         for epoch in range(1, epochs + 1):
             if not loop.epoch(epoch, rng, history):
                 return history  # diverged: history.divergence says where
+            if pause:
+                time.sleep(pause)
             if on_epoch is not None and on_epoch(epoch, history) is False:
                 history.stopped_early = True
                 break

@@ -2,7 +2,9 @@
 = seconds) instead of using epoch counts as timers, so that it can catch a run in a given
 phase on any machine. Unset (always, outside the tests), a hook is one dictionary lookup.
 
-Steps: ``MLFLOW_RUN`` (each run the MLflow writer writes), ``EPOCH`` (each epoch a worker trains).
+Steps: ``MLFLOW_RUN`` (each run the MLflow writer writes), ``EPOCH`` (each epoch a worker trains:
+the engine, which imports nothing of ``studies``, reads ``SWEEPS_TEST_SLOW_EPOCH`` itself, once per
+run, in :func:`engine.train` and each stack).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ from engine.stack.data import StackData
 from engine.stack.kernels import row_order
 from engine.stack.layout import Layout, effective_width
 from engine.stack.step import Rows, RowSpec
-from engine.training import History
+from engine.training import History, epoch_pause
 
 __all__ = ["Member", "Stack", "stack_widths", "train_stacked"]
 
@@ -157,6 +157,7 @@ class Stack:
         self._joining: list[int] = []
         self._leaving: set[int] = set()
         self._next = 0
+        self._pause = epoch_pause()  # the test hook, read once per stack
         self._rebuild()
 
     # -- membership ---------------------------------------------------------------------
@@ -296,6 +297,8 @@ class Stack:
             costs /= self.data.step_rows[:, None]  # each step's mean cost
             bad = ~(costs < self.limit)  # the divergence rule; NaN too
         self._record(slots, costs, bad, totals, vcost, vlogits, scores, time.perf_counter() - t0)
+        if self._pause:
+            time.sleep(self._pause)
         return list(handles)
 
     def _record(

@@ -277,11 +277,11 @@ class _Run:
 
     def run(self) -> RunResult:
         self.open()
-        self.writer = (
-            MlflowWriter(self.config.name, self.storage_url, self.tracking_uri, warn=self.events.warn)
-            if self.track
-            else None
-        )
+        if self.track:
+            # A stop signal while the writer process spawns would cut its start-up data short (the
+            # child then dies with a traceback on the console): it takes effect once the writer is ours.
+            with signals.critical():
+                self.writer = MlflowWriter(self.config.name, self.storage_url, self.tracking_uri, warn=self.events.warn)
         summaries = self.rounds()
         self.release_workers()  # idle from here: their CPU goes to MLflow's last sync
         return self.finish(summaries)

@@ -291,7 +291,9 @@ class MlflowWriter:
         """Stop after the run being written (the rest is written by the next sync); ``why`` is
         recorded in the status it returns when runs are left unwritten."""
         status = self._end("stop", None, timeout)
-        if why is not None and status.mine:
+        # Cut off before it said anything (still starting up on a busy machine), it ended early
+        # because of ``why`` all the same.
+        if why is not None and (status.mine or status.stopped is not None):
             status = self.status = dataclasses.replace(status, stopped=why)
         return status
 

@@ -181,3 +181,30 @@ def test_bit_identical_across_processes():
     a, b = (json.loads(r.stdout) for r in runs)
     assert a == b
     assert len(a["h"]) == 15
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_the_slow_epoch_test_hook_sleeps_after_each_epoch_and_nothing_when_unset(monkeypatch, stacked):
+    """SWEEPS_TEST_SLOW_EPOCH (studies/hooks.py's EPOCH step) lets tests catch a run mid-training
+    without epoch counts as timers; unset, training never sleeps."""
+    import time
+
+    from engine import Member, train_stacked
+
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    ds = load_dataset("xor", seed=0)
+
+    def run(epochs: int) -> None:
+        if stacked:
+            train_stacked([Member((4,), 0.1), Member((3,), 0.1)], ds, activation="tanh", epochs=epochs, batch_size=10)
+        else:
+            model = MLP(ds.n_features, (4,), ds.n_outputs, activation="tanh", seed=0)
+            train(model, ds, learning_rate=0.1, epochs=epochs, batch_size=10, seed=0)
+
+    monkeypatch.delenv("SWEEPS_TEST_SLOW_EPOCH", raising=False)
+    run(3)
+    assert slept == []
+    monkeypatch.setenv("SWEEPS_TEST_SLOW_EPOCH", "0.25")
+    run(4)
+    assert slept == [0.25] * 4  # one pause per epoch (a stack's epoch trains all its members at once)

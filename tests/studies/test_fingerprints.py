@@ -84,6 +84,7 @@ def _refused(result, journal, before: bytes, message: str) -> None:
     assert journal.read_bytes() == before  # nothing written
 
 
+@pytest.mark.slow  # runs a whole sweep
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -109,6 +110,7 @@ def test_a_run_or_worker_with_other_data_refuses(two_folders, monkeypatch, data,
     _refused(CliRunner().invoke(cli, ["worker", "same", "--storage", str(journal)]), journal, before, message)
 
 
+@pytest.mark.slow  # runs a whole sweep
 def test_reproduce_and_report_with_other_data_refuse(two_folders, monkeypatch, tmp_path):
     """Retraining on an edited file would report "differs" (or a test score) about other data."""
     a, b, journal = two_folders
@@ -133,6 +135,7 @@ def test_reproduce_and_report_with_other_data_refuse(two_folders, monkeypatch, t
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.slow  # runs a whole sweep
 def test_the_same_data_elsewhere_joins_and_the_studies_record_it(two_folders, monkeypatch):
     a, b, journal = two_folders
     (b / "data.csv").write_text(_csv())
@@ -145,6 +148,7 @@ def test_the_same_data_elsewhere_joins_and_the_studies_record_it(two_folders, mo
     assert attrs["same/circle"]["sha256"] == load_dataset("circle").fingerprint
 
 
+@pytest.mark.slow  # runs a whole sweep
 def test_worker_on_a_damaged_sweep_is_one_line(two_folders, monkeypatch):
     a, b, journal = two_folders
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))

@@ -5,7 +5,6 @@ and neither is made worse by the next append."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from studies.storage.journal import FlockLock, JournalWarning
+from studies.storage.journal import JournalWarning
 from studies.storage.opening import open_storage
 from sweeps.cli import cli
 
@@ -128,28 +127,30 @@ def test_a_record_optuna_skips_is_no_damage(tmp_path):
     assert len(_plain(path).trials) == 3
 
 
-def _write_slowly(path: str, go, q) -> None:
-    """Hold the journal's lock while a record is half written, then finish it."""
-    lock = FlockLock(path)
-    lock.acquire()
-    record = json.dumps({"op_code": 2, "worker_id": "w", "study_id": 0, "user_attr": {"k": 1}}).encode()
-    with open(path, "ab") as fh:
-        fh.write(record[:20])
-        fh.flush()
-        q.put("half")
-        go.wait(60)
-        fh.write(record[20:] + b"\n")
-    lock.release()
+WRITE_SLOWLY = """
+import json, sys
+from studies.storage.journal import FlockLock
+lock = FlockLock(sys.argv[1])
+lock.acquire()
+record = json.dumps({"op_code": 2, "worker_id": "w", "study_id": 0, "user_attr": {"k": 1}}).encode()
+with open(sys.argv[1], "ab") as fh:
+    fh.write(record[:20])
+    fh.flush()
+    print("half", flush=True)
+    sys.stdin.readline()
+    fh.write(record[20:] + b"\\n")
+lock.release()
+"""
 
 
 def test_a_record_being_written_under_the_lock_is_never_cut(tmp_path):
     path = tmp_path / "s.journal"
     _journal(path, trials=1)
-    ctx = multiprocessing.get_context("spawn")
-    q, go = ctx.Queue(), ctx.Event()
-    writer = ctx.Process(target=_write_slowly, args=(str(path), go, q))
-    writer.start()
-    assert q.get(timeout=60) == "half"
+    # A light process (it imports only the lock's module) holds the lock while a record is half written.
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITE_SLOWLY, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline().strip() == "half"
     opened: list = []
 
     def open_it() -> None:
@@ -162,8 +163,8 @@ def test_a_record_being_written_under_the_lock_is_never_cut(tmp_path):
     thread.start()
     thread.join(1.0)
     assert thread.is_alive()  # waiting for the lock, not cutting what is being written
-    go.set()
-    writer.join(60)
+    writer.communicate("go\n", timeout=60)
+    assert writer.returncode == 0
     thread.join(60)
     storage, seen = opened
     assert not [w for w in seen if issubclass(w.category, JournalWarning)]

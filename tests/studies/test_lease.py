@@ -102,9 +102,9 @@ print(start, end, flush=True)
 """
 
 
-@pytest.mark.parametrize("backend", ["file", "postgres"])
-def test_racing_processes_hold_it_one_at_a_time(tmp_path, pg_database, backend):
-    url = str(tmp_path / "sweeps.journal") if backend == "file" else pg_database()
+@pytest.mark.parametrize("backend", ["file", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_racing_processes_hold_it_one_at_a_time(tmp_path, request, backend):
+    url = str(tmp_path / "sweeps.journal") if backend == "file" else request.getfixturevalue("pg_database")()
     procs = [subprocess.Popen([sys.executable, "-c", RACE, url], stdout=subprocess.PIPE, text=True) for _ in range(5)]
     spans = sorted(tuple(map(float, p.communicate(timeout=300)[0].split())) for p in procs)
     assert len(spans) == 5

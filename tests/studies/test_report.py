@@ -20,19 +20,36 @@ pytestmark = pytest.mark.slow
 HOSTILE = "<script>alert('x')</script>$a$"
 
 
-@pytest.fixture
-def finished_sweep(sweep_file, tmp_path):
-    csv_path = tmp_path / "mine.csv"
+@pytest.fixture(scope="module")
+def _built_sweep(tmp_path_factory):
+    """One finished sweep for the module (built once: the tests only read it, each writing its own
+    output folder; the one that adds a trial works on a copy)."""
+    from tests.studies.conftest import SPEC
+
+    folder = tmp_path_factory.mktemp("report")
+    csv_path = folder / "mine.csv"
     rows = "".join(
         f"{(i % 7) / 3 - 1},{(i * 13 % 11) / 5 - 1},{int((i % 7) / 3 - 1 + (i * 13 % 11) / 5 - 1 > 0)}\n"
         for i in range(120)
     )
     csv_path.write_text(f'"{HOSTILE}",b,label\n' + rows)
-    path = sweep_file("rep", trials=8, jobs=1, epochs=6)
-    path.write_text(path.read_text().replace('datasets = ["circle", "xor"]', f'datasets = ["circle", "{csv_path}"]'))
-    r = CliRunner().invoke(cli, ["run", str(path)])
+    path = folder / "rep.toml"
+    text = SPEC.format(name="rep", trials=8, jobs=1, epochs=6)
+    path.write_text(text.replace('datasets = ["circle", "xor"]', f'datasets = ["circle", "{csv_path}"]'))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        r = CliRunner().invoke(cli, ["run", str(path)])
     assert r.exit_code == 0, r.output
-    return tmp_path
+    return folder
+
+
+@pytest.fixture
+def finished_sweep(_built_sweep, monkeypatch):
+    """The module's finished sweep, as the working directory."""
+    monkeypatch.chdir(_built_sweep)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return _built_sweep
 
 
 def test_report_files_are_complete_self_contained_and_escaped(finished_sweep):
@@ -128,7 +145,11 @@ def test_reproduce_in_a_new_process(finished_sweep):
         assert r.stdout.startswith("reproduced: rep/circle t")
 
 
-def test_reproduce_names_the_first_epoch_that_differs(finished_sweep):
+def test_reproduce_names_the_first_epoch_that_differs(finished_sweep, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(finished_sweep, tmp_path / "copy")  # it adds a trial: the other tests see the sweep as run
+    monkeypatch.chdir(tmp_path / "copy")
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
     study = optuna.load_study(study_name="rep/circle", storage=storage)
     good = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE)

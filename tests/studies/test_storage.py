@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
 import sys
 
 import optuna
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from optuna.storages.journal._storage import JournalOperation
 
 from studies.storage.journal import DURABLE_OPS
-from studies.storage.opening import FlockLock, open_storage, redact, scrub, storage_kind
+from studies.storage.opening import open_storage, redact, scrub, storage_kind
 from sweeps.cli import cli
 
 
@@ -158,12 +158,30 @@ def test_journal_is_readable_by_optunas_own_backend(tmp_path):
     assert loaded.best_value == 0.25 and loaded.trials[0].intermediate_values == {1: 0.5}
 
 
-def _hold(path: str, release, q) -> None:
-    lock = FlockLock(path)
-    lock.acquire()
-    q.put("held")
-    release.wait(60)
-    lock.release()
+HOLD = """
+import sys
+from studies.storage.journal import FlockLock
+lock = FlockLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+sys.stdin.readline()
+lock.release()
+"""
+
+
+def _hold(path: str) -> subprocess.Popen:
+    """A light process (it imports only the lock's module) holding the journal's lock until a
+    line comes on its stdin."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _release(proc: subprocess.Popen) -> None:
+    proc.communicate("go\n", timeout=60)
+    assert proc.returncode == 0
 
 
 def _is_locked(path: str) -> bool:
@@ -182,23 +200,15 @@ def _is_locked(path: str) -> bool:
 
 def test_flock_is_exclusive_across_processes_and_freed_with_its_holder(tmp_path):
     path = str(tmp_path / "j")
-    ctx = multiprocessing.get_context("spawn")
-    q, release = ctx.Queue(), ctx.Event()
-    p = ctx.Process(target=_hold, args=(path, release, q))
-    p.start()
-    assert q.get(timeout=30) == "held"
+    p = _hold(path)
     assert _is_locked(path)
-    release.set()
-    p.join(30)
+    _release(p)
     assert not _is_locked(path)
     # A holder that is killed frees the lock with it.
-    release.clear()
-    p = ctx.Process(target=_hold, args=(path, release, q))
-    p.start()
-    assert q.get(timeout=30) == "held"
+    p = _hold(path)
     assert _is_locked(path)
     p.kill()
-    p.join(30)
+    p.wait(30)
     assert not _is_locked(path)
 
 
@@ -210,18 +220,13 @@ def test_a_journal_named_through_a_symbolic_link_shares_its_lock(tmp_path):
     link = tmp_path / "sweeps.journal"
     link.symlink_to(real)
     open_storage(str(real))
-    ctx = multiprocessing.get_context("spawn")
-    q, release = ctx.Queue(), ctx.Event()
-    p = ctx.Process(target=_hold, args=(str(real), release, q))
-    p.start()
+    p = _hold(str(real))
     try:
-        assert q.get(timeout=30) == "held"
         backend = open_storage(str(link))._backend
         assert backend.lock._path == str(real) + ".lock"
         assert _is_locked(str(real))
     finally:
-        release.set()
-        p.join(30)
+        _release(p)
 
 
 def test_a_redis_storage_opens_without_optunas_experimental_warning(recwarn):

@@ -148,12 +148,19 @@ def _finished_and_running(storage_path, name):
     return out
 
 
+# The run to stop or to kill a worker of trains 40 epochs at 0.05 s or more each (the test hook,
+# instead of epoch counts as timers): it is still training when the test acts, on any machine; the
+# run that completes the sweep after it trains at full speed.
+def _slow_epochs() -> dict[str, str]:
+    return {**os.environ, "SWEEPS_TEST_SLOW_EPOCH": "0.05"}
+
+
 @pytest.mark.parametrize(("sig", "batch"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 4)])
 def test_interrupted_sweep_resumes_to_its_exact_total(sweep_file, tmp_path, sig, batch):
-    path = sweep_file("intr", trials=10, jobs=2, epochs=1000)
+    path = sweep_file("intr", trials=10, jobs=2, epochs=40)
     path.write_text(path.read_text().replace("trials = 10", f"trials = 10\nbatch = {batch}"))
     cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_slow_epochs())
     journal = tmp_path / "sweeps.journal"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -190,9 +197,9 @@ def _running_worker_pids(journal) -> set[int]:
 
 
 def test_a_killed_worker_costs_nothing_that_finished(sweep_file, tmp_path):
-    path = sweep_file("crash", trials=10, jobs=2, epochs=800)
+    path = sweep_file("crash", trials=10, jobs=2, epochs=40)
     cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_slow_epochs())
     journal = tmp_path / "sweeps.journal"
     victim = None
     deadline = time.monotonic() + 60

@@ -245,6 +245,7 @@ def test_a_multi_objective_source_gives_its_front_first(in_tmp):
     assert set(got) <= {t.number for t in ranked(source.get_trials(), ["minimize", "minimize"], 100)}
 
 
+@pytest.mark.slow  # runs a whole sweep
 def test_an_interrupted_warm_start_is_completed_and_a_study_with_its_own_trials_is_left_alone(in_tmp):
     from studies.execution.runner import open_sweep
     from studies.search.warming import open_source, warm_start
@@ -338,6 +339,7 @@ def test_bad_warm_starts_raise_value_errors_and_exit_2_writing_nothing(in_tmp, l
         assert sorted(os.listdir(in_tmp)) == ["full.toml"]
 
 
+@pytest.mark.slow  # runs a whole sweep
 def test_a_warm_start_from_a_sweep_that_is_not_there_is_one_line_and_writes_nothing(in_tmp):
     path = _write(in_tmp / "full.toml", name="full", datasets=["iris"], extra=_warm_line("short", 2))
     for extra in ([], ["--check"]):

@@ -4,6 +4,7 @@ thread, storage failures as one line."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -110,9 +111,12 @@ def test_a_storage_that_fails_is_one_clear_error():
 
 @pytest.mark.slow
 def test_a_journal_that_vanishes_mid_sweep_stops_the_run_with_one_line(sweep_file, tmp_path):
-    path = sweep_file("gone", trials=20, jobs=1, epochs=3000)
+    path = sweep_file("gone", trials=20, jobs=1, epochs=30)
     cmd = [sys.executable, "-m", "sweeps", "run", str(path), "--no-mlflow"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Each epoch of the first run lasts 0.1 s more (the test hook, not epoch counts as timers): it
+    # is still training when the journal vanishes; the run that completes the sweep trains at full speed.
+    slow = {**os.environ, "SWEEPS_TEST_SLOW_EPOCH": "0.1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow)
     journal = tmp_path / "sweeps.journal"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
