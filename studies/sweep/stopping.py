@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from optuna.trial import FrozenTrial
 
 from studies.errors import SweepsError
+from studies.sweep.constraints import feasible
 from studies.sweep.outcomes import FINISHED, outcome_of
 
 __all__ = [
@@ -107,12 +108,18 @@ def converged(trials: list[FrozenTrial], stop: Stop, direction: str) -> int | No
     """The number of the trial at which a study converged, or ``None``: its finished trials in the
     order they finished, counting those since the best value last improved by more than
     ``min_delta`` (the first complete trial is an improvement)."""
-    done = [t for t in trials if outcome_of(t) in FINISHED and t.datetime_complete is not None]
+    done = [
+        t
+        for t in trials
+        if outcome_of(t) in FINISHED
+        and t.datetime_complete is not None
+        and t.user_attrs.get("cut") not in ("budget", "stop")  # stopped by the sweep, not a verdict on the search
+    ]
     done.sort(key=lambda t: (t.datetime_complete, t.number))
     sign = -1.0 if direction == "maximize" else 1.0
     best, since = math.inf, 0
     for t in done:
-        value = t.value if outcome_of(t) == "complete" and len(t.values or ()) == 1 else None
+        value = t.value if outcome_of(t) == "complete" and len(t.values or ()) == 1 and feasible(t) else None
         if value is not None and math.isfinite(value) and sign * value < best - stop.min_delta:
             best, since = sign * value, 0
         else:

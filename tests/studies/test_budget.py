@@ -348,3 +348,20 @@ def test_at_the_deadline_a_trial_with_repeated_seeds_leaves_with_all_its_seeds(s
         assert f.result.outcome == "cut" and f.trial.user_attrs["cut"] == "budget"
         seeds = f.trial.user_attrs["repeats"]
         assert len(seeds["seeds"]) == 3 and all(len(c["train_cost"]) == 1 for c in seeds["curves"])
+
+
+def test_trials_the_sweep_cut_are_no_verdict_on_convergence():
+    # The deadline cuts a stack of trials at once: they must not use up the patience, or a budget
+    # would mark a study 'stopped on convergence' for good (a resume could never continue it).
+    trials = [_trial(0, 0.5, 0), _trial(1, 0.6, 1)]
+    trials += [_trial(2 + i, None, 2 + i, TrialState.PRUNED, cut="budget") for i in range(3)]
+    trials += [_trial(5, None, 5, TrialState.PRUNED, cut="stop")]
+    assert converged(trials, Stop(patience=2), "minimize") is None
+    # a trial cut by its own time limit is a finished trial that did not improve
+    assert (
+        converged([*trials, _trial(6, None, 6, TrialState.PRUNED, cut="trial_budget")], Stop(patience=2), "minimize")
+        == 6
+    )
+    # an infeasible trial's value is no improvement
+    worse = [_trial(0, 0.5, 0), _trial(1, 0.1, 1, feasible=False)]
+    assert converged(worse, Stop(patience=1), "minimize") == 1
