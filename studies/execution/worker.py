@@ -484,7 +484,8 @@ def work(task: WorkerTask) -> WorkerResult:
             else:
                 beat = contextlib.nullcontext()
             with beat:
-                if task.config.stack > 1 or task.config.repeats > 1:  # repeats: a trial's seeds share a stack
+                # repeats: a trial's seeds share a stack; stack_shape: the stack's shape sets the sums
+                if task.config.stack > 1 or task.config.repeats > 1 or task.config.stack_shape is not None:
                     worker.run_pooled()
                 else:
                     worker.run_single()

@@ -271,3 +271,20 @@ def test_a_trial_trained_alone_runs_again_alone_to_the_same_value(tmp_path, monk
     (tmp_path / "again.toml").write_text(r.output)
     assert invoke("run", "again.toml", "--no-mlflow").exit_code == 0
     assert _study("solo-best-xor/xor").best_value == _study("solo/xor").best_value
+
+
+def test_a_stack_shape_holds_with_stack_1(tmp_path, monkeypatch):
+    # stack = 1 trains a trial alone, but a stack_shape sets the sums: the trial trains in a stack of
+    # that shape (one member), recorded so, and reproduces.
+    monkeypatch.chdir(tmp_path)
+    text = SPEC.format(name="shaped", csv='"xor"', objective='"val_cost"').replace(
+        'datasets = ["circle", { name = "xor", val_fraction = 0.25 }]',
+        'datasets = ["xor"]\nstack = 1\nstack_shape = { widths = [40, 40, 40, 40], inputs = 30 }',
+    )
+    (tmp_path / "shaped.toml").write_text(text.replace("trials = 5", "trials = 2"))
+    r = invoke("run", "shaped.toml", "--no-mlflow")
+    assert r.exit_code == 0, r.output
+    trials = _study("shaped/xor").get_trials()
+    assert all(t.user_attrs["run"]["stack"] == {"widths": [40, 40, 40, 40], "inputs": 30} for t in trials)
+    r = invoke("reproduce", "shaped", "--dataset", "xor", "--trial", "0")
+    assert r.exit_code == 0, r.output
