@@ -29,6 +29,7 @@ __all__ = [
     "MAX_GRID_POINTS",
     "MAX_STACK",
     "check_fits",
+    "check_shape_fits",
     "check_grid",
     "cpu_count",
     "max_grid_points",
@@ -102,6 +103,7 @@ def _need(
     stack: int,
     width: int | None = None,
     layers: int | None = None,
+    inputs: int | None = None,
 ) -> tuple[int, Dataset]:
     """Bytes the sweep's workers need at most, and the dataset whose stack needs the most."""
     data = sum(sum(a.nbytes for a in (d.X_train, d.y_train, d.X_val, d.y_val, d.X_test, d.y_test)) for d in datasets)
@@ -111,7 +113,7 @@ def _need(
         need = stack_bytes(
             most if layers is None else layers,
             wide if width is None else width,
-            ds.n_features,
+            ds.n_features if inputs is None else max(inputs, ds.n_features),
             ds.n_outputs,
             members=stack,
             n_train=len(ds.y_train),
@@ -121,6 +123,22 @@ def _need(
             worst, worst_ds = need, ds
     trials = stack * (TRIAL_BYTES + EPOCH_BYTES * space.max_epochs())
     return jobs * (worst + trials + 2 * data), worst_ds
+
+
+def check_shape_fits(
+    space: SearchSpace, datasets: Sequence[Dataset], *, jobs: int, stack: int, widths: Sequence[int], inputs: int
+) -> None:
+    """Raise ``SweepsError`` if stacks of the sweep file's ``stack_shape`` would not fit in memory
+    (its widths and inputs are the user's, not bounded by the search space)."""
+    jobs = jobs or cpu_count()
+    need, _ = _need(space, datasets, jobs=jobs, stack=stack, width=max(widths), layers=len(widths), inputs=inputs)
+    memory = machine_memory()
+    if need > memory:
+        raise SweepsError(
+            f"'stack_shape' = {{ widths = {list(widths)}, inputs = {inputs} }}: {jobs} worker(s) x {stack} stacked "
+            f"network(s) of this shape need about {human_bytes(need)} of memory, but this machine has "
+            f"{human_bytes(memory)}; give smaller widths or inputs (or lower 'stack' or 'jobs')."
+        )
 
 
 def _key(space: SearchSpace, name: str) -> str:

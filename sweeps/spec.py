@@ -47,7 +47,7 @@ from studies.sweep import (
     WarmStart,
     parse_duration,
 )
-from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, cpu_count, max_jobs
+from sweeps.limits import JOBS_PER_CPU, MAX_STACK, check_fits, check_grid, check_shape_fits, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
 
 if TYPE_CHECKING:
@@ -545,6 +545,13 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
         where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"] * repeats
     )
     shape = _stack_shape(where, data.get("stack_shape"), space, loaded)
+    if shape is not None:
+        try:
+            check_shape_fits(
+                space, loaded, jobs=top["jobs"], stack=top["stack"] * repeats, widths=shape.widths, inputs=shape.inputs
+            )
+        except SweepsError as exc:
+            raise where.error(str(exc)) from None
     _check_constraint_tasks(where, constraints, refs)
     return SweepConfig(
         datasets=refs,

@@ -739,6 +739,9 @@ def test_fixed_widths_per_layer_and_the_stack_shape_round_trip():
         ({"hidden_units": [4, 4]}, {}, {"widths": [4], "inputs": 2}, "too small for the networks"),
         ({"hidden_units": [4, 4]}, {}, {"widths": [4, 4], "inputs": 1}, "too small for the networks"),
         ({"hidden_units": [4, 4]}, {}, {"widths": [], "inputs": 2}, "must be a non-empty list"),
+        # a shape's widths and inputs are the user's: checked against the machine's memory too
+        ({"hidden_units": [4, 4]}, {}, {"widths": [50_000_000, 8], "inputs": 2}, "stacked network(s) of this shape"),
+        ({"hidden_units": [4, 4]}, {}, {"widths": [8, 8], "inputs": 10**12}, "give smaller widths or inputs"),
     ],
 )
 def test_bad_widths_and_stack_shapes(train, search, shape, message):
