@@ -182,3 +182,13 @@ def test_a_worker_stack_beyond_the_cap_is_refused(folder):
             CliRunner().invoke(cli, ["worker", "chk", flag, "5000"]),
             "command line: 'stack' must be at most 1024 (trials a worker trains at once",
         )
+
+
+def test_check_takes_an_empty_database_for_a_new_storage_and_writes_nothing(folder):
+    path = _write(folder, name="empty")
+    db = folder / "empty.db"
+    db.touch()  # an empty SQLite file: no Optuna tables yet, as a new PostgreSQL database
+    result = _check(path, "--storage", f"sqlite:///{db}")
+    assert result.exit_code == 0, result.output
+    assert "new (no Optuna tables yet); the run creates them and starts the sweep." in result.output
+    assert db.stat().st_size == 0  # nothing created to answer
