@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import warnings
 from typing import TYPE_CHECKING
 
@@ -133,7 +134,8 @@ class MlflowConnection:
             if path is not None and "out-of-date database schema" in text:
                 raise TrackingStoreError(
                     f"MLflow's database {path} was made by an older MLflow; back it up, then run 'mlflow db "
-                    f"upgrade sqlite:///{path}', or move it aside and run 'sweep sync {self.sweep}' to rebuild "
+                    f"upgrade {shlex.quote('sqlite:///' + path)}', or move it aside and run 'sweep sync "
+                    f"{shlex.quote(self.sweep)}' to rebuild "
                     f"MLflow from the storage."
                 ) from exc
             raise
@@ -195,7 +197,8 @@ class MlflowConnection:
     def _half_migrated(self, path: str) -> TrackingStoreError:
         return TrackingStoreError(
             f"MLflow's database {path} is half-migrated (its set-up was cut off, e.g. by a full disk) and no "
-            f"sync can finish it; move it aside (mv {path} {path}.broken), then run 'sweep sync {self.sweep}': "
+            f"sync can finish it; move it aside (mv {shlex.quote(path)} {shlex.quote(path + '.broken')}), then run "
+            f"'sweep sync {shlex.quote(self.sweep)}': "
             f"it rebuilds MLflow from the storage, which keeps every trial."
         )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pathlib
 import tempfile
 from collections.abc import Iterator
 
@@ -129,7 +130,8 @@ def half_migrated(path: str) -> bool:
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return False
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        # as a URI, the path escaped: a '?' or '#' in a file name is part of the name
+        db = sqlite3.connect(pathlib.Path(path).absolute().as_uri() + "?mode=ro", uri=True, timeout=1.0)
         try:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "experiments" not in tables and "runs" not in tables:

@@ -5,6 +5,7 @@ half-migrated one (with how to recover it), a writer process killed mid-run (exi
 from __future__ import annotations
 
 import errno
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -82,8 +83,9 @@ def test_sync_to_an_unwritable_store_fails_in_one_line(swept, tmp_path, monkeypa
     assert not (tmp_path / "mlflow.db").exists()  # nothing written
 
 
-def test_a_half_migrated_store_says_how_to_recover(swept, store, tmp_path):
-    db = tmp_path / "mlflow.db"
+@pytest.mark.parametrize("name", ["mlflow.db", "my mlflow's.db"])  # the advice is a command a shell reads
+def test_a_half_migrated_store_says_how_to_recover(swept, store, tmp_path, name):
+    db = tmp_path / name
     shutil.copy(store, db)
     con = sqlite3.connect(db)  # MLflow's set-up cut off: tables, but no record of the schema's version
     con.execute("DROP TABLE alembic_version")
@@ -91,9 +93,10 @@ def test_a_half_migrated_store_says_how_to_recover(swept, store, tmp_path):
     con.commit()
     con.close()
     line = _error_line(_sync(swept, f"sqlite:///{db}"))
-    assert "half-migrated" in line and f"mv {db} {db}.broken" in line and "sweep sync mf" in line, line
+    advice = f"mv {shlex.quote(str(db))} {shlex.quote(str(db) + '.broken')}"
+    assert "half-migrated" in line and advice in line and "sweep sync mf" in line, line
     assert "once it works again" not in line
-    shutil.move(db, tmp_path / "mlflow.db.broken")  # what the message says to do
+    shutil.move(db, tmp_path / f"{name}.broken")  # what the message says to do
     again = _sync(swept, f"sqlite:///{db}")
     assert again.exit_code == 0 and again.output.startswith("4 run(s) created"), again.output
 
