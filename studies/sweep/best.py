@@ -98,6 +98,8 @@ def one_trial_sweep(best: BestConfig) -> dict[str, object]:
     }
     if best.stack is not None:
         d["stack_shape"] = {"widths": list(best.stack["widths"]), "inputs": int(best.stack["inputs"])}
+    if cfg.repeats > 1:  # the value is the mean over the same seeds, trained as one stack
+        d["repeats"] = cfg.repeats
     d["train"] = train_settings(best.args)
     d["sampler"] = {"name": "random"}  # nothing is searched
     d["pruner"] = {"name": "none"}

@@ -99,7 +99,14 @@ def _text(best: BestConfig, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(_as_dict(best), indent=2) + "\n"
     if fmt == "command":
-        return f"# {_about(best)}\n{train_line(best)}\n"
+        repeats = best.study.sweep.repeats
+        seeds = (
+            f"# its value is the mean over {repeats} seeds; this trains the first seed alone (the TOML format trains "
+            "all of them)\n"
+            if repeats > 1
+            else ""
+        )
+        return f"# {_about(best)}\n{seeds}{train_line(best)}\n"
     import tomli_w
 
     return (

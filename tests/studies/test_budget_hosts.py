@@ -115,7 +115,7 @@ def test_a_budgeted_sweep_killed_in_the_middle_resumes_with_a_new_budget(sweep_f
     first = _studies(url)[0].user_attrs[BUDGET_ATTR]
     assert first["seconds"] == 600.0
     again = subprocess.run(
-        sweep_cmd("run", path, "--storage", url, "--no-mlflow", "--budget", "8s"),
+        sweep_cmd("run", path, "--storage", url, "--no-mlflow", "--budget", "30s"),
         capture_output=True,
         text=True,
         timeout=HANG,
@@ -123,7 +123,7 @@ def test_a_budgeted_sweep_killed_in_the_middle_resumes_with_a_new_budget(sweep_f
     assert again.returncode == 0, again.stderr
     trials = _accounted(url, 5000)
     record = _studies(url)[0].user_attrs[BUDGET_ATTR]
-    assert record["seconds"] == 8.0 and record["deadline"] > first["deadline"] - 600.0
+    assert record["seconds"] == 30.0 and record["deadline"] > first["deadline"] - 600.0
     assert _finished(url) > before  # the new budget continued the sweep
     assert [t for t in trials if outcome_of(t) == "cut"]
-    assert "budget 8s from" in again.stdout
+    assert "budget 30s from" in again.stdout

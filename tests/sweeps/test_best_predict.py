@@ -288,3 +288,20 @@ def test_a_stack_shape_holds_with_stack_1(tmp_path, monkeypatch):
     assert all(t.user_attrs["run"]["stack"] == {"widths": [40, 40, 40, 40], "inputs": 30} for t in trials)
     r = invoke("reproduce", "shaped", "--dataset", "xor", "--trial", "0")
     assert r.exit_code == 0, r.output
+
+
+def test_best_of_a_sweep_with_repeated_seeds_runs_again_to_the_same_mean(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = SPEC.format(name="rep", csv='"xor"', objective='"val_cost"').replace(
+        'datasets = ["circle", { name = "xor", val_fraction = 0.25 }]', 'datasets = ["xor"]\nrepeats = 2'
+    )
+    (tmp_path / "rep.toml").write_text(text.replace("trials = 5", "trials = 2"))
+    assert invoke("run", "rep.toml", "--no-mlflow").exit_code == 0
+    r = invoke("best", "rep")
+    assert r.exit_code == 0, r.output
+    assert tomllib.loads(r.output)["repeats"] == 2
+    (tmp_path / "again.toml").write_text(r.output)
+    assert invoke("run", "again.toml", "--no-mlflow").exit_code == 0
+    assert _study("rep-best-xor/xor").best_value == _study("rep/xor").best_value  # the mean, bit for bit
+    command = invoke("best", "rep", "--format", "command")
+    assert "mean over 2 seeds; this trains the first seed alone" in command.output
