@@ -96,6 +96,16 @@ def _timing(pace: Pace, finished: int, total: int, running: int, now: float, *, 
     return f"{rate:.1f}/min, ETA {format_duration(eta or 0.0)}"
 
 
+def _ended(s: StudySummary, wall: float | None) -> str | None:
+    """Why a study short of its total asks for no more trials ("stopped (converged)", "budget
+    ended"), or ``None``."""
+    if s.finished >= s.total:
+        return None
+    if s.stopped is not None:
+        return "stopped (converged)"
+    return "budget ended" if s.done(now=wall) else None
+
+
 def _line(s: StudySummary, width: int, timing: str = "") -> str:
     c = s.counts
     best = f"front {len(s.front):>4}" if s.front is not None else f"best {format_value(s.best_value):>8}"
@@ -228,9 +238,11 @@ class Progress:
             running = s.counts.get("running", 0)
             pace = self._paces.setdefault(s.dataset, Pace())
             pace.see(s.finished, bool(running), now)
-            out.append(_line(s, width, _timing(pace, s.finished, s.total, running, now, busy=busy)))
+            ended = _ended(s, wall) if not running else None
+            out.append(_line(s, width, ended or _timing(pace, s.finished, s.total, running, now, busy=busy)))
         finished = sum(min(s.finished, s.total) for s in summaries)
-        total = sum(s.total for s in summaries)
+        # a study that asks for no more trials (stopped, the budget ended) counts as far as it got
+        total = sum(min(s.finished, s.total) if _ended(s, wall) else s.total for s in summaries)
         running = sum(s.counts.get("running", 0) for s in summaries)
         self._overall.see(finished, bool(running), now)
         head = f"elapsed {format_duration(now - self.started)}, {finished}/{total} trials"

@@ -112,3 +112,15 @@ def test_progress_says_the_time_budget_left():
     assert head.endswith("budget ended")
     head, _ = p.lines([_summary("circle", 0, 1)], now=0.0, wall=0.0)
     assert "budget" not in head
+
+
+def test_a_study_that_stopped_short_says_why_and_leaves_the_eta():
+    p = Progress(io.StringIO(), sweep="s")
+    p.started = 0.0
+    stopped = dataclasses.replace(_summary("circle", 6, 0), stopped={"trial": 5, "at": "x", "patience": 3})
+    head, circle, xor = p.lines([stopped, _summary("xor", 0, 1)], now=0.0, wall=0.0)
+    assert circle.endswith("stopped (converged)") and head.endswith("6/26 trials")  # not 'waiting for a slot'
+    budget = {"seconds": 60.0, "deadline": 100.0, "set": "2026-12-03T12:00:00+00:00"}
+    late = dataclasses.replace(_summary("circle", 3, 0), budget=budget)
+    _, circle = p.lines([late], now=0.0, wall=200.0)
+    assert circle.endswith("budget ended")
