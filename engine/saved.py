@@ -191,6 +191,16 @@ def load_model(path: str | Path) -> SavedModel:
     a = _read(path)
     try:
         sizes = tuple(int(s) for s in a["sizes"])
+        # the arrays must be the network the sizes describe, before any memory is given to it
+        if (
+            len(sizes) < 2
+            or min(sizes) < 1
+            or any(
+                a[f"W{i}"].shape != (n, m) or a[f"b{i}"].shape[-1:] != (m,)
+                for i, (n, m) in enumerate(zip(sizes, sizes[1:]))
+            )
+        ):
+            raise ValueError(f"its layers' sizes {list(sizes)[:8]} and weights differ")
         model = MLP(
             sizes[0],
             sizes[1:-1],

@@ -118,3 +118,13 @@ def test_read_rows_takes_the_columns_by_name_and_names_the_wrong_ones(tmp_path):
     path.write_text("a,b\n1,x\n")
     with pytest.raises(SweepsError, match="column 'b' is not numeric"):
         read_rows(path, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "sizes", [np.array([2, 10**12, 1]), np.array([2]), np.array([2, 0, 1]), np.array([3, 4, 4, 1])]
+)
+def test_sizes_that_are_not_the_weights_are_refused_before_any_memory(tmp_path, sizes):
+    # a crafted file must not make the loader allocate what its sizes claim
+    with pytest.raises(SweepsError, match=r"damaged .*\(its layers' sizes") as info:
+        load_model(_rewritten(tmp_path, sizes=sizes))
+    assert "\n" not in str(info.value)
