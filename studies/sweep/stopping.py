@@ -107,7 +107,8 @@ def deadline_of(attrs: dict[str, object]) -> float | None:
 def converged(trials: list[FrozenTrial], stop: Stop, direction: str) -> int | None:
     """The number of the trial at which a study converged, or ``None``: its finished trials in the
     order they finished, counting those since the best value last improved by more than
-    ``min_delta`` (the first complete trial is an improvement)."""
+    ``min_delta`` (the first complete trial is an improvement; before it nothing counts, so trials
+    cut by their own time limit or pruned never stop a study that has no value yet)."""
     done = [
         t
         for t in trials
@@ -122,7 +123,7 @@ def converged(trials: list[FrozenTrial], stop: Stop, direction: str) -> int | No
         value = t.value if outcome_of(t) == "complete" and len(t.values or ()) == 1 and feasible(t) else None
         if value is not None and math.isfinite(value) and sign * value < best - stop.min_delta:
             best, since = sign * value, 0
-        else:
+        elif best < math.inf:  # patience runs from the first complete trial: none yet, nothing to converge to
             since += 1
             if since >= stop.patience:
                 return t.number

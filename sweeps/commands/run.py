@@ -150,7 +150,7 @@ def _storage_state(config: SweepConfig, storage: str) -> str:
     path = storage_file(storage)
     if path is not None and not os.path.isfile(path):
         return f"storage {where}: new (no file yet); the run creates it and starts the sweep."
-    if storage_kind(storage) == "rdb" and not _has_optuna_tables(storage):
+    if storage_kind(storage) == "rdb" and not _has_optuna_tables(storage):  # a server away: one line
         return f"storage {where}: new (no Optuna tables yet); the run creates them and starts the sweep."
     backend = open_storage(storage, heartbeat_interval=None, checked=storage_kind(storage) == "rdb")
     found = find_sweep(backend, config.name)
@@ -216,8 +216,11 @@ def _has_optuna_tables(url: str) -> bool:
     """Whether a database holds Optuna's tables (read only: an empty database is a new storage)."""
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        return sqlalchemy.inspect(engine).has_table("version_info")
-    finally:
-        engine.dispose()
+    from studies.storage import storage_errors
+
+    with storage_errors(url, doing="read"):
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            return sqlalchemy.inspect(engine).has_table("version_info")
+        finally:
+            engine.dispose()

@@ -96,7 +96,10 @@ def test_convergence_follows_the_order_trials_finished_in():
     # by number (0.5, 0.6, 1.0) two trials would not improve; by completion (1.0, 0.5, 0.6) one
     assert converged(trials, Stop(patience=2), "minimize") is None
     assert converged(trials, Stop(patience=1), "minimize") == 1
-    assert converged([_trial(0, None, 0, TrialState.PRUNED)] * 1, Stop(patience=1), "minimize") == 0
+    # before a first complete trial nothing counts: no value to converge to
+    assert converged([_trial(0, None, 0, TrialState.PRUNED)] * 1, Stop(patience=1), "minimize") is None
+    cut_alone = [_trial(i, None, i, TrialState.PRUNED, cut="trial_budget") for i in range(5)]
+    assert converged(cut_alone, Stop(patience=2), "minimize") is None
 
 
 def test_limits_cut_by_deadline_then_own_limit_then_stop(monkeypatch):

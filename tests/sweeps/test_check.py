@@ -192,3 +192,9 @@ def test_check_takes_an_empty_database_for_a_new_storage_and_writes_nothing(fold
     assert result.exit_code == 0, result.output
     assert "new (no Optuna tables yet); the run creates them and starts the sweep." in result.output
     assert db.stat().st_size == 0  # nothing created to answer
+
+
+def test_check_against_a_database_server_away_is_one_line_with_the_password_masked(folder):
+    result = _check(_write(folder, name="away"), "--storage", "postgresql://me:s3cret@127.0.0.1:1/x")
+    _one_error(result, "cannot read the storage")
+    assert "s3cret" not in result.output
