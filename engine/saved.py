@@ -23,11 +23,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,28 +132,9 @@ def model_bytes(model: MLP, dataset: Dataset) -> bytes:
 def save_model(path: str | Path, model: MLP, dataset: Dataset) -> str:
     """Write :func:`model_bytes` to ``path`` through a temporary file renamed into place (a
     crash leaves no half file; a symbolic link at ``path`` is replaced, not written through)."""
-    path = str(path)
-    data = model_bytes(model, dataset)
-    folder = os.path.dirname(path) or "."
-    if os.path.isdir(path) and not os.path.islink(path):
-        raise SweepsError(f"can't write {path!r}: it is a folder.")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        raise SweepsError(f"can't write {path!r} ({exc.strerror}).") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise SweepsError(f"can't write {path!r} ({exc.strerror}).") from None
-        raise
-    return path
+    from engine.data.files import write_atomic
+
+    return write_atomic(str(path), model_bytes(model, dataset))
 
 
 def _read(path: str) -> dict[str, np.ndarray]:

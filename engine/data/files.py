@@ -13,6 +13,8 @@ import io
 import math
 import operator
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import numpy as np
 from engine.errors import SweepsError
 from engine.limits import DATA_COPIES, check_memory, human_bytes, machine_memory
 
-__all__ = ["FILE_SUFFIXES", "PROGRESS_BYTES", "read_file", "reading"]
+__all__ = ["FILE_SUFFIXES", "PROGRESS_BYTES", "read_file", "reading", "write_atomic"]
 
 FILE_SUFFIXES = (".csv", ".npz")
 # Memory per byte of a CSV file while it is read: it is read in chunks of about a million
@@ -313,3 +315,52 @@ def reading(watcher: Callable[[str, int, int, int], None]) -> Iterator[None]:
         yield
     finally:
         _watcher.reset(token)
+
+
+def write_atomic(path: str, data: bytes | str) -> str:
+    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file renamed into place: a
+    crash leaves no half file; a symbolic link at ``path`` is replaced, never written through; the
+    file gets the user's umask. Returns ``path``.
+
+    Raises:
+        SweepsError: ``path`` is a folder, a device, a pipe or a socket (never replaced), or the
+            write failed (a full disk, no permission: said why); a file at ``path`` is left as it was.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise SweepsError(f"can't write {path!r}: it is a folder.")
+    with contextlib.suppress(OSError):
+        if not stat.S_ISREG(os.lstat(path).st_mode) and not os.path.islink(path):
+            raise SweepsError(f"can't write {path!r}: it is not a regular file (a device, a pipe or a socket).")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as exc:
+        raise SweepsError(f"can't write {path!r} ({exc.strerror}).") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # replaces a link at ``path`` itself, never its target
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, say: the old file, if any, is still whole
+            raise SweepsError(f"can't write {path!r} ({exc.strerror}).") from None
+        raise
+    with contextlib.suppress(OSError):  # the rename to disk (a power loss could forget it)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -9,15 +9,12 @@ where a folder should be, is refused with one ``ValueError`` before anything is 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 
+from engine.data.files import write_atomic
 from studies.errors import SweepsError
 
 __all__ = ["prepare_folder", "write_atomic"]
-
-_MODE = 0o644
 
 
 def _refuse_link(path: str, what: str) -> None:
@@ -52,46 +49,3 @@ def prepare_folder(path: str, *, subfolders: tuple[str, ...] = (), what: str = "
         except OSError as exc:
             raise SweepsError(f"{what}: can't create the folder {folder!r} ({exc.strerror}).") from None
     return path
-
-
-def write_atomic(path: str, data: bytes | str) -> str:
-    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file renamed into place.
-
-    Raises:
-        ValueError: ``path`` is a folder, or the write failed (a full disk, no permission: the
-            message says why); a file already at ``path`` is then left as it was.
-    """
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    folder = os.path.dirname(path) or "."
-    if os.path.isdir(path) and not os.path.islink(path):
-        raise SweepsError(f"can't write {path!r}: it is a folder.")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as exc:
-        raise SweepsError(f"can't write {path!r} ({exc.strerror}).") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), _MODE)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)  # replaces a link at ``path`` itself, never its target
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):  # a full disk, say: the old file, if any, is still whole
-            raise SweepsError(f"can't write {path!r} ({exc.strerror}).") from None
-        raise
-    _sync_folder(folder)
-    return path
-
-
-def _sync_folder(folder: str) -> None:
-    """Force the rename to disk (a power loss would otherwise forget it on some file systems)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -76,3 +76,36 @@ def test_folders_that_are_files_or_links_are_refused(tmp_path):
     assert not (tmp_path / "new").exists()
     prepare_folder(str(tmp_path / "new"), subfolders=("figures",))
     assert (tmp_path / "new" / "figures").is_dir()
+
+
+def test_a_device_a_pipe_or_a_socket_at_the_path_is_refused_never_replaced(tmp_path):
+    import socket
+    import stat
+
+    from studies.errors import SweepsError
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    try:
+        for path in (fifo, sock_path):
+            with pytest.raises(SweepsError, match="not a regular file"):
+                write_atomic(str(path), "x")
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and stat.S_ISSOCK(os.lstat(sock_path).st_mode)
+    finally:
+        sock.close()
+    # /dev/null as --out: the machine's device stays a device
+    with pytest.raises(SweepsError, match="not a regular file"):
+        write_atomic("/dev/null", "x")
+    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+
+
+def test_a_written_file_gets_the_users_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_atomic(str(tmp_path / "f.txt"), "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o640
