@@ -104,6 +104,8 @@ def open_storage(
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise ParameterError("storage", f": the folder of {path!r} does not exist.")
+            if os.path.exists(path) and not os.path.isfile(path):  # /dev/zero would be read for ever
+                raise ParameterError("storage", f": {path!r} is not a journal file (a folder, a device or a pipe).")
             backend = SweepJournalBackend(path, lock_obj=_journal_lock(path))
             return optuna.storages.JournalStorage(backend)
         if kind == "redis":

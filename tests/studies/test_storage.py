@@ -243,3 +243,14 @@ def test_a_missing_database_driver_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "MySQLdb", None)
     with pytest.raises(ValueError, match=r"'mysqlclient'.*mysql\+pymysql://"):
         open_storage("mysql://root@127.0.0.1/sweeps")
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/null", "FOLDER"])
+def test_a_journal_path_that_is_no_file_is_refused_in_one_line(path, tmp_path):
+    from studies.errors import SweepsError
+    from studies.storage import open_storage
+
+    path = str(tmp_path) if path == "FOLDER" else path
+    with pytest.raises(SweepsError, match="is not a journal file") as info:
+        open_storage(path)
+    assert "\n" not in str(info.value)
