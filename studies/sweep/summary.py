@@ -249,7 +249,8 @@ def require_sweep(storage: optuna.storages.BaseStorage, name: str) -> list[Sweep
     if not studies:
         names = sorted({s.study_name.split("/", 1)[0] for s in storage.get_all_studies() if "/" in s.study_name})
         held = f"it holds {names}" if names else "it holds no sweep yet"
-        raise SweepsError(f"no sweep named {name!r} in this storage; {held}.")
+        shown = repr(name) if len(name) <= 100 else f"{name[:40]!r}... ({len(name)} characters)"
+        raise SweepsError(f"no sweep named {shown} in this storage; {held}.")
     return studies
 
 

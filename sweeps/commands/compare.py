@@ -28,9 +28,11 @@ def split_ref(ref: str, default: str | None) -> tuple[str, str | None]:
     >>> split_ref("a@postgresql://me@db/sweeps", None)
     ('a', 'postgresql://me@db/sweeps')
     """
+    from sweeps.spec import shown_name
+
     name, at, url = ref.partition("@")
     if not name or (at and not url):
-        raise SweepsError(f"a sweep to compare must be NAME or NAME@STORAGE, but got {ref!r}.")
+        raise SweepsError(f"a sweep to compare must be NAME or NAME@STORAGE, but got {shown_name(ref)}.")
     return name, (url if at else default)
 
 
@@ -66,14 +68,20 @@ def compare_command(
 
     if len(sweeps) < 2:
         raise SweepsError(f"'sweep compare' needs at least two sweeps, but got {list(sweeps)}.")
+    from sweeps.spec import shown_name
+
     parsed = [split_ref(ref, storage) for ref in sweeps]
     opened: dict[str, optuna.storages.BaseStorage] = {}
-    refs = []
+    refs, seen = [], set()
     for name, url in parsed:
         url = url or DEFAULT_STORAGE
         path = storage_file(url)
         if path is not None and not os.path.exists(path):  # looking must not create the file
-            raise SweepsError(f"no sweep named {name!r}: there is no storage {redact(url)!r} here.")
+            raise SweepsError(f"no sweep named {shown_name(name)}: there is no storage {redact(url)!r} here.")
+        same = (name, os.path.realpath(path) if path is not None else url)  # ./x.journal is x.journal
+        if same in seen:
+            raise SweepsError(f"each sweep may be compared once, but got {shown_name(name)} twice.")
+        seen.add(same)
         if url not in opened:
             opened[url] = open_storage(url)
         # The name alone, unless the same name comes from two storages.
