@@ -208,6 +208,11 @@ def load_model(path: str | Path) -> SavedModel:
     n_in = saved.input_mean.shape[0]
     if n_in != sizes[0] or saved.input_scale.shape != (n_in,):
         raise SweepsError(f"{path!r}: a damaged {MODEL_FORMAT} file (its inputs and standardization differ).")
+    numbers = [*model.weights, *model.biases, saved.input_mean, saved.input_scale]
+    if not all(np.isfinite(x).all() for x in numbers) or not (saved.input_scale > 0).all():
+        raise SweepsError(
+            f"{path!r}: a damaged {MODEL_FORMAT} file (weights or standardization not finite, or a zero scale)."
+        )
     return saved
 
 

@@ -128,3 +128,22 @@ def test_sizes_that_are_not_the_weights_are_refused_before_any_memory(tmp_path, 
     with pytest.raises(SweepsError, match=r"damaged .*\(its layers' sizes") as info:
         load_model(_rewritten(tmp_path, sizes=sizes))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("change", ["nan_weight", "zero_scale", "inf_mean"])
+def test_weights_or_standardization_not_finite_are_a_damaged_file(tmp_path, change):
+    model, ds = _trained("xor", ("linear",))
+    path = tmp_path / "m.npz"
+    save_model(path, model, ds)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if change == "nan_weight":
+        arrays["W0"] = arrays["W0"].copy()
+        arrays["W0"][0, 0] = np.nan
+    elif change == "zero_scale":
+        arrays["input_scale"] = np.zeros_like(arrays["input_scale"])
+    else:
+        arrays["input_mean"] = np.full_like(arrays["input_mean"], np.inf)
+    np.savez(path, **arrays)
+    with pytest.raises(SweepsError, match="a damaged sweeps-model file"):
+        load_model(path)
