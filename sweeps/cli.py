@@ -124,9 +124,12 @@ class SweepGroup(click.Group):
             )
             sys.exit(EXIT_BUG)
         finally:
-            for sig, handler in old.items():
-                if installed and handler is not None:
-                    signal.signal(sig, handler)
+            try:
+                for sig, handler in old.items():
+                    if installed and handler is not None:
+                        signal.signal(sig, handler)
+            except KeyboardInterrupt:  # a stop signal as the command ends: its outcome stands
+                pass
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
