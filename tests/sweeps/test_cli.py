@@ -62,3 +62,23 @@ def test_a_users_mistake_is_one_line_and_exit_2():
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "no-such-set" in lines[0]
+
+
+def test_a_stop_signal_while_the_handlers_are_restored_leaves_the_outcome(monkeypatch):
+    # SIGTERM just as a command ends (its handlers being put back) raised KeyboardInterrupt there.
+    import signal as signal_module
+
+    import sweeps.cli
+
+    real, calls = signal_module.signal, []
+
+    def signal_then_stop(sig, handler):
+        calls.append(sig)
+        if len(calls) == 3:  # install set two; the first restore is hit by the stop signal
+            raise KeyboardInterrupt
+        return real(sig, handler)
+
+    monkeypatch.setattr(sweeps.cli.signal, "signal", signal_then_stop)
+    r = CliRunner().invoke(cli, ["presets"])
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    assert len(calls) >= 3
