@@ -96,6 +96,13 @@ def _loaded(path: str, ds: Dataset) -> tuple[MLP, Dataset]:
     raw = tuple(saved.inputs(part) for part in ds.raw)
     ds = replace(ds, X_train=raw[0], X_val=raw[1], X_test=raw[2], input_mean=saved.input_mean)
     ds = replace(ds, input_scale=saved.input_scale)
+    if ds.task == "regression":  # the targets as the network learned them: its own scaling
+        ys = tuple(
+            (y * ds.target_scale + ds.target_mean - saved.target_mean) / saved.target_scale
+            for y in (ds.y_train, ds.y_val, ds.y_test)
+        )
+        ds = replace(ds, y_train=ys[0], y_val=ys[1], y_test=ys[2])
+        ds = replace(ds, target_mean=saved.target_mean, target_scale=saved.target_scale)
     return saved.model, ds
 
 

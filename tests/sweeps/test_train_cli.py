@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -197,3 +198,21 @@ def test_dataset_options_and_a_stack_of_a_given_shape():
         inputs=4,
     )
     assert json.loads(stacked.output)["val_cost"] == history.val_cost
+
+
+def test_a_loaded_regression_network_sees_the_targets_as_it_learned_them(tmp_path):
+    # Another split (seed) standardizes the targets otherwise: --load puts them back on the
+    # network's own scale, so its cost is the cost it was trained to.
+    from engine import MLP, load_dataset, save_model, train, with_features
+    from sweeps.commands.train import _loaded
+
+    ds = with_features(load_dataset("diabetes", seed=1), ("linear",))
+    model = MLP(ds.n_features, (4,), ds.n_outputs, activation="tanh", seed=1)
+    train(model, ds, learning_rate=0.05, epochs=2, batch_size=16, seed=1)
+    path = tmp_path / "m.npz"
+    save_model(path, model, ds)
+    other = load_dataset("diabetes", seed=7)
+    _, seen = _loaded(str(path), other)
+    assert (seen.target_mean, seen.target_scale) == (ds.target_mean, ds.target_scale)
+    raw = other.y_train * other.target_scale + other.target_mean
+    assert np.allclose(seen.y_train * seen.target_scale + seen.target_mean, raw)
