@@ -148,6 +148,8 @@ def _storage_state(config: SweepConfig, storage: str) -> str:
 
     where = redact(storage)
     path = storage_file(storage)
+    if path is not None:
+        _check_writable(path, where)  # the run would fail to write it: so does --check
     if path is not None and not os.path.isfile(path):
         return f"storage {where}: new (no file yet); the run creates it and starts the sweep."
     if storage_kind(storage) == "rdb" and not _has_optuna_tables(storage):  # a server away: one line
@@ -224,3 +226,20 @@ def _has_optuna_tables(url: str) -> bool:
             return sqlalchemy.inspect(engine).has_table("version_info")
         finally:
             engine.dispose()
+
+
+def _check_writable(path: str, where: str) -> None:
+    """A local storage the run could not write (no folder, a read-only file system or file, an
+    immutable file, no permission), said as the run would say it, without writing anything."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise UserError(f"'--storage' {where!r} is not a storage file (a folder, a device or a pipe).")
+    if not os.path.isdir(folder):
+        raise UserError(f"'--storage' {where!r}: its folder {folder!r} does not exist.")
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise UserError(
+            f"cannot write the storage {where!r}: {'the file' if target == path else 'its folder'} is read-only "
+            "(a read-only file system, an immutable file or no permission); make it writable or choose "
+            "another --storage."
+        )

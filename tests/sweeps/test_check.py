@@ -198,3 +198,14 @@ def test_check_against_a_database_server_away_is_one_line_with_the_password_mask
     result = _check(_write(folder, name="away"), "--storage", "postgresql://me:s3cret@127.0.0.1:1/x")
     _one_error(result, "cannot read the storage")
     assert "s3cret" not in result.output
+
+
+def test_check_refuses_a_storage_the_run_could_not_write(folder, monkeypatch):
+    path = _write(folder, name="ro")
+    _one_error(_check(path, "--storage", str(folder / "nowhere" / "s.journal")), "does not exist")
+    _one_error(_check(path, "--storage", "/dev/null"), "is not a storage file")
+    # a read-only file system (root ignores permission bits: the kernel's answer is stood in for)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK else real(p, mode, **kw))
+    _one_error(_check(path), "cannot write the storage 'sweeps.journal': its folder is read-only")
+    assert not (folder / "sweeps.journal").exists()
