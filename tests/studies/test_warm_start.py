@@ -309,7 +309,8 @@ BAD = [
     ('warm_start = { sweep = "short", top = 2.5 }\n', "'warm_start.top' must be an integer >= 1, but got 2.5"),
     (
         "warm_start = { top = 3 }\n",
-        "'warm_start.sweep' must be the name of another sweep (at most 100 letters, digits, '-', '_', '.'), but got None",
+        "'warm_start.sweep' must be the name of another sweep (at most 100 letters, digits, '-', '_', '.'), "
+        "but got None",
     ),
     ('warm_start = { sweep = "full" }\n', "'warm_start.sweep' names this sweep itself ('full'); name another sweep"),
     (
