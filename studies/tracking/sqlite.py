@@ -24,7 +24,11 @@ import pathlib
 import tempfile
 from collections.abc import Iterator
 
-__all__ = ["sqlite_path", "tune", "creating", "unwritable", "half_migrated"]
+__all__ = ["sqlite_path", "tune", "creating", "unwritable", "half_migrated", "stop_unless_creating"]
+
+# While MLflow creates or migrates a store's tables: a stop signal then would leave the store
+# half-migrated for good (each later run and sync refused), so it waits for the tables.
+_CREATING = {"depth": 0, "deferred": 0}
 
 _WHY = {
     errno.EROFS: "is on a read-only file system",
@@ -88,11 +92,36 @@ def creating(uri: str | None) -> Iterator[None]:
     import fcntl
 
     fd = os.open(folder, os.O_RDONLY)
+    _CREATING["depth"] += 1
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+        _CREATING["depth"] -= 1
+        if not _CREATING["depth"] and _CREATING["deferred"]:
+            _die(_CREATING["deferred"])
+
+
+def stop_unless_creating(signum: int, frame: object = None) -> None:
+    """A stop signal's handler for a process that writes MLflow (its writer): it dies by the
+    signal at once, or, while MLflow creates a store's tables, as soon as they are made."""
+    if _CREATING["depth"]:
+        _CREATING["deferred"] = signum
+        return
+    _die(signum)
+
+
+def creating_now() -> bool:
+    """Whether MLflow is creating a store's tables in this process (see :func:`creating`)."""
+    return bool(_CREATING["depth"])
+
+
+def _die(signum: int) -> None:
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _why(exc: OSError) -> str:

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 from studies.storage import redact
+from studies.tracking import sqlite as mlflow_sqlite
 
 __all__ = ["EndBudget", "MlflowStatus", "MlflowWriter"]
 
@@ -75,7 +76,7 @@ def _watch_parent(parent: int) -> None:
     """Leave when the launcher is gone (it was killed): nothing else would stop this process."""
     while True:
         time.sleep(1.0)
-        if os.getppid() != parent:
+        if os.getppid() != parent and not mlflow_sqlite.creating_now():  # never half-way through a set-up
             os._exit(0)
 
 
@@ -168,6 +169,7 @@ def _status(tracker, previous: MlflowStatus, rate: float, *, final: bool) -> Mlf
 
 def _main(conn, sweep: str, storage_url: str, tracking_uri: str | None, parent: int) -> None:  # noqa: ANN001
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when this stops
+    signal.signal(signal.SIGTERM, mlflow_sqlite.stop_unless_creating)  # never half-way through a store's set-up
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     import optuna
 
