@@ -131,7 +131,7 @@ def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_da
     run_pids = _running_pids(url, set())
     # Not in the milliseconds of an ask: a trial killed before its first record (heartbeat,
     # worker) is only failed by the next run, after a minute (see studies.execution.recovery).
-    _wait_for(lambda: bool(_running_pids(url, run_pids)) and not _asking(url))
+    _wait_for(lambda: bool(_running_pids(url, run_pids)) and not _asking(url), timeout=300.0)  # a busy machine
     victims = _running_pids(url, run_pids)
     os.killpg(other.pid, signal.SIGKILL)
     other.wait()
