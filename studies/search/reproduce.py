@@ -85,22 +85,7 @@ def retrain(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | None = 
     # The workers train with one BLAS thread; so does the retraining, for the same sums.
     with threadpool_limits(1):
         if "stack" in run:  # trained stacked: alone in a stack of the same widths, depth and inputs: the same sums
-            ((model, history),) = train_stacked(
-                [
-                    Member(
-                        args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed, activation=args.activation
-                    )
-                ],
-                ds,
-                epochs=epochs,
-                batch_size=args.batch_size,
-                optimizer=args.optimizer,
-                momentum=args.momentum,
-                nesterov=args.nesterov,
-                divergence_factor=config.divergence_factor,
-                widths=run["stack"]["widths"],
-                inputs=run["stack"].get("inputs"),
-            )
+            ((model, history),) = _in_stack(args, ds, config, run["stack"], epochs=epochs, seeds=[seed])
         else:
             model = MLP(ds.n_features, args.hidden, ds.n_outputs, activation=args.activation, seed=seed)
             history = train(
@@ -137,24 +122,30 @@ def retrain_seeds(study: SweepStudy, trial: FrozenTrial, *, dataset: Dataset | N
     # The seeds train in step and leave together (when one diverges, at that epoch): as long as the longest.
     div = trial.user_attrs.get("divergence") or {}
     epochs = max([1, *(len(c.get("train_cost", [])) for c in rep["curves"]), int(div.get("epoch", 0))])
-    members = [
-        Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=int(seed), activation=args.activation)
-        for seed in rep["seeds"]
-    ]
     with threadpool_limits(1):
-        out = train_stacked(
-            members,
-            ds,
-            epochs=epochs,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            momentum=args.momentum,
-            nesterov=args.nesterov,
-            divergence_factor=config.divergence_factor,
-            widths=run["stack"]["widths"],
-            inputs=run["stack"].get("inputs"),
-        )
+        out = _in_stack(args, ds, config, run["stack"], epochs=epochs, seeds=[int(s) for s in rep["seeds"]])
     return [Retrained(model=m, dataset=ds, history=h, epochs=epochs) for m, h in out]
+
+
+def _in_stack(args, ds: Dataset, config, stack: dict, *, epochs: int, seeds: list[int]) -> list:  # noqa: ANN001
+    """The trial's configuration trained again with each of ``seeds`` as members of one stack of
+    its recorded widths and inputs (the same sums as in the sweep's stack, whatever its mates)."""
+    members = [
+        Member(args.hidden, args.learning_rate, l2=args.l2, l1=args.l1, seed=seed, activation=args.activation)
+        for seed in seeds
+    ]
+    return train_stacked(
+        members,
+        ds,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        divergence_factor=config.divergence_factor,
+        widths=stack["widths"],
+        inputs=stack.get("inputs"),
+    )
 
 
 def seed_difference(trial: FrozenTrial, seed: int, history: History) -> tuple[int, str, float, float] | None:

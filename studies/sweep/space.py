@@ -274,10 +274,7 @@ class SearchSpace:
         for name, searched in sorted(self.searched.items()):
             values = searched.grid()
             if values is None:
-                raise SweepsError(
-                    f"sampler 'grid' needs every [search] entry to be a list or a range with a 'step', "
-                    f"but 'search.{name}' is a continuous range."
-                )
+                raise _continuous(name)
             if name == "hidden_units":
                 for i in range(self.max_layers()):
                     out[f"hidden_units_{i + 1}"] = values
@@ -314,10 +311,7 @@ class SearchSpace:
         for name, searched in sorted(self.searched.items()):
             n = searched.count()
             if n is None:
-                raise SweepsError(
-                    f"sampler 'grid' needs every [search] entry to be a list or a range with a 'step', "
-                    f"but 'search.{name}' is a continuous range."
-                )
+                raise _continuous(name)
             if name == "hidden_units":
                 size *= n ** self.max_layers()
             elif isinstance(searched, Subsets):
@@ -338,3 +332,10 @@ class SearchSpace:
             "train": dict(sorted(self.fixed.items())),
             "search": {k: v.to_dict() for k, v in sorted(self.searched.items())},
         }
+
+
+def _continuous(name: str) -> SweepsError:
+    return SweepsError(
+        f"sampler 'grid' needs every [search] entry to be a list or a range with a 'step', "
+        f"but 'search.{name}' is a continuous range."
+    )
