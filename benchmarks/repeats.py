@@ -12,9 +12,12 @@ Choice: in the ``repeats = 4`` sweep, the configuration with the best mean valid
 trials (the best by its first seed's validation cost alone). Each is retrained on its four
 recorded seeds and scored on the test split (the mean over the seeds: the configuration's
 worth, not one draw's); printed per set, with the ``repeats = 1`` sweep's own best for
-reference (one seed, scored as ``sweep report`` does).
+reference (one seed, scored as ``sweep report`` does). One sweep seed is one draw of the
+search: ``--choice-seeds N`` runs the ``repeats = 4`` sweep again for sweep seeds 1..N-1 (the
+choice only; it does not depend on the machine's load) and prints the two choices' test
+accuracy per set averaged over the N sweeps, with how often each scored higher.
 
-    python benchmarks/repeats.py [--trials 20] [--runs 3] [--jobs 1] [--pruner preset|none]
+    python benchmarks/repeats.py [--trials 20] [--runs 3] [--jobs 1] [--pruner preset|none] [--choice-seeds 1]
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pruner", choices=["preset", "none"], default="preset")
+    parser.add_argument("--choice-seeds", type=int, default=1, help="sweep seeds for the choice comparison")
     args = parser.parse_args()
     walls: dict[int, list[float]] = {1: [], 4: []}
     trains: dict[int, list[float]] = {1: [], 4: []}
@@ -118,6 +122,27 @@ def main() -> None:
         single = choices[1][dataset]["mean"]
         print(f"{dataset:8} {row['mean']:8.4f} {row.get('one seed', float('nan')):10.4f} {single:25.4f}")
     print(f"target {'met' if ratio <= TARGET else 'missed'}")
+    if args.choice_seeds > 1:
+        _more_choices(choices[4], args)
+
+
+def _more_choices(first: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    """The choice by mean against by seed 0, over sweep seeds 0..N-1 (seed 0: the timed run's)."""
+    table = {dataset: [row] for dataset, row in first.items()}
+    for seed in range(args.seed + 1, args.seed + args.choice_seeds):
+        config = _config(4, trials=args.trials, jobs=args.jobs, pruner=args.pruner, seed=seed)
+        *_, chosen, _ = _run(config)
+        for dataset, row in chosen.items():
+            table[dataset].append(row)
+        print(f"choice: sweep seed {seed} done", flush=True)
+    print(f"\ntest accuracy over {args.choice_seeds} sweep seeds (mean over each choice's 4 seeds retrained):")
+    print(f"{'set':8} {'by mean':>8} {'by seed 0':>10} {'mean higher':>12} {'equal':>6} {'seed 0 higher':>14}")
+    for dataset, rows in table.items():
+        pairs = [(r["mean"], r.get("one seed", r["mean"])) for r in rows]
+        up = sum(a > b + 1e-12 for a, b in pairs)
+        down = sum(b > a + 1e-12 for a, b in pairs)
+        m, o = statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)
+        print(f"{dataset:8} {m:8.4f} {o:10.4f} {up:12d} {len(pairs) - up - down:6d} {down:14d}")
 
 
 if __name__ == "__main__":
