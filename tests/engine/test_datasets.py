@@ -140,6 +140,10 @@ def test_npz_with_objects_is_refused_without_unpickling(tmp_path):
         ("a,b,label\n\n1,2,0\n\n2,3\n", "line 5 has 2 fields, but the header has 3"),
         ("a,b,label\n\n1,inf,0\n2,3,1\n", "feature column 'b' has a missing or infinite value on line 3"),
         ("a,b,label\n\n1,2,0\n2,3, \n", "label column 'label' has an empty value on line 4"),
+        # a column is known by its name (the label option, `sweep predict`'s columns): unique, not empty
+        ("a,a,label\n1,2,0\n2,3,1\n", r"column name 'a' appears twice \(columns 1 and 2\)"),
+        ("a, a ,label\n1,2,0\n2,3,1\n", r"column name 'a' appears twice \(columns 1 and 2\)"),
+        ("a,,label\n1,2,0\n2,3,1\n", "column 2 of the header has no name"),
     ],
 )
 def test_broken_csv_files(tmp_path, content, message):
