@@ -102,6 +102,10 @@ def test_the_sweep_files_rooms_import_each_other_not_their_face():
             continue
         for line, module in _imports(path):
             assert module != SPEC, f"{path.relative_to(ROOT)}:{line} imports {SPEC}: a room imports its sibling"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{SPEC}."):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.relative_to(ROOT)}:{node.lineno} imports {private}: a room's own names"
 
 
 def test_the_sweep_files_face_exports_what_it_lists():

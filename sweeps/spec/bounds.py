@@ -8,12 +8,12 @@ import math
 from studies.errors import SweepsError
 from studies.sweep import CONSTRAINTS, Constraint, DatasetRef, SearchSpace, StackShape, Stop, parse_duration
 from sweeps.limits import MAX_STACK
-from sweeps.spec.values import _int, _unknown, _Where
+from sweeps.spec.values import Where, read_int, unknown_key
 
 STOP_KEYS = ("min_delta", "patience")
 
 
-def _limits(where: _Where, data: dict, objectives: tuple[str, ...]) -> dict:
+def read_limits(where: Where, data: dict, objectives: tuple[str, ...]) -> dict:
     """``budget`` and ``trial_budget`` (durations), and ``stop = { patience = N, min_delta = X }``."""
     limits: dict[str, object] = {}
     for key in ("budget", "trial_budget"):
@@ -29,7 +29,7 @@ def _limits(where: _Where, data: dict, objectives: tuple[str, ...]) -> dict:
         raise where.error(f"'stop' must be a table such as {{ patience = 30, min_delta = 0.0 }}, but got {stop!r}.")
     for key in stop:
         if key not in STOP_KEYS:
-            raise _unknown(where, key, STOP_KEYS, prefix="stop.")
+            raise unknown_key(where, key, STOP_KEYS, prefix="stop.")
     if "patience" not in stop:
         raise where.error("'stop.patience' is needed: the finished trials without improvement that stop a study.")
     delta = stop.get("min_delta", 0.0)
@@ -40,11 +40,11 @@ def _limits(where: _Where, data: dict, objectives: tuple[str, ...]) -> dict:
             f"'stop' needs one objective (a best value to improve), but 'objective' lists {len(objectives)}; "
             "leave 'stop' out, or use 'budget' to bound the sweep."
         )
-    limits["stop"] = Stop(_int(where, "stop.patience", stop["patience"], 1), float(delta))
+    limits["stop"] = Stop(read_int(where, "stop.patience", stop["patience"], 1), float(delta))
     return limits
 
 
-def _check_stack(where: _Where, key: str, stack: int) -> None:
+def check_stack(where: Where, key: str, stack: int) -> None:
     if stack > MAX_STACK:
         raise where.error(
             f"'{key}' must be at most {MAX_STACK} (trials a worker trains at once, each a running trial "
@@ -52,7 +52,7 @@ def _check_stack(where: _Where, key: str, stack: int) -> None:
         )
 
 
-def _stack_shape(where: _Where, value: object, space: SearchSpace, loaded: list) -> StackShape | None:
+def read_stack_shape(where: Where, value: object, space: SearchSpace, loaded: list) -> StackShape | None:
     """``stack_shape = { widths = [8, 8], inputs = 7 }``: every stack's hidden widths and input
     columns (as 'sweep best' writes them), at least what every network of the space needs."""
     if value is None:
@@ -64,8 +64,8 @@ def _stack_shape(where: _Where, value: object, space: SearchSpace, loaded: list)
     if not isinstance(widths, list) or not widths:
         raise where.error(f"'stack_shape.widths' must be a non-empty list of widths >= 1, but got {widths!r}.")
     shape = StackShape(
-        widths=tuple(_int(where, f"stack_shape.widths[{i}]", w, 1) for i, w in enumerate(widths)),
-        inputs=_int(where, "stack_shape.inputs", value["inputs"], 1),
+        widths=tuple(read_int(where, f"stack_shape.widths[{i}]", w, 1) for i, w in enumerate(widths)),
+        inputs=read_int(where, "stack_shape.inputs", value["inputs"], 1),
     )
     for ds in loaded:
         inputs = space.input_width(ds.n_raw_features)
@@ -78,7 +78,7 @@ def _stack_shape(where: _Where, value: object, space: SearchSpace, loaded: list)
     return shape
 
 
-def _constraints(where: _Where, value: object) -> tuple[Constraint, ...]:
+def read_constraints(where: Where, value: object) -> tuple[Constraint, ...]:
     """``[constraints]``: ``name = { min = .., max = .. }`` for names of :data:`CONSTRAINTS`."""
     if value is None:
         return ()
@@ -94,7 +94,7 @@ def _constraints(where: _Where, value: object) -> tuple[Constraint, ...]:
             raise where.error(f"{key!r} must be a table {{ min = .., max = .. }} (one or both), but got {bounds!r}.")
         for k in bounds:
             if k not in ("max", "min"):
-                raise _unknown(where, k, ["max", "min"], prefix=f"{key}.")
+                raise unknown_key(where, k, ["max", "min"], prefix=f"{key}.")
         for k, v in bounds.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise where.error(f"'{key}.{k}' must be a finite number, but got {v!r}.")
@@ -107,7 +107,7 @@ def _constraints(where: _Where, value: object) -> tuple[Constraint, ...]:
     return tuple(out)
 
 
-def _check_constraint_tasks(where: _Where, constraints: tuple[Constraint, ...], refs: tuple[DatasetRef, ...]) -> None:
+def check_constraint_tasks(where: Where, constraints: tuple[Constraint, ...], refs: tuple[DatasetRef, ...]) -> None:
     """``val_accuracy`` bounds classification sets only, ``val_r2`` regression sets only."""
     for c in constraints:
         if c.name not in ("val_accuracy", "val_r2"):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from engine import DATASETS, check_features, dataset_name
 from studies.sweep import DatasetRef, SearchSpace, Subsets
 from sweeps.limits import check_fits
-from sweeps.spec.values import NAME_MAX, NAME_RE, _unknown, _Where, shown_name
+from sweeps.spec.values import NAME_MAX, NAME_RE, Where, shown_name, unknown_key
 
 if TYPE_CHECKING:
     from engine import Dataset
@@ -52,7 +52,7 @@ def describe_dataset(ds: Dataset) -> str:
     )
 
 
-def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef, ...], list]:
+def _datasets(where: Where, value: object, seed: int) -> tuple[tuple[DatasetRef, ...], list]:
     if not isinstance(value, list) or not value:
         raise where.error(f"'datasets' must be a non-empty list of dataset names or paths, but got {value!r}.")
     from sweeps.display import file_progress  # a line that moves while a large file loads
@@ -65,7 +65,7 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
                 raise where.error(f"{key!r} must have a 'name' (a dataset name or path), but got {entry!r}.")
             for k in entry:
                 if k != "name" and k not in DATASET_OPTIONS:
-                    raise _unknown(where, k, list(DATASET_OPTIONS), prefix=f"{key}.")
+                    raise unknown_key(where, k, list(DATASET_OPTIONS), prefix=f"{key}.")
             source, options = entry["name"], tuple(sorted((k, v) for k, v in entry.items() if k != "name"))
         elif isinstance(entry, str):
             source, options = entry, ()
@@ -101,7 +101,7 @@ def _datasets(where: _Where, value: object, seed: int) -> tuple[tuple[DatasetRef
     return tuple(refs), loaded
 
 
-def _check_features_fit(where: _Where, space: SearchSpace, refs: tuple[DatasetRef, ...], loaded: list) -> None:
+def _check_features_fit(where: Where, space: SearchSpace, refs: tuple[DatasetRef, ...], loaded: list) -> None:
     """Every family the sweep may use must apply to every dataset (``products`` to at most
     ``engine.MAX_PRODUCT_FEATURES`` raw features)."""
     searched = space.searched.get("features")
@@ -117,8 +117,8 @@ def _check_features_fit(where: _Where, space: SearchSpace, refs: tuple[DatasetRe
             raise where.error(str(exc)) from None
 
 
-def _checked_datasets(
-    where: _Where, data: dict, space: SearchSpace, objectives: tuple[str, ...], *, seed: int, jobs: int, stack: int
+def checked_datasets(
+    where: Where, data: dict, space: SearchSpace, objectives: tuple[str, ...], *, seed: int, jobs: int, stack: int
 ) -> tuple[tuple[DatasetRef, ...], list]:
     """The datasets, each loaded and checked against the features, the objectives and the
     machine's memory (with the loaded datasets)."""

@@ -11,11 +11,11 @@ from studies.errors import SweepsError
 from studies.sweep import DEFAULT_STACK, MAX_REPEATS, SweepConfig
 from sweeps.limits import JOBS_PER_CPU, check_shape_fits, cpu_count, max_jobs
 from sweeps.presets import preset_text, presets
-from sweeps.spec.bounds import _check_constraint_tasks, _check_stack, _constraints, _limits, _stack_shape
-from sweeps.spec.datasets import _checked_datasets
-from sweeps.spec.sections import _mlflow, _objective, _plugins, _warm_start
-from sweeps.spec.space import _space
-from sweeps.spec.values import NAME_MAX, NAME_RE, _int, _unknown, _Where, shown_name
+from sweeps.spec.bounds import check_constraint_tasks, check_stack, read_constraints, read_limits, read_stack_shape
+from sweeps.spec.datasets import checked_datasets
+from sweeps.spec.sections import read_mlflow, read_objective, read_plugins, read_warm_start
+from sweeps.spec.space import read_space
+from sweeps.spec.values import NAME_MAX, NAME_RE, Where, read_int, shown_name, unknown_key
 
 TOP_KEYS = (
     "batch",  # the old name of "stack": stored sweeps and old files keep working
@@ -80,25 +80,25 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
 
     ``stored``: the sweep as a storage holds it (``sweep worker``), validated by the rules it
     was stored under: a rule added later (a ``step`` dividing its range) never strands it."""
-    where = _Where(origin, stored=stored)
+    where = Where(origin, stored=stored)
     for key in data:
         if key not in TOP_KEYS:
-            raise _unknown(where, key, TOP_KEYS)
+            raise unknown_key(where, key, TOP_KEYS)
     top = _top_level(where, data)
-    objective = _objective(where, data.get("objective", "val_cost"))
+    objective = read_objective(where, data.get("objective", "val_cost"))
     objectives = (objective,) if isinstance(objective, str) else objective
-    space = _space(where, data)
-    sampler, pruner = _plugins(where, data, objectives, space, top["trials"], jobs=top["jobs"])
-    repeats = _int(where, "repeats", data.get("repeats", 1), 1)
+    space = read_space(where, data)
+    sampler, pruner = read_plugins(where, data, objectives, space, top["trials"], jobs=top["jobs"])
+    repeats = read_int(where, "repeats", data.get("repeats", 1), 1)
     if repeats > MAX_REPEATS:
         raise where.error(
             f"'repeats' must be an integer from 1 to {MAX_REPEATS} (seeds per configuration), but got {repeats}."
         )
-    constraints = _constraints(where, data.get("constraints"))
-    refs, loaded = _checked_datasets(
+    constraints = read_constraints(where, data.get("constraints"))
+    refs, loaded = checked_datasets(
         where, data, space, objectives, seed=top["seed"], jobs=top["jobs"], stack=top["stack"] * repeats
     )
-    shape = _stack_shape(where, data.get("stack_shape"), space, loaded)
+    shape = read_stack_shape(where, data.get("stack_shape"), space, loaded)
     if shape is not None:
         try:
             check_shape_fits(
@@ -106,24 +106,24 @@ def spec_from_dict(data: dict, *, origin: str = "sweep", stored: bool = False) -
             )
         except SweepsError as exc:
             raise where.error(str(exc)) from None
-    _check_constraint_tasks(where, constraints, refs)
+    check_constraint_tasks(where, constraints, refs)
     return SweepConfig(
         datasets=refs,
         space=space,
         objective=objective,
         sampler=sampler,
         pruner=pruner,
-        warm_start=_warm_start(where, data.get("warm_start"), top["name"]),
-        curve_points=_mlflow(where, data.get("mlflow")),
+        warm_start=read_warm_start(where, data.get("warm_start"), top["name"]),
+        curve_points=read_mlflow(where, data.get("mlflow")),
         stack_shape=shape,
         repeats=repeats,
         constraints=constraints,
-        **_limits(where, data, objectives),
+        **read_limits(where, data, objectives),
         **top,
     )
 
 
-def _top_level(where: _Where, data: dict) -> dict:
+def _top_level(where: Where, data: dict) -> dict:
     """The top-level numbers and the name: ``name``, ``trials``, ``jobs``, ``seed``,
     ``report_every``, ``stack`` (or its old name ``batch``), ``divergence_factor``."""
     name = data.get("name")
@@ -132,7 +132,7 @@ def _top_level(where: _Where, data: dict) -> dict:
             f"'name' must be a plain name of at most {NAME_MAX} characters (letters, digits, '-', '_', '.', "
             f"starting with a letter or digit), but got {shown_name(name)}."
         )
-    jobs = _int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
+    jobs = read_int(where, "jobs", data["jobs"], 1) if "jobs" in data else 0
     if jobs > max_jobs():
         raise where.error(
             f"'jobs' must be at most {max_jobs()} ({JOBS_PER_CPU} worker processes per CPU; this "
@@ -141,18 +141,18 @@ def _top_level(where: _Where, data: dict) -> dict:
     if "stack" in data and "batch" in data:
         raise where.error("'stack' and 'batch' are the same key ('batch' is its old name); keep 'stack'.")
     stack_key = "batch" if "batch" in data else "stack"
-    stack = _int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1)
+    stack = read_int(where, stack_key, data.get(stack_key, DEFAULT_STACK), 1)
     if not where.stored:
-        _check_stack(where, stack_key, stack)
+        check_stack(where, stack_key, stack)
     factor = data.get("divergence_factor", 100.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1 < factor < math.inf:
         raise where.error(f"'divergence_factor' must be a finite number > 1, but got {factor!r}.")
     return {
         "name": name,
-        "trials": _int(where, "trials", data.get("trials", 40), 1),
+        "trials": read_int(where, "trials", data.get("trials", 40), 1),
         "jobs": jobs,
-        "seed": _int(where, "seed", data.get("seed", 0), 0),
-        "report_every": _int(where, "report_every", data.get("report_every", 1), 1),
+        "seed": read_int(where, "seed", data.get("seed", 0), 0),
+        "report_every": read_int(where, "report_every", data.get("report_every", 1), 1),
         "stack": stack,
         "divergence_factor": float(factor),
     }
@@ -175,5 +175,5 @@ def apply_overrides(
         if value is not None:
             data[key] = value
     if stack is not None and stored:  # a stored sweep keeps its own stack, but a new one is checked now
-        _check_stack(_Where("command line"), "stack", stack)
+        check_stack(Where("command line"), "stack", stack)
     return spec_from_dict(data, origin="command line", stored=stored)

@@ -16,13 +16,13 @@ from studies.sweep import (
     WarmStart,
 )
 from sweeps.limits import check_grid
-from sweeps.spec.values import NAME_MAX, NAME_RE, _int, _unknown, _Where, shown_name
+from sweeps.spec.values import NAME_MAX, NAME_RE, Where, read_int, shown_name, unknown_key
 
 MLFLOW_KEYS = ("curve_points",)
 WARM_START_KEYS = ("storage", "sweep", "top")
 
 
-def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
+def read_objective(where: Where, value: object) -> str | tuple[str, ...]:
     """One objective's name, or a list of two or more distinct names (a one-element list is
     that single objective)."""
     allowed = sorted(OBJECTIVES)
@@ -45,7 +45,7 @@ def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
     if twice is not None:
         raise where.error(f"'objective' lists {twice!r} twice; list each objective once.")
     if len(value) == 1:
-        return _objective(where, value[0])
+        return read_objective(where, value[0])
     if not any(name in CURVE_OBJECTIVES for name in value):
         raise where.error(
             f"'objective' = {value!r} needs one of {list(CURVE_OBJECTIVES)} among its objectives "
@@ -54,7 +54,7 @@ def _objective(where: _Where, value: object) -> str | tuple[str, ...]:
     return tuple(value)
 
 
-def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
+def read_warm_start(where: Where, value: object, name: str) -> WarmStart | None:
     """``warm_start = { sweep = "NAME", top = 5, storage = "URL" }`` (top and storage optional)."""
     if value is None:
         return None
@@ -64,14 +64,14 @@ def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
         )
     for key in value:
         if key not in WARM_START_KEYS:
-            raise _unknown(where, key, WARM_START_KEYS, prefix="warm_start.")
+            raise unknown_key(where, key, WARM_START_KEYS, prefix="warm_start.")
     sweep = value.get("sweep")
     if not isinstance(sweep, str) or not NAME_RE.match(sweep):
         raise where.error(
             f"'warm_start.sweep' must be the name of another sweep (at most {NAME_MAX} letters, digits, '-', '_', "
             f"'.'), but got {shown_name(sweep)}."
         )
-    top = _int(where, "warm_start.top", value.get("top", 5), 1)
+    top = read_int(where, "warm_start.top", value.get("top", 5), 1)
     storage = value.get("storage")
     if storage is not None:
         if not isinstance(storage, str) or not storage.strip():
@@ -89,7 +89,7 @@ def _warm_start(where: _Where, value: object, name: str) -> WarmStart | None:
     return WarmStart(sweep=sweep, top=top, storage=storage)
 
 
-def _mlflow(where: _Where, value: object) -> int | str:
+def read_mlflow(where: Where, value: object) -> int | str:
     """``[mlflow]``: ``curve_points``, the points per curve MLflow gets (or ``"all"``)."""
     if value is None:
         return DEFAULT_CURVE_POINTS
@@ -99,7 +99,7 @@ def _mlflow(where: _Where, value: object) -> int | str:
         )
     for key in value:
         if key not in MLFLOW_KEYS:
-            raise _unknown(where, key, MLFLOW_KEYS, prefix="mlflow.")
+            raise unknown_key(where, key, MLFLOW_KEYS, prefix="mlflow.")
     points = value.get("curve_points", DEFAULT_CURVE_POINTS)
     if points == ALL:
         return ALL
@@ -111,7 +111,7 @@ def _mlflow(where: _Where, value: object) -> int | str:
     return points
 
 
-def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec:
+def _plugin(where: Where, kind: str, value: object, default: str) -> PluginSpec:
     if value is None:
         return PluginSpec(default)
     if not isinstance(value, dict):
@@ -125,8 +125,8 @@ def _plugin(where: _Where, kind: str, value: object, default: str) -> PluginSpec
     return spec
 
 
-def _plugins(
-    where: _Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int, *, jobs: int
+def read_plugins(
+    where: Where, data: dict, objectives: tuple[str, ...], space: SearchSpace, trials: int, *, jobs: int
 ) -> tuple[PluginSpec, PluginSpec]:
     """The sampler and the pruner, checked against the objectives (and a grid against ``trials``)."""
     sampler = _plugin(where, "sampler", data.get("sampler"), "tpe")
@@ -147,7 +147,7 @@ def _plugins(
     return sampler, pruner
 
 
-def _check_multi(where: _Where, objectives: tuple[str, ...], sampler: PluginSpec, pruner: PluginSpec) -> None:
+def _check_multi(where: Where, objectives: tuple[str, ...], sampler: PluginSpec, pruner: PluginSpec) -> None:
     """Several objectives: a sampler that supports them, and no pruner."""
     n = len(objectives)
     if sampler.name not in MULTI_OBJECTIVE_SAMPLERS:

@@ -8,10 +8,10 @@ import math
 
 from engine import FEATURES
 from studies.sweep import INT_SETTINGS, SETTINGS, Choice, Range, SearchSpace, Subsets
-from sweeps.spec.values import CHOICES, _choice_value, _families, _number_value, _setting_value, _unknown, _Where
+from sweeps.spec.values import CHOICES, Where, choice_value, number_value, read_families, setting_value, unknown_key
 
 
-def _searched_features(where: _Where, value: object) -> Subsets:
+def _searched_features(where: Where, value: object) -> Subsets:
     key = "search.features"
     if not isinstance(value, dict):
         raise where.error(
@@ -20,20 +20,20 @@ def _searched_features(where: _Where, value: object) -> Subsets:
         )
     for k in value:
         if k != "subsets":
-            raise _unknown(where, k, ["subsets"], prefix=f"{key}.")
+            raise unknown_key(where, k, ["subsets"], prefix=f"{key}.")
     if "subsets" not in value:
         raise where.error(f"{key!r} needs 'subsets', the families searched, such as {{ subsets = {list(FEATURES)} }}.")
-    return Subsets(_families(where, f"{key}.subsets", value["subsets"]))
+    return Subsets(read_families(where, f"{key}.subsets", value["subsets"]))
 
 
-def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subsets:
+def _searched(where: Where, name: str, value: object) -> Range | Choice | Subsets:
     key = f"search.{name}"
     if name == "features":
         return _searched_features(where, value)
     if isinstance(value, list):
         if not value:
             raise where.error(f"{key!r} must be a non-empty list of choices, but got [].")
-        return Choice(tuple(_choice_value(where, key, name, v) for v in value))  # not the features: above
+        return Choice(tuple(choice_value(where, key, name, v) for v in value))  # not the features: above
     if not isinstance(value, dict):
         raise where.error(
             f"{key!r} must be a list of choices or a range table {{ low = .., high = .. }}, but got {value!r}."
@@ -42,12 +42,12 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
         raise where.error(f"{key!r} must be a list of choices such as {list(CHOICES[name])}, not a range.")
     for k in value:
         if k not in ("high", "log", "low", "step"):
-            raise _unknown(where, k, ["high", "log", "low", "step"], prefix=f"{key}.")
+            raise unknown_key(where, k, ["high", "log", "low", "step"], prefix=f"{key}.")
     for k in ("low", "high"):
         if k not in value:
             raise where.error(f"{key!r} needs '{k}' (a range is {{ low = .., high = .. }}).")
-    low = _number_value(where, f"{key}.low", name, value["low"])  # a choice's name was refused above
-    high = _number_value(where, f"{key}.high", name, value["high"])
+    low = number_value(where, f"{key}.low", name, value["low"])  # a choice's name was refused above
+    high = number_value(where, f"{key}.high", name, value["high"])
     log = value.get("log", False)
     if not isinstance(log, bool):
         raise where.error(f"'{key}.log' must be true or false, but got {log!r}.")
@@ -83,7 +83,7 @@ def _searched(where: _Where, name: str, value: object) -> Range | Choice | Subse
     )
 
 
-def _space(where: _Where, data: dict) -> SearchSpace:
+def read_space(where: Where, data: dict) -> SearchSpace:
     """``[train]`` (fixed settings) and ``[search]`` (searched ones) as a search space."""
     train, search = data.get("train", {}), data.get("search", {})
     for section, table in (("train", train), ("search", search)):
@@ -91,21 +91,21 @@ def _space(where: _Where, data: dict) -> SearchSpace:
             raise where.error(f"'{section}' must be a table [{section}], but got {table!r}.")
         for key in table:
             if key not in SETTINGS:
-                raise _unknown(where, key, list(SETTINGS), prefix=f"{section}.")
+                raise unknown_key(where, key, list(SETTINGS), prefix=f"{section}.")
     both = sorted(set(train) & set(search))
     if both:
         raise where.error(f"'{both[0]}' is both fixed in [train] and searched in [search]; keep one.")
     fixed = {
         k: _widths(where, train, search)
         if k == "hidden_units" and isinstance(v, list)
-        else _setting_value(where, f"train.{k}", k, v)
+        else setting_value(where, f"train.{k}", k, v)
         for k, v in sorted(train.items())
     }
     searched = {k: _searched(where, k, v) for k, v in sorted(search.items())}
     return SearchSpace(fixed=fixed, searched=searched)
 
 
-def _widths(where: _Where, train: dict, search: dict) -> list[int]:
+def _widths(where: Where, train: dict, search: dict) -> list[int]:
     """``train.hidden_units`` as a list: one width per hidden layer (the list sets the depth)."""
     widths = train["hidden_units"]
     if not widths:
@@ -113,7 +113,7 @@ def _widths(where: _Where, train: dict, search: dict) -> list[int]:
             "'train.hidden_units' must list one width per hidden layer, but got []; for none set "
             "'train.hidden_layers' = 0."
         )
-    checked = [int(_number_value(where, f"train.hidden_units[{i}]", "hidden_units", w)) for i, w in enumerate(widths)]
+    checked = [int(number_value(where, f"train.hidden_units[{i}]", "hidden_units", w)) for i, w in enumerate(widths)]
     if "hidden_layers" in search:
         raise where.error(
             "'train.hidden_units' lists one width per layer, so 'search.hidden_layers' can't search the depth; "

@@ -1,4 +1,4 @@
-"""The readers of one value, and where the values came from (``_Where``, for messages): names,
+"""The readers of one value, and where the values came from (``Where``, for messages): names,
 integers, feature families, and the training settings' values, fixed or searched."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ CHOICES: dict[str, tuple[str, ...] | tuple[bool, ...]] = {
 SETTING_RULES = {**RULES, "epochs": Interval(True, 1, MAX_EPOCHS)}
 
 
-class _Where:
+class Where:
     """The origin of the values, for messages: a file name or a preset."""
 
     def __init__(self, origin: str, *, stored: bool = False) -> None:
@@ -50,20 +50,20 @@ class _Where:
         return SweepsError(f"{self.origin}: {message}")
 
 
-def _unknown(where: _Where, key: str, allowed: tuple[str, ...] | list[str], prefix: str = "") -> ValueError:
+def unknown_key(where: Where, key: str, allowed: tuple[str, ...] | list[str], prefix: str = "") -> ValueError:
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
     return where.error(f"unknown key {prefix + key!r}{hint}; allowed keys are {sorted(allowed)}.")
 
 
-def _int(where: _Where, key: str, value: object, low: int) -> int:
+def read_int(where: Where, key: str, value: object, low: int) -> int:
     try:
         return int(Interval(True, low).check(key, value))
     except ValueError as exc:
         raise where.error(str(exc)) from None
 
 
-def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
+def read_families(where: Where, key: str, value: object) -> tuple[str, ...]:
     """Check a list of feature families; returns them in the columns' order."""
     try:
         return check_features(value, key=key)  # type: ignore[arg-type]  # it checks any value
@@ -71,14 +71,14 @@ def _families(where: _Where, key: str, value: object) -> tuple[str, ...]:
         raise where.error(str(exc)) from None
 
 
-def _setting_value(where: _Where, key: str, name: str, value: object) -> CategoricalChoiceType | list[str]:
+def setting_value(where: Where, key: str, name: str, value: object) -> CategoricalChoiceType | list[str]:
     """Check one value of a training setting (fixed, or an element of a list)."""
     if name == "features":
-        return list(_families(where, key, value))
-    return _choice_value(where, key, name, value)
+        return list(read_families(where, key, value))
+    return choice_value(where, key, name, value)
 
 
-def _choice_value(where: _Where, key: str, name: str, value: object) -> CategoricalChoiceType:
+def choice_value(where: Where, key: str, name: str, value: object) -> CategoricalChoiceType:
     """Check one value of a training setting other than the features."""
     if name in CHOICES:
         allowed = CHOICES[name]
@@ -89,10 +89,10 @@ def _choice_value(where: _Where, key: str, name: str, value: object) -> Categori
         if value not in allowed or not isinstance(value, str):
             raise where.error(f"{key!r} must be one of {sorted(allowed)}, but got {value!r}.")
         return value
-    return _number_value(where, key, name, value)
+    return number_value(where, key, name, value)
 
 
-def _number_value(where: _Where, key: str, name: str, value: object) -> float | int:
+def number_value(where: Where, key: str, name: str, value: object) -> float | int:
     """Check one value of a numeric training setting."""
     try:
         return SETTING_RULES[name].check(key, value)

@@ -39,72 +39,72 @@ name = "median"
 """
 
 
-def _edit(old: str, new: str) -> str:
+def edit(old: str, new: str) -> str:
     assert old in GOOD, old
     return GOOD.replace(old, new)
 
 
 BAD = [
-    (_edit("trials = 4", "trails = 4"), "unknown key 'trails' (did you mean 'trials'?)"),
-    (_edit("trials = 4", 'trials = "ten"'), "'trials' must be an integer >= 1, but got 'ten'"),
-    (_edit("trials = 4", "trials = 0"), "'trials' must be an integer >= 1, but got 0"),
-    (_edit("jobs = 1", "jobs = 0"), "'jobs' must be an integer >= 1, but got 0"),
-    (_edit("epochs = 3", "epochs = 0"), "'train.epochs' must be an integer in [1, 100000], but got 0"),
-    (_edit("batch_size = 10", "batch_size = 2.5"), "'train.batch_size' must be an integer >= 1, but got 2.5"),
-    (_edit("low = 2, high = 64", "low = 0, high = 64"), "'search.hidden_units.low' must be an integer >= 1, but got 0"),
-    (_edit("low = 1e-4, high = 10.0", "low = 1.0, high = 0.1"), "`low <= high` must hold, but got (low=1.0, high=0.1)"),
-    (_edit("low = 1e-5, high = 1.0, log = true", "low = 0.0, high = 1.0, log = true"), "a log range needs `low > 0`"),
+    (edit("trials = 4", "trails = 4"), "unknown key 'trails' (did you mean 'trials'?)"),
+    (edit("trials = 4", 'trials = "ten"'), "'trials' must be an integer >= 1, but got 'ten'"),
+    (edit("trials = 4", "trials = 0"), "'trials' must be an integer >= 1, but got 0"),
+    (edit("jobs = 1", "jobs = 0"), "'jobs' must be an integer >= 1, but got 0"),
+    (edit("epochs = 3", "epochs = 0"), "'train.epochs' must be an integer in [1, 100000], but got 0"),
+    (edit("batch_size = 10", "batch_size = 2.5"), "'train.batch_size' must be an integer >= 1, but got 2.5"),
+    (edit("low = 2, high = 64", "low = 0, high = 64"), "'search.hidden_units.low' must be an integer >= 1, but got 0"),
+    (edit("low = 1e-4, high = 10.0", "low = 1.0, high = 0.1"), "`low <= high` must hold, but got (low=1.0, high=0.1)"),
+    (edit("low = 1e-5, high = 1.0, log = true", "low = 0.0, high = 1.0, log = true"), "a log range needs `low > 0`"),
     (
-        _edit("low = 1e-5, high = 1.0, log = true", "low = 0.1, high = 1.0, log = true, step = 0.1"),
+        edit("low = 1e-5, high = 1.0, log = true", "low = 0.1, high = 1.0, log = true, step = 0.1"),
         "'step' and 'log' cannot be used together",
     ),
     (
-        _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0"),
+        edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0"),
         "'search.learning_rate.step' must divide high - low = 0.9, but got 5.0 (Optuna would search only up to 0.1)",
     ),
     (
-        _edit("low = 2, high = 64, log = true", "low = 2, high = 64, step = 5"),
+        edit("low = 2, high = 64, log = true", "low = 2, high = 64, step = 5"),
         "'search.hidden_units.step' must divide high - low = 62, but got 5 (Optuna would search only up to 62)",
     ),
     (
-        _edit('activation = ["sigmoid", "tanh", "relu"]', "activation = []"),
+        edit('activation = ["sigmoid", "tanh", "relu"]', "activation = []"),
         "'search.activation' must be a non-empty list",
     ),
     (
-        _edit('activation = ["sigmoid", "tanh", "relu"]', 'activation = ["gelu"]'),
+        edit('activation = ["sigmoid", "tanh", "relu"]', 'activation = ["gelu"]'),
         "'search.activation' must be one of ['linear', 'relu', 'sigmoid', 'tanh'], but got 'gelu'",
     ),
     (
-        _edit('optimizer = "sgd"', 'optimizer = "rmsprop"'),
+        edit('optimizer = "sgd"', 'optimizer = "rmsprop"'),
         "'train.optimizer' must be one of ['adam', 'momentum', 'sgd'], but got 'rmsprop'",
     ),
-    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "mnist"]'), "'datasets[1]': unknown dataset 'mnist'"),
-    (_edit('datasets = ["circle", "xor"]', "datasets = []"), "'datasets' must be a non-empty list"),
+    (edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "mnist"]'), "'datasets[1]': unknown dataset 'mnist'"),
+    (edit('datasets = ["circle", "xor"]', "datasets = []"), "'datasets' must be a non-empty list"),
     (
-        _edit('name = "tpe"', 'name = "bayes"'),
+        edit('name = "tpe"', 'name = "bayes"'),
         "'sampler.name' must be one of ['cmaes', 'grid', 'nsgaii', 'qmc', 'random', 'tpe'], but got 'bayes'",
     ),
     (
-        _edit('name = "median"', 'name = "early"'),
+        edit('name = "median"', 'name = "early"'),
         "'pruner.name' must be one of ['hyperband', 'median', 'none', 'percentile', 'successive_halving'], "
         "but got 'early'",
     ),
     (
-        _edit('name = "tpe"', 'name = "tpe"\nn_startup_trials = -1'),
+        edit('name = "tpe"', 'name = "tpe"\nn_startup_trials = -1'),
         "'sampler.n_startup_trials' must be an integer >= 0, but got -1",
     ),
-    (_edit('name = "median"', 'name = "median"\npatience = 3'), "unknown key 'pruner.patience' for pruner 'median'"),
+    (edit('name = "median"', 'name = "median"\npatience = 3'), "unknown key 'pruner.patience' for pruner 'median'"),
     (
-        _edit('name = "tpe"', 'name = "grid"'),
+        edit('name = "tpe"', 'name = "grid"'),
         "sampler 'grid' needs every [search] entry to be a list or a range with a 'step'",
     ),
     (
-        _edit('objective = "val_cost"', 'objective = "accuracy"'),
+        edit('objective = "val_cost"', 'objective = "accuracy"'),
         "'objective' must be one of ['parameters', 'train_seconds', 'val_accuracy', 'val_cost'] or a list "
         "of several of them, but got 'accuracy'",
     ),
     *[
-        (_edit('objective = "val_cost"', f"objective = {v}"), m)
+        (edit('objective = "val_cost"', f"objective = {v}"), m)
         for v, m in [
             (
                 '["val_cost", "size"]',
@@ -143,45 +143,45 @@ BAD = [
         ]
     ],
     (
-        _edit('objective = "val_cost"', 'objective = ["val_cost", "parameters"]').replace(
+        edit('objective = "val_cost"', 'objective = ["val_cost", "parameters"]').replace(
             'name = "tpe"', 'name = "cmaes"'
         ),
         "sampler 'cmaes' supports one objective, but 'objective' lists 2; with several use one of ['grid', 'nsgaii', "
         "'qmc', 'random', 'tpe'] ('tpe' or 'nsgaii' learn from the trials)",
     ),
     (
-        _edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]')
+        edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]')
         .replace('objective = "val_cost"', 'objective = ["parameters", "val_accuracy"]')
         .replace('name = "median"', 'name = "none"'),
         "'val_accuracy' needs classification datasets",
     ),
     (
-        _edit('name = "tpe"', 'name = "nsgaii"\npopulation_size = 1'),
+        edit('name = "tpe"', 'name = "nsgaii"\npopulation_size = 1'),
         "'sampler.population_size' must be an integer >= 2, but got 1",
     ),
     (
-        _edit('name = "tpe"', 'name = "nsgaii"\nmutation_prob = 1.5'),
+        edit('name = "tpe"', 'name = "nsgaii"\nmutation_prob = 1.5'),
         "'sampler.mutation_prob' must be a number in [0, 1], but got 1.5",
     ),
     (
-        _edit('name = "tpe"', 'name = "nsgaii"\ngenerations = 3'),
+        edit('name = "tpe"', 'name = "nsgaii"\ngenerations = 3'),
         "unknown key 'sampler.generations' for sampler 'nsgaii' (allowed: ['crossover_prob', "
         "'mutation_prob', 'population_size', 'swapping_prob'])",
     ),
-    (_edit('name = "demo"', 'name = "my sweep!"'), "'name' must be a plain name"),
-    (_edit('name = "demo"', 'name = "../escape"'), "'name' must be a plain name"),
+    (edit('name = "demo"', 'name = "my sweep!"'), "'name' must be a plain name"),
+    (edit('name = "demo"', 'name = "../escape"'), "'name' must be a plain name"),
     (
-        _edit("learning_rate =", "learning_rte ="),
+        edit("learning_rate =", "learning_rte ="),
         "unknown key 'search.learning_rte' (did you mean 'search.learning_rate'?)",
     ),
     (
-        _edit('optimizer = "sgd"', 'optimizer = "sgd"\nlearning_rate = 0.1'),
+        edit('optimizer = "sgd"', 'optimizer = "sgd"\nlearning_rate = 0.1'),
         "'learning_rate' is both fixed in [train] and searched in [search]",
     ),
-    (_edit("trials = 4", "trials = 4\nobjective2 = 1"), "unknown key 'objective2'"),
-    (_edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "circle"]'), "dataset name 'circle' appears twice"),
+    (edit("trials = 4", "trials = 4\nobjective2 = 1"), "unknown key 'objective2'"),
+    (edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "circle"]'), "dataset name 'circle' appears twice"),
     (
-        _edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace(
+        edit('datasets = ["circle", "xor"]', 'datasets = ["circle", "diabetes"]').replace(
             'objective = "val_cost"', 'objective = "val_accuracy"'
         ),
         "'val_accuracy' needs classification datasets",
@@ -206,11 +206,11 @@ BAD = [
         ]
     ],
     (
-        _edit("trials = 4", "trials = 4\nmlflow = 3"),
+        edit("trials = 4", "trials = 4\nmlflow = 3"),
         "'mlflow' must be a table such as [mlflow] curve_points = 50, but got 3",
     ),
     *[
-        (_edit('optimizer = "sgd"', f'optimizer = "sgd"\nfeatures = {v}'), m)
+        (edit('optimizer = "sgd"', f'optimizer = "sgd"\nfeatures = {v}'), m)
         for v, m in [
             (
                 '["linear", "cubes"]',
@@ -227,7 +227,7 @@ BAD = [
         ]
     ],
     *[
-        (_edit("[search]", f"[search]\nfeatures = {v}"), m)
+        (edit("[search]", f"[search]\nfeatures = {v}"), m)
         for v, m in [
             (
                 '["linear", "sines"]',
@@ -249,12 +249,12 @@ BAD = [
         ]
     ],
     (
-        _edit("[search]", '[search]\nfeatures = { subsets = ["linear", "products"] }').replace('"xor"]', '"digits"]'),
+        edit("[search]", '[search]\nfeatures = { subsets = ["linear", "products"] }').replace('"xor"]', '"digits"]'),
         "'search.features.subsets': 'products' takes at most 32 raw features (496 pairwise products), but dataset "
         "'digits' has 64 (2016 products); leave 'products' out for it",
     ),
     (
-        _edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines"]').replace(
+        edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines"]').replace(
             "[search]", '[search]\nfeatures = { subsets = ["sines"] }'
         ),
         "'features' is both fixed in [train] and searched in [search]",
@@ -262,11 +262,11 @@ BAD = [
 ]
 
 
-def _run_file(path, *extra):
+def run_file(path, *extra):
     return CliRunner().invoke(cli, ["run", str(path), "--no-mlflow", *extra])
 
 
-def _assert_clean_error(result, message, where):
+def assert_clean_error(result, message, where):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1, result.output

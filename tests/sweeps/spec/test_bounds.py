@@ -10,7 +10,7 @@ import pytest
 from engine.limits import human_bytes, machine_memory
 from sweeps.limits import cpu_count, max_jobs
 from sweeps.spec import spec_from_dict
-from tests.sweeps.spec.sweep_files import GOOD, _assert_clean_error, _edit, _run_file
+from tests.sweeps.spec.sweep_files import GOOD, assert_clean_error, edit, run_file
 
 MEMORY = human_bytes(machine_memory())
 
@@ -19,61 +19,61 @@ MEMORY = human_bytes(machine_memory())
 # with the limit and the value in the message.
 LIMITS = [
     (
-        _edit('datasets = ["circle", "xor"]', 'datasets = [{ name = "circle", n_samples = 10000000000 }]'),
+        edit('datasets = ["circle", "xor"]', 'datasets = [{ name = "circle", n_samples = 10000000000 }]'),
         f"'datasets[0]': dataset 'circle': 'n_samples' = 10000000000 needs about 1.7 TiB of memory, but this machine "
         f"has {MEMORY}; at most about",
     ),
     (
-        _edit("trials = 4", "trials = 4\ndivergence_factor = inf"),
+        edit("trials = 4", "trials = 4\ndivergence_factor = inf"),
         "'divergence_factor' must be a finite number > 1, but got inf",
     ),
     (
-        _edit("trials = 4", "trials = 4\ndivergence_factor = nan"),
+        edit("trials = 4", "trials = 4\ndivergence_factor = nan"),
         "'divergence_factor' must be a finite number > 1, but got nan",
     ),
     (
-        _edit("low = 2, high = 64, log = true", "low = 2, high = 1000000000, log = true"),
+        edit("low = 2, high = 64, log = true", "low = 2, high = 1000000000, log = true"),
         "'search.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 3 layer(s) of "
         "1000000000 units "
         "on dataset 'circle' need about",
     ),
     (
-        _edit(
+        edit(
             "hidden_layers = { low = 1, high = 3 }\nhidden_units = { low = 2, high = 64, log = true }",
             "hidden_layers = { low = 1, high = 3 }",
         ).replace("[train]", "[train]\nhidden_units = 1000000000"),
         "'train.hidden_units' = 1000000000: 1 worker(s) x 8 stacked network(s)",
     ),
     (
-        _edit("hidden_layers = { low = 1, high = 3 }", "hidden_layers = { low = 1, high = 1000000000 }"),
+        edit("hidden_layers = { low = 1, high = 3 }", "hidden_layers = { low = 1, high = 1000000000 }"),
         "'search.hidden_layers' = 1000000000: 1 worker(s) x 8 stacked network(s) of up to 1000000000 layer(s)",
     ),
     (
-        _edit("trials = 4", "trials = 4\nbatch = 100000000"),
+        edit("trials = 4", "trials = 4\nbatch = 100000000"),
         "x 100000000 stacked network(s) of up to 3 layer(s) of 64 units",
     ),
     (
-        _edit("trials = 4", "trials = 4\nbatch = 5000"),
+        edit("trials = 4", "trials = 4\nbatch = 5000"),
         "'batch' must be at most 1024 (trials a worker trains at once, each a running trial in the storage; the "
         "gain stops at about 64), but got 5000",
     ),
     (
-        _edit("trials = 4", "trials = 4\nstack = 1024").replace("high = 64, log = true", "high = 100000"),
+        edit("trials = 4", "trials = 4\nstack = 1024").replace("high = 64, log = true", "high = 100000"),
         "'search.hidden_units' = 100000: 1 worker(s) x 1024 stacked network(s) of up to 3 layer(s) of 100000 units",
     ),
     (
-        _edit('name = "tpe"', 'name = "grid"')
+        edit('name = "tpe"', 'name = "grid"')
         .replace("{ low = 1e-4, high = 10.0, log = true }", "{ low = 0.001, high = 1.0, step = 0.001 }")
         .replace("{ low = 1e-5, high = 1.0, log = true }", "{ low = 0.0, high = 1.0, step = 0.000001 }"),
         "'sampler' = 'grid': the search space has about 10^15 grid points ('search.regularization_rate' "
         "alone has 1000001 values), but at most ",
     ),
     (
-        _edit("epochs = 3", "epochs = 1000000000000000"),
+        edit("epochs = 3", "epochs = 1000000000000000"),
         "'train.epochs' must be an integer in [1, 100000], but got 1000000000000000",
     ),
     (
-        _edit("jobs = 1", "jobs = 100000"),
+        edit("jobs = 1", "jobs = 100000"),
         f"'jobs' must be at most {max_jobs()} (8 worker processes per CPU; this machine "
         f"has {cpu_count()}), but got 100000",
     ),
@@ -85,8 +85,8 @@ LIMITS = [
 def test_what_the_machine_cannot_run_is_refused_by_check(in_tmp, text, message, check):
     path = in_tmp / "sweep.toml"
     path.write_text(text)
-    result = _run_file(path, *(["--check"] if check else []))
-    _assert_clean_error(result, message, in_tmp)
+    result = run_file(path, *(["--check"] if check else []))
+    assert_clean_error(result, message, in_tmp)
     if "memory" in message:
         assert f"but this machine has {MEMORY}" in result.output
 

@@ -12,20 +12,20 @@ from click.testing import CliRunner
 from sweeps.cli import cli
 from sweeps.limits import max_jobs
 from sweeps.spec import spec_from_dict
-from tests.sweeps.spec.sweep_files import GOOD, _assert_clean_error, _edit, _run_file
+from tests.sweeps.spec.sweep_files import GOOD, assert_clean_error, edit, run_file
 
 
 def test_command_line_limits(in_tmp):
     path = in_tmp / "sweep.toml"
     path.write_text(GOOD)
-    _assert_clean_error(
-        _run_file(path, "--jobs", str(max_jobs() + 1), "--check"),
+    assert_clean_error(
+        run_file(path, "--jobs", str(max_jobs() + 1), "--check"),
         f"command line: 'jobs' must be at most {max_jobs()}",
         in_tmp,
     )
     for flag in ("--batch", "--stack"):
-        _assert_clean_error(
-            _run_file(path, flag, "10000000000", "--check"),
+        assert_clean_error(
+            run_file(path, flag, "10000000000", "--check"),
             "command line: 'stack' must be at most 1024 (trials a worker trains at once",
             in_tmp,
         )
@@ -34,8 +34,8 @@ def test_command_line_limits(in_tmp):
 def test_bad_command_line_overrides(in_tmp):
     path = in_tmp / "sweep.toml"
     path.write_text(GOOD)
-    _assert_clean_error(
-        _run_file(path, "--trials", "0"), "command line: 'trials' must be an integer >= 1, but got 0", in_tmp
+    assert_clean_error(
+        run_file(path, "--trials", "0"), "command line: 'trials' must be an integer >= 1, but got 0", in_tmp
     )
 
 
@@ -44,7 +44,7 @@ def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins
     from studies.storage.opening import open_storage
     from sweeps.spec import apply_overrides
 
-    text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.25")
+    text = edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.25")
     stored = spec_from_dict(tomllib.loads(text), origin="t", stored=True)
     # 'sweep worker' validates the stored sweep again with its --jobs/--batch: by the same old rules.
     assert apply_overrides(stored, jobs=1, stack=2, stored=True).space.searched["learning_rate"].step == 0.25
@@ -52,11 +52,11 @@ def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins
         apply_overrides(stored, jobs=1)
     path = in_tmp / "sweep.toml"
     path.write_text(text)
-    _assert_clean_error(_run_file(path, "--check"), "'search.learning_rate.step' must divide high - low", in_tmp)
-    _assert_clean_error(_run_file(path, "--check", "--storage", "sqlite:///x.db"), "must divide high - low", in_tmp)
+    assert_clean_error(run_file(path, "--check"), "'search.learning_rate.step' must divide high - low", in_tmp)
+    assert_clean_error(run_file(path, "--check", "--storage", "sqlite:///x.db"), "must divide high - low", in_tmp)
     assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]  # no storage written to answer (no journal, no SQLite file)
     open_sweep(stored, open_storage("sweeps.journal"))  # the same sweep, stored before the rule existed
-    r = _run_file(path, "--check", "--jobs", "1", "--trials", "5")
+    r = run_file(path, "--check", "--jobs", "1", "--trials", "5")
     assert r.exit_code == 0, r.output
     assert "sweep 'demo' is valid" in r.output
     # Another sweep, or this one changed, is new: the rule applies.
@@ -64,7 +64,7 @@ def test_a_sweep_stored_before_the_step_rule_resumes_from_its_own_file_and_joins
         folder = in_tmp / "more"
         folder.mkdir(exist_ok=True)
         (folder / "sweep.toml").write_text(other)
-        _assert_clean_error(_run_file(folder / "sweep.toml", "--check"), "must divide high - low", folder)
+        assert_clean_error(run_file(folder / "sweep.toml", "--check"), "must divide high - low", folder)
 
 
 def test_library_errors_name_the_flag_that_set_the_parameter(tmp_path, monkeypatch):

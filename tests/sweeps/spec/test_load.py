@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from studies.sweep.space import Choice, Range
 from sweeps.cli import cli
 from sweeps.spec import load_spec, spec_from_dict
-from tests.sweeps.spec.sweep_files import BAD, GOOD, _assert_clean_error, _edit, _run_file
+from tests.sweeps.spec.sweep_files import BAD, GOOD, assert_clean_error, edit, run_file
 
 
 def test_the_example_file_is_valid(tmp_path):
@@ -37,17 +37,17 @@ def test_presets_are_valid():
 def test_bad_sweep_files(in_tmp, text, message):
     path = in_tmp / "sweep.toml"
     path.write_text(text)
-    result = _run_file(path)
-    _assert_clean_error(result, message, in_tmp)
+    result = run_file(path)
+    assert_clean_error(result, message, in_tmp)
     assert "sweep.toml" in result.output  # the file is named
 
 
 def test_an_over_long_name_states_the_limit_and_is_not_repeated(in_tmp):
     long = "a" * 100_000
     path = in_tmp / "sweep.toml"
-    path.write_text(_edit('name = "demo"', f'name = "{long}"'))
-    result = _run_file(path)
-    _assert_clean_error(result, "'name' must be a plain name of at most 100 characters", in_tmp)
+    path.write_text(edit('name = "demo"', f'name = "{long}"'))
+    result = run_file(path)
+    assert_clean_error(result, "'name' must be a plain name of at most 100 characters", in_tmp)
     assert "(100000 characters, at most 100)" in result.output and len(result.output) < 500, result.output[:300]
     status = CliRunner().invoke(cli, ["status", long])  # a NAME on the command line: the same rule
     assert status.exit_code == 2 and "at most 100 characters" in status.output and len(status.output) < 500
@@ -60,7 +60,7 @@ def test_an_over_long_name_states_the_limit_and_is_not_repeated(in_tmp):
 def test_file_that_is_not_text(in_tmp):
     path = in_tmp / "sweep.toml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 20)
-    _assert_clean_error(_run_file(path), "not a text file", in_tmp)
+    assert_clean_error(run_file(path), "not a text file", in_tmp)
 
 
 def test_unknown_spec_or_preset(in_tmp):

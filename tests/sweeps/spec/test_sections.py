@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from sweeps.spec import spec_from_dict
-from tests.sweeps.spec.sweep_files import BAD, GOOD, _edit, _run_file
+from tests.sweeps.spec.sweep_files import BAD, GOOD, edit, run_file
 
 OBJECTIVE_ERRORS = [
     (t, m) for t, m in BAD if "objective" in m or "nsgaii" in m or "population_size" in m or "mutation_prob" in m
@@ -32,7 +32,7 @@ def test_several_objectives_read_back_the_same_and_one_in_a_list_is_that_one():
 
     multi = spec_from_dict(
         tomllib.loads(
-            _edit('objective = "val_cost"', 'objective = ["val_accuracy", "parameters"]').replace(
+            edit('objective = "val_cost"', 'objective = ["val_accuracy", "parameters"]').replace(
                 '[pruner]\nname = "median"\n', ""
             )
         ),
@@ -48,18 +48,18 @@ def test_several_objectives_read_back_the_same_and_one_in_a_list_is_that_one():
     assert (
         multi.identity() != spec_from_dict(multi.to_dict() | {"objective": ["parameters", "val_accuracy"]}).identity()
     )
-    one = spec_from_dict(tomllib.loads(_edit('objective = "val_cost"', 'objective = ["val_cost"]')), origin="t")
+    one = spec_from_dict(tomllib.loads(edit('objective = "val_cost"', 'objective = ["val_cost"]')), origin="t")
     assert one.objective == "val_cost" and not one.multi and one.to_dict()["objective"] == "val_cost"
     assert one == spec_from_dict(tomllib.loads(GOOD), origin="t")  # stored exactly as the single name
 
 
 def test_check_names_several_objectives(in_tmp):
     (in_tmp / "sweep.toml").write_text(
-        _edit('objective = "val_cost"', 'objective = ["val_cost", "train_seconds"]').replace(
+        edit('objective = "val_cost"', 'objective = ["val_cost", "train_seconds"]').replace(
             'name = "median"', 'name = "none"'
         )
     )
-    r = _run_file(in_tmp / "sweep.toml", "--check")
+    r = run_file(in_tmp / "sweep.toml", "--check")
     assert r.exit_code == 0, r.output
     assert "pruner none, objectives val_cost, train_seconds (minimize, minimize: a Pareto front)." in r.output
     assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]

@@ -8,12 +8,12 @@ import tomllib
 import pytest
 
 from sweeps.spec import spec_from_dict
-from tests.sweeps.spec.sweep_files import BAD, GOOD, _edit, _run_file
+from tests.sweeps.spec.sweep_files import BAD, GOOD, edit, run_file
 
-FEATURES_FIXED = _edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines", "linear"]')
+FEATURES_FIXED = edit('optimizer = "sgd"', 'optimizer = "sgd"\nfeatures = ["sines", "linear"]')
 
 
-FEATURES_SEARCHED = _edit("[search]", '[search]\nfeatures = { subsets = ["sines", "linear", "squares", "products"] }')
+FEATURES_SEARCHED = edit("[search]", '[search]\nfeatures = { subsets = ["sines", "linear", "squares", "products"] }')
 
 
 def test_features_fixed_or_searched_read_back_the_same(tmp_path):
@@ -53,18 +53,18 @@ def test_check_shows_the_input_features(in_tmp):
         (GOOD, "input features linear;"),
     ):
         (in_tmp / "sweep.toml").write_text(text)
-        r = _run_file(in_tmp / "sweep.toml", "--check")
+        r = run_file(in_tmp / "sweep.toml", "--check")
         assert r.exit_code == 0 and expected in r.output, r.output
         assert sorted(os.listdir(in_tmp)) == ["sweep.toml"]
 
 
 def test_a_step_that_divides_its_range_within_rounding_is_taken_and_a_stored_sweep_keeps_its_own():
     config = spec_from_dict(
-        tomllib.loads(_edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.1")), origin="t"
+        tomllib.loads(edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 0.1")), origin="t"
     )
     assert config.space.searched["learning_rate"].step == 0.1
     # A sweep stored before the rule existed still opens for 'sweep worker' (stored=True).
-    text = _edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0")
+    text = edit("low = 1e-4, high = 10.0, log = true", "low = 0.1, high = 1.0, step = 5.0")
     with pytest.raises(ValueError, match="must divide high - low"):
         spec_from_dict(tomllib.loads(text), origin="t")
     assert spec_from_dict(tomllib.loads(text), origin="t", stored=True).space.searched["learning_rate"].step == 5.0
