@@ -71,6 +71,51 @@ def test_the_command_line_uses_only_the_faces(path):
         assert ok, f"{path.relative_to(ROOT)}:{line} imports {module}: the command line uses the packages' faces"
 
 
+SPEC = "sweeps.spec"  # the sweep file's package: its rooms meet the rest through its face
+
+
+def _spec_users() -> list[Path]:
+    own = ROOT / "sweeps" / "spec"
+    return [p for folder in ("sweeps", "tests", "benchmarks") for p in _files(folder) if p.parent != own]
+
+
+@pytest.mark.parametrize("path", _spec_users(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_sweep_file_is_read_through_its_face(path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            modules, names = [a.name for a in node.names], []
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules, names = [node.module], [a.name for a in node.names]
+        else:
+            continue
+        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+        for module in modules:
+            assert not module.startswith(f"{SPEC}."), f"{where} imports {module}: use its face, {SPEC}"
+        if modules == [SPEC]:
+            private = [n for n in names if n.startswith("_")]
+            assert not private, f"{where} imports {private} from {SPEC}: not public names"
+
+
+def test_the_sweep_files_rooms_import_each_other_not_their_face():
+    for path in sorted((ROOT / "sweeps" / "spec").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for line, module in _imports(path):
+            assert module != SPEC, f"{path.relative_to(ROOT)}:{line} imports {SPEC}: a room imports its sibling"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{SPEC}."):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.relative_to(ROOT)}:{node.lineno} imports {private}: a room's own names"
+
+
+def test_the_sweep_files_face_exports_what_it_lists():
+    face = importlib.import_module(SPEC)
+    tree = ast.parse(Path(face.__file__).read_text(encoding="utf-8"))
+    imported = {a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert sorted(face.__all__) == sorted(imported - {"annotations"}), "the face's imports and __all__ differ"
+    assert all(getattr(face, name) is not None for name in face.__all__)
+
+
 @pytest.mark.parametrize("path", _files("engine"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_engine_imports_numpy_and_itself_only(path):
     for line, module in _imports(path):
@@ -102,7 +147,8 @@ def test_each_face_exports_what_it_lists(package):
 
 
 def test_no_folder_holds_more_than_twelve_modules():
-    for folder in [ROOT / "engine", *[p for p in (ROOT / "studies").rglob("*") if p.is_dir()], ROOT / "sweeps"]:
+    folders = [ROOT / "engine", *[p for top in ("studies", "sweeps") for p in (ROOT / top).rglob("*") if p.is_dir()]]
+    for folder in [*folders, ROOT / "sweeps"]:
         if folder.name == "__pycache__":
             continue
         modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
