@@ -18,8 +18,8 @@ BASE = {"studies.errors", "studies.hooks", "studies._optuna_compat"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every absolute import in a file, ``from x import y`` as ``x`` (and
-    ``x.y`` too, so that a submodule imported by name is seen)."""
+    """(line, module) of every absolute import in a file, ``from x import y`` as ``x`` (and as
+    ``x.y`` too when ``y`` is a submodule that ``x``'s face does not list, so that it is seen)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     found = []
     for node in ast.walk(tree):
@@ -27,7 +27,23 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.append((node.lineno, node.module))
+            for alias in node.names:  # 'from studies.sweep import config': the module studies.sweep.config
+                sub = ROOT.joinpath(*node.module.split("."), alias.name)
+                module = sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file()
+                if module and alias.name not in _face(node.module):  # a face may list a submodule
+                    found.append((node.lineno, f"{node.module}.{alias.name}"))
     return found
+
+
+def _face(package: str) -> list[str]:
+    """The ``__all__`` of a package of ours (empty for a module or one without it)."""
+    init = ROOT.joinpath(*package.split("."), "__init__.py")
+    if not init.is_file():
+        return []
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return []
 
 
 def _files(folder: str) -> list[Path]:
