@@ -134,9 +134,10 @@ def _loky_workers(pid: int) -> list[int]:
 
 def _stopped_cleanly(proc: subprocess.Popen, url: str, sig: int) -> None:
     out, err = proc.communicate(timeout=HANG)
-    if err.startswith("Fatal Python error: init_import_site") and err.rstrip().endswith("KeyboardInterrupt"):
-        # SIGINT while the interpreter itself imports 'site' (a .pth file of site-packages runs),
-        # before any code of the program: Python stops there, nothing was written.
+    if err.startswith("Fatal Python error: init_") and err.rstrip().endswith("KeyboardInterrupt"):
+        # SIGINT while the interpreter itself starts (init_sys_streams, init_import_site: its
+        # streams, 'site' and a .pth file of site-packages), before any code of the program:
+        # Python stops there, nothing was written. A loaded machine can stretch this phase.
         assert sig == signal.SIGINT and proc.returncode != 0 and not _states(url), err
         return
     assert "Traceback" not in err, err
