@@ -4,6 +4,7 @@ study was created with refuses in one line (exit 2) before writing anything."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine import from_arrays, load_dataset
+from studies.storage.opening import open_storage
 from sweeps.cli import cli
 
 SPEC = """
@@ -62,18 +64,34 @@ def test_the_fingerprint_covers_values_labels_and_split_and_is_the_same_in_a_new
     assert other == load_dataset("spiral", seed=3, noise=0.2).fingerprint
 
 
+@pytest.fixture(scope="module")
+def _started(tmp_path_factory):
+    """One sweep run for the module (host A's folder, its data file and the shared journal);
+    each test gets its own copy of it."""
+    root = tmp_path_factory.mktemp("started")
+    a = root / "host-a"
+    a.mkdir()
+    (a / "same.toml").write_text(SPEC)
+    (a / "data.csv").write_text(_csv())
+    journal = root / "shared.journal"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.chdir(a)
+        r = CliRunner().invoke(cli, ["run", "same.toml", "--storage", str(journal), "--no-mlflow"])
+    assert r.exit_code == 0, r.output
+    return root
+
+
 @pytest.fixture
-def two_folders(tmp_path, monkeypatch):
+def two_folders(_started, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     a, b = tmp_path / "host-a", tmp_path / "host-b"
-    for folder in (a, b):
-        folder.mkdir()
-        (folder / "same.toml").write_text(SPEC)
-    (a / "data.csv").write_text(_csv())
+    shutil.copytree(_started / "host-a", a)
+    b.mkdir()
+    (b / "same.toml").write_text(SPEC)
     journal = tmp_path / "shared.journal"
+    shutil.copyfile(_started / "shared.journal", journal)
     monkeypatch.chdir(a)
-    r = CliRunner().invoke(cli, ["run", "same.toml", "--storage", str(journal), "--no-mlflow"])
-    assert r.exit_code == 0, r.output
     return a, b, journal
 
 
@@ -151,7 +169,9 @@ def test_the_same_data_elsewhere_joins_and_the_studies_record_it(two_folders, mo
 @pytest.mark.slow  # runs a whole sweep
 def test_worker_on_a_damaged_sweep_is_one_line(two_folders, monkeypatch):
     a, b, journal = two_folders
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    # Written with the sweeps' own journal lock: Optuna's default (symlink) lock would take the
+    # sweeps' lock file left next to the journal for a stale lock and wait its 30 s grace period.
+    storage = open_storage(str(journal))
     study = optuna.load_study(study_name="same/circle", storage=storage)
     study.set_user_attr("trials", "many")
     before = journal.read_bytes()

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-# Each process imports everything first, then waits for the go file: they open at once.
+# Each process imports everything first, says so, then waits for the go file: they open at once.
 _OPEN_AT_ONCE = """
 import os, sys, time
 from studies.storage.opening import open_storage
 import optuna, sqlalchemy, psycopg
 go, url = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
 while not os.path.exists(go):
     time.sleep(0.005)
 storage = open_storage(url)
@@ -38,7 +38,8 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(pg_database, tmp
             )
             for _ in range(4)
         ]
-        time.sleep(3)  # let them import (a slow start only makes the race less likely, never a failure)
+        for p in procs:  # every one has imported
+            assert p.stdout.readline().strip() == "ready", p.communicate(timeout=120)[1][-2000:]
         go.touch()
         for p in procs:
             out, err = p.communicate(timeout=120)

@@ -55,28 +55,41 @@ def _no_duplicates(url: str) -> None:
         assert len(numbers) == len(set(numbers))
 
 
+def _env(slow_epoch: float | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "SWEEPS_TEST_SLOW_EPOCH"}
+    if slow_epoch:
+        env["SWEEPS_TEST_SLOW_EPOCH"] = str(slow_epoch)  # training lasts, whatever the machine's speed
+    return env
+
+
 @pytest.mark.postgres
 def test_four_workers_on_two_hosts_commands_reach_the_exact_total(sweep_file, pg_database):
     url = pg_database()
-    # Trials long enough that the second command joins while the first still works, however
-    # loaded the machine (both slow down alike).
-    path = sweep_file("many", trials=60, jobs=2, epochs=200)
+    # The first command's trials last a second each (the slow-epoch hook): alone it would take
+    # half a minute, so the second command, at full speed, joins while it still works however
+    # loaded the machine, and then does most of the rest.
+    path = sweep_file("many", trials=30, jobs=2, epochs=10)
     # One trial at a time per worker: the first command does not claim the rest ahead.
-    path.write_text(path.read_text().replace("trials = 60", "trials = 60\nbatch = 1"))
+    path.write_text(path.read_text().replace("trials = 30", "trials = 30\nbatch = 1"))
     run = subprocess.Popen(
         sweep_cmd("run", str(path), "--storage", url, "--no-mlflow"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_env(slow_epoch=0.1),
     )
     _wait_for(lambda: len(_studies(url)) == 2)
     worker = subprocess.run(
-        sweep_cmd("worker", "many", "--storage", url, "--jobs", "2"), capture_output=True, text=True, timeout=300
+        sweep_cmd("worker", "many", "--storage", url, "--jobs", "2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
     )
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     assert worker.returncode == 0, worker.stderr
-    assert _counts(url) == {"many/circle": (60, 0), "many/xor": (60, 0)}
+    assert _counts(url) == {"many/circle": (30, 0), "many/xor": (30, 0)}
     _no_duplicates(url)
     # Both commands did work: trials come from at least three distinct worker processes.
     pids = {
@@ -152,18 +165,22 @@ def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_da
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_on_postgres_fails_in_flight_trials_and_resumes(sweep_file, pg_database, sig):
+def test_interrupt_on_postgres_fails_in_flight_trials_and_resumes(sweep_file, pg_database):
+    """SIGINT, then SIGTERM, each while trials of its run train; the run after them completes the
+    sweep. The stopped runs train 20 epochs at 0.1 s or more each (the slow-epoch hook): still
+    training when the test acts, on any machine."""
     url = pg_database()
-    path = sweep_file("pgintr", trials=8, jobs=2, epochs=800)
+    path = sweep_file("pgintr", trials=8, jobs=2, epochs=20)
     cmd = sweep_cmd("run", str(path), "--storage", url, "--no-mlflow")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: len(_studies(url)) == 2 and sum(f for f, _ in _counts(url).values()) >= 2)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)  # only a hang guard: how fast is benchmarks/stop_latency.py's
-    assert proc.returncode == 2 and "interrupted" in err and "Traceback" not in err, (proc.returncode, err)
-    assert all(running == 0 for _, running in _counts(url).values()), (_counts(url), err)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(0.1))
+        _wait_for(lambda p=proc: p.poll() is not None or bool(_running_pids(url, set())))  # trials train
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)  # only a hang guard: how fast is benchmarks/stop_latency.py's
+        assert proc.returncode == 2 and "interrupted" in err and "Traceback" not in err, (sig, proc.returncode, err)
+        assert all(running == 0 for _, running in _counts(url).values()), (_counts(url), err)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
     assert done.returncode == 0, done.stderr
     assert _counts(url) == {"pgintr/circle": (8, 0), "pgintr/xor": (8, 0)}
 
