@@ -1,5 +1,5 @@
 """Fixtures shared by the test tree: real PostgreSQL databases, made and dropped per test; and the
-order in which pytest-xdist's workers share the tests out (docs/testing.md)."""
+order in which pytest-xdist's workers take the test files (docs/testing.md)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,16 @@ import uuid
 
 import pytest
 
-_SHARED_SCOPES = ("class", "module", "package", "session")
 # Started first, so that the long tests are not the last ones left running on one worker.
 _LONGEST_FIRST = ("browser", "mlflow_server", "slow")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the 'xdist_group' marks
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist ('--dist loadgroup'), keep each module whose tests share a fixture wider than
-    one test (a sweep built once per module) on one worker, so that it is still built once, and hand
-    out the slow tests first. Without xdist ('-n 0'), the order is the files' own."""
+    """Under pytest-xdist ('--dist loadfile': each file's tests on one worker, so that a sweep
+    built once per module is still built once), hand out the files with slow tests first. Without
+    xdist ('-n 0'), the order is the files' own."""
     if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to share out
         return
-    for item in items:
-        defs = getattr(item, "_fixtureinfo", None)
-        shared = defs is not None and any(
-            d[-1].scope in _SHARED_SCOPES and d[-1].baseid for d in defs.name2fixturedefs.values() if d
-        )
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
     def rank(item) -> int:
         return next((i for i, m in enumerate(_LONGEST_FIRST) if item.get_closest_marker(m)), len(_LONGEST_FIRST))
