@@ -4,8 +4,8 @@ middle (the launcher and its workers, as a machine that dies) and resumed with a
 which the worker still running follows too.
 
 Epochs are slowed down by the test hook (SWEEPS_TEST_SLOW_EPOCH), so that each takes at least a
-known time: trials outlast the budget and the budget is what ends each command, and an epoch
-trained past the deadline shows in the count of epochs. The timeouts only catch a hang. No
+known time: trials outlast the budget, the new budget is what ends the resumed run and the
+worker, and an epoch trained past the deadline shows in the count of epochs. The timeouts only catch a hang. No
 test asserts how fast anything is.
 """
 
