@@ -102,8 +102,12 @@ def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_f
     _wait_for(both_training)
     os.killpg(first.pid, signal.SIGKILL)  # the launcher and its workers, as a machine that dies
     first.wait()
-    killed = {_key(t) for t in _trials(url) if t.state == TrialState.RUNNING and _pid(t) in mine["first"]}
+    running = [t for t in _trials(url) if t.state == TrialState.RUNNING]
+    killed = {_key(t) for t in running if _pid(t) in mine["first"]}
     assert killed
+    # Asked by the killed run but never started (no worker record yet): the product leaves these to
+    # a run that finds them a minute old, as it can't tell them from a live worker's just asked.
+    unstarted = {_key(t) for t in running if _pid(t) is None}
     before = {_key(t) for t in _trials(url) if outcome_of(t) in FINISHED}
     old = _studies(url)[0].user_attrs[BUDGET_ATTR]
     assert old["seconds"] == 600.0
@@ -117,8 +121,10 @@ def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_f
     assert worker.returncode == 0, err
 
     trials = _trials(url)
-    # Every trial accounted for: none left running, the killed run's failed, the studies short of their total.
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    # Every trial accounted for: none left running (but those never started), the killed run's
+    # failed, the studies short of their total.
+    left = [t for t in trials if t.state == TrialState.RUNNING]
+    assert {_key(t) for t in left} <= unstarted, [(t.number, t.user_attrs) for t in left]
     assert all(outcome_of(t) == "failed" for t in trials if _key(t) in killed)
     for s in _studies(url):
         assert sum(1 for t in s.get_trials() if outcome_of(t) in FINISHED) < 5000
@@ -138,7 +144,8 @@ def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_f
     for t in cut:
         epochs = len(t.user_attrs["run"]["curves"]["train_cost"])
         started = t.datetime_start.timestamp()
-        assert 0 < epochs <= math.floor((new["deadline"] - started) / SLOW_EPOCH) + 1 < EPOCHS, (t.number, epochs)
+        assert 0 < epochs < EPOCHS
+        assert epochs <= math.floor((new["deadline"] - started) / SLOW_EPOCH) + 1, (t.number, epochs)
     status = CliRunner().invoke(cli, ["status", "shared", "--storage", url])
     assert status.exit_code == 0, status.output
     assert f"budget {BUDGET}s from" in status.output and "cut short:" in status.output, status.output
