@@ -34,6 +34,10 @@ EPOCHS = 150
 SLOW_EPOCH = 0.1  # seconds at least per epoch: a trial lasts >= 15 s, longer than the budget
 BUDGET = 5  # the resumed run's: the worker still running is training when it is written
 FINISHED = ("complete", "pruned", "cut")
+# On PostgreSQL a worker with nothing left to ask waits for other hosts' running trials, up to two
+# grace periods once they stop changing: a trial the killed run asked and never started would
+# hold every command a minute past the deadline with the default 30 s grace.
+HEARTBEAT = ("--heartbeat-interval", "1", "--grace-period", "5")
 
 
 def sweep_cmd(*args: str) -> list[str]:
@@ -86,11 +90,13 @@ def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_f
     path = str(sweep_file("shared", trials=5000, jobs=2, epochs=EPOCHS))  # totals no budget reaches
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": _env()}
     first = subprocess.Popen(
-        sweep_cmd("run", path, "--storage", url, "--no-mlflow", "--budget", "10m"), start_new_session=True, **pipes
+        sweep_cmd("run", path, "--storage", url, "--no-mlflow", "--budget", "10m", *HEARTBEAT),
+        start_new_session=True,
+        **pipes,
     )
     _wait_for(lambda: len(_studies(url)) == 2 and all(BUDGET_ATTR in s.user_attrs for s in _studies(url)))
     # The second host's worker has no budget of its own: it keeps the one in the storage.
-    worker = subprocess.Popen(sweep_cmd("worker", "shared", "--storage", url, "--jobs", "1"), **pipes)
+    worker = subprocess.Popen(sweep_cmd("worker", "shared", "--storage", url, "--jobs", "1", *HEARTBEAT), **pipes)
     mine: dict[str, set[int]] = {"first": set(), "worker": set()}
 
     def both_training() -> bool:  # a trial in training from each host, told apart by their parents
@@ -113,7 +119,9 @@ def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_f
     assert old["seconds"] == 600.0
 
     again = subprocess.run(
-        sweep_cmd("run", path, "--storage", url, "--no-mlflow", "--budget", f"{BUDGET}s"), timeout=HANG, **pipes
+        sweep_cmd("run", path, "--storage", url, "--no-mlflow", "--budget", f"{BUDGET}s", *HEARTBEAT),
+        timeout=HANG,
+        **pipes,
     )
     assert again.returncode == 0, again.stderr
     assert f"budget {BUDGET}s from" in again.stdout
