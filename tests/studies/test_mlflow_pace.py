@@ -10,9 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from studies.execution.runner import run_sweep
@@ -24,6 +26,7 @@ from studies.sweep.summary import find_sweep
 from studies.tracking.parents import CURVES_FILE, CURVES_TAG
 from studies.tracking.tracker import Tracker
 from studies.tracking.writer import EndBudget
+from sweeps.cli import cli
 from sweeps.spec import load_spec
 
 pytestmark = pytest.mark.slow
@@ -181,7 +184,7 @@ def _reader(stream, lines: list[str]) -> threading.Thread:
     return thread
 
 
-def test_ctrl_c_while_mlflow_catches_up_prints_the_summary_and_leaves_the_rest_to_sweep_sync(tmp_path):
+def test_ctrl_c_while_mlflow_catches_up_prints_the_summary_and_leaves_the_rest_to_sweep_sync(tmp_path, monkeypatch):
     (tmp_path / "late.toml").write_text(SPEC.format(name="late", trials=6))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # Each MLflow run takes 1.5 s more: the trials are done long before MLflow has them all.
@@ -212,15 +215,11 @@ def test_ctrl_c_while_mlflow_catches_up_prints_the_summary_and_leaves_the_rest_t
     warning = [line for line in err if line.startswith("Warning: MLflow is missing")]
     assert len(warning) == 1 and "(interrupted)" in warning[0] and "Run 'sweep sync late'" in warning[0]
 
-    sync = subprocess.run(
-        [sys.executable, "-m", "sweeps", "sync", "late"],
-        cwd=tmp_path,
-        text=True,
-        capture_output=True,
-        env=env,
-        timeout=300,
-    )
-    assert sync.returncode == 0, sync.stderr
+    with mock.patch.dict(os.environ):  # 'sweep sync' in this process: the same code, no second start-up
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        monkeypatch.chdir(tmp_path)
+        sync = CliRunner().invoke(cli, ["sync", "late"])
+    assert sync.exit_code == 0, sync.output
     client, runs = _runs(f"sqlite:///{tmp_path}/mlflow.db", "late")
     keys = [
         (r.data.tags["sweeps.study"], r.data.tags["trial_number"])

@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from unittest import mock
 
 import pytest
+from click.testing import CliRunner
 
 from studies.execution.processes import descendants
+from sweeps.cli import cli
 from tests.studies.test_scale_out import _counts, _wait_for, sweep_cmd
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.mlflow_server]
@@ -135,22 +138,18 @@ def test_server_down_mid_sweep_then_sync(sweep_file, pg_database, mlflow_server,
     assert (
         len({(r.data.tags["study"], r.data.tags["trial_number"]) for r in runs if "trial_number" in r.data.tags}) == 20
     )
-    again = subprocess.run(
-        sweep_cmd("sync", "srv", "--storage", storage, "--tracking-uri", tracking),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert again.returncode == 0 and again.stdout.startswith("0 run(s) created"), again.stdout + again.stderr
+    # Again, and 'sweep ui' on the server: in this process (the sync above ran as a command does).
+    with mock.patch.dict(os.environ):
+        again = CliRunner().invoke(cli, ["sync", "srv", "--storage", storage, "--tracking-uri", tracking])
+    assert again.exit_code == 0 and again.stdout.startswith("0 run(s) created"), again.output
     assert len(_runs(mlflow_server.url, "srv")) == 22
 
     # The links: on the server itself, without its user or password.
     links = f"{mlflow_server.url}/#/experiments/{_experiment_id(mlflow_server.url, 'srv')}/runs?viewStateShareKey="
     assert f"studies:     {links}sweeps-studies&" in sync.stdout, sync.stdout
-    ui = subprocess.run(
-        sweep_cmd("ui", "--tracking-uri", mlflow_server.url), capture_output=True, text=True, timeout=120
-    )
-    assert ui.returncode == 0 and f"best trials: {links}sweeps-best-trials&" in ui.stdout, ui.stdout + ui.stderr
+    with mock.patch.dict(os.environ):
+        ui = CliRunner().invoke(cli, ["ui", "--tracking-uri", mlflow_server.url])
+    assert ui.exit_code == 0 and f"best trials: {links}sweeps-best-trials&" in ui.stdout, ui.output
 
     # The password is nowhere: not printed, not in MLflow's params or tags.
     for text in (out, err, sync.stdout, sync.stderr, again.stdout, again.stderr):

@@ -13,6 +13,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
+from studies.storage.opening import open_storage
 from sweeps.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -150,7 +151,9 @@ def test_reproduce_names_the_first_epoch_that_differs(finished_sweep, tmp_path, 
 
     shutil.copytree(finished_sweep, tmp_path / "copy")  # it adds a trial: the other tests see the sweep as run
     monkeypatch.chdir(tmp_path / "copy")
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend("sweeps.journal"))
+    # The sweep's own lock (a flock on sweeps.journal.lock): Optuna's default symlink lock would
+    # take the lock file the sweep left for a holder and wait out its 30 s grace period.
+    storage = open_storage("sweeps.journal")
     study = optuna.load_study(study_name="rep/circle", storage=storage)
     good = next(t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE)
     run = dict(good.user_attrs["run"])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -46,32 +47,67 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def test_no_child_command_line_holds_a_password(pg_database, tmp_path):
-    with_password = [url.replace("postgres@", f"postgres:{SECRET}@") for url in (pg_database(), pg_database())]
-    tracking, storage = with_password
-    port, dash = _free_port(), _free_port()
+def _sweep_ui(folder, *args: str, new_session: bool = False) -> tuple[subprocess.Popen, int]:
+    """``sweep ui`` started in ``folder`` on a free port (and ``args``): the process and the port."""
+    folder.mkdir()
+    port = _free_port()
     ui = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sweeps",
-            "ui",
-            "--tracking-uri",
-            tracking,
-            "--port",
-            str(port),
-            "--optuna",
-            "--storage",
-            storage,
-            "--optuna-port",
-            str(dash),
-        ],
-        cwd=tmp_path,
+        [sys.executable, "-m", "sweeps", "ui", "--port", str(port), *args],
+        cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        start_new_session=new_session,  # its own group, as a shell gives a foreground job
     )
+    return ui, port
+
+
+@pytest.fixture(scope="module")
+def uis(tmp_path_factory):
+    """The three ``sweep ui`` of this module's tests, started at once: each takes seconds of
+    MLflow's start-up, and they overlap. Each test stops its own, its own way."""
+    from tests.conftest import PG, _admin
+
+    names = [f"sweeps_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    conn = _admin()
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    tracking, storage = (f"{PG}/{name}".replace("postgres@", f"postgres:{SECRET}@") for name in names)
+    root = tmp_path_factory.mktemp("ui")
+    dash = _free_port()
+    started = {}
+    try:
+        started["password"] = (
+            *_sweep_ui(
+                root / "password",
+                *("--tracking-uri", tracking, "--optuna", "--storage", storage, "--optuna-port", str(dash)),
+            ),
+            dash,
+        )
+        started["sigkill"] = (*_sweep_ui(root / "sigkill"), None)
+        started["ctrl_c"] = (*_sweep_ui(root / "ctrl_c", new_session=True), None)
+        yield started
+    finally:
+        for ui, _, _ in started.values():
+            if ui.poll() is None:
+                ui.kill()
+                ui.communicate(timeout=60)
+        conn = _admin()
+        try:
+            with conn.cursor() as cur:
+                for name in names:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+
+def test_no_child_command_line_holds_a_password(uis):
+    ui, port, dash = uis["password"]
     try:
         _up(f"http://127.0.0.1:{port}/health", ui)
         _up(f"http://127.0.0.1:{dash}/dashboard/", ui)
@@ -105,16 +141,8 @@ def _state(pid: int) -> str:
         return "X"
 
 
-def test_killing_sweep_ui_with_sigkill_stops_every_server_process(tmp_path):
-    port = _free_port()
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "sweeps", "ui", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-    )
+def test_killing_sweep_ui_with_sigkill_stops_every_server_process(uis):
+    ui, port, _ = uis["sigkill"]
     try:
         _up(f"http://127.0.0.1:{port}/health", ui)
         tree = descendants(ui.pid)
@@ -127,18 +155,9 @@ def test_killing_sweep_ui_with_sigkill_stops_every_server_process(tmp_path):
         s.connect(("127.0.0.1", port))
 
 
-def test_ctrl_c_stops_sweep_ui_with_exit_0(tmp_path):
+def test_ctrl_c_stops_sweep_ui_with_exit_0(uis):
     # Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
-    port = _free_port()
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "sweeps", "ui", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-        start_new_session=True,  # its own group, as a shell gives a foreground job
-    )
+    ui, port, _ = uis["ctrl_c"]
     try:
         _up(f"http://127.0.0.1:{port}/health", ui)
         tree = descendants(ui.pid)
