@@ -444,6 +444,9 @@ class _Waiter:
         w = self.worker
         if not w.heartbeats:
             return False
+        if w.limits.expired():  # past the sweep's deadline no retry could start: fail the stale, and go
+            w.fail_stale(now=True)
+            return False
         for study in w.studies:
             w.storage.refresh(compat.study_id(study))
         running = {

@@ -206,3 +206,26 @@ def test_a_large_stack_is_filled_a_few_trials_per_ask(sweep_file, tmp_path, monk
     for name in ("fill/circle", "fill/xor"):
         study = optuna.load_study(study_name=name, storage=open_storage(storage))
         assert len(study.trials) == 9  # none created beyond the total
+
+
+def test_a_worker_with_nothing_to_ask_leaves_at_the_deadline_not_two_grace_periods_later():
+    """Past the sweep's deadline no retry can start, so a worker does not wait for another
+    host's running trials (up to two grace periods): it fails the stale ones once and leaves."""
+    from studies.search.quota import Limits
+
+    calls = []
+
+    class Busy:  # a heartbeat storage where another host's trial is still running
+        heartbeats = True
+        studies: list = []
+
+        def fail_stale(self, *, now: bool = False) -> None:
+            calls.append(now)
+
+    busy = Busy()
+    busy.limits = Limits(deadline=time.time() - 1)
+    assert worker_module._Waiter(busy).wait() is False
+    assert calls == [True]
+    busy.limits = Limits(deadline=None)  # no budget: it looks at the running trials (none here) as before
+    assert worker_module._Waiter(busy).wait() is False
+    assert calls == [True]
