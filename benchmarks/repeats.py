@@ -13,7 +13,8 @@ trials (the best by its first seed's validation cost alone). Each is retrained o
 recorded seeds and scored on the test split (the mean over the seeds: the configuration's
 worth, not one draw's); printed per set, with the ``repeats = 1`` sweep's own best for
 reference (one seed, scored as ``sweep report`` does). One sweep seed is one draw of the
-search: ``--choice-seeds N`` runs the ``repeats = 4`` sweep again for sweep seeds 1..N-1 (the
+search: ``--choice-seeds N`` runs the ``repeats = 4`` sweep again for the N-1 sweep seeds after
+``--seed`` (the
 choice only; it does not depend on the machine's load) and prints the two choices' test
 accuracy per set averaged over the N sweeps, with how often each scored higher.
 
@@ -97,6 +98,8 @@ def main() -> None:
     parser.add_argument("--pruner", choices=["preset", "none"], default="preset")
     parser.add_argument("--choice-seeds", type=int, default=1, help="sweep seeds for the choice comparison")
     args = parser.parse_args()
+    if args.choice_seeds < 1 or args.runs < 1 or args.trials < 1:
+        parser.error("--trials, --runs and --choice-seeds must be at least 1")
     walls: dict[int, list[float]] = {1: [], 4: []}
     trains: dict[int, list[float]] = {1: [], 4: []}
     choices: dict[int, dict] = {}
@@ -138,7 +141,10 @@ def _more_choices(first: dict[str, dict[str, float]], args: argparse.Namespace) 
     print(f"\ntest accuracy over {args.choice_seeds} sweep seeds (mean over each choice's 4 seeds retrained):")
     print(f"{'set':8} {'by mean':>8} {'by seed 0':>10} {'mean higher':>12} {'equal':>6} {'seed 0 higher':>14}")
     for dataset, rows in table.items():
-        pairs = [(r["mean"], r.get("one seed", r["mean"])) for r in rows]
+        pairs = [(r["mean"], r["one seed"]) for r in rows if "one seed" in r]
+        if not pairs:  # no trial of the set completed all its seeds
+            print(f"{dataset:8} no choice to compare")
+            continue
         up = sum(a > b + 1e-12 for a, b in pairs)
         down = sum(b > a + 1e-12 for a, b in pairs)
         m, o = statistics.mean(a for a, _ in pairs), statistics.mean(b for _, b in pairs)

@@ -11,17 +11,23 @@ import pytest
 _LONGEST_FIRST = ("browser", "mlflow_server", "slow")
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(session, config, items):
     """Under pytest-xdist ('--dist loadfile': each file's tests on one worker, so that a sweep
-    built once per module is still built once), hand out the files with slow tests first. Without
-    xdist ('-n 0'), the order is the files' own."""
-    if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to share out
+    built once per module is still built once), hand out the files with slow tests first; inside
+    a file the order stays the file's own. Without xdist ('-n 0'), the order is the files' own."""
+    import xdist
+
+    if not xdist.is_xdist_worker(session):  # not an xdist worker: nothing to share out
         return
 
     def rank(item) -> int:
         return next((i for i, m in enumerate(_LONGEST_FIRST) if item.get_closest_marker(m)), len(_LONGEST_FIRST))
 
-    items.sort(key=rank)  # stable: each rank keeps the files' order
+    files: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        files[path] = min(files.get(path, len(_LONGEST_FIRST)), rank(item))
+    items.sort(key=lambda item: files[item.nodeid.split("::", 1)[0]])  # stable: files and tests keep their order
 
 
 PG = "postgresql://postgres@127.0.0.1:5432"

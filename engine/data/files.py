@@ -197,16 +197,18 @@ def _header(path: Path, first: list[str] | None, label: str | None) -> tuple[lis
             f"dataset {str(path)!r}: a CSV needs at least one feature column and a label column, but the "
             f"header has {len(header)} column(s)."
         )
+    seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if not name:
             raise SweepsError(
                 f"dataset {str(path)!r}: column {i + 1} of the header has no name; every column needs a unique name."
             )
-        if header.index(name) != i:
+        if name in seen:
             raise SweepsError(
-                f"dataset {str(path)!r}: column name {name!r} appears twice (columns {header.index(name) + 1} and "
+                f"dataset {str(path)!r}: column name {name!r} appears twice (columns {seen[name] + 1} and "
                 f"{i + 1}); every column needs a unique name."
             )
+        seen[name] = i
     if label is None:
         return header, len(header) - 1
     if label in header:

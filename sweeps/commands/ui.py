@@ -175,6 +175,12 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
             sup.stop()
 
 
+# MLflow's server also starts a job runner and its queue consumers (eight more Python processes,
+# each importing MLflow) for its GenAI jobs, which looking at a sweep's runs never uses: off
+# unless the user's environment turns it on.
+_QUIET_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def _start(
     sup: Supervisor, store_uri: str | None, port: int, storage: str | None, optuna_port: int, *, with_optuna: bool
 ) -> list[tuple[str, str, int]]:
@@ -186,7 +192,7 @@ def _start(
             click.echo(f"Starting MLflow's UI on http://{HOST}:{port} ...", err=True)
             pid = sup.start(
                 [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
-                env={**os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
+                env={**_QUIET_SERVER, **os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
             )
             servers.append(("mlflow ui", f"http://{HOST}:{port}/health", pid))
         if with_optuna:

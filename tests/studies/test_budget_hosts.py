@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from studies.execution.processes import descendants
+from studies.execution.processes import descendants, stop_tree
 from studies.sweep import BUDGET_ATTR, outcome_of
 from sweeps.cli import cli
 
@@ -84,6 +84,12 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
     raise AssertionError("timed out")
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @pytest.mark.parametrize("kind", ["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_file, tmp_path, request, kind):
     url = request.getfixturevalue("pg_database")() if kind == "postgres" else str(tmp_path / "sweeps.journal")
@@ -94,9 +100,11 @@ def test_a_run_and_a_worker_share_one_budget_through_a_kill_and_a_resume(sweep_f
         start_new_session=True,
         **pipes,
     )
+    request.addfinalizer(lambda: _kill_group(first))  # a failure leaves no 10-minute run behind
     _wait_for(lambda: len(_studies(url)) == 2 and all(BUDGET_ATTR in s.user_attrs for s in _studies(url)))
     # The second host's worker has no budget of its own: it keeps the one in the storage.
     worker = subprocess.Popen(sweep_cmd("worker", "shared", "--storage", url, "--jobs", "1", *HEARTBEAT), **pipes)
+    request.addfinalizer(lambda: stop_tree(worker.pid) if worker.poll() is None else None)
     mine: dict[str, set[int]] = {"first": set(), "worker": set()}
 
     def both_training() -> bool:  # a trial in training from each host, told apart by their parents

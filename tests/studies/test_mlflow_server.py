@@ -61,6 +61,8 @@ class MlflowServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            # a tracking server alone: not its GenAI job runner (eight more processes importing MLflow)
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
 
         def healthy() -> bool:

@@ -38,13 +38,20 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(pg_database, tmp
             )
             for _ in range(4)
         ]
-        for p in procs:  # every one has imported
-            assert p.stdout.readline().strip() == "ready", p.communicate(timeout=120)[1][-2000:]
-        go.touch()
-        for p in procs:
-            out, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err[-2000:]
-            assert out.strip() == "0"
+        try:
+            for p in procs:  # every one has imported
+                assert p.stdout.readline().strip() == "ready", p.communicate(timeout=120)[1][-2000:]
+            go.touch()
+            for p in procs:
+                out, err = p.communicate(timeout=120)
+                assert p.returncode == 0, err[-2000:]
+                assert out.strip() == "0"
+        finally:  # a failure leaves no process polling for the go file
+            go.touch()
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.communicate()
 
 
 def test_three_sweep_runs_started_together_on_a_fresh_database(sweep_file, pg_database):

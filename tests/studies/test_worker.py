@@ -211,21 +211,31 @@ def test_a_large_stack_is_filled_a_few_trials_per_ask(sweep_file, tmp_path, monk
 def test_a_worker_with_nothing_to_ask_leaves_at_the_deadline_not_two_grace_periods_later():
     """Past the sweep's deadline no retry can start, so a worker does not wait for another
     host's running trials (up to two grace periods): it fails the stale ones once and leaves."""
+    import types
+
     from studies.search.quota import Limits
 
     calls = []
 
-    class Busy:  # a heartbeat storage where another host's trial is still running
+    class Study:  # another host's trial is running in it
+        _study_id = 1
+
+        def get_trials(self, deepcopy: bool = True, states=None) -> list:
+            return [types.SimpleNamespace(number=0)]
+
+    class Busy:  # a heartbeat storage
         heartbeats = True
-        studies: list = []
+        studies = [Study()]
+        storage = types.SimpleNamespace(refresh=lambda study_id: None)
+        task = types.SimpleNamespace(grace_period=30.0, heartbeat_interval=0.01)
 
         def fail_stale(self, *, now: bool = False) -> None:
             calls.append(now)
 
     busy = Busy()
-    busy.limits = Limits(deadline=time.time() - 1)
+    busy.limits = Limits(deadline=None)  # no budget: it stays, failing stale trials now and then
+    assert worker_module._Waiter(busy).wait() is True
+    assert calls == [False]
+    busy.limits = Limits(deadline=time.time() - 1)  # past the deadline: once, at once, and it goes
     assert worker_module._Waiter(busy).wait() is False
-    assert calls == [True]
-    busy.limits = Limits(deadline=None)  # no budget: it looks at the running trials (none here) as before
-    assert worker_module._Waiter(busy).wait() is False
-    assert calls == [True]
+    assert calls == [False, True]
