@@ -239,3 +239,21 @@ def test_a_worker_with_nothing_to_ask_leaves_at_the_deadline_not_two_grace_perio
     busy.limits = Limits(deadline=time.time() - 1)  # past the deadline: once, at once, and it goes
     assert worker_module._Waiter(busy).wait() is False
     assert calls == [False, True]
+
+
+def test_the_launcher_keeps_lokys_resource_tracker_warnings_off_the_terminal(monkeypatch):
+    """Under load loky's resource tracker warns of 'leaked semlock objects' at exit (it removes
+    them itself): its warnings, and only its, are filtered in the processes the launcher starts."""
+    from studies.execution import launching
+
+    monkeypatch.setenv("PYTHONWARNINGS", "default::DeprecationWarning")  # the user's own filter is kept
+    launching.quiet_resource_tracker()
+    launching.quiet_resource_tracker()  # once
+    assert os.environ["PYTHONWARNINGS"] == f"default::DeprecationWarning,{launching.TRACKER_QUIET}"
+    code = (
+        "import warnings\n"
+        "for module in ('joblib.externals.loky.backend.resource_tracker', 'mine'):\n"
+        "    warnings.warn_explicit(f'leaked in {module}', UserWarning, 'x.py', 1, module=module)\n"
+    )
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)).stderr
+    assert "leaked in mine" in err and "leaked in joblib" not in err, err
