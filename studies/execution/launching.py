@@ -56,10 +56,11 @@ def quiet_resource_tracker() -> None:
         os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, TRACKER_QUIET]))
 
 
-def stop_workers(executor, grace: float = 10.0) -> None:
-    """Ask the loky workers to stop (SIGTERM: each fails its trial), then make sure they are gone."""
+def stop_workers(executor, grace: float = 10.0) -> int:
+    """Ask the loky workers to stop (SIGTERM: each fails its trial), then make sure they are gone;
+    returns how many had to be killed (their trials are left RUNNING for the caller to fail)."""
     if executor is None:
-        return
+        return 0
     processes = worker_processes(executor)
     for p in processes:
         with contextlib.suppress(Exception):
@@ -67,12 +68,15 @@ def stop_workers(executor, grace: float = 10.0) -> None:
     deadline = time.monotonic() + grace
     for p in processes:
         p.join(max(0.0, deadline - time.monotonic()))
+    killed = 0
     for p in processes:  # stuck in a long NumPy call: killed, and reaped before anyone looks for orphans
         if p.is_alive():
+            killed += 1
             with contextlib.suppress(Exception):
                 p.kill()
             p.join(5.0)
     executor.shutdown(wait=False, kill_workers=True)
+    return killed
 
 
 def warm_up(kind: str) -> None:

@@ -389,8 +389,12 @@ class _Run:
         """Stop the loky workers for good (idempotent). Left to the interpreter's exit, an idle
         worker can wait for a lock loky's manager thread holds while it joins that worker: the
         process would hang at exit (seen after Ctrl-C once its output pipe had broken)."""
-        if self.pool and self.launch.backend == "loky":
-            stop_workers(self.pool[-1])
+        if self.pool and self.launch.backend == "loky" and stop_workers(self.pool[-1]):
+            # Some had to be killed (a loaded machine, a long NumPy call): their trials fail now,
+            # not when the next run finds them; an interrupted run does it again on a fresh storage.
+            with signals.quiet(), contextlib.suppress(Exception):
+                for study in self.studies:
+                    fail_orphans(study)
         self.pool.clear()
 
     def stop_all(self) -> None:

@@ -257,3 +257,32 @@ def test_the_launcher_keeps_lokys_resource_tracker_warnings_off_the_terminal(mon
     )
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)).stderr
     assert "leaked in mine" in err and "leaked in joblib" not in err, err
+
+
+def _deaf_to_sigterm(flag: str, seconds: float) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(flag, "w").close()
+    time.sleep(seconds)
+
+
+def test_stop_workers_says_how_many_it_had_to_kill(tmp_path):
+    """A worker deaf to SIGTERM for longer than the grace is killed, and counted: the launcher
+    then fails its trials at once (runner.release_workers)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    from studies.execution import launching
+    from studies.execution._loky_compat import worker_processes
+
+    flag = tmp_path / "deaf"
+    ex = get_reusable_executor(max_workers=1, timeout=30, reuse=False)
+    ex.submit(_deaf_to_sigterm, str(flag), 120)
+    deadline = time.monotonic() + 120
+    while not flag.exists():  # the task runs, deaf to SIGTERM
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.05)
+    pids = [p.pid for p in worker_processes(ex)]
+    assert launching.stop_workers(ex, grace=0.5) == 1
+    for pid in pids:  # gone (or a zombie for loky's manager to reap): killed all the same
+        stat = f"/proc/{pid}/stat"
+        assert not os.path.exists(stat) or open(stat).read().rsplit(")", 1)[1].split()[0] in "ZX"
+    assert launching.stop_workers(None) == 0
