@@ -4,7 +4,6 @@ the launcher opens the studies, and stopped for good when the sweep stops."""
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 
@@ -39,21 +38,7 @@ def executor(jobs: int):
 
     The same arguments give back the same (reusable) executor; other ones would replace it.
     """
-    quiet_resource_tracker()
     return get_reusable_executor(max_workers=jobs, env=_WORKER_ENV, timeout=30)
-
-
-# loky's resource tracker (a process of its own, started with the launcher's environment) warns
-# at its exit of "leaked semlock objects" when a worker that stop_workers stopped had not
-# released a semaphore, under load; it removes them itself, so the user is told nothing useful.
-TRACKER_QUIET = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
-
-
-def quiet_resource_tracker() -> None:
-    """Keep loky's resource-tracker warnings off the user's terminal (that module's only)."""
-    current = os.environ.get("PYTHONWARNINGS", "")
-    if TRACKER_QUIET not in current.split(","):
-        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [current, TRACKER_QUIET]))
 
 
 def stop_workers(executor, grace: float = 10.0) -> int:

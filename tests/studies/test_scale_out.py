@@ -129,6 +129,9 @@ def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_da
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Its stacks that do not diverge last 20 s or more (the slow-epoch hook), on a machine of any
+        # speed: it can't take every trial before the second host has joined.
+        env=_env(0.01),
     )
     _wait_for(lambda: len(_studies(url)) == 2)
     # A second "host": its whole process group (command and worker) dies at once, as a machine would.
@@ -206,7 +209,10 @@ def test_eight_processes_on_the_local_journal(sweep_file, tmp_path):
     )
     r = subprocess.run(sweep_cmd("run", str(path), "--no-mlflow"), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "Traceback" not in r.stderr and "Warning" not in r.stderr
+    # loky's resource tracker may warn of "leaked semlock objects" at exit under load (it removes
+    # them itself; a known loky message, not ours): every other line must be free of warnings.
+    ours = "\n".join(line for line in r.stderr.splitlines() if "resource_tracker" not in line)
+    assert "Traceback" not in ours and "Warning" not in ours, r.stderr
     journal = str(tmp_path / "sweeps.journal")
     assert _counts(journal) == {"eight/gauss": (200, 0)}
     _no_duplicates(journal)
