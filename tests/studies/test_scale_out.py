@@ -14,6 +14,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from studies.execution.processes import descendants
+
 pytestmark = [pytest.mark.slow]
 
 
@@ -142,13 +144,17 @@ def test_sigkilled_host_is_failed_by_the_heartbeat_and_retried(sweep_file, pg_da
         text=True,
         start_new_session=True,
     )
-    run_pids: set[int] = set()
-    _wait_for(lambda: bool(_running_pids(url, set())))
-    run_pids = _running_pids(url, set())
+
+    def theirs() -> set[int]:  # the second host's trials in training, told by their processes
+        return _running_pids(url, set()) & {other.pid, *descendants(other.pid)}
+
     # Not in the milliseconds of an ask: a trial killed before its first record (heartbeat,
     # worker) is only failed by the next run, after a minute (see studies.execution.recovery).
-    _wait_for(lambda: bool(_running_pids(url, run_pids)) and not _asking(url), timeout=300.0)  # a busy machine
-    victims = _running_pids(url, run_pids)
+    try:
+        _wait_for(lambda: bool(theirs()) and not _asking(url), timeout=300.0)  # a busy machine
+    except AssertionError:
+        raise AssertionError(("the second host never trained", other.poll(), _counts(url))) from None
+    victims = theirs()
     os.killpg(other.pid, signal.SIGKILL)
     other.wait()
     out, err = run.communicate(timeout=300)
