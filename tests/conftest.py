@@ -39,9 +39,8 @@ def _admin():
     return psycopg.connect(f"{PG}/postgres", autocommit=True)
 
 
-@pytest.fixture
-def pg_database():
-    """A fresh PostgreSQL database on the machine's server; returns a function making more."""
+def _pg_databases():
+    """Fresh PostgreSQL databases on the machine's server, made by the function yielded, dropped after."""
     made: list[str] = []
 
     def make() -> str:
@@ -63,6 +62,18 @@ def pg_database():
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         conn.close()
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database on the machine's server; returns a function making more."""
+    yield from _pg_databases()
+
+
+@pytest.fixture(scope="module")
+def module_pg_database():
+    """As ``pg_database``, for a module's shared fixtures: dropped after the module's tests."""
+    yield from _pg_databases()
 
 
 MYSQL = "mysql+pymysql://root@127.0.0.1:3306"

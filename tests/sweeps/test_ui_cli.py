@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 
 import pytest
 
@@ -64,20 +63,10 @@ def _sweep_ui(folder, *args: str, new_session: bool = False) -> tuple[subprocess
 
 
 @pytest.fixture(scope="module")
-def uis(tmp_path_factory):
+def uis(tmp_path_factory, module_pg_database):
     """The three ``sweep ui`` of this module's tests, started at once: each takes seconds of
     MLflow's start-up, and they overlap. Each test stops its own, its own way."""
-    from tests.conftest import PG, _admin
-
-    names = [f"sweeps_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    conn = _admin()
-    try:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
-    tracking, storage = (f"{PG}/{name}".replace("postgres@", f"postgres:{SECRET}@") for name in names)
+    tracking, storage = (module_pg_database().replace("postgres@", f"postgres:{SECRET}@") for _ in range(2))
     root = tmp_path_factory.mktemp("ui")
     dash = _free_port()
     started = {}
@@ -97,13 +86,6 @@ def uis(tmp_path_factory):
             if ui.poll() is None:
                 ui.kill()
                 ui.communicate(timeout=60)
-        conn = _admin()
-        try:
-            with conn.cursor() as cur:
-                for name in names:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            conn.close()
 
 
 def test_no_child_command_line_holds_a_password(uis):
