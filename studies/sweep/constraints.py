@@ -26,7 +26,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from optuna.trial import FrozenTrial
 
 from engine import History
@@ -127,22 +126,56 @@ def mean_history(histories: Sequence[History], *, last: bool = False) -> History
     ``last``: only the latest epoch's means (what a report to the pruner needs, every epoch)."""
     first = histories[0]
     n = min(h.epochs for h in histories)
-    start = max(0, n - 1) if last else 0
+    if last:
+        return _last_means(histories, n)
 
     def mean(metric: str) -> list[float]:
-        curves = [getattr(h, metric)[start:n] for h in histories]
-        if not all(len(c) == n - start for c in curves) or not n:
+        curves = [getattr(h, metric)[:n] for h in histories]
+        if not all(len(c) == n for c in curves) or not n:
             return []
-        return [float(x) for x in np.mean(np.asarray(curves, dtype=np.float64), axis=0)]
+        return [_mean(epoch) for epoch in zip(*curves)]
 
     return History(
         task=first.task,
-        initial_cost=float(np.mean([h.initial_cost for h in histories])),
+        initial_cost=_mean([h.initial_cost for h in histories]),
         train_cost=mean("train_cost"),
         val_cost=mean("val_cost"),
         val_accuracy=mean("val_accuracy"),
         val_r2=mean("val_r2"),
-        epoch_time=list(first.epoch_time[start:n]),
+        epoch_time=list(first.epoch_time[:n]),
+        divergence=next((h.divergence for h in histories if h.divergence is not None), None),
+        stopped_early=any(h.stopped_early for h in histories),
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    """The mean of a few floats: their sum in order, then one division. One definition for a
+    whole curve and for its latest epoch alone (the pruner's report, every epoch of every
+    trial), without NumPy's cost per call; ``np.mean`` sums 8 values or more pairwise."""
+    total = float(values[0])
+    for v in values[1:]:
+        total += float(v)
+    return total / len(values)
+
+
+def _last_means(histories: Sequence[History], n: int) -> History:
+    """:func:`mean_history` with ``last``: the means of epoch ``n`` (counted from 1) alone."""
+    first = histories[0]
+
+    def mean(metric: str) -> list[float]:
+        curves = [getattr(h, metric) for h in histories]
+        if not n or not all(len(c) >= n for c in curves):
+            return []
+        return [_mean([c[n - 1] for c in curves])]
+
+    return History(
+        task=first.task,
+        initial_cost=_mean([h.initial_cost for h in histories]),
+        train_cost=mean("train_cost"),
+        val_cost=mean("val_cost"),
+        val_accuracy=mean("val_accuracy"),
+        val_r2=mean("val_r2"),
+        epoch_time=list(first.epoch_time[n - 1 : n]) if n else [],
         divergence=next((h.divergence for h in histories if h.divergence is not None), None),
         stopped_early=any(h.stopped_early for h in histories),
     )

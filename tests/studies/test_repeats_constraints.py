@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from engine import Member, load_dataset, train_stacked
+from engine import History, Member, load_dataset, train_stacked
 from studies.execution.runner import open_sweep
 from studies.execution.worker import WorkerTask, work
 from studies.search import find_trial, retrain_seeds, seed_difference
@@ -128,6 +128,30 @@ def test_mean_history_is_the_seeds_mean_epoch_by_epoch():
     assert len({tuple(h.val_cost) for _, h in out}) == 3  # the seeds differ
     latest = mean_history([h for _, h in out], last=True)  # what the pruner is told each epoch
     assert latest.val_cost == [mean.val_cost[-1]] and latest.val_accuracy == [mean.val_accuracy[-1]]
+
+
+@pytest.mark.parametrize("seeds", [2, 4, 8, 11])
+@pytest.mark.parametrize("epochs", [1, 2, 7])
+def test_the_latest_mean_is_the_whole_means_last_epoch_to_the_bit(seeds, epochs):
+    # The pruner hears each epoch's mean (last=True); the trial records the whole curve's mean.
+    # They are one number, however many seeds (np.mean sums 8 values or more pairwise).
+    rng = np.random.default_rng(seeds * 10 + epochs)
+    histories = [
+        History(
+            task="binary",
+            initial_cost=float(rng.random() * 10),
+            train_cost=[float(x) for x in rng.random(epochs) * 1e5],
+            val_cost=[float(x) for x in rng.random(epochs) * 1e-3],
+            val_accuracy=[float(x) for x in rng.random(epochs)],
+            epoch_time=[0.1] * epochs,
+        )
+        for _ in range(seeds)
+    ]
+    whole, latest = mean_history(histories), mean_history(histories, last=True)
+    for metric in ("train_cost", "val_cost", "val_accuracy"):
+        assert getattr(latest, metric) == [getattr(whole, metric)[-1]], metric
+        assert np.allclose(getattr(whole, metric), np.mean([getattr(h, metric) for h in histories], axis=0))
+    assert latest.initial_cost == whole.initial_cost and latest.val_r2 == whole.val_r2 == []
 
 
 # -- whole sweeps in this process ------------------------------------------------------------------
