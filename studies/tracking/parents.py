@@ -21,10 +21,13 @@ from studies.tracking import dashboard as dash
 from studies.tracking.connection import MlflowConnection
 from studies.tracking.runs import KIND, STUDY, TRIAL, parent_content
 
-__all__ = ["ParentRuns", "CURVES_FILE", "CURVES_TAG"]
+__all__ = ["ParentRuns", "CURVES_FILE", "CURVES_TAG", "FIGURES_TAG"]
 
 CURVES_FILE = "curves.parquet"  # a parent run's artifact: every epoch of its study's finished trials
 CURVES_TAG = "sweeps.curves"  # on the parent run: how many finished trials that file holds
+# On the parent run: how many finished trials its summary figures were last drawn with (by any
+# writer: a later run or 'sweep sync' knows they are current, and neither redraws nor warns).
+FIGURES_TAG = "sweeps.figures"
 # A figure waits at most this long for a sync with no run to write (runs go first: MLflow keeps
 # pace); then one is drawn anyway, so that a writer never idle still draws them.
 FIGURE_WAIT_SECONDS = 10.0
@@ -76,6 +79,9 @@ class ParentRuns:
         written = (tags or {}).get(CURVES_TAG, "")
         if written.isdigit():
             self._curves.setdefault(study, int(written))
+        drawn = (tags or {}).get(FIGURES_TAG, "")
+        if drawn.isdigit() and self._figures.drawn_with(study) is None:
+            self._figures.drawn(study, int(drawn))
 
     @overload
     def get(self, study: SweepStudy, *, create: Literal[True]) -> str: ...
@@ -264,6 +270,10 @@ class ParentRuns:
         if not job.names:
             del self._pending[study_name]
             self._figures.drawn(study_name, job.summary.finished)
+            if png is not None:  # all drawn (a figure that failed is not: the next trials try again)
+                from mlflow.entities import RunTag
+
+                self.mlflow.client.log_batch(job.parent, tags=[RunTag(FIGURES_TAG, str(job.summary.finished))])
         return True
 
     def update_views(self, studies: list[SweepStudy], best: list[dict[str, object]]) -> None:

@@ -23,7 +23,7 @@ from studies.storage.opening import open_storage
 from studies.sweep.curves import best_epoch, crossed, curve_stride, epochs_to_log
 from studies.sweep.outcomes import FINISHED, outcome_of
 from studies.sweep.summary import find_sweep
-from studies.tracking.parents import CURVES_FILE, CURVES_TAG
+from studies.tracking.parents import CURVES_FILE, CURVES_TAG, FIGURES_TAG
 from studies.tracking.tracker import Tracker
 from studies.tracking.writer import EndBudget
 from sweeps.cli import cli
@@ -172,6 +172,15 @@ def test_a_runs_last_sync_leaves_figures_past_its_deadline_to_sweep_sync(swept, 
         }
         assert "drawn with all 8 finished trials" in parent.data.tags["mlflow.note.content"]
     assert again.parents.stale_figures() == 0 and len(runs) == 18  # nothing written twice
+    for parent in (r for r in runs if r.data.tags.get("sweeps.kind") == "study"):
+        assert parent.data.tags[FIGURES_TAG] == "8"  # the trials they were drawn with, for later writers
+
+    later = Tracker("pace", uri)  # the next 'sweep run' of the sweep, no new trial: current, nothing redrawn
+    later.sync(view, final=True)
+    assert later.parents.stale_figures() == 0 and not later.parents.figures_pending
+    client, runs = _runs(uri, "pace")
+    for parent in (r for r in runs if r.data.tags.get("sweeps.kind") == "study"):
+        assert "drawn with all 8 finished trials" in parent.data.tags["mlflow.note.content"]
 
 
 def _reader(stream, lines: list[str]) -> threading.Thread:
