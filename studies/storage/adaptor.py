@@ -22,8 +22,9 @@ direct storage would show, except that other processes' progress arrives up to
 ``refresh_seconds`` late (as it would from a slower network), and this process's own
 trials at once.
 
-Durability: a trial's creation is written at once (with its worker's identity, and on an
-RDB its first heartbeat), its final state together with everything it recorded. A process
+Durability: a trial's creation is written at once (with its worker's identity, also when it
+takes an enqueued trial, and on an RDB its first heartbeat), its final state together with
+everything it recorded. A process
 killed in between loses only its running trials' queued records; those trials stay
 RUNNING and are failed and retried like any trial of a dead worker.
 """
@@ -352,7 +353,12 @@ class SweepStorage(optuna.storages.BaseStorage):
                 if study_id is not None:
                     self._stale(study_id)
                 if ok and state == TrialState.RUNNING:  # popped an enqueued trial: now ours
-                    t = self.backend.get_trial(trial_id)
+                    # Its worker's identity at once, as a created trial has it: a process stopped
+                    # before its next flush leaves a trial whose launcher sees its worker gone.
+                    with self._call():
+                        for key, value in self.identity.items():
+                            self.backend.set_trial_user_attr(trial_id, key, value)
+                        t = self.backend.get_trial(trial_id)
                     study_id = study_id if study_id is not None else self._find_study(trial_id)
                     self._owned[trial_id] = _Owned(
                         study_id,
@@ -360,8 +366,6 @@ class SweepStorage(optuna.storages.BaseStorage):
                         compat.TrialWrites(trial_id),
                         written_keys=set(t.user_attrs) | set(t.system_attrs),
                     )
-                    for key, value in self.identity.items():
-                        self.set_trial_user_attr(trial_id, key, value)
                     view = self._view(study_id)
                     view.trials.pop(trial_id, None)
                     view.unfinished.discard(trial_id)

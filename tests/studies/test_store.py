@@ -144,6 +144,26 @@ def test_nothing_is_written_before_a_flush_but_the_creation(tmp_path):
     assert t.params.keys() == {"x"} and t.intermediate_values == {1: 0.5}
 
 
+@pytest.mark.parametrize("backend", ["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_enqueued_trial_taken_has_its_workers_identity_at_once(tmp_path, backend, request):
+    # A retry (an enqueued trial) taken by a worker stopped before its next flush: its launcher
+    # fails it as a trial of a dead worker only if the storage already says whose it is.
+    url = str(tmp_path / "j.journal") if backend == "journal" else request.getfixturevalue("pg_database")()
+    wrapped = SweepStorage(open_storage(url), identity={"worker": {"pid": 1}})
+    study = optuna.create_study(study_name="s", storage=wrapped)
+    study.enqueue_trial({"x": 0.25}, user_attrs={"retry_of": 0})
+    trial = study.ask()
+    assert trial.suggest_float("x", 0, 1) == 0.25
+    other = open_storage(url)
+    (t,) = other.get_all_trials(other.get_study_id_from_name("s"))
+    assert t.state == TrialState.RUNNING and t.user_attrs == {"retry_of": 0, "worker": {"pid": 1}}
+    wrapped.flush()
+    study.tell(trial, 1.0)
+    wrapped.flush()
+    (t,) = other.get_all_trials(other.get_study_id_from_name("s"))
+    assert t.state == TrialState.COMPLETE and t.user_attrs == {"retry_of": 0, "worker": {"pid": 1}}
+
+
 def test_other_processes_trials_arrive_with_the_refresh(tmp_path):
     url = str(tmp_path / "j.journal")
     now = [0.0]
