@@ -3,6 +3,7 @@ sections assembled into a :class:`SweepConfig`; the command line's overrides."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from pathlib import Path
@@ -61,7 +62,9 @@ def _read_source(source: str) -> tuple[str, str]:
         raise SweepsError(f"{source}: is a folder, not a sweep file.")
     if source in presets():
         return preset_text(source), f"preset {source!r}"
-    raise SweepsError(f"no sweep file or preset named {source!r}; the presets are {sorted(presets())}.")
+    close = difflib.get_close_matches(source, list(presets()), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise SweepsError(f"no sweep file or preset named {source!r}{hint}; the presets are {sorted(presets())}.")
 
 
 def load_spec(source: str, *, stored: bool = False) -> SweepConfig:

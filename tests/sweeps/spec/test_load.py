@@ -70,6 +70,13 @@ def test_unknown_spec_or_preset(in_tmp):
     assert os.listdir(in_tmp) == []
 
 
+def test_a_mistyped_preset_gets_a_guess(in_tmp):
+    result = CliRunner().invoke(cli, ["run", "playgrund"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = "no sweep file or preset named 'playgrund' (did you mean 'playground'?); the presets are"
+    assert line in result.output and os.listdir(in_tmp) == []
+
+
 def test_presets_command_lists_and_shows():
     r = CliRunner().invoke(cli, ["presets"])
     assert r.exit_code == 0 and "playground" in r.output and "classics" in r.output
