@@ -410,8 +410,22 @@ def mlflow_links(
     base = server_base(tracking_uri)
     lines = link_lines(base or f"http://{UI_HOST}:{port}", experiment_id, sweep)
     if base is None and not served:
-        lines.append(f"  (served by 'sweep ui', on {UI_HOST}:{port})")
+        lines.append(f"  (served on {UI_HOST}:{port} by: {_ui_command(tracking_uri)})")
     return lines
+
+
+def _ui_command(tracking_uri: str | None) -> str:
+    """The ``sweep ui`` that serves the local store ``tracking_uri``: a store other than this
+    folder's ``mlflow.db`` is named (its password masked: never printed)."""
+    import os
+    import shlex
+
+    from studies.storage import redact
+
+    here = ("sqlite:///mlflow.db", f"sqlite:///{os.path.abspath('mlflow.db')}")
+    if tracking_uri is None or tracking_uri in here:
+        return "sweep ui"
+    return f"sweep ui --tracking-uri {shlex.quote(redact(tracking_uri))}"
 
 
 def mlflow_end(sweep: str, status: MlflowStatus | None) -> int:

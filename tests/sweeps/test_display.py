@@ -124,3 +124,20 @@ def test_a_study_that_stopped_short_says_why_and_leaves_the_eta():
     late = dataclasses.replace(_summary("circle", 3, 0), budget=budget)
     _, circle = p.lines([late], now=0.0, wall=200.0)
     assert circle.endswith("budget ended")
+
+
+def test_the_ui_hint_names_a_store_other_than_this_folders(tmp_path, monkeypatch):
+    from sweeps.display import mlflow_links
+
+    monkeypatch.chdir(tmp_path)
+
+    def hint(uri):
+        return mlflow_links("s", "1", uri)[-1]
+
+    assert hint(None) == "  (served on 127.0.0.1:5000 by: sweep ui)"
+    assert hint(f"sqlite:///{tmp_path}/mlflow.db") == "  (served on 127.0.0.1:5000 by: sweep ui)"
+    spaced = hint("sqlite:////data/my runs.db")
+    assert spaced == "  (served on 127.0.0.1:5000 by: sweep ui --tracking-uri 'sqlite:////data/my runs.db')"
+    masked = hint("postgresql://bob:pw1234567@db/mlflow")
+    assert "--tracking-uri 'postgresql://bob:***@db/mlflow')" in masked and "pw1234567" not in masked
+    assert mlflow_links("s", "1", "http://mlflow-host:5000")[-1].startswith("  best trials: http://mlflow-host:5000/")
