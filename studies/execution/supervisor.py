@@ -74,13 +74,17 @@ def watchdog_main() -> None:
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd.get("cmd") == "start":
+            log = cmd.get("log")  # a file of the command's own (made with O_EXCL): the child's stderr
+            err = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child holds it
             proc = subprocess.Popen(
                 cmd["args"],
                 env=cmd["env"],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=err,
                 stdin=subprocess.DEVNULL,
             )
+            if log:
+                err.close()  # type: ignore[union-attr]
             sys.stdout.write(f"{proc.pid}\n")
             sys.stdout.flush()
         elif cmd.get("cmd") == "stop":
@@ -112,10 +116,11 @@ class Supervisor:
     def pid(self) -> int:
         return self._proc.pid
 
-    def start(self, args: list[str], *, env: dict[str, str]) -> int:
-        """Start ``args`` under the watchdog (environment ``env``); returns its pid."""
+    def start(self, args: list[str], *, env: dict[str, str], log: str | None = None) -> int:
+        """Start ``args`` under the watchdog (environment ``env``; its stderr appended to the
+        file ``log``, else dropped); returns its pid."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps({"cmd": "start", "args": args, "env": env}) + "\n")
+        self._proc.stdin.write(json.dumps({"cmd": "start", "args": args, "env": env, "log": log}) + "\n")
         self._proc.stdin.flush()
         return int(self._proc.stdout.readline())
 

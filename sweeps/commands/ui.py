@@ -7,15 +7,18 @@ import http.client
 import importlib.util
 import json
 import os
+import re
+import shutil
 import socket
 import sys
+import tempfile
 import time
 import urllib.request
 
 import click
 
 from studies.execution import Supervisor, signals
-from studies.storage import DEFAULT_STORAGE, redact, storage_kind
+from studies.storage import DEFAULT_STORAGE, redact, scrub, storage_kind
 from studies.tracking import server_base
 from sweeps.display import UI_HOST, UI_PORT, Waiting, mlflow_links
 from sweeps.errors import UserError, user_errors
@@ -55,15 +58,47 @@ def _answers(url: str) -> bool:
     return False
 
 
-def _wait_up(servers: list[tuple[str, str, int]], sup: Supervisor, timeout: float = 180.0) -> None:
-    """Wait until every server (name, URL to ask, pid) answers, saying so on a line that moves."""
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*?: \S")  # a traceback's last line
+
+
+def _last_error(log: str | None, secret: str | None) -> str:
+    """What a server's stderr says went wrong (its password hidden), as ``': LINE'``: the last
+    exception raised, else the last line logged as an error, else its last line; ``''`` if it
+    said nothing."""
+    if not log:
+        return ""
+    with contextlib.suppress(OSError):
+        with open(log, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 64_000))
+            lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        said = (
+            [ln for ln in lines if _RAISED.match(ln)]
+            or [ln for ln in lines if " ERROR " in ln or ln.startswith("Error")]
+            or lines
+        )
+        if said:
+            return ": " + scrub(said[-1], secret)[:400]
+    return ""
+
+
+def _wait_up(
+    servers: list[tuple[str, str, int]],
+    sup: Supervisor,
+    timeout: float = 180.0,
+    *,
+    logs: dict[str, str] | None = None,
+    secret: str | None = None,
+) -> None:
+    """Wait until every server (name, URL to ask, pid) answers, saying so on a line that moves;
+    a server that exits says why, from its stderr (``logs``: name -> file)."""
     waiting = {name: (url, pid) for name, url, pid in servers}
     started = time.monotonic()
     with Waiting(f"Waiting for {' and '.join(waiting)} to answer") as line:
         while waiting:
             for name, (url, pid) in list(waiting.items()):
                 if not sup.alive(pid):
-                    raise UserError(f"{name} exited at start; is the store readable?")
+                    why = _last_error((logs or {}).get(name), secret)
+                    raise UserError(f"{name} exited at start{why or '; is the store readable?'}")
                 if _answers(url):
                     del waiting[name]
             if time.monotonic() - started > timeout:
@@ -146,6 +181,9 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
     # The servers run under a watchdog that stops them (and every helper they start) when this
     # command ends, however it ends: Ctrl-C, SIGTERM, an error, or SIGKILL.
     sup = Supervisor()
+    # The servers' stderr, to say why one exited at start (a private folder, removed at the end).
+    folder = tempfile.mkdtemp(prefix="sweeps-ui-")
+    logs = {"mlflow ui": os.path.join(folder, "mlflow.log"), "optuna-dashboard": os.path.join(folder, "optuna.log")}
     try:
         servers = _start(
             sup,
@@ -154,8 +192,9 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
             storage if with_optuna else None,
             optuna_port,
             with_optuna=with_optuna,
+            logs=logs,
         )
-        _wait_up(servers, sup)  # both at once: each takes seconds to start
+        _wait_up(servers, sup, logs=logs, secret=store_uri)  # both at once: each takes seconds to start
         if local:
             click.echo(f"MLflow UI: http://{HOST}:{port}")
             _print_links(f"http://{HOST}:{port}", port)
@@ -173,6 +212,7 @@ def ui_command(port: int, tracking_uri: str | None, storage: str | None, with_op
     finally:
         with signals.quiet():
             sup.stop()
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # MLflow's server also starts a job runner and its queue consumers (eight more Python processes,
@@ -182,7 +222,14 @@ _QUIET_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def _start(
-    sup: Supervisor, store_uri: str | None, port: int, storage: str | None, optuna_port: int, *, with_optuna: bool
+    sup: Supervisor,
+    store_uri: str | None,
+    port: int,
+    storage: str | None,
+    optuna_port: int,
+    *,
+    with_optuna: bool,
+    logs: dict[str, str] | None = None,
 ) -> list[tuple[str, str, int]]:
     """Start MLflow's UI (``store_uri`` given) and optuna-dashboard (``with_optuna``) under the
     watchdog; returns each server's name, the URL that answers once it is up, and its pid."""
@@ -193,6 +240,7 @@ def _start(
             pid = sup.start(
                 [sys.executable, "-m", "mlflow", "ui", "--host", HOST, "--port", str(port), "--workers", "1"],
                 env={**_QUIET_SERVER, **os.environ, "MLFLOW_BACKEND_STORE_URI": store_uri},
+                log=(logs or {}).get("mlflow ui"),
             )
             servers.append(("mlflow ui", f"http://{HOST}:{port}/health", pid))
         if with_optuna:
@@ -200,6 +248,7 @@ def _start(
             pid = sup.start(
                 [sys.executable, "-c", _DASHBOARD, HOST, str(optuna_port)],
                 env={**os.environ, _STORAGE_ENV: storage or DEFAULT_STORAGE},
+                log=(logs or {}).get("optuna-dashboard"),
             )
             servers.append(("optuna-dashboard", f"http://{HOST}:{optuna_port}/", pid))
     return servers

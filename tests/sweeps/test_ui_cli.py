@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -177,3 +178,41 @@ def test_ui_refuses_one_port_for_both_servers_and_takes_a_port_in_time_wait(tmp_
     client.close()
     server.close()
     assert _port_free(port)
+
+
+def test_a_store_mlflow_cannot_open_is_said_with_mlflows_reason(tmp_path):
+    # MLflow's server exits at start (here: a file that is no database; the same with a store
+    # whose schema is out of date): 'sweep ui' says MLflow's own reason, not a guess.
+    (tmp_path / "mlflow.db").write_text("not a database at all, some text padding it out\n")
+    folders = set(os.listdir(tempfile.gettempdir()))
+    ui = subprocess.run(
+        [sys.executable, "-m", "sweeps", "ui", "--port", str(_free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
+    assert ui.returncode == 2 and "Traceback" not in ui.stderr, ui.stderr
+    last = ui.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: mlflow ui exited at start: ") and "file is not a database" in last, ui.stderr
+    left = {f for f in set(os.listdir(tempfile.gettempdir())) - folders if f.startswith("sweeps-ui-")}
+    assert not left  # its servers' logs go with it
+
+
+def test_a_servers_reason_hides_passwords(tmp_path):
+    from sweeps.commands.ui import _last_error
+
+    log = tmp_path / "server.log"
+    log.write_text(
+        "2026/12/03 21:42:35 ERROR mlflow.cli: can't connect\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "sqlalchemy.exc.OperationalError: (psycopg.OperationalError) connection to "
+        "postgresql://bob:pw1234567@db:5432/mlflow failed\n"
+        "(Background on this error at: https://sqlalche.me/e/21/e3q8)\n"
+    )
+    said = _last_error(str(log), "postgresql://bob:pw1234567@db:5432/mlflow")
+    assert said.startswith(": sqlalchemy.exc.OperationalError: (psycopg.OperationalError) connection to")
+    assert "pw1234567" not in said and "bob:***@db" in said
+    assert _last_error(str(tmp_path / "none.log"), None) == "" and _last_error(None, None) == ""
