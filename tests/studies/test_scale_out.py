@@ -3,6 +3,7 @@ hosts' commands on one sweep, killed workers, interrupts, contention."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -229,3 +230,44 @@ def test_eight_processes_on_the_local_journal(sweep_file, tmp_path):
         if "worker" in t.user_attrs
     }
     assert len(workers) == 8
+
+
+def test_a_worker_finishes_the_sweep_when_its_partner_run_is_killed_on_the_journal(sweep_file, tmp_path):
+    """A journal has no heartbeat: a 'sweep worker' that had nothing left to ask used to leave
+    (exit 0) while the trials of a 'sweep run' beside it were running, so when that run and its
+    workers were killed with SIGKILL the sweep stayed short of its total. It now stays while this host's
+    processes train, fails their trials if they die, and finishes the sweep."""
+    path = sweep_file("partner", trials=6, jobs=1, epochs=40)
+    path.write_text(path.read_text().replace("trials = 6", "trials = 6\nbatch = 2"))
+    journal = str(tmp_path / "sweeps.journal")
+    run = subprocess.Popen(
+        sweep_cmd("run", str(path), "--no-mlflow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(0.2),  # its stacks last 8 s or more: still training when it is killed
+    )
+    _wait_for(lambda: len(_studies(journal)) == 2 and bool(_running_pids(journal, set())), timeout=120)
+    worker = subprocess.Popen(
+        sweep_cmd("worker", "partner", "--jobs", "1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(0.05),
+    )
+
+    def training(proc: subprocess.Popen) -> set[int]:  # its trials in training, told by its processes
+        return _running_pids(journal, set()) & {proc.pid, *descendants(proc.pid)}
+
+    # Both train (the worker's stacks last 2 s or more), then the run dies with its trials RUNNING.
+    _wait_for(lambda: worker.poll() is not None or bool(training(worker) and training(run)), timeout=120)
+    assert worker.poll() is None, worker.communicate()
+    for pid in [run.pid, *descendants(run.pid)]:  # the run and its workers at once, as a crash would
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    out, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err
+    counts = _counts(journal)
+    assert counts == {"partner/circle": (6, 0), "partner/xor": (6, 0)}, (counts, err)
+    _no_duplicates(journal)
